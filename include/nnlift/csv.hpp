@@ -1,0 +1,52 @@
+// Reading numeric CSV files into (X, y) and writing matrices as CSV.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nnlift/types.hpp>
+
+namespace nnlift {
+
+/// How read_csv chooses the columns. Every field of a chosen column must be a finite number:
+/// integers, decimals and exponents, optionally with surrounding spaces and quotes ("1.5").
+struct CsvOptions {
+  std::string target;                 ///< target column name; "" = the last column
+  bool has_target = true;             ///< false: no target (prediction input); y is empty
+  std::vector<std::string> features;  ///< input columns in this order; empty = all but target/drop
+  std::vector<std::string> drop;      ///< columns to ignore (only when features is empty)
+  bool reject_constant_features = false;  ///< throw DataError if a feature column is constant
+  int num_threads = 0;                    ///< 0 = OpenMP default. The result does not depend on it.
+};
+
+/// A numeric data set: X is n×d (one row per sample), y the target column (empty if none).
+struct Dataset {
+  std::vector<std::string> feature_names;  ///< d names, the columns of X
+  std::string target_name;                 ///< "" when read without a target
+  Matrix X;
+  Vector y;
+};
+
+/// Reads a CSV file with a header row of column names. Lines may end in LF or CRLF; blank lines
+/// are skipped. Parsing uses std::from_chars and runs in parallel over chunks of the file.
+/// Columns that are not selected are split but not parsed (they may hold text).
+/// \throws IoError (file, line and column in the message) for a missing or empty file, a file with
+///         a header only, a ragged row, an empty, non-numeric, NaN or infinite field, duplicate
+///         column names; std::invalid_argument for an unknown target/feature/drop name;
+///         DataError for a constant feature column when options.reject_constant_features.
+/// Cost: one pass over the file, O(bytes / threads).
+Dataset read_csv(const std::string& path, const CsvOptions& options = {});
+
+/// Writes a header row and the rows of `values` (n×names.size()) with the shortest decimal
+/// representation that round-trips. Atomic: writes `path`.tmp-XXXX, then renames it.
+/// \throws std::invalid_argument if the column count differs from names.size(); IoError on I/O.
+void write_csv(const std::string& path,
+               const std::vector<std::string>& names,
+               const Matrix& values,
+               int num_threads = 0);
+
+/// Names of the columns of X that are constant (max == min); empty if none.
+std::vector<std::string> constant_columns(const Matrix& X, const std::vector<std::string>& names);
+
+}  // namespace nnlift

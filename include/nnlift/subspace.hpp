@@ -1,0 +1,42 @@
+// The top-k subspace of an implicit symmetric tensor: sketch, then higher-order orthogonal
+// iteration. SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nnlift/tensor.hpp>
+#include <nnlift/types.hpp>
+
+namespace nnlift {
+
+struct SubspaceOptions {
+  Index rank = 0;           ///< k, 1 <= k <= d (required)
+  int sketch_extra = 10;    ///< the sketch uses k + sketch_extra random pairs (u, v); >= 0
+  int max_sweeps = 10;      ///< HOOI sweeps at most; >= 0
+  double tolerance = 1e-8;  ///< stop when sin of the largest principal angle moved less; >= 0
+  Matrix start;             ///< optional d×m extra start vectors (e.g. M2 eigenvectors × λ)
+  std::uint64_t seed = 0;
+};
+
+/// \throws std::invalid_argument naming the first violated field.
+void validate(const SubspaceOptions& options);
+
+struct SubspaceResult {
+  Matrix Q;                ///< d×k orthonormal basis
+  int sweeps = 0;          ///< HOOI sweeps done
+  double last_change = 0;  ///< sin of the largest principal angle between the last two Q
+  Vector singular_values;  ///< of the last T(I,Q,Q) unfolding (the first k+1 when available)
+  double gap = 0;          ///< σ_k / σ_{k+1} of the last unfolding (infinity when k = d)
+  Status status = Status::NotConverged;
+  std::string message;
+};
+
+/// Top-k subspace of T (ALGORITHM.md §4.3b.1): random sketch [T(I,u_p,v_p)] (plus `start`,
+/// each block normalised), top-k left singular vectors, then HOOI sweeps
+/// Q ← top-k left singular vectors of the d×k² unfolding T(I,Q,Q) until the subspace settles.
+/// \throws std::invalid_argument for invalid options or k > d. Cost per sweep: one
+/// contract_block (for implicit tensors k(k+1)/2 contract_pairs) plus an O(d·k⁴) SVD.
+SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions& options);
+
+}  // namespace nnlift

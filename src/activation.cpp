@@ -1,0 +1,180 @@
+// Activation functions, their derivatives and their Gaussian moments κ_m(b; s).
+// SPDX-License-Identifier: MIT
+#include <cmath>
+#include <stdexcept>
+
+#include <Eigen/Eigenvalues>
+
+#include <nnlift/activation.hpp>
+
+namespace nnlift {
+namespace {
+
+double logistic(double t) noexcept {
+  if (t >= 0) {
+    return 1.0 / (1.0 + std::exp(-t));
+  }
+  const double e = std::exp(t);
+  return e / (1.0 + e);
+}
+
+// Probabilists' Gauss–Hermite rule (weight e^{-x²/2}/√(2π)) by Golub–Welsch: the nodes are the
+// eigenvalues of the Jacobi matrix with off-diagonal √i, the weights the squared first
+// components of its eigenvectors. Computed once; exact for polynomials of degree < 160.
+struct GaussHermite {
+  static constexpr int kNodes = 80;
+  Vector nodes, weights;
+  GaussHermite() {
+    Matrix jacobi = Matrix::Zero(kNodes, kNodes);
+    for (int i = 1; i < kNodes; ++i) {
+      jacobi(i, i - 1) = jacobi(i - 1, i) = std::sqrt(static_cast<double>(i));
+    }
+    Eigen::SelfAdjointEigenSolver<Matrix> solver(jacobi);
+    nodes = solver.eigenvalues();
+    weights = solver.eigenvectors().row(0).transpose().array().square();
+  }
+};
+
+const GaussHermite& gauss_hermite() {
+  static const GaussHermite rule;
+  return rule;
+}
+
+}  // namespace
+
+const char* to_string(Activation activation) noexcept {
+  switch (activation) {
+    case Activation::Sigmoid:
+      return "sigmoid";
+    case Activation::Tanh:
+      return "tanh";
+    case Activation::Softplus:
+      return "softplus";
+    case Activation::Relu:
+      return "relu";
+  }
+  return "unknown";
+}
+
+Activation parse_activation(const std::string& name) {
+  if (name == "sigmoid" || name == "logistic") {
+    return Activation::Sigmoid;
+  }
+  if (name == "tanh") {
+    return Activation::Tanh;
+  }
+  if (name == "softplus") {
+    return Activation::Softplus;
+  }
+  if (name == "relu") {
+    return Activation::Relu;
+  }
+  throw std::invalid_argument("unknown activation '" + name +
+                              "'; expected sigmoid, tanh, softplus or relu");
+}
+
+double activation_derivative(Activation activation, int order, double t) {
+  if (order < 0 || order > 3) {
+    throw std::invalid_argument("activation_derivative: order = " + std::to_string(order) +
+                                "; must be in [0, 3]");
+  }
+  switch (activation) {
+    case Activation::Sigmoid: {
+      const double s = logistic(t);
+      const double ds = s * (1.0 - s);
+      switch (order) {
+        case 0:
+          return s;
+        case 1:
+          return ds;
+        case 2:
+          return ds * (1.0 - 2.0 * s);
+        default:
+          return ds * (1.0 - 6.0 * s + 6.0 * s * s);
+      }
+    }
+    case Activation::Tanh: {
+      const double h = std::tanh(t);
+      const double dh = 1.0 - h * h;
+      switch (order) {
+        case 0:
+          return h;
+        case 1:
+          return dh;
+        case 2:
+          return -2.0 * h * dh;
+        default:
+          return -2.0 * dh * (1.0 - 3.0 * h * h);
+      }
+    }
+    case Activation::Softplus:
+      if (order == 0) {
+        return std::max(t, 0.0) + std::log1p(std::exp(-std::abs(t)));
+      }
+      return activation_derivative(Activation::Sigmoid, order - 1, t);
+    case Activation::Relu:
+      if (order == 0) {
+        return t > 0 ? t : 0.0;
+      }
+      return order == 1 ? (t > 0 ? 1.0 : 0.0) : 0.0;
+  }
+  return 0.0;
+}
+
+double activate(Activation activation, double t) noexcept {
+  switch (activation) {
+    case Activation::Sigmoid:
+      return logistic(t);
+    case Activation::Tanh:
+      return std::tanh(t);
+    case Activation::Softplus:
+      return std::max(t, 0.0) + std::log1p(std::exp(-std::abs(t)));
+    case Activation::Relu:
+      return t > 0 ? t : 0.0;
+  }
+  return 0.0;
+}
+
+void activate_inplace(Activation activation, Matrix& values) {
+  double* p = values.data();
+  const Index size = values.size();
+  for (Index i = 0; i < size; ++i) {
+    p[i] = activate(activation, p[i]);
+  }
+}
+
+double activation_moment(Activation activation, int order, double b, double s) {
+  if (order < 0 || order > 3) {
+    throw std::invalid_argument("activation_moment: order = " + std::to_string(order) +
+                                "; must be in [0, 3]");
+  }
+  if (!(s > 0)) {
+    throw std::invalid_argument("activation_moment: scale s = " + std::to_string(s) +
+                                "; must be > 0");
+  }
+  if (activation == Activation::Relu) {
+    // Closed forms: the distributional derivatives δ and δ' integrate against the density of
+    // b + sZ, which is φ((t − b)/s)/s (ALGORITHM.md §3.2, §8.1).
+    const double z = b / s;
+    const double pdf = std::exp(-0.5 * z * z) / std::sqrt(2.0 * M_PI);
+    const double cdf = 0.5 * std::erfc(-z / std::sqrt(2.0));
+    switch (order) {
+      case 0:
+        return b * cdf + s * pdf;
+      case 1:
+        return cdf;
+      case 2:
+        return pdf / s;
+      default:
+        return -z * pdf / (s * s);
+    }
+  }
+  const GaussHermite& rule = gauss_hermite();
+  double sum = 0.0;
+  for (Index i = 0; i < rule.nodes.size(); ++i) {
+    sum += rule.weights(i) * activation_derivative(activation, order, b + s * rule.nodes(i));
+  }
+  return sum;
+}
+
+}  // namespace nnlift

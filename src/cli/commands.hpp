@@ -1,0 +1,23 @@
+// The nnlift command-line tool as a testable function.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace nnlift::cli {
+
+/// Exit codes of the tool.
+enum ExitCode : int {
+  kOk = 0,
+  kRuntimeError = 1,    ///< I/O, bad data
+  kUsageError = 2,      ///< bad flags or option values
+  kNumericalError = 3,  ///< a numerical status other than success, with --strict
+};
+
+/// Runs `nnlift args...` (args excludes the program name): results to `out`, diagnostics and
+/// errors to `err`. Returns the exit code; never throws and never calls exit().
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace nnlift::cli

@@ -1,0 +1,59 @@
+// Command-line parsing helpers shared by every command.
+// SPDX-License-Identifier: MIT
+#include "cli/options.hpp"
+
+#include <ostream>
+
+namespace nnlift::cli {
+
+void add_common(po::options_description& desc, CommonFlags& flags, bool with_threads) {
+  desc.add_options()("help,h", po::bool_switch(&flags.help), "show this help and exit")(
+      "quiet,q", po::bool_switch(&flags.quiet), "print no diagnostics on stderr");
+  if (with_threads) {
+    desc.add_options()("threads",
+                       po::value(&flags.threads)->default_value(flags.threads),
+                       "worker threads; 0 = OpenMP default. Results do not depend on it");
+  }
+}
+
+bool parse_command(const std::string& usage,
+                   const std::vector<std::string>& args,
+                   po::options_description& desc,
+                   const CommonFlags& flags,
+                   std::ostream& out) {
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    // --help is checked before notify(), so that required options do not block it.
+    if (vm.count("help") && vm["help"].as<bool>()) {
+      out << usage << "\n\n" << desc << "\n";
+      return false;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(e.what());
+  }
+  (void)flags;
+  return true;
+}
+
+std::vector<std::string> split_list(const std::string& text, const char* option) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = text.find(',', start);
+    const std::string part =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (part.empty()) {
+      throw UsageError(std::string("--") + option + ": empty name in '" + text + "'");
+    }
+    out.push_back(part);
+    if (comma == std::string::npos) {
+      break;
+    }
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace nnlift::cli

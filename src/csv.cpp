@@ -1,0 +1,471 @@
+// CSV reading (parallel, std::from_chars) and writing.
+// SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <charconv>  // std::from_chars, std::to_chars
+#include <cmath>
+#include <cstring>  // std::memchr
+#include <limits>
+#include <ostream>
+#include <sstream>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
+
+#include <nnlift/csv.hpp>
+
+#include "detail/io.hpp"
+#include "detail/parallel.hpp"
+
+namespace nnlift {
+namespace {
+
+constexpr int kSkip = -1;
+constexpr int kTarget = -2;
+constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+
+bool is_space(char c) noexcept { return c == ' ' || c == '\t'; }
+
+// A line without its terminator: [begin, end) with a trailing '\r' removed.
+struct Line {
+  const char* begin;
+  const char* end;
+};
+
+Line make_line(const char* begin, const char* end) noexcept {
+  if (end > begin && end[-1] == '\r') {
+    --end;
+  }
+  return {begin, end};
+}
+
+bool is_blank(Line line) noexcept {
+  for (const char* p = line.begin; p < line.end; ++p) {
+    if (!is_space(*p)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// End of the field that starts at p: the next ',' outside double quotes, or the line end.
+const char* field_end(const char* p, const char* end) noexcept {
+  bool quoted = false;
+  for (; p < end; ++p) {
+    if (*p == '"') {
+      quoted = !quoted;
+    } else if (*p == ',' && !quoted) {
+      return p;
+    }
+  }
+  return end;
+}
+
+std::string field_text(const char* p, const char* end) {
+  const char* e = field_end(p, end);
+  std::string text(p, static_cast<std::size_t>(e - p));
+  if (text.size() > 40) {
+    text = text.substr(0, 37) + "...";
+  }
+  return text;
+}
+
+// Splits the header into trimmed, unquoted names.
+std::vector<std::string> split_header(Line line) {
+  std::vector<std::string> names;
+  const char* p = line.begin;
+  while (true) {
+    const char* e = field_end(p, line.end);
+    std::string_view field(p, static_cast<std::size_t>(e - p));
+    while (!field.empty() && is_space(field.front())) {
+      field.remove_prefix(1);
+    }
+    while (!field.empty() && is_space(field.back())) {
+      field.remove_suffix(1);
+    }
+    if (field.size() >= 2 && field.front() == '"' && field.back() == '"') {
+      field = field.substr(1, field.size() - 2);
+    }
+    names.emplace_back(field);
+    if (e == line.end) {
+      break;
+    }
+    p = e + 1;
+  }
+  return names;
+}
+
+struct ParseError {
+  Index line = -1;   // 0-based line within the chunk
+  Index column = 0;  // 1-based character column
+  std::string message;
+};
+
+struct Chunk {
+  const char* begin = nullptr;
+  const char* end = nullptr;
+  Index lines = 0;  // lines that start in the chunk
+  Index rows = 0;   // non-blank lines
+  Index first_row = 0;
+  Index first_line = 0;  // 1-based file line number of the chunk's first line
+  ParseError error;
+};
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out += (i ? ", " : "") + names[i];
+  }
+  return out;
+}
+
+class RowParser {
+ public:
+  RowParser(const std::vector<int>& dest,
+            const std::vector<std::string>& names,
+            Matrix& X,
+            Vector& y)
+      : m_dest(dest), m_names(names), m_X(X), m_y(y) {}
+
+  // Parses one data line into row `row`; on failure fills `error` (column and message).
+  bool parse(Line line, Index row, ParseError& error) const {
+    const char* p = line.begin;
+    const std::size_t num_fields = m_dest.size();
+    for (std::size_t c = 0; c < num_fields; ++c) {
+      const char* field_start = p;
+      const int dest = m_dest[c];
+      if (dest == kSkip) {
+        p = field_end(p, line.end);
+      } else if (!parse_number(p, line.end, c, row, error)) {
+        error.column = (field_start - line.begin) + 1;
+        return false;
+      }
+      const bool last = c + 1 == num_fields;
+      if (p == line.end) {
+        if (!last) {
+          error.column = (p - line.begin) + 1;
+          error.message =
+              "expected " + std::to_string(num_fields) + " fields, found " + std::to_string(c + 1);
+          return false;
+        }
+      } else if (*p == ',') {
+        if (last) {
+          std::size_t found = num_fields;
+          for (const char* q = p; q < line.end; q = field_end(q + 1, line.end)) {
+            ++found;
+          }
+          error.column = (p - line.begin) + 1;
+          error.message =
+              "expected " + std::to_string(num_fields) + " fields, found " + std::to_string(found);
+          return false;
+        }
+        ++p;
+      } else {
+        error.column = (p - line.begin) + 1;
+        error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
+                        "') has trailing characters: '" + field_text(field_start, line.end) + "'";
+        return false;
+      }
+    }
+    return true;
+  }
+
+ private:
+  // Parses field c starting at p into its destination; on failure sets error.message only.
+  bool parse_number(
+      const char*& p, const char* end, std::size_t c, Index row, ParseError& error) const {
+    const char* start = p;
+    while (p < end && is_space(*p)) {
+      ++p;
+    }
+    const bool quoted = p < end && *p == '"';
+    if (quoted) {
+      ++p;
+      while (p < end && is_space(*p)) {
+        ++p;
+      }
+    }
+    if (p == end || *p == ',' || (quoted && *p == '"')) {
+      error.message =
+          "field " + std::to_string(c + 1) + " ('" + m_names[c] + "') is empty (missing value)";
+      return false;
+    }
+    const char* number = p;
+    if (*p == '+' && p + 1 < end && p[1] != '-' && p[1] != '+') {
+      ++p;
+    }
+    double value = 0.0;
+    const std::from_chars_result r = std::from_chars(p, end, value);
+    if (r.ec == std::errc::result_out_of_range) {
+      error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
+                      "') is out of the range of double: '" + field_text(number, end) + "'";
+      return false;
+    }
+    if (r.ec != std::errc()) {
+      error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
+                      "') is not a number: '" + field_text(start, end) + "'";
+      return false;
+    }
+    if (!std::isfinite(value)) {
+      error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] + "') is " +
+                      (std::isnan(value) ? "NaN" : "infinite") +
+                      "; only finite numbers are accepted";
+      return false;
+    }
+    p = r.ptr;
+    while (p < end && is_space(*p)) {
+      ++p;
+    }
+    if (quoted) {
+      if (p == end || *p != '"') {
+        error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
+                        "') is not a number: '" + field_text(start, end) + "'";
+        return false;
+      }
+      ++p;
+      while (p < end && is_space(*p)) {
+        ++p;
+      }
+    }
+    const int dest = m_dest[c];
+    if (dest == kTarget) {
+      m_y(row) = value;
+    } else {
+      m_X(row, dest) = value;
+    }
+    return true;
+  }
+
+  const std::vector<int>& m_dest;
+  const std::vector<std::string>& m_names;
+  Matrix& m_X;
+  Vector& m_y;
+};
+
+// Column roles from the options: kTarget, kSkip or the feature index.
+std::vector<int> choose_columns(const std::string& path,
+                                const std::vector<std::string>& names,
+                                const CsvOptions& options,
+                                Dataset& out) {
+  std::unordered_map<std::string, int> index;
+  for (std::size_t c = 0; c < names.size(); ++c) {
+    if (names[c].empty()) {
+      throw IoError(path + ":1: column " + std::to_string(c + 1) + " has an empty name");
+    }
+    if (!index.emplace(names[c], static_cast<int>(c)).second) {
+      throw IoError(path + ":1: duplicate column name '" + names[c] + "' (columns " +
+                    std::to_string(index[names[c]] + 1) + " and " + std::to_string(c + 1) + ")");
+    }
+  }
+  auto find = [&](const std::string& name, const char* what) {
+    auto it = index.find(name);
+    if (it == index.end()) {
+      throw std::invalid_argument(path + ": no " + what + " column named '" + name +
+                                  "'; columns are: " + joined(names));
+    }
+    return it->second;
+  };
+  std::vector<int> dest(names.size(), kSkip);
+  int target = -1;
+  if (options.has_target) {
+    target = options.target.empty() ? static_cast<int>(names.size()) - 1
+                                    : find(options.target, "target");
+    dest[static_cast<std::size_t>(target)] = kTarget;
+    out.target_name = names[static_cast<std::size_t>(target)];
+  }
+  if (!options.features.empty()) {
+    if (!options.drop.empty()) {
+      throw std::invalid_argument("read_csv: give either features or drop, not both");
+    }
+    for (const std::string& name : options.features) {
+      const int c = find(name, "feature");
+      if (c == target) {
+        throw std::invalid_argument(path + ": column '" + name +
+                                    "' cannot be both the target and a feature");
+      }
+      if (dest[static_cast<std::size_t>(c)] != kSkip) {
+        throw std::invalid_argument(path + ": feature '" + name + "' is listed twice");
+      }
+      dest[static_cast<std::size_t>(c)] = static_cast<int>(out.feature_names.size());
+      out.feature_names.push_back(name);
+    }
+  } else {
+    std::vector<bool> dropped(names.size(), false);
+    for (const std::string& name : options.drop) {
+      dropped[static_cast<std::size_t>(find(name, "drop"))] = true;
+    }
+    for (std::size_t c = 0; c < names.size(); ++c) {
+      if (static_cast<int>(c) != target && !dropped[c]) {
+        dest[c] = static_cast<int>(out.feature_names.size());
+        out.feature_names.push_back(names[c]);
+      }
+    }
+  }
+  if (out.feature_names.empty()) {
+    throw std::invalid_argument(path + ": no feature columns selected");
+  }
+  return dest;
+}
+
+}  // namespace
+
+Dataset read_csv(const std::string& path, const CsvOptions& options) {
+  const std::string bytes = detail::read_file(path);
+  const char* begin = bytes.data();
+  const char* end = begin + bytes.size();
+  if (bytes.size() >= 3 && std::memcmp(begin, "\xEF\xBB\xBF", 3) == 0) {
+    begin += 3;  // UTF-8 byte-order mark
+  }
+  // Header: the first non-blank line.
+  Index header_line = 0;
+  Line header{begin, begin};
+  const char* body = begin;
+  while (body < end) {
+    const char* nl =
+        static_cast<const char*>(std::memchr(body, '\n', static_cast<std::size_t>(end - body)));
+    const char* line_end = nl ? nl : end;
+    ++header_line;
+    header = make_line(body, line_end);
+    body = nl ? nl + 1 : end;
+    if (!is_blank(header)) {
+      break;
+    }
+  }
+  if (is_blank(header)) {
+    throw IoError(path + ": empty file (expected a header row of column names)");
+  }
+  const std::vector<std::string> names = split_header(header);
+  Dataset out;
+  const std::vector<int> dest = choose_columns(path, names, options, out);
+
+  // Split the body at line boundaries into chunks of about kChunkBytes. The split depends only
+  // on the bytes, so results and error reports do not depend on the thread count.
+  std::vector<Chunk> chunks;
+  for (const char* p = body; p < end;) {
+    const char* stop = end;
+    if (static_cast<std::size_t>(end - p) > kChunkBytes) {
+      const char* nl = static_cast<const char*>(std::memchr(
+          p + kChunkBytes,
+          '\n',
+          static_cast<std::size_t>(end - p - static_cast<std::ptrdiff_t>(kChunkBytes))));
+      stop = nl ? nl + 1 : end;
+    }
+    Chunk chunk;
+    chunk.begin = p;
+    chunk.end = stop;
+    chunks.push_back(chunk);
+    p = stop;
+  }
+  const Index num_chunks = static_cast<Index>(chunks.size());
+  detail::parallel_for(num_chunks, options.num_threads, [&](Index i) {
+    Chunk& chunk = chunks[static_cast<std::size_t>(i)];
+    for (const char* p = chunk.begin; p < chunk.end;) {
+      const char* nl =
+          static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(chunk.end - p)));
+      const char* line_end = nl ? nl : chunk.end;
+      ++chunk.lines;
+      if (!is_blank(make_line(p, line_end))) {
+        ++chunk.rows;
+      }
+      p = nl ? nl + 1 : chunk.end;
+    }
+  });
+  Index rows = 0;
+  Index line = header_line + 1;
+  for (Chunk& chunk : chunks) {
+    chunk.first_row = rows;
+    chunk.first_line = line;
+    rows += chunk.rows;
+    line += chunk.lines;
+  }
+  if (rows == 0) {
+    throw IoError(path + ": no data rows after the header (header only)");
+  }
+  const Index d = static_cast<Index>(out.feature_names.size());
+  out.X.resize(rows, d);
+  out.y.resize(options.has_target ? rows : 0);
+  const RowParser parser(dest, names, out.X, out.y);
+  detail::parallel_for(num_chunks, options.num_threads, [&](Index i) {
+    Chunk& chunk = chunks[static_cast<std::size_t>(i)];
+    Index row = chunk.first_row;
+    Index local_line = 0;
+    for (const char* p = chunk.begin; p < chunk.end; ++local_line) {
+      const char* nl =
+          static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(chunk.end - p)));
+      const Line current = make_line(p, nl ? nl : chunk.end);
+      p = nl ? nl + 1 : chunk.end;
+      if (is_blank(current)) {
+        continue;
+      }
+      if (!parser.parse(current, row, chunk.error)) {
+        chunk.error.line = local_line;
+        return;
+      }
+      ++row;
+    }
+  });
+  for (const Chunk& chunk : chunks) {
+    if (chunk.error.line >= 0) {
+      throw IoError(path + ":" + std::to_string(chunk.first_line + chunk.error.line) + ":" +
+                    std::to_string(chunk.error.column) + ": " + chunk.error.message);
+    }
+  }
+  if (options.reject_constant_features) {
+    const std::vector<std::string> constant = constant_columns(out.X, out.feature_names);
+    if (!constant.empty()) {
+      throw DataError(path + ": constant feature column(s) carry no information: " +
+                      joined(constant) + " (drop them with --drop)");
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> constant_columns(const Matrix& X, const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (Index j = 0; j < X.cols(); ++j) {
+    if (X.rows() > 0 && X.col(j).maxCoeff() == X.col(j).minCoeff()) {
+      out.push_back(static_cast<std::size_t>(j) < names.size() ? names[static_cast<std::size_t>(j)]
+                                                               : "column " + std::to_string(j + 1));
+    }
+  }
+  return out;
+}
+
+void write_csv(const std::string& path,
+               const std::vector<std::string>& names,
+               const Matrix& values,
+               int num_threads) {
+  if (static_cast<Index>(names.size()) != values.cols()) {
+    throw std::invalid_argument("write_csv: " + std::to_string(names.size()) + " names for " +
+                                std::to_string(values.cols()) + " columns");
+  }
+  const Index n = values.rows();
+  const Index block_rows = 4096;
+  const Index num_blocks = (n + block_rows - 1) / block_rows;
+  std::vector<std::string> text(static_cast<std::size_t>(num_blocks));
+  detail::parallel_for(num_blocks, num_threads, [&](Index b) {
+    std::string& s = text[static_cast<std::size_t>(b)];
+    const Index stop = std::min(n, (b + 1) * block_rows);
+    char buffer[64];
+    for (Index i = b * block_rows; i < stop; ++i) {
+      for (Index j = 0; j < values.cols(); ++j) {
+        const std::to_chars_result r = std::to_chars(buffer, buffer + sizeof buffer, values(i, j));
+        if (j > 0) {
+          s.push_back(',');
+        }
+        s.append(buffer, r.ptr);
+      }
+      s.push_back('\n');
+    }
+  });
+  detail::write_atomically(path, [&](std::ostream& out) {
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      out << (j ? "," : "") << names[j];
+    }
+    out << '\n';
+    for (const std::string& s : text) {
+      out.write(s.data(), static_cast<std::streamsize>(s.size()));
+    }
+  });
+}
+
+}  // namespace nnlift

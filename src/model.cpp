@@ -1,0 +1,331 @@
+// The two-layer network: prediction, validation and the JSON model file.
+// SPDX-License-Identifier: MIT
+#include <cmath>
+#include <ostream>
+#include <set>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include <nnlift/model.hpp>
+
+#include "detail/io.hpp"
+
+namespace nnlift {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kFormatVersion = 1;
+
+[[noreturn]] void bad_model(const std::string& path, const std::string& what) {
+  throw IoError(path + ": invalid model file: " + what);
+}
+
+const json& require_key(const std::string& path,
+                        const json& object,
+                        const char* key,
+                        const std::string& where) {
+  if (!object.is_object() || !object.contains(key)) {
+    bad_model(path, "missing key '" + where + key + "'");
+  }
+  return object.at(key);
+}
+
+double number_at(const std::string& path, const json& value, const std::string& where) {
+  if (!value.is_number()) {
+    bad_model(path, "'" + where + "' must be a number, found " + value.dump());
+  }
+  const double x = value.get<double>();
+  if (!std::isfinite(x)) {
+    bad_model(path, "'" + where + "' is not finite");
+  }
+  return x;
+}
+
+Vector vector_at(const std::string& path, const json& value, const std::string& where) {
+  if (!value.is_array()) {
+    bad_model(path, "'" + where + "' must be an array of numbers");
+  }
+  Vector v(static_cast<Index>(value.size()));
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    v(static_cast<Index>(i)) = number_at(path, value[i], where + "[" + std::to_string(i) + "]");
+  }
+  return v;
+}
+
+Matrix matrix_at(const std::string& path, const json& value, const std::string& where) {
+  if (!value.is_array() || value.empty()) {
+    bad_model(path, "'" + where + "' must be a non-empty array of arrays");
+  }
+  const std::size_t cols = value[0].is_array() ? value[0].size() : 0;
+  Matrix m(static_cast<Index>(value.size()), static_cast<Index>(cols));
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const std::string row_where = where + "[" + std::to_string(i) + "]";
+    const Vector row = vector_at(path, value[i], row_where);
+    if (static_cast<std::size_t>(row.size()) != cols) {
+      bad_model(path,
+                "'" + row_where + "' has " + std::to_string(row.size()) + " entries; expected " +
+                    std::to_string(cols));
+    }
+    m.row(static_cast<Index>(i)) = row.transpose();
+  }
+  return m;
+}
+
+json to_json(const Vector& v) {
+  json a = json::array();
+  for (Index i = 0; i < v.size(); ++i) {
+    a.push_back(v(i));
+  }
+  return a;
+}
+
+OutputLink parse_link(const std::string& path, const std::string& name) {
+  if (name == "identity") {
+    return OutputLink::Identity;
+  }
+  if (name == "logistic") {
+    return OutputLink::Logistic;
+  }
+  if (name == "softmax") {
+    return OutputLink::Softmax;
+  }
+  bad_model(path, "unknown output link '" + name + "' (identity, logistic or softmax)");
+}
+
+}  // namespace
+
+const char* to_string(Task task) noexcept {
+  return task == Task::Regression ? "regression" : "classification";
+}
+
+const char* to_string(OutputLink link) noexcept {
+  switch (link) {
+    case OutputLink::Identity:
+      return "identity";
+    case OutputLink::Logistic:
+      return "logistic";
+    case OutputLink::Softmax:
+      return "softmax";
+  }
+  return "unknown";
+}
+
+Task parse_task(const std::string& name) {
+  if (name == "regression") {
+    return Task::Regression;
+  }
+  if (name == "classification") {
+    return Task::Classification;
+  }
+  throw std::invalid_argument("unknown task '" + name + "'; expected regression or classification");
+}
+
+void validate(const TwoLayerNetwork& net) {
+  const Index k = net.W1.rows();
+  const Index d = net.W1.cols();
+  auto fail = [](const std::string& what) {
+    throw std::invalid_argument("TwoLayerNetwork: " + what);
+  };
+  if (k < 1 || d < 1) {
+    fail("W1 is " + std::to_string(k) + "x" + std::to_string(d) + "; needs k >= 1 and d >= 1");
+  }
+  if (net.b1.size() != k) {
+    fail("b1 has " + std::to_string(net.b1.size()) + " entries; expected k = " + std::to_string(k));
+  }
+  if (net.W2.rows() < 1 || net.W2.cols() != k) {
+    fail("W2 is " + std::to_string(net.W2.rows()) + "x" + std::to_string(net.W2.cols()) +
+         "; expected c x k with k = " + std::to_string(k));
+  }
+  if (net.b2.size() != net.W2.rows()) {
+    fail("b2 has " + std::to_string(net.b2.size()) +
+         " entries; expected c = " + std::to_string(net.W2.rows()));
+  }
+  if (static_cast<Index>(net.inputs.size()) != d) {
+    fail(std::to_string(net.inputs.size()) + " input names for d = " + std::to_string(d) +
+         " columns of W1");
+  }
+  std::set<std::string> seen;
+  for (const std::string& name : net.inputs) {
+    if (!seen.insert(name).second) {
+      fail("duplicate input name '" + name + "'");
+    }
+  }
+  if (!net.W1.allFinite() || !net.b1.allFinite() || !net.W2.allFinite() || !net.b2.allFinite()) {
+    fail("weights contain NaN or infinity");
+  }
+  const bool regression = net.task == Task::Regression;
+  if (regression != (net.link == OutputLink::Identity)) {
+    fail(std::string("output link '") + to_string(net.link) + "' does not fit task '" +
+         to_string(net.task) + "'");
+  }
+  if (net.link == OutputLink::Logistic && net.W2.rows() != 1) {
+    fail("a logistic output has exactly one output row");
+  }
+  if (net.link == OutputLink::Softmax && net.W2.rows() < 2) {
+    fail("a softmax output needs at least two outputs");
+  }
+}
+
+Matrix hidden_layer(const TwoLayerNetwork& net, const Matrix& X) {
+  if (X.cols() != net.num_inputs()) {
+    throw std::invalid_argument("predict: X has " + std::to_string(X.cols()) +
+                                " columns; the model has " + std::to_string(net.num_inputs()) +
+                                " inputs");
+  }
+  Matrix H = X * net.W1.transpose();
+  H.rowwise() += net.b1.transpose();
+  activate_inplace(net.activation, H);
+  return H;
+}
+
+Matrix predict_value(const TwoLayerNetwork& net, const Matrix& X) {
+  Matrix out = hidden_layer(net, X) * net.W2.transpose();
+  out.rowwise() += net.b2.transpose();
+  return out;
+}
+
+Matrix predict(const TwoLayerNetwork& net, const Matrix& X) {
+  Matrix out = predict_value(net, X);
+  if (net.link == OutputLink::Logistic) {
+    out = out.unaryExpr([](double t) { return activate(Activation::Sigmoid, t); });
+  } else if (net.link == OutputLink::Softmax) {
+    for (Index i = 0; i < out.rows(); ++i) {
+      const double top = out.row(i).maxCoeff();
+      out.row(i) = (out.row(i).array() - top).exp().matrix();
+      out.row(i) /= out.row(i).sum();
+    }
+  }
+  return out;
+}
+
+void save_model(const std::string& path, const TwoLayerNetwork& net) {
+  validate(net);
+  json metadata;
+  try {
+    metadata = json::parse(net.metadata_json.empty() ? "{}" : net.metadata_json);
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(std::string("save_model: metadata is not valid JSON: ") + e.what());
+  }
+  if (!metadata.is_object()) {
+    throw std::invalid_argument("save_model: metadata must be a JSON object");
+  }
+  json doc;
+  doc["format"] = "nnlift-model";
+  doc["version"] = kFormatVersion;
+  doc["task"] = to_string(net.task);
+  doc["activation"] = to_string(net.activation);
+  doc["inputs"] = net.inputs;
+  doc["target"] = net.target;
+  json hidden;
+  hidden["weights"] = json::array();
+  for (Index j = 0; j < net.W1.rows(); ++j) {
+    hidden["weights"].push_back(to_json(net.W1.row(j).transpose()));
+  }
+  hidden["bias"] = to_json(net.b1);
+  doc["hidden"] = hidden;
+  json output;
+  if (net.W2.rows() == 1) {
+    output["weights"] = to_json(net.W2.row(0).transpose());
+    output["bias"] = net.b2(0);
+  } else {
+    output["weights"] = json::array();
+    for (Index c = 0; c < net.W2.rows(); ++c) {
+      output["weights"].push_back(to_json(net.W2.row(c).transpose()));
+    }
+    output["bias"] = to_json(net.b2);
+  }
+  output["link"] = to_string(net.link);
+  doc["output"] = output;
+  if (!net.classes.empty()) {
+    doc["classes"] = net.classes;
+  }
+  doc["metadata"] = metadata;
+  // nlohmann-json prints the shortest decimal that parses back to the same double.
+  const std::string text = doc.dump(2) + "\n";
+  detail::write_atomically(path, [&](std::ostream& out) { out << text; });
+}
+
+TwoLayerNetwork load_model(const std::string& path) {
+  const std::string text = detail::read_file(path);
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw IoError(path + ": not valid JSON: " + e.what());
+  }
+  if (!doc.is_object()) {
+    bad_model(path, "the top level must be a JSON object");
+  }
+  const json& format = require_key(path, doc, "format", "");
+  if (format != "nnlift-model") {
+    bad_model(path, "'format' is " + format.dump() + "; expected \"nnlift-model\"");
+  }
+  const json& version = require_key(path, doc, "version", "");
+  if (!version.is_number_integer() || version.get<int>() != kFormatVersion) {
+    bad_model(path,
+              "unsupported 'version' " + version.dump() + "; this nnlift reads version " +
+                  std::to_string(kFormatVersion));
+  }
+  TwoLayerNetwork net;
+  auto string_at = [&](const json& v, const char* key) {
+    if (!v.is_string()) {
+      bad_model(path, std::string("'") + key + "' must be a string");
+    }
+    return v.get<std::string>();
+  };
+  try {
+    net.task = parse_task(string_at(require_key(path, doc, "task", ""), "task"));
+    net.activation =
+        parse_activation(string_at(require_key(path, doc, "activation", ""), "activation"));
+  } catch (const std::invalid_argument& e) {
+    bad_model(path, e.what());
+  }
+  const json& inputs = require_key(path, doc, "inputs", "");
+  if (!inputs.is_array()) {
+    bad_model(path, "'inputs' must be an array of column names");
+  }
+  for (const json& name : inputs) {
+    net.inputs.push_back(string_at(name, "inputs[]"));
+  }
+  net.target = string_at(require_key(path, doc, "target", ""), "target");
+  const json& hidden = require_key(path, doc, "hidden", "");
+  net.W1 = matrix_at(path, require_key(path, hidden, "weights", "hidden."), "hidden.weights");
+  net.b1 = vector_at(path, require_key(path, hidden, "bias", "hidden."), "hidden.bias");
+  const json& output = require_key(path, doc, "output", "");
+  const json& w2 = require_key(path, output, "weights", "output.");
+  const json& b2 = require_key(path, output, "bias", "output.");
+  if (w2.is_array() && !w2.empty() && w2[0].is_array()) {
+    net.W2 = matrix_at(path, w2, "output.weights");
+    net.b2 = vector_at(path, b2, "output.bias");
+  } else {
+    net.W2 = vector_at(path, w2, "output.weights").transpose();
+    net.b2 = Vector::Constant(1, number_at(path, b2, "output.bias"));
+  }
+  if (output.contains("link")) {
+    net.link = parse_link(path, string_at(output["link"], "output.link"));
+  } else {
+    net.link = net.task == Task::Regression ? OutputLink::Identity
+               : net.W2.rows() == 1         ? OutputLink::Logistic
+                                            : OutputLink::Softmax;
+  }
+  if (doc.contains("classes")) {
+    const Vector classes = vector_at(path, doc["classes"], "classes");
+    net.classes.assign(classes.data(), classes.data() + classes.size());
+  }
+  if (doc.contains("metadata")) {
+    if (!doc["metadata"].is_object()) {
+      bad_model(path, "'metadata' must be a JSON object");
+    }
+    net.metadata_json = doc["metadata"].dump();
+  }
+  try {
+    validate(net);
+  } catch (const std::invalid_argument& e) {
+    bad_model(path, e.what());
+  }
+  return net;
+}
+
+}  // namespace nnlift

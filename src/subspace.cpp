@@ -1,0 +1,104 @@
+// Top-k subspace of an implicit symmetric tensor: random sketch, then HOOI sweeps.
+// SPDX-License-Identifier: MIT
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include <Eigen/SVD>
+
+#include <nnlift/subspace.hpp>
+
+#include "detail/check.hpp"
+#include "detail/rng.hpp"
+
+namespace nnlift {
+namespace {
+
+// Top-k left singular vectors of Y, and (up to k+1 of) its singular values.
+Matrix top_left_singular(const Matrix& Y, Index k, Vector& singular_values) {
+  const Eigen::BDCSVD<Matrix> svd(Y, Eigen::ComputeThinU);
+  singular_values = svd.singularValues().head(std::min<Index>(k + 1, svd.singularValues().size()));
+  return svd.matrixU().leftCols(k);
+}
+
+double largest_angle_sine(const Matrix& Q1, const Matrix& Q2) {
+  const Eigen::JacobiSVD<Matrix> svd(Q1.transpose() * Q2);
+  const double c = std::min(1.0, svd.singularValues().minCoeff());
+  return std::sqrt(std::max(0.0, 1.0 - c * c));
+}
+
+}  // namespace
+
+void validate(const SubspaceOptions& o) {
+  detail::require(o.rank >= 1, "SubspaceOptions", "rank", o.rank, ">= 1");
+  detail::require(o.sketch_extra >= 0, "SubspaceOptions", "sketch_extra", o.sketch_extra, ">= 0");
+  detail::require(o.max_sweeps >= 0, "SubspaceOptions", "max_sweeps", o.max_sweeps, ">= 0");
+  detail::require(o.tolerance >= 0, "SubspaceOptions", "tolerance", o.tolerance, ">= 0");
+}
+
+SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions& options) {
+  validate(options);
+  const Index d = T.dim();
+  const Index k = options.rank;
+  if (k > d) {
+    detail::fail("tensor_subspace: rank k = " + std::to_string(k) +
+                 " exceeds dimension d = " + std::to_string(d));
+  }
+  if (options.start.size() > 0 && options.start.rows() != d) {
+    detail::fail("tensor_subspace: start has " + std::to_string(options.start.rows()) +
+                 " rows; expected d = " + std::to_string(d));
+  }
+  SubspaceResult result;
+  if (k == d) {
+    result.Q = Matrix::Identity(d, d);
+    result.gap = std::numeric_limits<double>::infinity();
+    result.status = Status::Success;
+    return result;
+  }
+  // Sketch: T(I, u_p, v_p) for random unit pairs, plus the caller's start vectors, each block
+  // scaled to unit Frobenius norm so that neither drowns the other.
+  detail::Rng rng(detail::derive_seed(options.seed, 0x5B5));
+  const Index pairs = k + options.sketch_extra;
+  const Matrix U = rng.normal_matrix(d, pairs).colwise().normalized();
+  const Matrix V = rng.normal_matrix(d, pairs).colwise().normalized();
+  Matrix sketch = T.contract_pairs(U, V);
+  const double sketch_norm = sketch.norm();
+  if (!(sketch_norm > 0) || !sketch.allFinite()) {
+    result.Q = Matrix::Identity(d, k);
+    result.status = Status::NumericalIssue;
+    result.message = "tensor_subspace: the random sketch is zero or not finite";
+    return result;
+  }
+  sketch /= sketch_norm;
+  if (options.start.size() > 0 && options.start.norm() > 0) {
+    Matrix both(d, sketch.cols() + options.start.cols());
+    both << sketch, options.start / options.start.norm();
+    sketch = both;
+  }
+  Matrix Q = top_left_singular(sketch, k, result.singular_values);
+  // HOOI: Q ← top-k left singular vectors of the d×k² unfolding T(I, Q, Q).
+  result.status = options.max_sweeps == 0 ? Status::Success : Status::NotConverged;
+  for (int sweep = 0; sweep < options.max_sweeps; ++sweep) {
+    const Matrix Y = T.contract_block(Q);
+    const Matrix next = top_left_singular(Y, k, result.singular_values);
+    result.last_change = largest_angle_sine(Q, next);
+    Q = next;
+    result.sweeps = sweep + 1;
+    if (result.last_change < options.tolerance) {
+      result.status = Status::Success;
+      break;
+    }
+  }
+  const Vector& s = result.singular_values;
+  result.gap = s.size() > k && s(k) > 0 ? s(k - 1) / s(k) : std::numeric_limits<double>::infinity();
+  result.Q = Q;
+  if (result.status != Status::Success) {
+    std::ostringstream msg;
+    msg << "tensor_subspace: subspace still moving after " << options.max_sweeps
+        << " sweeps (sin of largest angle " << result.last_change << ")";
+    result.message = msg.str();
+  }
+  return result;
+}
+
+}  // namespace nnlift

@@ -1,0 +1,149 @@
+// Planted two-layer networks and data drawn from them.
+// SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <cmath>
+
+#include <Eigen/QR>
+#include <nlohmann/json.hpp>
+
+#include <nnlift/synth.hpp>
+
+#include "detail/check.hpp"
+#include "detail/parallel.hpp"
+#include "detail/rng.hpp"
+
+namespace nnlift {
+namespace {
+
+constexpr Index kBlockRows = 4096;
+constexpr std::uint64_t kStreamParameters = 0;
+constexpr std::uint64_t kStreamTrain = 1;
+constexpr std::uint64_t kStreamTest = 2;
+
+// Draws `rows` samples of the planted model; block b uses the stream (seed, stream, b).
+void draw_rows(const SynthOptions& o,
+               const SynthData& s,
+               const Matrix& L,
+               std::uint64_t stream,
+               Index rows,
+               Matrix& X,
+               Vector& y) {
+  X.resize(rows, o.dim);
+  y.resize(rows);
+  const Index num_blocks = (rows + kBlockRows - 1) / kBlockRows;
+  detail::parallel_for(num_blocks, o.num_threads, [&](Index b) {
+    detail::Rng rng(detail::derive_seed(o.seed, stream, static_cast<std::uint64_t>(b)));
+    const Index begin = b * kBlockRows;
+    const Index count = std::min(kBlockRows, rows - begin);
+    Matrix G(count, o.dim);
+    for (Index i = 0; i < count; ++i) {
+      for (Index j = 0; j < o.dim; ++j) {
+        G(i, j) = rng.normal();
+      }
+    }
+    Matrix Xb = o.correlated ? Matrix(G * L.transpose()) : G;
+    if (o.correlated) {
+      Xb.rowwise() += s.input_mean.transpose();
+    }
+    const Vector f = predict_value(s.truth, Xb).col(0);
+    for (Index i = 0; i < count; ++i) {
+      if (o.task == Task::Regression) {
+        y(begin + i) = f(i) + (o.noise > 0 ? o.noise * rng.normal() : 0.0);
+      } else {
+        y(begin + i) = rng.uniform() < activate(Activation::Sigmoid, f(i)) ? 1.0 : 0.0;
+      }
+    }
+    X.middleRows(begin, count) = Xb;
+  });
+}
+
+}  // namespace
+
+void validate(const SynthOptions& o) {
+  const char* where = "SynthOptions";
+  detail::require(o.dim >= 1, where, "dim", o.dim, ">= 1");
+  detail::require(o.hidden >= 1, where, "hidden", o.hidden, ">= 1");
+  detail::require(o.hidden <= o.dim, where, "hidden", o.hidden, "<= dim (k <= d)");
+  detail::require(o.samples >= 1, where, "samples", o.samples, ">= 1");
+  detail::require(o.test_samples >= 0, where, "test_samples", o.test_samples, ">= 0");
+  detail::require(std::isfinite(o.bias_range) && o.bias_range >= 0,
+                  where,
+                  "bias_range",
+                  o.bias_range,
+                  "finite and >= 0");
+  detail::require(
+      std::isfinite(o.noise) && o.noise >= 0, where, "noise", o.noise, "finite and >= 0");
+  detail::require(o.num_threads >= 0, where, "num_threads", o.num_threads, ">= 0");
+}
+
+SynthData make_synthetic(const SynthOptions& o) {
+  validate(o);
+  SynthData s;
+  detail::Rng rng(detail::derive_seed(o.seed, kStreamParameters));
+  const Index d = o.dim;
+  const Index k = o.hidden;
+  TwoLayerNetwork& net = s.truth;
+  net.task = o.task;
+  net.activation = o.activation;
+  net.link = o.task == Task::Regression ? OutputLink::Identity : OutputLink::Logistic;
+  for (Index j = 0; j < d; ++j) {
+    net.inputs.push_back("x" + std::to_string(j + 1));
+  }
+  net.target = "y";
+  net.W1 = rng.normal_matrix(k, d);
+  for (Index j = 0; j < k; ++j) {
+    net.W1.row(j).normalize();
+  }
+  net.b1.resize(k);
+  for (Index j = 0; j < k; ++j) {
+    net.b1(j) = rng.uniform(-o.bias_range, o.bias_range);
+  }
+  // Output weights: magnitudes U(0.5, 1.5), signs alternating, then shuffled (Fisher–Yates).
+  std::vector<double> signs(static_cast<std::size_t>(k));
+  for (Index j = 0; j < k; ++j) {
+    signs[static_cast<std::size_t>(j)] = (j % 2 == 0) ? 1.0 : -1.0;
+  }
+  for (Index j = k - 1; j > 0; --j) {
+    const auto r = static_cast<Index>(rng.uniform() * static_cast<double>(j + 1));
+    std::swap(signs[static_cast<std::size_t>(j)], signs[static_cast<std::size_t>(std::min(r, j))]);
+  }
+  net.W2.resize(1, k);
+  for (Index j = 0; j < k; ++j) {
+    net.W2(0, j) = signs[static_cast<std::size_t>(j)] * rng.uniform(0.5, 1.5);
+  }
+  net.b2 = Vector::Constant(1, o.task == Task::Regression ? 0.1 : 0.0);
+  if (o.task == Task::Classification) {
+    net.classes = {0.0, 1.0};
+  }
+
+  s.input_mean = Vector::Zero(d);
+  s.input_cov = Matrix::Identity(d, d);
+  Matrix L = Matrix::Identity(d, d);
+  if (o.correlated) {
+    for (Index j = 0; j < d; ++j) {
+      s.input_mean(j) = 0.5 * rng.normal();
+    }
+    const Matrix R = Eigen::HouseholderQR<Matrix>(rng.normal_matrix(d, d)).householderQ();
+    Vector spectrum(d);
+    for (Index j = 0; j < d; ++j) {
+      spectrum(j) = d == 1 ? 1.0 : 0.5 + 1.5 * static_cast<double>(j) / static_cast<double>(d - 1);
+    }
+    L = R * spectrum.cwiseSqrt().asDiagonal();
+    s.input_cov = R * spectrum.asDiagonal() * R.transpose();
+  }
+  nlohmann::json meta;
+  meta["generator"] = "nnlift synth";
+  meta["seed"] = o.seed;
+  meta["samples"] = o.samples;
+  meta["test_samples"] = o.test_samples;
+  meta["bias_range"] = o.bias_range;
+  meta["noise"] = o.noise;
+  meta["correlated"] = o.correlated;
+  net.metadata_json = meta.dump();
+
+  draw_rows(o, s, L, kStreamTrain, o.samples, s.X_train, s.y_train);
+  draw_rows(o, s, L, kStreamTest, o.test_samples, s.X_test, s.y_test);
+  return s;
+}
+
+}  // namespace nnlift

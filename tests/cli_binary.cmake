@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: MIT
+# Runs the real nnlift binary: --help, --version, a usage error (exit 2) and synth.
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+function(expect_exit code)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL ${code})
+    message(FATAL_ERROR "'${ARGN}' exited ${rc}, expected ${code}\nstdout: ${out}\nstderr: ${err}")
+  endif()
+  set(LAST_OUT "${out}" PARENT_SCOPE)
+  set(LAST_ERR "${err}" PARENT_SCOPE)
+endfunction()
+expect_exit(0 "${NNLIFT}" --help)
+if(NOT LAST_OUT MATCHES "synth")
+  message(FATAL_ERROR "--help does not list the synth command")
+endif()
+expect_exit(0 "${NNLIFT}" --version)
+expect_exit(2 "${NNLIFT}" synth --no-such-flag)
+if(NOT LAST_ERR MATCHES "Try 'nnlift synth --help'")
+  message(FATAL_ERROR "usage error without a hint: ${LAST_ERR}")
+endif()
+expect_exit(0 "${NNLIFT}" synth --dim 4 --hidden 2 --samples 50 --seed 1 --quiet
+            --out "${WORK_DIR}/train.csv" --truth "${WORK_DIR}/truth.json")
+expect_exit(1 "${NNLIFT}" decompose --tensor "${WORK_DIR}/missing.npy" --rank 2
+            --out "${WORK_DIR}/r.json")
+if(EXISTS "${WORK_DIR}/r.json")
+  message(FATAL_ERROR "a failed command left an output file behind")
+endif()

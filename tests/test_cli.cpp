@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+#include <sstream>
+
+#include <doctest/doctest.h>
+
+#include <nnlift/nnlift.hpp>
+
+#include "cli/commands.hpp"
+#include "test_helpers.hpp"
+
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Outcome run(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  const int code = nnlift::cli::run(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+}  // namespace
+
+TEST_SUITE("cli") {
+  TEST_CASE("cli: help, version and usage errors") {
+    Outcome o = run({"--help"});
+    CHECK(o.code == 0);
+    CHECK(o.out.find("synth") != std::string::npos);
+    CHECK(o.out.find("decompose") != std::string::npos);
+    for (const char* command : {"synth", "decompose"}) {
+      CAPTURE(command);
+      o = run({command, "--help"});
+      CHECK(o.code == 0);
+      CHECK(o.out.find("--seed arg (=0)") != std::string::npos);  // defaults are shown
+      o = run({"help", command});
+      CHECK(o.code == 0);
+    }
+    CHECK(run({"--version"}).out.find("nnlift 0.1.0") == 0);
+    CHECK(run({}).code == 2);
+    o = run({"frobnicate"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("unknown command 'frobnicate'") != std::string::npos);
+    o = run({"synth", "--truth", "t.json"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("'--out' is required") != std::string::npos);
+    o = run({"synth", "--out", "a.csv", "--truth", "t.json", "--dim"});
+    CHECK(o.code == 2);
+    o = run({"synth", "--out", "a.csv", "--truth", "t.json", "--activation", "gelu"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("unknown activation 'gelu'") != std::string::npos);
+    o = run({"synth", "--out", "a.csv", "--truth", "t.json", "--dim", "3", "--hidden", "4"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("SynthOptions::hidden = 4") != std::string::npos);
+  }
+
+  TEST_CASE("cli: synth writes data and the truth; same seed, same bytes, any thread count") {
+    test::TempDir dir;
+    auto synth = [&](const std::string& tag, const char* threads) {
+      return run({"synth",
+                  "--dim",
+                  "6",
+                  "--hidden",
+                  "3",
+                  "--samples",
+                  "5000",
+                  "--test-samples",
+                  "200",
+                  "--noise",
+                  "0.05",
+                  "--seed",
+                  "42",
+                  "--threads",
+                  threads,
+                  "--out",
+                  dir.file(tag + "train.csv"),
+                  "--test-out",
+                  dir.file(tag + "test.csv"),
+                  "--truth",
+                  dir.file(tag + "truth.json")});
+    };
+    Outcome o = synth("a", "1");
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("lambda_j") != std::string::npos);
+    REQUIRE(synth("b", "2").code == 0);
+    CHECK(test::read_text(dir.file("atrain.csv")) == test::read_text(dir.file("btrain.csv")));
+    CHECK(test::read_text(dir.file("atest.csv")) == test::read_text(dir.file("btest.csv")));
+    CHECK(test::read_text(dir.file("atruth.json")) == test::read_text(dir.file("btruth.json")));
+    const nnlift::Dataset data = nnlift::read_csv(dir.file("atrain.csv"));
+    CHECK(data.X.rows() == 5000);
+    CHECK(data.X.cols() == 6);
+    const nnlift::TwoLayerNetwork truth = nnlift::load_model(dir.file("atruth.json"));
+    CHECK(truth.inputs == data.feature_names);
+    const Vector residual = data.y - nnlift::predict(truth, data.X).col(0);
+    CHECK(std::abs(std::sqrt(residual.squaredNorm() / 5000.0) - 0.05) < 0.003);  // the noise sd
+    o = run({"synth",
+             "--quiet",
+             "--dim",
+             "2",
+             "--hidden",
+             "1",
+             "--samples",
+             "10",
+             "--out",
+             dir.file("q.csv"),
+             "--truth",
+             dir.file("q.json")});
+    CHECK(o.code == 0);
+    CHECK(o.err.empty());
+  }
+
+  TEST_CASE("cli: decompose recovers a planted tensor from .npy and writes JSON and .npy") {
+    test::TempDir dir;
+    const Index d = 7, k = 3;
+    const Matrix V = test::random_unit_columns(d, k, 5);
+    const Vector lambda = (Vector(k) << 2.0, -1.0, 0.5).finished();
+    const nnlift::DenseSymmetricTensor3 T = nnlift::DenseSymmetricTensor3::from_factors(lambda, V);
+    nnlift::NpyArray array;
+    array.shape = {d, d, d};
+    array.data = T.data();
+    nnlift::write_npy(dir.file("T.npy"), array);
+    Outcome o = run({"decompose",
+                     "--tensor",
+                     dir.file("T.npy"),
+                     "--rank",
+                     "3",
+                     "--seed",
+                     "1",
+                     "--out",
+                     dir.file("r.json"),
+                     "--out-npy",
+                     dir.file("V.npy"),
+                     "--strict"});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("status success") != std::string::npos);
+    const std::string json = test::read_text(dir.file("r.json"));
+    CHECK(json.find("\"format\": \"nnlift-decomposition\"") != std::string::npos);
+    const Matrix found = nnlift::to_matrix(nnlift::read_npy(dir.file("V.npy")));
+    REQUIRE(found.rows() == d);
+    CHECK(test::max_column_error(V, found) < 1e-8);
+
+    o = run(
+        {"decompose", "--tensor", dir.file("T.npy"), "--rank", "9", "--out", dir.file("x.json")});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("exceeds the dimension d = 7") != std::string::npos);
+    // An asymmetric tensor is refused with the largest asymmetry; nothing is written.
+    array.data[1] += 0.25;
+    nnlift::write_npy(dir.file("A.npy"), array);
+    o = run(
+        {"decompose", "--tensor", dir.file("A.npy"), "--rank", "2", "--out", dir.file("y.json")});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("largest asymmetry 0.25") != std::string::npos);
+    CHECK(o.err.find("A.npy") != std::string::npos);
+    array.shape = {d, d * d};
+    nnlift::write_npy(dir.file("M.npy"), array);
+    o = run(
+        {"decompose", "--tensor", dir.file("M.npy"), "--rank", "2", "--out", dir.file("z.json")});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("expected a d x d x d array") != std::string::npos);
+    const std::vector<std::string> files = dir.list();
+    CHECK(std::find(files.begin(), files.end(), "y.json") == files.end());
+    CHECK(std::find(files.begin(), files.end(), "z.json") == files.end());
+  }
+}

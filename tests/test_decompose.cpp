@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+#include <Eigen/SVD>
+#include <doctest/doctest.h>
+
+#include <nnlift/decompose.hpp>
+
+#include "test_helpers.hpp"
+
+using nnlift::DecomposeMethod;
+using nnlift::DenseSymmetricTensor3;
+using nnlift::Status;
+
+namespace {
+
+// Σ λ_j v_j^{⊗3} plus symmetric Gaussian noise of Frobenius norm eps·‖T‖.
+DenseSymmetricTensor3 noisy(const Vector& lambda, const Matrix& V, double eps, std::uint64_t seed) {
+  const DenseSymmetricTensor3 T = DenseSymmetricTensor3::from_factors(lambda, V);
+  if (eps == 0) {
+    return T;
+  }
+  const Index d = V.rows();
+  nnlift::detail::Rng rng(seed);
+  const Matrix G = rng.normal_matrix(d, 3 * d);
+  // A symmetric noise tensor: Σ over random rank-one symmetric terms.
+  const DenseSymmetricTensor3 E = DenseSymmetricTensor3::from_factors(rng.normal_vector(3 * d), G);
+  std::vector<double> data = T.data();
+  const double scale = eps * T.frobenius_norm() / E.frobenius_norm();
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    data[i] += scale * E.data()[i];
+  }
+  return DenseSymmetricTensor3(d, data);
+}
+
+// Compares λ up to the permutation found on the components.
+double max_lambda_error(const Vector& truth, const Matrix& V, const nnlift::DecomposeResult& r) {
+  std::vector<Index> perm;
+  (void)test::max_column_error(V, r.components, &perm);
+  double worst = 0;
+  for (Index j = 0; j < truth.size(); ++j) {
+    worst = std::max(worst,
+                     std::abs(std::abs(truth(j)) - r.lambda(perm[static_cast<std::size_t>(j)])) /
+                         std::abs(truth(j)));
+  }
+  return worst;
+}
+
+nnlift::DecomposeOptions options_for(Index k, DecomposeMethod method, std::uint64_t seed = 1) {
+  nnlift::DecomposeOptions o;
+  o.rank = k;
+  o.method = method;
+  o.seed = seed;
+  return o;
+}
+
+}  // namespace
+
+TEST_SUITE("decompose") {
+  TEST_CASE("power method: orthogonal planted tensors, k = d and k < d, to 1e-10") {
+    for (Index k : {6, 3}) {
+      const Index d = 6;
+      const Matrix V = test::random_orthonormal(d, k, 100 + static_cast<std::uint64_t>(k));
+      const Vector lambda = Vector::LinSpaced(k, 3.0, 1.0);
+      const DenseSymmetricTensor3 T = DenseSymmetricTensor3::from_factors(lambda, V);
+      nnlift::PowerMethodOptions o;
+      o.num_components = k;
+      o.seed = 5;
+      const nnlift::PowerMethodResult r = nnlift::tensor_power_method(T, o);
+      CAPTURE(k);
+      REQUIRE(r.status == Status::Success);
+      CHECK(test::max_column_error(V, r.eigenvectors) < 1e-10);
+      CHECK((Vector(r.eigenvalues) - lambda).cwiseAbs().maxCoeff() < 1e-10);  // found largest first
+      CHECK(r.restart_gap.size() == k);
+      CHECK(r.iterations.size() == static_cast<std::size_t>(k));
+    }
+  }
+
+  TEST_CASE("power method: negative weights come back positive with flipped vectors") {
+    const Matrix V = test::random_orthonormal(4, 4, 3);
+    const Vector lambda = (Vector(4) << 2.0, -1.5, 1.0, -0.5).finished();
+    const nnlift::PowerMethodResult r =
+        nnlift::tensor_power_method(DenseSymmetricTensor3::from_factors(lambda, V));
+    REQUIRE(r.status == Status::Success);
+    CHECK((r.eigenvalues.array() > 0).all());
+    std::vector<Index> perm;
+    CHECK(test::max_column_error(V, r.eigenvectors, &perm) < 1e-10);
+    for (Index j = 0; j < 4; ++j) {
+      const double dot = V.col(j).dot(r.eigenvectors.col(perm[static_cast<std::size_t>(j)]));
+      CHECK(dot * lambda(j) > 0);  // the sign of λ moved into the vector
+    }
+  }
+
+  TEST_CASE("decompose: every method recovers orthogonal planted tensors, k = d and k < d") {
+    for (DecomposeMethod m :
+         {DecomposeMethod::Power, DecomposeMethod::Als, DecomposeMethod::Auto}) {
+      for (Index k : {5, 3}) {
+        const Index d = 5;
+        const Matrix V = test::random_orthonormal(d, k, 7);
+        const Vector lambda = (Vector(5) << 2.0, -1.7, 1.3, 1.0, -0.6).finished().head(k);
+        const DenseSymmetricTensor3 T = DenseSymmetricTensor3::from_factors(lambda, V);
+        const nnlift::DecomposeResult r = nnlift::decompose(T, options_for(k, m));
+        CAPTURE(nnlift::to_string(m));
+        CAPTURE(k);
+        CHECK(r.status == Status::Success);
+        CHECK(test::max_column_error(V, r.components) < 1e-10);
+        CHECK(max_lambda_error(lambda, V, r) < 1e-10);
+        CHECK(r.relative_residual < 1e-10);
+        CHECK(r.residual_is_exact);
+      }
+    }
+  }
+
+  TEST_CASE("decompose: non-orthogonal mixed-sign planted tensors to 1e-8 without noise") {
+    for (DecomposeMethod m : {DecomposeMethod::Power,
+                              DecomposeMethod::Jennrich,
+                              DecomposeMethod::Als,
+                              DecomposeMethod::Auto}) {
+      for (Index d : {8, 12}) {
+        const Index k = 8;
+        const Matrix V = test::random_unit_columns(d, k, 40 + static_cast<std::uint64_t>(d));
+        const Vector lambda = (Vector(k) << 1.0, -1.3, 0.8, -0.6, 1.6, -1.1, 0.7, 1.2).finished();
+        const nnlift::DecomposeResult r =
+            nnlift::decompose(DenseSymmetricTensor3::from_factors(lambda, V), options_for(k, m, 3));
+        CAPTURE(nnlift::to_string(m));
+        CAPTURE(d);
+        CHECK(r.status == Status::Success);
+        CHECK(test::max_column_error(V, r.components) < 1e-8);
+        CHECK(max_lambda_error(lambda, V, r) < 1e-8);
+      }
+    }
+  }
+
+  TEST_CASE("decompose: with noise of relative size eps the component error is O(eps)") {
+    const Index k = 6;
+    const Matrix V = test::conditioned_unit_columns(k, k, 3.0, 77);
+    const Vector lambda = (Vector(k) << 1.0, -1.2, 0.9, -0.7, 1.4, 1.1).finished();
+    const Eigen::JacobiSVD<Matrix> svd(V);
+    INFO("cond(V) = " << svd.singularValues()(0) / svd.singularValues()(k - 1));
+    for (DecomposeMethod m : {DecomposeMethod::Power, DecomposeMethod::Als}) {
+      double previous = 0;
+      for (double eps : {1e-2, 1e-3, 1e-4}) {
+        const nnlift::DecomposeResult r =
+            nnlift::decompose(noisy(lambda, V, eps, 5), options_for(k, m, 2));
+        const double err = test::max_column_error(V, r.components);
+        CAPTURE(nnlift::to_string(m));
+        CAPTURE(eps);
+        INFO("max column error " << err);
+        CHECK(err < 20 * eps);  // linear in eps with a modest constant
+        if (previous > 0) {
+          CHECK(err < previous / 5);  // and it shrinks with eps (×10 less noise)
+        }
+        previous = err;
+      }
+    }
+  }
+
+  TEST_CASE("decompose: bitwise identical results for 1 and 2 threads") {
+    const Index k = 6;
+    const Matrix V = test::random_unit_columns(9, k, 8);
+    const Vector lambda = (Vector(k) << 1.0, -1.2, 0.9, -0.7, 1.4, 1.1).finished();
+    const DenseSymmetricTensor3 T = noisy(lambda, V, 0.01, 9);
+    for (DecomposeMethod m :
+         {DecomposeMethod::Power, DecomposeMethod::Als, DecomposeMethod::Auto}) {
+      nnlift::DecomposeOptions o = options_for(k, m, 4);
+      o.num_threads = 1;
+      const nnlift::DecomposeResult a = nnlift::decompose(T, o);
+      o.num_threads = 2;
+      const nnlift::DecomposeResult b = nnlift::decompose(T, o);
+      CAPTURE(nnlift::to_string(m));
+      CHECK((a.components.array() == b.components.array()).all());
+      CHECK((a.lambda.array() == b.lambda.array()).all());
+      CHECK(a.iterations == b.iterations);
+    }
+    nnlift::PowerMethodOptions po;
+    po.seed = 3;
+    po.num_threads = 1;
+    const DenseSymmetricTensor3 orth =
+        noisy(Vector::LinSpaced(5, 2, 1), test::random_orthonormal(5, 5, 1), 0.05, 2);
+    const nnlift::PowerMethodResult a = nnlift::tensor_power_method(orth, po);
+    po.num_threads = 2;
+    const nnlift::PowerMethodResult b = nnlift::tensor_power_method(orth, po);
+    CHECK((a.eigenvectors.array() == b.eigenvectors.array()).all());
+    CHECK((a.restart_gap.array() == b.restart_gap.array()).all());
+    po.seed = 4;  // another seed starts elsewhere: the restart statistics change
+    const nnlift::PowerMethodResult c = nnlift::tensor_power_method(orth, po);
+    CHECK((a.restart_gap.array() != c.restart_gap.array()).any());
+  }
+
+  TEST_CASE("subspace: HOOI finds the span of the components of an implicit tensor") {
+    const Index d = 30, k = 4;
+    const Matrix V = test::random_unit_columns(d, k, 12);
+    const Vector lambda = (Vector(k) << 1.0, -0.8, 0.6, -1.2).finished();
+    // Implicit: only contractions, computed from the factors, never d³ values.
+    const nnlift::CallbackSymmetricTensor3 T(d, [&](const Matrix& U, const Matrix& W) {
+      const Matrix a = V.transpose() * U, b = V.transpose() * W;
+      return Matrix(V * (lambda.asDiagonal() * a.cwiseProduct(b)));
+    });
+    nnlift::SubspaceOptions o;
+    o.rank = k;
+    o.seed = 2;
+    const nnlift::SubspaceResult s = nnlift::tensor_subspace(T, o);
+    CHECK(s.status == Status::Success);
+    const Matrix residual = V - s.Q * (s.Q.transpose() * V);
+    CHECK(residual.norm() < 1e-10);
+    CHECK((s.Q.transpose() * s.Q - Matrix::Identity(k, k)).norm() < 1e-12);
+    // The whole pipeline on the implicit tensor.
+    const nnlift::DecomposeResult r = nnlift::decompose(T, options_for(k, DecomposeMethod::Auto));
+    CHECK(test::max_column_error(V, r.components) < 1e-8);
+    CHECK(!r.residual_is_exact);
+  }
+
+  TEST_CASE("decompose: misuse throws and names the culprit") {
+    const DenseSymmetricTensor3 T =
+        DenseSymmetricTensor3::from_factors(Vector::Ones(2), test::random_orthonormal(3, 2, 1));
+    CHECK_THROWS_WITH_AS(nnlift::decompose(T, options_for(4, DecomposeMethod::Auto)),
+                         doctest::Contains("rank k = 4 exceeds dimension d = 3"),
+                         std::invalid_argument);
+    const DenseSymmetricTensor3 zero(3, std::vector<double>(27, 0.0));
+    CHECK_THROWS_WITH_AS(nnlift::decompose(zero, options_for(2, DecomposeMethod::Auto)),
+                         doctest::Contains("zero"),
+                         std::invalid_argument);
+    nnlift::DecomposeOptions o = options_for(2, DecomposeMethod::Power);
+    o.power.num_restarts = 0;
+    CHECK_THROWS_WITH_AS(nnlift::decompose(T, o),
+                         doctest::Contains("PowerMethodOptions::num_restarts = 0; must be > 0"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(nnlift::parse_decompose_method("magic"),
+                         doctest::Contains("expected auto, power, jennrich or als"),
+                         std::invalid_argument);
+  }
+}

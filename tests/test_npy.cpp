@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+#include <cstring>
+
+#include <doctest/doctest.h>
+
+#include <nnlift/npy.hpp>
+
+#include "test_helpers.hpp"
+
+using nnlift::NpyArray;
+
+namespace {
+
+// A hand-made .npy file: header dictionary text and raw data bytes.
+std::string npy_bytes(const std::string& dict, const std::string& data) {
+  std::string header = dict;
+  const std::size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header.push_back('\n');
+  std::string out = std::string("\x93NUMPY\x01\x00", 8);
+  out.push_back(static_cast<char>(header.size() & 0xFF));
+  out.push_back(static_cast<char>(header.size() >> 8));
+  return out + header + data;
+}
+
+template <class T>
+std::string raw(const std::vector<T>& values) {
+  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+}
+
+}  // namespace
+
+TEST_SUITE("npy") {
+  TEST_CASE("npy: 1-, 2- and 3-D float64 arrays round-trip exactly") {
+    test::TempDir dir;
+    for (std::vector<Index> shape : {std::vector<Index>{5}, {2, 3}, {2, 3, 4}}) {
+      NpyArray a;
+      a.shape = shape;
+      nnlift::detail::Rng rng(9);
+      for (Index i = 0; i < a.size(); ++i) {
+        a.data.push_back(rng.normal());
+      }
+      const std::string path = dir.file("a.npy");
+      nnlift::write_npy(path, a);
+      const NpyArray b = nnlift::read_npy(path);
+      CHECK(b.shape == a.shape);
+      CHECK(b.data == a.data);
+      CHECK(test::read_text(path).size() % 64 == a.data.size() * 8 % 64);  // aligned header
+    }
+    const Matrix m = (Matrix(2, 3) << 1, 2, 3, 4, 5, 6).finished();
+    CHECK(nnlift::to_matrix(nnlift::to_npy(m)) == m);
+  }
+
+  TEST_CASE("npy: float32 and Fortran order are read into C-order doubles") {
+    test::TempDir dir;
+    const std::string f32 = dir.file("f32.npy");
+    test::write_text(f32,
+                     npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }",
+                               raw(std::vector<float>{1.5f, -2.0f, 0.25f})));
+    CHECK(nnlift::read_npy(f32).data == std::vector<double>{1.5, -2.0, 0.25});
+    // The 2×3 matrix [[1,2,3],[4,5,6]] in Fortran (column-major) order.
+    const std::string fortran = dir.file("fortran.npy");
+    test::write_text(fortran,
+                     npy_bytes("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }",
+                               raw(std::vector<double>{1, 4, 2, 5, 3, 6})));
+    CHECK(nnlift::read_npy(fortran).data == std::vector<double>{1, 2, 3, 4, 5, 6});
+  }
+
+  TEST_CASE("npy: bad files are refused with the file name") {
+    test::TempDir dir;
+    auto expect = [&](const std::string& name, const std::string& bytes, const char* fragment) {
+      const std::string path = dir.file(name);
+      test::write_text(path, bytes);
+      CAPTURE(name);
+      CHECK_THROWS_WITH_AS(nnlift::read_npy(path), doctest::Contains(fragment), nnlift::IoError);
+      CHECK_THROWS_WITH_AS(
+          nnlift::read_npy(path), doctest::Contains(name.c_str()), nnlift::IoError);
+    };
+    CHECK_THROWS_WITH_AS(nnlift::read_npy(dir.file("missing.npy")),
+                         doctest::Contains("missing.npy: cannot open"),
+                         nnlift::IoError);
+    expect("magic.npy", "not an npy file at all", "magic");
+    expect("int.npy",
+           npy_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
+                     raw(std::vector<long long>{1, 2})),
+           "unsupported dtype '<i8'");
+    expect("big_endian.npy",
+           npy_bytes("{'descr': '>f8', 'fortran_order': False, 'shape': (1,), }",
+                     std::string(8, '\0')),
+           "unsupported dtype '>f8'");
+    expect("truncated.npy",
+           npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }",
+                     raw(std::vector<double>{1, 2, 3})),
+           "truncated");
+    expect("fourd.npy",
+           npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 1, 1), }",
+                     raw(std::vector<double>{1})),
+           "4 dimensions");
+    expect("header.npy",
+           std::string("\x93NUMPY\x01\x00\xff\x00{'descr'", 17),
+           "truncated .npy header");
+    NpyArray bad;
+    bad.shape = {2, 2};
+    bad.data = {1, 2, 3};
+    CHECK_THROWS_WITH_AS(nnlift::write_npy(dir.file("x.npy"), bad),
+                         doctest::Contains("holds 4 elements"),
+                         std::invalid_argument);
+  }
+}
