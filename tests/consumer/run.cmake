@@ -1,7 +1,13 @@
 # SPDX-License-Identifier: MIT
 # Installs the built project into a scratch prefix, then configures, builds and runs the
-# consumer project against it. Invoked by CTest with -DBUILD_DIR, -DSOURCE_DIR, -DWORK_DIR.
+# consumer project against it. Invoked by CTest with -DBUILD_DIR, -DSOURCE_DIR, -DWORK_DIR
+# and, for a sanitizer build, -DSANITIZE=ON.
 file(REMOVE_RECURSE "${WORK_DIR}")
+set(EXTRA_FLAGS "")
+if(SANITIZE)
+  set(EXTRA_FLAGS "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined"
+                  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined")
+endif()
 execute_process(COMMAND "${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${WORK_DIR}/prefix"
                 RESULT_VARIABLE rc OUTPUT_QUIET)
 if(NOT rc EQUAL 0)
