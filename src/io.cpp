@@ -3,10 +3,14 @@
 #include "detail/io.hpp"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <sstream>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nnlift/types.hpp>
@@ -40,6 +44,51 @@ std::string read_file(const std::string& path) {
     throw IoError(path + ": read error");
   }
   return bytes;
+}
+
+MappedFile::MappedFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) {
+    throw IoError(path + ": cannot open: " + std::strerror(errno));
+  }
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    throw IoError(path + ": cannot open: not a regular file");
+  }
+  m_size = static_cast<std::size_t>(info.st_size);
+  if (m_size > 0) {
+    // MAP_POPULATE faults the whole file in at once: far cheaper than one fault per page.
+    m_map = ::mmap(nullptr, m_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (m_map == MAP_FAILED) {
+      m_map = nullptr;
+      ::close(fd);
+      throw IoError(path + ": cannot map: " + std::strerror(errno));
+    }
+    ::madvise(m_map, m_size, MADV_SEQUENTIAL);
+    m_data = static_cast<const char*>(m_map);
+  }
+  ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+  if (m_map != nullptr) {
+    ::munmap(m_map, m_size);
+  }
+}
+
+void advise_huge_pages(void* data, std::size_t bytes) noexcept {
+#ifdef MADV_HUGEPAGE
+  const std::size_t page = 4096;
+  const auto start = (reinterpret_cast<std::uintptr_t>(data) + page - 1) / page * page;
+  const auto stop = (reinterpret_cast<std::uintptr_t>(data) + bytes) / page * page;
+  if (stop > start) {
+    ::madvise(reinterpret_cast<void*>(start), stop - start, MADV_HUGEPAGE);
+  }
+#else
+  (void)data;
+  (void)bytes;
+#endif
 }
 
 void write_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
