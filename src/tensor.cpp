@@ -94,7 +94,7 @@ Matrix SymmetricTensor3::contract_block(const Matrix& Q) const {
 DenseSymmetricTensor3 SymmetricTensor3::project(const Matrix& Q) const {
   const Index m = Q.cols();
   const Matrix core = Q.transpose() * contract_block(Q);  // m×m², column a + m·b
-  return DenseSymmetricTensor3(m, symmetrized(m, core.data()), 1e300);
+  return DenseSymmetricTensor3(m, symmetrized(m, core.data()), DenseSymmetricTensor3::Trusted{});
 }
 
 DenseSymmetricTensor3::DenseSymmetricTensor3(Index d,
@@ -166,7 +166,7 @@ DenseSymmetricTensor3 DenseSymmetricTensor3::from_factors(const Vector& lambda, 
   }
   const Matrix unfolding = V * lambda.asDiagonal() * kr.transpose();
   return DenseSymmetricTensor3(
-      d, std::vector<double>(unfolding.data(), unfolding.data() + unfolding.size()), 1e300);
+      d, std::vector<double>(unfolding.data(), unfolding.data() + unfolding.size()), Trusted{});
 }
 
 Eigen::Map<const Matrix> DenseSymmetricTensor3::unfolding() const {
@@ -209,7 +209,7 @@ Matrix DenseSymmetricTensor3::contract_block(const Matrix& Q) const {
 DenseSymmetricTensor3 DenseSymmetricTensor3::project(const Matrix& Q) const {
   const Index m = Q.cols();
   const Matrix core = Q.transpose() * contract_block(Q);  // m×m², column a + m·b
-  return DenseSymmetricTensor3(m, symmetrized(m, core.data()), 1e300);
+  return DenseSymmetricTensor3(m, symmetrized(m, core.data()), DenseSymmetricTensor3::Trusted{});
 }
 
 CallbackSymmetricTensor3::CallbackSymmetricTensor3(Index d, PairsFn pairs, ContractFn contract)
@@ -250,9 +250,24 @@ Vector fit_weights(const SymmetricTensor3& T, const Matrix& V) {
 }
 
 double relative_residual(const DenseSymmetricTensor3& T, const Vector& lambda, const Matrix& V) {
-  const DenseSymmetricTensor3 model = DenseSymmetricTensor3::from_factors(lambda, V);
+  if (lambda.size() != V.cols() || V.rows() != T.dim()) {
+    throw std::invalid_argument("relative_residual: " + std::to_string(lambda.size()) +
+                                " weights and a " + std::to_string(V.rows()) + "x" +
+                                std::to_string(V.cols()) +
+                                " factor matrix for d = " + std::to_string(T.dim()));
+  }
+  // Slice by slice: T(:,:,l) − V diag(λ ∘ V(l,:)) Vᵀ, without forming the model tensor.
+  const Index d = T.dim();
+  const Eigen::Map<const Matrix> slices(T.data().data(), d * d, d);
+  double diff2 = 0.0;
+  Matrix model(d, d);
+  for (Index l = 0; l < d; ++l) {
+    const Vector weights = lambda.cwiseProduct(V.row(l).transpose());
+    model.noalias() = V * weights.asDiagonal() * V.transpose();
+    diff2 += (Eigen::Map<const Matrix>(slices.col(l).data(), d, d) - model).squaredNorm();
+  }
   const double norm = T.frobenius_norm();
-  const double diff = (T.unfolding() - model.unfolding()).norm();
+  const double diff = std::sqrt(diff2);
   return norm > 0 ? diff / norm : diff;
 }
 

@@ -134,6 +134,7 @@ void validate(const SignAgnosticOptions& o) {
   detail::require(
       o.max_iterations > 0, "SignAgnosticOptions", "max_iterations", o.max_iterations, "> 0");
   detail::require(o.num_starts > 0, "SignAgnosticOptions", "num_starts", o.num_starts, "> 0");
+  detail::require(o.patience > 0, "SignAgnosticOptions", "patience", o.patience, "> 0");
 }
 
 SignAgnosticWhitening sign_agnostic_whitening(const SymmetricTensor3& T,
@@ -162,12 +163,16 @@ SignAgnosticWhitening sign_agnostic_whitening(const SymmetricTensor3& T,
     Vector theta = rng.normal_vector(k).normalized();
     Vector local_best = theta;
     double local_value = -std::numeric_limits<double>::infinity();
-    for (int it = 0; it < options.max_iterations; ++it) {
+    int since_improvement = 0;
+    for (int it = 0; it < options.max_iterations && since_improvement < options.patience; ++it) {
       solver.compute(matrix_at(theta));
       const double value = solver.eigenvalues()(0);
       if (value > local_value) {
         local_value = value;
         local_best = theta;
+        since_improvement = 0;
+      } else {
+        ++since_improvement;
       }
       // Supergradient of λ_min at θ: (vᵀ S_i v)_i = T(v, v, e_i) for the bottom eigenvector v.
       const Vector v = solver.eigenvectors().col(0);

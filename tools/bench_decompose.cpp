@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   bool quick = false, reference = true;
   double eps = 0.01;
   int threads = 0;
+  long only_dim = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") {
@@ -71,6 +72,8 @@ int main(int argc, char** argv) {
       reference = false;
     } else if (a == "--noise" && i + 1 < argc) {
       eps = std::atof(argv[++i]);
+    } else if (a == "--dim" && i + 1 < argc) {
+      only_dim = std::atol(argv[++i]);
     } else if (a == "--threads" && i + 1 < argc) {
       threads = std::atoi(argv[++i]);
     } else {
@@ -91,7 +94,10 @@ int main(int argc, char** argv) {
   std::printf(
       "| d | k | components | method | seconds | max column error | speed-up vs TensorLy alg. |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
-  const std::vector<Index> dims = quick ? std::vector<Index>{50} : std::vector<Index>{50, 100, 200};
+  std::vector<Index> dims = quick ? std::vector<Index>{50} : std::vector<Index>{50, 100, 200};
+  if (only_dim > 0) {
+    dims = {static_cast<Index>(only_dim)};
+  }
   for (Index d : dims) {
     for (Index k : {10, 20}) {
       for (bool orthogonal : {true, false}) {

@@ -84,6 +84,12 @@ class DenseSymmetricTensor3 final : public SymmetricTensor3 {
   double frobenius_norm() const;
 
  private:
+  struct Trusted {};
+  // For tensors the library builds symmetric by construction: no O(d³) symmetry scan.
+  DenseSymmetricTensor3(Index d, std::vector<double> data, Trusted) noexcept
+      : m_dim(d), m_data(std::move(data)) {}
+  friend class SymmetricTensor3;
+
   Index m_dim = 0;
   int m_threads = 0;
   std::vector<double> m_data;
