@@ -30,11 +30,11 @@ TEST_SUITE("cli") {
     CHECK(o.code == 0);
     CHECK(o.out.find("synth") != std::string::npos);
     CHECK(o.out.find("decompose") != std::string::npos);
-    for (const char* command : {"synth", "decompose"}) {
+    for (const char* command : {"synth", "decompose", "describe"}) {
       CAPTURE(command);
       o = run({command, "--help"});
       CHECK(o.code == 0);
-      CHECK(o.out.find("--seed arg (=0)") != std::string::npos);  // defaults are shown
+      CHECK(o.out.find("--threads arg (=0)") != std::string::npos);  // defaults are shown
       o = run({"help", command});
       CHECK(o.code == 0);
     }
@@ -163,5 +163,29 @@ TEST_SUITE("cli") {
     const std::vector<std::string> files = dir.list();
     CHECK(std::find(files.begin(), files.end(), "y.json") == files.end());
     CHECK(std::find(files.begin(), files.end(), "z.json") == files.end());
+  }
+
+  TEST_CASE(
+      "cli: describe reads CSV as training does; bad input exits 1 naming file, line, column") {
+    test::TempDir dir;
+    test::write_text(dir.file("d.csv"), "id,a,b,y\n1,1.5,2,0\n2,2.5,2,1\n3,3.5,2,1\n");
+    Outcome o = run({"describe", "--data", dir.file("d.csv"), "--drop", "id"});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.out.find("3 rows, 2 inputs, target 'y'") != std::string::npos);
+    CHECK(o.out.find("constant") != std::string::npos);  // column b
+    CHECK(o.out.find("id") == std::string::npos);
+    o = run({"describe", "--data", dir.file("d.csv"), "--features", "a", "--drop", "id"});
+    CHECK(o.code == 2);
+    o = run({"describe", "--data", dir.file("d.csv"), "--target", "zz"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("no target column named 'zz'") != std::string::npos);
+    test::write_text(dir.file("bad.csv"), "a,y\n1,2\n3,x\n");
+    o = run({"describe", "--data", dir.file("bad.csv")});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("bad.csv:3:3:") != std::string::npos);
+    o = run({"describe", "--data", dir.file("missing.csv")});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("missing.csv: cannot open") != std::string::npos);
   }
 }

@@ -47,9 +47,9 @@ struct Whitening {
 Whitening whiten(const Matrix& M, const WhitenOptions& options);
 
 struct SignAgnosticOptions {
-  int max_iterations = 400;  ///< projected supergradient steps per start at most; > 0
-  int patience = 60;         ///< stop a start after this many steps without improvement; > 0
-  int num_starts = 2;        ///< random starting θ (the problem is concave: few are needed); > 0
+  int max_iterations = 200;  ///< projected supergradient steps per start at most; > 0
+  int patience = 30;         ///< stop a start after this many steps without improvement; > 0
+  int num_starts = 1;        ///< random starting θ (the problem is concave: few are needed); > 0
   std::uint64_t seed = 0;
 };
 

@@ -42,6 +42,7 @@ const char* const kOverview =
     "\n"
     "commands:\n"
     "  synth       generate planted (teacher) data: train/test CSV and the true model as JSON\n"
+    "  describe    read a CSV file as training would and summarise its columns\n"
     "  decompose   decompose a symmetric d x d x d tensor from a .npy file (CP, mixed signs)\n"
     "\n"
     "Run 'nnlift COMMAND --help' for a command's options and their defaults.\n"
@@ -163,6 +164,83 @@ int run_synth(const std::vector<std::string>& args, Context& ctx) {
         << std::setw(10) << std::setprecision(4) << lambda << "\n";
     log.unsetf(std::ios::fixed);
   }
+  return kOk;
+}
+
+// Flags that choose the columns of a CSV file, shared by every command that reads one.
+struct DataFlags {
+  std::string path;
+  std::string target;
+  std::string features;
+  std::string drop;
+};
+
+void add_data_flags(po::options_description& desc, DataFlags& flags) {
+  desc.add_options()(
+      "data", po::value(&flags.path)->required(), "CSV file with a header row (required)")(
+      "target", po::value(&flags.target), "target column (default: the last column)")(
+      "features", po::value(&flags.features), "input columns a,b,c (default: all but the target)")(
+      "drop", po::value(&flags.drop), "columns c,d to leave out of the inputs");
+}
+
+CsvOptions csv_options(const DataFlags& flags, int threads) {
+  CsvOptions o;
+  o.target = flags.target;
+  if (!flags.features.empty()) {
+    o.features = split_list(flags.features, "features");
+  }
+  if (!flags.drop.empty()) {
+    o.drop = split_list(flags.drop, "drop");
+  }
+  if (!o.features.empty() && !o.drop.empty()) {
+    throw UsageError("give either --features or --drop, not both");
+  }
+  o.num_threads = threads;
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+int run_describe(const std::vector<std::string>& args, Context& ctx) {
+  CommonFlags flags;
+  DataFlags data_flags;
+  po::options_description desc("options");
+  add_data_flags(desc, data_flags);
+  add_common(desc, flags, true);
+  if (!parse_command(
+          "usage: nnlift describe --data file.csv [--target y] [--features a,b | --drop c]\n\n"
+          "Reads the file exactly as training does (same column choice, same checks) and\n"
+          "prints one line per column: count, mean, standard deviation, min and max.",
+          args,
+          desc,
+          flags,
+          ctx.out)) {
+    return kOk;
+  }
+  const CsvOptions options = csv_options(data_flags, flags.threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Dataset data = read_csv(data_flags.path, options);
+  const double elapsed = seconds_since(t0);
+  const Index n = data.X.rows();
+  std::ostream& out = ctx.out;
+  out << data_flags.path << ": " << n << " rows, " << data.X.cols() << " inputs, target '"
+      << data.target_name << "' (read in " << format_seconds(elapsed) << ")\n";
+  out << std::left << std::setw(16) << "column" << std::right << std::setw(8) << "role"
+      << std::setw(14) << "mean" << std::setw(14) << "sd" << std::setw(14) << "min" << std::setw(14)
+      << "max"
+      << "\n";
+  auto line = [&](const std::string& name, const char* role, const Vector& v) {
+    const double mean = v.mean();
+    const double sd =
+        n > 1 ? std::sqrt((v.array() - mean).square().sum() / static_cast<double>(n - 1)) : 0.0;
+    out << std::left << std::setw(16) << name << std::right << std::setw(8) << role << std::setw(14)
+        << std::setprecision(6) << mean << std::setw(14) << sd << std::setw(14) << v.minCoeff()
+        << std::setw(14) << v.maxCoeff()
+        << (v.minCoeff() == v.maxCoeff() ? "  constant: carries no information" : "") << "\n";
+  };
+  for (Index j = 0; j < data.X.cols(); ++j) {
+    line(data.feature_names[static_cast<std::size_t>(j)], "input", data.X.col(j));
+  }
+  line(data.target_name, "target", data.y);
   return kOk;
 }
 
@@ -326,6 +404,9 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     }
     if (command == "decompose") {
       return run_decompose(rest, ctx);
+    }
+    if (command == "describe") {
+      return run_describe(rest, ctx);
     }
     err << "nnlift: error: unknown command '" << command << "'\n"
         << "Try 'nnlift --help' for the list of commands.\n";
