@@ -150,6 +150,15 @@ DenseSymmetricTensor3::DenseSymmetricTensor3(Index d,
   }
 }
 
+DenseSymmetricTensor3 DenseSymmetricTensor3::symmetrize(Index d, const std::vector<double>& data) {
+  if (d < 1 || static_cast<Index>(data.size()) != d * d * d) {
+    throw std::invalid_argument(
+        "DenseSymmetricTensor3::symmetrize: " + std::to_string(data.size()) +
+        " values for d = " + std::to_string(d));
+  }
+  return DenseSymmetricTensor3(d, symmetrized(d, data.data()), Trusted{});
+}
+
 DenseSymmetricTensor3 DenseSymmetricTensor3::from_factors(const Vector& lambda, const Matrix& V) {
   if (lambda.size() != V.cols() || V.rows() < 1) {
     throw std::invalid_argument(

@@ -26,3 +26,12 @@ expect_exit(1 "${NNLIFT}" decompose --tensor "${WORK_DIR}/missing.npy" --rank 2
 if(EXISTS "${WORK_DIR}/r.json")
   message(FATAL_ERROR "a failed command left an output file behind")
 endif()
+expect_exit(0 "${NNLIFT}" synth --dim 5 --hidden 2 --samples 20000 --test-samples 2000 --seed 2
+            --noise 0.05 --quiet --out "${WORK_DIR}/tr.csv" --test-out "${WORK_DIR}/te.csv"
+            --truth "${WORK_DIR}/truth.json")
+expect_exit(0 "${NNLIFT}" train --data "${WORK_DIR}/tr.csv" --hidden 2 --model "${WORK_DIR}/m.json")
+expect_exit(0 "${NNLIFT}" evaluate --model "${WORK_DIR}/m.json" --data "${WORK_DIR}/te.csv"
+            --truth "${WORK_DIR}/truth.json")
+if(NOT LAST_OUT MATCHES "min \\|cos\\| 0\\.9")
+  message(FATAL_ERROR "evaluate did not report a recovery above 0.9: ${LAST_OUT}")
+endif()

@@ -30,7 +30,7 @@ TEST_SUITE("cli") {
     CHECK(o.code == 0);
     CHECK(o.out.find("synth") != std::string::npos);
     CHECK(o.out.find("decompose") != std::string::npos);
-    for (const char* command : {"synth", "decompose", "describe"}) {
+    for (const char* command : {"synth", "decompose", "describe", "train", "predict", "evaluate"}) {
       CAPTURE(command);
       o = run({command, "--help"});
       CHECK(o.code == 0);
@@ -187,5 +187,77 @@ TEST_SUITE("cli") {
     o = run({"describe", "--data", dir.file("missing.csv")});
     CHECK(o.code == 1);
     CHECK(o.err.find("missing.csv: cannot open") != std::string::npos);
+  }
+
+  TEST_CASE("cli: train, predict and evaluate on planted data") {
+    test::TempDir dir;
+    REQUIRE(run({"synth",      "--dim",
+                 "6",          "--hidden",
+                 "2",          "--samples",
+                 "20000",      "--test-samples",
+                 "2000",       "--noise",
+                 "0.05",       "--seed",
+                 "3",          "--quiet",
+                 "--out",      dir.file("tr.csv"),
+                 "--test-out", dir.file("te.csv"),
+                 "--truth",    dir.file("truth.json")})
+                .code == 0);
+    Outcome o = run({"train",
+                     "--data",
+                     dir.file("tr.csv"),
+                     "--hidden",
+                     "2",
+                     "--model",
+                     dir.file("m.json"),
+                     "--seed",
+                     "1"});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("(regression)") != std::string::npos);
+    CHECK(o.err.find("stage times") != std::string::npos);
+    CHECK(o.err.find("route") != std::string::npos);
+    o = run({"evaluate",
+             "--model",
+             dir.file("m.json"),
+             "--data",
+             dir.file("te.csv"),
+             "--truth",
+             dir.file("truth.json")});
+    REQUIRE(o.code == 0);
+    CHECK(o.out.find("min |cos| 0.9") != std::string::npos);
+    o = run({"predict",
+             "--model",
+             dir.file("m.json"),
+             "--data",
+             dir.file("te.csv"),
+             "--out",
+             dir.file("p.csv")});
+    REQUIRE(o.code == 0);
+    nnlift::CsvOptions no_target;
+    no_target.has_target = false;
+    const nnlift::Dataset predictions = nnlift::read_csv(dir.file("p.csv"), no_target);
+    CHECK(predictions.X.rows() == 2000);
+    CHECK(predictions.feature_names == std::vector<std::string>{"prediction"});
+    // A missing input column is an error naming it.
+    test::write_text(dir.file("few.csv"), "x1,x2\n1,2\n");
+    o = run({"predict", "--model", dir.file("m.json"), "--data", dir.file("few.csv")});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("no feature column named 'x3'") != std::string::npos);
+    o = run({"train",
+             "--data",
+             dir.file("tr.csv"),
+             "--hidden",
+             "2",
+             "--model",
+             dir.file("r.json"),
+             "--activation",
+             "relu"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("third-order signal") != std::string::npos);
+    o = run(
+        {"train", "--data", dir.file("tr.csv"), "--hidden", "9", "--model", dir.file("r.json")});
+    CHECK(o.code == 2);
+    const std::vector<std::string> files = dir.list();
+    CHECK(std::find(files.begin(), files.end(), "r.json") == files.end());
   }
 }

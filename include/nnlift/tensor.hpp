@@ -57,6 +57,10 @@ class DenseSymmetricTensor3 final : public SymmetricTensor3 {
   /// the message reports the largest asymmetry and where it is.
   DenseSymmetricTensor3(Index d, std::vector<double> data, double symmetry_tolerance = 1e-10);
 
+  /// The nearest symmetric tensor to raw d³ values (storage order above): the average over the
+  /// six index permutations. \throws std::invalid_argument if data.size() != d³.
+  static DenseSymmetricTensor3 symmetrize(Index d, const std::vector<double>& data);
+
   /// Σ_j λ_j v_j⊗v_j⊗v_j for V d×r (columns v_j) and λ of size r.
   /// \throws std::invalid_argument if the sizes differ or a value is not finite.
   static DenseSymmetricTensor3 from_factors(const Vector& lambda, const Matrix& V);

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli/commands.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iomanip>
@@ -42,6 +43,9 @@ const char* const kOverview =
     "\n"
     "commands:\n"
     "  synth       generate planted (teacher) data: train/test CSV and the true model as JSON\n"
+    "  train       train a two-layer network from CSV by the method of moments (no backprop)\n"
+    "  predict     predict with a model file on a CSV file\n"
+    "  evaluate    score a model on labelled CSV data, and against a planted (true) model\n"
     "  describe    read a CSV file as training would and summarise its columns\n"
     "  decompose   decompose a symmetric d x d x d tensor from a .npy file (CP, mixed signs)\n"
     "\n"
@@ -245,6 +249,242 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
 }
 
 // ---------------------------------------------------------------------------------------------
+int run_train(const std::vector<std::string>& args, Context& ctx) {
+  TrainOptions o;
+  CommonFlags flags;
+  DataFlags data_flags;
+  std::string model_path, activation = to_string(o.activation), task = "auto";
+  std::string residualize = to_string(o.residualize), method = to_string(o.method);
+  std::string bias = to_string(o.bias);
+  bool strict = false;
+  po::options_description desc("options");
+  add_data_flags(desc, data_flags);
+  desc.add_options()(
+      "hidden", po::value(&o.hidden)->required(), "k, hidden units, 1 <= k <= d (required)")(
+      "model", po::value(&model_path)->required(), "model file to write (required)")(
+      "activation", po::value(&activation)->default_value(activation), "sigmoid | tanh | softplus")(
+      "task",
+      po::value(&task)->default_value(task),
+      "auto | regression | classification (auto: classification for a 0/1 target)")(
+      "residualize",
+      po::value(&residualize)->default_value(residualize),
+      "none | linear | quadratic | auto: control variate subtracted from the labels")(
+      "method",
+      po::value(&method)->default_value(method),
+      "auto | power | jennrich | als: decomposition of the k x k x k core")(
+      "bias", po::value(&bias)->default_value(bias), "ratio (moment-ratio estimator)")(
+      "ridge",
+      po::value(&o.ridge)->default_value(o.ridge),
+      "output-layer ridge, relative to the mean hidden-unit energy")(
+      "hooi-sweeps",
+      po::value(&o.hooi_sweeps)->default_value(o.hooi_sweeps),
+      "subspace refinement sweeps at most")(
+      "seed", po::value(&o.seed)->default_value(o.seed), "random seed")(
+      "strict", po::bool_switch(&strict), "exit 3 unless every stage succeeded");
+  add_common(desc, flags, true);
+  if (!parse_command(
+          "usage: nnlift train --data train.csv --hidden k --model model.json [options]\n\n"
+          "Fits f(x) = W2 act(W1 x + b1) + b2 by the method of moments (NN-LIFT): the\n"
+          "third-order score moment of the data is decomposed to find W1; biases and\n"
+          "the output layer follow in closed form. No backpropagation.",
+          args,
+          desc,
+          flags,
+          ctx.out)) {
+    return kOk;
+  }
+  try {
+    o.activation = parse_activation(activation);
+    o.residualize = parse_residualize(residualize);
+    o.method = parse_decompose_method(method);
+    o.bias = parse_bias_method(bias);
+    if (task != "auto") {
+      o.task = parse_task(task);
+    }
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  o.num_threads = flags.threads;
+  validate(o);
+  std::ostream& log = diag(flags, ctx.err);
+  CsvOptions csv = csv_options(data_flags, flags.threads);
+  csv.reject_constant_features = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  const Dataset data = read_csv(data_flags.path, csv);
+  if (task == "auto") {
+    const bool binary = (data.y.array() == 0.0 || data.y.array() == 1.0).all();
+    o.task = binary ? Task::Classification : Task::Regression;
+  }
+  log << "nnlift train: " << data_flags.path << ": " << data.X.rows() << " rows, " << data.X.cols()
+      << " inputs, target '" << data.target_name << "' (" << to_string(o.task) << "), read in "
+      << format_seconds(seconds_since(t0)) << "\n";
+  int stage = 0;
+  o.progress = [&](const std::string& name, double) {
+    log << "  [" << ++stage << "/6] " << name << " done\n" << std::flush;
+  };
+  const TrainResult r = train(data, o);
+  if (r.network.W2.size() == 0) {
+    ctx.err << "nnlift train: error: " << r.message << "\n";
+    return kNumericalError;
+  }
+  save_model(model_path, r.network);
+  log << "  stage times:";
+  double total = 0;
+  for (const StageTime& s : r.stages) {
+    log << " " << s.name << " " << format_seconds(s.seconds) << ";";
+    total += s.seconds;
+  }
+  log << " total " << format_seconds(total) << "\n";
+  log << "  labels residualised: " << to_string(r.residualize_used) << "; HOOI sweeps "
+      << r.hooi_sweeps << " (gap sigma_k/sigma_k+1 = " << r.subspace_gap << "); route "
+      << to_string(r.route) << ", core residual " << r.decomposition_residual << "\n";
+  log << "  unit  lambda_j  (noise level of the moment tensor: " << std::setprecision(4)
+      << r.noise_level << ")\n";
+  for (Index j = 0; j < r.lambda.size(); ++j) {
+    const bool weak = std::find(r.weak_units.begin(), r.weak_units.end(), j) != r.weak_units.end();
+    log << "  " << std::setw(4) << j + 1 << "  " << std::setw(10) << r.lambda(j)
+        << (weak ? "  within noise" : "") << "\n";
+  }
+  if (o.task == Task::Regression) {
+    log << "  training MSE " << r.train_loss << "\n";
+  } else {
+    log << "  training accuracy " << r.train_accuracy << ", log-loss " << r.train_loss << "\n";
+  }
+  for (const std::string& w : r.warnings) {
+    log << "nnlift: warning: " << w << "\n";
+  }
+  log << "  wrote " << model_path << "\n";
+  if (r.status != Status::Success) {
+    if (strict) {
+      ctx.err << "nnlift train: error: " << r.message << "\n";
+      return kNumericalError;
+    }
+    log << "nnlift: warning: " << r.message << "\n";
+  }
+  return kOk;
+}
+
+// Reads the model's input columns (and, if asked, its target) from a CSV file by name.
+Dataset read_for_model(const std::string& path,
+                       const TwoLayerNetwork& net,
+                       bool with_target,
+                       int threads) {
+  CsvOptions csv;
+  csv.features = net.inputs;
+  csv.has_target = with_target;
+  csv.target = net.target;
+  csv.num_threads = threads;
+  return read_csv(path, csv);
+}
+
+int run_predict(const std::vector<std::string>& args, Context& ctx) {
+  CommonFlags flags;
+  std::string model_path, data_path, out_path;
+  po::options_description desc("options");
+  desc.add_options()("model", po::value(&model_path)->required(), "model file (required)")(
+      "data", po::value(&data_path)->required(), "CSV with the model's input columns (required)")(
+      "out", po::value(&out_path), "predictions CSV to write (default: stdout)");
+  add_common(desc, flags, true);
+  if (!parse_command("usage: nnlift predict --model model.json --data x.csv [--out pred.csv]\n\n"
+                     "Columns are matched by name; other columns are ignored.",
+                     args,
+                     desc,
+                     flags,
+                     ctx.out)) {
+    return kOk;
+  }
+  const TwoLayerNetwork net = load_model(model_path);
+  const Dataset data = read_for_model(data_path, net, false, flags.threads);
+  const Matrix p = predict(net, data.X);
+  std::vector<std::string> names;
+  Matrix table;
+  if (net.link == OutputLink::Identity) {
+    names = {"prediction"};
+    table = p;
+  } else if (net.link == OutputLink::Logistic) {
+    names = {"probability", "class"};
+    table.resize(p.rows(), 2);
+    table.col(0) = p.col(0);
+    table.col(1) = (p.col(0).array() >= 0.5).cast<double>();
+  } else {
+    for (Index c = 0; c < p.cols(); ++c) {
+      names.push_back("probability_" + std::to_string(c));
+    }
+    table = p;
+  }
+  if (out_path.empty()) {
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      ctx.out << (j ? "," : "") << names[j];
+    }
+    ctx.out << "\n";
+    ctx.out << std::setprecision(17);
+    for (Index i = 0; i < table.rows(); ++i) {
+      for (Index j = 0; j < table.cols(); ++j) {
+        ctx.out << (j ? "," : "") << table(i, j);
+      }
+      ctx.out << "\n";
+    }
+  } else {
+    write_csv(out_path, names, table, flags.threads);
+    diag(flags, ctx.err) << "nnlift predict: wrote " << table.rows() << " predictions to "
+                         << out_path << "\n";
+  }
+  return kOk;
+}
+
+int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
+  CommonFlags flags;
+  std::string model_path, data_path, truth_path;
+  po::options_description desc("options");
+  desc.add_options()("model", po::value(&model_path)->required(), "model file (required)")(
+      "data",
+      po::value(&data_path)->required(),
+      "labelled CSV with the model's input and target columns (required)")(
+      "truth",
+      po::value(&truth_path),
+      "planted model: also report recovery (|cos| per unit after Hungarian matching) and the "
+      "error against the noise-free truth");
+  add_common(desc, flags, true);
+  if (!parse_command(
+          "usage: nnlift evaluate --model model.json --data test.csv [--truth truth.json]",
+          args,
+          desc,
+          flags,
+          ctx.out)) {
+    return kOk;
+  }
+  const TwoLayerNetwork net = load_model(model_path);
+  const Dataset data = read_for_model(data_path, net, true, flags.threads);
+  const Scores s = score(net, data.X, data.y);
+  std::ostream& out = ctx.out;
+  out << "data: " << data_path << " (" << data.X.rows() << " rows)\n";
+  if (net.link == OutputLink::Identity) {
+    out << "MSE " << s.mse << "\nR2 " << s.r2 << "\n";
+  } else {
+    out << "accuracy " << s.accuracy << "\nlog-loss " << s.log_loss << "\n";
+  }
+  if (!truth_path.empty()) {
+    const TwoLayerNetwork truth = load_model(truth_path);
+    if (truth.inputs != net.inputs) {
+      throw IoError(truth_path + ": its inputs differ from those of " + model_path);
+    }
+    const Recovery rec = recovery(truth, net);
+    out << "recovery (|cos| of first-layer rows after Hungarian matching):";
+    for (Index j = 0; j < rec.cosine.size(); ++j) {
+      out << " " << std::setprecision(4) << rec.cosine(j);
+    }
+    out << "\nmin |cos| " << rec.min_cosine << "\nmean |cos| " << rec.mean_cosine << "\n";
+    const Vector f = predict_value(truth, data.X).col(0);
+    const Vector g = predict_value(net, data.X).col(0);
+    const double var_f = (f.array() - f.mean()).square().mean();
+    const double err = (f - g).squaredNorm() / static_cast<double>(f.size());
+    out << std::setprecision(6) << "MSE vs noise-free truth " << err << "\nrelative to Var f "
+        << (var_f > 0 ? err / var_f : 0.0) << "\n";
+  }
+  return kOk;
+}
+
+// ---------------------------------------------------------------------------------------------
 int run_decompose(const std::vector<std::string>& args, Context& ctx) {
   DecomposeOptions o;
   CommonFlags flags;
@@ -407,6 +647,15 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     }
     if (command == "describe") {
       return run_describe(rest, ctx);
+    }
+    if (command == "train") {
+      return run_train(rest, ctx);
+    }
+    if (command == "predict") {
+      return run_predict(rest, ctx);
+    }
+    if (command == "evaluate") {
+      return run_evaluate(rest, ctx);
     }
     err << "nnlift: error: unknown command '" << command << "'\n"
         << "Try 'nnlift --help' for the list of commands.\n";

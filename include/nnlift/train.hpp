@@ -1,0 +1,79 @@
+// Training a two-layer network by the method of moments (NN-LIFT), without backpropagation.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nnlift/csv.hpp>
+#include <nnlift/decompose.hpp>
+#include <nnlift/model.hpp>
+#include <nnlift/moments.hpp>
+
+namespace nnlift {
+
+/// How the first-layer biases are estimated once the directions are known.
+enum class BiasMethod {
+  Ratio,  ///< moment-ratio estimator (ALGORITHM.md §4.4b): s κ2(b)/κ1(b) = c2/c1 per unit
+};
+const char* to_string(BiasMethod method) noexcept;
+/// \throws std::invalid_argument listing the accepted names (and saying which are not built yet).
+BiasMethod parse_bias_method(const std::string& name);
+
+/// A report from a long stage: its name and the fraction done in [0, 1].
+using ProgressFn = std::function<void(const std::string& stage, double fraction)>;
+
+struct TrainOptions {
+  Index hidden = 0;                                ///< k hidden units, 1 <= k <= d (required)
+  Activation activation = Activation::Sigmoid;     ///< sigmoid, tanh or softplus (not relu)
+  Task task = Task::Regression;                    ///< classification: 0/1 labels, logistic output
+  Residualize residualize = Residualize::Auto;     ///< control variate for the moments (§4.2b)
+  DecomposeMethod method = DecomposeMethod::Auto;  ///< decomposition of the k×k×k core
+  BiasMethod bias = BiasMethod::Ratio;
+  int hooi_sweeps = 10;          ///< HOOI sweeps at most (stops when the subspace settles)
+  double ridge = 1e-6;           ///< output-layer ridge, relative to trace(HᵀH/n)/k; >= 0
+  double noise_threshold = 3.0;  ///< a unit is "within noise" if |λ_j| < this × noise_level
+  std::uint64_t seed = 0;
+  int num_threads = 0;  ///< 0 = OpenMP default. Results do not depend on this.
+  ProgressFn progress;  ///< optional; called from the calling thread only
+};
+
+/// \throws std::invalid_argument naming the first violated field.
+void validate(const TrainOptions& options);
+
+struct StageTime {
+  std::string name;
+  double seconds = 0;
+};
+
+struct TrainResult {
+  TwoLayerNetwork network;  ///< weights in the original input coordinates
+  Status status = Status::NumericalIssue;
+  std::string message;
+  std::vector<StageTime> stages;  ///< wall time per stage, in order
+  Vector lambda;                  ///< tensor weight λ_j per unit (standardised coordinates)
+  double noise_level = 0;         ///< estimated spectral norm of the core tensor's noise
+  std::vector<Index> weak_units;  ///< units with |λ_j| < noise_threshold × noise_level
+  Residualize residualize_used = Residualize::None;
+  DecomposeMethod route = DecomposeMethod::Auto;  ///< the decomposition route taken
+  int hooi_sweeps = 0;
+  double subspace_gap = 0;            ///< σ_k/σ_{k+1} of the last HOOI unfolding
+  double decomposition_residual = 0;  ///< relative residual of the k×k×k core fit
+  double train_loss = 0;              ///< regression: MSE; classification: log-loss
+  double train_accuracy = 0;          ///< classification only
+  std::vector<std::string> warnings;
+};
+
+/// Trains f(x) = W2 σ(W1 x + b1) + b2 on a data set by NN-LIFT (ALGORITHM.md §4.7):
+/// standardise; residualise the centred labels; top-k subspace of the data-backed third-order
+/// score moment (M2 + random sketch, then HOOI); decompose the k×k×k core; map the directions
+/// back; biases by the moment-ratio estimator; output layer by ridge regression (or logistic
+/// regression for classification). No backpropagation anywhere.
+/// \throws std::invalid_argument for invalid options, k > d, ReLU, or a target that does not fit
+///         the task; DataError for a singular input covariance or non-0/1 classification labels.
+/// Threads: bitwise identical results for any num_threads.
+TrainResult train(const Dataset& data, const TrainOptions& options);
+
+}  // namespace nnlift

@@ -1,0 +1,143 @@
+// Scores on labelled data, the Hungarian algorithm and recovery against a planted network.
+// SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include <nnlift/evaluate.hpp>
+
+#include "detail/check.hpp"
+
+namespace nnlift {
+
+Scores score(const TwoLayerNetwork& net, const Matrix& X, const Vector& y) {
+  if (X.rows() != y.size()) {
+    detail::fail("score: X has " + std::to_string(X.rows()) + " rows but y has " +
+                 std::to_string(y.size()));
+  }
+  Scores s;
+  const Matrix p = predict(net, X);
+  const double n = static_cast<double>(y.size());
+  if (net.link == OutputLink::Identity) {
+    s.mse = (p.col(0) - y).squaredNorm() / n;
+    const double var = (y.array() - y.mean()).square().mean();
+    s.r2 = var > 0 ? 1.0 - s.mse / var : 0.0;
+    return s;
+  }
+  double correct = 0, loss = 0;
+  for (Index i = 0; i < y.size(); ++i) {
+    if (net.link == OutputLink::Logistic) {
+      const double q = std::clamp(p(i, 0), 1e-15, 1.0 - 1e-15);
+      correct += ((q >= 0.5) == (y(i) == 1.0)) ? 1 : 0;
+      loss -= y(i) == 1.0 ? std::log(q) : std::log(1.0 - q);
+    } else {
+      Index best = 0;
+      p.row(i).maxCoeff(&best);
+      Index truth = -1;
+      for (std::size_t c = 0; c < net.classes.size(); ++c) {
+        if (net.classes[c] == y(i)) {
+          truth = static_cast<Index>(c);
+        }
+      }
+      correct += best == truth ? 1 : 0;
+      loss -= truth >= 0 ? std::log(std::max(p(i, truth), 1e-15)) : std::log(1e-15);
+    }
+  }
+  s.accuracy = correct / n;
+  s.log_loss = loss / n;
+  return s;
+}
+
+std::vector<Index> hungarian(const Matrix& cost) {
+  if (cost.rows() != cost.cols()) {
+    detail::fail("hungarian: the cost matrix is " + std::to_string(cost.rows()) + "x" +
+                 std::to_string(cost.cols()) + "; it must be square");
+  }
+  // Shortest augmenting paths with row/column potentials (1-based arrays, column 0 virtual).
+  const Index n = cost.rows();
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> u(static_cast<std::size_t>(n + 1), 0.0),
+      v(static_cast<std::size_t>(n + 1), 0.0);
+  std::vector<Index> p(static_cast<std::size_t>(n + 1), 0), way(static_cast<std::size_t>(n + 1), 0);
+  auto at = [](auto& vec, Index i) -> auto& { return vec[static_cast<std::size_t>(i)]; };
+  for (Index i = 1; i <= n; ++i) {
+    at(p, 0) = i;
+    Index j0 = 0;
+    std::vector<double> minv(static_cast<std::size_t>(n + 1), inf);
+    std::vector<char> used(static_cast<std::size_t>(n + 1), 0);
+    do {
+      at(used, j0) = 1;
+      const Index i0 = at(p, j0);
+      double delta = inf;
+      Index j1 = 0;
+      for (Index j = 1; j <= n; ++j) {
+        if (!at(used, j)) {
+          const double cur = cost(i0 - 1, j - 1) - at(u, i0) - at(v, j);
+          if (cur < at(minv, j)) {
+            at(minv, j) = cur;
+            at(way, j) = j0;
+          }
+          if (at(minv, j) < delta) {
+            delta = at(minv, j);
+            j1 = j;
+          }
+        }
+      }
+      for (Index j = 0; j <= n; ++j) {
+        if (at(used, j)) {
+          at(u, at(p, j)) += delta;
+          at(v, j) -= delta;
+        } else {
+          at(minv, j) -= delta;
+        }
+      }
+      j0 = j1;
+    } while (at(p, j0) != 0);
+    do {
+      const Index j1 = at(way, j0);
+      at(p, j0) = at(p, j1);
+      j0 = j1;
+    } while (j0 != 0);
+  }
+  std::vector<Index> assignment(static_cast<std::size_t>(n), -1);
+  for (Index j = 1; j <= n; ++j) {
+    assignment[static_cast<std::size_t>(at(p, j) - 1)] = j - 1;
+  }
+  return assignment;
+}
+
+Recovery recovery(const TwoLayerNetwork& truth, const TwoLayerNetwork& estimate) {
+  if (truth.num_inputs() != estimate.num_inputs()) {
+    detail::fail("recovery: the truth has " + std::to_string(truth.num_inputs()) +
+                 " inputs, the estimate " + std::to_string(estimate.num_inputs()));
+  }
+  const Index k = truth.num_hidden();
+  const Index m = estimate.num_hidden();
+  if (m < k) {
+    detail::fail("recovery: the estimate has " + std::to_string(m) +
+                 " hidden units, fewer than the " + std::to_string(k) + " of the truth");
+  }
+  Matrix cosines(k, m);
+  for (Index i = 0; i < k; ++i) {
+    for (Index j = 0; j < m; ++j) {
+      cosines(i, j) = std::abs(truth.W1.row(i).normalized().dot(estimate.W1.row(j).normalized()));
+    }
+  }
+  // Square cost matrix: padding rows cost nothing.
+  Matrix cost = Matrix::Zero(m, m);
+  cost.topRows(k) = -cosines;
+  const std::vector<Index> assignment = hungarian(cost);
+  Recovery r;
+  r.cosine.resize(k);
+  for (Index i = 0; i < k; ++i) {
+    r.match.push_back(assignment[static_cast<std::size_t>(i)]);
+    r.cosine(i) = cosines(i, r.match.back());
+  }
+  r.min_cosine = r.cosine.minCoeff();
+  r.mean_cosine = r.cosine.mean();
+  return r;
+}
+
+}  // namespace nnlift

@@ -1,0 +1,274 @@
+// Score-function cross-moments of data: reducer, standardisation, residualisation, M2, T̂.
+// SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
+
+#include <nnlift/moments.hpp>
+
+#include "detail/check.hpp"
+#include "detail/parallel.hpp"
+
+namespace nnlift {
+namespace {
+
+// Rows of the quadratic design [1, x, x_a x_b (a <= b)] for a block of standardised rows.
+Matrix quadratic_features(const Matrix& Xb) {
+  const Index d = Xb.cols();
+  const Index p = 1 + d + d * (d + 1) / 2;
+  Matrix F(Xb.rows(), p);
+  F.col(0).setOnes();
+  F.middleCols(1, d) = Xb;
+  Index c = 1 + d;
+  for (Index b = 0; b < d; ++b) {
+    for (Index a = 0; a <= b; ++a, ++c) {
+      F.col(c) = Xb.col(a).cwiseProduct(Xb.col(b));
+    }
+  }
+  return F;
+}
+
+Matrix linear_features(const Matrix& Xb) {
+  Matrix F(Xb.rows(), Xb.cols() + 1);
+  F.col(0).setOnes();
+  F.rightCols(Xb.cols()) = Xb;
+  return F;
+}
+
+}  // namespace
+
+LocalReducer::LocalReducer(int num_threads, Index block_rows)
+    : m_threads(num_threads), m_block_rows(block_rows) {
+  detail::require(block_rows >= 1, "LocalReducer", "block_rows", block_rows, ">= 1");
+}
+
+Matrix LocalReducer::sum(Index n, Index rows, Index cols, const BlockFn& f) const {
+  return detail::blocked_sum(n, m_block_rows, m_threads, rows, cols, f);
+}
+
+Standardizer fit_standardizer(const Matrix& X,
+                              const std::vector<std::string>& names,
+                              const RowReducer& reducer) {
+  const Index n = X.rows();
+  const Index d = X.cols();
+  if (n < 2) {
+    detail::fail("fit_standardizer: X has " + std::to_string(n) + " rows; need at least 2");
+  }
+  Standardizer s;
+  s.mean = reducer.sum(n, d, 1, [&](Index b, Index c) {
+    return Matrix(X.middleRows(b, c).colwise().sum().transpose());
+  }) / static_cast<double>(n);
+  const Matrix cov = reducer.sum(n, d, d, [&](Index b, Index c) {
+    const Matrix centred = X.middleRows(b, c).rowwise() - s.mean.transpose();
+    return Matrix(centred.transpose() * centred);
+  }) / static_cast<double>(n);
+  const Eigen::SelfAdjointEigenSolver<Matrix> eig(cov);
+  const Vector& values = eig.eigenvalues();
+  const double top = values.maxCoeff();
+  if (!(values.minCoeff() > 1e-10 * top)) {
+    // Name the columns: constant ones, or those carrying the null direction.
+    std::vector<std::string> culprits;
+    for (Index j = 0; j < d; ++j) {
+      if (cov(j, j) <= 1e-12 * std::max(top, 1e-300)) {
+        culprits.push_back(names.size() == static_cast<std::size_t>(d)
+                               ? names[static_cast<std::size_t>(j)]
+                               : std::to_string(j + 1));
+      }
+    }
+    if (culprits.empty()) {
+      const Vector null = eig.eigenvectors().col(0);
+      for (Index j = 0; j < d; ++j) {
+        if (std::abs(null(j)) > 0.1) {
+          culprits.push_back(names.size() == static_cast<std::size_t>(d)
+                                 ? names[static_cast<std::size_t>(j)]
+                                 : std::to_string(j + 1));
+        }
+      }
+    }
+    std::string list;
+    for (const std::string& c : culprits) {
+      list += (list.empty() ? "" : ", ") + c;
+    }
+    throw DataError("the input covariance is singular (constant or collinear columns: " + list +
+                    "); drop them with --drop");
+  }
+  const Matrix& U = eig.eigenvectors();
+  s.W = U * values.cwiseSqrt().cwiseInverse().asDiagonal() * U.transpose();
+  s.W_inverse = U * values.cwiseSqrt().asDiagonal() * U.transpose();
+  return s;
+}
+
+Matrix standardize(const Standardizer& s, const Matrix& X) {
+  Matrix out(X.rows(), X.cols());
+  const Index block = 8192;
+  const Index blocks = (X.rows() + block - 1) / block;
+  detail::parallel_for(blocks, 0, [&](Index b) {
+    const Index begin = b * block;
+    const Index count = std::min(block, X.rows() - begin);
+    out.middleRows(begin, count).noalias() =
+        (X.middleRows(begin, count).rowwise() - s.mean.transpose()) * s.W.transpose();
+  });
+  return out;
+}
+
+const char* to_string(Residualize r) noexcept {
+  switch (r) {
+    case Residualize::None:
+      return "none";
+    case Residualize::Linear:
+      return "linear";
+    case Residualize::Quadratic:
+      return "quadratic";
+    case Residualize::Auto:
+      return "auto";
+  }
+  return "unknown";
+}
+
+Residualize parse_residualize(const std::string& name) {
+  for (Residualize r :
+       {Residualize::None, Residualize::Linear, Residualize::Quadratic, Residualize::Auto}) {
+    if (name == to_string(r)) {
+      return r;
+    }
+  }
+  throw std::invalid_argument("unknown residualisation '" + name +
+                              "'; expected none, linear, quadratic or auto");
+}
+
+Vector residualize(const Matrix& Xs, const Vector& y, Residualize mode, const RowReducer& reducer) {
+  const Index n = Xs.rows();
+  const Index d = Xs.cols();
+  if (y.size() != n) {
+    detail::fail("residualize: y has " + std::to_string(y.size()) + " entries for " +
+                 std::to_string(n) + " rows");
+  }
+  if (mode == Residualize::None) {
+    return (y.array() - y.mean()).matrix();
+  }
+  if (mode == Residualize::Auto) {
+    const double p = 1.0 + static_cast<double>(d) + static_cast<double>(d * (d + 1) / 2);
+    mode = static_cast<double>(n) * p * p <= 2e10 ? Residualize::Quadratic : Residualize::Linear;
+  }
+  const bool quadratic = mode == Residualize::Quadratic;
+  auto features = [&](Index b, Index c) {
+    return quadratic ? quadratic_features(Xs.middleRows(b, c))
+                     : linear_features(Xs.middleRows(b, c));
+  };
+  const Index p = quadratic ? 1 + d + d * (d + 1) / 2 : 1 + d;
+  // Normal equations [FᵀF | Fᵀy] in one pass; a tiny relative ridge keeps LDLT well posed.
+  const Matrix normal = reducer.sum(n, p, p + 1, [&](Index b, Index c) {
+    const Matrix F = features(b, c);
+    Matrix out(p, p + 1);
+    out.leftCols(p).noalias() = F.transpose() * F;
+    out.col(p).noalias() = F.transpose() * y.segment(b, c);
+    return out;
+  });
+  Matrix gram = normal.leftCols(p);
+  gram.diagonal().array() += 1e-12 * gram.trace() / static_cast<double>(p);
+  const Vector beta = gram.ldlt().solve(normal.col(p));
+  Vector r(n);
+  const Index block = 8192;
+  detail::parallel_for((n + block - 1) / block, 0, [&](Index bi) {
+    const Index b = bi * block;
+    const Index c = std::min(block, n - b);
+    r.segment(b, c) = y.segment(b, c) - features(b, c) * beta;
+  });
+  return r;
+}
+
+MomentTensor3::MomentTensor3(const Matrix& X, const Vector& r, const RowReducer& reducer)
+    : m_X(X), m_r(r), m_reducer(reducer) {
+  if (X.rows() < 1 || r.size() != X.rows()) {
+    detail::fail("MomentTensor3: X has " + std::to_string(X.rows()) + " rows and r has " +
+                 std::to_string(r.size()) + " entries; they must agree and be >= 1");
+  }
+  m_first = reducer.sum(X.rows(), X.cols(), 1, [&](Index b, Index c) {
+    return Matrix(X.middleRows(b, c).transpose() * r.segment(b, c));
+  }) / static_cast<double>(X.rows());
+}
+
+Matrix MomentTensor3::contract_pairs(const Matrix& U, const Matrix& V) const {
+  const Index d = dim();
+  const Index P = U.cols();
+  if (U.rows() != d || V.rows() != d || V.cols() != P) {
+    detail::fail("MomentTensor3::contract_pairs: U and V must both be " + std::to_string(d) + "xP");
+  }
+  // One pass: rows 0..d−1 hold Xᵀ[r ∘ XU ∘ XV], row d holds rᵀXV, row d+1 holds rᵀXU.
+  const Matrix S = m_reducer.sum(m_X.rows(), d + 2, P, [&](Index b, Index c) {
+    const auto Xb = m_X.middleRows(b, c);
+    const Matrix XU = Xb * U;
+    const Matrix XV = Xb * V;
+    const Matrix W = XU.cwiseProduct(XV).array().colwise() * m_r.segment(b, c).array();
+    Matrix out(d + 2, P);
+    out.topRows(d).noalias() = Xb.transpose() * W;
+    out.row(d).noalias() = m_r.segment(b, c).transpose() * XV;
+    out.row(d + 1).noalias() = m_r.segment(b, c).transpose() * XU;
+    return out;
+  }) / static_cast<double>(m_X.rows());
+  Matrix Y = S.topRows(d);
+  Y.noalias() -= m_first * U.cwiseProduct(V).colwise().sum();
+  Y.noalias() -= U * S.row(d).asDiagonal();
+  Y.noalias() -= V * S.row(d + 1).asDiagonal();
+  return Y;
+}
+
+double MomentTensor3::contract(const Vector& u) const {
+  const Matrix s = m_reducer.sum(m_X.rows(), 1, 1, [&](Index b, Index c) {
+    const Vector xu = m_X.middleRows(b, c) * u;
+    return Matrix::Constant(1, 1, m_r.segment(b, c).dot(xu.array().cube().matrix()));
+  });
+  return s(0, 0) / static_cast<double>(m_X.rows()) - 3.0 * u.squaredNorm() * m_first.dot(u);
+}
+
+DenseSymmetricTensor3 MomentTensor3::project(const Matrix& Q) const {
+  const Index m = Q.cols();
+  if (Q.rows() != dim()) {
+    detail::fail("MomentTensor3::project: Q has " + std::to_string(Q.rows()) + " rows; expected " +
+                 std::to_string(dim()));
+  }
+  // (r ∘ Z)ᵀ (Z ⊙ Z) over sub-blocks, so the n×m² Khatri–Rao block stays small.
+  const Matrix acc = m_reducer.sum(m_X.rows(), m, m * m, [&](Index b, Index c) {
+    Matrix out = Matrix::Zero(m, m * m);
+    const Index sub = 1024;
+    for (Index s = 0; s < c; s += sub) {
+      const Index len = std::min(sub, c - s);
+      const Matrix Z = m_X.middleRows(b + s, len) * Q;
+      Matrix KZ(len, m * m);  // column a + m·l holds z_a z_l
+      for (Index l = 0; l < m; ++l) {
+        KZ.middleCols(m * l, m) = Z.array().colwise() * Z.col(l).array();
+      }
+      const Matrix RZ = Z.array().colwise() * m_r.segment(b + s, len).array();
+      out.noalias() += RZ.transpose() * KZ;
+    }
+    return out;
+  }) / static_cast<double>(m_X.rows());
+  const Vector mz = Q.transpose() * m_first;
+  const Matrix G = Q.transpose() * Q;
+  std::vector<double> data(acc.data(), acc.data() + acc.size());
+  for (Index c = 0; c < m; ++c) {
+    for (Index b = 0; b < m; ++b) {
+      for (Index a = 0; a < m; ++a) {
+        data[static_cast<std::size_t>(a + m * (b + m * c))] -=
+            mz(a) * G(b, c) + mz(b) * G(a, c) + mz(c) * G(a, b);
+      }
+    }
+  }
+  return DenseSymmetricTensor3::symmetrize(m, data);
+}
+
+Matrix second_moment(const Matrix& X, const Vector& r, const RowReducer& reducer) {
+  const Index n = X.rows();
+  const Index d = X.cols();
+  Matrix M = reducer.sum(n, d, d, [&](Index b, Index c) {
+    const auto Xb = X.middleRows(b, c);
+    return Matrix(Xb.transpose() * (r.segment(b, c).asDiagonal() * Xb));
+  }) / static_cast<double>(n);
+  M.diagonal().array() -= r.mean();
+  return M;
+}
+
+}  // namespace nnlift

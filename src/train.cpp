@@ -1,0 +1,377 @@
+// NN-LIFT training: standardise, residualise, subspace, decompose, biases, output layer.
+// SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
+#include <nlohmann/json.hpp>
+
+#include <nnlift/evaluate.hpp>
+#include <nnlift/train.hpp>
+
+#include "detail/check.hpp"
+#include "detail/rng.hpp"
+
+namespace nnlift {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The quadratic control variate needs normal equations of size p = 1 + d + d(d+1)/2 at a cost of
+// n·p²; "auto" takes it while that stays below this many multiply-adds.
+constexpr double kQuadraticBudget = 2e10;
+
+Residualize resolve(Residualize mode, Index n, Index d) {
+  if (mode != Residualize::Auto) {
+    return mode;
+  }
+  const double p = 1.0 + static_cast<double>(d) + static_cast<double>(d * (d + 1) / 2);
+  return static_cast<double>(n) * p * p <= kQuadraticBudget ? Residualize::Quadratic
+                                                            : Residualize::Linear;
+}
+
+// Solves s·κ2(b; s)/κ1(b; s) = ratio for b on [−6, 6] by bisection. The left side is
+// decreasing in b for log-concave σ' (ALGORITHM.md §4.4b), so the root is unique; a ratio
+// outside the bracket's range is clamped to the nearer end.
+double solve_bias(Activation act, double s, double ratio) {
+  auto g = [&](double b) {
+    return s * activation_moment(act, 2, b, s) / activation_moment(act, 1, b, s);
+  };
+  double lo = -6.0, hi = 6.0;
+  if (ratio >= g(lo)) {
+    return lo;
+  }
+  if (ratio <= g(hi)) {
+    return hi;
+  }
+  for (int it = 0; it < 80; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    if (g(mid) > ratio) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return 0.5 * (lo + hi);
+}
+
+// Ridge regression of y on [H, 1] (the intercept is not penalised).
+void fit_ridge(const Matrix& H,
+               const Vector& y,
+               double ridge,
+               const RowReducer& reducer,
+               TwoLayerNetwork& net) {
+  const Index n = H.rows(), k = H.cols();
+  const Matrix normal = reducer.sum(n, k + 1, k + 2, [&](Index b, Index c) {
+    Matrix F(c, k + 1);
+    F.leftCols(k) = H.middleRows(b, c);
+    F.col(k).setOnes();
+    Matrix out(k + 1, k + 2);
+    out.leftCols(k + 1).noalias() = F.transpose() * F;
+    out.col(k + 1).noalias() = F.transpose() * y.segment(b, c);
+    return out;
+  }) / static_cast<double>(n);
+  Matrix A = normal.leftCols(k + 1);
+  const double penalty =
+      ridge * std::max(A.topLeftCorner(k, k).trace() / static_cast<double>(k), 1e-300);
+  A.diagonal().head(k).array() += penalty;
+  const Vector beta = A.ldlt().solve(normal.col(k + 1));
+  net.W2 = beta.head(k).transpose();
+  net.b2 = Vector::Constant(1, beta(k));
+}
+
+// L2-penalised logistic regression of 0/1 labels on [H, 1] by Newton's method.
+void fit_logistic(const Matrix& H,
+                  const Vector& y,
+                  double ridge,
+                  const RowReducer& reducer,
+                  TwoLayerNetwork& net) {
+  const Index n = H.rows(), k = H.cols();
+  Vector beta = Vector::Zero(k + 1);
+  const double scale = std::max(H.squaredNorm() / static_cast<double>(n * k), 1e-300);
+  for (int it = 0; it < 100; ++it) {
+    const Matrix gh = reducer.sum(n, k + 1, k + 2, [&](Index b, Index c) {
+      Matrix F(c, k + 1);
+      F.leftCols(k) = H.middleRows(b, c);
+      F.col(k).setOnes();
+      const Vector p =
+          (F * beta).unaryExpr([](double t) { return activate(Activation::Sigmoid, t); });
+      const Vector w = p.array() * (1.0 - p.array());
+      Matrix out(k + 1, k + 2);
+      out.leftCols(k + 1).noalias() = F.transpose() * (w.asDiagonal() * F);
+      out.col(k + 1).noalias() = F.transpose() * (p - y.segment(b, c));
+      return out;
+    }) / static_cast<double>(n);
+    Matrix hess = gh.leftCols(k + 1);
+    Vector grad = gh.col(k + 1);
+    const double penalty = std::max(ridge, 1e-8) * scale;
+    hess.diagonal().head(k).array() += penalty;
+    grad.head(k) += penalty * beta.head(k);
+    const Vector step = hess.ldlt().solve(grad);
+    beta -= step;
+    if (step.norm() < 1e-10 * (1.0 + beta.norm())) {
+      break;
+    }
+  }
+  net.W2 = beta.head(k).transpose();
+  net.b2 = Vector::Constant(1, beta(k));
+}
+
+}  // namespace
+
+const char* to_string(BiasMethod method) noexcept {
+  return method == BiasMethod::Ratio ? "ratio" : "unknown";
+}
+
+BiasMethod parse_bias_method(const std::string& name) {
+  if (name == "ratio") {
+    return BiasMethod::Ratio;
+  }
+  if (name == "lsq" || name == "fourier") {
+    throw std::invalid_argument("bias method '" + name +
+                                "' is not implemented yet; available: ratio");
+  }
+  throw std::invalid_argument("unknown bias method '" + name + "'; available: ratio");
+}
+
+void validate(const TrainOptions& o) {
+  detail::require(o.hidden >= 1, "TrainOptions", "hidden", o.hidden, ">= 1");
+  detail::require(o.hooi_sweeps >= 0, "TrainOptions", "hooi_sweeps", o.hooi_sweeps, ">= 0");
+  detail::require(o.ridge >= 0, "TrainOptions", "ridge", o.ridge, ">= 0");
+  detail::require(
+      o.noise_threshold >= 0, "TrainOptions", "noise_threshold", o.noise_threshold, ">= 0");
+  detail::require(o.num_threads >= 0, "TrainOptions", "num_threads", o.num_threads, ">= 0");
+  if (o.activation == Activation::Relu) {
+    detail::fail(
+        "TrainOptions::activation = relu: a ReLU unit without bias has no third-order signal "
+        "(E[relu'''(b + Z)] = -b phi(b) vanishes at b = 0, ALGORITHM.md §8.1), so NN-LIFT cannot "
+        "see it; the fourth-order route is not implemented. Use sigmoid, tanh or softplus.");
+  }
+}
+
+TrainResult train(const Dataset& data, const TrainOptions& o) {
+  validate(o);
+  const Matrix& X = data.X;
+  const Vector& y = data.y;
+  const Index n = X.rows(), d = X.cols(), k = o.hidden;
+  if (k > d) {
+    detail::fail("train: hidden units k = " + std::to_string(k) +
+                 " exceed the input dimension d = " + std::to_string(d) +
+                 " (NN-LIFT needs k <= d)");
+  }
+  if (y.size() != n) {
+    detail::fail("train: the data set has no target column");
+  }
+  if (n < d + 2) {
+    detail::fail("train: " + std::to_string(n) + " rows are too few for d = " + std::to_string(d) +
+                 " inputs");
+  }
+  if (o.task == Task::Classification) {
+    for (Index i = 0; i < n; ++i) {
+      if (y(i) != 0.0 && y(i) != 1.0) {
+        std::ostringstream msg;
+        msg << "classification needs 0/1 labels; target '" << data.target_name << "' has " << y(i)
+            << " in data row " << i + 1 << " (several classes are not supported yet)";
+        throw DataError(msg.str());
+      }
+    }
+  }
+  const LocalReducer reducer(o.num_threads);
+  TrainResult result;
+  auto t0 = Clock::now();
+  auto lap = [&](const char* name) {
+    const auto now = Clock::now();
+    result.stages.push_back({name, std::chrono::duration<double>(now - t0).count()});
+    t0 = now;
+    if (o.progress) {
+      o.progress(name, 1.0);
+    }
+  };
+
+  // 1. Standardise (§4.1).
+  const Standardizer st = fit_standardizer(X, data.feature_names, reducer);
+  const Matrix Xs = standardize(st, X);
+  lap("standardise");
+
+  // 2. Labels: centred, then residualised (§4.2b). M2 may only use degree <= 1 (E[g S2] ≠ 0 for
+  // quadratic g), and the bias step needs the unresidualised moments.
+  result.residualize_used = resolve(o.residualize, n, d);
+  const double ybar = y.mean();
+  const Vector yc = (y.array() - ybar).matrix();
+  const Vector r_low = result.residualize_used == Residualize::None
+                           ? yc
+                           : residualize(Xs, y, Residualize::Linear, reducer);
+  const Vector r = result.residualize_used == Residualize::Quadratic
+                       ? residualize(Xs, y, Residualize::Quadratic, reducer)
+                       : r_low;
+  lap("residualise");
+
+  // 3. Subspace: M2's top-k eigenvectors (× eigenvalue) plus a random sketch, then HOOI (§4.3b.1).
+  const MomentTensor3 T(Xs, r, reducer);
+  const Matrix M2 = second_moment(Xs, r_low, reducer);
+  const Eigen::SelfAdjointEigenSolver<Matrix> eig(M2);
+  std::vector<Index> order(static_cast<std::size_t>(d));
+  for (Index j = 0; j < d; ++j) {
+    order[static_cast<std::size_t>(j)] = j;
+  }
+  std::sort(order.begin(), order.end(), [&](Index a, Index b) {
+    return std::abs(eig.eigenvalues()(a)) > std::abs(eig.eigenvalues()(b));
+  });
+  SubspaceOptions so;
+  so.rank = k;
+  so.max_sweeps = o.hooi_sweeps;
+  so.tolerance = 1e-4;
+  so.seed = detail::derive_seed(o.seed, 21);
+  so.start.resize(d, k);
+  for (Index j = 0; j < k; ++j) {
+    const Index c = order[static_cast<std::size_t>(j)];
+    so.start.col(j) = eig.eigenvectors().col(c) * eig.eigenvalues()(c);
+  }
+  const SubspaceResult sub = tensor_subspace(T, so);
+  result.hooi_sweeps = sub.sweeps;
+  result.subspace_gap = sub.gap;
+  const Matrix& Q = sub.Q;
+  lap("subspace");
+
+  // 4. The k×k×k core and its decomposition (§4.3).
+  const DenseSymmetricTensor3 core = T.project(Q);
+  DecomposeOptions dopt;
+  dopt.rank = k;
+  dopt.method = o.method;
+  dopt.seed = detail::derive_seed(o.seed, 22);
+  dopt.num_threads = o.num_threads;
+  const DecomposeResult dr = decompose(core, dopt);
+  result.route = dr.method_used;
+  result.decomposition_residual = dr.relative_residual;
+  if (dr.components.size() == 0) {
+    result.status = dr.status;
+    result.message = "decomposition: " + dr.message;
+    return result;
+  }
+  result.lambda = dr.lambda;
+  const Matrix U = dr.components;  // k×k, unit columns, λ > 0
+  const Matrix Ubar = Q * U;       // d×k directions in standardised coordinates
+  // Noise level of the core by a split-half estimate: cores from alternating row blocks,
+  // R_e and R_o, each with twice the variance; E = (R_e − R_o)/2 has the noise of R itself. Its
+  // spectral norm max_u |E(u,u,u)| (by the power method) is what a unit's λ must clear: the
+  // direction error of unit j scales like ‖E‖/|λ_j| (ALGORITHM.md §4.3a, Thm 5.1).
+  {
+    const Index block = 8192;
+    Vector r_even = Vector::Zero(n), r_odd = Vector::Zero(n);
+    for (Index b = 0; b * block < n; ++b) {
+      const Index c = std::min(block, n - b * block);
+      (b % 2 == 0 ? r_even : r_odd).segment(b * block, c) = 2.0 * r.segment(b * block, c);
+    }
+    const DenseSymmetricTensor3 even = MomentTensor3(Xs, r_even, reducer).project(Q);
+    const DenseSymmetricTensor3 odd = MomentTensor3(Xs, r_odd, reducer).project(Q);
+    std::vector<double> diff(even.data().size());
+    for (std::size_t i = 0; i < diff.size(); ++i) {
+      diff[i] = 0.5 * (even.data()[i] - odd.data()[i]);
+    }
+    PowerMethodOptions po;
+    po.num_components = 1;
+    po.num_restarts = 20;
+    po.max_iterations = 50;
+    po.seed = detail::derive_seed(o.seed, 23);
+    po.num_threads = o.num_threads;
+    const PowerMethodResult noise =
+        tensor_power_method(DenseSymmetricTensor3::symmetrize(k, diff), po);
+    result.noise_level = std::abs(noise.eigenvalues(0));
+  }
+  for (Index j = 0; j < k; ++j) {
+    if (std::abs(result.lambda(j)) < o.noise_threshold * result.noise_level) {
+      result.weak_units.push_back(j);
+    }
+  }
+  lap("decompose");
+
+  // 5. Map back (§4.1): a_j ∝ W ū_j, s_j = 1/‖W ū_j‖; then biases by moment ratios (§4.4b).
+  TwoLayerNetwork& net = result.network;
+  net.task = o.task;
+  net.activation = o.activation;
+  net.link = o.task == Task::Regression ? OutputLink::Identity : OutputLink::Logistic;
+  net.inputs = data.feature_names;
+  net.target = data.target_name;
+  if (o.task == Task::Classification) {
+    net.classes = {0.0, 1.0};
+  }
+  net.W1.resize(k, d);
+  net.b1.resize(k);
+  Vector scale(k);
+  for (Index j = 0; j < k; ++j) {
+    const Vector w = st.W * Ubar.col(j);
+    scale(j) = 1.0 / w.norm();
+    net.W1.row(j) = (w * scale(j)).transpose();
+  }
+  const Vector M1 = Xs.transpose() * yc / static_cast<double>(n);
+  const Matrix M2c = second_moment(Xs, yc, reducer);
+  const Matrix gram = Ubar.transpose() * Ubar;
+  const Vector c1 = gram.ldlt().solve(Ubar.transpose() * M1);
+  Vector rhs(k);
+  for (Index j = 0; j < k; ++j) {
+    rhs(j) = Ubar.col(j).dot(M2c * Ubar.col(j));
+  }
+  const Vector c2 = gram.cwiseProduct(gram).ldlt().solve(rhs);
+  for (Index j = 0; j < k; ++j) {
+    double b_std = 0.0;
+    if (std::abs(c1(j)) > 1e-12 * std::max(c1.cwiseAbs().maxCoeff(), 1e-300)) {
+      b_std = solve_bias(o.activation, scale(j), c2(j) / c1(j));
+    } else {
+      result.warnings.push_back("unit " + std::to_string(j + 1) +
+                                ": first-order moment is zero; its bias is set to 0");
+    }
+    net.b1(j) = b_std - net.W1.row(j).dot(st.mean);
+  }
+  lap("biases");
+
+  // 6. Output layer (§4.5): ridge, or logistic regression for 0/1 labels.
+  const Matrix H = hidden_layer(net, X);
+  if (o.task == Task::Regression) {
+    fit_ridge(H, y, o.ridge, reducer, net);
+  } else {
+    fit_logistic(H, y, o.ridge, reducer, net);
+  }
+  lap("output layer");
+
+  const Scores s = score(net, X, y);
+  result.train_loss = o.task == Task::Regression ? s.mse : s.log_loss;
+  result.train_accuracy = s.accuracy;
+  for (Index j : result.weak_units) {
+    std::ostringstream msg;
+    msg << "unit " << j + 1 << ": |lambda| = " << std::abs(result.lambda(j)) << " is within "
+        << o.noise_threshold << " x the estimated noise level " << result.noise_level
+        << " of the moment tensor: its direction is unreliable (more data, fewer hidden units, "
+           "or a unit in a blind spot of E[sigma'''], ALGORITHM.md §9.8)";
+    result.warnings.push_back(msg.str());
+  }
+  nlohmann::json meta;
+  meta["trainer"] = "nnlift train (NN-LIFT, method of moments)";
+  meta["seed"] = o.seed;
+  meta["options"] = {{"hidden", k},
+                     {"activation", to_string(o.activation)},
+                     {"residualize", to_string(result.residualize_used)},
+                     {"method", to_string(o.method)},
+                     {"route", to_string(result.route)},
+                     {"bias", to_string(o.bias)},
+                     {"ridge", o.ridge}};
+  meta["data"] = {{"rows", n}, {"inputs", d}, {"target", data.target_name}, {"target_mean", ybar}};
+  meta["diagnostics"] = {
+      {"lambda", std::vector<double>(result.lambda.data(), result.lambda.data() + k)},
+      {"noise_level", result.noise_level},
+      {"hooi_sweeps", result.hooi_sweeps},
+      {"decomposition_residual", result.decomposition_residual},
+      {"train_loss", result.train_loss}};
+  net.metadata_json = meta.dump();
+  result.status = dr.status == Status::NotConverged ? Status::Success : dr.status;
+  if (dr.status == Status::NotConverged) {
+    result.warnings.push_back("decomposition: " + dr.message);
+  } else if (dr.status != Status::Success) {
+    result.message = "decomposition: " + dr.message;
+  }
+  return result;
+}
+
+}  // namespace nnlift

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+#include <doctest/doctest.h>
+
+#include <nnlift/activation.hpp>
+#include <nnlift/moments.hpp>
+
+#include "test_helpers.hpp"
+
+using nnlift::LocalReducer;
+using nnlift::MomentTensor3;
+
+namespace {
+
+// The explicit empirical moment (1/n) Σ r_i S3(x_i) as a d×d×d array, for small d.
+nnlift::DenseSymmetricTensor3 explicit_moment(const Matrix& X, const Vector& r) {
+  const Index n = X.rows(), d = X.cols();
+  std::vector<double> T(static_cast<std::size_t>(d * d * d), 0.0);
+  for (Index s = 0; s < n; ++s) {
+    const Vector x = X.row(s).transpose();
+    for (Index l = 0; l < d; ++l) {
+      for (Index j = 0; j < d; ++j) {
+        for (Index i = 0; i < d; ++i) {
+          double v = x(i) * x(j) * x(l);
+          v -= (i == j ? x(l) : 0.0) + (i == l ? x(j) : 0.0) + (j == l ? x(i) : 0.0);
+          T[static_cast<std::size_t>(i + d * (j + d * l))] += r(s) * v / static_cast<double>(n);
+        }
+      }
+    }
+  }
+  return nnlift::DenseSymmetricTensor3(d, T);
+}
+
+}  // namespace
+
+TEST_SUITE("moments") {
+  TEST_CASE("moments: every contraction of the data-backed tensor equals the explicit S3 sum") {
+    for (Index d : {3, 6}) {
+      nnlift::detail::Rng rng(30 + static_cast<std::uint64_t>(d));
+      const Matrix X = rng.normal_matrix(500, d);
+      const Vector r = rng.normal_vector(500);
+      const LocalReducer reducer(2, 64);  // several blocks
+      const MomentTensor3 T(X, r, reducer);
+      const nnlift::DenseSymmetricTensor3 E = explicit_moment(X, r);
+      const Matrix U = rng.normal_matrix(d, 4), V = rng.normal_matrix(d, 4);
+      const Vector u = rng.normal_vector(d);
+      const Matrix Q = rng.normal_matrix(d, 2);  // not orthonormal: the G = QᵀQ term matters
+      CAPTURE(d);
+      CHECK((T.contract_pairs(U, V) - E.contract_pairs(U, V)).norm() < 1e-12);
+      CHECK(std::abs(T.contract(u) - E.contract(u)) < 1e-12);
+      CHECK((T.slice(u) - E.slice(u)).norm() < 1e-12);
+      CHECK((T.contract_block(Q) - E.contract_block(Q)).norm() < 1e-12);
+      CHECK((T.project(Q).unfolding() - E.project(Q).unfolding()).norm() < 1e-12);
+    }
+  }
+
+  TEST_CASE("moments: results are bitwise identical for 1 and 2 threads") {
+    nnlift::detail::Rng rng(3);
+    const Matrix X = rng.normal_matrix(20000, 5);
+    const Vector r = rng.normal_vector(20000);
+    const LocalReducer one(1), two(2);
+    const MomentTensor3 a(X, r, one), b(X, r, two);
+    const Matrix Q = test::random_orthonormal(5, 3, 1);
+    CHECK((a.contract_block(Q).array() == b.contract_block(Q).array()).all());
+    CHECK((a.project(Q).unfolding().array() == b.project(Q).unfolding().array()).all());
+    CHECK((nnlift::second_moment(X, r, one).array() == nnlift::second_moment(X, r, two).array())
+              .all());
+  }
+
+  TEST_CASE("moments: Stein's identity, T(a,a,a) of one unit is E[sigma'''] (Gauss-Hermite)") {
+    // y = tanh(<a, x> + b), x ~ N(0, I): E[y S3(x)](a, a, a) = E[tanh'''(b + Z)] = κ3(b).
+    const Index n = 200000, d = 4;
+    nnlift::detail::Rng rng(12);
+    const Matrix X = rng.normal_matrix(n, d);
+    const Vector a = test::random_unit_columns(d, 1, 5).col(0);
+    const double b = 0.3;
+    Vector y(n);
+    for (Index i = 0; i < n; ++i) {
+      y(i) = std::tanh(X.row(i).dot(a) + b);
+    }
+    const LocalReducer reducer;
+    const Vector r = nnlift::residualize(X, y, nnlift::Residualize::Linear, reducer);
+    const MomentTensor3 T(X, r, reducer);
+    const double expected = nnlift::activation_moment(nnlift::Activation::Tanh, 3, b);
+    // Monte Carlo standard error of the estimate: sd(r·He3(<x,a>))/√n.
+    const Vector t = X * a;
+    const Vector terms = r.array() * (t.array().cube() - 3 * t.array());
+    const double se =
+        std::sqrt((terms.array() - terms.mean()).square().mean() / static_cast<double>(n));
+    INFO("T(a,a,a) = " << T.contract(a) << ", kappa_3 = " << expected << ", s.e. " << se);
+    CHECK(std::abs(T.contract(a) - expected) < 4 * se);
+    CHECK(se < 0.01);
+  }
+
+  TEST_CASE("moments: residualising on a quadratic leaves the tensor's expectation unchanged") {
+    // y = sigmoid unit + a large quadratic nuisance. E[q S3] = 0 for a quadratic q, so all three
+    // label versions estimate the same tensor; the residualised ones with far less variance.
+    const Index n = 100000, d = 3;
+    nnlift::detail::Rng rng(21);
+    const Matrix X = rng.normal_matrix(n, d);
+    const Vector a = test::random_unit_columns(d, 1, 2).col(0);
+    const double b = -0.4;
+    Vector y(n);
+    for (Index i = 0; i < n; ++i) {
+      const double q = 3.0 + 2.0 * X(i, 0) - 1.5 * X(i, 1) * X(i, 2) + X(i, 2) * X(i, 2);
+      y(i) = nnlift::activate(nnlift::Activation::Sigmoid, X.row(i).dot(a) + b) + q;
+    }
+    const double expected = nnlift::activation_moment(nnlift::Activation::Sigmoid, 3, b);
+    const LocalReducer reducer;
+    const Vector t = X * a;
+    const Vector he3 = t.array().cube() - 3 * t.array();
+    double previous_se = 1e300;
+    for (nnlift::Residualize mode :
+         {nnlift::Residualize::None, nnlift::Residualize::Linear, nnlift::Residualize::Quadratic}) {
+      const Vector r = nnlift::residualize(X, y, mode, reducer);
+      const MomentTensor3 T(X, r, reducer);
+      const Vector terms = r.cwiseProduct(he3);
+      const double se =
+          std::sqrt((terms.array() - terms.mean()).square().mean() / static_cast<double>(n));
+      CAPTURE(nnlift::to_string(mode));
+      INFO("estimate " << T.contract(a) << " vs " << expected << ", s.e. " << se);
+      CHECK(std::abs(T.contract(a) - expected) < 4 * se);
+      CHECK(se < previous_se);
+      previous_se = se;
+    }
+    CHECK(previous_se < 0.002);  // quadratic residualisation removed the nuisance entirely
+    // In-sample: the linear residual is orthogonal to [1, x].
+    const Vector r = nnlift::residualize(X, y, nnlift::Residualize::Linear, reducer);
+    CHECK(std::abs(r.sum()) < 1e-6 * static_cast<double>(n));
+    CHECK((X.transpose() * r).cwiseAbs().maxCoeff() < 1e-6 * static_cast<double>(n));
+  }
+
+  TEST_CASE("moments: standardisation round trip and singular covariance errors") {
+    nnlift::detail::Rng rng(4);
+    const Index n = 5000;
+    Matrix X = rng.normal_matrix(n, 3) * (Matrix(3, 3) << 2, 0, 0, 1, 1, 0, 0.5, 0, 3).finished();
+    X.rowwise() += Eigen::RowVector3d(1, -2, 5);
+    const LocalReducer reducer;
+    const nnlift::Standardizer s = nnlift::fit_standardizer(X, {"a", "b", "c"}, reducer);
+    const Matrix Z = nnlift::standardize(s, X);
+    CHECK(Z.colwise().mean().cwiseAbs().maxCoeff() < 1e-12);
+    CHECK((Z.transpose() * Z / static_cast<double>(n) - Matrix::Identity(3, 3))
+              .cwiseAbs()
+              .maxCoeff() < 1e-12);
+    const Matrix back = (Z * s.W_inverse.transpose()).rowwise() + s.mean.transpose();
+    CHECK((back - X).cwiseAbs().maxCoeff() < 1e-12);
+    Matrix constant = X;
+    constant.col(1).setConstant(7.0);
+    CHECK_THROWS_WITH_AS(nnlift::fit_standardizer(constant, {"a", "b", "c"}, reducer),
+                         doctest::Contains("b"),
+                         nnlift::DataError);
+    Matrix collinear = X;
+    collinear.col(2) = 2.0 * X.col(0) - X.col(1);
+    CHECK_THROWS_WITH_AS(nnlift::fit_standardizer(collinear, {"a", "b", "c"}, reducer),
+                         doctest::Contains("singular"),
+                         nnlift::DataError);
+  }
+}

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT
+#include <algorithm>
+
+#include <doctest/doctest.h>
+
+#include <nnlift/evaluate.hpp>
+#include <nnlift/synth.hpp>
+#include <nnlift/train.hpp>
+
+#include "test_helpers.hpp"
+
+namespace {
+
+nnlift::Dataset as_dataset(const nnlift::SynthData& s) {
+  nnlift::Dataset d;
+  d.feature_names = s.truth.inputs;
+  d.target_name = s.truth.target;
+  d.X = s.X_train;
+  d.y = s.y_train;
+  return d;
+}
+
+nnlift::SynthData planted(Index d,
+                          Index k,
+                          Index n,
+                          std::uint64_t seed,
+                          nnlift::Activation act = nnlift::Activation::Sigmoid,
+                          bool correlated = false) {
+  nnlift::SynthOptions o;
+  o.dim = d;
+  o.hidden = k;
+  o.samples = n;
+  o.test_samples = 5000;
+  o.noise = 0.05;
+  o.activation = act;
+  o.correlated = correlated;
+  o.seed = seed;
+  return nnlift::make_synthetic(o);
+}
+
+// E(f̂ − f)² / Var f on the planted test inputs.
+double relative_error(const nnlift::SynthData& s, const nnlift::TwoLayerNetwork& net) {
+  const Vector f = nnlift::predict_value(s.truth, s.X_test).col(0);
+  const Vector g = nnlift::predict_value(net, s.X_test).col(0);
+  return (f - g).squaredNorm() / (f.array() - f.mean()).square().sum();
+}
+
+}  // namespace
+
+TEST_SUITE("train") {
+  TEST_CASE("train: a planted sigmoid network is recovered end to end") {
+    const nnlift::SynthData s = planted(8, 3, 20000, 5);
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    o.seed = 1;
+    const nnlift::TrainResult r = nnlift::train(as_dataset(s), o);
+    REQUIRE(r.status == nnlift::Status::Success);
+    const nnlift::Recovery rec = nnlift::recovery(s.truth, r.network);
+    const double rel = relative_error(s, r.network);
+    INFO("min |cos| " << rec.min_cosine << ", relative test error " << rel);
+    CHECK(rec.min_cosine > 0.98);
+    CHECK(rel < 0.02);
+    CHECK(r.residualize_used == nnlift::Residualize::Quadratic);
+    CHECK(r.weak_units.empty());
+    CHECK(r.stages.size() == 6);
+    CHECK(r.network.inputs == s.truth.inputs);
+  }
+
+  TEST_CASE("train: tanh with correlated inputs, after standardisation") {
+    const nnlift::SynthData s = planted(6, 2, 30000, 3, nnlift::Activation::Tanh, true);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.activation = nnlift::Activation::Tanh;
+    const nnlift::TrainResult r = nnlift::train(as_dataset(s), o);
+    const nnlift::Recovery rec = nnlift::recovery(s.truth, r.network);
+    INFO("min |cos| " << rec.min_cosine);
+    CHECK(rec.min_cosine > 0.97);
+    CHECK(relative_error(s, r.network) < 0.05);
+  }
+
+  TEST_CASE("train: the model is bitwise identical for 1 and 2 threads") {
+    const nnlift::SynthData s = planted(6, 2, 20000, 9);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.seed = 4;
+    o.num_threads = 1;
+    const nnlift::TrainResult a = nnlift::train(as_dataset(s), o);
+    o.num_threads = 2;
+    const nnlift::TrainResult b = nnlift::train(as_dataset(s), o);
+    CHECK((a.network.W1.array() == b.network.W1.array()).all());
+    CHECK((a.network.b1.array() == b.network.b1.array()).all());
+    CHECK((a.network.W2.array() == b.network.W2.array()).all());
+    CHECK((a.network.b2.array() == b.network.b2.array()).all());
+  }
+
+  TEST_CASE("train: binary classification with a logistic output") {
+    nnlift::SynthOptions so;
+    so.dim = 6;
+    so.hidden = 2;
+    so.samples = 40000;
+    so.test_samples = 10000;
+    so.task = nnlift::Task::Classification;
+    so.seed = 6;
+    const nnlift::SynthData s = nnlift::make_synthetic(so);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.task = nnlift::Task::Classification;
+    const nnlift::TrainResult r = nnlift::train(as_dataset(s), o);
+    CHECK(r.network.link == nnlift::OutputLink::Logistic);
+    const double ours = nnlift::score(r.network, s.X_test, s.y_test).accuracy;
+    const double best = nnlift::score(s.truth, s.X_test, s.y_test).accuracy;
+    INFO("accuracy " << ours << " vs the teacher's " << best);
+    CHECK(ours > best - 0.02);
+  }
+
+  TEST_CASE("train: refusals name the reason") {
+    const nnlift::SynthData s = planted(4, 2, 2000, 1);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.activation = nnlift::Activation::Relu;
+    CHECK_THROWS_WITH_AS(nnlift::train(as_dataset(s), o),
+                         doctest::Contains("third-order signal"),
+                         std::invalid_argument);
+    o.activation = nnlift::Activation::Sigmoid;
+    o.hidden = 5;
+    CHECK_THROWS_WITH_AS(
+        nnlift::train(as_dataset(s), o), doctest::Contains("k = 5 exceed"), std::invalid_argument);
+    o.hidden = 2;
+    o.task = nnlift::Task::Classification;
+    CHECK_THROWS_WITH_AS(
+        nnlift::train(as_dataset(s), o), doctest::Contains("0/1 labels"), nnlift::DataError);
+    o.task = nnlift::Task::Regression;
+    nnlift::Dataset collinear = as_dataset(s);
+    collinear.X.col(3) = collinear.X.col(0) + collinear.X.col(1);
+    CHECK_THROWS_WITH_AS(
+        nnlift::train(collinear, o), doctest::Contains("singular"), nnlift::DataError);
+  }
+
+  TEST_CASE("evaluate: the Hungarian algorithm finds the cheapest assignment") {
+    nnlift::detail::Rng rng(2);
+    for (int trial = 0; trial < 20; ++trial) {
+      const Matrix cost = rng.normal_matrix(5, 5);
+      const std::vector<Index> a = nnlift::hungarian(cost);
+      double found = 0;
+      for (Index i = 0; i < 5; ++i) {
+        found += cost(i, a[static_cast<std::size_t>(i)]);
+      }
+      std::vector<Index> perm = {0, 1, 2, 3, 4};
+      double best = 1e300;
+      do {
+        double c = 0;
+        for (Index i = 0; i < 5; ++i) {
+          c += cost(i, perm[static_cast<std::size_t>(i)]);
+        }
+        best = std::min(best, c);
+      } while (std::next_permutation(perm.begin(), perm.end()));
+      CHECK(std::abs(found - best) < 1e-12);
+    }
+  }
+}
