@@ -224,6 +224,45 @@ double MomentTensor3::contract(const Vector& u) const {
   return s(0, 0) / static_cast<double>(m_X.rows()) - 3.0 * u.squaredNorm() * m_first.dot(u);
 }
 
+Matrix MomentTensor3::contract_block(const Matrix& Q) const {
+  const Index d = dim();
+  const Index m = Q.cols();
+  if (Q.rows() != d) {
+    detail::fail("MomentTensor3::contract_block: Q has " + std::to_string(Q.rows()) +
+                 " rows; expected " + std::to_string(d));
+  }
+  const Index pairs = m * (m + 1) / 2;
+  // One pass: rows 0..d−1 hold Xᵀ[r ∘ z_a ∘ z_b] for the pairs a <= b; row d holds rᵀZ.
+  const Matrix S = m_reducer.sum(m_X.rows(), d + 1, pairs, [&](Index b, Index c) {
+    const auto Xb = m_X.middleRows(b, c);
+    const Matrix Z = Xb * Q;
+    const Matrix RZ = Z.array().colwise() * m_r.segment(b, c).array();
+    Matrix W(c, pairs);
+    Index p = 0;
+    for (Index bb = 0; bb < m; ++bb) {
+      for (Index a = 0; a <= bb; ++a, ++p) {
+        W.col(p) = RZ.col(a).cwiseProduct(Z.col(bb));
+      }
+    }
+    Matrix out = Matrix::Zero(d + 1, pairs);
+    out.topRows(d).noalias() = Xb.transpose() * W;
+    out.row(d).head(m) = RZ.colwise().sum();
+    return out;
+  }) / static_cast<double>(m_X.rows());
+  const Vector rz = S.row(d).head(m).transpose();  // rᵀZ/n
+  Matrix out(d, m * m);
+  Index p = 0;
+  for (Index bb = 0; bb < m; ++bb) {
+    for (Index a = 0; a <= bb; ++a, ++p) {
+      const Vector col = S.col(p).head(d) - m_first * Q.col(a).dot(Q.col(bb)) - Q.col(a) * rz(bb) -
+                         Q.col(bb) * rz(a);
+      out.col(a + m * bb) = col;
+      out.col(bb + m * a) = col;
+    }
+  }
+  return out;
+}
+
 DenseSymmetricTensor3 MomentTensor3::project(const Matrix& Q) const {
   const Index m = Q.cols();
   if (Q.rows() != dim()) {
