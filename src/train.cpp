@@ -13,6 +13,7 @@
 #include <nnlift/train.hpp>
 
 #include "detail/check.hpp"
+#include "detail/refine.hpp"
 #include "detail/rng.hpp"
 
 namespace nnlift {
@@ -137,7 +138,26 @@ BiasMethod parse_bias_method(const std::string& name) {
   throw std::invalid_argument("unknown bias method '" + name + "'; available: ratio");
 }
 
+const char* to_string(Init init) noexcept { return init == Init::Tensor ? "tensor" : "random"; }
+
+Init parse_init(const std::string& name) {
+  if (name == "tensor") {
+    return Init::Tensor;
+  }
+  if (name == "random") {
+    return Init::Random;
+  }
+  throw std::invalid_argument("unknown init '" + name + "'; expected tensor or random");
+}
+
 void validate(const TrainOptions& o) {
+  detail::require(
+      o.refine_iterations > 0, "TrainOptions", "refine_iterations", o.refine_iterations, "> 0");
+  detail::require(
+      o.refine_tolerance > 0, "TrainOptions", "refine_tolerance", o.refine_tolerance, "> 0");
+  if (o.init == Init::Random && !o.refine) {
+    detail::fail("TrainOptions::init = random needs refine (random weights alone are no model)");
+  }
   detail::require(o.hidden >= 1, "TrainOptions", "hidden", o.hidden, ">= 1");
   detail::require(o.hooi_sweeps >= 0, "TrainOptions", "hooi_sweeps", o.hooi_sweeps, ">= 0");
   detail::require(o.ridge >= 0, "TrainOptions", "ridge", o.ridge, ">= 0");
@@ -196,99 +216,6 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
   const Matrix Xs = standardize(st, X);
   lap("standardise");
 
-  // 2. Labels: centred, then residualised (§4.2b). M2 may only use degree <= 1 (E[g S2] ≠ 0 for
-  // quadratic g), and the bias step needs the unresidualised moments.
-  result.residualize_used = resolve(o.residualize, n, d);
-  const double ybar = y.mean();
-  const Vector yc = (y.array() - ybar).matrix();
-  const Vector r_low = result.residualize_used == Residualize::None
-                           ? yc
-                           : residualize(Xs, y, Residualize::Linear, reducer);
-  const Vector r = result.residualize_used == Residualize::Quadratic
-                       ? residualize(Xs, y, Residualize::Quadratic, reducer)
-                       : r_low;
-  lap("residualise");
-
-  // 3. Subspace: M2's top-k eigenvectors (× eigenvalue) plus a random sketch, then HOOI (§4.3b.1).
-  const MomentTensor3 T(Xs, r, reducer);
-  const Matrix M2 = second_moment(Xs, r_low, reducer);
-  const Eigen::SelfAdjointEigenSolver<Matrix> eig(M2);
-  std::vector<Index> order(static_cast<std::size_t>(d));
-  for (Index j = 0; j < d; ++j) {
-    order[static_cast<std::size_t>(j)] = j;
-  }
-  std::sort(order.begin(), order.end(), [&](Index a, Index b) {
-    return std::abs(eig.eigenvalues()(a)) > std::abs(eig.eigenvalues()(b));
-  });
-  SubspaceOptions so;
-  so.rank = k;
-  so.max_sweeps = o.hooi_sweeps;
-  so.tolerance = 1e-4;
-  so.seed = detail::derive_seed(o.seed, 21);
-  so.start.resize(d, k);
-  for (Index j = 0; j < k; ++j) {
-    const Index c = order[static_cast<std::size_t>(j)];
-    so.start.col(j) = eig.eigenvectors().col(c) * eig.eigenvalues()(c);
-  }
-  const SubspaceResult sub = tensor_subspace(T, so);
-  result.hooi_sweeps = sub.sweeps;
-  result.subspace_gap = sub.gap;
-  const Matrix& Q = sub.Q;
-  lap("subspace");
-
-  // 4. The k×k×k core and its decomposition (§4.3).
-  const DenseSymmetricTensor3 core = T.project(Q);
-  DecomposeOptions dopt;
-  dopt.rank = k;
-  dopt.method = o.method;
-  dopt.seed = detail::derive_seed(o.seed, 22);
-  dopt.num_threads = o.num_threads;
-  const DecomposeResult dr = decompose(core, dopt);
-  result.route = dr.method_used;
-  result.decomposition_residual = dr.relative_residual;
-  if (dr.components.size() == 0) {
-    result.status = dr.status;
-    result.message = "decomposition: " + dr.message;
-    return result;
-  }
-  result.lambda = dr.lambda;
-  const Matrix U = dr.components;  // k×k, unit columns, λ > 0
-  const Matrix Ubar = Q * U;       // d×k directions in standardised coordinates
-  // Noise level of the core by a split-half estimate: cores from alternating row blocks,
-  // R_e and R_o, each with twice the variance; E = (R_e − R_o)/2 has the noise of R itself. Its
-  // spectral norm max_u |E(u,u,u)| (by the power method) is what a unit's λ must clear: the
-  // direction error of unit j scales like ‖E‖/|λ_j| (ALGORITHM.md §4.3a, Thm 5.1).
-  {
-    const Index block = 8192;
-    Vector r_even = Vector::Zero(n), r_odd = Vector::Zero(n);
-    for (Index b = 0; b * block < n; ++b) {
-      const Index c = std::min(block, n - b * block);
-      (b % 2 == 0 ? r_even : r_odd).segment(b * block, c) = 2.0 * r.segment(b * block, c);
-    }
-    const DenseSymmetricTensor3 even = MomentTensor3(Xs, r_even, reducer).project(Q);
-    const DenseSymmetricTensor3 odd = MomentTensor3(Xs, r_odd, reducer).project(Q);
-    std::vector<double> diff(even.data().size());
-    for (std::size_t i = 0; i < diff.size(); ++i) {
-      diff[i] = 0.5 * (even.data()[i] - odd.data()[i]);
-    }
-    PowerMethodOptions po;
-    po.num_components = 1;
-    po.num_restarts = 20;
-    po.max_iterations = 50;
-    po.seed = detail::derive_seed(o.seed, 23);
-    po.num_threads = o.num_threads;
-    const PowerMethodResult noise =
-        tensor_power_method(DenseSymmetricTensor3::symmetrize(k, diff), po);
-    result.noise_level = std::abs(noise.eigenvalues(0));
-  }
-  for (Index j = 0; j < k; ++j) {
-    if (std::abs(result.lambda(j)) < o.noise_threshold * result.noise_level) {
-      result.weak_units.push_back(j);
-    }
-  }
-  lap("decompose");
-
-  // 5. Map back (§4.1): a_j ∝ W ū_j, s_j = 1/‖W ū_j‖; then biases by moment ratios (§4.4b).
   TwoLayerNetwork& net = result.network;
   net.task = o.task;
   net.activation = o.activation;
@@ -298,43 +225,190 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
   if (o.task == Task::Classification) {
     net.classes = {0.0, 1.0};
   }
-  net.W1.resize(k, d);
-  net.b1.resize(k);
-  Vector scale(k);
-  for (Index j = 0; j < k; ++j) {
-    const Vector w = st.W * Ubar.col(j);
-    scale(j) = 1.0 / w.norm();
-    net.W1.row(j) = (w * scale(j)).transpose();
-  }
-  const Vector M1 = Xs.transpose() * yc / static_cast<double>(n);
-  const Matrix M2c = second_moment(Xs, yc, reducer);
-  const Matrix gram = Ubar.transpose() * Ubar;
-  const Vector c1 = gram.ldlt().solve(Ubar.transpose() * M1);
-  Vector rhs(k);
-  for (Index j = 0; j < k; ++j) {
-    rhs(j) = Ubar.col(j).dot(M2c * Ubar.col(j));
-  }
-  const Vector c2 = gram.cwiseProduct(gram).ldlt().solve(rhs);
-  for (Index j = 0; j < k; ++j) {
-    double b_std = 0.0;
-    if (std::abs(c1(j)) > 1e-12 * std::max(c1.cwiseAbs().maxCoeff(), 1e-300)) {
-      b_std = solve_bias(o.activation, scale(j), c2(j) / c1(j));
-    } else {
-      result.warnings.push_back("unit " + std::to_string(j + 1) +
-                                ": first-order moment is zero; its bias is set to 0");
+  const double ybar = y.mean();
+  if (o.init == Init::Random) {
+    // Unit-norm random directions in standardised coordinates (pre-activations of unit
+    // variance), biases U(−1, 1), small output weights, output bias at the label mean.
+    detail::Rng rng(detail::derive_seed(o.seed, 31));
+    Matrix W1s = rng.normal_matrix(k, d);
+    W1s.rowwise().normalize();
+    net.W1 = W1s * st.W;
+    net.b1.resize(k);
+    for (Index j = 0; j < k; ++j) {
+      net.b1(j) = rng.uniform(-1.0, 1.0) - net.W1.row(j).dot(st.mean);
     }
-    net.b1(j) = b_std - net.W1.row(j).dot(st.mean);
-  }
-  lap("biases");
-
-  // 6. Output layer (§4.5): ridge, or logistic regression for 0/1 labels.
-  const Matrix H = hidden_layer(net, X);
-  if (o.task == Task::Regression) {
-    fit_ridge(H, y, o.ridge, reducer, net);
+    net.W2 = rng.normal_matrix(1, k) / std::sqrt(static_cast<double>(k));
+    net.b2 = Vector::Constant(1, o.task == Task::Regression ? ybar : 0.0);
+    result.route = DecomposeMethod::Auto;
+    lap("random init");
   } else {
-    fit_logistic(H, y, o.ridge, reducer, net);
+    // 2. Labels: centred, then residualised (§4.2b). M2 may only use degree <= 1 (E[g S2] ≠ 0 for
+    // quadratic g), and the bias step needs the unresidualised moments.
+    result.residualize_used = resolve(o.residualize, n, d);
+    const Vector yc = (y.array() - ybar).matrix();
+    const Vector r_low = result.residualize_used == Residualize::None
+                             ? yc
+                             : residualize(Xs, y, Residualize::Linear, reducer);
+    const Vector r = result.residualize_used == Residualize::Quadratic
+                         ? residualize(Xs, y, Residualize::Quadratic, reducer)
+                         : r_low;
+    lap("residualise");
+
+    // 3. Subspace: M2's top-k eigenvectors (× eigenvalue) plus a random sketch, then HOOI
+    // (§4.3b.1).
+    const MomentTensor3 T(Xs, r, reducer);
+    const Matrix M2 = second_moment(Xs, r_low, reducer);
+    const Eigen::SelfAdjointEigenSolver<Matrix> eig(M2);
+    std::vector<Index> order(static_cast<std::size_t>(d));
+    for (Index j = 0; j < d; ++j) {
+      order[static_cast<std::size_t>(j)] = j;
+    }
+    std::sort(order.begin(), order.end(), [&](Index a, Index b) {
+      return std::abs(eig.eigenvalues()(a)) > std::abs(eig.eigenvalues()(b));
+    });
+    SubspaceOptions so;
+    so.rank = k;
+    so.max_sweeps = o.hooi_sweeps;
+    so.tolerance = 1e-4;
+    so.seed = detail::derive_seed(o.seed, 21);
+    so.start.resize(d, k);
+    for (Index j = 0; j < k; ++j) {
+      const Index c = order[static_cast<std::size_t>(j)];
+      so.start.col(j) = eig.eigenvectors().col(c) * eig.eigenvalues()(c);
+    }
+    const SubspaceResult sub = tensor_subspace(T, so);
+    result.hooi_sweeps = sub.sweeps;
+    result.subspace_gap = sub.gap;
+    const Matrix& Q = sub.Q;
+    lap("subspace");
+
+    // 4. The k×k×k core and its decomposition (§4.3). When the quadratic control variate was too
+    // costly in all d inputs, it is still cheap in the k projected ones: a quadratic in z = Qᵀx̃
+    // is a quadratic in x, so E[g S3] = 0 still holds, with 1 + k + k(k+1)/2 features.
+    const bool core_quadratic = o.residualize != Residualize::None &&
+                                o.residualize != Residualize::Linear &&
+                                result.residualize_used == Residualize::Linear;
+    Vector r_core = core_quadratic ? residualize(Xs * Q, r, Residualize::Quadratic, reducer) : r;
+    Matrix Q_core = Q;
+    result.quadratic_in_subspace = core_quadratic;
+    if (core_quadratic && o.hooi_sweeps > 0) {
+      // The lower-variance labels sharpen the subspace too: HOOI again from Q, then refit the
+      // control variate in the refined subspace.
+      SubspaceOptions again = so;
+      again.start = Q;
+      again.sketch_extra = 0;
+      const SubspaceResult sub2 = tensor_subspace(MomentTensor3(Xs, r_core, reducer), again);
+      Q_core = sub2.Q;
+      result.hooi_sweeps += sub2.sweeps;
+      result.subspace_gap = sub2.gap;
+      r_core = residualize(Xs * Q_core, r, Residualize::Quadratic, reducer);
+    }
+    const MomentTensor3 T_core(Xs, r_core, reducer);
+    const DenseSymmetricTensor3 core = T_core.project(Q_core);
+    DecomposeOptions dopt;
+    dopt.rank = k;
+    dopt.method = o.method;
+    dopt.seed = detail::derive_seed(o.seed, 22);
+    dopt.num_threads = o.num_threads;
+    const DecomposeResult dr = decompose(core, dopt);
+    result.route = dr.method_used;
+    result.decomposition_residual = dr.relative_residual;
+    if (dr.components.size() == 0) {
+      result.status = dr.status;
+      result.message = "decomposition: " + dr.message;
+      return result;
+    }
+    result.lambda = dr.lambda;
+    const Matrix U = dr.components;  // k×k, unit columns, λ > 0
+    const Matrix Ubar = Q_core * U;  // d×k directions in standardised coordinates
+    // Noise level of the core by a split-half estimate: cores from alternating row blocks,
+    // R_e and R_o, each with twice the variance; E = (R_e − R_o)/2 has the noise of R itself. Its
+    // spectral norm max_u |E(u,u,u)| (by the power method) is what a unit's λ must clear: the
+    // direction error of unit j scales like ‖E‖/|λ_j| (ALGORITHM.md §4.3a, Thm 5.1).
+    {
+      const Index block = 8192;
+      Vector r_even = Vector::Zero(n), r_odd = Vector::Zero(n);
+      for (Index b = 0; b * block < n; ++b) {
+        const Index c = std::min(block, n - b * block);
+        (b % 2 == 0 ? r_even : r_odd).segment(b * block, c) = 2.0 * r_core.segment(b * block, c);
+      }
+      const DenseSymmetricTensor3 even = MomentTensor3(Xs, r_even, reducer).project(Q_core);
+      const DenseSymmetricTensor3 odd = MomentTensor3(Xs, r_odd, reducer).project(Q_core);
+      std::vector<double> diff(even.data().size());
+      for (std::size_t i = 0; i < diff.size(); ++i) {
+        diff[i] = 0.5 * (even.data()[i] - odd.data()[i]);
+      }
+      PowerMethodOptions po;
+      po.num_components = 1;
+      po.num_restarts = 20;
+      po.max_iterations = 50;
+      po.seed = detail::derive_seed(o.seed, 23);
+      po.num_threads = o.num_threads;
+      const PowerMethodResult noise =
+          tensor_power_method(DenseSymmetricTensor3::symmetrize(k, diff), po);
+      result.noise_level = std::abs(noise.eigenvalues(0));
+    }
+    for (Index j = 0; j < k; ++j) {
+      if (std::abs(result.lambda(j)) < o.noise_threshold * result.noise_level) {
+        result.weak_units.push_back(j);
+      }
+    }
+    lap("decompose");
+    result.status = dr.status == Status::NotConverged ? Status::Success : dr.status;
+    if (dr.status == Status::NotConverged) {
+      result.warnings.push_back("decomposition: " + dr.message);
+    } else if (dr.status != Status::Success) {
+      result.message = "decomposition: " + dr.message;
+    }
+
+    // 5. Map back (§4.1): a_j ∝ W ū_j, s_j = 1/‖W ū_j‖; then biases by moment ratios (§4.4b).
+    net.W1.resize(k, d);
+    net.b1.resize(k);
+    Vector scale(k);
+    for (Index j = 0; j < k; ++j) {
+      const Vector w = st.W * Ubar.col(j);
+      scale(j) = 1.0 / w.norm();
+      net.W1.row(j) = (w * scale(j)).transpose();
+    }
+    const Vector M1 = Xs.transpose() * yc / static_cast<double>(n);
+    const Matrix M2c = second_moment(Xs, yc, reducer);
+    const Matrix gram = Ubar.transpose() * Ubar;
+    const Vector c1 = gram.ldlt().solve(Ubar.transpose() * M1);
+    Vector rhs(k);
+    for (Index j = 0; j < k; ++j) {
+      rhs(j) = Ubar.col(j).dot(M2c * Ubar.col(j));
+    }
+    const Vector c2 = gram.cwiseProduct(gram).ldlt().solve(rhs);
+    for (Index j = 0; j < k; ++j) {
+      double b_std = 0.0;
+      if (std::abs(c1(j)) > 1e-12 * std::max(c1.cwiseAbs().maxCoeff(), 1e-300)) {
+        b_std = solve_bias(o.activation, scale(j), c2(j) / c1(j));
+      } else {
+        result.warnings.push_back("unit " + std::to_string(j + 1) +
+                                  ": first-order moment is zero; its bias is set to 0");
+      }
+      net.b1(j) = b_std - net.W1.row(j).dot(st.mean);
+    }
+    lap("biases");
+
+    // 6. Output layer (§4.5): ridge, or logistic regression for 0/1 labels.
+    const Matrix H = hidden_layer(net, X);
+    if (o.task == Task::Regression) {
+      fit_ridge(H, y, o.ridge, reducer, net);
+    } else {
+      fit_logistic(H, y, o.ridge, reducer, net);
+    }
+    lap("output layer");
+  }  // Init::Tensor
+
+  if (o.refine) {
+    const detail::RefineReport rep =
+        detail::refine_lbfgs(Xs, y, st, o.refine_iterations, o.refine_tolerance, reducer, net);
+    result.refine_iterations = rep.iterations;
+    result.loss_before_refine = rep.loss_before;
+    result.refine_stopped = rep.stopped;
+    lap("refine (L-BFGS)");
   }
-  lap("output layer");
 
   const Scores s = score(net, X, y);
   result.train_loss = o.task == Task::Regression ? s.mse : s.log_loss;
@@ -359,18 +433,15 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
                      {"ridge", o.ridge}};
   meta["data"] = {{"rows", n}, {"inputs", d}, {"target", data.target_name}, {"target_mean", ybar}};
   meta["diagnostics"] = {
-      {"lambda", std::vector<double>(result.lambda.data(), result.lambda.data() + k)},
+      {"lambda",
+       std::vector<double>(result.lambda.data(), result.lambda.data() + result.lambda.size())},
+      {"init", to_string(o.init)},
+      {"refine_iterations", result.refine_iterations},
       {"noise_level", result.noise_level},
       {"hooi_sweeps", result.hooi_sweeps},
       {"decomposition_residual", result.decomposition_residual},
       {"train_loss", result.train_loss}};
   net.metadata_json = meta.dump();
-  result.status = dr.status == Status::NotConverged ? Status::Success : dr.status;
-  if (dr.status == Status::NotConverged) {
-    result.warnings.push_back("decomposition: " + dr.message);
-  } else if (dr.status != Status::Success) {
-    result.message = "decomposition: " + dr.message;
-  }
   return result;
 }
 

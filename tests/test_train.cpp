@@ -136,6 +136,32 @@ TEST_SUITE("train") {
         nnlift::train(collinear, o), doctest::Contains("singular"), nnlift::DataError);
   }
 
+  TEST_CASE("train: L-BFGS refinement polishes the tensor estimate; random init needs refine") {
+    const nnlift::SynthData s = planted(6, 2, 20000, 8);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    const nnlift::TrainResult plain = nnlift::train(as_dataset(s), o);
+    o.refine = true;
+    const nnlift::TrainResult refined = nnlift::train(as_dataset(s), o);
+    INFO("training MSE " << plain.train_loss << " -> " << refined.train_loss << ", "
+                         << refined.refine_iterations << " iterations (" << refined.refine_stopped
+                         << ")");
+    CHECK(refined.loss_before_refine == doctest::Approx(plain.train_loss).epsilon(1e-9));
+    CHECK(refined.train_loss <= plain.train_loss);
+    CHECK(refined.refine_iterations > 0);
+    // Against the noise-free teacher: far below the noise variance 0.05² = 0.0025.
+    const Vector f = nnlift::predict_value(s.truth, s.X_test).col(0);
+    const Vector g = nnlift::predict_value(refined.network, s.X_test).col(0);
+    const double mse = (f - g).squaredNorm() / static_cast<double>(f.size());
+    INFO("test MSE vs truth " << mse);
+    CHECK(mse < 2 * 0.0025);
+    CHECK(nnlift::recovery(s.truth, refined.network).min_cosine > 0.99);
+    o.init = nnlift::Init::Random;
+    o.refine = false;
+    CHECK_THROWS_WITH_AS(
+        nnlift::train(as_dataset(s), o), doctest::Contains("needs refine"), std::invalid_argument);
+  }
+
   TEST_CASE("evaluate: the Hungarian algorithm finds the cheapest assignment") {
     nnlift::detail::Rng rng(2);
     for (int trial = 0; trial < 20; ++trial) {

@@ -22,6 +22,15 @@ const char* to_string(BiasMethod method) noexcept;
 /// \throws std::invalid_argument listing the accepted names (and saying which are not built yet).
 BiasMethod parse_bias_method(const std::string& name);
 
+/// Where the parameters start.
+enum class Init {
+  Tensor,  ///< the method-of-moments estimate (NN-LIFT)
+  Random,  ///< random weights: with refine, plain backpropagation training (the baseline)
+};
+const char* to_string(Init init) noexcept;
+/// \throws std::invalid_argument listing the accepted names.
+Init parse_init(const std::string& name);
+
 /// A report from a long stage: its name and the fraction done in [0, 1].
 using ProgressFn = std::function<void(const std::string& stage, double fraction)>;
 
@@ -32,9 +41,13 @@ struct TrainOptions {
   Residualize residualize = Residualize::Auto;     ///< control variate for the moments (§4.2b)
   DecomposeMethod method = DecomposeMethod::Auto;  ///< decomposition of the k×k×k core
   BiasMethod bias = BiasMethod::Ratio;
-  int hooi_sweeps = 10;          ///< HOOI sweeps at most (stops when the subspace settles)
-  double ridge = 1e-6;           ///< output-layer ridge, relative to trace(HᵀH/n)/k; >= 0
-  double noise_threshold = 3.0;  ///< a unit is "within noise" if |λ_j| < this × noise_level
+  int hooi_sweeps = 10;            ///< HOOI sweeps at most (stops when the subspace settles)
+  Init init = Init::Tensor;        ///< Random requires refine
+  bool refine = false;             ///< L-BFGS on all parameters after the initial estimate
+  int refine_iterations = 500;     ///< L-BFGS iterations at most; > 0
+  double refine_tolerance = 1e-7;  ///< gradient-norm tolerance of L-BFGS; > 0
+  double ridge = 1e-6;             ///< output-layer ridge, relative to trace(HᵀH/n)/k; >= 0
+  double noise_threshold = 3.0;    ///< a unit is "within noise" if |λ_j| < this × noise_level
   std::uint64_t seed = 0;
   int num_threads = 0;  ///< 0 = OpenMP default. Results do not depend on this.
   ProgressFn progress;  ///< optional; called from the calling thread only
@@ -57,12 +70,17 @@ struct TrainResult {
   double noise_level = 0;         ///< estimated spectral norm of the core tensor's noise
   std::vector<Index> weak_units;  ///< units with |λ_j| < noise_threshold × noise_level
   Residualize residualize_used = Residualize::None;
+  bool quadratic_in_subspace =
+      false;  ///< the core also used a quadratic control variate in z = Qᵀx
   DecomposeMethod route = DecomposeMethod::Auto;  ///< the decomposition route taken
   int hooi_sweeps = 0;
   double subspace_gap = 0;            ///< σ_k/σ_{k+1} of the last HOOI unfolding
   double decomposition_residual = 0;  ///< relative residual of the k×k×k core fit
   double train_loss = 0;              ///< regression: MSE; classification: log-loss
   double train_accuracy = 0;          ///< classification only
+  int refine_iterations = 0;          ///< L-BFGS iterations done (0 without refinement)
+  double loss_before_refine = 0;      ///< training loss of the initial estimate
+  std::string refine_stopped;         ///< why L-BFGS stopped
   std::vector<std::string> warnings;
 };
 
@@ -70,7 +88,9 @@ struct TrainResult {
 /// standardise; residualise the centred labels; top-k subspace of the data-backed third-order
 /// score moment (M2 + random sketch, then HOOI); decompose the k×k×k core; map the directions
 /// back; biases by the moment-ratio estimator; output layer by ridge regression (or logistic
-/// regression for classification). No backpropagation anywhere.
+/// regression for classification). No backpropagation anywhere, unless `refine` asks for a local
+/// L-BFGS polish of all parameters (gradients by backpropagation); with init = Random that is
+/// plain backpropagation training, the baseline NN-LIFT is compared against.
 /// \throws std::invalid_argument for invalid options, k > d, ReLU, or a target that does not fit
 ///         the task; DataError for a singular input covariance or non-0/1 classification labels.
 /// Threads: bitwise identical results for any num_threads.

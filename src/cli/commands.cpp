@@ -256,6 +256,7 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   std::string model_path, activation = to_string(o.activation), task = "auto";
   std::string residualize = to_string(o.residualize), method = to_string(o.method);
   std::string bias = to_string(o.bias);
+  std::string init = to_string(o.init), refine = "none";
   bool strict = false;
   po::options_description desc("options");
   add_data_flags(desc, data_flags);
@@ -279,6 +280,15 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
       "hooi-sweeps",
       po::value(&o.hooi_sweeps)->default_value(o.hooi_sweeps),
       "subspace refinement sweeps at most")(
+      "init",
+      po::value(&init)->default_value(init),
+      "tensor (method of moments) | random (needs --refine lbfgs: plain backprop training)")(
+      "refine",
+      po::value(&refine)->default_value(refine),
+      "none | lbfgs: polish all parameters by L-BFGS on the training loss (backpropagation)")(
+      "refine-iterations",
+      po::value(&o.refine_iterations)->default_value(o.refine_iterations),
+      "L-BFGS iterations at most")(
       "seed", po::value(&o.seed)->default_value(o.seed), "random seed")(
       "strict", po::bool_switch(&strict), "exit 3 unless every stage succeeded");
   add_common(desc, flags, true);
@@ -298,6 +308,11 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     o.residualize = parse_residualize(residualize);
     o.method = parse_decompose_method(method);
     o.bias = parse_bias_method(bias);
+    o.init = parse_init(init);
+    if (refine != "none" && refine != "lbfgs") {
+      throw std::invalid_argument("unknown refinement '" + refine + "'; expected none or lbfgs");
+    }
+    o.refine = refine == "lbfgs";
     if (task != "auto") {
       o.task = parse_task(task);
     }
@@ -320,7 +335,7 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
       << format_seconds(seconds_since(t0)) << "\n";
   int stage = 0;
   o.progress = [&](const std::string& name, double) {
-    log << "  [" << ++stage << "/6] " << name << " done\n" << std::flush;
+    log << "  [" << ++stage << "] " << name << " done\n" << std::flush;
   };
   const TrainResult r = train(data, o);
   if (r.network.W2.size() == 0) {
@@ -335,15 +350,23 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     total += s.seconds;
   }
   log << " total " << format_seconds(total) << "\n";
-  log << "  labels residualised: " << to_string(r.residualize_used) << "; HOOI sweeps "
-      << r.hooi_sweeps << " (gap sigma_k/sigma_k+1 = " << r.subspace_gap << "); route "
-      << to_string(r.route) << ", core residual " << r.decomposition_residual << "\n";
-  log << "  unit  lambda_j  (noise level of the moment tensor: " << std::setprecision(4)
-      << r.noise_level << ")\n";
-  for (Index j = 0; j < r.lambda.size(); ++j) {
-    const bool weak = std::find(r.weak_units.begin(), r.weak_units.end(), j) != r.weak_units.end();
-    log << "  " << std::setw(4) << j + 1 << "  " << std::setw(10) << r.lambda(j)
-        << (weak ? "  within noise" : "") << "\n";
+  if (o.init == Init::Tensor) {
+    log << "  labels residualised: " << to_string(r.residualize_used)
+        << (r.quadratic_in_subspace ? " (+ quadratic in the subspace)" : "") << "; HOOI sweeps "
+        << r.hooi_sweeps << " (gap sigma_k/sigma_k+1 = " << r.subspace_gap << "); route "
+        << to_string(r.route) << ", core residual " << r.decomposition_residual << "\n";
+    log << "  unit  lambda_j  (noise level of the moment tensor: " << std::setprecision(4)
+        << r.noise_level << ")\n";
+    for (Index j = 0; j < r.lambda.size(); ++j) {
+      const bool weak =
+          std::find(r.weak_units.begin(), r.weak_units.end(), j) != r.weak_units.end();
+      log << "  " << std::setw(4) << j + 1 << "  " << std::setw(10) << r.lambda(j)
+          << (weak ? "  within noise" : "") << "\n";
+    }
+  }
+  if (o.refine) {
+    log << "  L-BFGS refinement: " << r.refine_iterations << " iterations (" << r.refine_stopped
+        << "), training loss " << r.loss_before_refine << " -> " << r.train_loss << "\n";
   }
   if (o.task == Task::Regression) {
     log << "  training MSE " << r.train_loss << "\n";

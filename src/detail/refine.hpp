@@ -1,0 +1,29 @@
+// Local refinement of all network parameters by L-BFGS on the full-batch loss (backpropagation).
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <nnlift/model.hpp>
+#include <nnlift/moments.hpp>
+
+namespace nnlift::detail {
+
+struct RefineReport {
+  int iterations = 0;
+  double loss_before = 0;  ///< regression: MSE; classification: log-loss
+  double loss_after = 0;
+  std::string stopped;  ///< why L-BFGS stopped
+};
+
+/// Minimises the mean squared error (regression) or the logistic loss (classification) over
+/// (W1, b1, W2, b2) with L-BFGS, from `net` (original coordinates). Works on standardised inputs
+/// Xs = (X − μ)W for good scaling and maps the result back. Gradients by backpropagation, summed
+/// over row blocks by `reducer` (deterministic for any thread count).
+RefineReport refine_lbfgs(const Matrix& Xs,
+                          const Vector& y,
+                          const Standardizer& st,
+                          int max_iterations,
+                          double tolerance,
+                          const RowReducer& reducer,
+                          TwoLayerNetwork& net);
+
+}  // namespace nnlift::detail
