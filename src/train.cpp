@@ -1,5 +1,6 @@
 // NN-LIFT training: standardise, residualise, subspace, decompose, biases, output layer.
 // SPDX-License-Identifier: MIT
+#include <LBFGS.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -121,21 +122,94 @@ void fit_logistic(const Matrix& H,
   net.b2 = Vector::Constant(1, beta(k));
 }
 
+// Variable projection (§4.4c): with the directions fixed, unit j is σ(s_j t_j + b_j) with
+// t = Xs Ū. For given (b, s) the output layer is a ridge solve; L-BFGS moves (b, log s) using the
+// envelope-theorem gradient −(1/n) Σ_i e_i a2_j σ'(z_ij) (× s_j t_ij for log s_j).
+struct BiasObjective {
+  const Matrix& t;  // n×k projections ⟨ū_j, x̃_i⟩
+  const Vector& y;
+  Activation act;
+  double ridge;
+  const RowReducer& reducer;
+  Vector a2;
+  double b2 = 0;
+
+  double operator()(const Vector& theta, Vector& grad) {
+    const Index n = t.rows(), k = t.cols();
+    const Vector b = theta.head(k);
+    const Vector s = theta.tail(k).array().exp();
+    auto hidden = [&](Index begin, Index count) {
+      Matrix Z = t.middleRows(begin, count) * s.asDiagonal();
+      Z.rowwise() += b.transpose();
+      return Z;
+    };
+    const Matrix normal = reducer.sum(n, k + 1, k + 2, [&](Index begin, Index count) {
+      const Matrix Z = hidden(begin, count);
+      Matrix F(count, k + 1);
+      F.leftCols(k) = Z.unaryExpr([&](double z) { return activate(act, z); });
+      F.col(k).setOnes();
+      Matrix out(k + 1, k + 2);
+      out.leftCols(k + 1).noalias() = F.transpose() * F;
+      out.col(k + 1).noalias() = F.transpose() * y.segment(begin, count);
+      return out;
+    }) / static_cast<double>(n);
+    Matrix A = normal.leftCols(k + 1);
+    const double penalty =
+        ridge * std::max(A.topLeftCorner(k, k).trace() / static_cast<double>(k), 1e-300);
+    A.diagonal().head(k).array() += penalty;
+    const Vector beta = A.ldlt().solve(normal.col(k + 1));
+    a2 = beta.head(k);
+    b2 = beta(k);
+    const Matrix g = reducer.sum(n, 2 * k + 1, 1, [&](Index begin, Index count) {
+      const Matrix Z = hidden(begin, count);
+      const Matrix H = Z.unaryExpr([&](double z) { return activate(act, z); });
+      const Matrix dH = Z.unaryExpr([&](double z) { return activation_derivative(act, 1, z); });
+      const Vector e = y.segment(begin, count) - H * a2 - Vector::Constant(count, b2);
+      const Matrix w = (dH.array().colwise() * e.array()).matrix() * a2.asDiagonal();
+      Matrix out(2 * k + 1, 1);
+      out.col(0).head(k) = -w.colwise().sum().transpose();
+      out.col(0).segment(k, k) =
+          -(w.cwiseProduct(t.middleRows(begin, count)).colwise().sum().transpose().array() *
+            s.array())
+               .matrix();
+      out(2 * k, 0) = 0.5 * e.squaredNorm();
+      return out;
+    }) / static_cast<double>(n);
+    grad = g.col(0).head(2 * k);
+    return g(2 * k, 0) + 0.5 * penalty * a2.squaredNorm();
+  }
+};
+
 }  // namespace
 
 const char* to_string(BiasMethod method) noexcept {
-  return method == BiasMethod::Ratio ? "ratio" : "unknown";
+  switch (method) {
+    case BiasMethod::Auto:
+      return "auto";
+    case BiasMethod::Ratio:
+      return "ratio";
+    case BiasMethod::Lsq:
+      return "lsq";
+  }
+  return "unknown";
 }
 
 BiasMethod parse_bias_method(const std::string& name) {
+  if (name == "auto") {
+    return BiasMethod::Auto;
+  }
   if (name == "ratio") {
     return BiasMethod::Ratio;
   }
-  if (name == "lsq" || name == "fourier") {
-    throw std::invalid_argument("bias method '" + name +
-                                "' is not implemented yet; available: ratio");
+  if (name == "lsq") {
+    return BiasMethod::Lsq;
   }
-  throw std::invalid_argument("unknown bias method '" + name + "'; available: ratio");
+  if (name == "fourier") {
+    throw std::invalid_argument(
+        "bias method 'fourier' (the paper's Procedure 2) is not "
+        "implemented yet; available: auto, ratio, lsq");
+  }
+  throw std::invalid_argument("unknown bias method '" + name + "'; available: auto, ratio, lsq");
 }
 
 const char* to_string(Init init) noexcept { return init == Init::Tensor ? "tensor" : "random"; }
@@ -155,6 +229,9 @@ void validate(const TrainOptions& o) {
       o.refine_iterations > 0, "TrainOptions", "refine_iterations", o.refine_iterations, "> 0");
   detail::require(
       o.refine_tolerance > 0, "TrainOptions", "refine_tolerance", o.refine_tolerance, "> 0");
+  if (o.bias == BiasMethod::Lsq && o.task == Task::Classification) {
+    detail::fail("TrainOptions::bias = lsq fits a squared loss: regression only");
+  }
   if (o.init == Init::Random && !o.refine) {
     detail::fail("TrainOptions::init = random needs refine (random weights alone are no model)");
   }
@@ -389,6 +466,41 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
       }
       net.b1(j) = b_std - net.W1.row(j).dot(st.mean);
     }
+    const bool lsq =
+        o.bias == BiasMethod::Lsq || (o.bias == BiasMethod::Auto && o.task == Task::Regression);
+    result.bias_used = lsq ? BiasMethod::Lsq : BiasMethod::Ratio;
+    if (lsq) {
+      // From the ratio estimate: θ = (b̃, log s) in standardised coordinates.
+      const Matrix t = Xs * Ubar;
+      Vector theta(2 * k);
+      for (Index j = 0; j < k; ++j) {
+        theta(j) = net.b1(j) + net.W1.row(j).dot(st.mean);
+        theta(k + j) = std::log(scale(j));
+      }
+      BiasObjective objective{t, y, o.activation, o.ridge, reducer, Vector(), 0.0};
+      LBFGSpp::LBFGSParam<double> param;
+      param.max_iterations = 200;
+      param.epsilon = 1e-9;
+      param.epsilon_rel = 1e-9;
+      param.past = 5;
+      param.delta = 1e-12;
+      LBFGSpp::LBFGSSolver<double> solver(param);
+      Vector x = theta;
+      double value = 0;
+      try {
+        solver.minimize(objective, x, value);
+      } catch (const std::exception& e) {
+        // The line search gave up near the optimum: x holds the last accepted point.
+        result.warnings.push_back(std::string("bias least squares: ") + e.what());
+      }
+      if (x.allFinite()) {
+        for (Index j = 0; j < k; ++j) {
+          const double s_j = std::exp(x(k + j));
+          net.W1.row(j) *= s_j / scale(j);  // row j was Wū_j/‖Wū_j‖ = Wū_j·scale(j)
+          net.b1(j) = x(j) - net.W1.row(j).dot(st.mean);
+        }
+      }
+    }
     lap("biases");
 
     // 6. Output layer (§4.5): ridge, or logistic regression for 0/1 labels.
@@ -429,7 +541,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
                      {"residualize", to_string(result.residualize_used)},
                      {"method", to_string(o.method)},
                      {"route", to_string(result.route)},
-                     {"bias", to_string(o.bias)},
+                     {"bias", to_string(result.bias_used)},
                      {"ridge", o.ridge}};
   meta["data"] = {{"rows", n}, {"inputs", d}, {"target", data.target_name}, {"target_mean", ybar}};
   meta["diagnostics"] = {

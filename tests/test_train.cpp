@@ -162,6 +162,23 @@ TEST_SUITE("train") {
         nnlift::train(as_dataset(s), o), doctest::Contains("needs refine"), std::invalid_argument);
   }
 
+  TEST_CASE("train: least-squares biases fit the training data at least as well as the ratios") {
+    const nnlift::SynthData s = planted(8, 3, 10000, 12);
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    o.bias = nnlift::BiasMethod::Ratio;
+    const nnlift::TrainResult ratio = nnlift::train(as_dataset(s), o);
+    o.bias = nnlift::BiasMethod::Lsq;
+    const nnlift::TrainResult lsq = nnlift::train(as_dataset(s), o);
+    CHECK(ratio.bias_used == nnlift::BiasMethod::Ratio);
+    CHECK(lsq.bias_used == nnlift::BiasMethod::Lsq);
+    INFO("training MSE ratio " << ratio.train_loss << ", lsq " << lsq.train_loss);
+    CHECK(lsq.train_loss <= ratio.train_loss * (1 + 1e-9));
+    o.task = nnlift::Task::Classification;
+    CHECK_THROWS_WITH_AS(
+        nnlift::validate(o), doctest::Contains("regression only"), std::invalid_argument);
+  }
+
   TEST_CASE("evaluate: the Hungarian algorithm finds the cheapest assignment") {
     nnlift::detail::Rng rng(2);
     for (int trial = 0; trial < 20; ++trial) {

@@ -16,7 +16,10 @@ namespace nnlift {
 
 /// How the first-layer biases are estimated once the directions are known.
 enum class BiasMethod {
+  Auto,   ///< lsq for regression (the more accurate on planted data), ratio for classification
   Ratio,  ///< moment-ratio estimator (ALGORITHM.md §4.4b): s κ2(b)/κ1(b) = c2/c1 per unit
+  Lsq,    ///< least squares with fixed directions (§4.4c): L-BFGS on (b_j, s_j), output layer
+          ///< solved in closed form at each step; starts from the ratio estimate. Regression only.
 };
 const char* to_string(BiasMethod method) noexcept;
 /// \throws std::invalid_argument listing the accepted names (and saying which are not built yet).
@@ -40,7 +43,7 @@ struct TrainOptions {
   Task task = Task::Regression;                    ///< classification: 0/1 labels, logistic output
   Residualize residualize = Residualize::Auto;     ///< control variate for the moments (§4.2b)
   DecomposeMethod method = DecomposeMethod::Auto;  ///< decomposition of the k×k×k core
-  BiasMethod bias = BiasMethod::Ratio;
+  BiasMethod bias = BiasMethod::Auto;
   int hooi_sweeps = 10;            ///< HOOI sweeps at most (stops when the subspace settles)
   Init init = Init::Tensor;        ///< Random requires refine
   bool refine = false;             ///< L-BFGS on all parameters after the initial estimate
@@ -70,6 +73,7 @@ struct TrainResult {
   double noise_level = 0;         ///< estimated spectral norm of the core tensor's noise
   std::vector<Index> weak_units;  ///< units with |λ_j| < noise_threshold × noise_level
   Residualize residualize_used = Residualize::None;
+  BiasMethod bias_used = BiasMethod::Ratio;  ///< the bias estimator actually used
   bool quadratic_in_subspace =
       false;  ///< the core also used a quadratic control variate in z = Qᵀx
   DecomposeMethod route = DecomposeMethod::Auto;  ///< the decomposition route taken

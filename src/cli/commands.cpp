@@ -273,7 +273,10 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
       "method",
       po::value(&method)->default_value(method),
       "auto | power | jennrich | als: decomposition of the k x k x k core")(
-      "bias", po::value(&bias)->default_value(bias), "ratio (moment-ratio estimator)")(
+      "bias",
+      po::value(&bias)->default_value(bias),
+      "ratio (moment ratios, closed form) | lsq (least squares over biases and scales with the "
+      "directions fixed; regression)")(
       "ridge",
       po::value(&o.ridge)->default_value(o.ridge),
       "output-layer ridge, relative to the mean hidden-unit energy")(
@@ -354,7 +357,8 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     log << "  labels residualised: " << to_string(r.residualize_used)
         << (r.quadratic_in_subspace ? " (+ quadratic in the subspace)" : "") << "; HOOI sweeps "
         << r.hooi_sweeps << " (gap sigma_k/sigma_k+1 = " << r.subspace_gap << "); route "
-        << to_string(r.route) << ", core residual " << r.decomposition_residual << "\n";
+        << to_string(r.route) << ", core residual " << r.decomposition_residual << "; biases "
+        << to_string(r.bias_used) << "\n";
     log << "  unit  lambda_j  (noise level of the moment tensor: " << std::setprecision(4)
         << r.noise_level << ")\n";
     for (Index j = 0; j < r.lambda.size(); ++j) {
