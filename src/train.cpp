@@ -60,16 +60,27 @@ double solve_bias(Activation act, double s, double ratio) {
   return 0.5 * (lo + hi);
 }
 
-// Ridge regression of y on [H, 1] (the intercept is not penalised).
-void fit_ridge(const Matrix& H,
-               const Vector& y,
-               double ridge,
-               const RowReducer& reducer,
-               TwoLayerNetwork& net) {
-  const Index n = H.rows(), k = H.cols();
+// The ridge term: `ridge` relative to the mean diagonal of the hidden block of the Gram matrix.
+double ridge_penalty(const Matrix& gram, Index k, double ridge) {
+  return ridge * std::max(gram.topLeftCorner(k, k).trace() / static_cast<double>(k), 1e-300);
+}
+
+struct RidgeFit {
+  Vector beta;         // k weights, then the intercept
+  double penalty = 0;  // the absolute ridge term used
+};
+
+// Ridge regression of y on [H, 1] (the intercept is not penalised). `hidden(begin, count)` gives
+// the rows of H, so H need not be stored.
+RidgeFit solve_ridge(Index n,
+                     Index k,
+                     double ridge,
+                     const Vector& y,
+                     const RowReducer& reducer,
+                     const std::function<Matrix(Index, Index)>& hidden) {
   const Matrix normal = reducer.sum(n, k + 1, k + 2, [&](Index b, Index c) {
     Matrix F(c, k + 1);
-    F.leftCols(k) = H.middleRows(b, c);
+    F.leftCols(k) = hidden(b, c);
     F.col(k).setOnes();
     Matrix out(k + 1, k + 2);
     out.leftCols(k + 1).noalias() = F.transpose() * F;
@@ -77,10 +88,22 @@ void fit_ridge(const Matrix& H,
     return out;
   }) / static_cast<double>(n);
   Matrix A = normal.leftCols(k + 1);
-  const double penalty =
-      ridge * std::max(A.topLeftCorner(k, k).trace() / static_cast<double>(k), 1e-300);
-  A.diagonal().head(k).array() += penalty;
-  const Vector beta = A.ldlt().solve(normal.col(k + 1));
+  RidgeFit fit;
+  fit.penalty = ridge_penalty(A, k, ridge);
+  A.diagonal().head(k).array() += fit.penalty;
+  fit.beta = A.ldlt().solve(normal.col(k + 1));
+  return fit;
+}
+
+void fit_ridge(const Matrix& H,
+               const Vector& y,
+               double ridge,
+               const RowReducer& reducer,
+               TwoLayerNetwork& net) {
+  const Index k = H.cols();
+  const Vector beta = solve_ridge(H.rows(), k, ridge, y, reducer, [&](Index b, Index c) {
+                        return Matrix(H.middleRows(b, c));
+                      }).beta;
   net.W2 = beta.head(k).transpose();
   net.b2 = Vector::Constant(1, beta(k));
 }
@@ -143,21 +166,10 @@ struct BiasObjective {
       Z.rowwise() += b.transpose();
       return Z;
     };
-    const Matrix normal = reducer.sum(n, k + 1, k + 2, [&](Index begin, Index count) {
-      const Matrix Z = hidden(begin, count);
-      Matrix F(count, k + 1);
-      F.leftCols(k) = Z.unaryExpr([&](double z) { return activate(act, z); });
-      F.col(k).setOnes();
-      Matrix out(k + 1, k + 2);
-      out.leftCols(k + 1).noalias() = F.transpose() * F;
-      out.col(k + 1).noalias() = F.transpose() * y.segment(begin, count);
-      return out;
-    }) / static_cast<double>(n);
-    Matrix A = normal.leftCols(k + 1);
-    const double penalty =
-        ridge * std::max(A.topLeftCorner(k, k).trace() / static_cast<double>(k), 1e-300);
-    A.diagonal().head(k).array() += penalty;
-    const Vector beta = A.ldlt().solve(normal.col(k + 1));
+    const RidgeFit fit = solve_ridge(n, k, ridge, y, reducer, [&](Index begin, Index count) {
+      return Matrix(hidden(begin, count).unaryExpr([&](double z) { return activate(act, z); }));
+    });
+    const Vector& beta = fit.beta;
     a2 = beta.head(k);
     b2 = beta(k);
     const Matrix g = reducer.sum(n, 2 * k + 1, 1, [&](Index begin, Index count) {
@@ -176,7 +188,7 @@ struct BiasObjective {
       return out;
     }) / static_cast<double>(n);
     grad = g.col(0).head(2 * k);
-    return g(2 * k, 0) + 0.5 * penalty * a2.squaredNorm();
+    return g(2 * k, 0) + 0.5 * fit.penalty * a2.squaredNorm();
   }
 };
 

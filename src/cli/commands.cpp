@@ -108,7 +108,6 @@ int run_synth(const std::vector<std::string>& args, Context& ctx) {
                      "output weights) and Gaussian inputs, and writes data and the true model.",
                      args,
                      desc,
-                     flags,
                      ctx.out)) {
     return kOk;
   }
@@ -216,7 +215,6 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
           "prints one line per column: count, mean, standard deviation, min and max.",
           args,
           desc,
-          flags,
           ctx.out)) {
     return kOk;
   }
@@ -302,7 +300,6 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
           "the output layer follow in closed form. No backpropagation.",
           args,
           desc,
-          flags,
           ctx.out)) {
     return kOk;
   }
@@ -416,7 +413,6 @@ int run_predict(const std::vector<std::string>& args, Context& ctx) {
                      "Columns are matched by name; other columns are ignored.",
                      args,
                      desc,
-                     flags,
                      ctx.out)) {
     return kOk;
   }
@@ -476,7 +472,6 @@ int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
           "usage: nnlift evaluate --model model.json --data test.csv [--truth truth.json]",
           args,
           desc,
-          flags,
           ctx.out)) {
     return kOk;
   }
@@ -551,7 +546,6 @@ int run_decompose(const std::vector<std::string>& args, Context& ctx) {
                      "(signs moved into v_j). Components need not be orthogonal.",
                      args,
                      desc,
-                     flags,
                      ctx.out)) {
     return kOk;
   }

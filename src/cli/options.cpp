@@ -19,7 +19,6 @@ void add_common(po::options_description& desc, CommonFlags& flags, bool with_thr
 bool parse_command(const std::string& usage,
                    const std::vector<std::string>& args,
                    po::options_description& desc,
-                   const CommonFlags& flags,
                    std::ostream& out) {
   po::variables_map vm;
   try {
@@ -33,7 +32,6 @@ bool parse_command(const std::string& usage,
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
-  (void)flags;
   return true;
 }
 

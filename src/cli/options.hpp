@@ -35,7 +35,6 @@ void add_common(po::options_description& desc, CommonFlags& flags, bool with_thr
 bool parse_command(const std::string& usage,
                    const std::vector<std::string>& args,
                    po::options_description& desc,
-                   const CommonFlags& flags,
                    std::ostream& out);
 
 /// Splits "a,b,c" into names (empty parts are an error naming the option).
