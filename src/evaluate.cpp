@@ -29,9 +29,12 @@ Scores score(const TwoLayerNetwork& net, const Matrix& X, const Vector& y) {
   double correct = 0, loss = 0;
   for (Index i = 0; i < y.size(); ++i) {
     if (net.link == OutputLink::Logistic) {
+      // The positive class is the second label (1 for 0/1 labels).
+      const double positive_label = net.classes.size() == 2 ? net.classes[1] : 1.0;
+      const bool positive = y(i) == positive_label;
       const double q = std::clamp(p(i, 0), 1e-15, 1.0 - 1e-15);
-      correct += ((q >= 0.5) == (y(i) == 1.0)) ? 1 : 0;
-      loss -= y(i) == 1.0 ? std::log(q) : std::log(1.0 - q);
+      correct += ((q >= 0.5) == positive) ? 1 : 0;
+      loss -= positive ? std::log(q) : std::log(1.0 - q);
     } else {
       Index best = 0;
       p.row(i).maxCoeff(&best);

@@ -10,27 +10,27 @@
 namespace nnlift::detail {
 namespace {
 
-// Parameters in standardised coordinates, packed as [vec(W1) (k×d, column-major), b1, w2, b2].
+// Parameters in standardised coordinates, packed as [vec(W1) (k×d), b1 (k), vec(W2) (c×k), b2 (c)].
 struct Objective {
   const Matrix& X;
-  const Vector& y;
+  const Matrix& T;  // n×c targets
   const RowReducer& reducer;
   Index k;
   Activation act;
-  bool logistic;
+  OutputLink link;
   Vector best;
   double best_value = std::numeric_limits<double>::infinity();
 
   double operator()(const Vector& theta, Vector& grad) {
-    const Index d = X.cols(), n = X.rows();
+    const Index d = X.cols(), n = X.rows(), c = T.cols();
     const Eigen::Map<const Matrix> W1(theta.data(), k, d);
     const Eigen::Map<const Vector> b1(theta.data() + k * d, k);
-    const Eigen::Map<const Vector> w2(theta.data() + k * d + k, k);
-    const double b2 = theta(k * d + 2 * k);
+    const Eigen::Map<const Matrix> W2(theta.data() + k * d + k, c, k);
+    const Eigen::Map<const Vector> b2(theta.data() + k * d + k + c * k, c);
     const Index size = theta.size();
     // One pass: the gradient (size entries) and the loss (last entry).
-    const Matrix sum = reducer.sum(n, size + 1, 1, [&](Index b, Index c) {
-      const auto Xb = X.middleRows(b, c);
+    const Matrix sum = reducer.sum(n, size + 1, 1, [&](Index b, Index cnt) {
+      const auto Xb = X.middleRows(b, cnt);
       Matrix Z = Xb * W1.transpose();
       Z.rowwise() += b1.transpose();
       Matrix H = Z;
@@ -39,27 +39,34 @@ struct Objective {
         H.data()[i] = activate(act, Z.data()[i]);
         dH.data()[i] = activation_derivative(act, 1, Z.data()[i]);
       }
-      const Vector f = (H * w2).array() + b2;
-      Vector e(c);
+      Matrix F = H * W2.transpose();  // cnt×c
+      F.rowwise() += b2.transpose();
+      const auto Tb = T.middleRows(b, cnt);
+      Matrix E(cnt, c);  // ∂loss/∂F per row
       double loss = 0;
-      for (Index i = 0; i < c; ++i) {
-        const double t = y(b + i);
-        if (logistic) {
-          const double p = activate(Activation::Sigmoid, f(i));
-          e(i) = p - t;
+      for (Index i = 0; i < cnt; ++i) {
+        if (link == OutputLink::Identity) {
+          E.row(i) = F.row(i) - Tb.row(i);
+          loss += 0.5 * E.row(i).squaredNorm();
+        } else if (link == OutputLink::Logistic) {
+          const double f = F(i, 0);
+          E(i, 0) = activate(Activation::Sigmoid, f) - Tb(i, 0);
           // log(1 + e^f) − t f, computed stably.
-          loss += std::max(f(i), 0.0) + std::log1p(std::exp(-std::abs(f(i)))) - t * f(i);
+          loss += std::max(f, 0.0) + std::log1p(std::exp(-std::abs(f))) - Tb(i, 0) * f;
         } else {
-          e(i) = f(i) - t;
-          loss += 0.5 * e(i) * e(i);
+          const double top = F.row(i).maxCoeff();
+          const Eigen::RowVectorXd p = (F.row(i).array() - top).exp().matrix();
+          const double z = p.sum();
+          E.row(i) = p / z - Tb.row(i);
+          loss += (Tb.row(i).array() * (std::log(z) + top - F.row(i).array())).sum();
         }
       }
-      const Matrix dZ = (e * w2.transpose()).cwiseProduct(dH);
+      const Matrix dZ = (E * W2).cwiseProduct(dH);
       Matrix out(size + 1, 1);
       Eigen::Map<Matrix>(out.data(), k, d) = dZ.transpose() * Xb;
       out.col(0).segment(k * d, k) = dZ.colwise().sum().transpose();
-      out.col(0).segment(k * d + k, k) = H.transpose() * e;
-      out(k * d + 2 * k, 0) = e.sum();
+      Eigen::Map<Matrix>(out.data() + k * d + k, c, k) = E.transpose() * H;
+      out.col(0).segment(k * d + k + c * k, c) = E.colwise().sum().transpose();
       out(size, 0) = loss;
       return out;
     }) / static_cast<double>(n);
@@ -76,25 +83,30 @@ struct Objective {
 }  // namespace
 
 RefineReport refine_lbfgs(const Matrix& Xs,
-                          const Vector& y,
+                          const Matrix& targets,
                           const Standardizer& st,
                           int max_iterations,
                           double tolerance,
                           const RowReducer& reducer,
                           TwoLayerNetwork& net) {
-  const Index k = net.num_hidden(), d = net.num_inputs();
+  const Index k = net.num_hidden(), d = net.num_inputs(), c = net.num_outputs();
+  if (targets.rows() != Xs.rows() || targets.cols() != c) {
+    throw std::invalid_argument("refine_lbfgs: targets are " + std::to_string(targets.rows()) +
+                                "x" + std::to_string(targets.cols()) + "; expected n x " +
+                                std::to_string(c));
+  }
   // To standardised coordinates: W1s = W1 Σ^{1/2}, b1s = b1 + W1 μ.
-  Vector theta(k * d + 2 * k + 1);
+  Vector theta(k * d + k + c * k + c);
   Eigen::Map<Matrix>(theta.data(), k, d) = net.W1 * st.W_inverse;
   theta.segment(k * d, k) = net.b1 + net.W1 * st.mean;
-  theta.segment(k * d + k, k) = net.W2.row(0).transpose();
-  theta(k * d + 2 * k) = net.b2(0);
-  const bool logistic = net.link == OutputLink::Logistic;
-  Objective objective{Xs, y, reducer, k, net.activation, logistic, theta};
+  Eigen::Map<Matrix>(theta.data() + k * d + k, c, k) = net.W2;
+  theta.segment(k * d + k + c * k, c) = net.b2;
+  const bool squared = net.link == OutputLink::Identity;
+  Objective objective{Xs, targets, reducer, k, net.activation, net.link, theta};
   Vector grad(theta.size());
   RefineReport report;
   const double start = objective(theta, grad);
-  report.loss_before = logistic ? start : 2 * start;
+  report.loss_before = squared ? 2 * start : start;
   LBFGSpp::LBFGSParam<double> param;
   param.max_iterations = max_iterations;
   param.epsilon = tolerance;
@@ -115,12 +127,12 @@ RefineReport refine_lbfgs(const Matrix& Xs,
   }
   const Vector& best = objective.best;  // the lowest loss evaluated, whatever stopped the search
   const double final_value = objective.best_value;
-  report.loss_after = logistic ? final_value : 2 * final_value;
+  report.loss_after = squared ? 2 * final_value : final_value;
   const Matrix W1s = Eigen::Map<const Matrix>(best.data(), k, d);
   net.W1 = W1s * st.W;
   net.b1 = best.segment(k * d, k) - net.W1 * st.mean;
-  net.W2 = best.segment(k * d + k, k).transpose();
-  net.b2 = Vector::Constant(1, best(k * d + 2 * k));
+  net.W2 = Eigen::Map<const Matrix>(best.data() + k * d + k, c, k);
+  net.b2 = best.segment(k * d + k + c * k, c);
   return report;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
 #include <sstream>
 
 #include <Eigen/Cholesky>
@@ -25,6 +26,9 @@ using Clock = std::chrono::steady_clock;
 // The quadratic control variate needs normal equations of size p = 1 + d + d(d+1)/2 at a cost of
 // n·p²; "auto" takes it while that stays below this many multiply-adds.
 constexpr double kQuadraticBudget = 2e10;
+
+// More distinct labels than this is a numeric target, not classes.
+constexpr std::size_t kMaxClasses = 100;
 
 Residualize resolve(Residualize mode, Index n, Index d) {
   if (mode != Residualize::Auto) {
@@ -192,6 +196,60 @@ struct BiasObjective {
   }
 };
 
+// Multinomial logistic regression of one-hot targets Y (n×c) on [H, 1] by L-BFGS (convex), with
+// the ridge on the weights.
+void fit_softmax(const Matrix& H,
+                 const Matrix& Y,
+                 double ridge,
+                 const RowReducer& reducer,
+                 TwoLayerNetwork& net) {
+  const Index n = H.rows(), k = H.cols(), c = Y.cols();
+  const double penalty =
+      std::max(ridge, 1e-8) * std::max(H.squaredNorm() / static_cast<double>(n * k), 1e-300);
+  auto objective = [&](const Vector& theta, Vector& grad) {
+    const Eigen::Map<const Matrix> W(theta.data(), c, k + 1);  // [W2 | b2]
+    const Matrix sum = reducer.sum(n, c * (k + 1) + 1, 1, [&](Index b, Index cnt) {
+      Matrix F(cnt, k + 1);
+      F.leftCols(k) = H.middleRows(b, cnt);
+      F.col(k).setOnes();
+      Matrix P = F * W.transpose();  // cnt×c logits
+      double loss = 0;
+      for (Index i = 0; i < cnt; ++i) {
+        const double top = P.row(i).maxCoeff();
+        P.row(i) = (P.row(i).array() - top).exp().matrix();
+        const double z = P.row(i).sum();
+        P.row(i) /= z;
+        loss -= (Y.row(b + i).array() * (P.row(i).array().max(1e-300)).log()).sum();
+      }
+      const Matrix E = P - Y.middleRows(b, cnt);
+      Matrix out(c * (k + 1) + 1, 1);
+      Eigen::Map<Matrix>(out.data(), c, k + 1) = E.transpose() * F;
+      out(c * (k + 1), 0) = loss;
+      return out;
+    }) / static_cast<double>(n);
+    grad = sum.col(0).head(c * (k + 1));
+    Eigen::Map<Matrix>(grad.data(), c, k + 1).leftCols(k) += penalty * W.leftCols(k);
+    return sum(c * (k + 1), 0) + 0.5 * penalty * W.leftCols(k).squaredNorm();
+  };
+  LBFGSpp::LBFGSParam<double> param;
+  param.max_iterations = 500;
+  param.epsilon = 1e-9;
+  param.epsilon_rel = 1e-9;
+  param.past = 5;
+  param.delta = 1e-12;
+  LBFGSpp::LBFGSSolver<double> solver(param);
+  Vector x = Vector::Zero(c * (k + 1));
+  double value = 0;
+  try {
+    solver.minimize(objective, x, value);
+  } catch (const std::exception&) {
+    // The line search stops at the numerical optimum of a convex problem; x is the last point.
+  }
+  const Eigen::Map<const Matrix> W(x.data(), c, k + 1);
+  net.W2 = W.leftCols(k);
+  net.b2 = W.col(k);
+}
+
 }  // namespace
 
 const char* to_string(BiasMethod method) noexcept {
@@ -264,30 +322,53 @@ void validate(const TrainOptions& o) {
 TrainResult train(const Dataset& data, const TrainOptions& o) {
   validate(o);
   const Matrix& X = data.X;
-  const Vector& y = data.y;
   const Index n = X.rows(), d = X.cols(), k = o.hidden;
   if (k > d) {
     detail::fail("train: hidden units k = " + std::to_string(k) +
                  " exceed the input dimension d = " + std::to_string(d) +
                  " (NN-LIFT needs k <= d)");
   }
-  if (y.size() != n) {
+  if (data.y.size() != n) {
     detail::fail("train: the data set has no target column");
   }
   if (n < d + 2) {
     detail::fail("train: " + std::to_string(n) + " rows are too few for d = " + std::to_string(d) +
                  " inputs");
   }
+  // Classification: the distinct labels are the classes. Two classes become 0/1 labels; for
+  // c >= 3 the moments see y_θ = θ_class for a random θ ∈ R^c (ALGORITHM.md §8.3 (i)), whose
+  // conditional mean Σ_c θ_c P(c | x) carries the directions of every unit.
+  std::vector<double> classes;
+  Matrix onehot;  // n×c targets of the output layer (c >= 3)
+  Vector y_work = data.y;
   if (o.task == Task::Classification) {
-    for (Index i = 0; i < n; ++i) {
-      if (y(i) != 0.0 && y(i) != 1.0) {
-        std::ostringstream msg;
-        msg << "classification needs 0/1 labels; target '" << data.target_name << "' has " << y(i)
-            << " in data row " << i + 1 << " (several classes are not supported yet)";
-        throw DataError(msg.str());
+    std::set<double> distinct;
+    for (Index i = 0; i < n && distinct.size() <= kMaxClasses; ++i) {
+      distinct.insert(data.y(i));
+    }
+    if (distinct.size() > kMaxClasses || distinct.size() < 2) {
+      std::ostringstream msg;
+      msg << "classification: target '" << data.target_name << "' has "
+          << (distinct.size() < 2 ? "a single value" : "more than 100 distinct values")
+          << "; use --task regression for a numeric target";
+      throw DataError(msg.str());
+    }
+    classes.assign(distinct.begin(), distinct.end());
+    const Index c = static_cast<Index>(classes.size());
+    if (c == 2) {
+      y_work = (data.y.array() == classes[1]).cast<double>();
+    } else {
+      onehot = Matrix::Zero(n, c);
+      for (Index i = 0; i < n; ++i) {
+        const auto at = std::lower_bound(classes.begin(), classes.end(), data.y(i));
+        onehot(i, static_cast<Index>(at - classes.begin())) = 1.0;
       }
+      detail::Rng rng(detail::derive_seed(o.seed, 41));
+      y_work = onehot * rng.normal_vector(c);
     }
   }
+  const Vector& y = y_work;
+  const bool multiclass = onehot.size() > 0;
   const LocalReducer reducer(o.num_threads);
   TrainResult result;
   auto t0 = Clock::now();
@@ -312,7 +393,10 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
   net.inputs = data.feature_names;
   net.target = data.target_name;
   if (o.task == Task::Classification) {
-    net.classes = {0.0, 1.0};
+    net.classes = classes;
+    if (multiclass) {
+      net.link = OutputLink::Softmax;
+    }
   }
   const double ybar = y.mean();
   if (o.init == Init::Random) {
@@ -326,8 +410,9 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
     for (Index j = 0; j < k; ++j) {
       net.b1(j) = rng.uniform(-1.0, 1.0) - net.W1.row(j).dot(st.mean);
     }
-    net.W2 = rng.normal_matrix(1, k) / std::sqrt(static_cast<double>(k));
-    net.b2 = Vector::Constant(1, o.task == Task::Regression ? ybar : 0.0);
+    const Index outputs = multiclass ? onehot.cols() : 1;
+    net.W2 = rng.normal_matrix(outputs, k) / std::sqrt(static_cast<double>(k));
+    net.b2 = Vector::Constant(outputs, o.task == Task::Regression ? ybar : 0.0);
     result.route = DecomposeMethod::Auto;
     lap("random init");
   } else {
@@ -519,6 +604,8 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
     const Matrix H = hidden_layer(net, X);
     if (o.task == Task::Regression) {
       fit_ridge(H, y, o.ridge, reducer, net);
+    } else if (multiclass) {
+      fit_softmax(H, onehot, o.ridge, reducer, net);
     } else {
       fit_logistic(H, y, o.ridge, reducer, net);
     }
@@ -526,15 +613,16 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
   }  // Init::Tensor
 
   if (o.refine) {
-    const detail::RefineReport rep =
-        detail::refine_lbfgs(Xs, y, st, o.refine_iterations, o.refine_tolerance, reducer, net);
+    const Matrix targets = multiclass ? onehot : Matrix(y);
+    const detail::RefineReport rep = detail::refine_lbfgs(
+        Xs, targets, st, o.refine_iterations, o.refine_tolerance, reducer, net);
     result.refine_iterations = rep.iterations;
     result.loss_before_refine = rep.loss_before;
     result.refine_stopped = rep.stopped;
     lap("refine (L-BFGS)");
   }
 
-  const Scores s = score(net, X, y);
+  const Scores s = score(net, X, data.y);
   result.train_loss = o.task == Task::Regression ? s.mse : s.log_loss;
   result.train_accuracy = s.accuracy;
   for (Index j : result.weak_units) {

@@ -127,8 +127,9 @@ TEST_SUITE("train") {
         nnlift::train(as_dataset(s), o), doctest::Contains("k = 5 exceed"), std::invalid_argument);
     o.hidden = 2;
     o.task = nnlift::Task::Classification;
-    CHECK_THROWS_WITH_AS(
-        nnlift::train(as_dataset(s), o), doctest::Contains("0/1 labels"), nnlift::DataError);
+    CHECK_THROWS_WITH_AS(nnlift::train(as_dataset(s), o),
+                         doctest::Contains("more than 100 distinct values"),
+                         nnlift::DataError);
     o.task = nnlift::Task::Regression;
     nnlift::Dataset collinear = as_dataset(s);
     collinear.X.col(3) = collinear.X.col(0) + collinear.X.col(1);
@@ -177,6 +178,62 @@ TEST_SUITE("train") {
     o.task = nnlift::Task::Classification;
     CHECK_THROWS_WITH_AS(
         nnlift::validate(o), doctest::Contains("regression only"), std::invalid_argument);
+  }
+
+  TEST_CASE("train: several classes with a softmax output; labels keep their values") {
+    // A teacher with three softmax outputs; labels 10, 20, 30 drawn from its probabilities.
+    nnlift::SynthOptions so;
+    so.dim = 6;
+    so.hidden = 3;
+    so.samples = 60000;
+    so.test_samples = 10000;
+    so.seed = 14;
+    const nnlift::SynthData base = nnlift::make_synthetic(so);
+    nnlift::TwoLayerNetwork teacher = base.truth;
+    teacher.task = nnlift::Task::Classification;
+    teacher.link = nnlift::OutputLink::Softmax;
+    nnlift::detail::Rng rng(15);
+    teacher.W2 = 1.5 * rng.normal_matrix(3, 3);
+    teacher.b2 = Vector::Zero(3);
+    teacher.classes = {10, 20, 30};
+    auto draw = [&](const Matrix& X) {
+      const Matrix p = nnlift::predict(teacher, X);
+      Vector y(X.rows());
+      for (Index i = 0; i < X.rows(); ++i) {
+        const double u = rng.uniform();
+        y(i) = u < p(i, 0) ? 10 : (u < p(i, 0) + p(i, 1) ? 20 : 30);
+      }
+      return y;
+    };
+    nnlift::Dataset train_set;
+    train_set.feature_names = teacher.inputs;
+    train_set.target_name = "y";
+    train_set.X = base.X_train;
+    train_set.y = draw(base.X_train);
+    const Vector y_test = draw(base.X_test);
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    o.task = nnlift::Task::Classification;
+    const nnlift::TrainResult r = nnlift::train(train_set, o);
+    CHECK(r.network.link == nnlift::OutputLink::Softmax);
+    CHECK(r.network.classes == std::vector<double>{10, 20, 30});
+    const double ours = nnlift::score(r.network, base.X_test, y_test).accuracy;
+    const double best = nnlift::score(teacher, base.X_test, y_test).accuracy;
+    INFO("accuracy " << ours << " vs the teacher's " << best);
+    CHECK(ours > best - 0.03);
+    o.refine = true;
+    const nnlift::TrainResult refined = nnlift::train(train_set, o);
+    CHECK(refined.train_loss <= r.train_loss + 1e-12);
+    CHECK(nnlift::score(refined.network, base.X_test, y_test).accuracy > best - 0.02);
+    // Two classes with other values than 0/1: a logistic output on the second label.
+    nnlift::Dataset binary = train_set;
+    binary.y = (train_set.y.array() == 30)
+                   .select(Vector::Constant(binary.y.size(), 1.0),
+                           Vector::Constant(binary.y.size(), -1.0));
+    const nnlift::TrainResult b = nnlift::train(binary, o);
+    CHECK(b.network.link == nnlift::OutputLink::Logistic);
+    CHECK(b.network.classes == std::vector<double>{-1, 1});
+    CHECK(nnlift::score(b.network, binary.X, binary.y).accuracy > 0.6);
   }
 
   TEST_CASE("evaluate: the Hungarian algorithm finds the cheapest assignment") {

@@ -388,6 +388,13 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   return kOk;
 }
 
+// A class label as a column-name suffix: "3" for 3.0, "0.5" for 0.5.
+std::string nnlift_label(double value) {
+  std::ostringstream o;
+  o << value;
+  return o.str();
+}
+
 // Reads the model's input columns (and, if asked, its target) from a CSV file by name.
 Dataset read_for_model(const std::string& path,
                        const TwoLayerNetwork& net,
@@ -424,16 +431,28 @@ int run_predict(const std::vector<std::string>& args, Context& ctx) {
   if (net.link == OutputLink::Identity) {
     names = {"prediction"};
     table = p;
-  } else if (net.link == OutputLink::Logistic) {
-    names = {"probability", "class"};
-    table.resize(p.rows(), 2);
-    table.col(0) = p.col(0);
-    table.col(1) = (p.col(0).array() >= 0.5).cast<double>();
   } else {
-    for (Index c = 0; c < p.cols(); ++c) {
-      names.push_back("probability_" + std::to_string(c));
+    // Probabilities, then the most probable class under its own label value.
+    const std::vector<double> classes =
+        net.classes.empty() ? std::vector<double>{0.0, 1.0} : net.classes;
+    const bool binary = net.link == OutputLink::Logistic;
+    const Index columns = binary ? 1 : p.cols();
+    for (Index c = 0; c < columns; ++c) {
+      names.push_back(binary ? std::string("probability")
+                             : "probability_" + nnlift_label(classes[static_cast<std::size_t>(c)]));
     }
-    table = p;
+    names.push_back("class");
+    table.resize(p.rows(), columns + 1);
+    table.leftCols(columns) = p.leftCols(columns);
+    for (Index i = 0; i < p.rows(); ++i) {
+      Index best = 0;
+      if (binary) {
+        best = p(i, 0) >= 0.5 ? 1 : 0;
+      } else {
+        p.row(i).maxCoeff(&best);
+      }
+      table(i, columns) = classes[static_cast<std::size_t>(best)];
+    }
   }
   if (out_path.empty()) {
     for (std::size_t j = 0; j < names.size(); ++j) {

@@ -14,12 +14,14 @@ struct RefineReport {
   std::string stopped;  ///< why L-BFGS stopped
 };
 
-/// Minimises the mean squared error (regression) or the logistic loss (classification) over
-/// (W1, b1, W2, b2) with L-BFGS, from `net` (original coordinates). Works on standardised inputs
+/// Minimises the mean squared error (identity link), the logistic loss (logistic link) or the
+/// softmax cross-entropy (softmax link) over (W1, b1, W2, b2) with L-BFGS, from `net` (original
+/// coordinates). `targets` is n×c: the labels (c = 1; 0/1 for the logistic link) or one-hot
+/// classes (softmax). Works on standardised inputs
 /// Xs = (X − μ)W for good scaling and maps the result back. Gradients by backpropagation, summed
 /// over row blocks by `reducer` (deterministic for any thread count).
 RefineReport refine_lbfgs(const Matrix& Xs,
-                          const Vector& y,
+                          const Matrix& targets,
                           const Standardizer& st,
                           int max_iterations,
                           double tolerance,
