@@ -230,6 +230,7 @@ TEST_SUITE("train") {
     binary.y = (train_set.y.array() == 30)
                    .select(Vector::Constant(binary.y.size(), 1.0),
                            Vector::Constant(binary.y.size(), -1.0));
+    o.refine = false;
     const nnlift::TrainResult b = nnlift::train(binary, o);
     CHECK(b.network.link == nnlift::OutputLink::Logistic);
     CHECK(b.network.classes == std::vector<double>{-1, 1});
