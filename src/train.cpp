@@ -30,6 +30,9 @@ constexpr double kQuadraticBudget = 2e10;
 // More distinct labels than this is a numeric target, not classes.
 constexpr std::size_t kMaxClasses = 100;
 
+// The least-squares bias fit uses at most this many rows.
+constexpr Index kBiasRows = 200000;
+
 Residualize resolve(Residualize mode, Index n, Index d) {
   if (mode != Residualize::Auto) {
     return mode;
@@ -567,14 +570,23 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
         o.bias == BiasMethod::Lsq || (o.bias == BiasMethod::Auto && o.task == Task::Regression);
     result.bias_used = lsq ? BiasMethod::Lsq : BiasMethod::Ratio;
     if (lsq) {
-      // From the ratio estimate: θ = (b̃, log s) in standardised coordinates.
-      const Matrix t = Xs * Ubar;
+      // From the ratio estimate: θ = (b̃, log s) in standardised coordinates. Only 2k numbers
+      // are fitted, so a strided subsample of at most kBiasRows rows bounds the cost at large n
+      // (strided rather than leading rows, so that a sorted file does not bias it).
+      const Index stride = (n + kBiasRows - 1) / kBiasRows;
+      const Index m = (n + stride - 1) / stride;
+      Matrix t(m, k);
+      Vector y_fit(m);
+      for (Index i = 0; i < m; ++i) {
+        t.row(i) = Xs.row(i * stride) * Ubar;
+        y_fit(i) = y(i * stride);
+      }
       Vector theta(2 * k);
       for (Index j = 0; j < k; ++j) {
         theta(j) = net.b1(j) + net.W1.row(j).dot(st.mean);
         theta(k + j) = std::log(scale(j));
       }
-      BiasObjective objective{t, y, o.activation, o.ridge, reducer, Vector(), 0.0};
+      BiasObjective objective{t, y_fit, o.activation, o.ridge, reducer, Vector(), 0.0};
       LBFGSpp::LBFGSParam<double> param;
       param.max_iterations = 200;
       param.epsilon = 1e-9;
