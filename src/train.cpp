@@ -199,6 +199,18 @@ struct BiasObjective {
   }
 };
 
+// L-BFGS settings for the small, smooth fits of the output layer and the biases: tight
+// gradient tolerances, and a stop when the loss has not moved over 5 iterations.
+LBFGSpp::LBFGSParam<double> tight_lbfgs(int max_iterations) {
+  LBFGSpp::LBFGSParam<double> param;
+  param.max_iterations = max_iterations;
+  param.epsilon = 1e-9;
+  param.epsilon_rel = 1e-9;
+  param.past = 5;
+  param.delta = 1e-12;
+  return param;
+}
+
 // Multinomial logistic regression of one-hot targets Y (n×c) on [H, 1] by L-BFGS (convex), with
 // the ridge on the weights.
 void fit_softmax(const Matrix& H,
@@ -234,13 +246,7 @@ void fit_softmax(const Matrix& H,
     Eigen::Map<Matrix>(grad.data(), c, k + 1).leftCols(k) += penalty * W.leftCols(k);
     return sum(c * (k + 1), 0) + 0.5 * penalty * W.leftCols(k).squaredNorm();
   };
-  LBFGSpp::LBFGSParam<double> param;
-  param.max_iterations = 500;
-  param.epsilon = 1e-9;
-  param.epsilon_rel = 1e-9;
-  param.past = 5;
-  param.delta = 1e-12;
-  LBFGSpp::LBFGSSolver<double> solver(param);
+  LBFGSpp::LBFGSSolver<double> solver(tight_lbfgs(500));
   Vector x = Vector::Zero(c * (k + 1));
   double value = 0;
   try {
@@ -587,13 +593,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
         theta(k + j) = std::log(scale(j));
       }
       BiasObjective objective{t, y_fit, o.activation, o.ridge, reducer, Vector(), 0.0};
-      LBFGSpp::LBFGSParam<double> param;
-      param.max_iterations = 200;
-      param.epsilon = 1e-9;
-      param.epsilon_rel = 1e-9;
-      param.past = 5;
-      param.delta = 1e-12;
-      LBFGSpp::LBFGSSolver<double> solver(param);
+      LBFGSpp::LBFGSSolver<double> solver(tight_lbfgs(200));
       Vector x = theta;
       double value = 0;
       try {
