@@ -40,6 +40,11 @@ void draw_rows(const SynthOptions& o,
       for (Index j = 0; j < o.dim; ++j) {
         G(i, j) = rng.normal();
       }
+      if (o.ball_radius > 0) {  // uniform on the ball: uniform direction, radius R·U^(1/d)
+        const double radius =
+            o.ball_radius * std::pow(rng.uniform(), 1.0 / static_cast<double>(o.dim));
+        G.row(i) *= radius / G.row(i).norm();
+      }
     }
     Matrix Xb = o.correlated ? Matrix(G * L.transpose()) : G;
     if (o.correlated) {
@@ -71,6 +76,22 @@ void validate(const SynthOptions& o) {
                   "bias_range",
                   o.bias_range,
                   "finite and >= 0");
+  detail::require(std::isfinite(o.bias_offset), where, "bias_offset", o.bias_offset, "finite");
+  detail::require(o.condition == 0 || (std::isfinite(o.condition) && o.condition >= 1),
+                  where,
+                  "condition",
+                  o.condition,
+                  "0 (Gaussian rows) or finite and >= 1");
+  detail::require(std::isfinite(o.ball_radius) && o.ball_radius >= 0,
+                  where,
+                  "ball_radius",
+                  o.ball_radius,
+                  "finite and >= 0");
+  detail::require(!(o.correlated && o.ball_radius > 0),
+                  where,
+                  "ball_radius",
+                  o.ball_radius,
+                  "0 when correlated is set (choose one input distribution)");
   detail::require(
       std::isfinite(o.noise) && o.noise >= 0, where, "noise", o.noise, "finite and >= 0");
   detail::require(o.num_threads >= 0, where, "num_threads", o.num_threads, ">= 0");
@@ -91,12 +112,24 @@ SynthData make_synthetic(const SynthOptions& o) {
   }
   net.target = "y";
   net.W1 = rng.normal_matrix(k, d);
+  if (o.condition > 0) {
+    const Matrix U = Eigen::HouseholderQR<Matrix>(rng.normal_matrix(d, k)).householderQ() *
+                     Matrix::Identity(d, k);
+    const Matrix V = Eigen::HouseholderQR<Matrix>(rng.normal_matrix(k, k)).householderQ();
+    Vector spectrum(k);
+    for (Index j = 0; j < k; ++j) {
+      spectrum(j) =
+          k == 1 ? 1.0
+                 : 1.0 + (o.condition - 1.0) * static_cast<double>(j) / static_cast<double>(k - 1);
+    }
+    net.W1 = (U * spectrum.asDiagonal() * V.transpose()).transpose();
+  }
   for (Index j = 0; j < k; ++j) {
     net.W1.row(j).normalize();
   }
   net.b1.resize(k);
   for (Index j = 0; j < k; ++j) {
-    net.b1(j) = rng.uniform(-o.bias_range, o.bias_range);
+    net.b1(j) = o.bias_offset + rng.uniform(-o.bias_range, o.bias_range);
   }
   // Output weights: magnitudes U(0.5, 1.5), signs alternating, then shuffled (Fisher–Yates).
   std::vector<double> signs(static_cast<std::size_t>(k));
@@ -109,7 +142,18 @@ SynthData make_synthetic(const SynthOptions& o) {
   }
   net.W2.resize(1, k);
   for (Index j = 0; j < k; ++j) {
-    net.W2(0, j) = signs[static_cast<std::size_t>(j)] * rng.uniform(0.5, 1.5);
+    const double magnitude = rng.uniform(0.5, 1.5);
+    switch (o.output_weights) {
+      case OutputWeights::Mixed:
+        net.W2(0, j) = signs[static_cast<std::size_t>(j)] * magnitude;
+        break;
+      case OutputWeights::Positive:
+        net.W2(0, j) = magnitude;
+        break;
+      case OutputWeights::Ones:
+        net.W2(0, j) = 1.0;
+        break;
+    }
   }
   net.b2 = Vector::Constant(1, o.task == Task::Regression ? 0.1 : 0.0);
   if (o.task == Task::Classification) {
@@ -131,6 +175,9 @@ SynthData make_synthetic(const SynthOptions& o) {
     L = R * spectrum.cwiseSqrt().asDiagonal();
     s.input_cov = R * spectrum.asDiagonal() * R.transpose();
   }
+  if (o.ball_radius > 0) {
+    s.input_cov *= o.ball_radius * o.ball_radius / static_cast<double>(d + 2);
+  }
   nlohmann::json meta;
   meta["generator"] = "nnlift synth";
   meta["seed"] = o.seed;
@@ -139,6 +186,18 @@ SynthData make_synthetic(const SynthOptions& o) {
   meta["bias_range"] = o.bias_range;
   meta["noise"] = o.noise;
   meta["correlated"] = o.correlated;
+  if (o.ball_radius > 0) {
+    meta["ball_radius"] = o.ball_radius;
+  }
+  if (o.condition > 0) {
+    meta["condition"] = o.condition;
+  }
+  if (o.bias_offset != 0) {
+    meta["bias_offset"] = o.bias_offset;
+  }
+  if (o.output_weights != OutputWeights::Mixed) {
+    meta["output_weights"] = o.output_weights == OutputWeights::Positive ? "positive" : "ones";
+  }
   net.metadata_json = meta.dump();
 
   draw_rows(o, s, L, kStreamTrain, o.samples, s.X_train, s.y_train);

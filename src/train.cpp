@@ -15,6 +15,7 @@
 #include <nnlift/train.hpp>
 
 #include "detail/check.hpp"
+#include "detail/fourier.hpp"
 #include "detail/refine.hpp"
 #include "detail/rng.hpp"
 
@@ -32,6 +33,7 @@ constexpr std::size_t kMaxClasses = 100;
 
 // The least-squares bias fit uses at most this many rows.
 constexpr Index kBiasRows = 200000;
+constexpr double kBallUniformityLimit = 0.05;  // KS distance; ~1/sqrt(n) on a ball
 
 Residualize resolve(Residualize mode, Index n, Index d) {
   if (mode != Residualize::Auto) {
@@ -246,7 +248,9 @@ void fit_softmax(const Matrix& H,
     Eigen::Map<Matrix>(grad.data(), c, k + 1).leftCols(k) += penalty * W.leftCols(k);
     return sum(c * (k + 1), 0) + 0.5 * penalty * W.leftCols(k).squaredNorm();
   };
-  LBFGSpp::LBFGSSolver<double> solver(tight_lbfgs(500));
+  // The solver keeps a reference to its settings: they must outlive it.
+  const LBFGSpp::LBFGSParam<double> param = tight_lbfgs(500);
+  LBFGSpp::LBFGSSolver<double> solver(param);
   Vector x = Vector::Zero(c * (k + 1));
   double value = 0;
   try {
@@ -269,6 +273,8 @@ const char* to_string(BiasMethod method) noexcept {
       return "ratio";
     case BiasMethod::Lsq:
       return "lsq";
+    case BiasMethod::Fourier:
+      return "fourier";
   }
   return "unknown";
 }
@@ -284,11 +290,10 @@ BiasMethod parse_bias_method(const std::string& name) {
     return BiasMethod::Lsq;
   }
   if (name == "fourier") {
-    throw std::invalid_argument(
-        "bias method 'fourier' (the paper's Procedure 2) is not "
-        "implemented yet; available: auto, ratio, lsq");
+    return BiasMethod::Fourier;
   }
-  throw std::invalid_argument("unknown bias method '" + name + "'; available: auto, ratio, lsq");
+  throw std::invalid_argument("unknown bias method '" + name +
+                              "'; available: auto, ratio, lsq, fourier");
 }
 
 const char* to_string(Init init) noexcept { return init == Init::Tensor ? "tensor" : "random"; }
@@ -320,6 +325,16 @@ void validate(const TrainOptions& o) {
   detail::require(
       o.noise_threshold >= 0, "TrainOptions", "noise_threshold", o.noise_threshold, ">= 0");
   detail::require(o.num_threads >= 0, "TrainOptions", "num_threads", o.num_threads, ">= 0");
+  detail::require(std::isfinite(o.fourier_radius) && o.fourier_radius > 0,
+                  "TrainOptions",
+                  "fourier_radius",
+                  o.fourier_radius,
+                  "finite and > 0");
+  detail::require(o.fourier_cap > 0 && o.fourier_cap < std::sqrt(2.0),
+                  "TrainOptions",
+                  "fourier_cap",
+                  o.fourier_cap,
+                  "in (0, sqrt 2)");
   if (o.activation == Activation::Relu) {
     detail::fail(
         "TrainOptions::activation = relu: a ReLU unit without bias has no third-order signal "
@@ -339,6 +354,11 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
   }
   if (data.y.size() != n) {
     detail::fail("train: the data set has no target column");
+  }
+  if (o.directions.size() > 0 && (o.directions.rows() != k || o.directions.cols() != d)) {
+    detail::fail("TrainOptions::directions is " + std::to_string(o.directions.rows()) + "x" +
+                 std::to_string(o.directions.cols()) + "; expected k x d = " + std::to_string(k) +
+                 "x" + std::to_string(d));
   }
   if (n < d + 2) {
     detail::fail("train: " + std::to_string(n) + " rows are too few for d = " + std::to_string(d) +
@@ -429,120 +449,127 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
     // quadratic g), and the bias step needs the unresidualised moments.
     result.residualize_used = resolve(o.residualize, n, d);
     const Vector yc = (y.array() - ybar).matrix();
-    const Vector r_low = result.residualize_used == Residualize::None
-                             ? yc
-                             : residualize(Xs, y, Residualize::Linear, reducer);
-    const Vector r = result.residualize_used == Residualize::Quadratic
-                         ? residualize(Xs, y, Residualize::Quadratic, reducer)
-                         : r_low;
-    lap("residualise");
+    Matrix Ubar;  // d×k unit directions in standardised coordinates
+    if (o.directions.size() > 0) {
+      // Given directions a_j (original coordinates): ⟨a, x⟩ = ⟨Σ̂^{1/2} a, x̃⟩ + const.
+      Ubar = (st.W_inverse * o.directions.transpose()).colwise().normalized();
+      lap("given directions");
+    } else {
+      const Vector r_low = result.residualize_used == Residualize::None
+                               ? yc
+                               : residualize(Xs, y, Residualize::Linear, reducer);
+      const Vector r = result.residualize_used == Residualize::Quadratic
+                           ? residualize(Xs, y, Residualize::Quadratic, reducer)
+                           : r_low;
+      lap("residualise");
 
-    // 3. Subspace: M2's top-k eigenvectors (× eigenvalue) plus a random sketch, then HOOI
-    // (§4.3b.1).
-    const MomentTensor3 T(Xs, r, reducer);
-    const Matrix M2 = second_moment(Xs, r_low, reducer);
-    const Eigen::SelfAdjointEigenSolver<Matrix> eig(M2);
-    std::vector<Index> order(static_cast<std::size_t>(d));
-    for (Index j = 0; j < d; ++j) {
-      order[static_cast<std::size_t>(j)] = j;
-    }
-    std::sort(order.begin(), order.end(), [&](Index a, Index b) {
-      return std::abs(eig.eigenvalues()(a)) > std::abs(eig.eigenvalues()(b));
-    });
-    SubspaceOptions so;
-    so.rank = k;
-    so.max_sweeps = o.hooi_sweeps;
-    so.tolerance = 1e-4;
-    so.seed = detail::derive_seed(o.seed, 21);
-    so.start.resize(d, k);
-    for (Index j = 0; j < k; ++j) {
-      const Index c = order[static_cast<std::size_t>(j)];
-      so.start.col(j) = eig.eigenvectors().col(c) * eig.eigenvalues()(c);
-    }
-    const SubspaceResult sub = tensor_subspace(T, so);
-    result.hooi_sweeps = sub.sweeps;
-    result.subspace_gap = sub.gap;
-    const Matrix& Q = sub.Q;
-    lap("subspace");
+      // 3. Subspace: M2's top-k eigenvectors (× eigenvalue) plus a random sketch, then HOOI
+      // (§4.3b.1).
+      const MomentTensor3 T(Xs, r, reducer);
+      const Matrix M2 = second_moment(Xs, r_low, reducer);
+      const Eigen::SelfAdjointEigenSolver<Matrix> eig(M2);
+      std::vector<Index> order(static_cast<std::size_t>(d));
+      for (Index j = 0; j < d; ++j) {
+        order[static_cast<std::size_t>(j)] = j;
+      }
+      std::sort(order.begin(), order.end(), [&](Index a, Index b) {
+        return std::abs(eig.eigenvalues()(a)) > std::abs(eig.eigenvalues()(b));
+      });
+      SubspaceOptions so;
+      so.rank = k;
+      so.max_sweeps = o.hooi_sweeps;
+      so.tolerance = 1e-4;
+      so.seed = detail::derive_seed(o.seed, 21);
+      so.start.resize(d, k);
+      for (Index j = 0; j < k; ++j) {
+        const Index c = order[static_cast<std::size_t>(j)];
+        so.start.col(j) = eig.eigenvectors().col(c) * eig.eigenvalues()(c);
+      }
+      const SubspaceResult sub = tensor_subspace(T, so);
+      result.hooi_sweeps = sub.sweeps;
+      result.subspace_gap = sub.gap;
+      const Matrix& Q = sub.Q;
+      lap("subspace");
 
-    // 4. The k×k×k core and its decomposition (§4.3). When the quadratic control variate was too
-    // costly in all d inputs, it is still cheap in the k projected ones: a quadratic in z = Qᵀx̃
-    // is a quadratic in x, so E[g S3] = 0 still holds, with 1 + k + k(k+1)/2 features.
-    const bool core_quadratic = o.residualize != Residualize::None &&
-                                o.residualize != Residualize::Linear &&
-                                result.residualize_used == Residualize::Linear;
-    Vector r_core = core_quadratic ? residualize(Xs * Q, r, Residualize::Quadratic, reducer) : r;
-    Matrix Q_core = Q;
-    result.quadratic_in_subspace = core_quadratic;
-    if (core_quadratic && o.hooi_sweeps > 0) {
-      // The lower-variance labels sharpen the subspace too: HOOI again from Q, then refit the
-      // control variate in the refined subspace.
-      SubspaceOptions again = so;
-      again.start = Q;
-      again.sketch_extra = 0;
-      const SubspaceResult sub2 = tensor_subspace(MomentTensor3(Xs, r_core, reducer), again);
-      Q_core = sub2.Q;
-      result.hooi_sweeps += sub2.sweeps;
-      result.subspace_gap = sub2.gap;
-      r_core = residualize(Xs * Q_core, r, Residualize::Quadratic, reducer);
-    }
-    const MomentTensor3 T_core(Xs, r_core, reducer);
-    const DenseSymmetricTensor3 core = T_core.project(Q_core);
-    DecomposeOptions dopt;
-    dopt.rank = k;
-    dopt.method = o.method;
-    dopt.seed = detail::derive_seed(o.seed, 22);
-    dopt.num_threads = o.num_threads;
-    const DecomposeResult dr = decompose(core, dopt);
-    result.route = dr.method_used;
-    result.decomposition_residual = dr.relative_residual;
-    if (dr.components.size() == 0) {
-      result.status = dr.status;
-      result.message = "decomposition: " + dr.message;
-      return result;
-    }
-    result.lambda = dr.lambda;
-    const Matrix U = dr.components;  // k×k, unit columns, λ > 0
-    const Matrix Ubar = Q_core * U;  // d×k directions in standardised coordinates
-    // Noise level of the core by a split-half estimate: cores from alternating row blocks,
-    // R_e and R_o, each with twice the variance; E = (R_e − R_o)/2 has the noise of R itself. Its
-    // spectral norm max_u |E(u,u,u)| (by the power method) is what a unit's λ must clear: the
-    // direction error of unit j scales like ‖E‖/|λ_j| (ALGORITHM.md §4.3a, Thm 5.1).
-    {
-      const Index block = 8192;
-      Vector r_even = Vector::Zero(n), r_odd = Vector::Zero(n);
-      for (Index b = 0; b * block < n; ++b) {
-        const Index c = std::min(block, n - b * block);
-        (b % 2 == 0 ? r_even : r_odd).segment(b * block, c) = 2.0 * r_core.segment(b * block, c);
+      // 4. The k×k×k core and its decomposition (§4.3). When the quadratic control variate was too
+      // costly in all d inputs, it is still cheap in the k projected ones: a quadratic in z = Qᵀx̃
+      // is a quadratic in x, so E[g S3] = 0 still holds, with 1 + k + k(k+1)/2 features.
+      const bool core_quadratic = o.residualize != Residualize::None &&
+                                  o.residualize != Residualize::Linear &&
+                                  result.residualize_used == Residualize::Linear;
+      Vector r_core = core_quadratic ? residualize(Xs * Q, r, Residualize::Quadratic, reducer) : r;
+      Matrix Q_core = Q;
+      result.quadratic_in_subspace = core_quadratic;
+      if (core_quadratic && o.hooi_sweeps > 0) {
+        // The lower-variance labels sharpen the subspace too: HOOI again from Q, then refit the
+        // control variate in the refined subspace.
+        SubspaceOptions again = so;
+        again.start = Q;
+        again.sketch_extra = 0;
+        const SubspaceResult sub2 = tensor_subspace(MomentTensor3(Xs, r_core, reducer), again);
+        Q_core = sub2.Q;
+        result.hooi_sweeps += sub2.sweeps;
+        result.subspace_gap = sub2.gap;
+        r_core = residualize(Xs * Q_core, r, Residualize::Quadratic, reducer);
       }
-      const DenseSymmetricTensor3 even = MomentTensor3(Xs, r_even, reducer).project(Q_core);
-      const DenseSymmetricTensor3 odd = MomentTensor3(Xs, r_odd, reducer).project(Q_core);
-      std::vector<double> diff(even.data().size());
-      for (std::size_t i = 0; i < diff.size(); ++i) {
-        diff[i] = 0.5 * (even.data()[i] - odd.data()[i]);
+      const MomentTensor3 T_core(Xs, r_core, reducer);
+      const DenseSymmetricTensor3 core = T_core.project(Q_core);
+      DecomposeOptions dopt;
+      dopt.rank = k;
+      dopt.method = o.method;
+      dopt.seed = detail::derive_seed(o.seed, 22);
+      dopt.num_threads = o.num_threads;
+      const DecomposeResult dr = decompose(core, dopt);
+      result.route = dr.method_used;
+      result.decomposition_residual = dr.relative_residual;
+      if (dr.components.size() == 0) {
+        result.status = dr.status;
+        result.message = "decomposition: " + dr.message;
+        return result;
       }
-      PowerMethodOptions po;
-      po.num_components = 1;
-      po.num_restarts = 20;
-      po.max_iterations = 50;
-      po.seed = detail::derive_seed(o.seed, 23);
-      po.num_threads = o.num_threads;
-      const PowerMethodResult noise =
-          tensor_power_method(DenseSymmetricTensor3::symmetrize(k, diff), po);
-      result.noise_level = std::abs(noise.eigenvalues(0));
-    }
-    for (Index j = 0; j < k; ++j) {
-      if (std::abs(result.lambda(j)) < o.noise_threshold * result.noise_level) {
-        result.weak_units.push_back(j);
+      result.lambda = dr.lambda;
+      const Matrix U = dr.components;  // k×k, unit columns, λ > 0
+      Ubar = Q_core * U;
+      // Noise level of the core by a split-half estimate: cores from alternating row blocks,
+      // R_e and R_o, each with twice the variance; E = (R_e − R_o)/2 has the noise of R itself. Its
+      // spectral norm max_u |E(u,u,u)| (by the power method) is what a unit's λ must clear: the
+      // direction error of unit j scales like ‖E‖/|λ_j| (ALGORITHM.md §4.3a, Thm 5.1).
+      {
+        const Index block = 8192;
+        Vector r_even = Vector::Zero(n), r_odd = Vector::Zero(n);
+        for (Index b = 0; b * block < n; ++b) {
+          const Index c = std::min(block, n - b * block);
+          (b % 2 == 0 ? r_even : r_odd).segment(b * block, c) = 2.0 * r_core.segment(b * block, c);
+        }
+        const DenseSymmetricTensor3 even = MomentTensor3(Xs, r_even, reducer).project(Q_core);
+        const DenseSymmetricTensor3 odd = MomentTensor3(Xs, r_odd, reducer).project(Q_core);
+        std::vector<double> diff(even.data().size());
+        for (std::size_t i = 0; i < diff.size(); ++i) {
+          diff[i] = 0.5 * (even.data()[i] - odd.data()[i]);
+        }
+        PowerMethodOptions po;
+        po.num_components = 1;
+        po.num_restarts = 20;
+        po.max_iterations = 50;
+        po.seed = detail::derive_seed(o.seed, 23);
+        po.num_threads = o.num_threads;
+        const PowerMethodResult noise =
+            tensor_power_method(DenseSymmetricTensor3::symmetrize(k, diff), po);
+        result.noise_level = std::abs(noise.eigenvalues(0));
       }
-    }
-    lap("decompose");
-    result.status = dr.status == Status::NotConverged ? Status::Success : dr.status;
-    if (dr.status == Status::NotConverged) {
-      result.warnings.push_back("decomposition: " + dr.message);
-    } else if (dr.status != Status::Success) {
-      result.message = "decomposition: " + dr.message;
-    }
+      for (Index j = 0; j < k; ++j) {
+        if (std::abs(result.lambda(j)) < o.noise_threshold * result.noise_level) {
+          result.weak_units.push_back(j);
+        }
+      }
+      lap("decompose");
+      result.status = dr.status == Status::NotConverged ? Status::Success : dr.status;
+      if (dr.status == Status::NotConverged) {
+        result.warnings.push_back("decomposition: " + dr.message);
+      } else if (dr.status != Status::Success) {
+        result.message = "decomposition: " + dr.message;
+      }
+    }  // directions from the moments
 
     // 5. Map back (§4.1): a_j ∝ W ū_j, s_j = 1/‖W ū_j‖; then biases by moment ratios (§4.4b).
     net.W1.resize(k, d);
@@ -575,6 +602,29 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
     const bool lsq =
         o.bias == BiasMethod::Lsq || (o.bias == BiasMethod::Auto && o.task == Task::Regression);
     result.bias_used = lsq ? BiasMethod::Lsq : BiasMethod::Ratio;
+    if (o.bias == BiasMethod::Fourier) {
+      result.bias_used = BiasMethod::Fourier;
+      const double ks = detail::ball_uniformity_distance(X);
+      if (ks > kBallUniformityLimit) {
+        std::ostringstream msg;
+        msg << "bias fourier: the inputs do not look uniform on a ball (Kolmogorov-Smirnov "
+               "distance "
+            << ks
+            << " of (|x - mean| / max)^d from U(0, 1)); the Fourier estimator assumes a constant "
+               "input density on a bounded support and has no finite mean under Gaussian "
+               "inputs (ALGORITHM.md §4.4a): prefer --bias lsq or ratio";
+        result.warnings.push_back(msg.str());
+      }
+      const Vector yc_raw = y.array() - ybar;
+      net.b1 = detail::fourier_biases(X,
+                                      yc_raw,
+                                      net.W1,
+                                      o.activation,
+                                      o.fourier_radius,
+                                      o.fourier_cap,
+                                      detail::derive_seed(o.seed, 43),
+                                      reducer);
+    }
     if (lsq) {
       // From the ratio estimate: θ = (b̃, log s) in standardised coordinates. Only 2k numbers
       // are fitted, so a strided subsample of at most kBiasRows rows bounds the cost at large n
@@ -593,7 +643,9 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
         theta(k + j) = std::log(scale(j));
       }
       BiasObjective objective{t, y_fit, o.activation, o.ridge, reducer, Vector(), 0.0};
-      LBFGSpp::LBFGSSolver<double> solver(tight_lbfgs(200));
+      // The solver keeps a reference to its settings: they must outlive it.
+      const LBFGSpp::LBFGSParam<double> param = tight_lbfgs(200);
+      LBFGSpp::LBFGSSolver<double> solver(param);
       Vector x = theta;
       double value = 0;
       try {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <Eigen/Eigenvalues>
+#include <Eigen/SVD>
 #include <doctest/doctest.h>
 
 #include <nnlift/synth.hpp>
@@ -90,5 +91,48 @@ TEST_SUITE("synth") {
     o.hidden = 2;
     o.noise = -1;
     CHECK_THROWS_WITH_AS(nnlift::validate(o), doctest::Contains("noise"), std::invalid_argument);
+    o.noise = 0;
+    o.condition = 0.5;
+    CHECK_THROWS_WITH_AS(
+        nnlift::validate(o), doctest::Contains("condition"), std::invalid_argument);
+    o.condition = 0;
+    o.correlated = true;
+    o.ball_radius = 3;
+    CHECK_THROWS_WITH_AS(
+        nnlift::validate(o), doctest::Contains("ball_radius"), std::invalid_argument);
+  }
+
+  TEST_CASE("synth: teacher families for the experiments (ball inputs, conditioning, signs)") {
+    nnlift::SynthOptions o;
+    o.dim = 6;
+    o.hidden = 4;
+    o.samples = 20000;
+    o.seed = 9;
+    o.ball_radius = 3;
+    o.condition = 1;  // orthonormal rows
+    o.bias_offset = -0.5;
+    o.bias_range = 0;
+    o.output_weights = nnlift::OutputWeights::Positive;
+    const nnlift::SynthData s = nnlift::make_synthetic(o);
+    // Uniform on the ball of radius 3: inside it, and P(|x| <= R/2) = 2^-d.
+    const Vector radius = s.X_train.rowwise().norm();
+    CHECK(radius.maxCoeff() <= 3.0);
+    CHECK(radius.maxCoeff() > 2.95);
+    const double inner = (radius.array() <= 1.5).cast<double>().mean();
+    CHECK(inner == doctest::Approx(1.0 / 64).epsilon(0.25));
+    CHECK((s.X_train.transpose() * s.X_train / 20000.0 - s.input_cov).cwiseAbs().maxCoeff() < 0.05);
+    CHECK((s.truth.W1 * s.truth.W1.transpose() - Matrix::Identity(4, 4)).norm() < 1e-12);
+    CHECK((s.truth.b1.array() == -0.5).all());
+    CHECK((s.truth.W2.array() >= 0.5).all());
+
+    o.ball_radius = 0;
+    o.condition = 10;
+    o.output_weights = nnlift::OutputWeights::Ones;
+    const nnlift::SynthData c = nnlift::make_synthetic(o);
+    CHECK((c.truth.W2.array() == 1.0).all());
+    CHECK(c.truth.W1.rowwise().norm().minCoeff() == doctest::Approx(1.0));
+    // Normalising the rows of U diag(1..10) Vᵀ keeps it ill-conditioned.
+    const Eigen::JacobiSVD<Matrix> svd(c.truth.W1);
+    CHECK(svd.singularValues()(0) / svd.singularValues()(3) > 3.0);
   }
 }

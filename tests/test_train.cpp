@@ -180,6 +180,51 @@ TEST_SUITE("train") {
         nnlift::validate(o), doctest::Contains("regression only"), std::invalid_argument);
   }
 
+  TEST_CASE("train: the paper's Fourier biases on inputs uniform on a ball, signs resolved") {
+    nnlift::SynthOptions so;
+    so.dim = 3;
+    so.hidden = 2;  // one positive and one negative output weight
+    so.samples = 200000;
+    so.noise = 0.05;
+    so.ball_radius = 12;
+    so.bias_offset = 0.8;
+    so.bias_range = 0;
+    so.seed = 1;
+    const nnlift::SynthData s = nnlift::make_synthetic(so);
+    REQUIRE(s.truth.W2(0, 0) * s.truth.W2(0, 1) < 0);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.bias = nnlift::BiasMethod::Fourier;
+    o.directions = s.truth.W1;  // the bias estimator on its own
+    const nnlift::TrainResult r = nnlift::train(as_dataset(s), o);
+    CHECK(r.bias_used == nnlift::BiasMethod::Fourier);
+    CHECK(r.warnings.empty());
+    // A wrong sign convention gives -0.8, an unresolved a2 < 0 a shift of pi / r = 2pi.
+    // The estimator's own finite-support bias is a few tenths (ALGORITHM.md §4.4a).
+    INFO("biases " << r.network.b1.transpose());
+    CHECK((r.network.b1.array() - 0.8).abs().maxCoeff() < 0.3);
+    // Same seed, same frequencies: repeatable, and independent of the thread count.
+    o.num_threads = 1;
+    const nnlift::TrainResult r1 = nnlift::train(as_dataset(s), o);
+    o.num_threads = 2;
+    const nnlift::TrainResult r2 = nnlift::train(as_dataset(s), o);
+    CHECK(r1.network.b1 == r2.network.b1);
+
+    // Gaussian inputs: it still runs, and says the estimator does not apply.
+    const nnlift::SynthData g = planted(6, 2, 20000, 3);
+    o.directions = Matrix();
+    const nnlift::TrainResult rg = nnlift::train(as_dataset(g), o);
+    REQUIRE(!rg.warnings.empty());
+    CHECK(rg.warnings.back().find("do not look uniform on a ball") != std::string::npos);
+    o.directions = Matrix::Zero(2, 5);
+    CHECK_THROWS_WITH_AS(
+        nnlift::train(as_dataset(g), o), doctest::Contains("directions"), std::invalid_argument);
+    o.directions = Matrix();
+    o.fourier_cap = 2;
+    CHECK_THROWS_WITH_AS(
+        nnlift::train(as_dataset(g), o), doctest::Contains("fourier_cap"), std::invalid_argument);
+  }
+
   TEST_CASE("train: several classes with a softmax output; labels keep their values") {
     // A teacher with three softmax outputs; labels 10, 20, 30 drawn from its probabilities.
     nnlift::SynthOptions so;

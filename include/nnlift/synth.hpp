@@ -9,6 +9,13 @@
 
 namespace nnlift {
 
+/// How the teacher's output weights are drawn.
+enum class OutputWeights {
+  Mixed,     ///< ±U(0.5, 1.5), signs alternating in a random order (both signs when k >= 2)
+  Positive,  ///< +U(0.5, 1.5): with negative biases M2 is definite (the whitening route)
+  Ones,      ///< all 1 (the teachers of Safran & Shamir and Zhong et al.)
+};
+
 /// Parameters of a planted data set.
 struct SynthOptions {
   Index dim = 10;          ///< d input dimensions; >= 1
@@ -16,9 +23,17 @@ struct SynthOptions {
   Index samples = 10000;   ///< n training rows; >= 1
   Index test_samples = 0;  ///< m test rows; >= 0
   Activation activation = Activation::Sigmoid;
-  double bias_range = 1.0;  ///< hidden biases ~ U(−r, r); >= 0
+  double bias_range = 1.0;   ///< hidden biases ~ bias_offset + U(−r, r); >= 0
+  double bias_offset = 0.0;  ///< centre of the hidden biases (all equal to it when r = 0)
+  OutputWeights output_weights = OutputWeights::Mixed;
+  /// 0: W1 rows Gaussian. > 0: W1ᵀ = U diag(linspace(1, κ, k)) Vᵀ with U, V random
+  /// orthonormal, then rows normalised; κ = 1 gives orthonormal rows. >= 1 when set.
+  double condition = 0.0;
   double noise = 0.0;       ///< regression label noise standard deviation σ; >= 0
   bool correlated = false;  ///< x ~ N(μ, Σ) with random μ and Σ instead of N(0, I)
+  /// > 0: x uniform on the ball of this radius around 0 (bounded inputs with a constant
+  /// density, the setting of the Fourier bias estimator). Excludes `correlated`.
+  double ball_radius = 0.0;
   Task task = Task::Regression;
   std::uint64_t seed = 0;  ///< the same seed gives the same data, bit for bit
   int num_threads = 0;     ///< 0 = OpenMP default. The result does not depend on it.
@@ -31,15 +46,15 @@ void validate(const SynthOptions& options);
 struct SynthData {
   TwoLayerNetwork truth;   ///< the teacher; W1 rows have unit norm
   Vector input_mean;       ///< μ of the input distribution (zeros unless correlated)
-  Matrix input_cov;        ///< Σ of the input distribution (identity unless correlated)
+  Matrix input_cov;        ///< Σ of the input distribution (R²/(d+2)·I on a ball of radius R)
   Matrix X_train, X_test;  ///< n×d and m×d
   Vector y_train, y_test;
 };
 
-/// Draws a teacher and data. Teacher: W1 rows Gaussian then normalised to unit norm; b1 ~
-/// U(−r, r); output weights ±U(0.5, 1.5) with alternating signs in a random order (so both signs
-/// occur when k >= 2); b2 = 0.1. Inputs: N(0, I) or, with `correlated`, N(μ, Σ) with
-/// μ ~ N(0, 0.5² I) and Σ = R diag(linspace(0.5, 2)) Rᵀ for a random rotation R.
+/// Draws a teacher and data. Teacher: W1 rows Gaussian (or conditioned, see `condition`) then
+/// normalised to unit norm; b1 ~ offset + U(−r, r); output weights per `output_weights`;
+/// b2 = 0.1. Inputs: N(0, I); with `correlated`, N(μ, Σ) with μ ~ N(0, 0.5² I) and
+/// Σ = R diag(linspace(0.5, 2)) Rᵀ for a random rotation R; with `ball_radius`, uniform on a ball.
 /// Regression labels: f(x) + N(0, σ²). Classification: the teacher has a logistic output
 /// link (b2 = 0), and y ~ Bernoulli(sigmoid(f(x))) in {0, 1}.
 /// Rows are drawn in fixed blocks with generators seeded from (seed, block): parallel and

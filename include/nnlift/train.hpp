@@ -20,9 +20,13 @@ enum class BiasMethod {
   Ratio,  ///< moment-ratio estimator (ALGORITHM.md §4.4b): s κ2(b)/κ1(b) = c2/c1 per unit
   Lsq,    ///< least squares with fixed directions (§4.4c): L-BFGS on (b_j, s_j), output layer
           ///< solved in closed form at each step; starts from the ratio estimate. Regression only.
+  Fourier,  ///< the paper's Procedure 2 (§4.4a): phase of the label's Fourier transform on a
+            ///< cap of frequencies around each direction. Needs a constant input density on a
+            ///< bounded support (uniform on a ball); under Gaussian inputs the estimator has no
+            ///< finite mean, and train() warns when the inputs do not look uniform on a ball.
 };
 const char* to_string(BiasMethod method) noexcept;
-/// \throws std::invalid_argument listing the accepted names (and saying which are not built yet).
+/// \throws std::invalid_argument listing the accepted names.
 BiasMethod parse_bias_method(const std::string& name);
 
 /// Where the parameters start.
@@ -51,6 +55,11 @@ struct TrainOptions {
   double refine_tolerance = 1e-7;  ///< gradient-norm tolerance of L-BFGS; > 0
   double ridge = 1e-6;             ///< output-layer ridge, relative to trace(HᵀH/n)/k; >= 0
   double noise_threshold = 3.0;    ///< a unit is "within noise" if |λ_j| < this × noise_level
+  double fourier_radius = 0.5;     ///< Fourier bias: frequency radius r (angular); > 0
+  double fourier_cap = 0.3;        ///< Fourier bias: cap of unit directions within ε; (0, √2)
+  /// Optional k×d first-layer directions (rows, original coordinates) to use instead of the
+  /// tensor stage: for studying the bias and output steps on their own (reproduction E8).
+  Matrix directions;
   std::uint64_t seed = 0;
   int num_threads = 0;  ///< 0 = OpenMP default. Results do not depend on this.
   ProgressFn progress;  ///< optional; called from the calling thread only

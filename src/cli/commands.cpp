@@ -77,6 +77,7 @@ int run_synth(const std::vector<std::string>& args, Context& ctx) {
   CommonFlags flags;
   std::string activation = to_string(o.activation);
   std::string task = to_string(o.task);
+  std::string output_weights;
   std::string out_path, test_out, truth_path;
   po::options_description desc("options");
   desc.add_options()("dim", po::value(&o.dim)->default_value(o.dim), "d, input dimensions")(
@@ -89,9 +90,23 @@ int run_synth(const std::vector<std::string>& args, Context& ctx) {
                                                 "sigmoid | tanh | softplus | relu")(
       "bias-range",
       po::value(&o.bias_range)->default_value(o.bias_range),
-      "hidden biases ~ U(-r, r)")("noise",
-                                  po::value(&o.noise)->default_value(o.noise),
-                                  "regression label noise standard deviation")(
+      "hidden biases ~ offset + U(-r, r)")(
+      "bias-offset",
+      po::value(&o.bias_offset)->default_value(o.bias_offset),
+      "centre of the hidden biases (all equal to it with --bias-range 0)")(
+      "output-weights",
+      po::value(&output_weights)->default_value("mixed"),
+      "mixed (+-U(0.5,1.5)) | positive (+U(0.5,1.5)) | ones")(
+      "condition",
+      po::value(&o.condition)->default_value(o.condition),
+      "0: Gaussian first-layer rows; K >= 1: singular values linspace(1, K) before the rows "
+      "are normalised (1 = orthonormal rows)")(
+      "ball-radius",
+      po::value(&o.ball_radius)->default_value(o.ball_radius),
+      "R > 0: inputs uniform on the ball of radius R (bounded inputs, for --bias fourier)")(
+      "noise",
+      po::value(&o.noise)->default_value(o.noise),
+      "regression label noise standard deviation")(
       "correlated",
       po::bool_switch(&o.correlated),
       "inputs ~ N(mu, Sigma) with random mean and covariance (default N(0, I))")(
@@ -117,6 +132,16 @@ int run_synth(const std::vector<std::string>& args, Context& ctx) {
     o.task = parse_task(task);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
+  }
+  if (output_weights == "mixed") {
+    o.output_weights = OutputWeights::Mixed;
+  } else if (output_weights == "positive") {
+    o.output_weights = OutputWeights::Positive;
+  } else if (output_weights == "ones") {
+    o.output_weights = OutputWeights::Ones;
+  } else {
+    throw UsageError("--output-weights must be mixed, positive or ones, not '" + output_weights +
+                     "'");
   }
   if (!test_out.empty() && o.test_samples == 0) {
     throw UsageError("--test-out needs --test-samples > 0");
@@ -150,7 +175,10 @@ int run_synth(const std::vector<std::string>& args, Context& ctx) {
   }
   log << " and " << truth_path << " in " << format_seconds(seconds_since(t0)) << "\n";
   log << "  teacher: k = " << o.hidden << " " << to_string(o.activation) << " units, "
-      << to_string(o.task) << ", inputs " << (o.correlated ? "N(mu, Sigma)" : "N(0, I)")
+      << to_string(o.task) << ", inputs "
+      << (o.correlated        ? std::string("N(mu, Sigma)")
+          : o.ball_radius > 0 ? "uniform on the ball of radius " + std::to_string(o.ball_radius)
+                              : std::string("N(0, I)"))
       << ", noise sd " << o.noise << "\n";
   log << "  Var f(x) on the training inputs = " << var_f;
   if (o.task == Task::Regression && o.noise > 0) {
@@ -273,8 +301,15 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
       "auto | power | jennrich | als: decomposition of the k x k x k core")(
       "bias",
       po::value(&bias)->default_value(bias),
-      "ratio (moment ratios, closed form) | lsq (least squares over biases and scales with the "
-      "directions fixed; regression)")(
+      "auto (lsq for regression, ratio for classification) | ratio (moment ratios, closed "
+      "form) | lsq (least squares over biases and scales with the directions fixed; "
+      "regression) | fourier (the paper's Procedure 2; only for inputs uniform on a ball)")(
+      "fourier-radius",
+      po::value(&o.fourier_radius)->default_value(o.fourier_radius),
+      "--bias fourier: frequency radius r (angular); assumes |b_j| < pi / (2 r)")(
+      "fourier-cap",
+      po::value(&o.fourier_cap)->default_value(o.fourier_cap),
+      "--bias fourier: frequencies within this distance eps of each direction")(
       "ridge",
       po::value(&o.ridge)->default_value(o.ridge),
       "output-layer ridge, relative to the mean hidden-unit energy")(

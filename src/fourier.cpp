@@ -1,0 +1,130 @@
+// The paper's Fourier bias estimator (Procedure 2). ALGORITHM.md §4.4(a).
+// SPDX-License-Identifier: MIT
+#include "detail/fourier.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "detail/check.hpp"
+#include "detail/rng.hpp"
+
+namespace nnlift::detail {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+// ∠Σ̃(ξ) for ξ > 0, Σ̃(ξ) = ∫σ(t) e^{−iξt} dt (as a distribution). With m the smallest order
+// for which σ^{(m)} is integrable, Σ̃(ξ) = F[σ^{(m)}](ξ) / (iξ)^m, and F[σ^{(m)}] is real and
+// positive for these units: logistic and tanh (m = 1, σ' even, F[σ'](ξ) = πξ/sinh(πξ) resp.
+// πξ/sinh(πξ/2)) give −π/2; softplus (m = 2, σ'' = logistic') gives π.
+double transform_phase(Activation a) {
+  switch (a) {
+    case Activation::Sigmoid:
+    case Activation::Tanh:
+      return -kPi / 2;
+    case Activation::Softplus:
+      return kPi;
+    case Activation::Relu:
+      break;
+  }
+  fail("fourier bias: no Fourier phase for this activation");
+}
+
+// A unit vector uniform on the cap {u : ⟨u, c⟩ >= cos θmax} of the unit sphere around c.
+// Polar angle θ has density ∝ sin^{d−2} θ on [0, θmax] (θmax <= π/2): rejection from the
+// uniform proposal; the azimuth is the normalised component of a Gaussian vector orthogonal to c.
+void cap_direction(const Vector& c, double theta_max, Rng& rng, Vector& g, Vector& out) {
+  const Index d = c.size();
+  if (d == 1) {
+    out = c;
+    return;
+  }
+  const double sin_max = std::sin(theta_max);
+  double theta = 0;
+  for (;;) {
+    theta = theta_max * rng.uniform();
+    const double ratio = std::sin(theta) / sin_max;
+    if (rng.uniform() <= std::pow(ratio, static_cast<double>(d - 2))) {
+      break;
+    }
+  }
+  double norm = 0;
+  do {
+    for (Index t = 0; t < d; ++t) {
+      g(t) = rng.normal();
+    }
+    g -= g.dot(c) * c;
+    norm = g.norm();
+  } while (norm < 1e-12);
+  out = std::cos(theta) * c + (std::sin(theta) / norm) * g;
+}
+
+}  // namespace
+
+Vector fourier_biases(const Matrix& X,
+                      const Vector& yc,
+                      const Matrix& W1,
+                      Activation activation,
+                      double radius,
+                      double cap,
+                      std::uint64_t seed,
+                      const RowReducer& reducer) {
+  require(radius > 0 && std::isfinite(radius), "fourier_biases", "radius", radius, "> 0");
+  require(cap > 0 && cap < std::sqrt(2.0), "fourier_biases", "cap", cap, "in (0, sqrt 2)");
+  const Index n = X.rows(), d = X.cols(), k = W1.rows();
+  const double phase0 = transform_phase(activation);
+  const double theta_max = std::acos(1.0 - cap * cap / 2.0);
+  const Vector scale = W1.rowwise().norm();
+  const Matrix directions = scale.cwiseInverse().asDiagonal() * W1;
+  // Row 0: Σ ỹ cos⟨ω, x⟩; row 1: −Σ ỹ sin⟨ω, x⟩, per unit.
+  const Matrix v = reducer.sum(n, 2, k, [&](Index begin, Index count) {
+    Matrix part = Matrix::Zero(2, k);
+    Vector g(d), omega(d);
+    for (Index j = 0; j < k; ++j) {
+      Rng rng(derive_seed(seed, static_cast<std::uint64_t>(j), static_cast<std::uint64_t>(begin)));
+      const Vector c = directions.row(j).transpose();
+      for (Index i = begin; i < begin + count; ++i) {
+        cap_direction(c, theta_max, rng, g, omega);
+        const double phase = radius * X.row(i).dot(omega);
+        part(0, j) += yc(i) * std::cos(phase);
+        part(1, j) -= yc(i) * std::sin(phase);
+      }
+    }
+    return part;
+  });
+  Vector b(k);
+  for (Index j = 0; j < k; ++j) {
+    double theta = std::atan2(v(1, j), v(0, j)) - phase0;
+    theta -= kPi * std::ceil(theta / kPi - 0.5);  // into (−π/2, π/2]: a2_j < 0 adds π
+    b(j) = scale(j) * theta / radius;
+  }
+  return b;
+}
+
+double ball_uniformity_distance(const Matrix& X) {
+  const Index n = X.rows();
+  const double d = static_cast<double>(X.cols());
+  const Vector mean = X.colwise().mean().transpose();
+  std::vector<double> r(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i) {
+    r[static_cast<std::size_t>(i)] = (X.row(i).transpose() - mean).norm();
+  }
+  const double r_max = *std::max_element(r.begin(), r.end());
+  if (!(r_max > 0)) {
+    return 1.0;
+  }
+  for (double& value : r) {
+    value = std::pow(value / r_max, d);
+  }
+  std::sort(r.begin(), r.end());
+  double distance = 0;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    const double lo = static_cast<double>(i) / static_cast<double>(n);
+    const double hi = static_cast<double>(i + 1) / static_cast<double>(n);
+    distance = std::max({distance, std::abs(r[i] - lo), std::abs(hi - r[i])});
+  }
+  return distance;
+}
+
+}  // namespace nnlift::detail
