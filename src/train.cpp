@@ -583,12 +583,26 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
     const Vector M1 = Xs.transpose() * yc / static_cast<double>(n);
     const Matrix M2c = second_moment(Xs, yc, reducer);
     const Matrix gram = Ubar.transpose() * Ubar;
-    const Vector c1 = gram.ldlt().solve(Ubar.transpose() * M1);
+    Vector c1 = gram.ldlt().solve(Ubar.transpose() * M1);
     Vector rhs(k);
     for (Index j = 0; j < k; ++j) {
       rhs(j) = Ubar.col(j).dot(M2c * Ubar.col(j));
     }
     const Vector c2 = gram.cwiseProduct(gram).ldlt().solve(rhs);
+    if (o.activation == Activation::Softplus) {
+      // Orientation (§4.4b step 4): the odd tensor fixes a direction only up to the sign of
+      // λ_j. Sigmoid and tanh absorb a flip (σ(−z) = 1 − σ(z), tanh odd) into a2 and b2, but
+      // softplus(−z) = softplus(z) − z leaves a linear term no output layer can represent.
+      // κ1 = E σ' and κ2 = E σ'' are positive, so c1_j and c2_j share the sign of a2_j: a
+      // unit whose c1_j disagrees with c2_j points the wrong way. Flipping it flips c1_j only.
+      for (Index j = 0; j < k; ++j) {
+        if (c1(j) * c2(j) < 0) {
+          Ubar.col(j) *= -1.0;
+          net.W1.row(j) *= -1.0;
+          c1(j) = -c1(j);
+        }
+      }
+    }
     for (Index j = 0; j < k; ++j) {
       double b_std = 0.0;
       if (std::abs(c1(j)) > 1e-12 * std::max(c1.cwiseAbs().maxCoeff(), 1e-300)) {

@@ -260,4 +260,52 @@ TEST_SUITE("cli") {
     const std::vector<std::string> files = dir.list();
     CHECK(std::find(files.begin(), files.end(), "r.json") == files.end());
   }
+
+  TEST_CASE("cli: bounded inputs and the Fourier biases") {
+    test::TempDir dir;
+    Outcome o = run({"synth",
+                     "--dim",
+                     "3",
+                     "--hidden",
+                     "2",
+                     "--samples",
+                     "20000",
+                     "--ball-radius",
+                     "6",
+                     "--output-weights",
+                     "positive",
+                     "--seed",
+                     "4",
+                     "--out",
+                     dir.file("ball.csv"),
+                     "--truth",
+                     dir.file("truth.json")});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("uniform on the ball of radius 6") != std::string::npos);
+    o = run({"train",
+             "--data",
+             dir.file("ball.csv"),
+             "--hidden",
+             "2",
+             "--bias",
+             "fourier",
+             "--model",
+             dir.file("m.json")});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("do not look uniform") == std::string::npos);
+    CHECK(nnlift::load_model(dir.file("m.json")).metadata_json.find("\"bias\":\"fourier\"") !=
+          std::string::npos);
+    o = run({"synth",
+             "--out",
+             dir.file("x.csv"),
+             "--truth",
+             dir.file("t.json"),
+             "--output-weights",
+             "some"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("--output-weights must be mixed, positive or ones") != std::string::npos);
+    o = run({"train", "--help"});
+    CHECK(o.out.find("fourier") != std::string::npos);
+  }
 }
