@@ -3,7 +3,9 @@
 #include "detail/refine.hpp"
 
 #include <LBFGS.h>
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 
@@ -20,6 +22,9 @@ struct Objective {
   OutputLink link;
   Vector best;
   double best_value = std::numeric_limits<double>::infinity();
+  const std::function<void(double)>* progress = nullptr;  // fraction of the iteration budget
+  int max_iterations = 1;
+  int evaluations = 0;
 
   double operator()(const Vector& theta, Vector& grad) {
     const Index d = X.cols(), n = X.rows(), c = T.cols();
@@ -76,6 +81,10 @@ struct Objective {
       best_value = value;
       best = theta;
     }
+    if (progress != nullptr && *progress) {
+      // Each iteration evaluates at least once, so this over-states progress; capped below 1.
+      (*progress)(std::min(0.99, ++evaluations / static_cast<double>(max_iterations)));
+    }
     return value;
   }
 };
@@ -88,7 +97,8 @@ RefineReport refine_lbfgs(const Matrix& Xs,
                           int max_iterations,
                           double tolerance,
                           const RowReducer& reducer,
-                          TwoLayerNetwork& net) {
+                          TwoLayerNetwork& net,
+                          const std::function<void(double)>& progress) {
   const Index k = net.num_hidden(), d = net.num_inputs(), c = net.num_outputs();
   if (targets.rows() != Xs.rows() || targets.cols() != c) {
     throw std::invalid_argument("refine_lbfgs: targets are " + std::to_string(targets.rows()) +
@@ -103,6 +113,8 @@ RefineReport refine_lbfgs(const Matrix& Xs,
   theta.segment(k * d + k + c * k, c) = net.b2;
   const bool squared = net.link == OutputLink::Identity;
   Objective objective{Xs, targets, reducer, k, net.activation, net.link, theta};
+  objective.progress = &progress;
+  objective.max_iterations = max_iterations;
   Vector grad(theta.size());
   RefineReport report;
   const double start = objective(theta, grad);

@@ -692,8 +692,13 @@ TrainResult train(const Dataset& data, const TrainOptions& o) {
 
   if (o.refine) {
     const Matrix targets = multiclass ? onehot : Matrix(y);
+    const std::function<void(double)> refine_progress = [&](double fraction) {
+      if (o.progress) {
+        o.progress("refine (L-BFGS)", fraction);
+      }
+    };
     const detail::RefineReport rep = detail::refine_lbfgs(
-        Xs, targets, st, o.refine_iterations, o.refine_tolerance, reducer, net);
+        Xs, targets, st, o.refine_iterations, o.refine_tolerance, reducer, net, refine_progress);
     result.refine_iterations = rep.iterations;
     result.loss_before_refine = rep.loss_before;
     result.refine_stopped = rep.stopped;

@@ -166,7 +166,22 @@ TEST_SUITE("train") {
     o.hidden = 2;
     const nnlift::TrainResult plain = nnlift::train(as_dataset(s), o);
     o.refine = true;
+    int finished = 0, partial = 0;
+    bool in_range = true;
+    o.progress = [&](const std::string& stage, double fraction) {
+      if (fraction == 1.0) {
+        ++finished;
+      } else {
+        ++partial;
+        in_range = in_range && stage == "refine (L-BFGS)" && fraction >= 0 && fraction < 1;
+      }
+    };
     const nnlift::TrainResult refined = nnlift::train(as_dataset(s), o);
+    o.progress = nullptr;
+    // One report per finished stage; during the refinement, fractions below 1.
+    CHECK(finished == static_cast<int>(refined.stages.size()));
+    CHECK(partial >= refined.refine_iterations);
+    CHECK(in_range);
     INFO("training MSE " << plain.train_loss << " -> " << refined.train_loss << ", "
                          << refined.refine_iterations << " iterations (" << refined.refine_stopped
                          << ")");

@@ -38,7 +38,9 @@ const char* to_string(Init init) noexcept;
 /// \throws std::invalid_argument listing the accepted names.
 Init parse_init(const std::string& name);
 
-/// A report from a long stage: its name and the fraction done in [0, 1].
+/// A report from a stage: its name and the fraction done. Called with 1 when each stage ends, and
+/// with fractions in [0, 1) during the L-BFGS refinement (an upper bound: the share of the
+/// iteration budget its loss evaluations have used).
 using ProgressFn = std::function<void(const std::string& stage, double fraction)>;
 
 struct TrainOptions {

@@ -6,9 +6,11 @@
 #include <chrono>
 #include <cmath>
 #include <iomanip>
+#include <iostream>
 #include <memory>
 #include <ostream>
 #include <sstream>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -368,9 +370,23 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   log << "nnlift train: " << data_flags.path << ": " << data.X.rows() << " rows, " << data.X.cols()
       << " inputs, target '" << data.target_name << "' (" << to_string(o.task) << "), read in "
       << format_seconds(seconds_since(t0)) << "\n";
+  // One line per finished stage; on a terminal, long stages (the L-BFGS refinement) also
+  // show a percentage that is rewritten in place.
+  const bool terminal = &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
   int stage = 0;
-  o.progress = [&](const std::string& name, double) {
-    log << "  [" << ++stage << "] " << name << " done\n" << std::flush;
+  int shown_percent = -1;
+  o.progress = [&](const std::string& name, double fraction) {
+    if (fraction < 1.0) {
+      const int percent = static_cast<int>(100 * fraction);
+      if (terminal && percent != shown_percent) {
+        shown_percent = percent;
+        log << "\r  [" << stage + 1 << "] " << name << " ... " << percent << "% " << std::flush;
+      }
+      return;
+    }
+    log << (shown_percent >= 0 ? "\r" : "") << "  [" << ++stage << "] " << name << " done     \n"
+        << std::flush;
+    shown_percent = -1;
   };
   const TrainResult r = train(data, o);
   if (r.network.W2.size() == 0) {

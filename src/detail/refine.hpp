@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <functional>
+
 #include <nnlift/model.hpp>
 #include <nnlift/moments.hpp>
 
@@ -19,13 +21,15 @@ struct RefineReport {
 /// coordinates). `targets` is n×c: the labels (c = 1; 0/1 for the logistic link) or one-hot
 /// classes (softmax). Works on standardised inputs
 /// Xs = (X − μ)W for good scaling and maps the result back. Gradients by backpropagation, summed
-/// over row blocks by `reducer` (deterministic for any thread count).
+/// over row blocks by `reducer` (deterministic for any thread count). `progress`, if set, is
+/// called from the calling thread after each loss evaluation with a fraction in [0, 1).
 RefineReport refine_lbfgs(const Matrix& Xs,
                           const Matrix& targets,
                           const Standardizer& st,
                           int max_iterations,
                           double tolerance,
                           const RowReducer& reducer,
-                          TwoLayerNetwork& net);
+                          TwoLayerNetwork& net,
+                          const std::function<void(double)>& progress = {});
 
 }  // namespace nnlift::detail
