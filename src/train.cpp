@@ -74,6 +74,13 @@ double ridge_penalty(const Matrix& gram, Index k, double ridge) {
   return ridge * std::max(gram.topLeftCorner(k, k).trace() / static_cast<double>(k), 1e-300);
 }
 
+// The same for the iterative output fits, which hold H: at least 1e-8, so that separable
+// classes still have a finite optimum.
+double stored_ridge_penalty(const Matrix& H, double ridge) {
+  const double energy = H.squaredNorm() / static_cast<double>(H.rows() * H.cols());
+  return std::max(ridge, 1e-8) * std::max(energy, 1e-300);
+}
+
 struct RidgeFit {
   Vector beta;         // k weights, then the intercept
   double penalty = 0;  // the absolute ridge term used
@@ -125,7 +132,7 @@ void fit_logistic(const Matrix& H,
                   TwoLayerNetwork& net) {
   const Index n = H.rows(), k = H.cols();
   Vector beta = Vector::Zero(k + 1);
-  const double scale = std::max(H.squaredNorm() / static_cast<double>(n * k), 1e-300);
+  const double penalty = stored_ridge_penalty(H, ridge);
   for (int it = 0; it < 100; ++it) {
     const Matrix gh = reducer.sum(n, k + 1, k + 2, [&](Index b, Index c) {
       Matrix F(c, k + 1);
@@ -141,7 +148,6 @@ void fit_logistic(const Matrix& H,
     }) / static_cast<double>(n);
     Matrix hess = gh.leftCols(k + 1);
     Vector grad = gh.col(k + 1);
-    const double penalty = std::max(ridge, 1e-8) * scale;
     hess.diagonal().head(k).array() += penalty;
     grad.head(k) += penalty * beta.head(k);
     const Vector step = hess.ldlt().solve(grad);
@@ -221,8 +227,7 @@ void fit_softmax(const Matrix& H,
                  const RowReducer& reducer,
                  TwoLayerNetwork& net) {
   const Index n = H.rows(), k = H.cols(), c = Y.cols();
-  const double penalty =
-      std::max(ridge, 1e-8) * std::max(H.squaredNorm() / static_cast<double>(n * k), 1e-300);
+  const double penalty = stored_ridge_penalty(H, ridge);
   auto objective = [&](const Vector& theta, Vector& grad) {
     const Eigen::Map<const Matrix> W(theta.data(), c, k + 1);  // [W2 | b2]
     const Matrix sum = reducer.sum(n, c * (k + 1) + 1, 1, [&](Index b, Index cnt) {

@@ -15,6 +15,7 @@
 #include <nnlift/npy.hpp>
 
 #include "planted.hpp"
+#include "stats.hpp"
 
 using tools::Index;
 using tools::Matrix;
@@ -58,12 +59,6 @@ double run_reference(
   return seconds;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // Accuracy of each route on noisy non-orthogonal mixed-sign k×k×k tensors, over seeds.
 void compare_routes(int seeds, int threads) {
   std::printf(
@@ -92,8 +87,9 @@ void compare_routes(int seeds, int threads) {
           const nnlift::DecomposeResult r = nnlift::decompose(p.T, o);
           errors.push_back(r.components.size() ? tools::max_column_error(p.V, r.components) : 2.0);
         }
-        std::printf(
-            " %.4f [%.3f] |", median(errors), *std::max_element(errors.begin(), errors.end()));
+        std::printf(" %.4f [%.3f] |",
+                    tools::median(errors),
+                    *std::max_element(errors.begin(), errors.end()));
       }
       std::printf("\n");
       std::fflush(stdout);

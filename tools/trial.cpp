@@ -18,6 +18,8 @@
 #include <nnlift/synth.hpp>
 #include <nnlift/train.hpp>
 
+#include "stats.hpp"
+
 namespace {
 
 using nnlift::Index;
@@ -39,12 +41,6 @@ const char* const kUsage =
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 == 1 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
 void write_table(const std::string& path, const Matrix& X, const Vector& last) {
@@ -154,10 +150,10 @@ int run(std::map<std::string, std::string> args) {
           std::abs(s.truth.b1(j) / s.truth.W1.row(j).norm() - sign * r.network.b1(m) / norm));
     }
     out["col_err"] = col_err;
-    out["col_err_median"] = median(col_err);
+    out["col_err_median"] = tools::median(col_err);
     out["col_err_max"] = *std::max_element(col_err.begin(), col_err.end());
     out["bias_err"] = bias_err;
-    out["bias_err_median"] = median(bias_err);
+    out["bias_err_median"] = tools::median(bias_err);
     out["min_cos"] = rec.min_cosine;
   }
   out["lambda_min"] = r.lambda.size() > 0 ? r.lambda.cwiseAbs().minCoeff() : 0.0;
