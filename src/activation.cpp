@@ -7,6 +7,8 @@
 
 #include <nnlift/activation.hpp>
 
+#include "detail/activation_traits.hpp"
+
 namespace nnlift {
 namespace {
 
@@ -42,32 +44,51 @@ const GaussHermite& gauss_hermite() {
 
 }  // namespace
 
-const char* to_string(Activation activation) noexcept {
-  switch (activation) {
-    case Activation::Sigmoid:
-      return "sigmoid";
-    case Activation::Tanh:
-      return "tanh";
-    case Activation::Softplus:
-      return "softplus";
-    case Activation::Relu:
-      return "relu";
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+// The Fourier phase ∠Σ̃(ξ) for ξ > 0, Σ̃(ξ) = ∫σ(t) e^{−iξt} dt (as a distribution): with m the
+// smallest order for which σ^{(m)} is integrable, Σ̃(ξ) = F[σ^{(m)}](ξ) / (iξ)^m, and F[σ^{(m)}]
+// is real and positive for these units: logistic and tanh (m = 1, σ' even, F[σ'](ξ) =
+// πξ/sinh(πξ) resp. πξ/sinh(πξ/2)) give −π/2; softplus (m = 2, σ'' = logistic') gives π.
+// κ3(0) = E σ'''(Z): σ''' is even and negative near 0 for sigmoid and tanh; for softplus
+// σ''' = logistic'' is odd, so κ3(0) = 0 and only a bias makes a softplus unit visible.
+const detail::ActivationTraits kTraits[] = {
+    {Activation::Sigmoid, "sigmoid", -1, false, -kPi / 2, nullptr},
+    {Activation::Tanh, "tanh", -1, false, -kPi / 2, nullptr},
+    {Activation::Softplus, "softplus", 0, true, kPi, nullptr},
+    {Activation::Relu,
+     "relu",
+     0,
+     false,
+     0.0,
+     "a ReLU unit without bias has no third-order signal (E[relu'''(b + Z)] = -b phi(b) vanishes "
+     "at b = 0, ALGORITHM.md §8.1), so NN-LIFT cannot see it; the fourth-order route is not "
+     "implemented. Use sigmoid, tanh or softplus."},
+};
+
+}  // namespace
+
+const detail::ActivationTraits& detail::traits(Activation activation) noexcept {
+  for (const ActivationTraits& t : kTraits) {
+    if (t.value == activation) {
+      return t;
+    }
   }
-  return "unknown";
+  return kTraits[0];
 }
 
+const char* to_string(Activation activation) noexcept { return detail::traits(activation).name; }
+
 Activation parse_activation(const std::string& name) {
-  if (name == "sigmoid" || name == "logistic") {
+  if (name == "logistic") {
     return Activation::Sigmoid;
   }
-  if (name == "tanh") {
-    return Activation::Tanh;
-  }
-  if (name == "softplus") {
-    return Activation::Softplus;
-  }
-  if (name == "relu") {
-    return Activation::Relu;
+  for (const detail::ActivationTraits& t : kTraits) {
+    if (name == t.name) {
+      return t.value;
+    }
   }
   throw std::invalid_argument("unknown activation '" + name +
                               "'; expected sigmoid, tanh, softplus or relu");

@@ -254,8 +254,8 @@ std::vector<int> choose_columns(const std::string& path,
   auto find = [&](const std::string& name, const char* what) {
     auto it = index.find(name);
     if (it == index.end()) {
-      throw std::invalid_argument(path + ": no " + what + " column named '" + name +
-                                  "'; columns are: " + joined(names));
+      throw IoError(path + ": no " + what + " column named '" + name +
+                    "'; columns are: " + joined(names));
     }
     return it->second;
   };
@@ -296,7 +296,7 @@ std::vector<int> choose_columns(const std::string& path,
     }
   }
   if (out.feature_names.empty()) {
-    throw std::invalid_argument(path + ": no feature columns selected");
+    throw IoError(path + ": no feature columns selected");
   }
   return dest;
 }

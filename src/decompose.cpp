@@ -8,6 +8,8 @@
 #include <nnlift/decompose.hpp>
 
 #include "detail/check.hpp"
+#include "detail/names.hpp"
+#include "detail/parallel.hpp"
 #include "detail/rng.hpp"
 
 namespace nnlift {
@@ -37,7 +39,7 @@ CoreFit power_route(const DenseSymmetricTensor3& core, const DecomposeOptions& o
     return fit;
   }
   PowerMethodOptions po = o.power;
-  po.num_components = core.dim();
+  po.rank = core.dim();
   po.seed = detail::derive_seed(o.seed, 12);
   po.num_threads = o.num_threads;
   const DenseSymmetricTensor3 whitened = core.project(w.W);
@@ -76,39 +78,39 @@ CoreFit cp_route(const DenseSymmetricTensor3& core, const DecomposeOptions& o, b
 
 }  // namespace
 
+namespace {
+const detail::EnumName<DecomposeMethod> kMethodNames[] = {{DecomposeMethod::Auto, "auto"},
+                                                          {DecomposeMethod::Power, "power"},
+                                                          {DecomposeMethod::Jennrich, "jennrich"},
+                                                          {DecomposeMethod::Als, "als"}};
+}  // namespace
+
 const char* to_string(DecomposeMethod method) noexcept {
-  switch (method) {
-    case DecomposeMethod::Auto:
-      return "auto";
-    case DecomposeMethod::Power:
-      return "power";
-    case DecomposeMethod::Jennrich:
-      return "jennrich";
-    case DecomposeMethod::Als:
-      return "als";
-  }
-  return "unknown";
+  return detail::name_of(kMethodNames, method);
 }
 
 DecomposeMethod parse_decompose_method(const std::string& name) {
-  for (DecomposeMethod m : {DecomposeMethod::Auto,
-                            DecomposeMethod::Power,
-                            DecomposeMethod::Jennrich,
-                            DecomposeMethod::Als}) {
-    if (name == to_string(m)) {
-      return m;
-    }
-  }
-  throw std::invalid_argument("unknown method '" + name +
-                              "'; expected auto, power, jennrich or als");
+  return detail::parse_name(kMethodNames, name, "decomposition method");
 }
 
 void validate(const DecomposeOptions& o) {
   detail::require(o.rank >= 1, "DecomposeOptions", "rank", o.rank, ">= 1");
   detail::require(o.num_threads >= 0, "DecomposeOptions", "num_threads", o.num_threads, ">= 0");
-  PowerMethodOptions po = o.power;
-  po.num_components = 0;
-  validate(po);
+  // Derived fields: decompose() sets them from rank, seed and num_threads, so a value set by the
+  // caller would be ignored; it is refused instead.
+  const char* derived = "0 (derived from DecomposeOptions::rank, seed and num_threads)";
+  const char* where = "DecomposeOptions";
+  detail::require(o.power.rank == 0, where, "power.rank", o.power.rank, derived);
+  detail::require(o.power.seed == 0, where, "power.seed", o.power.seed, derived);
+  detail::require(
+      o.power.num_threads == 0, where, "power.num_threads", o.power.num_threads, derived);
+  detail::require(o.whitening.seed == 0, where, "whitening.seed", o.whitening.seed, derived);
+  detail::require(o.jennrich.seed == 0, where, "jennrich.seed", o.jennrich.seed, derived);
+  detail::require(
+      o.jennrich.num_threads == 0, where, "jennrich.num_threads", o.jennrich.num_threads, derived);
+  detail::require(o.subspace.rank == 0, where, "subspace.rank", o.subspace.rank, derived);
+  detail::require(o.subspace.seed == 0, where, "subspace.seed", o.subspace.seed, derived);
+  validate(o.power);
   validate(o.whitening);
   validate(o.jennrich);
   validate(o.als);
@@ -121,13 +123,11 @@ DecomposeResult decompose(const SymmetricTensor3& T, const DecomposeOptions& opt
   validate(options);
   const Index d = T.dim();
   const Index k = options.rank;
-  if (k > d) {
-    detail::fail("decompose: rank k = " + std::to_string(k) +
-                 " exceeds dimension d = " + std::to_string(d));
-  }
+  detail::require_rank_fits(k, d, "decompose", "DecomposeOptions::rank");
+  const detail::ThreadBudget threads(options.num_threads);
   const auto* dense = dynamic_cast<const DenseSymmetricTensor3*>(&T);
   if (dense != nullptr && !(dense->frobenius_norm() > 0)) {
-    detail::fail("decompose: the tensor is zero; there is nothing to decompose");
+    throw DataError("decompose: the tensor is zero; there is nothing to decompose");
   }
   DecomposeResult result;
   Matrix Q = Matrix::Identity(d, k);
@@ -142,7 +142,7 @@ DecomposeResult decompose(const SymmetricTensor3& T, const DecomposeOptions& opt
   }
   const DenseSymmetricTensor3 core = T.project(Q);
   if (!(core.frobenius_norm() > 0)) {
-    detail::fail(
+    throw DataError(
         "decompose: the tensor is zero on its top-k subspace; there is nothing to decompose");
   }
 

@@ -12,44 +12,64 @@
 
 namespace nnlift {
 
-Scores score(const TwoLayerNetwork& net, const Matrix& X, const Vector& y) {
+Scores score(const TwoLayerNetwork& net,
+             const Matrix& X,
+             const Vector& y,
+             const ExecutionContext& context) {
   if (X.rows() != y.size()) {
     detail::fail("score: X has " + std::to_string(X.rows()) + " rows but y has " +
                  std::to_string(y.size()));
   }
   Scores s;
-  const Matrix p = predict(net, X);
-  const double n = static_cast<double>(y.size());
+  const Index n = y.size();
   if (net.link == OutputLink::Identity) {
-    s.mse = (p.col(0) - y).squaredNorm() / n;
-    const double var = (y.array() - y.mean()).square().mean();
+    // Σ (f − y)² and Σ y in one pass, then Σ (y − ȳ)² (two passes: no cancellation).
+    const Matrix sums = context.mean(n, 2, 1, [&](Index b, Index c) {
+      const Vector p = predict(net, X.middleRows(b, c)).col(0);
+      const auto yb = y.segment(b, c);
+      Matrix out(2, 1);
+      out << (p - yb).squaredNorm(), yb.sum();
+      return out;
+    });
+    s.mse = sums(0, 0);
+    const double mean = sums(1, 0);
+    const double var = context.mean(n, 1, 1, [&](Index b, Index c) {
+      return Matrix::Constant(1, 1, (y.segment(b, c).array() - mean).square().sum());
+    })(0, 0);
     s.r2 = var > 0 ? 1.0 - s.mse / var : 0.0;
     return s;
   }
-  double correct = 0, loss = 0;
-  for (Index i = 0; i < y.size(); ++i) {
-    if (net.link == OutputLink::Logistic) {
-      // The positive class is the second label (1 for 0/1 labels).
-      const double positive_label = net.classes.size() == 2 ? net.classes[1] : 1.0;
-      const bool positive = y(i) == positive_label;
-      const double q = std::clamp(p(i, 0), 1e-15, 1.0 - 1e-15);
-      correct += ((q >= 0.5) == positive) ? 1 : 0;
-      loss -= positive ? std::log(q) : std::log(1.0 - q);
-    } else {
-      Index best = 0;
-      p.row(i).maxCoeff(&best);
-      Index truth = -1;
-      for (std::size_t c = 0; c < net.classes.size(); ++c) {
-        if (net.classes[c] == y(i)) {
-          truth = static_cast<Index>(c);
+  // The positive class of a logistic model is the second label (1 for 0/1 labels).
+  const double positive_label = net.classes.size() == 2 ? net.classes[1] : 1.0;
+  const Matrix sums = context.mean(n, 2, 1, [&](Index b, Index c) {
+    const Matrix p = predict(net, X.middleRows(b, c));
+    double correct = 0, loss = 0;
+    for (Index i = 0; i < c; ++i) {
+      const double label = y(b + i);
+      if (net.link == OutputLink::Logistic) {
+        const bool positive = label == positive_label;
+        const double q = std::clamp(p(i, 0), 1e-15, 1.0 - 1e-15);
+        correct += ((q >= 0.5) == positive) ? 1 : 0;
+        loss -= positive ? std::log(q) : std::log(1.0 - q);
+      } else {
+        Index best = 0;
+        p.row(i).maxCoeff(&best);
+        Index truth = -1;
+        for (std::size_t k = 0; k < net.classes.size(); ++k) {
+          if (net.classes[k] == label) {
+            truth = static_cast<Index>(k);
+          }
         }
+        correct += best == truth ? 1 : 0;
+        loss -= truth >= 0 ? std::log(std::max(p(i, truth), 1e-15)) : std::log(1e-15);
       }
-      correct += best == truth ? 1 : 0;
-      loss -= truth >= 0 ? std::log(std::max(p(i, truth), 1e-15)) : std::log(1e-15);
     }
-  }
-  s.accuracy = correct / n;
-  s.log_loss = loss / n;
+    Matrix out(2, 1);
+    out << correct, loss;
+    return out;
+  });
+  s.accuracy = sums(0, 0);
+  s.log_loss = sums(1, 0);
   return s;
 }
 

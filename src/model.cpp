@@ -10,6 +10,7 @@
 #include <nnlift/model.hpp>
 
 #include "detail/io.hpp"
+#include "detail/names.hpp"
 
 namespace nnlift {
 namespace {
@@ -81,46 +82,25 @@ json to_json(const Vector& v) {
   return a;
 }
 
+const detail::EnumName<Task> kTaskNames[] = {{Task::Regression, "regression"},
+                                             {Task::Classification, "classification"}};
+const detail::EnumName<OutputLink> kLinkNames[] = {{OutputLink::Identity, "identity"},
+                                                   {OutputLink::Logistic, "logistic"},
+                                                   {OutputLink::Softmax, "softmax"}};
+
 OutputLink parse_link(const std::string& path, const std::string& name) {
-  if (name == "identity") {
-    return OutputLink::Identity;
+  try {
+    return detail::parse_name(kLinkNames, name, "output link");
+  } catch (const std::invalid_argument& e) {
+    bad_model(path, e.what());
   }
-  if (name == "logistic") {
-    return OutputLink::Logistic;
-  }
-  if (name == "softmax") {
-    return OutputLink::Softmax;
-  }
-  bad_model(path, "unknown output link '" + name + "' (identity, logistic or softmax)");
 }
 
 }  // namespace
 
-const char* to_string(Task task) noexcept {
-  return task == Task::Regression ? "regression" : "classification";
-}
-
-const char* to_string(OutputLink link) noexcept {
-  switch (link) {
-    case OutputLink::Identity:
-      return "identity";
-    case OutputLink::Logistic:
-      return "logistic";
-    case OutputLink::Softmax:
-      return "softmax";
-  }
-  return "unknown";
-}
-
-Task parse_task(const std::string& name) {
-  if (name == "regression") {
-    return Task::Regression;
-  }
-  if (name == "classification") {
-    return Task::Classification;
-  }
-  throw std::invalid_argument("unknown task '" + name + "'; expected regression or classification");
-}
+const char* to_string(Task task) noexcept { return detail::name_of(kTaskNames, task); }
+const char* to_string(OutputLink link) noexcept { return detail::name_of(kLinkNames, link); }
+Task parse_task(const std::string& name) { return detail::parse_name(kTaskNames, name, "task"); }
 
 void validate(const TwoLayerNetwork& net) {
   const Index k = net.W1.rows();

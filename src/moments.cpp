@@ -10,6 +10,7 @@
 #include <nnlift/moments.hpp>
 
 #include "detail/check.hpp"
+#include "detail/names.hpp"
 #include "detail/parallel.hpp"
 
 namespace nnlift {
@@ -40,31 +41,23 @@ Matrix linear_features(const Matrix& Xb) {
 
 }  // namespace
 
-LocalReducer::LocalReducer(int num_threads, Index block_rows)
-    : m_threads(num_threads), m_block_rows(block_rows) {
-  detail::require(block_rows >= 1, "LocalReducer", "block_rows", block_rows, ">= 1");
-}
-
-Matrix LocalReducer::sum(Index n, Index rows, Index cols, const BlockFn& f) const {
-  return detail::blocked_sum(n, m_block_rows, m_threads, rows, cols, f);
-}
-
 Standardizer fit_standardizer(const Matrix& X,
                               const std::vector<std::string>& names,
-                              const RowReducer& reducer) {
+                              const ExecutionContext& context) {
   const Index n = X.rows();
   const Index d = X.cols();
-  if (n < 2) {
-    detail::fail("fit_standardizer: X has " + std::to_string(n) + " rows; need at least 2");
+  const Index rows = context.global_rows(n);
+  if (rows < 2) {
+    throw DataError("standardisation needs at least 2 rows; the data have " + std::to_string(rows));
   }
   Standardizer s;
-  s.mean = reducer.sum(n, d, 1, [&](Index b, Index c) {
+  s.mean = context.mean(n, d, 1, [&](Index b, Index c) {
     return Matrix(X.middleRows(b, c).colwise().sum().transpose());
-  }) / static_cast<double>(n);
-  const Matrix cov = reducer.sum(n, d, d, [&](Index b, Index c) {
+  });
+  const Matrix cov = context.mean(n, d, d, [&](Index b, Index c) {
     const Matrix centred = X.middleRows(b, c).rowwise() - s.mean.transpose();
     return Matrix(centred.transpose() * centred);
-  }) / static_cast<double>(n);
+  });
   const Eigen::SelfAdjointEigenSolver<Matrix> eig(cov);
   const Vector& values = eig.eigenvalues();
   const double top = values.maxCoeff();
@@ -101,45 +94,43 @@ Standardizer fit_standardizer(const Matrix& X,
   return s;
 }
 
-Matrix standardize(const Standardizer& s, const Matrix& X) {
+Matrix standardize(const Standardizer& s, const Matrix& X, const ExecutionContext& context) {
   Matrix out(X.rows(), X.cols());
-  const Index block = 8192;
-  const Index blocks = (X.rows() + block - 1) / block;
-  detail::parallel_for(blocks, 0, [&](Index b) {
-    const Index begin = b * block;
-    const Index count = std::min(block, X.rows() - begin);
+  detail::parallel_rows(X.rows(), context.num_threads(), [&](Index begin, Index count) {
     out.middleRows(begin, count).noalias() =
         (X.middleRows(begin, count).rowwise() - s.mean.transpose()) * s.W.transpose();
   });
   return out;
 }
 
-const char* to_string(Residualize r) noexcept {
-  switch (r) {
-    case Residualize::None:
-      return "none";
-    case Residualize::Linear:
-      return "linear";
-    case Residualize::Quadratic:
-      return "quadratic";
-    case Residualize::Auto:
-      return "auto";
-  }
-  return "unknown";
-}
+namespace {
+const detail::EnumName<Residualize> kResidualizeNames[] = {{Residualize::None, "none"},
+                                                           {Residualize::Linear, "linear"},
+                                                           {Residualize::Quadratic, "quadratic"},
+                                                           {Residualize::Auto, "auto"}};
+// "auto" takes the quadratic control variate while n·p² stays below this many multiply-adds.
+constexpr double kQuadraticBudget = 2e10;
+}  // namespace
+
+const char* to_string(Residualize r) noexcept { return detail::name_of(kResidualizeNames, r); }
 
 Residualize parse_residualize(const std::string& name) {
-  for (Residualize r :
-       {Residualize::None, Residualize::Linear, Residualize::Quadratic, Residualize::Auto}) {
-    if (name == to_string(r)) {
-      return r;
-    }
-  }
-  throw std::invalid_argument("unknown residualisation '" + name +
-                              "'; expected none, linear, quadratic or auto");
+  return detail::parse_name(kResidualizeNames, name, "residualisation");
 }
 
-Vector residualize(const Matrix& Xs, const Vector& y, Residualize mode, const RowReducer& reducer) {
+Residualize resolve_residualize(Residualize mode, Index n, Index d) {
+  if (mode != Residualize::Auto) {
+    return mode;
+  }
+  const double p = 1.0 + static_cast<double>(d) + static_cast<double>(d * (d + 1) / 2);
+  return static_cast<double>(n) * p * p <= kQuadraticBudget ? Residualize::Quadratic
+                                                            : Residualize::Linear;
+}
+
+Vector residualize(const Matrix& Xs,
+                   const Vector& y,
+                   Residualize mode,
+                   const ExecutionContext& context) {
   const Index n = Xs.rows();
   const Index d = Xs.cols();
   if (y.size() != n) {
@@ -147,12 +138,12 @@ Vector residualize(const Matrix& Xs, const Vector& y, Residualize mode, const Ro
                  std::to_string(n) + " rows");
   }
   if (mode == Residualize::None) {
-    return (y.array() - y.mean()).matrix();
+    const double mean = context.mean(n, 1, 1, [&](Index b, Index c) {
+      return Matrix::Constant(1, 1, y.segment(b, c).sum());
+    })(0, 0);
+    return (y.array() - mean).matrix();
   }
-  if (mode == Residualize::Auto) {
-    const double p = 1.0 + static_cast<double>(d) + static_cast<double>(d * (d + 1) / 2);
-    mode = static_cast<double>(n) * p * p <= 2e10 ? Residualize::Quadratic : Residualize::Linear;
-  }
+  mode = resolve_residualize(mode, context.global_rows(n), d);
   const bool quadratic = mode == Residualize::Quadratic;
   auto features = [&](Index b, Index c) {
     return quadratic ? quadratic_features(Xs.middleRows(b, c))
@@ -160,7 +151,7 @@ Vector residualize(const Matrix& Xs, const Vector& y, Residualize mode, const Ro
   };
   const Index p = quadratic ? 1 + d + d * (d + 1) / 2 : 1 + d;
   // Normal equations [FᵀF | Fᵀy] in one pass; a tiny relative ridge keeps LDLT well posed.
-  const Matrix normal = reducer.sum(n, p, p + 1, [&](Index b, Index c) {
+  const Matrix normal = context.sum(n, p, p + 1, [&](Index b, Index c) {
     const Matrix F = features(b, c);
     Matrix out(p, p + 1);
     out.leftCols(p).noalias() = F.transpose() * F;
@@ -171,24 +162,21 @@ Vector residualize(const Matrix& Xs, const Vector& y, Residualize mode, const Ro
   gram.diagonal().array() += 1e-12 * gram.trace() / static_cast<double>(p);
   const Vector beta = gram.ldlt().solve(normal.col(p));
   Vector r(n);
-  const Index block = 8192;
-  detail::parallel_for((n + block - 1) / block, 0, [&](Index bi) {
-    const Index b = bi * block;
-    const Index c = std::min(block, n - b);
+  detail::parallel_rows(n, context.num_threads(), [&](Index b, Index c) {
     r.segment(b, c) = y.segment(b, c) - features(b, c) * beta;
   });
   return r;
 }
 
-MomentTensor3::MomentTensor3(const Matrix& X, const Vector& r, const RowReducer& reducer)
-    : m_X(X), m_r(r), m_reducer(reducer) {
-  if (X.rows() < 1 || r.size() != X.rows()) {
+MomentTensor3::MomentTensor3(const Matrix& X, const Vector& r, const ExecutionContext& context)
+    : m_X(X), m_r(r), m_context(context), m_rows(context.global_rows(X.rows())) {
+  if (m_rows < 1 || r.size() != X.rows()) {
     detail::fail("MomentTensor3: X has " + std::to_string(X.rows()) + " rows and r has " +
                  std::to_string(r.size()) + " entries; they must agree and be >= 1");
   }
-  m_first = reducer.sum(X.rows(), X.cols(), 1, [&](Index b, Index c) {
+  m_first = context.mean(X.rows(), X.cols(), 1, [&](Index b, Index c) {
     return Matrix(X.middleRows(b, c).transpose() * r.segment(b, c));
-  }) / static_cast<double>(X.rows());
+  });
 }
 
 Matrix MomentTensor3::contract_pairs(const Matrix& U, const Matrix& V) const {
@@ -198,7 +186,7 @@ Matrix MomentTensor3::contract_pairs(const Matrix& U, const Matrix& V) const {
     detail::fail("MomentTensor3::contract_pairs: U and V must both be " + std::to_string(d) + "xP");
   }
   // One pass: rows 0..d−1 hold Xᵀ[r ∘ XU ∘ XV], row d holds rᵀXV, row d+1 holds rᵀXU.
-  const Matrix S = m_reducer.sum(m_X.rows(), d + 2, P, [&](Index b, Index c) {
+  const Matrix S = m_context.sum(m_X.rows(), d + 2, P, [&](Index b, Index c) {
     const auto Xb = m_X.middleRows(b, c);
     const Matrix XU = Xb * U;
     const Matrix XV = Xb * V;
@@ -208,7 +196,7 @@ Matrix MomentTensor3::contract_pairs(const Matrix& U, const Matrix& V) const {
     out.row(d).noalias() = m_r.segment(b, c).transpose() * XV;
     out.row(d + 1).noalias() = m_r.segment(b, c).transpose() * XU;
     return out;
-  }) / static_cast<double>(m_X.rows());
+  }) / static_cast<double>(m_rows);
   Matrix Y = S.topRows(d);
   Y.noalias() -= m_first * U.cwiseProduct(V).colwise().sum();
   Y.noalias() -= U * S.row(d).asDiagonal();
@@ -217,11 +205,11 @@ Matrix MomentTensor3::contract_pairs(const Matrix& U, const Matrix& V) const {
 }
 
 double MomentTensor3::contract(const Vector& u) const {
-  const Matrix s = m_reducer.sum(m_X.rows(), 1, 1, [&](Index b, Index c) {
+  const Matrix s = m_context.sum(m_X.rows(), 1, 1, [&](Index b, Index c) {
     const Vector xu = m_X.middleRows(b, c) * u;
     return Matrix::Constant(1, 1, m_r.segment(b, c).dot(xu.array().cube().matrix()));
   });
-  return s(0, 0) / static_cast<double>(m_X.rows()) - 3.0 * u.squaredNorm() * m_first.dot(u);
+  return s(0, 0) / static_cast<double>(m_rows) - 3.0 * u.squaredNorm() * m_first.dot(u);
 }
 
 Matrix MomentTensor3::contract_block(const Matrix& Q) const {
@@ -233,7 +221,7 @@ Matrix MomentTensor3::contract_block(const Matrix& Q) const {
   }
   const Index pairs = m * (m + 1) / 2;
   // One pass: rows 0..d−1 hold Xᵀ[r ∘ z_a ∘ z_b] for the pairs a <= b; row d holds rᵀZ.
-  const Matrix S = m_reducer.sum(m_X.rows(), d + 1, pairs, [&](Index b, Index c) {
+  const Matrix S = m_context.sum(m_X.rows(), d + 1, pairs, [&](Index b, Index c) {
     const auto Xb = m_X.middleRows(b, c);
     const Matrix Z = Xb * Q;
     const Matrix RZ = Z.array().colwise() * m_r.segment(b, c).array();
@@ -248,7 +236,7 @@ Matrix MomentTensor3::contract_block(const Matrix& Q) const {
     out.topRows(d).noalias() = Xb.transpose() * W;
     out.row(d).head(m) = RZ.colwise().sum();
     return out;
-  }) / static_cast<double>(m_X.rows());
+  }) / static_cast<double>(m_rows);
   const Vector rz = S.row(d).head(m).transpose();  // rᵀZ/n
   Matrix out(d, m * m);
   Index p = 0;
@@ -270,7 +258,7 @@ DenseSymmetricTensor3 MomentTensor3::project(const Matrix& Q) const {
                  std::to_string(dim()));
   }
   // (r ∘ Z)ᵀ (Z ⊙ Z) over sub-blocks, so the n×m² Khatri–Rao block stays small.
-  const Matrix acc = m_reducer.sum(m_X.rows(), m, m * m, [&](Index b, Index c) {
+  const Matrix acc = m_context.sum(m_X.rows(), m, m * m, [&](Index b, Index c) {
     Matrix out = Matrix::Zero(m, m * m);
     const Index sub = 1024;
     for (Index s = 0; s < c; s += sub) {
@@ -284,7 +272,7 @@ DenseSymmetricTensor3 MomentTensor3::project(const Matrix& Q) const {
       out.noalias() += RZ.transpose() * KZ;
     }
     return out;
-  }) / static_cast<double>(m_X.rows());
+  }) / static_cast<double>(m_rows);
   const Vector mz = Q.transpose() * m_first;
   const Matrix G = Q.transpose() * Q;
   std::vector<double> data(acc.data(), acc.data() + acc.size());
@@ -299,14 +287,19 @@ DenseSymmetricTensor3 MomentTensor3::project(const Matrix& Q) const {
   return DenseSymmetricTensor3::symmetrize(m, data);
 }
 
-Matrix second_moment(const Matrix& X, const Vector& r, const RowReducer& reducer) {
+Matrix second_moment(const Matrix& X, const Vector& r, const ExecutionContext& context) {
   const Index n = X.rows();
   const Index d = X.cols();
-  Matrix M = reducer.sum(n, d, d, [&](Index b, Index c) {
+  // One pass: XᵀDX in the first d columns, Σ r in the last.
+  const Matrix S = context.mean(n, d, d + 1, [&](Index b, Index c) {
     const auto Xb = X.middleRows(b, c);
-    return Matrix(Xb.transpose() * (r.segment(b, c).asDiagonal() * Xb));
-  }) / static_cast<double>(n);
-  M.diagonal().array() -= r.mean();
+    Matrix out = Matrix::Zero(d, d + 1);
+    out.leftCols(d).noalias() = Xb.transpose() * (r.segment(b, c).asDiagonal() * Xb);
+    out(0, d) = r.segment(b, c).sum();
+    return out;
+  });
+  Matrix M = S.leftCols(d);
+  M.diagonal().array() -= S(0, d);
   return M;
 }
 

@@ -69,7 +69,7 @@ Run iterate(const Deflated& T, Vector theta, int max_iterations, double toleranc
 
 void validate(const PowerMethodOptions& o) {
   const char* where = "PowerMethodOptions";
-  detail::require(o.num_components >= 0, where, "num_components", o.num_components, ">= 0");
+  detail::require(o.rank >= 0, where, "rank", o.rank, ">= 0");
   detail::require(o.num_restarts > 0, where, "num_restarts", o.num_restarts, "> 0");
   detail::require(o.max_iterations > 0, where, "max_iterations", o.max_iterations, "> 0");
   detail::require(o.tolerance >= 0, where, "tolerance", o.tolerance, ">= 0");
@@ -80,11 +80,8 @@ PowerMethodResult tensor_power_method(const SymmetricTensor3& T,
                                       const PowerMethodOptions& options) {
   validate(options);
   const Index d = T.dim();
-  const Index k = options.num_components == 0 ? d : options.num_components;
-  if (k > d) {
-    detail::fail("tensor_power_method: num_components k = " + std::to_string(k) +
-                 " exceeds dimension d = " + std::to_string(d));
-  }
+  const Index k = options.rank == 0 ? d : options.rank;
+  detail::require_rank_fits(k, d, "tensor_power_method", "PowerMethodOptions::rank");
   PowerMethodResult result;
   result.eigenvalues.resize(0);
   result.eigenvectors.resize(d, 0);

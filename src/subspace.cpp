@@ -40,10 +40,7 @@ SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions&
   validate(options);
   const Index d = T.dim();
   const Index k = options.rank;
-  if (k > d) {
-    detail::fail("tensor_subspace: rank k = " + std::to_string(k) +
-                 " exceeds dimension d = " + std::to_string(d));
-  }
+  detail::require_rank_fits(k, d, "tensor_subspace", "SubspaceOptions::rank");
   if (options.start.size() > 0 && options.start.rows() != d) {
     detail::fail("tensor_subspace: start has " + std::to_string(options.start.rows()) +
                  " rows; expected d = " + std::to_string(d));

@@ -9,10 +9,25 @@
 #include <nnlift/synth.hpp>
 
 #include "detail/check.hpp"
+#include "detail/names.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
 
 namespace nnlift {
+
+namespace {
+const detail::EnumName<OutputWeights> kOutputWeightNames[] = {{OutputWeights::Mixed, "mixed"},
+                                                              {OutputWeights::Positive, "positive"},
+                                                              {OutputWeights::Ones, "ones"}};
+}  // namespace
+
+const char* to_string(OutputWeights weights) noexcept {
+  return detail::name_of(kOutputWeightNames, weights);
+}
+
+OutputWeights parse_output_weights(const std::string& name) {
+  return detail::parse_name(kOutputWeightNames, name, "output weights");
+}
 namespace {
 
 constexpr Index kBlockRows = 4096;
@@ -196,7 +211,7 @@ SynthData make_synthetic(const SynthOptions& o) {
     meta["bias_offset"] = o.bias_offset;
   }
   if (o.output_weights != OutputWeights::Mixed) {
-    meta["output_weights"] = o.output_weights == OutputWeights::Positive ? "positive" : "ones";
+    meta["output_weights"] = to_string(o.output_weights);
   }
   net.metadata_json = meta.dump();
 

@@ -188,7 +188,7 @@ double DenseSymmetricTensor3::frobenius_norm() const {
 
 Matrix DenseSymmetricTensor3::contract_pairs(const Matrix& U, const Matrix& V) const {
   require_pairs_shape("DenseSymmetricTensor3::contract_pairs", m_dim, U, V);
-  return detail::parallel_product(unfolding(), pair_products(U, V), m_threads, 64);
+  return detail::parallel_product(unfolding(), pair_products(U, V), 0, 64);
 }
 
 double DenseSymmetricTensor3::contract(const Vector& u) const {
@@ -206,9 +206,9 @@ Matrix DenseSymmetricTensor3::contract_block(const Matrix& Q) const {
   const Index d = m_dim;
   const Index m = Q.cols();
   const Matrix third =
-      detail::parallel_product(Eigen::Map<const Matrix>(m_data.data(), d * d, d), Q, m_threads);
+      detail::parallel_product(Eigen::Map<const Matrix>(m_data.data(), d * d, d), Q, 0);
   Matrix out(d, m * m);  // column a + m·b = T(I, q_a, q_b)
-  detail::parallel_for(m, m_threads, [&](Index b) {
+  detail::parallel_for(m, 0, [&](Index b) {
     const Eigen::Map<const Matrix> slice_b(third.col(b).data(), d, d);  // T(I, I, q_b)
     out.middleCols(m * b, m).noalias() = slice_b * Q;
   });

@@ -2,22 +2,20 @@
 // SPDX-License-Identifier: MIT
 #include <nnlift/types.hpp>
 
+#include "detail/names.hpp"
+#include "nnlift_version.hpp"
+
 namespace nnlift {
 
-const char* to_string(Status status) noexcept {
-  switch (status) {
-    case Status::Success:
-      return "success";
-    case Status::NotConverged:
-      return "not-converged";
-    case Status::NumericalIssue:
-      return "numerical-issue";
-    case Status::NotDefinite:
-      return "not-definite";
-  }
-  return "unknown";
-}
+namespace {
+const detail::EnumName<Status> kStatusNames[] = {{Status::Success, "success"},
+                                                 {Status::NotConverged, "not-converged"},
+                                                 {Status::NumericalIssue, "numerical-issue"},
+                                                 {Status::NotDefinite, "not-definite"}};
+}  // namespace
 
-const char* version_string() noexcept { return "0.1.0"; }
+const char* to_string(Status status) noexcept { return detail::name_of(kStatusNames, status); }
+
+const char* version_string() noexcept { return NNLIFT_VERSION_STRING; }
 
 }  // namespace nnlift

@@ -80,10 +80,7 @@ Whitening whiten(const Matrix& M, const WhitenOptions& options) {
   require_symmetric(M);
   const Index d = M.rows();
   const Index k = options.rank;
-  if (k > d) {
-    detail::fail("whiten: rank k = " + std::to_string(k) +
-                 " exceeds dimension d = " + std::to_string(d));
-  }
+  detail::require_rank_fits(k, d, "whiten", "WhitenOptions::rank");
   bool use_spectra = false;
   switch (options.solver) {
     case EigenSolverKind::Auto:

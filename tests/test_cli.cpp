@@ -53,7 +53,7 @@ TEST_SUITE("cli") {
     CHECK(o.err.find("unknown activation 'gelu'") != std::string::npos);
     o = run({"synth", "--out", "a.csv", "--truth", "t.json", "--dim", "3", "--hidden", "4"});
     CHECK(o.code == 2);
-    CHECK(o.err.find("SynthOptions::hidden = 4") != std::string::npos);
+    CHECK(o.err.find("--hidden = 4") != std::string::npos);  // the flag, not the field
   }
 
   TEST_CASE("cli: synth writes data and the truth; same seed, same bytes, any thread count") {
@@ -178,7 +178,8 @@ TEST_SUITE("cli") {
     o = run({"describe", "--data", dir.file("d.csv"), "--features", "a", "--drop", "id"});
     CHECK(o.code == 2);
     o = run({"describe", "--data", dir.file("d.csv"), "--target", "zz"});
-    CHECK(o.code == 2);
+    CHECK(o.code == 1);  // the file has no such column: a data problem, not a usage error
+    CHECK(o.err.find("Try") == std::string::npos);
     CHECK(o.err.find("no target column named 'zz'") != std::string::npos);
     test::write_text(dir.file("bad.csv"), "a,y\n1,2\n3,x\n");
     o = run({"describe", "--data", dir.file("bad.csv")});
@@ -241,7 +242,7 @@ TEST_SUITE("cli") {
     // A missing input column is an error naming it.
     test::write_text(dir.file("few.csv"), "x1,x2\n1,2\n");
     o = run({"predict", "--model", dir.file("m.json"), "--data", dir.file("few.csv")});
-    CHECK(o.code == 2);
+    CHECK(o.code == 1);
     CHECK(o.err.find("no feature column named 'x3'") != std::string::npos);
     o = run({"train",
              "--data",
@@ -304,7 +305,8 @@ TEST_SUITE("cli") {
              "--output-weights",
              "some"});
     CHECK(o.code == 2);
-    CHECK(o.err.find("--output-weights must be mixed, positive or ones") != std::string::npos);
+    CHECK(o.err.find("--output-weights: unknown output weights 'some'; expected mixed, positive "
+                     "or ones") != std::string::npos);
     o = run({"train", "--help"});
     CHECK(o.out.find("fourier") != std::string::npos);
   }

@@ -117,10 +117,10 @@ TEST_SUITE("csv") {
     const std::string good = file("good.csv", "a,b,y\n1,2,3\n1,4,5\n");
     CsvOptions target;
     target.target = "nope";
-    expect_error<std::invalid_argument>(good, target, {"good.csv", "'nope'", "a, b, y"});
+    expect_error<nnlift::IoError>(good, target, {"good.csv", "'nope'", "a, b, y"});
     CsvOptions feature;
     feature.features = {"a", "zz"};
-    expect_error<std::invalid_argument>(good, feature, {"good.csv", "'zz'"});
+    expect_error<nnlift::IoError>(good, feature, {"good.csv", "'zz'"});
     CsvOptions constant;
     constant.reject_constant_features = true;
     expect_error<nnlift::DataError>(good, constant, {"good.csv", "constant", "a"});

@@ -62,7 +62,7 @@ TEST_SUITE("decompose") {
       const Vector lambda = Vector::LinSpaced(k, 3.0, 1.0);
       const DenseSymmetricTensor3 T = DenseSymmetricTensor3::from_factors(lambda, V);
       nnlift::PowerMethodOptions o;
-      o.num_components = k;
+      o.rank = k;
       o.seed = 5;
       const nnlift::PowerMethodResult r = nnlift::tensor_power_method(T, o);
       CAPTURE(k);
@@ -211,13 +211,14 @@ TEST_SUITE("decompose") {
   TEST_CASE("decompose: misuse throws and names the culprit") {
     const DenseSymmetricTensor3 T =
         DenseSymmetricTensor3::from_factors(Vector::Ones(2), test::random_orthonormal(3, 2, 1));
-    CHECK_THROWS_WITH_AS(nnlift::decompose(T, options_for(4, DecomposeMethod::Auto)),
-                         doctest::Contains("rank k = 4 exceeds dimension d = 3"),
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(
+        nnlift::decompose(T, options_for(4, DecomposeMethod::Auto)),
+        doctest::Contains("DecomposeOptions::rank = 4 exceeds the dimension d = 3"),
+        std::invalid_argument);
     const DenseSymmetricTensor3 zero(3, std::vector<double>(27, 0.0));
     CHECK_THROWS_WITH_AS(nnlift::decompose(zero, options_for(2, DecomposeMethod::Auto)),
                          doctest::Contains("zero"),
-                         std::invalid_argument);
+                         nnlift::DataError);
     nnlift::DecomposeOptions o = options_for(2, DecomposeMethod::Power);
     o.power.num_restarts = 0;
     CHECK_THROWS_WITH_AS(nnlift::decompose(T, o),

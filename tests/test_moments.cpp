@@ -6,6 +6,7 @@
 
 #include "test_helpers.hpp"
 
+using nnlift::ExecutionContext;
 using nnlift::LocalReducer;
 using nnlift::MomentTensor3;
 
@@ -38,7 +39,8 @@ TEST_SUITE("moments") {
       nnlift::detail::Rng rng(30 + static_cast<std::uint64_t>(d));
       const Matrix X = rng.normal_matrix(500, d);
       const Vector r = rng.normal_vector(500);
-      const LocalReducer reducer(2, 64);  // several blocks
+      const LocalReducer blocks(64);  // several blocks
+      const ExecutionContext reducer(blocks, 2);
       const MomentTensor3 T(X, r, reducer);
       const nnlift::DenseSymmetricTensor3 E = explicit_moment(X, r);
       const Matrix U = rng.normal_matrix(d, 4), V = rng.normal_matrix(d, 4);
@@ -57,7 +59,7 @@ TEST_SUITE("moments") {
     nnlift::detail::Rng rng(3);
     const Matrix X = rng.normal_matrix(20000, 5);
     const Vector r = rng.normal_vector(20000);
-    const LocalReducer one(1), two(2);
+    const ExecutionContext one(1), two(2);
     const MomentTensor3 a(X, r, one), b(X, r, two);
     const Matrix Q = test::random_orthonormal(5, 3, 1);
     CHECK((a.contract_block(Q).array() == b.contract_block(Q).array()).all());
@@ -77,7 +79,7 @@ TEST_SUITE("moments") {
     for (Index i = 0; i < n; ++i) {
       y(i) = std::tanh(X.row(i).dot(a) + b);
     }
-    const LocalReducer reducer;
+    const ExecutionContext reducer;
     const Vector r = nnlift::residualize(X, y, nnlift::Residualize::Linear, reducer);
     const MomentTensor3 T(X, r, reducer);
     const double expected = nnlift::activation_moment(nnlift::Activation::Tanh, 3, b);
@@ -105,7 +107,7 @@ TEST_SUITE("moments") {
       y(i) = nnlift::activate(nnlift::Activation::Sigmoid, X.row(i).dot(a) + b) + q;
     }
     const double expected = nnlift::activation_moment(nnlift::Activation::Sigmoid, 3, b);
-    const LocalReducer reducer;
+    const ExecutionContext reducer;
     const Vector t = X * a;
     const Vector he3 = t.array().cube() - 3 * t.array();
     double previous_se = 1e300;
@@ -134,9 +136,9 @@ TEST_SUITE("moments") {
     const Index n = 5000;
     Matrix X = rng.normal_matrix(n, 3) * (Matrix(3, 3) << 2, 0, 0, 1, 1, 0, 0.5, 0, 3).finished();
     X.rowwise() += Eigen::RowVector3d(1, -2, 5);
-    const LocalReducer reducer;
+    const ExecutionContext reducer;
     const nnlift::Standardizer s = nnlift::fit_standardizer(X, {"a", "b", "c"}, reducer);
-    const Matrix Z = nnlift::standardize(s, X);
+    const Matrix Z = nnlift::standardize(s, X, reducer);
     CHECK(Z.colwise().mean().cwiseAbs().maxCoeff() < 1e-12);
     CHECK((Z.transpose() * Z / static_cast<double>(n) - Matrix::Identity(3, 3))
               .cwiseAbs()

@@ -66,7 +66,7 @@ TEST_SUITE("whiten") {
     nnlift::WhitenOptions o;
     o.rank = 3;
     CHECK_THROWS_WITH_AS(nnlift::whiten(Matrix::Identity(2, 2), o),
-                         doctest::Contains("rank k = 3 exceeds dimension d = 2"),
+                         doctest::Contains("WhitenOptions::rank = 3 exceeds the dimension d = 2"),
                          std::invalid_argument);
     Matrix asym = Matrix::Identity(3, 3);
     asym(0, 1) = 0.5;

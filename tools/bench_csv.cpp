@@ -10,8 +10,7 @@
 #include <vector>
 
 #include <nnlift/csv.hpp>
-
-#include "detail/rng.hpp"
+#include <nnlift/experimental.hpp>
 
 namespace {
 
@@ -22,7 +21,7 @@ void make_file(const std::string& path, long rows, long cols, int digits) {
     out << (j ? "," : "") << (j + 1 == cols ? std::string("y") : "x" + std::to_string(j + 1));
   }
   out << '\n';
-  nnlift::detail::Rng rng(1);
+  nnlift::experimental::Rng rng(1);
   std::string line;
   char buffer[64];
   for (long i = 0; i < rows; ++i) {

@@ -149,8 +149,7 @@ int main(int argc, char** argv) {
     for (Index k : {10, 20}) {
       for (bool orthogonal : {true, false}) {
         const tools::PlantedTensor p = tools::make_planted(d, k, orthogonal, eps, 7 + d + k);
-        nnlift::DenseSymmetricTensor3 T = p.T;
-        T.set_num_threads(threads);
+        const nnlift::DenseSymmetricTensor3& T = p.T;
         double ref_seconds = -1, ref_error = 0;
         if (reference) {
           Matrix factors;

@@ -4,9 +4,8 @@
 
 #include <Eigen/QR>
 
+#include <nnlift/experimental.hpp>
 #include <nnlift/tensor.hpp>
-
-#include "detail/rng.hpp"
 
 namespace tools {
 
@@ -25,7 +24,7 @@ struct PlantedTensor {
 /// symmetric Gaussian tensor scaled to eps·‖T‖_F.
 inline PlantedTensor make_planted(
     Index d, Index k, bool orthogonal, double eps, std::uint64_t seed) {
-  nnlift::detail::Rng rng(seed);
+  nnlift::experimental::Rng rng(seed);
   auto orthonormal = [&](Index rows, Index cols) {
     const Matrix G = rng.normal_matrix(rows, cols);
     return Matrix(Eigen::HouseholderQR<Matrix>(G).householderQ() * Matrix::Identity(rows, cols));

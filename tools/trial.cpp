@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +17,7 @@
 #include <nnlift/synth.hpp>
 #include <nnlift/train.hpp>
 
+#include "cli/flags.hpp"
 #include "stats.hpp"
 
 namespace {
@@ -27,17 +27,12 @@ using nnlift::Matrix;
 using nnlift::Vector;
 
 const char* const kUsage =
-    "usage: trial [--key value ...]\n"
-    "data:  --dim 10 --hidden 5 --samples 100000 --test-samples 100000 --activation sigmoid\n"
-    "       --bias-range 1 --bias-offset 0 --output-weights mixed|positive|ones --condition 0\n"
-    "       --ball-radius 0 --correlated 0 --noise 0.05 --seed 0\n"
-    "train: --residualize auto --method auto --bias auto --init tensor --refine 0\n"
-    "       --refine-iterations 500 --hooi-sweeps 10 --oracle-directions 0 --train-seed 0\n"
-    "       --threads 0\n"
-    "other: --export PREFIX  (writes PREFIX_train.npy [X y] and PREFIX_test.npy [X f]; no "
-    "training)\n"
-    "Prints one JSON object: column and bias errors after matching, relMSE against the noise-free\n"
-    "teacher on the test rows, min |lambda|, noise level, route, stage times.\n";
+    "usage: trial [options]\n\n"
+    "Draws planted data with the flags of 'nnlift synth', trains with those of 'nnlift train'\n"
+    "(the training seed is --train-seed), and prints one JSON object: column and bias errors\n"
+    "after matching, relMSE against the noise-free teacher on the test rows, min |lambda|,\n"
+    "noise level, route, stage times. With --export PREFIX it writes PREFIX_train.npy [X y]\n"
+    "and PREFIX_test.npy [X f] instead of training.";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -49,57 +44,31 @@ void write_table(const std::string& path, const Matrix& X, const Vector& last) {
   nnlift::write_npy(path, nnlift::to_npy(table));
 }
 
-int run(std::map<std::string, std::string> args) {
-  auto take = [&](const std::string& key, const std::string& fallback) {
-    const auto it = args.find(key);
-    if (it == args.end()) {
-      return fallback;
-    }
-    const std::string value = it->second;
-    args.erase(it);
-    return value;
-  };
-  auto num = [&](const std::string& key, double fallback) {
-    return std::stod(take(key, std::to_string(fallback)));
-  };
-  nnlift::SynthOptions so;
-  so.dim = static_cast<Index>(num("dim", 10));
-  so.hidden = static_cast<Index>(num("hidden", 5));
-  so.samples = static_cast<Index>(num("samples", 1e5));
-  so.test_samples = static_cast<Index>(num("test-samples", 1e5));
-  so.activation = nnlift::parse_activation(take("activation", "sigmoid"));
-  so.bias_range = num("bias-range", 1.0);
-  so.bias_offset = num("bias-offset", 0.0);
-  const std::string weights = take("output-weights", "mixed");
-  so.output_weights = weights == "positive" ? nnlift::OutputWeights::Positive
-                      : weights == "ones"   ? nnlift::OutputWeights::Ones
-                                            : nnlift::OutputWeights::Mixed;
-  so.condition = num("condition", 0.0);
-  so.ball_radius = num("ball-radius", 0.0);
-  so.correlated = num("correlated", 0) != 0;
-  so.noise = num("noise", 0.05);
-  so.seed = static_cast<std::uint64_t>(num("seed", 0));
-  const int threads = static_cast<int>(num("threads", 0));
-  so.num_threads = threads;
-
-  nnlift::TrainOptions to;
-  to.hidden = so.hidden;
-  to.activation = so.activation;
-  to.residualize = nnlift::parse_residualize(take("residualize", "auto"));
-  to.method = nnlift::parse_decompose_method(take("method", "auto"));
-  to.bias = nnlift::parse_bias_method(take("bias", "auto"));
-  to.init = nnlift::parse_init(take("init", "tensor"));
-  to.refine = num("refine", 0) != 0;
-  to.refine_iterations = static_cast<int>(num("refine-iterations", 500));
-  to.hooi_sweeps = static_cast<int>(num("hooi-sweeps", 10));
-  to.seed = static_cast<std::uint64_t>(num("train-seed", 0));
-  to.num_threads = threads;
-  const bool oracle = num("oracle-directions", 0) != 0;
-  const std::string export_prefix = take("export", "");
-  if (!args.empty()) {
-    std::cerr << "trial: unknown option --" << args.begin()->first << "\n" << kUsage;
-    return 2;
+int run(const std::vector<std::string>& args) {
+  namespace cli = nnlift::cli;
+  cli::SynthFlags synth;
+  cli::TrainFlags train;
+  cli::CommonFlags common;
+  int oracle_directions = 0;
+  std::string export_prefix;
+  cli::po::options_description desc("options");
+  cli::add_synth_flags(desc, synth);
+  cli::add_train_flags(desc, train, true);
+  desc.add_options()("oracle-directions",
+                     cli::with_default(&oracle_directions),
+                     "1: train with the teacher's directions (bias and output stages only)")(
+      "export", cli::po::value(&export_prefix), "write the data as .npy and do not train");
+  cli::add_common(desc, common, true);
+  if (!cli::parse_command(kUsage, args, desc, std::cout)) {
+    return 0;
   }
+  const nnlift::SynthOptions so = cli::to_synth_options(synth, common.threads);
+  train.options.hidden = so.hidden;
+  train.activation = synth.activation;
+  train.task = synth.task;
+  nnlift::TrainOptions to = cli::to_train_options(train);
+  const bool oracle = oracle_directions != 0;
+  const int threads = common.threads;
 
   const auto t_data = std::chrono::steady_clock::now();
   const nnlift::SynthData s = nnlift::make_synthetic(so);
@@ -119,7 +88,7 @@ int run(std::map<std::string, std::string> args) {
     to.directions = s.truth.W1;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const nnlift::TrainResult r = nnlift::train(data, to);
+  const nnlift::TrainResult r = nnlift::train(data, to, nnlift::ExecutionContext(threads));
   const double train_seconds = seconds_since(t0);
 
   nlohmann::json out;
@@ -156,16 +125,17 @@ int run(std::map<std::string, std::string> args) {
     out["bias_err_median"] = tools::median(bias_err);
     out["min_cos"] = rec.min_cosine;
   }
-  out["lambda_min"] = r.lambda.size() > 0 ? r.lambda.cwiseAbs().minCoeff() : 0.0;
-  out["noise_level"] = r.noise_level;
-  out["weak_units"] = r.weak_units.size();
-  out["route"] = nnlift::to_string(r.route);
+  const nnlift::MomentReport& m = r.moments;
+  out["lambda_min"] = m.lambda.size() > 0 ? m.lambda.cwiseAbs().minCoeff() : 0.0;
+  out["noise_level"] = m.noise_level;
+  out["weak_units"] = m.weak_units.size();
+  out["route"] = nnlift::to_string(m.route);
   out["bias_used"] = nnlift::to_string(r.bias_used);
-  out["hooi_sweeps"] = r.hooi_sweeps;
+  out["subspace_sweeps"] = m.subspace_sweeps;
   out["train_loss"] = r.train_loss;
-  if (to.refine) {
-    out["loss_before_refine"] = r.loss_before_refine;
-    out["refine_iterations"] = r.refine_iterations;
+  if (to.refine.enabled) {
+    out["loss_before_refine"] = r.refine.loss_before;
+    out["refine_iterations"] = r.refine.iterations;
   }
   nlohmann::json stages = nlohmann::json::object();
   for (const nnlift::StageTime& st : r.stages) {
@@ -180,21 +150,12 @@ int run(std::map<std::string, std::string> args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    const std::string key = argv[i];
-    if (key == "--help" || key == "-h") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (key.rfind("--", 0) != 0 || i + 1 >= argc) {
-      std::cerr << "trial: expected --key value pairs, got '" << key << "'\n" << kUsage;
-      return 2;
-    }
-    args[key.substr(2)] = argv[++i];
-  }
+  const std::vector<std::string> args(argv + 1, argv + argc);
   try {
     return run(args);
+  } catch (const nnlift::cli::UsageError& e) {
+    std::cerr << "trial: " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "trial: " << e.what() << "\n";
     return 1;

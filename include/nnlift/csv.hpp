@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include <nnlift/types.hpp>
+#include <nnlift/dataset.hpp>
 
 namespace nnlift {
 
@@ -20,20 +20,14 @@ struct CsvOptions {
   int num_threads = 0;                    ///< 0 = OpenMP default. The result does not depend on it.
 };
 
-/// A numeric data set: X is n×d (one row per sample), y the target column (empty if none).
-struct Dataset {
-  std::vector<std::string> feature_names;  ///< d names, the columns of X
-  std::string target_name;                 ///< "" when read without a target
-  Matrix X;
-  Vector y;
-};
-
 /// Reads a CSV file with a header row of column names. Lines may end in LF or CRLF; blank lines
 /// are skipped. Parsing uses std::from_chars and runs in parallel over chunks of the file.
 /// Columns that are not selected are split but not parsed (they may hold text).
 /// \throws IoError (file, line and column in the message) for a missing or empty file, a file with
 ///         a header only, a ragged row, an empty, non-numeric, NaN or infinite field, duplicate
-///         column names; std::invalid_argument for an unknown target/feature/drop name;
+///         column names, a target/feature/drop name the file does not have, or no feature column
+///         left; std::invalid_argument for contradictory options (features and drop, a column
+///         both target and feature, a feature listed twice);
 ///         DataError for a constant feature column when options.reject_constant_features.
 /// Cost: one pass over the file, O(bytes / threads).
 Dataset read_csv(const std::string& path, const CsvOptions& options = {});

@@ -28,12 +28,14 @@ DecomposeMethod parse_decompose_method(const std::string& name);
 struct DecomposeOptions {
   Index rank = 0;  ///< k, 1 <= k <= d (required)
   DecomposeMethod method = DecomposeMethod::Auto;
-  PowerMethodOptions power;       ///< for Power (num_components is set to k)
+  /// The sub-options' rank, seed and num_threads fields are derived from the three fields of
+  /// this struct: leave them 0 (validate() refuses anything else).
+  PowerMethodOptions power;       ///< for Power
   SignAgnosticOptions whitening;  ///< for Power
   JennrichOptions jennrich;       ///< for Jennrich and Als
   AlsOptions als;                 ///< for Als
-  SubspaceOptions subspace;       ///< when k < d (rank is set to k)
-  std::uint64_t seed = 0;         ///< overrides the sub-options' seeds (derived per stage)
+  SubspaceOptions subspace;       ///< when k < d
+  std::uint64_t seed = 0;         ///< every sub-option's seed is derived from it
   int num_threads = 0;            ///< 0 = OpenMP default. Results do not depend on this.
 };
 
@@ -58,7 +60,7 @@ struct DecomposeResult {
 /// Decomposes a symmetric tensor T ≈ Σ_{j=1..k} λ_j v_j^{⊗3} (ALGORITHM.md §4.3). When k < d it
 /// first finds the top-k subspace Q (tensor_subspace) and decomposes the k×k×k core T(Q,Q,Q);
 /// components are mapped back and normalised. Mixed-sign λ are supported by every method.
-/// \throws std::invalid_argument for invalid options, k > d, or a zero tensor.
+/// \throws std::invalid_argument for invalid options or k > d; DataError for a zero tensor.
 DecomposeResult decompose(const SymmetricTensor3& T, const DecomposeOptions& options);
 
 }  // namespace nnlift

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include <nnlift/execution.hpp>
 #include <nnlift/model.hpp>
 #include <nnlift/types.hpp>
 
@@ -18,8 +19,12 @@ struct Scores {
       0;  ///< classification: mean negative log-likelihood (probabilities clipped at 1e-15)
 };
 
+/// Scores over the rows of every part of `context` (each part passes its own rows).
 /// \throws std::invalid_argument if X and y disagree in rows or X has the wrong width.
-Scores score(const TwoLayerNetwork& network, const Matrix& X, const Vector& y);
+Scores score(const TwoLayerNetwork& network,
+             const Matrix& X,
+             const Vector& y,
+             const ExecutionContext& context = ExecutionContext());
 
 /// Minimum-cost perfect assignment (Hungarian algorithm, O(k³)) for a square cost matrix:
 /// result[i] is the column assigned to row i. \throws std::invalid_argument if not square.

@@ -6,35 +6,11 @@
 #include <string>
 #include <vector>
 
+#include <nnlift/execution.hpp>
 #include <nnlift/tensor.hpp>
 #include <nnlift/types.hpp>
 
 namespace nnlift {
-
-/// The one seam through which every pass over the data is summed. A pass is a function of a
-/// row range [begin, begin + count) returning a fixed-shape partial sum; the reducer adds the
-/// partial sums. LocalReducer uses fixed row blocks and OpenMP threads; a distributed reducer
-/// (each rank holding a shard, partial sums combined by MPI_Allreduce) can replace it without
-/// touching any algorithm.
-class RowReducer {
- public:
-  using BlockFn = std::function<Matrix(Index begin, Index count)>;
-  virtual ~RowReducer() = default;
-  /// Σ over blocks of f(begin, count), each rows×cols, for the n rows held locally.
-  virtual Matrix sum(Index n, Index rows, Index cols, const BlockFn& f) const = 0;
-};
-
-/// Sums over fixed blocks of `block_rows` rows, in parallel, combined in block order: the result
-/// is bitwise independent of num_threads.
-class LocalReducer final : public RowReducer {
- public:
-  explicit LocalReducer(int num_threads = 0, Index block_rows = 8192);
-  Matrix sum(Index n, Index rows, Index cols, const BlockFn& f) const override;
-
- private:
-  int m_threads;
-  Index m_block_rows;
-};
 
 /// Standardisation x̃ = W (x − μ) with W Σ̂ Wᵀ = I (W = Σ̂^{-1/2}, symmetric). ALGORITHM.md §4.1.
 struct Standardizer {
@@ -48,27 +24,36 @@ struct Standardizer {
 /// \throws std::invalid_argument if n < 2.
 Standardizer fit_standardizer(const Matrix& X,
                               const std::vector<std::string>& names,
-                              const RowReducer& reducer);
+                              const ExecutionContext& context);
 
-/// (X − 1μᵀ) Wᵀ.
-Matrix standardize(const Standardizer& s, const Matrix& X);
+/// (X − 1μᵀ) Wᵀ, row blocks in parallel.
+Matrix standardize(const Standardizer& s, const Matrix& X, const ExecutionContext& context);
 
 /// Which control variate is subtracted from the centred labels before moments (§4.2b).
 enum class Residualize {
   None,       ///< the paper's plain estimator: ỹ = y − mean(y)
   Linear,     ///< least squares on [1, x]
   Quadratic,  ///< least squares on [1, x, x_i x_j]
-  Auto,       ///< quadratic when the normal equations are affordable, else linear
+  Auto,       ///< quadratic when the normal equations are affordable, else linear (see
+              ///< resolve_residualize)
 };
 const char* to_string(Residualize r) noexcept;
 /// \throws std::invalid_argument listing the accepted names.
 Residualize parse_residualize(const std::string& name);
 
+/// What Auto means for n rows (over all parts) of d inputs: Quadratic while the normal equations
+/// of p = 1 + d + d(d+1)/2 features cost at most 2e10 multiply-adds (n·p²), else Linear. Any
+/// other mode is returned as it is.
+Residualize resolve_residualize(Residualize mode, Index n, Index d);
+
 /// Residual of y on the chosen polynomial of standardised inputs Xs (n×d, mean 0, covariance I).
 /// Quadratic uses 1 + d + d(d+1)/2 features and costs O(n·p²). E[(y − g) S3] = E[y S3] for every
 /// polynomial g of degree <= 2, so the third-order moment keeps its expectation. The degree-0
 /// and degree-1 cases leave E[y S2] unchanged as well; the quadratic case does not.
-Vector residualize(const Matrix& Xs, const Vector& y, Residualize mode, const RowReducer& reducer);
+Vector residualize(const Matrix& Xs,
+                   const Vector& y,
+                   Residualize mode,
+                   const ExecutionContext& context);
 
 /// The empirical third-order score moment of standardised data,
 /// T̂ = (1/n) Σ_i r_i S3(x_i),  S3(x)_ijl = x_i x_j x_l − δ_ij x_l − δ_il x_j − δ_jl x_i,
@@ -79,7 +64,7 @@ Vector residualize(const Matrix& Xs, const Vector& y, Residualize mode, const Ro
 class MomentTensor3 final : public SymmetricTensor3 {
  public:
   /// \throws std::invalid_argument if r.size() != X.rows() or X has no rows.
-  MomentTensor3(const Matrix& X, const Vector& r, const RowReducer& reducer);
+  MomentTensor3(const Matrix& X, const Vector& r, const ExecutionContext& context);
 
   Index dim() const override { return m_X.cols(); }
   Matrix contract_pairs(const Matrix& U, const Matrix& V) const override;
@@ -96,11 +81,12 @@ class MomentTensor3 final : public SymmetricTensor3 {
  private:
   const Matrix& m_X;
   const Vector& m_r;
-  const RowReducer& m_reducer;
+  ExecutionContext m_context;
+  Index m_rows = 0;  // over all parts
   Vector m_first;
 };
 
 /// M2 = Xᵀ diag(r) X / n − mean(r) I, the second-order score moment E[r S2(x)] (d×d).
-Matrix second_moment(const Matrix& X, const Vector& r, const RowReducer& reducer);
+Matrix second_moment(const Matrix& X, const Vector& r, const ExecutionContext& context);
 
 }  // namespace nnlift

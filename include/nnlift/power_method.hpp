@@ -13,7 +13,7 @@ namespace nnlift {
 
 /// Options of tensor_power_method(). Defaults follow ALGORITHM.md §4.3a ("practice").
 struct PowerMethodOptions {
-  Index num_components = 0;  ///< k; 0 = T.dim(). Must be in [0, dim].
+  Index rank = 0;            ///< k; 0 = T.dim(). Must be in [0, dim].
   int num_restarts = 30;     ///< L random starts per component; > 0
   int max_iterations = 100;  ///< N power updates per start, and N more after the winner; > 0
   double tolerance = 1e-12;  ///< stop a start when min(‖θ−θ'‖, ‖θ+θ'‖) < tolerance; >= 0

@@ -15,6 +15,10 @@ enum class OutputWeights {
   Positive,  ///< +U(0.5, 1.5): with negative biases M2 is definite (the whitening route)
   Ones,      ///< all 1 (the teachers of Safran & Shamir and Zhong et al.)
 };
+/// "mixed", "positive", "ones".
+const char* to_string(OutputWeights weights) noexcept;
+/// \throws std::invalid_argument listing the accepted names.
+OutputWeights parse_output_weights(const std::string& name);
 
 /// Parameters of a planted data set.
 struct SynthOptions {

@@ -47,6 +47,8 @@ class SymmetricTensor3 {
 
 /// An explicit symmetric tensor, stored as d³ doubles: element (i, j, l) at i + d·j + d²·l
 /// (equivalently the d×d² mode-1 unfolding with column j + d·l). For small d, tests and files.
+/// Contractions run in parallel with the calling thread's budget: the num_threads of the
+/// decomposition or training that uses the tensor (serially inside another parallel region).
 class DenseSymmetricTensor3 final : public SymmetricTensor3 {
  public:
   DenseSymmetricTensor3() = default;
@@ -73,9 +75,6 @@ class DenseSymmetricTensor3 final : public SymmetricTensor3 {
   Matrix contract_block(const Matrix& Q) const override;
   DenseSymmetricTensor3 project(const Matrix& Q) const override;
 
-  /// Threads used by the contractions (0 = OpenMP default). Results do not depend on it.
-  void set_num_threads(int num_threads) noexcept { m_threads = num_threads; }
-
   /// T_ijl. No bounds check beyond an assert.
   double operator()(Index i, Index j, Index l) const noexcept {
     return m_data[static_cast<std::size_t>(i + m_dim * (j + m_dim * l))];
@@ -95,7 +94,6 @@ class DenseSymmetricTensor3 final : public SymmetricTensor3 {
   friend class SymmetricTensor3;
 
   Index m_dim = 0;
-  int m_threads = 0;
   std::vector<double> m_data;
 };
 

@@ -1,4 +1,5 @@
 // Training a two-layer network by the method of moments (NN-LIFT), without backpropagation.
+// The pipeline and where to extend it: docs/architecture.md.
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -7,8 +8,9 @@
 #include <string>
 #include <vector>
 
-#include <nnlift/csv.hpp>
+#include <nnlift/dataset.hpp>
 #include <nnlift/decompose.hpp>
+#include <nnlift/execution.hpp>
 #include <nnlift/model.hpp>
 #include <nnlift/moments.hpp>
 
@@ -43,31 +45,69 @@ Init parse_init(const std::string& name);
 /// iteration budget its loss evaluations have used).
 using ProgressFn = std::function<void(const std::string& stage, double fraction)>;
 
-struct TrainOptions {
-  Index hidden = 0;                                ///< k hidden units, 1 <= k <= d (required)
-  Activation activation = Activation::Sigmoid;     ///< sigmoid, tanh or softplus (not relu)
-  Task task = Task::Regression;                    ///< classification: 0/1 labels, logistic output
-  Residualize residualize = Residualize::Auto;     ///< control variate for the moments (§4.2b)
-  DecomposeMethod method = DecomposeMethod::Auto;  ///< decomposition of the k×k×k core
-  BiasMethod bias = BiasMethod::Auto;
-  int hooi_sweeps = 10;            ///< HOOI sweeps at most (stops when the subspace settles)
-  Init init = Init::Tensor;        ///< Random requires refine
-  bool refine = false;             ///< L-BFGS on all parameters after the initial estimate
-  int refine_iterations = 500;     ///< L-BFGS iterations at most; > 0
-  double refine_tolerance = 1e-7;  ///< gradient-norm tolerance of L-BFGS; > 0
-  double ridge = 1e-6;             ///< output-layer ridge, relative to trace(HᵀH/n)/k; >= 0
-  double noise_threshold = 3.0;    ///< a unit is "within noise" if |λ_j| < this × noise_level
-  double fourier_radius = 0.5;     ///< Fourier bias: frequency radius r (angular); > 0
-  double fourier_cap = 0.3;        ///< Fourier bias: cap of unit directions within ε; (0, √2)
-  /// Optional k×d first-layer directions (rows, original coordinates) to use instead of the
-  /// tensor stage: for studying the bias and output steps on their own (reproduction E8).
-  Matrix directions;
-  std::uint64_t seed = 0;
-  int num_threads = 0;  ///< 0 = OpenMP default. Results do not depend on this.
-  ProgressFn progress;  ///< optional; called from the calling thread only
+/// Stage "labels": what the target means.
+struct LabelOptions {
+  Task task = Task::Regression;  ///< classification: the distinct labels (2..100) are classes
 };
 
-/// \throws std::invalid_argument naming the first violated field.
+/// Stage "moments": the control variate subtracted from the labels before the moments (§4.2b).
+struct MomentOptions {
+  Residualize residualize = Residualize::Auto;
+  /// A unit is reported weak when |λ_j| < noise_threshold × the core's estimated noise level.
+  double noise_threshold = 3.0;  ///< >= 0
+};
+
+/// Stage "biases".
+struct BiasOptions {
+  BiasMethod method = BiasMethod::Auto;
+  double fourier_radius = 0.5;  ///< Fourier: frequency radius r (angular); finite, > 0
+  double fourier_cap = 0.3;     ///< Fourier: cap of unit directions within ε; in (0, √2)
+};
+
+/// Stage "output layer": ridge (regression), logistic or softmax regression (classification).
+struct OutputOptions {
+  double ridge = 1e-6;  ///< relative to the mean hidden-unit energy; finite, >= 0
+};
+
+/// Stage "refine": optional L-BFGS on all parameters (backpropagation gradients).
+struct RefineOptions {
+  bool enabled = false;
+  int max_iterations = 500;  ///< L-BFGS iterations at most; > 0
+  double tolerance = 1e-7;   ///< gradient-norm tolerance; finite, > 0
+};
+
+/// Options by stage. Fields that the pipeline derives (the ranks, seeds and thread counts of the
+/// sub-options) are not user fields: leave them at their defaults, or validate() names them.
+struct TrainOptions {
+  Index hidden = 0;                             ///< k hidden units, 1 <= k <= d (required)
+  Activation activation = Activation::Sigmoid;  ///< sigmoid, tanh or softplus (not relu)
+  Init init = Init::Tensor;                     ///< Random requires refine.enabled
+  LabelOptions labels;
+  MomentOptions moments;
+  /// HOOI subspace of the moment tensor. rank, seed and start are derived (rank = hidden).
+  /// Defaults here: max_sweeps 10, tolerance 1e-4.
+  SubspaceOptions subspace = default_subspace();
+  /// Decomposition of the k×k×k core. rank and seed are derived, and its own subspace options
+  /// are unused (the core is already k×k×k).
+  DecomposeOptions decompose;
+  BiasOptions bias;
+  OutputOptions output;
+  RefineOptions refine;
+  /// Optional k×d first-layer directions (rows, original coordinates) to use instead of the
+  /// tensor stages: for studying the bias and output steps on their own (reproduction E8).
+  Matrix directions;
+  std::uint64_t seed = 0;  ///< every stage's seed is derived from it
+  ProgressFn progress;     ///< optional; called from the calling thread only
+
+  static SubspaceOptions default_subspace() {
+    SubspaceOptions s;
+    s.tolerance = 1e-4;
+    return s;
+  }
+};
+
+/// \throws std::invalid_argument naming the first violated field ("TrainOptions::refine.
+/// max_iterations = 0; must be > 0").
 void validate(const TrainOptions& options);
 
 struct StageTime {
@@ -75,40 +115,54 @@ struct StageTime {
   double seconds = 0;
 };
 
-struct TrainResult {
-  TwoLayerNetwork network;  ///< weights in the original input coordinates
-  Status status = Status::NumericalIssue;
-  std::string message;
-  std::vector<StageTime> stages;  ///< wall time per stage, in order
-  Vector lambda;                  ///< tensor weight λ_j per unit (standardised coordinates)
+/// What the tensor stages (subspace, core decomposition, noise level) found.
+struct MomentReport {
+  Residualize residualize_used = Residualize::None;
+  bool quadratic_in_subspace = false;  ///< the core also used a quadratic control variate in Qᵀx
+  int subspace_sweeps = 0;             ///< HOOI sweeps done
+  double subspace_gap = 0;             ///< σ_k/σ_{k+1} of the last HOOI unfolding
+  DecomposeMethod route = DecomposeMethod::Auto;  ///< the decomposition route taken
+  double decomposition_residual = 0;              ///< relative residual of the core fit
+  Vector lambda;                                  ///< tensor weight λ_j per unit (standardised)
   double noise_level = 0;         ///< estimated spectral norm of the core tensor's noise
   std::vector<Index> weak_units;  ///< units with |λ_j| < noise_threshold × noise_level
-  Residualize residualize_used = Residualize::None;
+};
+
+/// What the refinement did.
+struct RefineReport {
+  int iterations = 0;       ///< L-BFGS iterations done (0 without refinement)
+  double loss_before = 0;   ///< training loss of the initial estimate
+  std::string stop_reason;  ///< why L-BFGS stopped
+};
+
+struct TrainResult {
+  TwoLayerNetwork network;  ///< weights in the original input coordinates
+  /// Success unless a stage reported otherwise; the first such stage's status and message.
+  Status status = Status::Success;
+  std::string message;
+  std::vector<StageTime> stages;             ///< wall time per stage, in order
+  MomentReport moments;                      ///< empty with init = Random or given directions
   BiasMethod bias_used = BiasMethod::Ratio;  ///< the bias estimator actually used
-  bool quadratic_in_subspace =
-      false;  ///< the core also used a quadratic control variate in z = Qᵀx
-  DecomposeMethod route = DecomposeMethod::Auto;  ///< the decomposition route taken
-  int hooi_sweeps = 0;
-  double subspace_gap = 0;            ///< σ_k/σ_{k+1} of the last HOOI unfolding
-  double decomposition_residual = 0;  ///< relative residual of the k×k×k core fit
-  double train_loss = 0;              ///< regression: MSE; classification: log-loss
-  double train_accuracy = 0;          ///< classification only
-  int refine_iterations = 0;          ///< L-BFGS iterations done (0 without refinement)
-  double loss_before_refine = 0;      ///< training loss of the initial estimate
-  std::string refine_stopped;         ///< why L-BFGS stopped
+  RefineReport refine;
+  double train_loss = 0;      ///< regression: MSE; classification: log-loss
+  double train_accuracy = 0;  ///< classification only
   std::vector<std::string> warnings;
 };
 
-/// Trains f(x) = W2 σ(W1 x + b1) + b2 on a data set by NN-LIFT (ALGORITHM.md §4.7):
-/// standardise; residualise the centred labels; top-k subspace of the data-backed third-order
-/// score moment (M2 + random sketch, then HOOI); decompose the k×k×k core; map the directions
-/// back; biases by the moment-ratio estimator; output layer by ridge regression (or logistic
-/// regression for classification). No backpropagation anywhere, unless `refine` asks for a local
-/// L-BFGS polish of all parameters (gradients by backpropagation); with init = Random that is
-/// plain backpropagation training, the baseline NN-LIFT is compared against.
-/// \throws std::invalid_argument for invalid options, k > d, ReLU, or a target that does not fit
-///         the task; DataError for a singular input covariance or non-0/1 classification labels.
-/// Threads: bitwise identical results for any num_threads.
-TrainResult train(const Dataset& data, const TrainOptions& options);
+/// Trains f(x) = W2 σ(W1 x + b1) + b2 on a data set by NN-LIFT (ALGORITHM.md §4.7), as a
+/// sequence of stages (docs/architecture.md): labels → standardise → residualise → subspace →
+/// decompose → map back → biases → output layer → refine. No backpropagation anywhere, unless
+/// `refine` asks for a local L-BFGS polish of all parameters; with init = Random that is plain
+/// backpropagation training, the baseline NN-LIFT is compared against.
+///
+/// `data` holds this part's rows; `context` says how they combine with other parts' rows (MPI
+/// ranks): every pass over rows goes through it, so each part returns the same model.
+/// \throws std::invalid_argument for invalid options or k > d (naming the field);
+///         DataError for data that cannot be trained on (a singular input covariance, too few
+///         rows, a target that does not fit the task, no target column).
+/// Threads: bitwise identical results for any context.num_threads().
+TrainResult train(const Dataset& data,
+                  const TrainOptions& options,
+                  const ExecutionContext& context = ExecutionContext());
 
 }  // namespace nnlift

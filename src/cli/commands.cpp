@@ -16,12 +16,9 @@
 
 #include <nnlift/nnlift.hpp>
 
+#include "cli/flags.hpp"
 #include "cli/options.hpp"
 #include "detail/io.hpp"
-
-#ifndef NNLIFT_VERSION_STRING
-#define NNLIFT_VERSION_STRING "unknown"
-#endif
 
 namespace nnlift::cli {
 namespace {
@@ -75,48 +72,12 @@ std::ostream& diag(const CommonFlags& flags, std::ostream& err) {
 
 // ---------------------------------------------------------------------------------------------
 int run_synth(const std::vector<std::string>& args, Context& ctx) {
-  SynthOptions o;
+  SynthFlags synth;
   CommonFlags flags;
-  std::string activation = to_string(o.activation);
-  std::string task = to_string(o.task);
-  std::string output_weights;
   std::string out_path, test_out, truth_path;
   po::options_description desc("options");
-  desc.add_options()("dim", po::value(&o.dim)->default_value(o.dim), "d, input dimensions")(
-      "hidden", po::value(&o.hidden)->default_value(o.hidden), "k, hidden units (k <= d)")(
-      "samples", po::value(&o.samples)->default_value(o.samples), "n, training rows")(
-      "test-samples",
-      po::value(&o.test_samples)->default_value(o.test_samples),
-      "m, test rows (written with --test-out)")("activation",
-                                                po::value(&activation)->default_value(activation),
-                                                "sigmoid | tanh | softplus | relu")(
-      "bias-range",
-      po::value(&o.bias_range)->default_value(o.bias_range),
-      "hidden biases ~ offset + U(-r, r)")(
-      "bias-offset",
-      po::value(&o.bias_offset)->default_value(o.bias_offset),
-      "centre of the hidden biases (all equal to it with --bias-range 0)")(
-      "output-weights",
-      po::value(&output_weights)->default_value("mixed"),
-      "mixed (+-U(0.5,1.5)) | positive (+U(0.5,1.5)) | ones")(
-      "condition",
-      po::value(&o.condition)->default_value(o.condition),
-      "0: Gaussian first-layer rows; K >= 1: singular values linspace(1, K) before the rows "
-      "are normalised (1 = orthonormal rows)")(
-      "ball-radius",
-      po::value(&o.ball_radius)->default_value(o.ball_radius),
-      "R > 0: inputs uniform on the ball of radius R (bounded inputs, for --bias fourier)")(
-      "noise",
-      po::value(&o.noise)->default_value(o.noise),
-      "regression label noise standard deviation")(
-      "correlated",
-      po::bool_switch(&o.correlated),
-      "inputs ~ N(mu, Sigma) with random mean and covariance (default N(0, I))")(
-      "task",
-      po::value(&task)->default_value(task),
-      "regression | classification (0/1 labels, logistic output)")(
-      "seed", po::value(&o.seed)->default_value(o.seed), "random seed; same seed, same bytes")(
-      "out", po::value(&out_path)->required(), "training CSV to write (required)")(
+  add_synth_flags(desc, synth);
+  desc.add_options()("out", po::value(&out_path)->required(), "training CSV to write (required)")(
       "test-out", po::value(&test_out), "test CSV to write (needs --test-samples > 0)")(
       "truth", po::value(&truth_path)->required(), "model file of the teacher (required)");
   add_common(desc, flags, true);
@@ -128,30 +89,13 @@ int run_synth(const std::vector<std::string>& args, Context& ctx) {
                      ctx.out)) {
     return kOk;
   }
-  o.num_threads = flags.threads;
-  try {
-    o.activation = parse_activation(activation);
-    o.task = parse_task(task);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
-  }
-  if (output_weights == "mixed") {
-    o.output_weights = OutputWeights::Mixed;
-  } else if (output_weights == "positive") {
-    o.output_weights = OutputWeights::Positive;
-  } else if (output_weights == "ones") {
-    o.output_weights = OutputWeights::Ones;
-  } else {
-    throw UsageError("--output-weights must be mixed, positive or ones, not '" + output_weights +
-                     "'");
-  }
+  const SynthOptions o = to_synth_options(synth, flags.threads);
   if (!test_out.empty() && o.test_samples == 0) {
     throw UsageError("--test-out needs --test-samples > 0");
   }
   if (test_out.empty() && o.test_samples > 0) {
     throw UsageError("--test-samples needs --test-out FILE");
   }
-  validate(o);
   std::ostream& log = diag(flags, ctx.err);
   const auto t0 = std::chrono::steady_clock::now();
   const SynthData data = make_synthetic(o);
@@ -228,6 +172,16 @@ CsvOptions csv_options(const DataFlags& flags, int threads) {
   if (!o.features.empty() && !o.drop.empty()) {
     throw UsageError("give either --features or --drop, not both");
   }
+  for (std::size_t i = 0; i < o.features.size(); ++i) {
+    if (o.features[i] == o.target) {
+      throw UsageError("--features: '" + o.target + "' is also the --target");
+    }
+    if (std::find(o.features.begin(),
+                  o.features.begin() + static_cast<std::ptrdiff_t>(i),
+                  o.features[i]) != o.features.begin() + static_cast<std::ptrdiff_t>(i)) {
+      throw UsageError("--features: '" + o.features[i] + "' is listed twice");
+    }
+  }
   o.num_threads = threads;
   return o;
 }
@@ -277,58 +231,81 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The per-stage summary of a training run on the diagnostics stream.
+void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostream& log) {
+  log << "  stage times:";
+  double total = 0;
+  for (const StageTime& s : r.stages) {
+    log << " " << s.name << " " << format_seconds(s.seconds) << ";";
+    total += s.seconds;
+  }
+  log << " total " << format_seconds(total) << "\n";
+  const MomentReport& m = r.moments;
+  if (m.lambda.size() > 0) {
+    log << "  labels residualised: " << to_string(m.residualize_used)
+        << (m.quadratic_in_subspace ? " (+ quadratic in the subspace)" : "") << "; subspace sweeps "
+        << m.subspace_sweeps << " (gap sigma_k/sigma_k+1 = " << m.subspace_gap << "); route "
+        << to_string(m.route) << ", core residual " << m.decomposition_residual << "; biases "
+        << to_string(r.bias_used) << "\n";
+    log << "  unit  lambda_j  (noise level of the moment tensor: " << std::setprecision(4)
+        << m.noise_level << ")\n";
+    for (Index j = 0; j < m.lambda.size(); ++j) {
+      const bool weak =
+          std::find(m.weak_units.begin(), m.weak_units.end(), j) != m.weak_units.end();
+      log << "  " << std::setw(4) << j + 1 << "  " << std::setw(10) << m.lambda(j)
+          << (weak ? "  within noise" : "") << "\n";
+    }
+  }
+  if (o.refine.enabled) {
+    log << "  L-BFGS refinement: " << r.refine.iterations << " iterations (" << r.refine.stop_reason
+        << "), training loss " << r.refine.loss_before << " -> " << r.train_loss << "\n";
+  }
+  if (o.labels.task == Task::Regression) {
+    log << "  training MSE " << r.train_loss << "\n";
+  } else {
+    log << "  training accuracy " << r.train_accuracy << ", log-loss " << r.train_loss << "\n";
+  }
+  for (const std::string& w : r.warnings) {
+    log << "nnlift: warning: " << w << "\n";
+  }
+}
+
+// One line per finished stage; on a terminal, long stages (the L-BFGS refinement) also show a
+// percentage that is rewritten in place.
+ProgressFn stage_progress(std::ostream& log, bool terminal) {
+  struct State {
+    int stage = 0;
+    int shown_percent = -1;
+  };
+  auto state = std::make_shared<State>();
+  return [&log, terminal, state](const std::string& name, double fraction) {
+    if (fraction < 1.0) {
+      const int percent = static_cast<int>(100 * fraction);
+      if (terminal && percent != state->shown_percent) {
+        state->shown_percent = percent;
+        log << "\r  [" << state->stage + 1 << "] " << name << " ... " << percent << "% "
+            << std::flush;
+      }
+      return;
+    }
+    log << (state->shown_percent >= 0 ? "\r" : "") << "  [" << ++state->stage << "] " << name
+        << " done     \n"
+        << std::flush;
+    state->shown_percent = -1;
+  };
+}
+
 int run_train(const std::vector<std::string>& args, Context& ctx) {
-  TrainOptions o;
+  TrainFlags train_flags;
   CommonFlags flags;
   DataFlags data_flags;
-  std::string model_path, activation = to_string(o.activation), task = "auto";
-  std::string residualize = to_string(o.residualize), method = to_string(o.method);
-  std::string bias = to_string(o.bias);
-  std::string init = to_string(o.init), refine = "none";
+  std::string model_path;
   bool strict = false;
   po::options_description desc("options");
   add_data_flags(desc, data_flags);
-  desc.add_options()(
-      "hidden", po::value(&o.hidden)->required(), "k, hidden units, 1 <= k <= d (required)")(
-      "model", po::value(&model_path)->required(), "model file to write (required)")(
-      "activation", po::value(&activation)->default_value(activation), "sigmoid | tanh | softplus")(
-      "task",
-      po::value(&task)->default_value(task),
-      "auto | regression | classification (auto: classification for a 0/1 target)")(
-      "residualize",
-      po::value(&residualize)->default_value(residualize),
-      "none | linear | quadratic | auto: control variate subtracted from the labels")(
-      "method",
-      po::value(&method)->default_value(method),
-      "auto | power | jennrich | als: decomposition of the k x k x k core")(
-      "bias",
-      po::value(&bias)->default_value(bias),
-      "auto (lsq for regression, ratio for classification) | ratio (moment ratios, closed "
-      "form) | lsq (least squares over biases and scales with the directions fixed; "
-      "regression) | fourier (the paper's Procedure 2; only for inputs uniform on a ball)")(
-      "fourier-radius",
-      po::value(&o.fourier_radius)->default_value(o.fourier_radius),
-      "--bias fourier: frequency radius r (angular); assumes |b_j| < pi / (2 r)")(
-      "fourier-cap",
-      po::value(&o.fourier_cap)->default_value(o.fourier_cap),
-      "--bias fourier: frequencies within this distance eps of each direction")(
-      "ridge",
-      po::value(&o.ridge)->default_value(o.ridge),
-      "output-layer ridge, relative to the mean hidden-unit energy")(
-      "hooi-sweeps",
-      po::value(&o.hooi_sweeps)->default_value(o.hooi_sweeps),
-      "subspace refinement sweeps at most")(
-      "init",
-      po::value(&init)->default_value(init),
-      "tensor (method of moments) | random (needs --refine lbfgs: plain backprop training)")(
-      "refine",
-      po::value(&refine)->default_value(refine),
-      "none | lbfgs: polish all parameters by L-BFGS on the training loss (backpropagation)")(
-      "refine-iterations",
-      po::value(&o.refine_iterations)->default_value(o.refine_iterations),
-      "L-BFGS iterations at most")(
-      "seed", po::value(&o.seed)->default_value(o.seed), "random seed")(
-      "strict", po::bool_switch(&strict), "exit 3 unless every stage succeeded");
+  desc.add_options()("model", po::value(&model_path)->required(), "model file to write (required)");
+  add_train_flags(desc, train_flags);
+  desc.add_options()("strict", po::bool_switch(&strict), "exit 3 unless every stage succeeded");
   add_common(desc, flags, true);
   if (!parse_command(
           "usage: nnlift train --data train.csv --hidden k --model model.json [options]\n\n"
@@ -340,94 +317,33 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
           ctx.out)) {
     return kOk;
   }
-  try {
-    o.activation = parse_activation(activation);
-    o.residualize = parse_residualize(residualize);
-    o.method = parse_decompose_method(method);
-    o.bias = parse_bias_method(bias);
-    o.init = parse_init(init);
-    if (refine != "none" && refine != "lbfgs") {
-      throw std::invalid_argument("unknown refinement '" + refine + "'; expected none or lbfgs");
-    }
-    o.refine = refine == "lbfgs";
-    if (task != "auto") {
-      o.task = parse_task(task);
-    }
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
-  }
-  o.num_threads = flags.threads;
-  validate(o);
+  TrainOptions o = to_train_options(train_flags);
   std::ostream& log = diag(flags, ctx.err);
   CsvOptions csv = csv_options(data_flags, flags.threads);
   csv.reject_constant_features = true;
   const auto t0 = std::chrono::steady_clock::now();
   const Dataset data = read_csv(data_flags.path, csv);
-  if (task == "auto") {
+  if (o.hidden > data.X.cols()) {
+    throw UsageError("--hidden " + std::to_string(o.hidden) + " exceeds the " +
+                     std::to_string(data.X.cols()) + " input columns of " + data_flags.path +
+                     " (NN-LIFT needs k <= d)");
+  }
+  if (train_flags.task == "auto") {
     const bool binary = (data.y.array() == 0.0 || data.y.array() == 1.0).all();
-    o.task = binary ? Task::Classification : Task::Regression;
+    o.labels.task = binary ? Task::Classification : Task::Regression;
   }
   log << "nnlift train: " << data_flags.path << ": " << data.X.rows() << " rows, " << data.X.cols()
-      << " inputs, target '" << data.target_name << "' (" << to_string(o.task) << "), read in "
-      << format_seconds(seconds_since(t0)) << "\n";
-  // One line per finished stage; on a terminal, long stages (the L-BFGS refinement) also
-  // show a percentage that is rewritten in place.
+      << " inputs, target '" << data.target_name << "' (" << to_string(o.labels.task)
+      << "), read in " << format_seconds(seconds_since(t0)) << "\n";
   const bool terminal = &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
-  int stage = 0;
-  int shown_percent = -1;
-  o.progress = [&](const std::string& name, double fraction) {
-    if (fraction < 1.0) {
-      const int percent = static_cast<int>(100 * fraction);
-      if (terminal && percent != shown_percent) {
-        shown_percent = percent;
-        log << "\r  [" << stage + 1 << "] " << name << " ... " << percent << "% " << std::flush;
-      }
-      return;
-    }
-    log << (shown_percent >= 0 ? "\r" : "") << "  [" << ++stage << "] " << name << " done     \n"
-        << std::flush;
-    shown_percent = -1;
-  };
-  const TrainResult r = train(data, o);
+  o.progress = stage_progress(log, terminal);
+  const TrainResult r = train(data, o, ExecutionContext(flags.threads));
   if (r.network.W2.size() == 0) {
     ctx.err << "nnlift train: error: " << r.message << "\n";
     return kNumericalError;
   }
   save_model(model_path, r.network);
-  log << "  stage times:";
-  double total = 0;
-  for (const StageTime& s : r.stages) {
-    log << " " << s.name << " " << format_seconds(s.seconds) << ";";
-    total += s.seconds;
-  }
-  log << " total " << format_seconds(total) << "\n";
-  if (o.init == Init::Tensor) {
-    log << "  labels residualised: " << to_string(r.residualize_used)
-        << (r.quadratic_in_subspace ? " (+ quadratic in the subspace)" : "") << "; HOOI sweeps "
-        << r.hooi_sweeps << " (gap sigma_k/sigma_k+1 = " << r.subspace_gap << "); route "
-        << to_string(r.route) << ", core residual " << r.decomposition_residual << "; biases "
-        << to_string(r.bias_used) << "\n";
-    log << "  unit  lambda_j  (noise level of the moment tensor: " << std::setprecision(4)
-        << r.noise_level << ")\n";
-    for (Index j = 0; j < r.lambda.size(); ++j) {
-      const bool weak =
-          std::find(r.weak_units.begin(), r.weak_units.end(), j) != r.weak_units.end();
-      log << "  " << std::setw(4) << j + 1 << "  " << std::setw(10) << r.lambda(j)
-          << (weak ? "  within noise" : "") << "\n";
-    }
-  }
-  if (o.refine) {
-    log << "  L-BFGS refinement: " << r.refine_iterations << " iterations (" << r.refine_stopped
-        << "), training loss " << r.loss_before_refine << " -> " << r.train_loss << "\n";
-  }
-  if (o.task == Task::Regression) {
-    log << "  training MSE " << r.train_loss << "\n";
-  } else {
-    log << "  training accuracy " << r.train_accuracy << ", log-loss " << r.train_loss << "\n";
-  }
-  for (const std::string& w : r.warnings) {
-    log << "nnlift: warning: " << w << "\n";
-  }
+  print_train_report(o, r, log);
   log << "  wrote " << model_path << "\n";
   if (r.status != Status::Success) {
     if (strict) {
@@ -576,6 +492,20 @@ int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
   return kOk;
 }
 
+const std::vector<std::pair<std::string, std::string>> kDecomposeFlagNames = {
+    {"DecomposeOptions::rank", "--rank"},
+    {"DecomposeOptions::power.num_restarts", "--restarts"},
+    {"DecomposeOptions::power.max_iterations", "--iterations"},
+    {"DecomposeOptions::jennrich.num_trials", "--trials"},
+    {"DecomposeOptions::als.max_sweeps", "--sweeps"},
+    {"PowerMethodOptions::num_restarts", "--restarts"},
+    {"PowerMethodOptions::max_iterations", "--iterations"},
+    {"JennrichOptions::num_trials", "--trials"},
+    {"AlsOptions::max_sweeps", "--sweeps"},
+    {"DecomposeOptions::seed", "--seed"},
+    {"DecomposeOptions::num_threads", "--threads"},
+};
+
 // ---------------------------------------------------------------------------------------------
 int run_decompose(const std::vector<std::string>& args, Context& ctx) {
   DecomposeOptions o;
@@ -588,24 +518,18 @@ int run_decompose(const std::vector<std::string>& args, Context& ctx) {
       "tensor", po::value(&tensor_path)->required(), "d x d x d float64 .npy file (required)")(
       "rank", po::value(&o.rank)->required(), "k, number of components, 1 <= k <= d (required)")(
       "method",
-      po::value(&method)->default_value(method),
+      with_default(&method),
       "auto | power | jennrich | als (auto: best residual of als and whitened power)")(
       "restarts",
-      po::value(&o.power.num_restarts)->default_value(o.power.num_restarts),
+      with_default(&o.power.num_restarts),
       "power method: random restarts per component")(
-      "iterations",
-      po::value(&o.power.max_iterations)->default_value(o.power.max_iterations),
-      "power method: iterations per restart")(
-      "trials",
-      po::value(&o.jennrich.num_trials)->default_value(o.jennrich.num_trials),
-      "jennrich/als: random slice pairs tried")(
-      "sweeps",
-      po::value(&o.als.max_sweeps)->default_value(o.als.max_sweeps),
-      "als: refinement sweeps at most")(
+      "iterations", with_default(&o.power.max_iterations), "power method: iterations per restart")(
+      "trials", with_default(&o.jennrich.num_trials), "jennrich/als: random slice pairs tried")(
+      "sweeps", with_default(&o.als.max_sweeps), "als: refinement sweeps at most")(
       "symmetry-tol",
-      po::value(&symmetry_tolerance)->default_value(symmetry_tolerance),
+      with_default(&symmetry_tolerance),
       "largest accepted asymmetry, relative to max(1, max |T|)")(
-      "seed", po::value(&o.seed)->default_value(o.seed), "random seed")(
+      "seed", with_default(&o.seed), "random seed")(
       "out", po::value(&out_path)->required(), "result JSON to write (required)")(
       "out-npy", po::value(&out_npy), "also write the d x k component matrix as .npy")(
       "strict", po::bool_switch(&strict), "exit 3 unless the status is success");
@@ -622,10 +546,10 @@ int run_decompose(const std::vector<std::string>& args, Context& ctx) {
   try {
     o.method = parse_decompose_method(method);
   } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
+    throw UsageError(std::string("--method: ") + e.what());
   }
   o.num_threads = flags.threads;
-  validate(o);
+  validate_as_flags(kDecomposeFlagNames, [&] { validate(o); });
   std::ostream& log = diag(flags, ctx.err);
   const auto t0 = std::chrono::steady_clock::now();
   const NpyArray array = read_npy(tensor_path);
@@ -652,7 +576,6 @@ int run_decompose(const std::vector<std::string>& args, Context& ctx) {
     throw UsageError("--rank " + std::to_string(o.rank) +
                      " exceeds the dimension d = " + std::to_string(d) + " of " + tensor_path);
   }
-  T->set_num_threads(flags.threads);
   const DecomposeResult r = decompose(*T, o);
   const double elapsed = seconds_since(t0);
 
@@ -726,7 +649,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return kOk;
   }
   if (command == "--version") {
-    out << "nnlift " << NNLIFT_VERSION_STRING << "\n";
+    out << "nnlift " << version_string() << "\n";
     return kOk;
   }
   try {
@@ -755,11 +678,8 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     err << "nnlift " << command << ": error: " << e.what() << "\n"
         << "Try 'nnlift " << command << " --help'.\n";
     return kUsageError;
-  } catch (const std::invalid_argument& e) {
-    err << "nnlift " << command << ": error: " << e.what() << "\n"
-        << "Try 'nnlift " << command << " --help'.\n";
-    return kUsageError;
   } catch (const std::exception& e) {
+    // Data, files and anything else the library reports: a runtime error, no usage hint.
     err << "nnlift " << command << ": error: " << e.what() << "\n";
     return kRuntimeError;
   }

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli/options.hpp"
 
+#include <algorithm>
 #include <ostream>
 
 namespace nnlift::cli {
@@ -52,6 +53,25 @@ std::vector<std::string> split_list(const std::string& text, const char* option)
     start = comma + 1;
   }
   return out;
+}
+
+}  // namespace nnlift::cli
+
+namespace nnlift::cli {
+
+std::string with_flag_names(std::string message,
+                            const std::vector<std::pair<std::string, std::string>>& names) {
+  std::vector<std::pair<std::string, std::string>> sorted = names;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return a.first.size() > b.first.size();
+  });
+  for (const auto& [field, flag] : sorted) {
+    for (std::size_t at = message.find(field); at != std::string::npos;
+         at = message.find(field, at + flag.size())) {
+      message.replace(at, field.size(), flag);
+    }
+  }
+  return message;
 }
 
 }  // namespace nnlift::cli

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <iosfwd>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/program_options.hpp>
@@ -39,5 +41,22 @@ bool parse_command(const std::string& usage,
 
 /// Splits "a,b,c" into names (empty parts are an error naming the option).
 std::vector<std::string> split_list(const std::string& text, const char* option);
+
+}  // namespace nnlift::cli
+
+namespace nnlift::cli {
+
+/// A default value as a user would write it: 0.3, 1e-06 (not 0.29999999999999999).
+template <class T>
+po::typed_value<T>* with_default(T* target) {
+  std::ostringstream text;
+  text << *target;
+  return po::value(target)->default_value(*target, text.str());
+}
+
+/// `message` with each library field name replaced by its flag: "TrainOptions::hidden = 0; must
+/// be >= 1" → "--hidden = 0; must be >= 1". Names are tried longest first.
+std::string with_flag_names(std::string message,
+                            const std::vector<std::pair<std::string, std::string>>& names);
 
 }  // namespace nnlift::cli

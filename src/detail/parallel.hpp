@@ -1,9 +1,12 @@
-// The only place with OpenMP pragmas for reductions: fixed blocks, combined in block order, so
-// that results are bitwise independent of the thread count.
+// The only place with OpenMP pragmas: fixed blocks, combined in block order, so that results are
+// bitwise independent of the thread count. No exception escapes a parallel region, and a region
+// inside another runs serially.
 // SPDX-License-Identifier: MIT
 #pragma once
 
 #include <algorithm>
+#include <exception>
+#include <mutex>
 #include <vector>
 
 #include <nnlift/types.hpp>
@@ -14,9 +17,13 @@
 
 namespace nnlift::detail {
 
-/// 0 -> the OpenMP default; otherwise the number asked for (at least 1).
+/// 0 -> the calling thread's OpenMP budget (see ThreadBudget); otherwise the number asked for.
+/// Inside a parallel region: 1 (nested regions run serially).
 inline int resolve_threads(int num_threads) {
 #ifdef _OPENMP
+  if (omp_in_parallel() != 0) {
+    return 1;
+  }
   return num_threads > 0 ? num_threads : omp_get_max_threads();
 #else
   (void)num_threads;
@@ -24,36 +31,69 @@ inline int resolve_threads(int num_threads) {
 #endif
 }
 
-/// Runs f(i) for i in [0, count) in parallel. f must write only to its own outputs.
+/// Sets the calling thread's OpenMP thread budget for its lifetime (0 leaves it as it is), so
+/// that the library's own parallel regions started below a public entry point (tensor
+/// contractions inside a decomposition) use the caller's num_threads. The budget is an OpenMP
+/// per-thread setting: other threads are not affected.
+class ThreadBudget {
+ public:
+  explicit ThreadBudget(int num_threads) {
+#ifdef _OPENMP
+    m_saved = omp_get_max_threads();
+    if (num_threads > 0 && omp_in_parallel() == 0) {
+      omp_set_num_threads(num_threads);
+    }
+#else
+    (void)num_threads;
+#endif
+  }
+  ~ThreadBudget() {
+#ifdef _OPENMP
+    if (omp_in_parallel() == 0) {
+      omp_set_num_threads(m_saved);
+    }
+#endif
+  }
+  ThreadBudget(const ThreadBudget&) = delete;
+  ThreadBudget& operator=(const ThreadBudget&) = delete;
+
+ private:
+  int m_saved = 1;
+};
+
+/// Runs f(i) for i in [0, count) in parallel. f must write only to its own outputs. An exception
+/// thrown by f stops the remaining iterations and is rethrown here, after the region (the first
+/// by index when several threads throw).
 template <class Fn>
 void parallel_for(Index count, int num_threads, Fn&& f) {
   const int threads = resolve_threads(num_threads);
+  std::exception_ptr error;
+  Index error_index = count;
+  std::mutex guard;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
   for (Index i = 0; i < count; ++i) {
-    f(i);
+    {
+      const std::lock_guard<std::mutex> lock(guard);
+      if (error) {
+        continue;
+      }
+    }
+    try {
+      f(i);
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(guard);
+      if (i < error_index) {
+        error_index = i;
+        error = std::current_exception();
+      }
+    }
   }
   (void)threads;
-}
-
-/// Σ_b f(begin_b, rows_b) over fixed blocks of `block_rows` rows of [0, n), each f returning a
-/// rows×cols matrix; blocks are combined in block order, so the floating-point result depends
-/// only on (n, block_rows), never on the thread count.
-template <class BlockFn>
-Matrix blocked_sum(
-    Index n, Index block_rows, int num_threads, Index rows, Index cols, BlockFn&& f) {
-  const Index num_blocks = n == 0 ? 0 : (n + block_rows - 1) / block_rows;
-  std::vector<Matrix> partial(static_cast<std::size_t>(num_blocks));
-  parallel_for(num_blocks, num_threads, [&](Index b) {
-    const Index begin = b * block_rows;
-    partial[static_cast<std::size_t>(b)] = f(begin, std::min(block_rows, n - begin));
-  });
-  Matrix total = Matrix::Zero(rows, cols);
-  for (const Matrix& p : partial) {
-    total += p;
+  if (error) {
+    std::rethrow_exception(error);
   }
-  return total;
 }
 
 /// A·B computed in fixed blocks of `block_rows` rows of A, in parallel. Each block is an
@@ -69,6 +109,17 @@ Matrix parallel_product(const MatA& A, const MatB& B, int num_threads, Index blo
     out.middleRows(begin, rows).noalias() = A.middleRows(begin, rows) * B;
   });
   return out;
+}
+
+/// Runs f(begin, count) over [0, n) in blocks of `block_rows` rows in parallel: for row-wise maps
+/// (each block writes only its own rows).
+template <class Fn>
+void parallel_rows(Index n, int num_threads, Fn&& f, Index block_rows = 8192) {
+  const Index num_blocks = n == 0 ? 0 : (n + block_rows - 1) / block_rows;
+  parallel_for(num_blocks, num_threads, [&](Index b) {
+    const Index begin = b * block_rows;
+    f(begin, std::min(block_rows, n - begin));
+  });
 }
 
 }  // namespace nnlift::detail

@@ -1,13 +1,15 @@
 // Local refinement of all network parameters by L-BFGS (the in-house backpropagation baseline).
 // SPDX-License-Identifier: MIT
-#include "detail/refine.hpp"
-
-#include <LBFGS.h>
 #include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
 #include <stdexcept>
+
+#include "detail/check.hpp"
+#include "detail/glm.hpp"
+#include "detail/lbfgs.hpp"
+#include "train/stages.hpp"
 
 namespace nnlift::detail {
 namespace {
@@ -16,7 +18,7 @@ namespace {
 struct Objective {
   const Matrix& X;
   const Matrix& T;  // n×c targets
-  const RowReducer& reducer;
+  const ExecutionContext& context;
   Index k;
   Activation act;
   OutputLink link;
@@ -34,7 +36,7 @@ struct Objective {
     const Eigen::Map<const Vector> b2(theta.data() + k * d + k + c * k, c);
     const Index size = theta.size();
     // One pass: the gradient (size entries) and the loss (last entry).
-    const Matrix sum = reducer.sum(n, size + 1, 1, [&](Index b, Index cnt) {
+    const Matrix sum = context.mean(n, size + 1, 1, [&](Index b, Index cnt) {
       const auto Xb = X.middleRows(b, cnt);
       Matrix Z = Xb * W1.transpose();
       Z.rowwise() += b1.transpose();
@@ -56,14 +58,12 @@ struct Objective {
         } else if (link == OutputLink::Logistic) {
           const double f = F(i, 0);
           E(i, 0) = activate(Activation::Sigmoid, f) - Tb(i, 0);
-          // log(1 + e^f) − t f, computed stably.
-          loss += std::max(f, 0.0) + std::log1p(std::exp(-std::abs(f))) - Tb(i, 0) * f;
+          loss += logistic_loss(f, Tb(i, 0));
         } else {
-          const double top = F.row(i).maxCoeff();
-          const Eigen::RowVectorXd p = (F.row(i).array() - top).exp().matrix();
-          const double z = p.sum();
-          E.row(i) = p / z - Tb.row(i);
-          loss += (Tb.row(i).array() * (std::log(z) + top - F.row(i).array())).sum();
+          Eigen::RowVectorXd p = F.row(i);
+          const double log_normaliser = softmax_inplace(p);
+          E.row(i) = p - Tb.row(i);
+          loss += (Tb.row(i).array() * (log_normaliser - F.row(i).array())).sum();
         }
       }
       const Matrix dZ = (E * W2).cwiseProduct(dH);
@@ -74,7 +74,7 @@ struct Objective {
       out.col(0).segment(k * d + k + c * k, c) = E.colwise().sum().transpose();
       out(size, 0) = loss;
       return out;
-    }) / static_cast<double>(n);
+    });
     grad = sum.col(0).head(size);
     const double value = sum(size, 0);
     if (value < best_value) {
@@ -91,19 +91,17 @@ struct Objective {
 
 }  // namespace
 
-RefineReport refine_lbfgs(const Matrix& Xs,
-                          const Matrix& targets,
-                          const Standardizer& st,
-                          int max_iterations,
-                          double tolerance,
-                          const RowReducer& reducer,
-                          TwoLayerNetwork& net,
-                          const std::function<void(double)>& progress) {
+RefineReport refine_network(const Matrix& Xs,
+                            const Matrix& targets,
+                            const Standardizer& st,
+                            const RefineOptions& options,
+                            const ExecutionContext& context,
+                            TwoLayerNetwork& net,
+                            const std::function<void(double)>& progress) {
   const Index k = net.num_hidden(), d = net.num_inputs(), c = net.num_outputs();
   if (targets.rows() != Xs.rows() || targets.cols() != c) {
-    throw std::invalid_argument("refine_lbfgs: targets are " + std::to_string(targets.rows()) +
-                                "x" + std::to_string(targets.cols()) + "; expected n x " +
-                                std::to_string(c));
+    fail("refine_network: targets are " + std::to_string(targets.rows()) + "x" +
+         std::to_string(targets.cols()) + "; expected n x " + std::to_string(c));
   }
   // To standardised coordinates: W1s = W1 Σ^{1/2}, b1s = b1 + W1 μ.
   Vector theta(k * d + k + c * k + c);
@@ -112,34 +110,23 @@ RefineReport refine_lbfgs(const Matrix& Xs,
   Eigen::Map<Matrix>(theta.data() + k * d + k, c, k) = net.W2;
   theta.segment(k * d + k + c * k, c) = net.b2;
   const bool squared = net.link == OutputLink::Identity;
-  Objective objective{Xs, targets, reducer, k, net.activation, net.link, theta};
+  Objective objective{Xs, targets, context, k, net.activation, net.link, theta};
   objective.progress = &progress;
-  objective.max_iterations = max_iterations;
+  objective.max_iterations = options.max_iterations;
   Vector grad(theta.size());
   RefineReport report;
   const double start = objective(theta, grad);
   report.loss_before = squared ? 2 * start : start;
   LBFGSpp::LBFGSParam<double> param;
-  param.max_iterations = max_iterations;
-  param.epsilon = tolerance;
-  param.epsilon_rel = tolerance;
+  param.max_iterations = options.max_iterations;
+  param.epsilon = options.tolerance;
+  param.epsilon_rel = options.tolerance;
   param.past = 5;
   param.delta = 1e-10;
-  LBFGSpp::LBFGSSolver<double> solver(param);
-  double value = start;
-  Vector x = theta;
-  report.stopped = "converged";
-  try {
-    report.iterations = solver.minimize(objective, x, value);
-    if (report.iterations >= max_iterations) {
-      report.stopped = "iteration limit";
-    }
-  } catch (const std::exception& e) {
-    report.stopped = std::string("line search stopped: ") + e.what();
-  }
+  const LbfgsRun run = run_lbfgs(objective, theta, param);
+  report.iterations = run.iterations;
+  report.stop_reason = run.stop_reason;
   const Vector& best = objective.best;  // the lowest loss evaluated, whatever stopped the search
-  const double final_value = objective.best_value;
-  report.loss_after = squared ? 2 * final_value : final_value;
   const Matrix W1s = Eigen::Map<const Matrix>(best.data(), k, d);
   net.W1 = W1s * st.W;
   net.b1 = best.segment(k * d, k) - net.W1 * st.mean;

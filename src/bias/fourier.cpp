@@ -1,35 +1,21 @@
 // The paper's Fourier bias estimator (Procedure 2). ALGORITHM.md §4.4(a).
 // SPDX-License-Identifier: MIT
-#include "detail/fourier.hpp"
+#include "bias/fourier.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <vector>
 
+#include "detail/activation_traits.hpp"
 #include "detail/check.hpp"
 #include "detail/rng.hpp"
+#include "train/stages.hpp"
 
 namespace nnlift::detail {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-
-// ∠Σ̃(ξ) for ξ > 0, Σ̃(ξ) = ∫σ(t) e^{−iξt} dt (as a distribution). With m the smallest order
-// for which σ^{(m)} is integrable, Σ̃(ξ) = F[σ^{(m)}](ξ) / (iξ)^m, and F[σ^{(m)}] is real and
-// positive for these units: logistic and tanh (m = 1, σ' even, F[σ'](ξ) = πξ/sinh(πξ) resp.
-// πξ/sinh(πξ/2)) give −π/2; softplus (m = 2, σ'' = logistic') gives π.
-double transform_phase(Activation a) {
-  switch (a) {
-    case Activation::Sigmoid:
-    case Activation::Tanh:
-      return -kPi / 2;
-    case Activation::Softplus:
-      return kPi;
-    case Activation::Relu:
-      break;
-  }
-  fail("fourier bias: no Fourier phase for this activation");
-}
 
 // A unit vector uniform on the cap {u : ⟨u, c⟩ >= cos θmax} of the unit sphere around c.
 // Polar angle θ has density ∝ sin^{d−2} θ on [0, θmax] (θmax <= π/2): rejection from the
@@ -69,22 +55,28 @@ Vector fourier_biases(const Matrix& X,
                       double radius,
                       double cap,
                       std::uint64_t seed,
-                      const RowReducer& reducer) {
+                      const ExecutionContext& context) {
   require(radius > 0 && std::isfinite(radius), "fourier_biases", "radius", radius, "> 0");
   require(cap > 0 && cap < std::sqrt(2.0), "fourier_biases", "cap", cap, "in (0, sqrt 2)");
   const Index n = X.rows(), d = X.cols(), k = W1.rows();
-  const double phase0 = transform_phase(activation);
+  if (traits(activation).refusal != nullptr) {
+    fail(std::string("fourier bias: ") + traits(activation).refusal);
+  }
+  const double phase0 = traits(activation).fourier_phase;
   const double theta_max = std::acos(1.0 - cap * cap / 2.0);
   const Vector scale = W1.rowwise().norm();
   const Matrix directions = scale.cwiseInverse().asDiagonal() * W1;
   // Row 0: Σ ỹ cos⟨ω, x⟩; row 1: −Σ ỹ sin⟨ω, x⟩, per unit.
-  const Matrix v = reducer.sum(n, 2, k, [&](Index begin, Index count) {
+  const Index first = context.first_row(n);
+  const Matrix v = context.sum(n, 2, k, [&](Index begin, Index count) {
     Matrix part = Matrix::Zero(2, k);
     Vector g(d), omega(d);
     for (Index j = 0; j < k; ++j) {
-      Rng rng(derive_seed(seed, static_cast<std::uint64_t>(j), static_cast<std::uint64_t>(begin)));
       const Vector c = directions.row(j).transpose();
       for (Index i = begin; i < begin + count; ++i) {
+        // The frequency of a row depends only on (seed, unit, global row index).
+        Rng rng(derive_seed(
+            seed, static_cast<std::uint64_t>(j), static_cast<std::uint64_t>(first + i)));
         cap_direction(c, theta_max, rng, g, omega);
         const double phase = radius * X.row(i).dot(omega);
         part(0, j) += yc(i) * std::cos(phase);
@@ -102,14 +94,18 @@ Vector fourier_biases(const Matrix& X,
   return b;
 }
 
-double ball_uniformity_distance(const Matrix& X) {
-  const Index n = X.rows();
+double ball_uniformity_distance(const Matrix& X, const ExecutionContext& context) {
   const double d = static_cast<double>(X.cols());
-  const Vector mean = X.colwise().mean().transpose();
-  std::vector<double> r(static_cast<std::size_t>(n));
-  for (Index i = 0; i < n; ++i) {
-    r[static_cast<std::size_t>(i)] = (X.row(i).transpose() - mean).norm();
+  const Vector mean = context.mean(X.rows(), X.cols(), 1, [&](Index b, Index c) {
+    return Matrix(X.middleRows(b, c).colwise().sum().transpose());
+  });
+  Vector local(X.rows());
+  for (Index i = 0; i < X.rows(); ++i) {
+    local(i) = (X.row(i).transpose() - mean).norm();
   }
+  const Matrix all = context.reducer().gather_rows(local);
+  const Index n = all.rows();
+  std::vector<double> r(all.data(), all.data() + n);
   const double r_max = *std::max_element(r.begin(), r.end());
   if (!(r_max > 0)) {
     return 1.0;
@@ -125,6 +121,36 @@ double ball_uniformity_distance(const Matrix& X) {
     distance = std::max({distance, std::abs(r[i] - lo), std::abs(hi - r[i])});
   }
   return distance;
+}
+
+}  // namespace nnlift::detail
+
+namespace nnlift::detail {
+namespace {
+constexpr double kBallUniformityLimit = 0.05;  // KS distance; ~1/sqrt(n) on a ball
+}  // namespace
+
+BiasFit bias_by_fourier(const BiasProblem& p, const BiasFit& start) {
+  BiasFit fit = start;
+  const double ks = ball_uniformity_distance(p.X, p.context);
+  if (ks > kBallUniformityLimit) {
+    std::ostringstream msg;
+    msg << "bias fourier: the inputs do not look uniform on a ball (Kolmogorov-Smirnov distance "
+        << ks
+        << " of (|x - mean| / max)^d from U(0, 1)); the Fourier estimator assumes a constant "
+           "input density on a bounded support and has no finite mean under Gaussian inputs "
+           "(ALGORITHM.md §4.4a): prefer the lsq or ratio estimator";
+    fit.warnings.push_back(msg.str());
+  }
+  fit.b1 = fourier_biases(p.X,
+                          p.yc,
+                          p.units.W1,
+                          p.activation,
+                          p.options.fourier_radius,
+                          p.options.fourier_cap,
+                          derive_seed(p.seed, 43),
+                          p.context);
+  return fit;
 }
 
 }  // namespace nnlift::detail

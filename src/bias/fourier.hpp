@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include <nnlift/activation.hpp>
-#include <nnlift/moments.hpp>
+#include <nnlift/execution.hpp>
 
 namespace nnlift::detail {
 
@@ -16,8 +16,8 @@ namespace nnlift::detail {
 /// With s_j = ‖w_j‖: b_j = s_j (∠v_j − ∠Σ̃) / r, the phase taken modulo π into (−π/2, π/2],
 /// which resolves the sign of a2_j on the assumption |b_j| < π s_j / (2r). The density is
 /// assumed constant on the support, so 1/p(x) is a common factor that does not move the phase.
-/// `yc` are the centred labels. Frequencies of row block [begin, begin + count) come from the
-/// stream (seed, unit, begin): the result does not depend on the thread count.
+/// `yc` are the centred labels. The frequency of each row comes from the stream (seed, unit,
+/// global row index): the result depends neither on the thread count nor on how rows are split.
 Vector fourier_biases(const Matrix& X,
                       const Vector& yc,
                       const Matrix& W1,
@@ -25,10 +25,11 @@ Vector fourier_biases(const Matrix& X,
                       double radius,
                       double cap,
                       std::uint64_t seed,
-                      const RowReducer& reducer);
+                      const ExecutionContext& context);
 
 /// Kolmogorov–Smirnov distance between u_i = (‖x_i − x̄‖ / max_i ‖x_i − x̄‖)^d and U(0, 1):
-/// about 1/√n for inputs uniform on a ball, near 1 for Gaussian inputs in any dimension.
-double ball_uniformity_distance(const Matrix& X);
+/// about 1/√n for inputs uniform on a ball, near 1 for Gaussian inputs in any dimension. Over
+/// the rows of every part (the radii are gathered: n doubles).
+double ball_uniformity_distance(const Matrix& X, const ExecutionContext& context);
 
 }  // namespace nnlift::detail

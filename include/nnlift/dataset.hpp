@@ -1,0 +1,20 @@
+// A numeric data set: inputs, target and their column names.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nnlift/types.hpp>
+
+namespace nnlift {
+
+/// X is n×d (one row per sample), y the target column (empty if none).
+struct Dataset {
+  std::vector<std::string> feature_names;  ///< d names, the columns of X
+  std::string target_name;                 ///< "" when read without a target
+  Matrix X;
+  Vector y;
+};
+
+}  // namespace nnlift

@@ -1,0 +1,93 @@
+// Where the rows are and how sums over them are combined: the execution context every data pass
+// runs in. SPDX-License-Identifier: MIT
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include <nnlift/types.hpp>
+
+namespace nnlift {
+
+/// The one seam through which rows held in several places (MPI ranks, threads of a test) are
+/// combined. Every pass over the data is a sum of fixed-shape block partials; the blocks are
+/// fixed by GLOBAL row index (block b holds global rows [b·B, (b+1)·B), B = block_rows()), and
+/// combine() adds all blocks of all parts in global block order. A part that starts at a multiple
+/// of B therefore produces exactly the blocks a single process would, and the model is bitwise
+/// the same for any partition into such parts (any other partition is still deterministic).
+///
+/// A reducer for P parts implements the four collective calls below; every part must make the
+/// same calls in the same order (as nnlift::train does: its control flow depends only on
+/// reduced values). LocalReducer is the one-part reducer.
+class RowReducer {
+ public:
+  virtual ~RowReducer() = default;
+  /// Rows per block, B >= 1. The same on every part.
+  virtual Index block_rows() const = 0;
+  /// Global index of this part's first row, given that it holds `local_rows` rows.
+  virtual Index first_row(Index local_rows) const = 0;
+  /// Rows over all parts, given that this part holds `local_rows` rows.
+  virtual Index global_rows(Index local_rows) const = 0;
+  /// The sum of every part's block partials (rows×cols each), this part's given in increasing
+  /// block order; the blocks of all parts are added in global block order, starting from zero.
+  /// Every part receives the total.
+  virtual Matrix combine(const std::vector<Matrix>& local_partials,
+                         Index rows,
+                         Index cols) const = 0;
+  /// Every part's rows stacked in part order (the parts' row ranges are in that order); every
+  /// part receives the whole matrix. Used for small per-row data (subsamples, distinct labels).
+  virtual Matrix gather_rows(const Matrix& local) const = 0;
+};
+
+/// All rows are held here: combine adds the partials in order, gather_rows returns its input.
+class LocalReducer final : public RowReducer {
+ public:
+  /// \throws std::invalid_argument if block_rows < 1.
+  explicit LocalReducer(Index block_rows = 8192);
+  Index block_rows() const override { return m_block_rows; }
+  Index first_row(Index /*local_rows*/) const override { return 0; }
+  Index global_rows(Index local_rows) const override { return local_rows; }
+  Matrix combine(const std::vector<Matrix>& local_partials, Index rows, Index cols) const override;
+  Matrix gather_rows(const Matrix& local) const override { return local; }
+
+ private:
+  Index m_block_rows;
+};
+
+/// Thread count and reducer: everything a data pass needs to know about where it runs. Passed
+/// to every function that reads rows; results are bitwise independent of num_threads.
+class ExecutionContext {
+ public:
+  /// A function of a LOCAL row range [begin, begin + count) returning a fixed-shape partial.
+  using BlockFn = std::function<Matrix(Index begin, Index count)>;
+
+  /// All rows local (a LocalReducer with 8192-row blocks). num_threads 0 = OpenMP default.
+  /// \throws std::invalid_argument if num_threads < 0.
+  explicit ExecutionContext(int num_threads = 0);
+  /// Rows combined through `reducer`, which must outlive the context.
+  /// \throws std::invalid_argument if num_threads < 0.
+  ExecutionContext(const RowReducer& reducer, int num_threads);
+
+  int num_threads() const noexcept { return m_threads; }
+  const RowReducer& reducer() const noexcept { return m_reducer != nullptr ? *m_reducer : m_local; }
+
+  /// Σ of f over the global blocks that this part's `local_rows` rows fall into, computed in
+  /// parallel and combined through the reducer: the same total on every part.
+  Matrix sum(Index local_rows, Index rows, Index cols, const BlockFn& f) const;
+  /// Σ of f over all rows of all parts, divided by the global row count: a mean.
+  Matrix mean(Index local_rows, Index rows, Index cols, const BlockFn& f) const;
+  /// The global row count.
+  Index global_rows(Index local_rows) const { return reducer().global_rows(local_rows); }
+  /// Global index of local row 0.
+  Index first_row(Index local_rows) const { return reducer().first_row(local_rows); }
+  /// A context with the same threads whose rows are all local: for data every part already
+  /// holds whole (a gathered subsample).
+  ExecutionContext local() const { return ExecutionContext(m_threads); }
+
+ private:
+  LocalReducer m_local;
+  const RowReducer* m_reducer = nullptr;
+  int m_threads = 0;
+};
+
+}  // namespace nnlift

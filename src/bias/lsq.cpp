@@ -1,0 +1,110 @@
+// Least-squares biases with the directions fixed (ALGORITHM.md §4.4c), by variable projection.
+// SPDX-License-Identifier: MIT
+#include <cmath>
+#include <string>
+
+#include "detail/lbfgs.hpp"
+#include "train/stages.hpp"
+
+namespace nnlift::detail {
+namespace {
+
+// The fit uses a strided subsample of at most this many rows: only 2k numbers are fitted.
+constexpr Index kBiasRows = 200000;
+
+// Variable projection: with the directions fixed, unit j is σ(s_j t_j + b_j) with t = Xs Ū. For
+// given (b, s) the output layer is a ridge solve; L-BFGS moves (b, log s) using the
+// envelope-theorem gradient −(1/n) Σ_i e_i a2_j σ'(z_ij) (× s_j t_ij for log s_j).
+struct BiasObjective {
+  const Matrix& t;  // m×k projections ⟨ū_j, x̃_i⟩ of the subsample (every part holds it whole)
+  const Vector& y;
+  Activation act;
+  double ridge;
+  ExecutionContext context;
+
+  double operator()(const Vector& theta, Vector& grad) const {
+    const Index n = t.rows(), k = t.cols();
+    const Vector b = theta.head(k);
+    const Vector s = theta.tail(k).array().exp();
+    auto hidden = [&](Index begin, Index count) {
+      Matrix Z = t.middleRows(begin, count) * s.asDiagonal();
+      Z.rowwise() += b.transpose();
+      return Z;
+    };
+    const RidgeFit fit = solve_ridge(n, k, ridge, y, context, [&](Index begin, Index count) {
+      return Matrix(hidden(begin, count).unaryExpr([&](double z) { return activate(act, z); }));
+    });
+    const Vector a2 = fit.beta.head(k);
+    const double b2 = fit.beta(k);
+    const Matrix g = context.mean(n, 2 * k + 1, 1, [&](Index begin, Index count) {
+      const Matrix Z = hidden(begin, count);
+      const Matrix H = Z.unaryExpr([&](double z) { return activate(act, z); });
+      const Matrix dH = Z.unaryExpr([&](double z) { return activation_derivative(act, 1, z); });
+      const Vector e = y.segment(begin, count) - H * a2 - Vector::Constant(count, b2);
+      const Matrix w = (dH.array().colwise() * e.array()).matrix() * a2.asDiagonal();
+      Matrix out(2 * k + 1, 1);
+      out.col(0).head(k) = -w.colwise().sum().transpose();
+      out.col(0).segment(k, k) =
+          -(w.cwiseProduct(t.middleRows(begin, count)).colwise().sum().transpose().array() *
+            s.array())
+               .matrix();
+      out(2 * k, 0) = 0.5 * e.squaredNorm();
+      return out;
+    });
+    grad = g.col(0).head(2 * k);
+    return g(2 * k, 0) + 0.5 * fit.penalty * a2.squaredNorm();
+  }
+};
+
+}  // namespace
+
+BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
+  const Units& u = p.units;
+  const Index n = p.Xs.rows(), k = u.W1.rows();
+  // A strided subsample by global row index (strided rather than leading rows, so that a sorted
+  // file does not bias it), gathered so that every part fits the same 2k numbers.
+  const Index rows = p.context.global_rows(n);
+  const Index first = p.context.first_row(n);
+  const Index stride = (rows + kBiasRows - 1) / kBiasRows;
+  std::vector<Index> picked;
+  for (Index i = (stride - first % stride) % stride; i < n; i += stride) {
+    picked.push_back(i);
+  }
+  Matrix local(static_cast<Index>(picked.size()), k + 1);
+  for (std::size_t i = 0; i < picked.size(); ++i) {
+    local.row(static_cast<Index>(i)).head(k) = p.Xs.row(picked[i]) * u.Ubar;
+    local(static_cast<Index>(i), k) = p.y(picked[i]);
+  }
+  const Matrix sample = p.context.reducer().gather_rows(local);
+  const Matrix t = sample.leftCols(k);
+  const Vector y_fit = sample.col(k);
+
+  // θ = (b̃, log s) in standardised coordinates, from the start's estimate.
+  Vector theta(2 * k);
+  for (Index j = 0; j < k; ++j) {
+    theta(j) = start.b1(j) + u.W1.row(j).dot(p.st.mean);
+    theta(k + j) = std::log(u.scale(j));
+  }
+  BiasObjective objective{t, y_fit, p.activation, p.ridge, p.context.local()};
+  const LBFGSpp::LBFGSParam<double> param = tight_lbfgs(200);
+  const LbfgsRun run = run_lbfgs(objective, theta, param);
+  BiasFit fit = start;
+  if (run.line_search_failed) {
+    // The line search gave up near the optimum: x holds the last point it reached.
+    fit.warnings.push_back("bias least squares: " + run.stop_reason);
+  }
+  if (run.x.allFinite()) {
+    for (Index j = 0; j < k; ++j) {
+      // Row j of the map-back is W ū_j · scale_j; the fitted scale is s_j.
+      fit.rescale(j) = std::exp(run.x(k + j)) / u.scale(j);
+      fit.b1(j) = run.x(j) - (u.W1.row(j) * fit.rescale(j)).dot(p.st.mean);
+    }
+  } else {
+    fit.warnings.push_back(
+        "bias least squares: non-finite parameters; the moment-ratio "
+        "biases are kept");
+  }
+  return fit;
+}
+
+}  // namespace nnlift::detail

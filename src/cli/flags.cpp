@@ -1,0 +1,170 @@
+// The flag sets of `nnlift synth` and `nnlift train`.
+// SPDX-License-Identifier: MIT
+#include "cli/flags.hpp"
+
+namespace nnlift::cli {
+namespace {
+
+// Parses one named value; an unknown name is a command-line mistake naming its flag.
+template <class Parse>
+auto parse_flag(const char* flag, const std::string& value, Parse&& parse) {
+  try {
+    return parse(value);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--") + flag + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+void add_synth_flags(po::options_description& desc, SynthFlags& f) {
+  SynthOptions& o = f.options;
+  desc.add_options()("dim", with_default(&o.dim), "d, input dimensions")(
+      "hidden", with_default(&o.hidden), "k, hidden units (k <= d)")(
+      "samples", with_default(&o.samples), "n, training rows")(
+      "test-samples", with_default(&o.test_samples), "m, test rows (written with --test-out)")(
+      "activation", with_default(&f.activation), "sigmoid | tanh | softplus | relu")(
+      "bias-range", with_default(&o.bias_range), "hidden biases ~ offset + U(-r, r)")(
+      "bias-offset",
+      with_default(&o.bias_offset),
+      "centre of the hidden biases (all equal to it with --bias-range 0)")(
+      "output-weights",
+      with_default(&f.output_weights),
+      "mixed (+-U(0.5,1.5)) | positive (+U(0.5,1.5)) | ones")(
+      "condition",
+      with_default(&o.condition),
+      "0: Gaussian first-layer rows; K >= 1: singular values linspace(1, K) before the rows "
+      "are normalised (1 = orthonormal rows)")(
+      "ball-radius",
+      with_default(&o.ball_radius),
+      "R > 0: inputs uniform on the ball of radius R (bounded inputs, for --bias fourier)")(
+      "noise", with_default(&o.noise), "regression label noise standard deviation")(
+      "correlated",
+      po::bool_switch(&o.correlated),
+      "inputs ~ N(mu, Sigma) with random mean and covariance (default N(0, I))")(
+      "task", with_default(&f.task), "regression | classification (0/1 labels, logistic output)")(
+      "seed", with_default(&o.seed), "random seed; same seed, same bytes");
+}
+
+SynthOptions to_synth_options(const SynthFlags& f, int threads) {
+  SynthOptions o = f.options;
+  o.activation = parse_flag("activation", f.activation, parse_activation);
+  o.task = parse_flag("task", f.task, parse_task);
+  o.output_weights = parse_flag("output-weights", f.output_weights, parse_output_weights);
+  o.num_threads = threads;
+  validate_as_flags(synth_flag_names(), [&] { validate(o); });
+  return o;
+}
+
+const std::vector<std::pair<std::string, std::string>>& synth_flag_names() {
+  static const std::vector<std::pair<std::string, std::string>> names = {
+      {"SynthOptions::dim", "--dim"},
+      {"SynthOptions::hidden", "--hidden"},
+      {"SynthOptions::samples", "--samples"},
+      {"SynthOptions::test_samples", "--test-samples"},
+      {"SynthOptions::activation", "--activation"},
+      {"SynthOptions::bias_range", "--bias-range"},
+      {"SynthOptions::bias_offset", "--bias-offset"},
+      {"SynthOptions::output_weights", "--output-weights"},
+      {"SynthOptions::condition", "--condition"},
+      {"SynthOptions::noise", "--noise"},
+      {"SynthOptions::correlated", "--correlated"},
+      {"SynthOptions::ball_radius", "--ball-radius"},
+      {"SynthOptions::task", "--task"},
+      {"SynthOptions::seed", "--seed"},
+      {"SynthOptions::num_threads", "--threads"},
+  };
+  return names;
+}
+
+void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_with_synth) {
+  TrainOptions& o = f.options;
+  if (shared_with_synth) {
+    desc.add_options()("train-seed", with_default(&o.seed), "random seed of the training");
+  } else {
+    desc.add_options()(
+        "hidden", po::value(&o.hidden)->required(), "k, hidden units, 1 <= k <= d (required)")(
+        "activation", with_default(&f.activation), "sigmoid | tanh | softplus")(
+        "task",
+        with_default(&f.task),
+        "auto | regression | classification (auto: classification for a 0/1 target)")(
+        "seed", with_default(&o.seed), "random seed");
+  }
+  desc.add_options()(
+      "residualize",
+      with_default(&f.residualize),
+      "none | linear | quadratic | auto: control variate subtracted from the labels")(
+      "noise-threshold",
+      with_default(&o.moments.noise_threshold),
+      "a unit whose |lambda| is below this many times the moment tensor's noise level is "
+      "reported as within noise")("subspace-sweeps",
+                                  with_default(&o.subspace.max_sweeps),
+                                  "HOOI sweeps at most when finding the top-k subspace")(
+      "method",
+      with_default(&f.method),
+      "auto | power | jennrich | als: decomposition of the k x k x k core")(
+      "bias",
+      with_default(&f.bias),
+      "auto (lsq for regression, ratio for classification) | ratio (moment ratios, closed "
+      "form) | lsq (least squares over biases and scales with the directions fixed; "
+      "regression) | fourier (the paper's Procedure 2; only for inputs uniform on a ball)")(
+      "fourier-radius",
+      with_default(&o.bias.fourier_radius),
+      "--bias fourier: frequency radius r (angular); assumes |b_j| < pi / (2 r)")(
+      "fourier-cap",
+      with_default(&o.bias.fourier_cap),
+      "--bias fourier: frequencies within this distance eps of each direction")(
+      "ridge",
+      with_default(&o.output.ridge),
+      "output-layer ridge, relative to the mean hidden-unit energy")(
+      "init",
+      with_default(&f.init),
+      "tensor (method of moments) | random (needs --refine lbfgs: plain backprop training)")(
+      "refine",
+      with_default(&f.refine),
+      "none | lbfgs: polish all parameters by L-BFGS on the training loss (backpropagation)")(
+      "refine-max-iterations", with_default(&o.refine.max_iterations), "L-BFGS iterations at most")(
+      "refine-tolerance", with_default(&o.refine.tolerance), "L-BFGS gradient-norm tolerance");
+}
+
+TrainOptions to_train_options(const TrainFlags& f) {
+  TrainOptions o = f.options;
+  o.activation = parse_flag("activation", f.activation, parse_activation);
+  o.moments.residualize = parse_flag("residualize", f.residualize, parse_residualize);
+  o.decompose.method = parse_flag("method", f.method, parse_decompose_method);
+  o.bias.method = parse_flag("bias", f.bias, parse_bias_method);
+  o.init = parse_flag("init", f.init, parse_init);
+  if (f.refine != "none" && f.refine != "lbfgs") {
+    throw UsageError("--refine: unknown refinement '" + f.refine + "'; expected none or lbfgs");
+  }
+  o.refine.enabled = f.refine == "lbfgs";
+  if (f.task != "auto") {
+    o.labels.task = parse_flag("task", f.task, parse_task);
+  }
+  validate_as_flags(train_flag_names(), [&] { validate(o); });
+  return o;
+}
+
+const std::vector<std::pair<std::string, std::string>>& train_flag_names() {
+  static const std::vector<std::pair<std::string, std::string>> names = {
+      {"TrainOptions::hidden", "--hidden"},
+      {"TrainOptions::activation", "--activation"},
+      {"TrainOptions::init", "--init"},
+      {"TrainOptions::labels.task", "--task"},
+      {"TrainOptions::moments.residualize", "--residualize"},
+      {"TrainOptions::moments.noise_threshold", "--noise-threshold"},
+      {"TrainOptions::subspace.max_sweeps", "--subspace-sweeps"},
+      {"TrainOptions::decompose.method", "--method"},
+      {"TrainOptions::bias.method", "--bias"},
+      {"TrainOptions::bias.fourier_radius", "--fourier-radius"},
+      {"TrainOptions::bias.fourier_cap", "--fourier-cap"},
+      {"TrainOptions::output.ridge", "--ridge"},
+      {"TrainOptions::refine.enabled", "--refine lbfgs"},
+      {"TrainOptions::refine.max_iterations", "--refine-max-iterations"},
+      {"TrainOptions::refine.tolerance", "--refine-tolerance"},
+      {"TrainOptions::seed", "--seed"},
+  };
+  return names;
+}
+
+}  // namespace nnlift::cli

@@ -1,0 +1,27 @@
+// The one table of what the training pipeline needs to know about each activation.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <nnlift/activation.hpp>
+
+namespace nnlift::detail {
+
+struct ActivationTraits {
+  Activation value;
+  const char* name;
+  /// Sign of κ3(0) = E[σ'''(Z)] at b = 0 (0: vanishes there, the unit is invisible to the
+  /// third-order moment without a bias).
+  int kappa3_sign_at_zero;
+  /// True when a flipped direction cannot be absorbed by (a2, b2) (σ(−z) is not an affine image
+  /// of σ(z)), so the unit must be oriented by the signs of c1 and c2 (ALGORITHM.md §4.4b step 4).
+  bool needs_orientation;
+  /// ∠Σ̃(ξ) for ξ > 0, the phase of σ's Fourier transform (Fourier bias, §4.4a).
+  double fourier_phase;
+  /// Non-null: why NN-LIFT cannot train this activation (train() refuses it with this text).
+  const char* refusal;
+};
+
+/// The row of `activation` in the table (activation.cpp).
+const ActivationTraits& traits(Activation activation) noexcept;
+
+}  // namespace nnlift::detail

@@ -1,0 +1,38 @@
+// The pieces of generalised linear models shared by the output-layer fits, the refinement, the
+// predictions and the scores: the [H, 1] design, the softmax and the logistic loss.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+
+#include <nnlift/types.hpp>
+
+namespace nnlift::detail {
+
+/// [H, 1]: the rows of H with an intercept column appended.
+template <class Rows>
+Matrix with_intercept(const Rows& H) {
+  Matrix F(H.rows(), H.cols() + 1);
+  F.leftCols(H.cols()) = H;
+  F.col(H.cols()).setOnes();
+  return F;
+}
+
+/// Replaces the logits in `row` by their softmax probabilities; returns the log-normaliser
+/// log Σ_c e^{row_c} (computed stably, from the largest logit).
+template <class Row>
+double softmax_inplace(Row&& row) {
+  const double top = row.maxCoeff();
+  row = (row.array() - top).exp().matrix();
+  const double z = row.sum();
+  row /= z;
+  return std::log(z) + top;
+}
+
+/// log(1 + e^f) − t f, the logistic loss of logit f for a 0/1 label t, computed stably.
+inline double logistic_loss(double f, double t) {
+  return std::max(f, 0.0) + std::log1p(std::exp(-std::abs(f))) - t * f;
+}
+
+}  // namespace nnlift::detail

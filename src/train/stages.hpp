@@ -1,0 +1,167 @@
+// The stages of NN-LIFT training, each a function with its own options and a small result.
+// train() (train.cpp) composes them; docs/architecture.md draws the pipeline.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nnlift/train.hpp>
+
+namespace nnlift::detail {
+
+/// What every stage reports besides its product: a status (Success unless something went
+/// wrong), a message for a non-success status, and warnings.
+struct StageReport {
+  Status status = Status::Success;
+  std::string message;
+  std::vector<std::string> warnings;
+};
+
+// ---- labels (labels.cpp) ----------------------------------------------------------------------
+
+struct Labels : StageReport {
+  Vector y;                     ///< working labels: y, 0/1 for two classes, y_θ for c >= 3
+  Matrix onehot;                ///< local rows × c one-hot targets when c >= 3, else empty
+  std::vector<double> classes;  ///< classification: the distinct label values, ascending
+  bool multiclass() const noexcept { return onehot.size() > 0; }
+};
+
+/// Classification: the distinct labels (over all parts) are the classes. Two classes become 0/1
+/// labels; for c >= 3 the moments see y_θ = θ_class for a random θ ∈ R^c (ALGORITHM.md §8.3 (i)).
+/// \throws DataError for fewer than 2 or more than 100 distinct labels.
+Labels encode_labels(const Dataset& data,
+                     const LabelOptions& options,
+                     std::uint64_t seed,
+                     const ExecutionContext& context);
+
+// ---- tensor stages (tensor_stages.cpp) ---------------------------------------------------------
+
+/// Residualise: centred labels with a control variate subtracted (§4.2b). r_low has degree <= 1
+/// (for M2, which may not see a quadratic), r the chosen degree (for T).
+struct Residuals : StageReport {
+  Residualize used = Residualize::None;
+  Vector r_low;
+  Vector r;
+};
+Residuals residualize_labels(const Matrix& Xs,
+                             const Vector& y,
+                             const MomentOptions& options,
+                             const ExecutionContext& context);
+
+/// Subspace: M2's top-k eigenvectors (× eigenvalue) plus a random sketch, then HOOI (§4.3b.1).
+struct Subspace : StageReport {
+  Matrix Q;  ///< d×k orthonormal
+  int sweeps = 0;
+  double gap = 0;
+};
+Subspace find_subspace(const Matrix& Xs,
+                       const Residuals& labels,
+                       Index k,
+                       const SubspaceOptions& options,
+                       std::uint64_t seed,
+                       const ExecutionContext& context);
+
+/// Decompose: the k×k×k core (with a quadratic control variate in z = Qᵀx̃ when the full one
+/// was too costly), its CP decomposition and its split-half noise level.
+struct Directions : StageReport {
+  Matrix Ubar;  ///< d×k unit directions in standardised coordinates (empty on failure)
+  MomentReport report;
+};
+Directions decompose_core(const Matrix& Xs,
+                          const Residuals& labels,
+                          const Subspace& subspace,
+                          const TrainOptions& options,
+                          const ExecutionContext& context);
+
+// ---- map back (map_back.cpp) -------------------------------------------------------------------
+
+/// Map back (§4.1): unit j is σ(scale_j ⟨ū_j, x̃⟩ + b̃_j) = σ(⟨W1_j, x⟩ + b1_j) with
+/// W1_j = scale_j (W ū_j)ᵀ, scale_j = 1/‖W ū_j‖; c1, c2 are the first- and second-order
+/// moment coefficients of the centred labels along each direction (§4.4b), and units of an
+/// activation that needs it are oriented by their signs (step 4).
+struct Units : StageReport {
+  Matrix Ubar;  ///< d×k, oriented
+  Matrix W1;    ///< k×d, original coordinates, rows of norm 1 in standardised units
+  Vector scale;
+  Vector c1, c2;
+};
+Units map_back(const Matrix& Xs,
+               const Vector& yc,
+               const Standardizer& st,
+               const Matrix& Ubar,
+               Activation activation,
+               const ExecutionContext& context);
+
+// ---- biases (src/bias/) ------------------------------------------------------------------------
+
+/// Everything a bias estimator may use.
+struct BiasProblem {
+  const Matrix& X;   ///< original inputs (local rows)
+  const Matrix& Xs;  ///< standardised inputs
+  const Vector& y;   ///< working labels
+  const Vector& yc;  ///< centred working labels
+  const Standardizer& st;
+  const Units& units;
+  Activation activation;
+  Task task;
+  const BiasOptions& options;
+  double ridge;  ///< the output layer's, for estimators that solve it inside
+  std::uint64_t seed;
+  const ExecutionContext& context;
+};
+
+/// An estimator's answer: b1 in original coordinates, and a factor per unit by which the row
+/// W1_j of the map-back is rescaled (1 when only the bias is estimated).
+struct BiasFit : StageReport {
+  Vector b1;
+  Vector rescale;
+};
+
+/// The one dispatch point: ratio always (the start of the others), then the chosen estimator.
+BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used);
+
+BiasFit bias_by_ratio(const BiasProblem& problem);                          // bias/ratio.cpp
+BiasFit bias_by_lsq(const BiasProblem& problem, const BiasFit& start);      // bias/lsq.cpp
+BiasFit bias_by_fourier(const BiasProblem& problem, const BiasFit& start);  // bias/fourier.cpp
+
+// ---- output layer (output.cpp) -----------------------------------------------------------------
+
+/// Fits W2 and b2 of `net` on the hidden activations H (local rows × k): ridge regression of y
+/// (regression), logistic regression of 0/1 labels, or softmax regression of one-hot targets.
+StageReport fit_output_layer(const Matrix& H,
+                             const Labels& labels,
+                             Task task,
+                             const OutputOptions& options,
+                             const ExecutionContext& context,
+                             TwoLayerNetwork& net);
+
+/// The ridge solve of y on [H, 1] (intercept unpenalised) for H given by row blocks, so that it
+/// need not be stored: beta = k weights then the intercept, and the absolute penalty used.
+struct RidgeFit {
+  Vector beta;
+  double penalty = 0;
+};
+RidgeFit solve_ridge(Index n,
+                     Index k,
+                     double ridge,
+                     const Vector& y,
+                     const ExecutionContext& context,
+                     const std::function<Matrix(Index, Index)>& hidden);
+
+// ---- refine (refine.cpp) -----------------------------------------------------------------------
+
+/// Minimises the mean squared error (identity link), the logistic loss or the softmax
+/// cross-entropy over (W1, b1, W2, b2) with L-BFGS from `net`, on standardised inputs, and maps
+/// the best point evaluated back. `targets` is local rows × c. `progress` gets fractions in
+/// [0, 1) after each loss evaluation.
+RefineReport refine_network(const Matrix& Xs,
+                            const Matrix& targets,
+                            const Standardizer& st,
+                            const RefineOptions& options,
+                            const ExecutionContext& context,
+                            TwoLayerNetwork& net,
+                            const std::function<void(double)>& progress = {});
+
+}  // namespace nnlift::detail
