@@ -208,6 +208,71 @@ TEST_SUITE("decompose") {
     CHECK(!r.residual_is_exact);
   }
 
+  TEST_CASE("decompose: every status path of jennrich, cp_als and tensor_subspace") {
+    const Matrix V = test::random_orthonormal(4, 3, 2);
+    const DenseSymmetricTensor3 T = DenseSymmetricTensor3::from_factors(Vector::Ones(3), V);
+    // jennrich: success on a rank-3 tensor of dimension 3 (its core), failure when the tensor
+    // has rank below its dimension (every slice pair is singular).
+    const DenseSymmetricTensor3 core = T.project(V);
+    nnlift::JennrichOptions jo;
+    const nnlift::CpResult ok = nnlift::jennrich(core, jo);
+    CHECK(ok.status == Status::Success);
+    CHECK(ok.message.empty());
+    const DenseSymmetricTensor3 low =
+        DenseSymmetricTensor3::from_factors(Vector::Ones(1), test::random_orthonormal(3, 1, 3));
+    const nnlift::CpResult refused = nnlift::jennrich(low, jo);
+    CHECK(refused.status == Status::NumericalIssue);
+    CHECK(refused.message.find("rejected") != std::string::npos);
+    CHECK(refused.factors.size() == 0);
+    // cp_als: converged; out of sweeps; diverged (non-finite start).
+    nnlift::AlsOptions ao;
+    CHECK(nnlift::cp_als(core, ok.factors, ao).status == Status::Success);
+    ao.max_sweeps = 1;
+    ao.tolerance = 0;
+    const nnlift::CpResult short_run =
+        nnlift::cp_als(core, Matrix::Identity(3, 3) + 0.3 * Matrix::Ones(3, 3), ao);
+    CHECK(short_run.status == Status::NotConverged);
+    CHECK(short_run.message.find("after 1 sweeps") != std::string::npos);
+    CHECK(short_run.factors.size() == 9);
+    const nnlift::CpResult diverged =
+        nnlift::cp_als(core, Matrix::Constant(3, 3, std::nan("")), nnlift::AlsOptions());
+    CHECK(diverged.status == Status::NumericalIssue);
+    CHECK(diverged.message.find("non-finite") != std::string::npos);
+    // tensor_subspace: settles; runs out of sweeps; a zero sketch.
+    nnlift::SubspaceOptions so;
+    so.rank = 3;
+    so.seed = 1;
+    const nnlift::SubspaceResult settled = nnlift::tensor_subspace(T, so);
+    CHECK(settled.status == Status::Success);
+    so.max_sweeps = 1;
+    so.tolerance = 0;
+    const nnlift::SubspaceResult moving = nnlift::tensor_subspace(T, so);
+    CHECK(moving.status == Status::NotConverged);
+    CHECK(moving.message.find("still moving after 1 sweeps") != std::string::npos);
+    const DenseSymmetricTensor3 zero(4, std::vector<double>(64, 0.0));
+    const nnlift::SubspaceResult none = nnlift::tensor_subspace(zero, so);
+    CHECK(none.status == Status::NumericalIssue);
+    CHECK(none.message.find("zero or not finite") != std::string::npos);
+  }
+
+  TEST_CASE("decompose: derived sub-option fields are refused, not silently overwritten") {
+    nnlift::DecomposeOptions o = options_for(2, DecomposeMethod::Power);
+    o.power.seed = 5;
+    CHECK_THROWS_WITH_AS(nnlift::validate(o),
+                         doctest::Contains("DecomposeOptions::power.seed = 5; must be 0"),
+                         std::invalid_argument);
+    o = options_for(2, DecomposeMethod::Power);
+    o.subspace.rank = 2;
+    CHECK_THROWS_WITH_AS(nnlift::validate(o),
+                         doctest::Contains("DecomposeOptions::subspace.rank = 2"),
+                         std::invalid_argument);
+    o = options_for(2, DecomposeMethod::Jennrich);
+    o.jennrich.num_threads = 2;
+    CHECK_THROWS_WITH_AS(nnlift::validate(o),
+                         doctest::Contains("DecomposeOptions::jennrich.num_threads = 2"),
+                         std::invalid_argument);
+  }
+
   TEST_CASE("decompose: misuse throws and names the culprit") {
     const DenseSymmetricTensor3 T =
         DenseSymmetricTensor3::from_factors(Vector::Ones(2), test::random_orthonormal(3, 2, 1));

@@ -66,6 +66,59 @@ TEST_SUITE("train") {
     CHECK(r.network.inputs == s.truth.inputs);
   }
 
+  TEST_CASE("train: random init and given directions succeed with an empty message") {
+    // Regression test: the status used to default to numerical-issue and was set only on the
+    // moments path, so these runs reported a failure with no message (and --strict exit 3).
+    const nnlift::SynthData s = planted(6, 2, 5000, 2);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.init = nnlift::Init::Random;
+    o.refine.enabled = true;
+    o.refine.max_iterations = 5;
+    const nnlift::TrainResult random = nnlift::train(as_dataset(s), o);
+    CHECK(random.status == nnlift::Status::Success);
+    CHECK(random.message.empty());
+    CHECK(random.moments.lambda.size() == 0);
+    o = nnlift::TrainOptions();
+    o.hidden = 2;
+    o.directions = s.truth.W1;
+    const nnlift::TrainResult given = nnlift::train(as_dataset(s), o);
+    CHECK(given.status == nnlift::Status::Success);
+    CHECK(given.message.empty());
+    CHECK(nnlift::recovery(s.truth, given.network).min_cosine > 1 - 1e-12);
+  }
+
+  TEST_CASE("train: options by stage; derived fields are refused with the field's name") {
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    CHECK_NOTHROW(nnlift::validate(o));
+    o.subspace.rank = 2;
+    CHECK_THROWS_WITH_AS(nnlift::validate(o),
+                         doctest::Contains("TrainOptions::subspace.rank = 2; must be 0 (derived"),
+                         std::invalid_argument);
+    o = nnlift::TrainOptions();
+    o.hidden = 2;
+    o.decompose.seed = 3;
+    CHECK_THROWS_WITH_AS(nnlift::validate(o),
+                         doctest::Contains("TrainOptions::decompose.seed = 3"),
+                         std::invalid_argument);
+    o = nnlift::TrainOptions();
+    o.hidden = 2;
+    o.refine.max_iterations = 0;
+    CHECK_THROWS_WITH_AS(nnlift::validate(o),
+                         doctest::Contains("TrainOptions::refine.max_iterations = 0; must be > 0"),
+                         std::invalid_argument);
+    o.refine.max_iterations = 10;
+    o.output.ridge = std::numeric_limits<double>::infinity();
+    CHECK_THROWS_WITH_AS(nnlift::validate(o),
+                         doctest::Contains("TrainOptions::output.ridge = inf"),
+                         std::invalid_argument);
+    o.output.ridge = 0;
+    o.subspace.max_sweeps = -1;
+    CHECK_THROWS_WITH_AS(
+        nnlift::validate(o), doctest::Contains("max_sweeps = -1"), std::invalid_argument);
+  }
+
   TEST_CASE("train: tanh with correlated inputs, after standardisation") {
     const nnlift::SynthData s = planted(6, 2, 30000, 3, nnlift::Activation::Tanh, true);
     nnlift::TrainOptions o;

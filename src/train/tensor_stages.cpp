@@ -89,6 +89,14 @@ Subspace find_subspace(const Matrix& Xs,
   out.Q = sub.Q;
   out.sweeps = sub.sweeps;
   out.gap = sub.gap;
+  // A subspace still moving after the sweep budget is usable (the core decomposition and the
+  // later stages fit around it): a warning. A degenerate sketch is a failed stage.
+  if (sub.status == Status::NotConverged) {
+    out.warnings.push_back(sub.message);
+  } else if (sub.status != Status::Success) {
+    out.status = sub.status;
+    out.message = sub.message;
+  }
   return out;
 }
 

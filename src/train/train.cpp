@@ -246,6 +246,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
       const detail::Subspace subspace = detail::find_subspace(
           Xs, residuals, k, o.subspace, detail::derive_seed(o.seed, 21), context);
       clock.lap("subspace");
+      absorb(result, subspace);
       detail::Directions directions = detail::decompose_core(Xs, residuals, subspace, o, context);
       clock.lap("decompose");
       absorb(result, directions);

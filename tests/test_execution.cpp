@@ -1,0 +1,262 @@
+// The execution context: global blocks, and a reducer over parts that must give the same model.
+// SPDX-License-Identifier: MIT
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+#include <nnlift/execution.hpp>
+#include <nnlift/model.hpp>
+#include <nnlift/synth.hpp>
+#include <nnlift/train.hpp>
+
+#include "test_helpers.hpp"
+
+namespace {
+
+using nnlift::ExecutionContext;
+
+// An in-process stand-in for a communicator: P parts, each on its own thread, exchange lists of
+// matrices; every part receives every part's list, in part order.
+class Exchange {
+ public:
+  explicit Exchange(int parts) : m_parts(parts), m_slots(static_cast<std::size_t>(parts)) {}
+
+  std::vector<std::vector<Matrix>> all_gather(int part, std::vector<Matrix> mine) {
+    std::unique_lock<std::mutex> lock(m_mutex);
+    const int generation = m_generation;
+    m_slots[static_cast<std::size_t>(part)] = std::move(mine);
+    if (++m_arrived == m_parts) {
+      m_result = m_slots;
+      m_arrived = 0;
+      ++m_generation;
+      m_changed.notify_all();
+    } else {
+      m_changed.wait(lock, [&] { return m_generation != generation; });
+    }
+    return m_result;
+  }
+
+ private:
+  int m_parts;
+  int m_arrived = 0;
+  int m_generation = 0;
+  std::vector<std::vector<Matrix>> m_slots, m_result;
+  std::mutex m_mutex;
+  std::condition_variable m_changed;
+};
+
+// A reducer for one part of an Exchange: the MPI reducer's logic without MPI. Partials are
+// added in global block order (part 0's blocks, then part 1's, ...), as the contract requires.
+class PartReducer final : public nnlift::RowReducer {
+ public:
+  PartReducer(Exchange& exchange, int part) : m_exchange(exchange), m_part(part) {}
+  Index block_rows() const override { return 8192; }
+  Index first_row(Index local_rows) const override {
+    const auto counts = m_exchange.all_gather(m_part, {Matrix::Constant(1, 1, local_rows)});
+    Index first = 0;
+    for (int p = 0; p < m_part; ++p) {
+      first += static_cast<Index>(counts[static_cast<std::size_t>(p)][0](0, 0));
+    }
+    return first;
+  }
+  Index global_rows(Index local_rows) const override {
+    Index total = 0;
+    for (const auto& c : m_exchange.all_gather(m_part, {Matrix::Constant(1, 1, local_rows)})) {
+      total += static_cast<Index>(c[0](0, 0));
+    }
+    return total;
+  }
+  Matrix combine(const std::vector<Matrix>& partials, Index rows, Index cols) const override {
+    Matrix total = Matrix::Zero(rows, cols);
+    for (const auto& part : m_exchange.all_gather(m_part, partials)) {
+      for (const Matrix& p : part) {
+        total += p;
+      }
+    }
+    return total;
+  }
+  Matrix gather_rows(const Matrix& local) const override {
+    const auto all = m_exchange.all_gather(m_part, {local});
+    Index rows = 0;
+    for (const auto& a : all) {
+      rows += a[0].rows();
+    }
+    Matrix out(rows, local.cols());
+    Index at = 0;
+    for (const auto& a : all) {
+      out.middleRows(at, a[0].rows()) = a[0];
+      at += a[0].rows();
+    }
+    return out;
+  }
+
+ private:
+  Exchange& m_exchange;
+  int m_part;
+};
+
+nnlift::Dataset rows_of(const nnlift::Dataset& all, Index begin, Index count) {
+  nnlift::Dataset part = all;
+  part.X = all.X.middleRows(begin, count);
+  part.y = all.y.segment(begin, count);
+  return part;
+}
+
+// Trains on `data` split at `cuts` into parts, each part on its own thread through a
+// PartReducer; returns every part's result.
+std::vector<nnlift::TrainResult> train_in_parts(const nnlift::Dataset& data,
+                                                const nnlift::TrainOptions& options,
+                                                const std::vector<Index>& cuts) {
+  const int parts = static_cast<int>(cuts.size()) + 1;
+  Exchange exchange(parts);
+  std::vector<nnlift::TrainResult> results(static_cast<std::size_t>(parts));
+  std::vector<std::string> errors(static_cast<std::size_t>(parts));
+  std::vector<std::thread> threads;
+  for (int p = 0; p < parts; ++p) {
+    threads.emplace_back([&, p] {
+      const auto i = static_cast<std::size_t>(p);
+      const Index begin = p == 0 ? 0 : cuts[i - 1];
+      const Index end = i < cuts.size() ? cuts[i] : data.X.rows();
+      try {
+        const PartReducer reducer(exchange, p);
+        results[i] =
+            nnlift::train(rows_of(data, begin, end - begin), options, ExecutionContext(reducer, 1));
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  for (const std::string& e : errors) {
+    REQUIRE(e.empty());
+  }
+  return results;
+}
+
+bool same_network(const nnlift::TwoLayerNetwork& a, const nnlift::TwoLayerNetwork& b) {
+  return a.W1.rows() == b.W1.rows() && (a.W1.array() == b.W1.array()).all() &&
+         (a.b1.array() == b.b1.array()).all() && (a.W2.array() == b.W2.array()).all() &&
+         (a.b2.array() == b.b2.array()).all() && a.classes == b.classes &&
+         a.metadata_json == b.metadata_json;
+}
+
+nnlift::Dataset planted_set(nnlift::Task task, std::uint64_t seed) {
+  nnlift::SynthOptions so;
+  so.dim = 6;
+  so.hidden = 2;
+  so.samples = 20000;
+  so.noise = 0.05;
+  so.task = task;
+  so.seed = seed;
+  const nnlift::SynthData s = nnlift::make_synthetic(so);
+  nnlift::Dataset d;
+  d.feature_names = s.truth.inputs;
+  d.target_name = s.truth.target;
+  d.X = s.X_train;
+  d.y = s.y_train;
+  return d;
+}
+
+}  // namespace
+
+TEST_SUITE("execution") {
+  TEST_CASE("execution: sums over global blocks, in parallel, independent of the thread count") {
+    nnlift::detail::Rng rng(4);
+    const Matrix X = rng.normal_matrix(20000, 3);
+    auto column_sums = [&](Index b, Index c) {
+      return Matrix(X.middleRows(b, c).colwise().sum().transpose());
+    };
+    const Matrix one = ExecutionContext(1).sum(X.rows(), 3, 1, column_sums);
+    const Matrix two = ExecutionContext(2).sum(X.rows(), 3, 1, column_sums);
+    CHECK((one.array() == two.array()).all());
+    CHECK((one - X.colwise().sum().transpose()).norm() < 1e-9);
+    CHECK(ExecutionContext(2).mean(X.rows(), 3, 1, column_sums).isApprox(one / 20000.0));
+    // An exception inside a block reaches the caller, after the parallel region.
+    CHECK_THROWS_WITH_AS(ExecutionContext(2).sum(X.rows(),
+                                                 1,
+                                                 1,
+                                                 [](Index b, Index) -> Matrix {
+                                                   if (b >= 8192) {
+                                                     throw nnlift::DataError("block failed");
+                                                   }
+                                                   return Matrix::Zero(1, 1);
+                                                 }),
+                         "block failed",
+                         nnlift::DataError);
+    CHECK_THROWS_WITH_AS(ExecutionContext(-1),
+                         doctest::Contains("ExecutionContext::num_threads = -1"),
+                         std::invalid_argument);
+  }
+
+  TEST_CASE("execution: a model trained on rows split into parts is bitwise the single model") {
+    // Every pass of train() goes through the reducer; a pass that read only its local rows
+    // (a mean, a count, a random stream keyed by block position) would change the model.
+    struct Case {
+      const char* name;
+      nnlift::Task task;
+      std::function<void(nnlift::TrainOptions&)> set;
+    };
+    const std::vector<Case> cases = {
+        {"regression, lsq biases, quadratic residual", nnlift::Task::Regression, nullptr},
+        {"regression, linear residual + quadratic in the subspace, refine",
+         nnlift::Task::Regression,
+         [](nnlift::TrainOptions& o) {
+           o.moments.residualize = nnlift::Residualize::Linear;
+           o.refine.enabled = true;
+           o.refine.max_iterations = 15;
+         }},
+        {"classification, ratio biases, refine",
+         nnlift::Task::Classification,
+         [](nnlift::TrainOptions& o) {
+           o.refine.enabled = true;
+           o.refine.max_iterations = 10;
+         }},
+        {"random init + refine",
+         nnlift::Task::Regression,
+         [](nnlift::TrainOptions& o) {
+           o.init = nnlift::Init::Random;
+           o.refine.enabled = true;
+           o.refine.max_iterations = 10;
+         }},
+        {"Fourier biases (random frequencies per global row)",
+         nnlift::Task::Regression,
+         [](nnlift::TrainOptions& o) { o.bias.method = nnlift::BiasMethod::Fourier; }},
+    };
+    for (const Case& c : cases) {
+      INFO(c.name);
+      const nnlift::Dataset data = planted_set(c.task, 3);
+      nnlift::TrainOptions o;
+      o.hidden = 2;
+      o.seed = 5;
+      o.labels.task = c.task;
+      if (c.set) {
+        c.set(o);
+      }
+      const nnlift::TrainResult whole = nnlift::train(data, o, ExecutionContext(2));
+      // Parts that start on block boundaries (8192 rows): bitwise the same model on every part.
+      const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {8192});
+      for (const nnlift::TrainResult& r : parts) {
+        CHECK(same_network(r.network, whole.network));
+        CHECK(r.train_loss == whole.train_loss);
+      }
+      const std::vector<nnlift::TrainResult> three = train_in_parts(data, o, {8192, 16384});
+      CHECK(same_network(three[2].network, whole.network));
+    }
+  }
+
+  TEST_CASE("execution: parts not on block boundaries agree with each other and nearly with one") {
+    const nnlift::Dataset data = planted_set(nnlift::Task::Regression, 4);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    const nnlift::TrainResult whole = nnlift::train(data, o);
+    const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {5000});
+    CHECK(same_network(parts[0].network, parts[1].network));
+    const double diff = (parts[0].network.W1 - whole.network.W1).cwiseAbs().maxCoeff();
+    INFO("max |W1 difference| " << diff);
+    CHECK(diff < 1e-6);
+  }
+}
