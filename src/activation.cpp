@@ -52,15 +52,12 @@ constexpr double kPi = 3.14159265358979323846;
 // smallest order for which σ^{(m)} is integrable, Σ̃(ξ) = F[σ^{(m)}](ξ) / (iξ)^m, and F[σ^{(m)}]
 // is real and positive for these units: logistic and tanh (m = 1, σ' even, F[σ'](ξ) =
 // πξ/sinh(πξ) resp. πξ/sinh(πξ/2)) give −π/2; softplus (m = 2, σ'' = logistic') gives π.
-// κ3(0) = E σ'''(Z): σ''' is even and negative near 0 for sigmoid and tanh; for softplus
-// σ''' = logistic'' is odd, so κ3(0) = 0 and only a bias makes a softplus unit visible.
 const detail::ActivationTraits kTraits[] = {
-    {Activation::Sigmoid, "sigmoid", -1, false, -kPi / 2, nullptr},
-    {Activation::Tanh, "tanh", -1, false, -kPi / 2, nullptr},
-    {Activation::Softplus, "softplus", 0, true, kPi, nullptr},
+    {Activation::Sigmoid, "sigmoid", false, -kPi / 2, nullptr},
+    {Activation::Tanh, "tanh", false, -kPi / 2, nullptr},
+    {Activation::Softplus, "softplus", true, kPi, nullptr},
     {Activation::Relu,
      "relu",
-     0,
      false,
      0.0,
      "a ReLU unit without bias has no third-order signal (E[relu'''(b + Z)] = -b phi(b) vanishes "

@@ -220,4 +220,13 @@ SynthData make_synthetic(const SynthOptions& o) {
   return s;
 }
 
+Dataset training_set(const SynthData& data) {
+  Dataset d;
+  d.feature_names = data.truth.inputs;
+  d.target_name = data.truth.target;
+  d.X = data.X_train;
+  d.y = data.y_train;
+  return d;
+}
+
 }  // namespace nnlift

@@ -144,42 +144,19 @@ TEST_SUITE("cli") {
 
     // A numerical outcome other than success: a warning and exit 0, or exit 3 with --strict
     // (one ALS sweep cannot show that the residual has settled).
-    o = run({"decompose",
-             "--tensor",
-             dir.file("T.npy"),
-             "--rank",
-             "3",
-             "--method",
-             "als",
-             "--sweeps",
-             "1",
-             "--out",
-             dir.file("s.json")});
+    auto decompose = [&](std::vector<std::string> extra) {
+      std::vector<std::string> args = {
+          "decompose", "--tensor", dir.file("T.npy"), "--rank", "3", "--out", dir.file("s.json")};
+      args.insert(args.end(), extra.begin(), extra.end());
+      return run(args);
+    };
+    o = decompose({"--method", "als", "--sweeps", "1"});
     CHECK(o.code == 0);
     CHECK(o.err.find("warning: decomposition status not-converged") != std::string::npos);
-    o = run({"decompose",
-             "--tensor",
-             dir.file("T.npy"),
-             "--rank",
-             "3",
-             "--method",
-             "als",
-             "--sweeps",
-             "1",
-             "--strict",
-             "--out",
-             dir.file("s.json")});
+    o = decompose({"--method", "als", "--sweeps", "1", "--strict"});
     CHECK(o.code == 3);
     CHECK(o.err.find("error: decomposition status not-converged") != std::string::npos);
-    o = run({"decompose",
-             "--tensor",
-             dir.file("T.npy"),
-             "--rank",
-             "3",
-             "--restarts",
-             "0",
-             "--out",
-             dir.file("s.json")});
+    o = decompose({"--restarts", "0"});
     CHECK(o.code == 2);
     CHECK(o.err.find("--restarts = 0; must be > 0") != std::string::npos);
     o = run(

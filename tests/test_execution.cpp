@@ -152,13 +152,7 @@ nnlift::Dataset planted_set(nnlift::Task task, std::uint64_t seed) {
   so.noise = 0.05;
   so.task = task;
   so.seed = seed;
-  const nnlift::SynthData s = nnlift::make_synthetic(so);
-  nnlift::Dataset d;
-  d.feature_names = s.truth.inputs;
-  d.target_name = s.truth.target;
-  d.X = s.X_train;
-  d.y = s.y_train;
-  return d;
+  return nnlift::training_set(nnlift::make_synthetic(so));
 }
 
 }  // namespace

@@ -11,15 +11,6 @@
 
 namespace {
 
-nnlift::Dataset as_dataset(const nnlift::SynthData& s) {
-  nnlift::Dataset d;
-  d.feature_names = s.truth.inputs;
-  d.target_name = s.truth.target;
-  d.X = s.X_train;
-  d.y = s.y_train;
-  return d;
-}
-
 nnlift::SynthData planted(Index d,
                           Index k,
                           Index n,
@@ -53,7 +44,7 @@ TEST_SUITE("train") {
     nnlift::TrainOptions o;
     o.hidden = 3;
     o.seed = 1;
-    const nnlift::TrainResult r = nnlift::train(as_dataset(s), o);
+    const nnlift::TrainResult r = nnlift::train(nnlift::training_set(s), o);
     REQUIRE(r.status == nnlift::Status::Success);
     const nnlift::Recovery rec = nnlift::recovery(s.truth, r.network);
     const double rel = relative_error(s, r.network);
@@ -75,14 +66,14 @@ TEST_SUITE("train") {
     o.init = nnlift::Init::Random;
     o.refine.enabled = true;
     o.refine.max_iterations = 5;
-    const nnlift::TrainResult random = nnlift::train(as_dataset(s), o);
+    const nnlift::TrainResult random = nnlift::train(nnlift::training_set(s), o);
     CHECK(random.status == nnlift::Status::Success);
     CHECK(random.message.empty());
     CHECK(random.moments.lambda.size() == 0);
     o = nnlift::TrainOptions();
     o.hidden = 2;
     o.directions = s.truth.W1;
-    const nnlift::TrainResult given = nnlift::train(as_dataset(s), o);
+    const nnlift::TrainResult given = nnlift::train(nnlift::training_set(s), o);
     CHECK(given.status == nnlift::Status::Success);
     CHECK(given.message.empty());
     CHECK(nnlift::recovery(s.truth, given.network).min_cosine > 1 - 1e-12);
@@ -124,7 +115,7 @@ TEST_SUITE("train") {
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.activation = nnlift::Activation::Tanh;
-    const nnlift::TrainResult r = nnlift::train(as_dataset(s), o);
+    const nnlift::TrainResult r = nnlift::train(nnlift::training_set(s), o);
     const nnlift::Recovery rec = nnlift::recovery(s.truth, r.network);
     INFO("min |cos| " << rec.min_cosine);
     CHECK(rec.min_cosine > 0.97);
@@ -141,7 +132,7 @@ TEST_SUITE("train") {
     o.seed = 2;
     for (nnlift::BiasMethod bias : {nnlift::BiasMethod::Ratio, nnlift::BiasMethod::Lsq}) {
       o.bias.method = bias;
-      const nnlift::TrainResult r = nnlift::train(as_dataset(s), o);
+      const nnlift::TrainResult r = nnlift::train(nnlift::training_set(s), o);
       REQUIRE(r.network.W1.rows() == 3);
       const nnlift::Recovery rec = nnlift::recovery(s.truth, r.network);
       for (Index j = 0; j < 3; ++j) {
@@ -159,8 +150,10 @@ TEST_SUITE("train") {
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.seed = 4;
-    const nnlift::TrainResult a = nnlift::train(as_dataset(s), o, nnlift::ExecutionContext(1));
-    const nnlift::TrainResult b = nnlift::train(as_dataset(s), o, nnlift::ExecutionContext(2));
+    const nnlift::TrainResult a =
+        nnlift::train(nnlift::training_set(s), o, nnlift::ExecutionContext(1));
+    const nnlift::TrainResult b =
+        nnlift::train(nnlift::training_set(s), o, nnlift::ExecutionContext(2));
     CHECK((a.network.W1.array() == b.network.W1.array()).all());
     CHECK((a.network.b1.array() == b.network.b1.array()).all());
     CHECK((a.network.W2.array() == b.network.W2.array()).all());
@@ -179,7 +172,7 @@ TEST_SUITE("train") {
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.labels.task = nnlift::Task::Classification;
-    const nnlift::TrainResult r = nnlift::train(as_dataset(s), o);
+    const nnlift::TrainResult r = nnlift::train(nnlift::training_set(s), o);
     CHECK(r.network.link == nnlift::OutputLink::Logistic);
     const double ours = nnlift::score(r.network, s.X_test, s.y_test).accuracy;
     const double best = nnlift::score(s.truth, s.X_test, s.y_test).accuracy;
@@ -192,21 +185,21 @@ TEST_SUITE("train") {
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.activation = nnlift::Activation::Relu;
-    CHECK_THROWS_WITH_AS(nnlift::train(as_dataset(s), o),
+    CHECK_THROWS_WITH_AS(nnlift::train(nnlift::training_set(s), o),
                          doctest::Contains("third-order signal"),
                          std::invalid_argument);
     o.activation = nnlift::Activation::Sigmoid;
     o.hidden = 5;
-    CHECK_THROWS_WITH_AS(nnlift::train(as_dataset(s), o),
+    CHECK_THROWS_WITH_AS(nnlift::train(nnlift::training_set(s), o),
                          doctest::Contains("TrainOptions::hidden = 5 exceeds the dimension d = 4"),
                          std::invalid_argument);
     o.hidden = 2;
     o.labels.task = nnlift::Task::Classification;
-    CHECK_THROWS_WITH_AS(nnlift::train(as_dataset(s), o),
+    CHECK_THROWS_WITH_AS(nnlift::train(nnlift::training_set(s), o),
                          doctest::Contains("more than 100 distinct values"),
                          nnlift::DataError);
     o.labels.task = nnlift::Task::Regression;
-    nnlift::Dataset collinear = as_dataset(s);
+    nnlift::Dataset collinear = nnlift::training_set(s);
     collinear.X.col(3) = collinear.X.col(0) + collinear.X.col(1);
     CHECK_THROWS_WITH_AS(
         nnlift::train(collinear, o), doctest::Contains("singular"), nnlift::DataError);
@@ -216,7 +209,7 @@ TEST_SUITE("train") {
     const nnlift::SynthData s = planted(6, 2, 20000, 8);
     nnlift::TrainOptions o;
     o.hidden = 2;
-    const nnlift::TrainResult plain = nnlift::train(as_dataset(s), o);
+    const nnlift::TrainResult plain = nnlift::train(nnlift::training_set(s), o);
     o.refine.enabled = true;
     int finished = 0, partial = 0;
     bool in_range = true;
@@ -228,7 +221,7 @@ TEST_SUITE("train") {
         in_range = in_range && stage == "refine (L-BFGS)" && fraction >= 0 && fraction < 1;
       }
     };
-    const nnlift::TrainResult refined = nnlift::train(as_dataset(s), o);
+    const nnlift::TrainResult refined = nnlift::train(nnlift::training_set(s), o);
     o.progress = nullptr;
     // One report per finished stage; during the refinement, fractions below 1.
     CHECK(finished == static_cast<int>(refined.stages.size()));
@@ -249,8 +242,9 @@ TEST_SUITE("train") {
     CHECK(nnlift::recovery(s.truth, refined.network).min_cosine > 0.99);
     o.init = nnlift::Init::Random;
     o.refine.enabled = false;
-    CHECK_THROWS_WITH_AS(
-        nnlift::train(as_dataset(s), o), doctest::Contains("needs refine"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(nnlift::train(nnlift::training_set(s), o),
+                         doctest::Contains("needs refine"),
+                         std::invalid_argument);
   }
 
   TEST_CASE("train: least-squares biases fit the training data at least as well as the ratios") {
@@ -258,9 +252,9 @@ TEST_SUITE("train") {
     nnlift::TrainOptions o;
     o.hidden = 3;
     o.bias.method = nnlift::BiasMethod::Ratio;
-    const nnlift::TrainResult ratio = nnlift::train(as_dataset(s), o);
+    const nnlift::TrainResult ratio = nnlift::train(nnlift::training_set(s), o);
     o.bias.method = nnlift::BiasMethod::Lsq;
-    const nnlift::TrainResult lsq = nnlift::train(as_dataset(s), o);
+    const nnlift::TrainResult lsq = nnlift::train(nnlift::training_set(s), o);
     CHECK(ratio.bias_used == nnlift::BiasMethod::Ratio);
     CHECK(lsq.bias_used == nnlift::BiasMethod::Lsq);
     INFO("training MSE ratio " << ratio.train_loss << ", lsq " << lsq.train_loss);
@@ -286,7 +280,7 @@ TEST_SUITE("train") {
     o.hidden = 2;
     o.bias.method = nnlift::BiasMethod::Fourier;
     o.directions = s.truth.W1;  // the bias estimator on its own
-    const nnlift::TrainResult r = nnlift::train(as_dataset(s), o);
+    const nnlift::TrainResult r = nnlift::train(nnlift::training_set(s), o);
     CHECK(r.bias_used == nnlift::BiasMethod::Fourier);
     CHECK(r.warnings.empty());
     // A wrong sign convention gives -0.8, an unresolved a2 < 0 a shift of pi / r = 2pi.
@@ -294,23 +288,27 @@ TEST_SUITE("train") {
     INFO("biases " << r.network.b1.transpose());
     CHECK((r.network.b1.array() - 0.8).abs().maxCoeff() < 0.3);
     // Same seed, same frequencies: repeatable, and independent of the thread count.
-    const nnlift::TrainResult r1 = nnlift::train(as_dataset(s), o, nnlift::ExecutionContext(1));
-    const nnlift::TrainResult r2 = nnlift::train(as_dataset(s), o, nnlift::ExecutionContext(2));
+    const nnlift::TrainResult r1 =
+        nnlift::train(nnlift::training_set(s), o, nnlift::ExecutionContext(1));
+    const nnlift::TrainResult r2 =
+        nnlift::train(nnlift::training_set(s), o, nnlift::ExecutionContext(2));
     CHECK(r1.network.b1 == r2.network.b1);
 
     // Gaussian inputs: it still runs, and says the estimator does not apply.
     const nnlift::SynthData g = planted(6, 2, 20000, 3);
     o.directions = Matrix();
-    const nnlift::TrainResult rg = nnlift::train(as_dataset(g), o);
+    const nnlift::TrainResult rg = nnlift::train(nnlift::training_set(g), o);
     REQUIRE(!rg.warnings.empty());
     CHECK(rg.warnings.back().find("do not look uniform on a ball") != std::string::npos);
     o.directions = Matrix::Zero(2, 5);
-    CHECK_THROWS_WITH_AS(
-        nnlift::train(as_dataset(g), o), doctest::Contains("directions"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(nnlift::train(nnlift::training_set(g), o),
+                         doctest::Contains("directions"),
+                         std::invalid_argument);
     o.directions = Matrix();
     o.bias.fourier_cap = 2;
-    CHECK_THROWS_WITH_AS(
-        nnlift::train(as_dataset(g), o), doctest::Contains("fourier_cap"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(nnlift::train(nnlift::training_set(g), o),
+                         doctest::Contains("fourier_cap"),
+                         std::invalid_argument);
   }
 
   TEST_CASE("train: several classes with a softmax output; labels keep their values") {

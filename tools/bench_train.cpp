@@ -41,11 +41,7 @@ int main(int argc, char** argv) {
   so.seed = 1;
   so.num_threads = threads;
   const nnlift::SynthData s = nnlift::make_synthetic(so);
-  nnlift::Dataset data;
-  data.feature_names = s.truth.inputs;
-  data.target_name = s.truth.target;
-  data.X = s.X_train;
-  data.y = s.y_train;
+  nnlift::Dataset data = nnlift::training_set(s);
 
   // The floor: one X·G product with G d×2k, in the same fixed row blocks and threads.
   nnlift::experimental::Rng rng(3);

@@ -51,6 +51,10 @@ int run(const std::vector<std::string>& args) {
   cli::CommonFlags common;
   int oracle_directions = 0;
   std::string export_prefix;
+  // The experiments' defaults, which tools/reproduce relies on: noisy labels and large sets.
+  synth.options.samples = 100000;
+  synth.options.test_samples = 100000;
+  synth.options.noise = 0.05;
   cli::po::options_description desc("options");
   cli::add_synth_flags(desc, synth);
   cli::add_train_flags(desc, train, true);
@@ -79,11 +83,7 @@ int run(const std::vector<std::string>& args) {
     write_table(export_prefix + "_test.npy", s.X_test, f_test);
     return 0;
   }
-  nnlift::Dataset data;
-  data.feature_names = s.truth.inputs;
-  data.target_name = s.truth.target;
-  data.X = s.X_train;
-  data.y = s.y_train;
+  nnlift::Dataset data = nnlift::training_set(s);
   if (oracle) {
     to.directions = s.truth.W1;
   }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include <nnlift/dataset.hpp>
 #include <nnlift/model.hpp>
 #include <nnlift/types.hpp>
 
@@ -64,5 +65,8 @@ struct SynthData {
 /// Rows are drawn in fixed blocks with generators seeded from (seed, block): parallel and
 /// independent of the thread count. Cost O((n + m)·d·(d + k)).
 SynthData make_synthetic(const SynthOptions& options);
+
+/// The training rows of planted data as a data set (the teacher's column names).
+Dataset training_set(const SynthData& data);
 
 }  // namespace nnlift

@@ -9,9 +9,6 @@ namespace nnlift::detail {
 struct ActivationTraits {
   Activation value;
   const char* name;
-  /// Sign of κ3(0) = E[σ'''(Z)] at b = 0 (0: vanishes there, the unit is invisible to the
-  /// third-order moment without a bias).
-  int kappa3_sign_at_zero;
   /// True when a flipped direction cannot be absorbed by (a2, b2) (σ(−z) is not an affine image
   /// of σ(z)), so the unit must be oriented by the signs of c1 and c2 (ALGORITHM.md §4.4b step 4).
   bool needs_orientation;

@@ -25,6 +25,12 @@ double stored_ridge_penalty(const Matrix& H, double ridge, const ExecutionContex
   return std::max(ridge, 1e-8) * std::max(energy, 1e-300);
 }
 
+// W2 and b2 from the solution [weights; intercept] of a single-output fit.
+void set_single_output(const Vector& beta, Index k, TwoLayerNetwork& net) {
+  net.W2 = beta.head(k).transpose();
+  net.b2 = Vector::Constant(1, beta(k));
+}
+
 void fit_ridge(const Matrix& H,
                const Vector& y,
                double ridge,
@@ -34,8 +40,7 @@ void fit_ridge(const Matrix& H,
   const Vector beta = solve_ridge(H.rows(), k, ridge, y, context, [&](Index b, Index c) {
                         return Matrix(H.middleRows(b, c));
                       }).beta;
-  net.W2 = beta.head(k).transpose();
-  net.b2 = Vector::Constant(1, beta(k));
+  set_single_output(beta, k, net);
 }
 
 // L2-penalised logistic regression of 0/1 labels on [H, 1] by Newton's method.
@@ -68,8 +73,7 @@ void fit_logistic(const Matrix& H,
       break;
     }
   }
-  net.W2 = beta.head(k).transpose();
-  net.b2 = Vector::Constant(1, beta(k));
+  set_single_output(beta, k, net);
 }
 
 // Multinomial logistic regression of one-hot targets Y (local rows × c) on [H, 1] by L-BFGS
