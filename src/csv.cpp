@@ -107,15 +107,64 @@ struct Chunk {
   Index rows = 0;   // non-blank lines
   Index first_row = 0;
   Index first_line = 0;  // 1-based file line number of the chunk's first line
+  Index short_line = -1;  // 0-based line within the chunk too short for the header's fields
   ParseError error;
 };
 
+// Names for a message: at most the first 20 (a file may have a million columns).
 std::string joined(const std::vector<std::string>& names) {
+  constexpr std::size_t kShown = 20;
   std::string out;
-  for (std::size_t i = 0; i < names.size(); ++i) {
+  for (std::size_t i = 0; i < names.size() && i < kShown; ++i) {
     out += (i ? ", " : "") + names[i];
   }
+  if (names.size() > kShown) {
+    out += ", ... (" + std::to_string(names.size() - kShown) + " more)";
+  }
   return out;
+}
+
+// Refuses what is plainly not a comma-separated text file, from its first bytes.
+void check_text_prefix(const std::string& path, const std::string& prefix) {
+  if (prefix.size() >= 6 && prefix.compare(0, 6, "\x93NUMPY") == 0) {
+    throw IoError(path + ": is a .npy array file, not CSV text");
+  }
+  if (prefix.size() >= 2 && ((static_cast<unsigned char>(prefix[0]) == 0xFF &&
+                              static_cast<unsigned char>(prefix[1]) == 0xFE) ||
+                             (static_cast<unsigned char>(prefix[0]) == 0xFE &&
+                              static_cast<unsigned char>(prefix[1]) == 0xFF))) {
+    throw IoError(path + ": is UTF-16 text (byte-order mark " +
+                  (static_cast<unsigned char>(prefix[0]) == 0xFF ? "FF FE" : "FE FF") +
+                  "); save it as UTF-8");
+  }
+  const std::size_t nul = prefix.find('\0');
+  if (nul != std::string::npos) {
+    throw IoError(path + ": looks like a binary file, not CSV text (a NUL byte at offset " +
+                  std::to_string(nul) + ")");
+  }
+}
+
+// A header that split into one name but holds tabs or semicolons is another separator.
+void check_separator(const std::string& path, const std::vector<std::string>& names, Line header) {
+  if (names.size() != 1) {
+    return;
+  }
+  const std::string_view text(header.begin, static_cast<std::size_t>(header.end - header.begin));
+  const char* kind = text.find('\t') != std::string_view::npos  ? "tab-separated"
+                     : text.find(';') != std::string_view::npos ? "semicolon-separated"
+                                                                : nullptr;
+  if (kind != nullptr) {
+    throw IoError(path + ":1: the header looks " + kind +
+                  "; nnlift reads comma-separated files (convert the separators to commas)");
+  }
+}
+
+// A hint for a line whose quotes do not pair up: a quoted field that continues on the next line.
+std::string quote_hint(Line line) {
+  const auto quotes = std::count(line.begin, line.end, '"');
+  return quotes % 2 == 1 ? " (a quoted field runs past the end of the line; quoted fields with "
+                           "line breaks are not supported)"
+                         : "";
 }
 
 // Parses data lines into a row-major buffer of `width` values per row (features, then the
@@ -304,7 +353,12 @@ std::vector<int> choose_columns(const std::string& path,
 }  // namespace
 
 Dataset read_csv(const std::string& path, const CsvOptions& options) {
-  const detail::MappedFile file(path);
+  std::string file = detail::read_regular_file(
+      path, [&](const std::string& prefix) { check_text_prefix(path, prefix); });
+  // Line endings: LF and CRLF as they are; a file with CR alone (classic Mac) gets LF.
+  if (file.find('\n') == std::string::npos) {
+    std::replace(file.begin(), file.end(), '\r', '\n');
+  }
   const char* begin = file.data();
   const char* end = begin + file.size();
   if (file.size() >= 3 && std::memcmp(begin, "\xEF\xBB\xBF", 3) == 0) {
@@ -329,6 +383,7 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     throw IoError(path + ": empty file (expected a header row of column names)");
   }
   const std::vector<std::string> names = split_header(header);
+  check_separator(path, names, header);
   Dataset out;
   const std::vector<int> dest = choose_columns(path, names, options, out);
 
@@ -350,17 +405,24 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     chunks.push_back(chunk);
     p = stop;
   }
+  // Count the rows, and find rows too short to hold the header's fields (N fields need N - 1
+  // commas) before anything is allocated from the count: memory follows validated rows.
   const Index num_chunks = static_cast<Index>(chunks.size());
+  const auto min_length = static_cast<std::ptrdiff_t>(names.size()) - 1;
   detail::parallel_for(num_chunks, options.num_threads, [&](Index i) {
     Chunk& chunk = chunks[static_cast<std::size_t>(i)];
     for (const char* p = chunk.begin; p < chunk.end;) {
       const char* nl =
           static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(chunk.end - p)));
       const char* line_end = nl ? nl : chunk.end;
-      ++chunk.lines;
-      if (!is_blank(make_line(p, line_end))) {
+      const Line current = make_line(p, line_end);
+      if (!is_blank(current)) {
         ++chunk.rows;
+        if (current.end - current.begin < min_length && chunk.short_line < 0) {
+          chunk.short_line = chunk.lines;
+        }
       }
+      ++chunk.lines;
       p = nl ? nl + 1 : chunk.end;
     }
   });
@@ -375,9 +437,36 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   if (rows == 0) {
     throw IoError(path + ": no data rows after the header (header only)");
   }
+  for (const Chunk& chunk : chunks) {
+    if (chunk.short_line >= 0) {
+      const char* p = chunk.begin;
+      for (Index l = 0; l < chunk.short_line; ++l) {
+        p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(chunk.end - p))) + 1;
+      }
+      const char* nl =
+          static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(chunk.end - p)));
+      const Line bad = make_line(p, nl ? nl : chunk.end);
+      std::size_t found = 1;
+      for (const char* q = field_end(bad.begin, bad.end); q < bad.end; q = field_end(q + 1, bad.end)) {
+        ++found;
+      }
+      throw IoError(path + ":" + std::to_string(chunk.first_line + chunk.short_line) + ":" +
+                    std::to_string(bad.end - bad.begin + 1) + ": expected " +
+                    std::to_string(names.size()) + " fields, found " + std::to_string(found) +
+                    quote_hint(bad));
+    }
+  }
   const Index d = static_cast<Index>(out.feature_names.size());
-  out.X.resize(rows, d);
-  out.y.resize(options.has_target ? rows : 0);
+  try {
+    out.X.resize(rows, d);
+    out.y.resize(options.has_target ? rows : 0);
+  } catch (const std::bad_alloc&) {
+    std::ostringstream msg;
+    msg << path << ": out of memory: needs "
+        << static_cast<double>(rows) * static_cast<double>(d + 1) * 8e-9 << " GB for " << rows
+        << " rows x " << d + 1 << " columns";
+    throw IoError(msg.str());
+  }
   detail::advise_huge_pages(out.X.data(), static_cast<std::size_t>(out.X.size()) * sizeof(double));
   const Index width = d + (options.has_target ? 1 : 0);
   const RowParser parser(dest, names, width);
@@ -399,6 +488,7 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
       }
       if (!parser.parse(current, values.data() + row * width, chunk.error)) {
         chunk.error.line = local_line;
+        chunk.error.message += quote_hint(current);
         return;
       }
       ++row;

@@ -1,13 +1,17 @@
-// File helpers: whole-file reads and atomic writes.
+// File helpers: bounded reads, output checks, atomic writes.
 // SPDX-License-Identifier: MIT
 #include "detail/io.hpp"
 
 #include <cerrno>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <algorithm>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -16,64 +20,228 @@
 #include <nnlift/types.hpp>
 
 namespace nnlift::detail {
+namespace {
 
-std::string read_file(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    throw IoError(path + ": cannot open: " + std::strerror(errno));
+std::string describe_kind(mode_t mode) {
+  if (S_ISDIR(mode)) {
+    return "is a directory, not a file";
+  }
+  if (S_ISFIFO(mode)) {
+    return "is a FIFO (pipe), not a regular file: its size is unknown";
+  }
+  if (S_ISCHR(mode) || S_ISBLK(mode)) {
+    return "is a device, not a regular file";
+  }
+  if (S_ISSOCK(mode)) {
+    return "is a socket, not a regular file";
+  }
+  return "is not a regular file";
+}
+
+// An open regular file of known size; the descriptor is closed on destruction.
+struct RegularFile {
+  int fd = -1;
+  std::uint64_t size = 0;
+  RegularFile(const std::string& path, std::uint64_t max_bytes) {
+    // O_NONBLOCK: opening a FIFO with no writer must not hang; it is refused just below.
+    fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      throw IoError(path + ": cannot open: " + std::strerror(errno));
+    }
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+      const int e = errno;
+      ::close(fd);
+      throw IoError(path + ": cannot open: " + std::strerror(e));
+    }
+    if (!S_ISREG(info.st_mode)) {
+      ::close(fd);
+      throw IoError(path + ": " + describe_kind(info.st_mode));
+    }
+    size = static_cast<std::uint64_t>(info.st_size);
+    if (size > max_bytes) {
+      ::close(fd);
+      std::ostringstream msg;
+      msg << path << ": " << size << " bytes is larger than the " << max_bytes
+          << " bytes a file of this kind may have";
+      throw IoError(msg.str());
+    }
+  }
+  ~RegularFile() {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+  RegularFile(const RegularFile&) = delete;
+  RegularFile& operator=(const RegularFile&) = delete;
+
+  // Reads [offset, offset + count) into out; throws if the file ends early.
+  void read_at(const std::string& path, std::uint64_t offset, std::size_t count, char* out) const {
+    std::size_t done = 0;
+    while (done < count) {
+      const ssize_t got = ::pread(fd, out + done, count - done, static_cast<off_t>(offset + done));
+      if (got < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        throw IoError(path + ": read error: " + std::strerror(errno));
+      }
+      if (got == 0) {
+        throw IoError(path + ": file changed while reading (it is shorter than when opened)");
+      }
+      done += static_cast<std::size_t>(got);
+    }
+  }
+};
+
+struct FileId {
+  bool exists = false;
+  dev_t device = 0;
+  ino_t inode = 0;
+  mode_t mode = 0;
+};
+
+FileId identify(const std::string& path) {
+  FileId id;
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0) {
+    id.exists = true;
+    id.device = info.st_dev;
+    id.inode = info.st_ino;
+    id.mode = info.st_mode;
+  }
+  return id;
+}
+
+// The directory part of a path ("." when there is none).
+std::string directory_of(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) {
+    return ".";
+  }
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Where writes to `path` land: the target of a symlink, else the path itself.
+std::string resolve_output(const std::string& path) {
+  struct stat link {};
+  if (::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+    char buffer[PATH_MAX];
+    if (::realpath(path.c_str(), buffer) == nullptr) {
+      throw IoError(path + ": is a symlink whose target cannot be resolved: " +
+                    std::strerror(errno));
+    }
+    return buffer;
+  }
+  return path;
+}
+
+// An absolute, normalised form of a path that may not exist yet (its directory must).
+std::string absolute_output(const std::string& path) {
+  char buffer[PATH_MAX];
+  const std::string dir = directory_of(path);
+  if (::realpath(dir.c_str(), buffer) == nullptr) {
+    return path;
+  }
+  const std::size_t slash = path.find_last_of('/');
+  return std::string(buffer) + "/" + (slash == std::string::npos ? path : path.substr(slash + 1));
+}
+
+}  // namespace
+
+std::string read_file(const std::string& path, std::uint64_t max_bytes) {
+  const RegularFile file(path, max_bytes);
+  std::string bytes(static_cast<std::size_t>(file.size), '\0');
+  file.read_at(path, 0, bytes.size(), bytes.data());
+  return bytes;
+}
+
+std::string read_regular_file(const std::string& path,
+                              const std::function<void(const std::string& prefix)>& check_prefix) {
+  const RegularFile file(path, std::numeric_limits<std::uint64_t>::max());
+  const std::size_t size = static_cast<std::size_t>(file.size);
+  const std::size_t head = std::min<std::size_t>(size, std::size_t{1} << 16);
+  std::string prefix(head, '\0');
+  file.read_at(path, 0, head, prefix.data());
+  if (check_prefix) {
+    check_prefix(prefix);
   }
   std::string bytes;
-  if (std::fseek(file, 0, SEEK_END) == 0) {
-    const long size = std::ftell(file);
-    if (size > 0) {
-      bytes.resize(static_cast<std::size_t>(size));
-    }
-    std::rewind(file);
+  try {
+    bytes.resize(size);
+  } catch (const std::bad_alloc&) {
+    std::ostringstream msg;
+    msg << path << ": out of memory: reading it needs " << static_cast<double>(size) / 1e9
+        << " GB";
+    throw IoError(msg.str());
   }
-  std::size_t got = bytes.empty() ? 0 : std::fread(bytes.data(), 1, bytes.size(), file);
-  bytes.resize(got);
-  // Streams without a known size (pipes): read the rest in chunks.
-  char buffer[1 << 16];
-  std::size_t more = 0;
-  while ((more = std::fread(buffer, 1, sizeof buffer, file)) > 0) {
-    bytes.append(buffer, more);
+  advise_huge_pages(bytes.data(), bytes.size());
+  std::memcpy(bytes.data(), prefix.data(), head);
+  // Large reads in 64 MiB pieces.
+  const std::size_t piece = std::size_t{64} << 20;
+  for (std::size_t at = head; at < size; at += piece) {
+    file.read_at(path, at, std::min(piece, size - at), bytes.data() + at);
   }
-  const bool failed = std::ferror(file) != 0;
-  std::fclose(file);
-  if (failed) {
-    throw IoError(path + ": read error");
+  char extra = 0;
+  if (::pread(file.fd, &extra, 1, static_cast<off_t>(size)) > 0) {
+    throw IoError(path + ": file changed while reading (it grew)");
   }
   return bytes;
 }
 
-MappedFile::MappedFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) {
-    throw IoError(path + ": cannot open: " + std::strerror(errno));
-  }
-  struct stat info {};
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    ::close(fd);
-    throw IoError(path + ": cannot open: not a regular file");
-  }
-  m_size = static_cast<std::size_t>(info.st_size);
-  if (m_size > 0) {
-    // MAP_POPULATE faults the whole file in at once: far cheaper than one fault per page.
-    m_map = ::mmap(nullptr, m_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    if (m_map == MAP_FAILED) {
-      m_map = nullptr;
-      ::close(fd);
-      throw IoError(path + ": cannot map: " + std::strerror(errno));
+void check_paths(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs) {
+  std::vector<std::pair<std::string, FileId>> seen;  // inputs, then outputs checked so far
+  for (const std::string& in : inputs) {
+    if (!in.empty()) {
+      seen.emplace_back(in, identify(in));
     }
-    ::madvise(m_map, m_size, MADV_SEQUENTIAL);
-    m_data = static_cast<const char*>(m_map);
   }
-  ::close(fd);
-}
-
-MappedFile::~MappedFile() {
-  if (m_map != nullptr) {
-    ::munmap(m_map, m_size);
+  const std::size_t num_inputs = seen.size();
+  std::vector<std::string> resolved_outputs;
+  for (const std::string& out : outputs) {
+    if (out.empty()) {
+      continue;
+    }
+    const std::string target = resolve_output(out);
+    const FileId id = identify(target);
+    if (id.exists) {
+      if (S_ISDIR(id.mode)) {
+        throw IoError(out + ": is a directory; give a file name for the output");
+      }
+      if (!S_ISREG(id.mode) && !S_ISCHR(id.mode) && !S_ISFIFO(id.mode)) {
+        throw IoError(out + ": " + describe_kind(id.mode) + "; refusing to write to it");
+      }
+      if (S_ISREG(id.mode) && ::access(directory_of(target).c_str(), W_OK) != 0) {
+        throw IoError(out + ": cannot write in its directory '" + directory_of(target) +
+                      "': " + std::strerror(errno));
+      }
+    } else {
+      const std::string dir = directory_of(target);
+      struct stat info {};
+      if (::stat(dir.c_str(), &info) != 0) {
+        throw IoError(out + ": directory '" + dir + "' does not exist");
+      }
+      if (!S_ISDIR(info.st_mode)) {
+        throw IoError(out + ": '" + dir + "' is not a directory");
+      }
+      if (::access(dir.c_str(), W_OK) != 0) {
+        throw IoError(out + ": cannot write in directory '" + dir + "': " + std::strerror(errno));
+      }
+    }
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+      const FileId& other = seen[i].second;
+      const bool same_file = id.exists && other.exists && id.device == other.device &&
+                             id.inode == other.inode && !S_ISCHR(id.mode) && !S_ISFIFO(id.mode);
+      const bool same_path = i >= num_inputs &&
+                             absolute_output(target) == resolved_outputs[i - num_inputs];
+      if (same_file || same_path) {
+        throw IoError(out + ": is the same file as " +
+                      (i < num_inputs ? "the input " : "the output ") + seen[i].first +
+                      "; writing it would destroy that file");
+      }
+    }
+    seen.emplace_back(out, id);
+    resolved_outputs.push_back(absolute_output(target));
   }
 }
 
@@ -92,7 +260,28 @@ void advise_huge_pages(void* data, std::size_t bytes) noexcept {
 }
 
 void write_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
-  const std::string temp = path + ".tmp-" + std::to_string(static_cast<long>(::getpid()));
+  const std::string target = resolve_output(path);
+  const FileId id = identify(target);
+  if (id.exists && S_ISDIR(id.mode)) {
+    throw IoError(path + ": is a directory; give a file name for the output");
+  }
+  if (id.exists && (S_ISCHR(id.mode) || S_ISFIFO(id.mode))) {
+    // A device or FIFO (/dev/stdout, /dev/null, a pipe) is written through, never replaced.
+    std::ofstream out(target, std::ios::binary | std::ios::out);
+    if (!out) {
+      throw IoError(path + ": cannot write: " + std::strerror(errno));
+    }
+    write(out);
+    out.flush();
+    if (!out) {
+      throw IoError(path + ": write failed");
+    }
+    return;
+  }
+  if (id.exists && !S_ISREG(id.mode)) {
+    throw IoError(path + ": " + describe_kind(id.mode) + "; refusing to write to it");
+  }
+  const std::string temp = target + ".nnlift-partial-" + std::to_string(static_cast<long>(::getpid()));
   try {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     if (!out) {
@@ -101,10 +290,10 @@ void write_atomically(const std::string& path, const std::function<void(std::ost
     write(out);
     out.flush();
     if (!out) {
-      throw IoError(path + ": write failed (disk full?)");
+      throw IoError(path + ": write failed (disk full or file size limit?)");
     }
     out.close();
-    if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    if (std::rename(temp.c_str(), target.c_str()) != 0) {
       throw IoError(path + ": cannot rename temporary file: " + std::strerror(errno));
     }
   } catch (...) {

@@ -23,6 +23,22 @@ constexpr int kFormatVersion = 1;
   throw IoError(path + ": invalid model file: " + what);
 }
 
+// A JSON value for a message: short scalars as they are, anything else by its kind.
+std::string brief(const json& value) {
+  if (value.is_object()) {
+    return "an object";
+  }
+  if (value.is_array()) {
+    return "an array";
+  }
+  std::string text = value.dump();
+  return text.size() > 80 ? text.substr(0, 77) + "..." : text;
+}
+
+// Model files nest a few levels deep; this bounds what a hostile file can make the parser (and
+// the recursive dump of the metadata) do.
+constexpr int kMaxDepth = 64;
+
 const json& require_key(const std::string& path,
                         const json& object,
                         const char* key,
@@ -35,7 +51,7 @@ const json& require_key(const std::string& path,
 
 double number_at(const std::string& path, const json& value, const std::string& where) {
   if (!value.is_number()) {
-    bad_model(path, "'" + where + "' must be a number, found " + value.dump());
+    bad_model(path, "'" + where + "' must be a number, found " + brief(value));
   }
   const double x = value.get<double>();
   if (!std::isfinite(x)) {
@@ -146,6 +162,25 @@ void validate(const TwoLayerNetwork& net) {
   if (net.link == OutputLink::Softmax && net.W2.rows() < 2) {
     fail("a softmax output needs at least two outputs");
   }
+  // Class labels: one per softmax output, two (or none, meaning 0/1) for a logistic output.
+  if (net.link == OutputLink::Softmax && net.classes.size() != static_cast<std::size_t>(net.W2.rows())) {
+    fail("a softmax output with " + std::to_string(net.W2.rows()) + " outputs needs " +
+         std::to_string(net.W2.rows()) + " class labels; 'classes' has " +
+         std::to_string(net.classes.size()));
+  }
+  if (net.link == OutputLink::Logistic && !net.classes.empty() && net.classes.size() != 2) {
+    fail("a logistic output needs exactly 2 class labels; 'classes' has " +
+         std::to_string(net.classes.size()));
+  }
+  if (net.link == OutputLink::Identity && !net.classes.empty()) {
+    fail("a regression model has no class labels");
+  }
+  std::set<double> distinct;
+  for (double c : net.classes) {
+    if (!std::isfinite(c) || !distinct.insert(c).second) {
+      fail("class labels must be finite and distinct");
+    }
+  }
 }
 
 Matrix hidden_layer(const TwoLayerNetwork& net, const Matrix& X) {
@@ -227,11 +262,19 @@ void save_model(const std::string& path, const TwoLayerNetwork& net) {
   detail::write_atomically(path, [&](std::ostream& out) { out << text; });
 }
 
-TwoLayerNetwork load_model(const std::string& path) {
+namespace {
+
+TwoLayerNetwork load_model_document(const std::string& path) {
   const std::string text = detail::read_file(path);
   json doc;
   try {
-    doc = json::parse(text);
+    doc = json::parse(text, [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxDepth) {
+        throw IoError(path + ": nested more than " + std::to_string(kMaxDepth) +
+                      " levels deep; not a model file");
+      }
+      return true;
+    });
   } catch (const json::parse_error& e) {
     throw IoError(path + ": not valid JSON: " + e.what());
   }
@@ -240,12 +283,12 @@ TwoLayerNetwork load_model(const std::string& path) {
   }
   const json& format = require_key(path, doc, "format", "");
   if (format != "nnlift-model") {
-    bad_model(path, "'format' is " + format.dump() + "; expected \"nnlift-model\"");
+    bad_model(path, "'format' is " + brief(format) + "; expected \"nnlift-model\"");
   }
   const json& version = require_key(path, doc, "version", "");
   if (!version.is_number_integer() || version.get<int>() != kFormatVersion) {
     bad_model(path,
-              "unsupported 'version' " + version.dump() + "; this nnlift reads version " +
+              "unsupported 'version' " + brief(version) + "; this nnlift reads version " +
                   std::to_string(kFormatVersion));
   }
   TwoLayerNetwork net;
@@ -306,6 +349,17 @@ TwoLayerNetwork load_model(const std::string& path) {
     bad_model(path, e.what());
   }
   return net;
+}
+
+}  // namespace
+
+TwoLayerNetwork load_model(const std::string& path) {
+  try {
+    return load_model_document(path);
+  } catch (const json::exception& e) {
+    // Anything the JSON library reports beyond the checks below, with the file named.
+    throw IoError(path + ": invalid model file: " + e.what());
+  }
 }
 
 }  // namespace nnlift

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -14,71 +15,148 @@
 namespace nnlift {
 namespace {
 
-// The value text that follows 'key': in the header dictionary, or "" if the key is absent.
-std::string header_value(const std::string& header, const std::string& key) {
-  const std::string quoted[2] = {"'" + key + "'", "\"" + key + "\""};
-  for (const std::string& q : quoted) {
-    const std::size_t at = header.find(q);
-    if (at == std::string::npos) {
-      continue;
+// At most ~80 characters of untrusted text for a message.
+std::string quoted(const std::string& text) {
+  std::string out = text.size() > 80 ? text.substr(0, 77) + "..." : text;
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7F) {
+      c = '?';
     }
-    std::size_t p = header.find(':', at + q.size());
-    if (p == std::string::npos) {
-      return "";
-    }
-    ++p;
-    while (p < header.size() && header[p] == ' ') {
-      ++p;
-    }
-    if (p < header.size() && header[p] == '(') {
-      const std::size_t close = header.find(')', p);
-      return close == std::string::npos ? "" : header.substr(p, close - p + 1);
-    }
-    std::size_t stop = p;
-    while (stop < header.size() && header[stop] != ',' && header[stop] != '}') {
-      ++stop;
-    }
-    std::string value = header.substr(p, stop - p);
-    while (!value.empty() && value.back() == ' ') {
-      value.pop_back();
-    }
-    if (value.size() >= 2 && (value.front() == '\'' || value.front() == '"')) {
-      value = value.substr(1, value.size() - 2);
-    }
-    return value;
   }
-  return "";
+  return "'" + out + "'";
 }
 
-std::vector<Index> parse_shape(const std::string& path, const std::string& text) {
+// The header dictionary of a .npy file, parsed as the Python literal it is:
+// {'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), } with exactly these three keys.
+struct NpyHeader {
+  std::string descr;
+  bool fortran_order = false;
   std::vector<Index> shape;
-  if (text.size() < 2 || text.front() != '(' || text.back() != ')') {
-    throw IoError(path + ": malformed .npy header: shape '" + text + "'");
-  }
-  const std::string inner = text.substr(1, text.size() - 2);
-  std::size_t p = 0;
-  while (p < inner.size()) {
-    while (p < inner.size() && (inner[p] == ' ' || inner[p] == ',')) {
-      ++p;
-    }
-    if (p >= inner.size()) {
+};
+
+class HeaderParser {
+ public:
+  HeaderParser(const std::string& path, const std::string& text) : m_path(path), m_text(text) {}
+
+  NpyHeader parse() {
+    NpyHeader h;
+    bool have_descr = false, have_order = false, have_shape = false;
+    expect('{');
+    while (true) {
+      skip_space();
+      if (peek() == '}') {
+        ++m_at;
+        break;
+      }
+      const std::string key = string_literal();
+      expect(':');
+      skip_space();
+      if (key == "descr" && !have_descr) {
+        h.descr = string_literal();
+        have_descr = true;
+      } else if (key == "fortran_order" && !have_order) {
+        h.fortran_order = boolean();
+        have_order = true;
+      } else if (key == "shape" && !have_shape) {
+        h.shape = tuple();
+        have_shape = true;
+      } else {
+        fail("unexpected or repeated key " + quoted(key));
+      }
+      skip_space();
+      if (peek() == ',') {
+        ++m_at;
+        continue;
+      }
+      expect('}');
       break;
     }
-    std::size_t used = 0;
-    long long value = 0;
-    try {
-      value = std::stoll(inner.substr(p), &used);
-    } catch (const std::exception&) {
-      throw IoError(path + ": malformed .npy header: shape '" + text + "'");
+    skip_space();
+    if (m_at != m_text.size()) {
+      fail("characters after the dictionary");
     }
-    if (value < 0 || used == 0) {
-      throw IoError(path + ": malformed .npy header: shape '" + text + "'");
+    if (!have_descr || !have_order || !have_shape) {
+      fail("the keys 'descr', 'fortran_order' and 'shape' are required");
     }
-    shape.push_back(static_cast<Index>(value));
-    p += used;
+    return h;
   }
-  return shape;
-}
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw IoError(m_path + ": malformed .npy header (" + what + "): " + quoted(m_text));
+  }
+  char peek() const { return m_at < m_text.size() ? m_text[m_at] : '\0'; }
+  void skip_space() {
+    while (m_at < m_text.size() && (m_text[m_at] == ' ' || m_text[m_at] == '\n')) {
+      ++m_at;
+    }
+  }
+  void expect(char c) {
+    skip_space();
+    if (peek() != c) {
+      fail(std::string("expected '") + c + "'");
+    }
+    ++m_at;
+  }
+  std::string string_literal() {
+    skip_space();
+    const char q = peek();
+    if (q != '\'' && q != '"') {
+      fail("expected a quoted string");
+    }
+    const std::size_t close = m_text.find(q, m_at + 1);
+    if (close == std::string::npos) {
+      fail("unterminated string");
+    }
+    std::string value = m_text.substr(m_at + 1, close - m_at - 1);
+    m_at = close + 1;
+    return value;
+  }
+  bool boolean() {
+    for (const char* word : {"True", "False"}) {
+      const std::size_t len = std::strlen(word);
+      if (m_text.compare(m_at, len, word) == 0) {
+        m_at += len;
+        return word[0] == 'T';
+      }
+    }
+    fail("fortran_order must be True or False");
+  }
+  std::vector<Index> tuple() {
+    expect('(');
+    std::vector<Index> values;
+    while (true) {
+      skip_space();
+      if (peek() == ')') {
+        ++m_at;
+        return values;
+      }
+      if (peek() < '0' || peek() > '9') {
+        fail("shape entries must be non-negative integers");
+      }
+      Index v = 0;
+      while (peek() >= '0' && peek() <= '9') {
+        const int digit = peek() - '0';
+        if (v > (std::numeric_limits<Index>::max() - digit) / 10) {
+          fail("a shape entry is too large");
+        }
+        v = v * 10 + digit;
+        ++m_at;
+      }
+      values.push_back(v);
+      skip_space();
+      if (peek() == ',') {
+        ++m_at;
+      } else if (peek() != ')') {
+        fail("expected ',' or ')' in the shape");
+      }
+    }
+  }
+
+  const std::string& m_path;
+  const std::string& m_text;
+  std::size_t m_at = 0;
+};
 
 bool host_is_little_endian() {
   const std::uint16_t probe = 1;
@@ -92,6 +170,9 @@ bool host_is_little_endian() {
 Index NpyArray::size() const noexcept {
   Index total = 1;
   for (Index s : shape) {
+    if (s != 0 && total > std::numeric_limits<Index>::max() / s) {
+      return -1;  // overflow: no array of this shape can exist
+    }
     total *= s;
   }
   return total;
@@ -125,37 +206,45 @@ NpyArray read_npy(const std::string& path) {
   if (bytes.size() < offset + header_len) {
     throw IoError(path + ": truncated .npy header");
   }
-  const std::string header = bytes.substr(offset, header_len);
-  const std::string descr = header_value(header, "descr");
-  const std::string fortran = header_value(header, "fortran_order");
-  const std::string shape_text = header_value(header, "shape");
-  if (descr.empty() || fortran.empty() || shape_text.empty()) {
-    throw IoError(path + ": malformed .npy header: " + header);
-  }
+  const NpyHeader header = HeaderParser(path, bytes.substr(offset, header_len)).parse();
   std::size_t item = 0;
-  if (descr == "<f8") {
+  if (header.descr == "<f8") {
     item = 8;
-  } else if (descr == "<f4") {
+  } else if (header.descr == "<f4") {
     item = 4;
   } else {
-    throw IoError(path + ": unsupported dtype '" + descr +
-                  "'; expected little-endian float64 ('<f8') or float32 ('<f4')");
+    throw IoError(path + ": unsupported dtype " + quoted(header.descr) +
+                  "; expected little-endian float64 ('<f8') or float32 ('<f4')");
   }
   if (!host_is_little_endian()) {
     throw IoError(path + ": reading .npy on a big-endian host is not supported");
   }
   NpyArray array;
-  array.shape = parse_shape(path, shape_text);
+  array.shape = header.shape;
   if (array.shape.empty() || array.shape.size() > 3) {
     throw IoError(path + ": array has " + std::to_string(array.shape.size()) +
                   " dimensions; expected 1 to 3");
   }
-  const auto count = static_cast<std::size_t>(array.size());
+  // The element count, checked for overflow and against the bytes the file holds before
+  // anything is allocated.
   const std::size_t data_start = offset + header_len;
-  if (bytes.size() - data_start < count * item) {
-    throw IoError(path + ": truncated .npy data: shape " + shape_text + " needs " +
-                  std::to_string(count * item) + " bytes, file has " +
-                  std::to_string(bytes.size() - data_start));
+  const std::size_t available = bytes.size() - data_start;
+  std::size_t count = 1;
+  std::string shape_text;
+  for (Index extent : array.shape) {
+    shape_text += (shape_text.empty() ? "" : ", ") + std::to_string(extent);
+    const auto e = static_cast<std::size_t>(extent);
+    if (e != 0 && count > available / item / e) {
+      throw IoError(path + ": truncated .npy data: shape (" + shape_text +
+                    ", ...) needs more than the " + std::to_string(available) +
+                    " bytes the file holds");
+    }
+    count *= e;
+  }
+  if (available != count * item) {
+    throw IoError(path + ": " + (available < count * item ? "truncated" : "trailing bytes after") +
+                  " .npy data: shape (" + shape_text + ") needs " + std::to_string(count * item) +
+                  " bytes, the file holds " + std::to_string(available));
   }
   std::vector<double> values(count);
   const char* src = bytes.data() + data_start;
@@ -168,7 +257,7 @@ NpyArray read_npy(const std::string& path) {
       values[i] = f;
     }
   }
-  if (fortran == "True") {
+  if (header.fortran_order) {
     // Fortran order: the first index varies fastest. Reorder into C order.
     std::vector<Index> s = array.shape;
     while (s.size() < 3) {
@@ -183,10 +272,8 @@ NpyArray read_npy(const std::string& path) {
         }
       }
     }
-  } else if (fortran == "False") {
-    array.data = std::move(values);
   } else {
-    throw IoError(path + ": malformed .npy header: fortran_order '" + fortran + "'");
+    array.data = std::move(values);
   }
   return array;
 }

@@ -15,7 +15,7 @@ struct NpyArray {
   std::vector<Index> shape;
   std::vector<double> data;
 
-  /// Product of the shape entries.
+  /// Product of the shape entries; -1 if it overflows Index.
   Index size() const noexcept;
 };
 
