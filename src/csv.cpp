@@ -15,6 +15,7 @@
 
 #include "detail/io.hpp"
 #include "detail/parallel.hpp"
+#include "detail/text.hpp"
 
 namespace nnlift {
 namespace {
@@ -66,6 +67,11 @@ std::string field_text(const char* p, const char* end) {
   if (text.size() > 40) {
     text = text.substr(0, 37) + "...";
   }
+  for (char& c : text) {  // no raw control bytes in a message
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      c = '?';
+    }
+  }
   return text;
 }
 
@@ -106,23 +112,10 @@ struct Chunk {
   Index lines = 0;  // lines that start in the chunk
   Index rows = 0;   // non-blank lines
   Index first_row = 0;
-  Index first_line = 0;  // 1-based file line number of the chunk's first line
+  Index first_line = 0;   // 1-based file line number of the chunk's first line
   Index short_line = -1;  // 0-based line within the chunk too short for the header's fields
   ParseError error;
 };
-
-// Names for a message: at most the first 20 (a file may have a million columns).
-std::string joined(const std::vector<std::string>& names) {
-  constexpr std::size_t kShown = 20;
-  std::string out;
-  for (std::size_t i = 0; i < names.size() && i < kShown; ++i) {
-    out += (i ? ", " : "") + names[i];
-  }
-  if (names.size() > kShown) {
-    out += ", ... (" + std::to_string(names.size() - kShown) + " more)";
-  }
-  return out;
-}
 
 // Refuses what is plainly not a comma-separated text file, from its first bytes.
 void check_text_prefix(const std::string& path, const std::string& prefix) {
@@ -304,7 +297,7 @@ std::vector<int> choose_columns(const std::string& path,
     auto it = index.find(name);
     if (it == index.end()) {
       throw IoError(path + ": no " + what + " column named '" + name +
-                    "'; columns are: " + joined(names));
+                    "'; columns are: " + detail::name_list(names));
     }
     return it->second;
   };
@@ -386,6 +379,11 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   check_separator(path, names, header);
   Dataset out;
   const std::vector<int> dest = choose_columns(path, names, options, out);
+  for (std::size_t c = 0; c < names.size(); ++c) {
+    if (dest[c] == kSkip) {
+      out.unused_columns.push_back(names[c]);
+    }
+  }
 
   // Split the body at line boundaries into chunks of about kChunkBytes. The split depends only
   // on the bytes, so results and error reports do not depend on the thread count.
@@ -441,13 +439,16 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     if (chunk.short_line >= 0) {
       const char* p = chunk.begin;
       for (Index l = 0; l < chunk.short_line; ++l) {
-        p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(chunk.end - p))) + 1;
+        p = static_cast<const char*>(
+                std::memchr(p, '\n', static_cast<std::size_t>(chunk.end - p))) +
+            1;
       }
       const char* nl =
           static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(chunk.end - p)));
       const Line bad = make_line(p, nl ? nl : chunk.end);
       std::size_t found = 1;
-      for (const char* q = field_end(bad.begin, bad.end); q < bad.end; q = field_end(q + 1, bad.end)) {
+      for (const char* q = field_end(bad.begin, bad.end); q < bad.end;
+           q = field_end(q + 1, bad.end)) {
         ++found;
       }
       throw IoError(path + ":" + std::to_string(chunk.first_line + chunk.short_line) + ":" +
@@ -511,7 +512,7 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     const std::vector<std::string> constant = constant_columns(out.X, out.feature_names);
     if (!constant.empty()) {
       throw DataError(path + ": constant feature column(s) carry no information: " +
-                      joined(constant) + " (drop them with --drop)");
+                      detail::name_list(constant) + " (leave them out of the inputs)");
     }
   }
   return out;

@@ -126,8 +126,27 @@ DecomposeResult decompose(const SymmetricTensor3& T, const DecomposeOptions& opt
   detail::require_rank_fits(k, d, "decompose", "DecomposeOptions::rank");
   const detail::ThreadBudget threads(options.num_threads);
   const auto* dense = dynamic_cast<const DenseSymmetricTensor3*>(&T);
-  if (dense != nullptr && !(dense->frobenius_norm() > 0)) {
-    throw DataError("decompose: the tensor is zero; there is nothing to decompose");
+  if (dense != nullptr) {
+    double largest = 0;
+    for (double v : dense->data()) {
+      largest = std::max(largest, std::abs(v));
+    }
+    if (!(largest > 0)) {
+      throw DataError("decompose: the tensor is zero; there is nothing to decompose");
+    }
+    // Entries far from 1 would underflow or overflow in the squares of the norms and residuals:
+    // decompose 2^-e·T instead (exact scaling by a power of two) and scale λ back.
+    if (largest < 1e-100 || largest > 1e100) {
+      int exponent = 0;
+      std::frexp(largest, &exponent);
+      std::vector<double> scaled = dense->data();
+      for (double& v : scaled) {
+        v = std::ldexp(v, -exponent);
+      }
+      DecomposeResult r = decompose(DenseSymmetricTensor3::symmetrize(d, scaled), options);
+      r.lambda *= std::ldexp(1.0, exponent);
+      return r;
+    }
   }
   DecomposeResult result;
   Matrix Q = Matrix::Identity(d, k);

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #include "detail/io.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
@@ -9,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
-#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -128,8 +128,8 @@ std::string resolve_output(const std::string& path) {
   if (::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
     char buffer[PATH_MAX];
     if (::realpath(path.c_str(), buffer) == nullptr) {
-      throw IoError(path + ": is a symlink whose target cannot be resolved: " +
-                    std::strerror(errno));
+      throw IoError(path +
+                    ": is a symlink whose target cannot be resolved: " + std::strerror(errno));
     }
     return buffer;
   }
@@ -171,8 +171,7 @@ std::string read_regular_file(const std::string& path,
     bytes.resize(size);
   } catch (const std::bad_alloc&) {
     std::ostringstream msg;
-    msg << path << ": out of memory: reading it needs " << static_cast<double>(size) / 1e9
-        << " GB";
+    msg << path << ": out of memory: reading it needs " << static_cast<double>(size) / 1e9 << " GB";
     throw IoError(msg.str());
   }
   advise_huge_pages(bytes.data(), bytes.size());
@@ -232,8 +231,8 @@ void check_paths(const std::vector<std::string>& inputs, const std::vector<std::
       const FileId& other = seen[i].second;
       const bool same_file = id.exists && other.exists && id.device == other.device &&
                              id.inode == other.inode && !S_ISCHR(id.mode) && !S_ISFIFO(id.mode);
-      const bool same_path = i >= num_inputs &&
-                             absolute_output(target) == resolved_outputs[i - num_inputs];
+      const bool same_path =
+          i >= num_inputs && absolute_output(target) == resolved_outputs[i - num_inputs];
       if (same_file || same_path) {
         throw IoError(out + ": is the same file as " +
                       (i < num_inputs ? "the input " : "the output ") + seen[i].first +
@@ -281,7 +280,8 @@ void write_atomically(const std::string& path, const std::function<void(std::ost
   if (id.exists && !S_ISREG(id.mode)) {
     throw IoError(path + ": " + describe_kind(id.mode) + "; refusing to write to it");
   }
-  const std::string temp = target + ".nnlift-partial-" + std::to_string(static_cast<long>(::getpid()));
+  const std::string temp =
+      target + ".nnlift-partial-" + std::to_string(static_cast<long>(::getpid()));
   try {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     if (!out) {

@@ -163,7 +163,8 @@ void validate(const TwoLayerNetwork& net) {
     fail("a softmax output needs at least two outputs");
   }
   // Class labels: one per softmax output, two (or none, meaning 0/1) for a logistic output.
-  if (net.link == OutputLink::Softmax && net.classes.size() != static_cast<std::size_t>(net.W2.rows())) {
+  if (net.link == OutputLink::Softmax &&
+      net.classes.size() != static_cast<std::size_t>(net.W2.rows())) {
     fail("a softmax output with " + std::to_string(net.W2.rows()) + " outputs needs " +
          std::to_string(net.W2.rows()) + " class labels; 'classes' has " +
          std::to_string(net.classes.size()));
@@ -196,7 +197,19 @@ Matrix hidden_layer(const TwoLayerNetwork& net, const Matrix& X) {
 }
 
 Matrix predict_value(const TwoLayerNetwork& net, const Matrix& X) {
-  Matrix out = hidden_layer(net, X) * net.W2.transpose();
+  if (X.cols() != net.num_inputs()) {
+    throw std::invalid_argument("predict: X has " + std::to_string(X.cols()) +
+                                " columns; the model has " + std::to_string(net.num_inputs()) +
+                                " inputs");
+  }
+  // In row blocks of about 4M hidden activations (32 MB), whatever the rows and units.
+  const Index block = std::max<Index>(1, (Index{1} << 22) / std::max<Index>(1, net.num_hidden()));
+  Matrix out(X.rows(), net.num_outputs());
+  for (Index begin = 0; begin < X.rows(); begin += block) {
+    const Index count = std::min(block, X.rows() - begin);
+    out.middleRows(begin, count).noalias() =
+        hidden_layer(net, X.middleRows(begin, count)) * net.W2.transpose();
+  }
   out.rowwise() += net.b2.transpose();
   return out;
 }

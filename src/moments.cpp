@@ -12,6 +12,7 @@
 #include "detail/check.hpp"
 #include "detail/names.hpp"
 #include "detail/parallel.hpp"
+#include "detail/text.hpp"
 
 namespace nnlift {
 namespace {
@@ -39,6 +40,12 @@ Matrix linear_features(const Matrix& Xb) {
   return F;
 }
 
+// The name of column j for a message (its number when the names are missing).
+std::string column_name(const std::vector<std::string>& names, Index j, Index d) {
+  return names.size() == static_cast<std::size_t>(d) ? names[static_cast<std::size_t>(j)]
+                                                     : std::to_string(j + 1);
+}
+
 }  // namespace
 
 Standardizer fit_standardizer(const Matrix& X,
@@ -58,6 +65,17 @@ Standardizer fit_standardizer(const Matrix& X,
     const Matrix centred = X.middleRows(b, c).rowwise() - s.mean.transpose();
     return Matrix(centred.transpose() * centred);
   });
+  if (!cov.allFinite()) {
+    // Values so large that their squares overflow: name the columns.
+    std::vector<std::string> culprits;
+    for (Index j = 0; j < d; ++j) {
+      if (!std::isfinite(cov(j, j))) {
+        culprits.push_back(column_name(names, j, d));
+      }
+    }
+    throw DataError("the input covariance overflows (values too large to square in column(s) " +
+                    detail::name_list(culprits) + "); rescale those columns");
+  }
   const Eigen::SelfAdjointEigenSolver<Matrix> eig(cov);
   const Vector& values = eig.eigenvalues();
   const double top = values.maxCoeff();
@@ -66,27 +84,19 @@ Standardizer fit_standardizer(const Matrix& X,
     std::vector<std::string> culprits;
     for (Index j = 0; j < d; ++j) {
       if (cov(j, j) <= 1e-12 * std::max(top, 1e-300)) {
-        culprits.push_back(names.size() == static_cast<std::size_t>(d)
-                               ? names[static_cast<std::size_t>(j)]
-                               : std::to_string(j + 1));
+        culprits.push_back(column_name(names, j, d));
       }
     }
     if (culprits.empty()) {
       const Vector null = eig.eigenvectors().col(0);
       for (Index j = 0; j < d; ++j) {
         if (std::abs(null(j)) > 0.1) {
-          culprits.push_back(names.size() == static_cast<std::size_t>(d)
-                                 ? names[static_cast<std::size_t>(j)]
-                                 : std::to_string(j + 1));
+          culprits.push_back(column_name(names, j, d));
         }
       }
     }
-    std::string list;
-    for (const std::string& c : culprits) {
-      list += (list.empty() ? "" : ", ") + c;
-    }
-    throw DataError("the input covariance is singular (constant or collinear columns: " + list +
-                    "); drop them with --drop");
+    throw DataError("the input covariance is singular (constant or collinear columns: " +
+                    detail::name_list(culprits) + "); leave them out of the inputs");
   }
   const Matrix& U = eig.eigenvectors();
   s.W = U * values.cwiseSqrt().cwiseInverse().asDiagonal() * U.transpose();

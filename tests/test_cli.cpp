@@ -6,21 +6,13 @@
 #include <nnlift/nnlift.hpp>
 
 #include "cli/commands.hpp"
+#include "cli_helpers.hpp"
 #include "test_helpers.hpp"
 
 namespace {
 
-struct Outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Outcome run(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int code = nnlift::cli::run(args, out, err);
-  return {code, out.str(), err.str()};
-}
+using test::Outcome;
+using test::run;
 
 }  // namespace
 

@@ -41,6 +41,7 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   std::string file(const std::string& name) const { return (m_path / name).string(); }
+  std::string path() const { return m_path.string(); }
   /// Names of the files in the folder, sorted.
   std::vector<std::string> list() const {
     std::vector<std::string> out;

@@ -15,6 +15,7 @@ struct Dataset {
   std::string target_name;                 ///< "" when read without a target
   Matrix X;
   Vector y;
+  std::vector<std::string> unused_columns;  ///< columns of the source that were not read
 };
 
 }  // namespace nnlift

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 #include <ostream>
+#include <set>
 #include <sstream>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "cli/flags.hpp"
 #include "cli/options.hpp"
 #include "detail/io.hpp"
+#include "detail/text.hpp"
 
 namespace nnlift::cli {
 namespace {
@@ -96,6 +98,7 @@ int run_synth(const std::vector<std::string>& args, Context& ctx) {
   if (test_out.empty() && o.test_samples > 0) {
     throw UsageError("--test-samples needs --test-out FILE");
   }
+  detail::check_paths({}, {out_path, test_out, truth_path});
   std::ostream& log = diag(flags, ctx.err);
   const auto t0 = std::chrono::steady_clock::now();
   const SynthData data = make_synthetic(o);
@@ -231,6 +234,26 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// --task auto: a target with exactly two distinct integer values (0/1, -1/1, 1/2, ...) is a
+// classification target; anything else is regression. `reason` explains a classification.
+Task auto_task(const Vector& y, std::string& reason) {
+  std::set<double> distinct;
+  for (Index i = 0; i < y.size() && distinct.size() <= 2; ++i) {
+    distinct.insert(y(i));
+  }
+  const bool integers =
+      std::all_of(distinct.begin(), distinct.end(), [](double v) { return v == std::round(v); });
+  if (distinct.size() == 2 && integers) {
+    std::ostringstream why;
+    why << ": two-valued integer target {" << *distinct.begin() << ", " << *distinct.rbegin()
+        << "}; --task regression to override";
+    reason = why.str();
+    return Task::Classification;
+  }
+  reason.clear();
+  return Task::Regression;
+}
+
 // The per-stage summary of a training run on the diagnostics stream.
 void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostream& log) {
   log << "  stage times:";
@@ -318,6 +341,7 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     return kOk;
   }
   TrainOptions o = to_train_options(train_flags);
+  detail::check_paths({data_flags.path}, {model_path});
   std::ostream& log = diag(flags, ctx.err);
   CsvOptions csv = csv_options(data_flags, flags.threads);
   csv.reject_constant_features = true;
@@ -328,16 +352,24 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
                      std::to_string(data.X.cols()) + " input columns of " + data_flags.path +
                      " (NN-LIFT needs k <= d)");
   }
+  std::string task_reason;
   if (train_flags.task == "auto") {
-    const bool binary = (data.y.array() == 0.0 || data.y.array() == 1.0).all();
-    o.labels.task = binary ? Task::Classification : Task::Regression;
+    o.labels.task = auto_task(data.y, task_reason);
   }
   log << "nnlift train: " << data_flags.path << ": " << data.X.rows() << " rows, " << data.X.cols()
-      << " inputs, target '" << data.target_name << "' (" << to_string(o.labels.task)
+      << " inputs, target '" << data.target_name << "' (" << to_string(o.labels.task) << task_reason
       << "), read in " << format_seconds(seconds_since(t0)) << "\n";
   const bool terminal = &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
   o.progress = stage_progress(log, terminal);
-  const TrainResult r = train(data, o, ExecutionContext(flags.threads));
+  TrainResult r;
+  try {
+    r = train(data, o, ExecutionContext(flags.threads));
+  } catch (const DataError& e) {
+    const std::string what = e.what();
+    throw DataError(what + (what.find("leave them out") != std::string::npos
+                                ? " (--drop a,b leaves columns out)"
+                                : ""));
+  }
   if (r.network.W2.size() == 0) {
     ctx.err << "nnlift train: error: " << r.message << "\n";
     return kNumericalError;
@@ -384,14 +416,21 @@ int run_predict(const std::vector<std::string>& args, Context& ctx) {
       "out", po::value(&out_path), "predictions CSV to write (default: stdout)");
   add_common(desc, flags, true);
   if (!parse_command("usage: nnlift predict --model model.json --data x.csv [--out pred.csv]\n\n"
-                     "Columns are matched by name; other columns are ignored.",
+                     "Columns are matched by name; other columns are ignored (and named on\n"
+                     "stderr).",
                      args,
                      desc,
                      ctx.out)) {
     return kOk;
   }
+  detail::check_paths({model_path, data_path}, {out_path});
   const TwoLayerNetwork net = load_model(model_path);
   const Dataset data = read_for_model(data_path, net, false, flags.threads);
+  if (!data.unused_columns.empty()) {
+    diag(flags, ctx.err) << "nnlift predict: columns of " << data_path
+                         << " the model does not use: " << detail::name_list(data.unused_columns)
+                         << "\n";
+  }
   const Matrix p = predict(net, data.X);
   std::vector<std::string> names;
   Matrix table;
@@ -461,9 +500,10 @@ int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
           ctx.out)) {
     return kOk;
   }
+  detail::check_paths({model_path, data_path, truth_path}, {});
   const TwoLayerNetwork net = load_model(model_path);
   const Dataset data = read_for_model(data_path, net, true, flags.threads);
-  const Scores s = score(net, data.X, data.y);
+  const Scores s = score(net, data.X, data.y, ExecutionContext(flags.threads));
   std::ostream& out = ctx.out;
   out << "data: " << data_path << " (" << data.X.rows() << " rows)\n";
   if (net.link == OutputLink::Identity) {
@@ -550,6 +590,10 @@ int run_decompose(const std::vector<std::string>& args, Context& ctx) {
   }
   o.num_threads = flags.threads;
   validate_as_flags(kDecomposeFlagNames, [&] { validate(o); });
+  if (!(symmetry_tolerance >= 0)) {
+    throw UsageError("--symmetry-tol = " + std::to_string(symmetry_tolerance) + "; must be >= 0");
+  }
+  detail::check_paths({tensor_path}, {out_path, out_npy});
   std::ostream& log = diag(flags, ctx.err);
   const auto t0 = std::chrono::steady_clock::now();
   const NpyArray array = read_npy(tensor_path);
@@ -633,12 +677,11 @@ int run_decompose(const std::vector<std::string>& args, Context& ctx) {
 
 }  // namespace
 
-int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  Context ctx{out, err};
-  if (args.empty()) {
-    err << kOverview;
-    return kUsageError;
-  }
+namespace {
+
+int run_command(const std::vector<std::string>& args, Context& ctx) {
+  std::ostream& out = ctx.out;
+  std::ostream& err = ctx.err;
   const std::string& command = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "--help" || command == "-h" || command == "help") {
@@ -678,11 +721,33 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     err << "nnlift " << command << ": error: " << e.what() << "\n"
         << "Try 'nnlift " << command << " --help'.\n";
     return kUsageError;
+  } catch (const std::bad_alloc&) {
+    err << "nnlift " << command << ": error: out of memory\n";
+    return kRuntimeError;
   } catch (const std::exception& e) {
     // Data, files and anything else the library reports: a runtime error, no usage hint.
     err << "nnlift " << command << ": error: " << e.what() << "\n";
     return kRuntimeError;
   }
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Context ctx{out, err};
+  if (args.empty()) {
+    err << kOverview;
+    return kUsageError;
+  }
+  const int code = run_command(args, ctx);
+  // Output that could not be written is an error, not a silent success (e.g. stdout on a full
+  // disk or /dev/full).
+  out.flush();
+  if (!out) {
+    err << "nnlift: error: writing to standard output failed\n";
+    return code == kOk ? kRuntimeError : code;
+  }
+  return code;
 }
 
 }  // namespace nnlift::cli

@@ -3,6 +3,9 @@
 #include "cli/options.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <ostream>
 
 namespace nnlift::cli {
@@ -11,9 +14,16 @@ void add_common(po::options_description& desc, CommonFlags& flags, bool with_thr
   desc.add_options()("help,h", po::bool_switch(&flags.help), "show this help and exit")(
       "quiet,q", po::bool_switch(&flags.quiet), "print no diagnostics on stderr");
   if (with_threads) {
-    desc.add_options()("threads",
-                       po::value(&flags.threads)->default_value(flags.threads),
-                       "worker threads; 0 = OpenMP default. Results do not depend on it");
+    desc.add_options()(
+        "threads",
+        po::value(&flags.threads)->default_value(flags.threads)->notifier([](int threads) {
+          if (threads < 0 || threads > kMaxThreads) {
+            throw UsageError("--threads = " + std::to_string(threads) + "; must be in [0, " +
+                             std::to_string(kMaxThreads) + "]");
+          }
+        }),
+        "worker threads, at most 1024; 0 = OpenMP default. Results do not "
+        "depend on it");
   }
 }
 
@@ -23,7 +33,25 @@ bool parse_command(const std::string& usage,
                    std::ostream& out) {
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    const po::parsed_options parsed = po::command_line_parser(args).options(desc).run();
+    // Checks Boost does not make: it converts "-1" to an unsigned option by wrapping it to
+    // 2^64 - 1, and it accepts "nan" and "inf" for a floating option.
+    for (const po::option& option : parsed.options) {
+      const po::option_description* d = desc.find_nothrow(option.string_key, false);
+      const po::value_semantic* semantic = d != nullptr ? d->semantic().get() : nullptr;
+      for (const std::string& value : option.value) {
+        if (dynamic_cast<const po::typed_value<std::uint64_t>*>(semantic) != nullptr &&
+            value.find('-') != std::string::npos) {
+          throw UsageError("--" + option.string_key + " = " + value +
+                           "; must be an integer in [0, 18446744073709551615]");
+        }
+        if (dynamic_cast<const po::typed_value<double>*>(semantic) != nullptr &&
+            !std::isfinite(std::strtod(value.c_str(), nullptr))) {
+          throw UsageError("--" + option.string_key + " = " + value + "; must be a finite number");
+        }
+      }
+    }
+    po::store(parsed, vm);
     // --help is checked before notify(), so that required options do not block it.
     if (vm.count("help") && vm["help"].as<bool>()) {
       out << usage << "\n\n" << desc << "\n";

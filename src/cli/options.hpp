@@ -21,6 +21,9 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The largest --threads accepted.
+constexpr int kMaxThreads = 1024;
+
 /// Flags every command has.
 struct CommonFlags {
   bool help = false;

@@ -1,0 +1,593 @@
+// Hostile input: every item of the hardening issue, each a regression test that failed before
+// its fix. The rule: a clear one-line error naming the file, a non-zero exit, no partial output,
+// and nothing else on disk changes.
+// SPDX-License-Identifier: MIT
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include <nnlift/nnlift.hpp>
+
+#include "cli/commands.hpp"
+#include "cli_helpers.hpp"
+#include "detail/io.hpp"
+#include "test_helpers.hpp"
+
+namespace {
+
+using test::Outcome;
+using test::run;
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// A .npy file with the given header dictionary and payload.
+std::string npy_bytes(const std::string& dict, const std::string& payload) {
+  std::string header = dict;
+  const std::size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header += '\n';
+  std::string out = "\x93NUMPY";
+  out += '\x01';
+  out += '\x00';
+  out += static_cast<char>(header.size() & 0xFF);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + payload;
+}
+
+// A small planted training set and a model trained on it, in `dir`.
+void make_model(test::TempDir& dir) {
+  REQUIRE(run({"synth",
+               "--dim",
+               "4",
+               "--hidden",
+               "2",
+               "--samples",
+               "3000",
+               "--noise",
+               "0.05",
+               "--seed",
+               "2",
+               "--quiet",
+               "--out",
+               dir.file("tr.csv"),
+               "--truth",
+               dir.file("truth.json")})
+              .code == 0);
+  REQUIRE(run({"train",
+               "--data",
+               dir.file("tr.csv"),
+               "--hidden",
+               "2",
+               "--model",
+               dir.file("m.json"),
+               "--quiet"})
+              .code == 0);
+}
+
+// Runs `ok` in a child process whose address space may grow by at most `megabytes` beyond what
+// it uses at the start; checks that the child returned true (and did not crash or abort).
+template <class Fn>
+void expect_in_child_under_limit(long megabytes, Fn&& ok) {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    struct rusage usage {};
+    ::getrusage(RUSAGE_SELF, &usage);
+    std::ifstream statm("/proc/self/statm");
+    long pages = 0;
+    statm >> pages;  // current virtual size in pages
+    struct rlimit limit {};
+    ::getrlimit(RLIMIT_AS, &limit);
+    limit.rlim_cur = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE)) +
+                     (static_cast<rlim_t>(megabytes) << 20);
+    ::setrlimit(RLIMIT_AS, &limit);
+    bool result = false;
+    try {
+      result = ok();
+    } catch (...) {
+      result = false;
+    }
+    ::_exit(result ? 0 : 3);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+}  // namespace
+
+TEST_SUITE("hardening") {
+  TEST_CASE("fuzzing: every kept input (seeds and crashes found) is read without a crash") {
+    namespace fs = std::filesystem;
+    int files = 0;
+    for (const char* kind : {"corpus", "regressions"}) {
+      for (const char* reader : {"csv", "npy", "model"}) {
+        const fs::path dir = fs::path(NNLIFT_FUZZ_DIR) / kind / reader;
+        for (const auto& entry : fs::directory_iterator(dir)) {
+          const std::string path = entry.path().string();
+          INFO(path);
+          ++files;
+          try {
+            if (std::string(reader) == "csv") {
+              (void)nnlift::read_csv(path);
+            } else if (std::string(reader) == "npy") {
+              (void)nnlift::read_npy(path);
+            } else {
+              (void)nnlift::load_model(path);
+            }
+          } catch (const nnlift::IoError&) {
+          } catch (const nnlift::DataError&) {
+          } catch (const std::invalid_argument&) {
+          }
+        }
+      }
+    }
+    CHECK(files >= 9);
+  }
+
+  TEST_CASE("hardening 1, 10: .npy shapes are checked for overflow, headers parsed as dicts") {
+    test::TempDir dir;
+    // (4194304, 4194304, 4194304) float64: the element count overflows 64 bits.
+    test::write_text(dir.file("big.npy"),
+                     npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (4194304, "
+                               "4194304, 4194304), }",
+                               std::string(64, '\0')));
+    for (const char* order : {"False", "True"}) {
+      test::write_text(dir.file("big.npy"),
+                       npy_bytes(std::string("{'descr': '<f8', 'fortran_order': ") + order +
+                                     ", 'shape': (4194304, 4194304, 4194304), }",
+                                 std::string(64, '\0')));
+      Outcome o = run({"decompose",
+                       "--tensor",
+                       dir.file("big.npy"),
+                       "--rank",
+                       "1",
+                       "--out",
+                       dir.file("r.json")});
+      CHECK(o.code == 1);
+      CHECK(contains(o.err, "big.npy: truncated .npy data"));
+    }
+    // 'shape' inside another key's string value is not the shape.
+    test::write_text(dir.file("trick.npy"),
+                     npy_bytes("{'descr': '<f8', 'fortran_order': False, 'x': \"'shape': (1, 1, "
+                               "1)\", 'shape': (2, 2, 2), }",
+                               std::string(64, '\0')));
+    CHECK_THROWS_WITH_AS(nnlift::read_npy(dir.file("trick.npy")),
+                         doctest::Contains("unexpected or repeated key 'x'"),
+                         nnlift::IoError);
+    // Trailing bytes after the data.
+    test::write_text(dir.file("long.npy"),
+                     npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }",
+                               std::string(24, '\0')));
+    CHECK_THROWS_WITH_AS(nnlift::read_npy(dir.file("long.npy")),
+                         doctest::Contains("trailing bytes"),
+                         nnlift::IoError);
+    CHECK(dir.list() == std::vector<std::string>{"big.npy", "long.npy", "trick.npy"});
+  }
+
+  TEST_CASE("hardening 2: deeply nested JSON in a model file is refused without recursion") {
+    test::TempDir dir;
+    std::string text = R"({"format": "nnlift-model", "version": 1, "metadata": )";
+    text += std::string(100000, '[') + std::string(100000, ']') + "}";
+    test::write_text(dir.file("deep.json"), text);
+    CHECK_THROWS_WITH_AS(nnlift::load_model(dir.file("deep.json")),
+                         doctest::Contains("nested more than 64 levels"),
+                         nnlift::IoError);
+    // Long values are quoted briefly, never dumped whole.
+    test::write_text(dir.file("long.json"),
+                     R"({"format": ")" + std::string(100000, 'x') + R"(", "version": 1})");
+    try {
+      (void)nnlift::load_model(dir.file("long.json"));
+      FAIL("no error");
+    } catch (const nnlift::IoError& e) {
+      CHECK(std::string(e.what()).size() < 300);
+    }
+  }
+
+  TEST_CASE("hardening 3: rows too short for the header fail before anything is allocated") {
+    test::TempDir dir;
+    std::string text;
+    for (int c = 0; c < 600; ++c) {
+      text += (c ? ",c" : "c") + std::to_string(c);
+    }
+    text += "\n";
+    for (int r = 0; r < 200000; ++r) {
+      text += "1\n";
+    }
+    test::write_text(dir.file("wide.csv"), text);
+    const std::string expected = "wide.csv:2:2: expected 600 fields, found 1";
+    CHECK_THROWS_WITH_AS(nnlift::read_csv(dir.file("wide.csv")),
+                         doctest::Contains(expected.c_str()),
+                         nnlift::IoError);
+#if !defined(__SANITIZE_ADDRESS__)
+    // Rows × header width would be 960 MB: under a 400 MB address-space budget the error must
+    // still be this one (not an allocation failure, nor an abort inside a parallel region).
+    expect_in_child_under_limit(400, [&] {
+      nnlift::CsvOptions serial;  // a forked child runs no OpenMP team of the parent's size
+      serial.num_threads = 1;
+      try {
+        (void)nnlift::read_csv(dir.file("wide.csv"), serial);
+      } catch (const nnlift::IoError& e) {
+        return std::string(e.what()).find(expected) != std::string::npos;
+      }
+      return false;
+    });
+#endif
+  }
+
+  TEST_CASE("hardening 4: a file truncated while it is read is an error, not SIGBUS") {
+    test::TempDir dir;
+    std::string text = "a,b,y\n";
+    for (int i = 0; i < 100000; ++i) {
+      text += "1,2,3\n";
+    }
+    test::write_text(dir.file("t.csv"), text);
+    // Truncate the file between the first bytes and the rest, as another process could.
+    CHECK_THROWS_WITH_AS(nnlift::detail::read_regular_file(
+                             dir.file("t.csv"),
+                             [&](const std::string&) {
+                               REQUIRE(::truncate(dir.file("t.csv").c_str(), 70000) == 0);
+                             }),
+                         doctest::Contains("t.csv: file changed while reading"),
+                         nnlift::IoError);
+    // A file that grows (or whose size the kernel does not know, as in /proc) is refused too.
+    CHECK_THROWS_WITH_AS(nnlift::read_csv("/proc/self/status"),
+                         doctest::Contains("file changed while reading"),
+                         nnlift::IoError);
+  }
+
+  TEST_CASE("hardening 5: an output that is an input, or another output, is refused") {
+    test::TempDir dir;
+    make_model(dir);
+    const std::string data = test::read_text(dir.file("tr.csv"));
+    const std::string model = test::read_text(dir.file("m.json"));
+    Outcome o = run(
+        {"train", "--data", dir.file("tr.csv"), "--hidden", "2", "--model", dir.file("tr.csv")});
+    CHECK(o.code == 1);
+    CHECK(contains(o.err, "is the same file as the input"));
+    // The same file under another name (a hard link) is caught by device and inode.
+    REQUIRE(::link(dir.file("tr.csv").c_str(), dir.file("alias.csv").c_str()) == 0);
+    o = run(
+        {"train", "--data", dir.file("tr.csv"), "--hidden", "2", "--model", dir.file("alias.csv")});
+    CHECK(o.code == 1);
+    o = run({"predict",
+             "--model",
+             dir.file("m.json"),
+             "--data",
+             dir.file("tr.csv"),
+             "--out",
+             dir.file("m.json")});
+    CHECK(o.code == 1);
+    o = run({"synth", "--out", dir.file("a.csv"), "--truth", dir.file("a.csv")});
+    CHECK(o.code == 1);
+    CHECK(contains(o.err, "is the same file as the output"));
+    o = run({"synth",
+             "--out",
+             dir.file("a.csv"),
+             "--truth",
+             dir.file("t.json"),
+             "--test-samples",
+             "10",
+             "--test-out",
+             dir.file("./a.csv")});
+    CHECK(o.code == 1);
+    CHECK(test::read_text(dir.file("tr.csv")) == data);
+    CHECK(test::read_text(dir.file("m.json")) == model);
+    const std::vector<std::string> files = dir.list();
+    CHECK(std::find(files.begin(), files.end(), "a.csv") == files.end());
+  }
+
+  TEST_CASE("hardening 6, 8: devices and symlinks are written through, never replaced") {
+    test::TempDir dir;
+    make_model(dir);
+    Outcome o = run({"predict",
+                     "--model",
+                     dir.file("m.json"),
+                     "--data",
+                     dir.file("tr.csv"),
+                     "--out",
+                     "/dev/null"});
+    CHECK(o.code == 0);
+    struct stat info {};
+    REQUIRE(::stat("/dev/null", &info) == 0);
+    CHECK(S_ISCHR(info.st_mode));
+    // A symlink: its target receives the file, the link stays a link.
+    test::write_text(dir.file("target.csv"), "old\n");
+    REQUIRE(::symlink(dir.file("target.csv").c_str(), dir.file("link.csv").c_str()) == 0);
+    o = run({"predict",
+             "--model",
+             dir.file("m.json"),
+             "--data",
+             dir.file("tr.csv"),
+             "--out",
+             dir.file("link.csv")});
+    CHECK(o.code == 0);
+    REQUIRE(::lstat(dir.file("link.csv").c_str(), &info) == 0);
+    CHECK(S_ISLNK(info.st_mode));
+    CHECK(test::read_text(dir.file("target.csv")).rfind("prediction\n", 0) == 0);
+    // A stale temporary of a killed run does not get in the way, and says what it is.
+    test::write_text(dir.file("p.csv.nnlift-partial-1"), "half");
+    o = run({"predict",
+             "--model",
+             dir.file("m.json"),
+             "--data",
+             dir.file("tr.csv"),
+             "--out",
+             dir.file("p.csv")});
+    CHECK(o.code == 0);
+  }
+
+  TEST_CASE("hardening 7: outputs are checked before the work starts") {
+    test::TempDir dir;
+    make_model(dir);
+    Outcome o = run({"train",
+                     "--data",
+                     dir.file("tr.csv"),
+                     "--hidden",
+                     "2",
+                     "--model",
+                     dir.file("missing/m.json")});
+    CHECK(o.code == 1);
+    CHECK(contains(o.err, "directory '" + dir.file("missing") + "' does not exist"));
+    CHECK(!contains(o.err, "stage"));  // nothing was trained
+    o = run({"train", "--data", dir.file("tr.csv"), "--hidden", "2", "--model", dir.path()});
+    CHECK(o.code == 1);
+    CHECK(contains(o.err, "is a directory"));
+  }
+
+  TEST_CASE("hardening 9: class labels must match the output layer") {
+    test::TempDir dir;
+    nnlift::TwoLayerNetwork net;
+    net.task = nnlift::Task::Classification;
+    net.link = nnlift::OutputLink::Softmax;
+    net.inputs = {"a", "b"};
+    net.target = "y";
+    net.W1 = Matrix::Identity(2, 2);
+    net.b1 = Vector::Zero(2);
+    net.W2 = Matrix::Identity(3, 2);
+    net.b2 = Vector::Zero(3);
+    net.classes = {1, 2};  // one short
+    CHECK_THROWS_WITH_AS(nnlift::validate(net),
+                         doctest::Contains("needs 3 class labels; 'classes' has 2"),
+                         std::invalid_argument);
+    net.classes = {1, 2, 3};
+    nnlift::save_model(dir.file("s.json"), net);
+    std::string text = test::read_text(dir.file("s.json"));
+    const std::size_t at = text.find("\"classes\"");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, 9, "\"labels\"");  // the classes are gone
+    test::write_text(dir.file("s.json"), text);
+    CHECK_THROWS_WITH_AS(
+        nnlift::load_model(dir.file("s.json")), doctest::Contains("s.json"), nnlift::IoError);
+    net.link = nnlift::OutputLink::Logistic;
+    net.W2 = Matrix::Ones(1, 2);
+    net.b2 = Vector::Zero(1);
+    CHECK_THROWS_WITH_AS(
+        nnlift::validate(net), doctest::Contains("exactly 2 class labels"), std::invalid_argument);
+  }
+
+  TEST_CASE("hardening 11: a failed write to standard output is an error") {
+    std::ostringstream err;
+    std::ostream broken(nullptr);  // every write fails
+    CHECK(nnlift::cli::run({"--help"}, broken, err) == 1);
+    CHECK(contains(err.str(), "writing to standard output failed"));
+  }
+
+  TEST_CASE("hardening 12: numeric options are validated up front, with the range") {
+    test::TempDir dir;
+    make_model(dir);
+    const std::vector<std::string> train = {
+        "train", "--data", dir.file("tr.csv"), "--hidden", "2", "--model", dir.file("x.json")};
+    auto with = [&](std::vector<std::string> extra) {
+      std::vector<std::string> args = train;
+      args.insert(args.end(), extra.begin(), extra.end());
+      return run(args);
+    };
+    Outcome o = with({"--seed", "-1"});
+    CHECK(o.code == 2);
+    CHECK(contains(o.err, "--seed = -1; must be an integer in [0, 18446744073709551615]"));
+    o = with({"--ridge", "inf"});
+    CHECK(o.code == 2);
+    CHECK(contains(o.err, "--ridge = inf; must be a finite number"));
+    o = with({"--threads", "10000"});
+    CHECK(o.code == 2);
+    CHECK(contains(o.err, "--threads = 10000; must be in [0, 1024]"));
+    o = run(
+        {"train", "--data", dir.file("tr.csv"), "--hidden", "-1", "--model", dir.file("x.json")});
+    CHECK(o.code == 2);
+    CHECK(contains(o.err, "--hidden = -1; must be >= 1"));
+    CHECK(!contains(o.err, "TrainOptions"));
+    o = run({"decompose",
+             "--tensor",
+             dir.file("t.npy"),
+             "--rank",
+             "1",
+             "--out",
+             dir.file("r.json"),
+             "--symmetry-tol",
+             "nan"});
+    CHECK(o.code == 2);
+    o = run({"decompose",
+             "--tensor",
+             dir.file("t.npy"),
+             "--rank",
+             "1",
+             "--out",
+             dir.file("r.json"),
+             "--symmetry-tol",
+             "-1"});
+    CHECK(o.code == 2);
+    CHECK(contains(o.err, "--symmetry-tol"));
+  }
+
+  TEST_CASE("hardening 13: tensors far from unit scale are decomposed, not misreported") {
+    const Matrix V = test::random_orthonormal(4, 2, 3);
+    for (double scale : {1e-300, 1e160}) {
+      const Vector lambda = (Vector(2) << 2.0 * scale, 1.0 * scale).finished();
+      const nnlift::DenseSymmetricTensor3 T =
+          nnlift::DenseSymmetricTensor3::from_factors(lambda, V);
+      nnlift::DecomposeOptions o;
+      o.rank = 2;
+      const nnlift::DecomposeResult r = nnlift::decompose(T, o);
+      INFO("scale " << scale);
+      CHECK(r.status == nnlift::Status::Success);
+      CHECK(test::max_column_error(V, r.components) < 1e-8);
+      CHECK(std::abs(r.lambda(0) / (2.0 * scale) - 1) < 1e-8);
+    }
+  }
+
+  TEST_CASE("hardening 14: inputs whose squares overflow are named") {
+    nnlift::Dataset data;
+    data.feature_names = {"a", "huge", "c"};
+    data.target_name = "y";
+    nnlift::detail::Rng rng(1);
+    data.X = rng.normal_matrix(500, 3);
+    data.X.col(1) *= 1e200;
+    data.y = rng.normal_vector(500);
+    nnlift::TrainOptions o;
+    o.hidden = 1;
+    CHECK_THROWS_WITH_AS(
+        nnlift::train(data, o),
+        doctest::Contains("overflows (values too large to square in column(s) huge)"),
+        nnlift::DataError);
+  }
+
+  TEST_CASE("hardening 15: endless streams and FIFOs are refused, not read") {
+    test::TempDir dir;
+    Outcome o =
+        run({"decompose", "--tensor", "/dev/zero", "--rank", "1", "--out", dir.file("r.json")});
+    CHECK(o.code == 1);
+    CHECK(contains(o.err, "/dev/zero: is a device"));
+    REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+    CHECK_THROWS_WITH_AS(nnlift::load_model(dir.file("fifo")),  // no writer: must not hang
+                         doctest::Contains("is a FIFO"),
+                         nnlift::IoError);
+    CHECK_THROWS_WITH_AS(
+        nnlift::load_model(dir.path()), doctest::Contains("is a directory"), nnlift::IoError);
+  }
+
+  TEST_CASE("hardening 16: predictions need memory for a block of rows, not for all of them") {
+#if defined(__SANITIZE_ADDRESS__)
+    MESSAGE("skipped under AddressSanitizer (it reserves more address space than the limit)");
+#else
+    // 500 rows through 200,000 units: 800 MB at once before, about 32 MB in blocks now. A child
+    // process under a 600 MB address-space budget must finish.
+    nnlift::TwoLayerNetwork net;
+    net.inputs = {"a", "b"};
+    net.target = "y";
+    net.W1 = Matrix::Constant(200000, 2, 0.001);
+    net.b1 = Vector::Zero(200000);
+    net.W2 = Matrix::Constant(1, 200000, 1e-5);
+    net.b2 = Vector::Zero(1);
+    const Matrix X = Matrix::Ones(500, 2);
+    expect_in_child_under_limit(600, [&] { return nnlift::predict(net, X).allFinite(); });
+#endif
+  }
+
+  TEST_CASE("hardening 17, 18, 19: data problems exit 1 and say what the file looks like") {
+    test::TempDir dir;
+    test::write_text(dir.file("tabs.csv"), "a\tb\ty\n1\t2\t3\n");
+    Outcome o = run({"describe", "--data", dir.file("tabs.csv")});
+    CHECK(o.code == 1);
+    CHECK(contains(o.err, "looks tab-separated"));
+    test::write_text(dir.file("semi.csv"), "a;b;y\n1;2;3\n");
+    o = run({"describe", "--data", dir.file("semi.csv")});
+    CHECK(contains(o.err, "looks semicolon-separated"));
+    test::write_text(dir.file("utf16.csv"),
+                     std::string("\xFF\xFE"
+                                 "a\0,\0y\0",
+                                 8));
+    o = run({"describe", "--data", dir.file("utf16.csv")});
+    CHECK(o.code == 1);
+    CHECK(contains(o.err, "is UTF-16 text"));
+    test::write_text(dir.file("bin.csv"), std::string("abc\0def", 7));
+    o = run({"describe", "--data", dir.file("bin.csv")});
+    CHECK(contains(o.err, "looks like a binary file"));
+    nnlift::write_npy(dir.file("x.npy"), nnlift::to_npy(Matrix::Ones(3, 3)));
+    o = run({"describe", "--data", dir.file("x.npy")});
+    CHECK(o.code == 1);
+    CHECK(contains(o.err, "is a .npy array file, not CSV text"));
+    // CR-only line endings are read.
+    test::write_text(dir.file("cr.csv"), "a,b,y\r1,2,3\r4,5,7\r2,2,2\r");
+    o = run({"describe", "--data", dir.file("cr.csv")});
+    CHECK(o.code == 0);
+    CHECK(contains(o.out, "3 rows"));
+    // A quoted field with a line break: named as unsupported.
+    test::write_text(dir.file("quote.csv"), "a,y\n\"1\n\",2\n");
+    o = run({"describe", "--data", dir.file("quote.csv")});
+    CHECK(o.code == 1);
+    CHECK(contains(o.err, "quoted fields with line breaks are not supported"));
+    // Too few rows to train: data, not usage.
+    test::write_text(dir.file("few.csv"), "a,b,y\n1,2,3\n4,5,7\n");
+    o = run(
+        {"train", "--data", dir.file("few.csv"), "--hidden", "1", "--model", dir.file("m.json")});
+    CHECK(o.code == 1);
+    CHECK(contains(o.err, "too few"));
+    // A zero tensor: data, not usage.
+    nnlift::NpyArray zero;
+    zero.shape = {2, 2, 2};
+    zero.data.assign(8, 0.0);
+    nnlift::write_npy(dir.file("zero.npy"), zero);
+    o = run({"decompose",
+             "--tensor",
+             dir.file("zero.npy"),
+             "--rank",
+             "1",
+             "--out",
+             dir.file("r.json")});
+    CHECK(o.code == 1);
+    CHECK(contains(o.err, "zero"));
+    // A million column names are not listed in a message.
+    std::string header;
+    for (int c = 0; c < 100000; ++c) {
+      header += "c" + std::to_string(c) + ",";
+    }
+    test::write_text(dir.file("wide.csv"), header + "y\n" + std::string(100000, '1') + "\n");
+    o = run({"describe", "--data", dir.file("wide.csv"), "--target", "nope"});
+    CHECK(o.code == 1);
+    CHECK(o.err.size() < 1000);
+  }
+
+  TEST_CASE("hardening 20: unused columns are named; a two-valued integer target is classes") {
+    test::TempDir dir;
+    nnlift::detail::Rng rng(3);
+    std::string text = "a,b,c,extra,y\n";
+    for (int i = 0; i < 3000; ++i) {
+      const double a = rng.normal(), b = rng.normal(), c = rng.normal();
+      text += std::to_string(a) + "," + std::to_string(b) + "," + std::to_string(c) + ",0," +
+              (a + 0.5 * b > 0 ? "1" : "-1") + "\n";
+    }
+    test::write_text(dir.file("pm.csv"), text);
+    Outcome o = run({"train",
+                     "--data",
+                     dir.file("pm.csv"),
+                     "--drop",
+                     "extra",
+                     "--hidden",
+                     "2",
+                     "--model",
+                     dir.file("m.json")});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(contains(o.err, "(classification: two-valued integer target {-1, 1}"));
+    o = run({"predict",
+             "--model",
+             dir.file("m.json"),
+             "--data",
+             dir.file("pm.csv"),
+             "--out",
+             dir.file("p.csv")});
+    CHECK(o.code == 0);
+    CHECK(
+        contains(o.err, "columns of " + dir.file("pm.csv") + " the model does not use: extra, y"));
+  }
+}
