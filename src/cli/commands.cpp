@@ -696,23 +696,17 @@ int run_command(const std::vector<std::string>& args, Context& ctx) {
     return kOk;
   }
   try {
-    if (command == "synth") {
-      return run_synth(rest, ctx);
-    }
-    if (command == "decompose") {
-      return run_decompose(rest, ctx);
-    }
-    if (command == "describe") {
-      return run_describe(rest, ctx);
-    }
-    if (command == "train") {
-      return run_train(rest, ctx);
-    }
-    if (command == "predict") {
-      return run_predict(rest, ctx);
-    }
-    if (command == "evaluate") {
-      return run_evaluate(rest, ctx);
+    using Command = int (*)(const std::vector<std::string>&, Context&);
+    const std::pair<const char*, Command> commands[] = {{"synth", run_synth},
+                                                        {"train", run_train},
+                                                        {"predict", run_predict},
+                                                        {"evaluate", run_evaluate},
+                                                        {"describe", run_describe},
+                                                        {"decompose", run_decompose}};
+    for (const auto& [name, fn] : commands) {
+      if (command == name) {
+        return fn(rest, ctx);
+      }
     }
     err << "nnlift: error: unknown command '" << command << "'\n"
         << "Try 'nnlift --help' for the list of commands.\n";

@@ -31,6 +31,18 @@ bool parse_command(const std::string& usage,
                    const std::vector<std::string>& args,
                    po::options_description& desc,
                    std::ostream& out) {
+  // Boost.Program_options substitutes "%canonical_option%", "%value%" and the like into its
+  // messages and loops forever when an argument contains such a placeholder (found by fuzzing):
+  // such an argument is refused before Boost sees it.
+  for (const std::string& arg : args) {
+    for (const char* placeholder :
+         {"%canonical_option%", "%prefix_option%", "%option%", "%value%", "%original_token%"}) {
+      if (arg.find(placeholder) != std::string::npos) {
+        throw UsageError(std::string("an argument contains '") + placeholder +
+                         "', which the option parser cannot report on");
+      }
+    }
+  }
   po::variables_map vm;
   try {
     const po::parsed_options parsed = po::command_line_parser(args).options(desc).run();

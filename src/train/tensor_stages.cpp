@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <sstream>
 
 #include <Eigen/Eigenvalues>
 
@@ -155,6 +156,12 @@ Directions decompose_core(const Matrix& Xs,
   for (Index j = 0; j < k; ++j) {
     if (std::abs(rep.lambda(j)) < o.moments.noise_threshold * rep.noise_level) {
       rep.weak_units.push_back(j);
+      std::ostringstream msg;
+      msg << "unit " << j + 1 << ": |lambda| = " << std::abs(rep.lambda(j)) << " is within "
+          << o.moments.noise_threshold << " x the estimated noise level " << rep.noise_level
+          << " of the moment tensor: its direction is unreliable (more data, fewer hidden "
+             "units, or a unit in a blind spot of E[sigma'''], ALGORITHM.md §9.8)";
+      out.warnings.push_back(msg.str());
     }
   }
   // A decomposition that hit its iteration limit still gave k directions: that is a warning,

@@ -299,15 +299,6 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   }
 
   training_scores(net, X, data.y, context, result);
-  const MomentReport& m = result.moments;
-  for (Index j : m.weak_units) {
-    std::ostringstream msg;
-    msg << "unit " << j + 1 << ": |lambda| = " << std::abs(m.lambda(j)) << " is within "
-        << o.moments.noise_threshold << " x the estimated noise level " << m.noise_level
-        << " of the moment tensor: its direction is unreliable (more data, fewer hidden units, "
-           "or a unit in a blind spot of E[sigma'''], ALGORITHM.md §9.8)";
-    result.warnings.push_back(msg.str());
-  }
   net.metadata_json = metadata(o, result, rows, data, ybar);
   return result;
 }
