@@ -9,6 +9,7 @@
 
 #include <nnlift/model.hpp>
 
+#include "detail/glm.hpp"
 #include "detail/io.hpp"
 #include "detail/names.hpp"
 
@@ -220,9 +221,7 @@ Matrix predict(const TwoLayerNetwork& net, const Matrix& X) {
     out = out.unaryExpr([](double t) { return activate(Activation::Sigmoid, t); });
   } else if (net.link == OutputLink::Softmax) {
     for (Index i = 0; i < out.rows(); ++i) {
-      const double top = out.row(i).maxCoeff();
-      out.row(i) = (out.row(i).array() - top).exp().matrix();
-      out.row(i) /= out.row(i).sum();
+      detail::softmax_inplace(out.row(i));
     }
   }
   return out;

@@ -87,8 +87,8 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
         "activation", with_default(&f.activation), "sigmoid | tanh | softplus")(
         "task",
         with_default(&f.task),
-        "auto | regression | classification (auto: classification for a 0/1 target)")(
-        "seed", with_default(&o.seed), "random seed");
+        "auto | regression | classification (auto: classification for a target with "
+        "two integer values, e.g. 0/1 or -1/1)")("seed", with_default(&o.seed), "random seed");
   }
   desc.add_options()(
       "residualize",

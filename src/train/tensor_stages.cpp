@@ -90,14 +90,11 @@ Subspace find_subspace(const Matrix& Xs,
   out.Q = sub.Q;
   out.sweeps = sub.sweeps;
   out.gap = sub.gap;
-  // A subspace still moving after the sweep budget is usable (the core decomposition and the
-  // later stages fit around it): a warning. A degenerate sketch is a failed stage.
-  if (sub.status == Status::NotConverged) {
-    out.warnings.push_back(sub.message);
-  } else if (sub.status != Status::Success) {
-    out.status = sub.status;
-    out.message = sub.message;
-  }
+  // Numerical outcomes are passed on as they are: a subspace still moving after the sweep
+  // budget is not-converged (usable; the later stages fit around it), a degenerate sketch a
+  // numerical issue. train() reports the first stage that did not succeed.
+  out.status = sub.status;
+  out.message = sub.message;
   return out;
 }
 
@@ -164,14 +161,10 @@ Directions decompose_core(const Matrix& Xs,
       out.warnings.push_back(msg.str());
     }
   }
-  // A decomposition that hit its iteration limit still gave k directions: that is a warning,
-  // not a failed stage (the bias and output stages fit around it).
-  if (dr.status == Status::NotConverged) {
-    out.warnings.push_back("decomposition: " + dr.message);
-  } else if (dr.status != Status::Success) {
-    out.status = dr.status;
-    out.message = "decomposition: " + dr.message;
-  }
+  // As in `nnlift decompose`: the decomposition's status is the stage's (a decomposition that
+  // hit its iteration limit still gave k directions, which the later stages fit around).
+  out.status = dr.status;
+  out.message = dr.status == Status::Success ? "" : "decomposition: " + dr.message;
   return out;
 }
 
