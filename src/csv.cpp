@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>  // std::from_chars, std::to_chars
 #include <cmath>
+#include <cstdint>
 #include <cstring>  // std::memchr
 #include <limits>
 #include <ostream>
@@ -23,6 +24,8 @@ namespace {
 constexpr int kSkip = -1;
 constexpr int kTarget = -2;
 constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+// The first bytes of a file, checked before anything else is read.
+constexpr std::uint64_t kPrefixBytes = std::uint64_t{1} << 16;
 
 bool is_space(char c) noexcept { return c == ' ' || c == '\t'; }
 
@@ -107,8 +110,8 @@ struct ParseError {
 };
 
 struct Chunk {
-  const char* begin = nullptr;
-  const char* end = nullptr;
+  std::uint64_t begin = 0;  // byte offsets in the file
+  std::uint64_t end = 0;
   Index lines = 0;  // lines that start in the chunk
   Index rows = 0;   // non-blank lines
   Index first_row = 0;
@@ -346,33 +349,48 @@ std::vector<int> choose_columns(const std::string& path,
 }  // namespace
 
 Dataset read_csv(const std::string& path, const CsvOptions& options) {
-  std::string file = detail::read_regular_file(
-      path, [&](const std::string& prefix) { check_text_prefix(path, prefix); });
-  // Line endings: LF and CRLF as they are; a file with CR alone (classic Mac) gets LF.
-  if (file.find('\n') == std::string::npos) {
-    std::replace(file.begin(), file.end(), '\r', '\n');
-  }
-  const char* begin = file.data();
-  const char* end = begin + file.size();
-  if (file.size() >= 3 && std::memcmp(begin, "\xEF\xBB\xBF", 3) == 0) {
-    begin += 3;  // UTF-8 byte-order mark
-  }
+  // The file is read with pread, a chunk at a time into per-thread buffers (twice: to count,
+  // then to parse): memory is X plus a few MB, and a file changed while it is read is an error,
+  // not a SIGBUS as with a mapping.
+  const detail::ReadOnlyFile file(path);
+  const std::uint64_t size = file.size();
+  std::string prefix(static_cast<std::size_t>(std::min<std::uint64_t>(size, kPrefixBytes)), '\0');
+  file.read_at(0, prefix.size(), prefix.data());
+  check_text_prefix(path, prefix);
+  // Line endings: LF and CRLF; a file whose first bytes hold CRs but no LF uses CR alone.
+  const char eol = prefix.find('\n') == std::string::npos && prefix.find('\r') != std::string::npos
+                       ? '\r'
+                       : '\n';
+  // The offset of the first `eol` at or after `from`, or the file size.
+  auto find_eol = [&](std::uint64_t from) {
+    std::string window;
+    for (std::uint64_t at = from; at < size; at += window.size()) {
+      window.resize(static_cast<std::size_t>(std::min<std::uint64_t>(size - at, 1 << 16)));
+      file.read_at(at, window.size(), window.data());
+      const std::size_t hit = window.find(eol);
+      if (hit != std::string::npos) {
+        return at + hit;
+      }
+    }
+    return size;
+  };
+  std::uint64_t body = prefix.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;  // UTF-8 BOM
   // Header: the first non-blank line.
   Index header_line = 0;
-  Line header{begin, begin};
-  const char* body = begin;
-  while (body < end) {
-    const char* nl =
-        static_cast<const char*>(std::memchr(body, '\n', static_cast<std::size_t>(end - body)));
-    const char* line_end = nl ? nl : end;
+  std::string header_text;
+  Line header{nullptr, nullptr};
+  while (body < size) {
+    const std::uint64_t stop = find_eol(body);
+    header_text.resize(static_cast<std::size_t>(stop - body));
+    file.read_at(body, header_text.size(), header_text.data());
     ++header_line;
-    header = make_line(body, line_end);
-    body = nl ? nl + 1 : end;
+    body = stop < size ? stop + 1 : size;
+    header = make_line(header_text.data(), header_text.data() + header_text.size());
     if (!is_blank(header)) {
       break;
     }
   }
-  if (is_blank(header)) {
+  if (header.begin == nullptr || is_blank(header)) {
     throw IoError(path + ": empty file (expected a header row of column names)");
   }
   const std::vector<std::string> names = split_header(header);
@@ -388,14 +406,11 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   // Split the body at line boundaries into chunks of about kChunkBytes. The split depends only
   // on the bytes, so results and error reports do not depend on the thread count.
   std::vector<Chunk> chunks;
-  for (const char* p = body; p < end;) {
-    const char* stop = end;
-    if (static_cast<std::size_t>(end - p) > kChunkBytes) {
-      const char* nl = static_cast<const char*>(std::memchr(
-          p + kChunkBytes,
-          '\n',
-          static_cast<std::size_t>(end - p - static_cast<std::ptrdiff_t>(kChunkBytes))));
-      stop = nl ? nl + 1 : end;
+  for (std::uint64_t p = body; p < size;) {
+    std::uint64_t stop = size;
+    if (size - p > kChunkBytes) {
+      const std::uint64_t nl = find_eol(p + kChunkBytes);
+      stop = nl < size ? nl + 1 : size;
     }
     Chunk chunk;
     chunk.begin = p;
@@ -403,17 +418,26 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     chunks.push_back(chunk);
     p = stop;
   }
+  // A chunk's bytes in a per-thread buffer, reused across chunks.
+  auto load = [&](const Chunk& chunk) -> std::pair<const char*, const char*> {
+    thread_local std::vector<char> bytes;
+    bytes.resize(static_cast<std::size_t>(chunk.end - chunk.begin));
+    file.read_at(chunk.begin, bytes.size(), bytes.data());
+    return {bytes.data(), bytes.data() + bytes.size()};
+  };
+  auto next_eol = [eol](const char* p, const char* end) {
+    return static_cast<const char*>(std::memchr(p, eol, static_cast<std::size_t>(end - p)));
+  };
   // Count the rows, and find rows too short to hold the header's fields (N fields need N - 1
   // commas) before anything is allocated from the count: memory follows validated rows.
   const Index num_chunks = static_cast<Index>(chunks.size());
   const auto min_length = static_cast<std::ptrdiff_t>(names.size()) - 1;
   detail::parallel_for(num_chunks, options.num_threads, [&](Index i) {
     Chunk& chunk = chunks[static_cast<std::size_t>(i)];
-    for (const char* p = chunk.begin; p < chunk.end;) {
-      const char* nl =
-          static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(chunk.end - p)));
-      const char* line_end = nl ? nl : chunk.end;
-      const Line current = make_line(p, line_end);
+    const auto [begin, end] = load(chunk);
+    for (const char* p = begin; p < end;) {
+      const char* nl = next_eol(p, end);
+      const Line current = make_line(p, nl ? nl : end);
       if (!is_blank(current)) {
         ++chunk.rows;
         if (current.end - current.begin < min_length && chunk.short_line < 0) {
@@ -421,7 +445,7 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
         }
       }
       ++chunk.lines;
-      p = nl ? nl + 1 : chunk.end;
+      p = nl ? nl + 1 : end;
     }
   });
   Index rows = 0;
@@ -437,15 +461,13 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   }
   for (const Chunk& chunk : chunks) {
     if (chunk.short_line >= 0) {
-      const char* p = chunk.begin;
+      const auto [begin, end] = load(chunk);
+      const char* p = begin;
       for (Index l = 0; l < chunk.short_line; ++l) {
-        p = static_cast<const char*>(
-                std::memchr(p, '\n', static_cast<std::size_t>(chunk.end - p))) +
-            1;
+        p = next_eol(p, end) + 1;
       }
-      const char* nl =
-          static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(chunk.end - p)));
-      const Line bad = make_line(p, nl ? nl : chunk.end);
+      const char* nl = next_eol(p, end);
+      const Line bad = make_line(p, nl ? nl : end);
       std::size_t found = 1;
       for (const char* q = field_end(bad.begin, bad.end); q < bad.end;
            q = field_end(q + 1, bad.end)) {
@@ -473,19 +495,22 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   const RowParser parser(dest, names, width);
   detail::parallel_for(num_chunks, options.num_threads, [&](Index i) {
     Chunk& chunk = chunks[static_cast<std::size_t>(i)];
+    const auto [begin, end] = load(chunk);
     // One buffer per thread, reused across chunks: a fresh 1 MB allocation per chunk costs a
     // page fault per 4 KB.
     thread_local std::vector<double> values;
     values.resize(static_cast<std::size_t>(chunk.rows * width));
     Index row = 0;
     Index local_line = 0;
-    for (const char* p = chunk.begin; p < chunk.end; ++local_line) {
-      const char* nl =
-          static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(chunk.end - p)));
-      const Line current = make_line(p, nl ? nl : chunk.end);
-      p = nl ? nl + 1 : chunk.end;
+    for (const char* p = begin; p < end; ++local_line) {
+      const char* nl = next_eol(p, end);
+      const Line current = make_line(p, nl ? nl : end);
+      p = nl ? nl + 1 : end;
       if (is_blank(current)) {
         continue;
+      }
+      if (row >= chunk.rows) {
+        throw IoError(path + ": file changed while reading");
       }
       if (!parser.parse(current, values.data() + row * width, chunk.error)) {
         chunk.error.line = local_line;
@@ -493,6 +518,9 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
         return;
       }
       ++row;
+    }
+    if (row != chunk.rows) {
+      throw IoError(path + ": file changed while reading");
     }
     // Row-major chunk buffer -> column-major X and y, one column at a time.
     const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>
@@ -508,6 +536,7 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
                     std::to_string(chunk.error.column) + ": " + chunk.error.message);
     }
   }
+  file.check_unchanged();
   if (options.reject_constant_features) {
     const std::vector<std::string> constant = constant_columns(out.X, out.feature_names);
     if (!constant.empty()) {

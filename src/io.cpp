@@ -38,62 +38,6 @@ std::string describe_kind(mode_t mode) {
   return "is not a regular file";
 }
 
-// An open regular file of known size; the descriptor is closed on destruction.
-struct RegularFile {
-  int fd = -1;
-  std::uint64_t size = 0;
-  RegularFile(const std::string& path, std::uint64_t max_bytes) {
-    // O_NONBLOCK: opening a FIFO with no writer must not hang; it is refused just below.
-    fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-      throw IoError(path + ": cannot open: " + std::strerror(errno));
-    }
-    struct stat info {};
-    if (::fstat(fd, &info) != 0) {
-      const int e = errno;
-      ::close(fd);
-      throw IoError(path + ": cannot open: " + std::strerror(e));
-    }
-    if (!S_ISREG(info.st_mode)) {
-      ::close(fd);
-      throw IoError(path + ": " + describe_kind(info.st_mode));
-    }
-    size = static_cast<std::uint64_t>(info.st_size);
-    if (size > max_bytes) {
-      ::close(fd);
-      std::ostringstream msg;
-      msg << path << ": " << size << " bytes is larger than the " << max_bytes
-          << " bytes a file of this kind may have";
-      throw IoError(msg.str());
-    }
-  }
-  ~RegularFile() {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-  }
-  RegularFile(const RegularFile&) = delete;
-  RegularFile& operator=(const RegularFile&) = delete;
-
-  // Reads [offset, offset + count) into out; throws if the file ends early.
-  void read_at(const std::string& path, std::uint64_t offset, std::size_t count, char* out) const {
-    std::size_t done = 0;
-    while (done < count) {
-      const ssize_t got = ::pread(fd, out + done, count - done, static_cast<off_t>(offset + done));
-      if (got < 0) {
-        if (errno == EINTR) {
-          continue;
-        }
-        throw IoError(path + ": read error: " + std::strerror(errno));
-      }
-      if (got == 0) {
-        throw IoError(path + ": file changed while reading (it is shorter than when opened)");
-      }
-      done += static_cast<std::size_t>(got);
-    }
-  }
-};
-
 struct FileId {
   bool exists = false;
   dev_t device = 0;
@@ -149,42 +93,65 @@ std::string absolute_output(const std::string& path) {
 
 }  // namespace
 
-std::string read_file(const std::string& path, std::uint64_t max_bytes) {
-  const RegularFile file(path, max_bytes);
-  std::string bytes(static_cast<std::size_t>(file.size), '\0');
-  file.read_at(path, 0, bytes.size(), bytes.data());
-  return bytes;
-}
-
-std::string read_regular_file(const std::string& path,
-                              const std::function<void(const std::string& prefix)>& check_prefix) {
-  const RegularFile file(path, std::numeric_limits<std::uint64_t>::max());
-  const std::size_t size = static_cast<std::size_t>(file.size);
-  const std::size_t head = std::min<std::size_t>(size, std::size_t{1} << 16);
-  std::string prefix(head, '\0');
-  file.read_at(path, 0, head, prefix.data());
-  if (check_prefix) {
-    check_prefix(prefix);
+ReadOnlyFile::ReadOnlyFile(const std::string& path, std::uint64_t max_bytes) : m_path(path) {
+  // O_NONBLOCK: opening a FIFO with no writer must not hang; it is refused just below.
+  m_fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (m_fd < 0) {
+    throw IoError(path + ": cannot open: " + std::strerror(errno));
   }
-  std::string bytes;
-  try {
-    bytes.resize(size);
-  } catch (const std::bad_alloc&) {
+  struct stat info {};
+  if (::fstat(m_fd, &info) != 0) {
+    const int e = errno;
+    ::close(m_fd);
+    throw IoError(path + ": cannot open: " + std::strerror(e));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    ::close(m_fd);
+    throw IoError(path + ": " + describe_kind(info.st_mode));
+  }
+  m_size = static_cast<std::uint64_t>(info.st_size);
+  if (m_size > max_bytes) {
+    ::close(m_fd);
     std::ostringstream msg;
-    msg << path << ": out of memory: reading it needs " << static_cast<double>(size) / 1e9 << " GB";
+    msg << path << ": " << m_size << " bytes is larger than the " << max_bytes
+        << " bytes a file of this kind may have";
     throw IoError(msg.str());
   }
-  advise_huge_pages(bytes.data(), bytes.size());
-  std::memcpy(bytes.data(), prefix.data(), head);
-  // Large reads in 64 MiB pieces.
-  const std::size_t piece = std::size_t{64} << 20;
-  for (std::size_t at = head; at < size; at += piece) {
-    file.read_at(path, at, std::min(piece, size - at), bytes.data() + at);
+}
+
+ReadOnlyFile::~ReadOnlyFile() { ::close(m_fd); }
+
+void ReadOnlyFile::read_at(std::uint64_t offset, std::size_t count, char* out) const {
+  std::size_t done = 0;
+  while (done < count) {
+    const ssize_t got = ::pread(m_fd, out + done, count - done, static_cast<off_t>(offset + done));
+    if (got < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw IoError(m_path + ": read error: " + std::strerror(errno));
+    }
+    if (got == 0) {
+      throw IoError(m_path + ": file changed while reading (it is shorter than when opened)");
+    }
+    done += static_cast<std::size_t>(got);
   }
+}
+
+void ReadOnlyFile::check_unchanged() const {
+  struct stat info {};
   char extra = 0;
-  if (::pread(file.fd, &extra, 1, static_cast<off_t>(size)) > 0) {
-    throw IoError(path + ": file changed while reading (it grew)");
+  if (::fstat(m_fd, &info) != 0 || static_cast<std::uint64_t>(info.st_size) != m_size ||
+      ::pread(m_fd, &extra, 1, static_cast<off_t>(m_size)) > 0) {
+    throw IoError(m_path + ": file changed while reading (its size changed)");
   }
+}
+
+std::string read_file(const std::string& path, std::uint64_t max_bytes) {
+  const ReadOnlyFile file(path, max_bytes);
+  std::string bytes(static_cast<std::size_t>(file.size()), '\0');
+  file.read_at(0, bytes.size(), bytes.data());
+  file.check_unchanged();
   return bytes;
 }
 

@@ -262,17 +262,21 @@ TEST_SUITE("hardening") {
       text += "1,2,3\n";
     }
     test::write_text(dir.file("t.csv"), text);
-    // Truncate the file between the first bytes and the rest, as another process could.
-    CHECK_THROWS_WITH_AS(nnlift::detail::read_regular_file(
-                             dir.file("t.csv"),
-                             [&](const std::string&) {
-                               REQUIRE(::truncate(dir.file("t.csv").c_str(), 70000) == 0);
-                             }),
+    // Truncate the file after it was opened, as another process could: the reader's next read
+    // past the new end is an error.
+    const nnlift::detail::ReadOnlyFile file(dir.file("t.csv"));
+    std::string head(1000, '\0');
+    file.read_at(0, head.size(), head.data());
+    REQUIRE(::truncate(dir.file("t.csv").c_str(), 70000) == 0);
+    std::string rest(static_cast<std::size_t>(file.size()) - 1000, '\0');
+    CHECK_THROWS_WITH_AS(file.read_at(1000, rest.size(), rest.data()),
                          doctest::Contains("t.csv: file changed while reading"),
                          nnlift::IoError);
-    // A file that grows (or whose size the kernel does not know, as in /proc) is refused too.
-    CHECK_THROWS_WITH_AS(nnlift::read_csv("/proc/self/status"),
-                         doctest::Contains("file changed while reading"),
+    CHECK_THROWS_WITH_AS(
+        file.check_unchanged(), doctest::Contains("file changed while reading"), nnlift::IoError);
+    // Read again afterwards, the truncated file is what it now is: its cut last row is named.
+    CHECK_THROWS_WITH_AS(nnlift::read_csv(dir.file("t.csv")),
+                         doctest::Contains("t.csv:11667:5: field 3 ('y') is empty"),
                          nnlift::IoError);
   }
 

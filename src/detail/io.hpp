@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -18,12 +19,31 @@ constexpr std::uint64_t kMaxReadBytes = std::uint64_t{1} << 30;
 /// \throws IoError "path: <reason>".
 std::string read_file(const std::string& path, std::uint64_t max_bytes = kMaxReadBytes);
 
-/// The bytes of a regular file, read with pread into memory (no mapping: a file truncated while
-/// it is read is an error, not SIGBUS). `check_prefix` sees the first bytes (up to 64 KiB)
-/// before the rest is read, so that a binary file is refused before it fills memory.
-/// \throws IoError "path: <reason>", including "file changed while reading".
-std::string read_regular_file(const std::string& path,
-                              const std::function<void(const std::string& prefix)>& check_prefix);
+/// A regular file open for reading at offsets (pread). Directories, FIFOs and devices are
+/// refused when it is opened (a FIFO without a writer does not block). A read past the end of
+/// the file as it was when opened means the file changed: an IoError, never a signal.
+class ReadOnlyFile {
+ public:
+  /// \throws IoError "path: <reason>", also for a file larger than max_bytes.
+  explicit ReadOnlyFile(const std::string& path,
+                        std::uint64_t max_bytes = std::numeric_limits<std::uint64_t>::max());
+  ~ReadOnlyFile();
+  ReadOnlyFile(const ReadOnlyFile&) = delete;
+  ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
+
+  /// The size when opened.
+  std::uint64_t size() const noexcept { return m_size; }
+  /// Reads [offset, offset + count) into out. Safe to call from several threads.
+  /// \throws IoError "path: file changed while reading" when the file has become shorter.
+  void read_at(std::uint64_t offset, std::size_t count, char* out) const;
+  /// \throws IoError "path: file changed while reading" unless the size is still the same.
+  void check_unchanged() const;
+
+ private:
+  std::string m_path;
+  int m_fd = -1;
+  std::uint64_t m_size = 0;
+};
 
 /// Checks, before any work is done, that every output can be written and that no output is the
 /// same file as an input or as another output (same device and inode, or the same path once
