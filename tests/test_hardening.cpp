@@ -2,6 +2,7 @@
 // its fix. The rule: a clear one-line error naming the file, a non-zero exit, no partial output,
 // and nothing else on disk changes.
 // SPDX-License-Identifier: MIT
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -342,6 +343,39 @@ TEST_SUITE("hardening") {
     test::write_text(dir.file("p.csv.nnlift-partial-1"), "half");
     o = predict_to(dir, dir.file("p.csv"));
     CHECK(o.code == 0);
+  }
+
+  TEST_CASE("hardening 8: past a file-size limit the write fails cleanly, leaving nothing") {
+    test::TempDir dir;
+    make_model(dir);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      std::signal(SIGXFSZ, SIG_IGN);  // as nnlift's main() does
+      struct rlimit limit {};
+      limit.rlim_cur = limit.rlim_max = 4096;
+      ::setrlimit(RLIMIT_FSIZE, &limit);
+      // One thread: a forked child must not start an OpenMP team (the parent's pool is gone).
+      const Outcome o = run({"predict",
+                             "--model",
+                             dir.file("m.json"),
+                             "--data",
+                             dir.file("tr.csv"),
+                             "--out",
+                             dir.file("big.csv"),
+                             "--threads",
+                             "1"});
+      ::_exit(o.code == 1 && contains(o.err, "big.csv: write failed") ? 0 : 3);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    const std::vector<std::string> files = dir.list();
+    CHECK(std::find(files.begin(), files.end(), "big.csv") == files.end());
+    for (const std::string& f : files) {
+      CHECK(f.find("nnlift-partial") == std::string::npos);
+    }
   }
 
   TEST_CASE("hardening 7: outputs are checked before the work starts") {
