@@ -343,111 +343,148 @@ std::vector<int> choose_columns(const std::string& path,
   if (out.feature_names.empty()) {
     throw IoError(path + ": no feature columns selected");
   }
-  return dest;
-}
-
-}  // namespace
-
-Dataset read_csv(const std::string& path, const CsvOptions& options) {
-  // The file is read with pread, a chunk at a time into per-thread buffers (twice: to count,
-  // then to parse): memory is X plus a few MB, and a file changed while it is read is an error,
-  // not a SIGBUS as with a mapping.
-  const detail::ReadOnlyFile file(path);
-  const std::uint64_t size = file.size();
-  std::string prefix(static_cast<std::size_t>(std::min<std::uint64_t>(size, kPrefixBytes)), '\0');
-  file.read_at(0, prefix.size(), prefix.data());
-  check_text_prefix(path, prefix);
-  // Line endings: LF and CRLF; a file whose first bytes hold CRs but no LF uses CR alone.
-  const char eol = prefix.find('\n') == std::string::npos && prefix.find('\r') != std::string::npos
-                       ? '\r'
-                       : '\n';
-  // The offset of the first `eol` at or after `from`, or the file size.
-  auto find_eol = [&](std::uint64_t from) {
-    std::string window;
-    for (std::uint64_t at = from; at < size; at += window.size()) {
-      window.resize(static_cast<std::size_t>(std::min<std::uint64_t>(size - at, 1 << 16)));
-      file.read_at(at, window.size(), window.data());
-      const std::size_t hit = window.find(eol);
-      if (hit != std::string::npos) {
-        return at + hit;
-      }
-    }
-    return size;
-  };
-  std::uint64_t body = prefix.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;  // UTF-8 BOM
-  // Header: the first non-blank line.
-  Index header_line = 0;
-  std::string header_text;
-  Line header{nullptr, nullptr};
-  while (body < size) {
-    const std::uint64_t stop = find_eol(body);
-    header_text.resize(static_cast<std::size_t>(stop - body));
-    file.read_at(body, header_text.size(), header_text.data());
-    ++header_line;
-    body = stop < size ? stop + 1 : size;
-    header = make_line(header_text.data(), header_text.data() + header_text.size());
-    if (!is_blank(header)) {
-      break;
-    }
-  }
-  if (header.begin == nullptr || is_blank(header)) {
-    throw IoError(path + ": empty file (expected a header row of column names)");
-  }
-  const std::vector<std::string> names = split_header(header);
-  check_separator(path, names, header);
-  Dataset out;
-  const std::vector<int> dest = choose_columns(path, names, options, out);
   for (std::size_t c = 0; c < names.size(); ++c) {
     if (dest[c] == kSkip) {
       out.unused_columns.push_back(names[c]);
     }
   }
+  return dest;
+}
 
-  // Split the body at line boundaries into chunks of about kChunkBytes. The split depends only
-  // on the bytes, so results and error reports do not depend on the thread count.
-  std::vector<Chunk> chunks;
-  for (std::uint64_t p = body; p < size;) {
-    std::uint64_t stop = size;
-    if (size - p > kChunkBytes) {
-      const std::uint64_t nl = find_eol(p + kChunkBytes);
-      stop = nl < size ? nl + 1 : size;
+// A CSV file read with pread, a chunk at a time into per-thread buffers (twice: to count, then
+// to parse): memory is X plus a few MB, and a file changed while it is read is an error, not a
+// SIGBUS as with a mapping.
+class CsvSource {
+ public:
+  // Opens the file and refuses what its first bytes show is not CSV text.
+  explicit CsvSource(const std::string& path) : m_path(path), m_file(path) {
+    std::string prefix(static_cast<std::size_t>(std::min(m_file.size(), kPrefixBytes)), '\0');
+    m_file.read_at(0, prefix.size(), prefix.data());
+    check_text_prefix(path, prefix);
+    // Line endings: LF and CRLF; a file whose first bytes hold CRs but no LF uses CR alone.
+    if (prefix.find('\n') == std::string::npos && prefix.find('\r') != std::string::npos) {
+      m_eol = '\r';
     }
-    Chunk chunk;
-    chunk.begin = p;
-    chunk.end = stop;
-    chunks.push_back(chunk);
-    p = stop;
+    m_start = prefix.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;  // UTF-8 byte-order mark
   }
-  // A chunk's bytes in a per-thread buffer, reused across chunks.
-  auto load = [&](const Chunk& chunk) -> std::pair<const char*, const char*> {
+
+  const std::string& path() const { return m_path; }
+
+  // The first non-blank line: its text, its 1-based line number, and where the body starts.
+  struct Header {
+    std::string text;
+    Index line = 0;
+    std::uint64_t body = 0;
+  };
+  Header read_header() const {
+    Header h;
+    for (std::uint64_t at = m_start; at < m_file.size();) {
+      const std::uint64_t stop = find_eol(at);
+      h.text.resize(static_cast<std::size_t>(stop - at));
+      m_file.read_at(at, h.text.size(), h.text.data());
+      ++h.line;
+      at = h.body = stop < m_file.size() ? stop + 1 : m_file.size();
+      if (!is_blank(line_of(h.text))) {
+        return h;
+      }
+    }
+    throw IoError(m_path + ": empty file (expected a header row of column names)");
+  }
+
+  // The body split at line boundaries into chunks of about kChunkBytes. The split depends only
+  // on the bytes, so results and error reports do not depend on the thread count.
+  std::vector<Chunk> split(std::uint64_t body) const {
+    std::vector<Chunk> chunks;
+    const std::uint64_t size = m_file.size();
+    for (std::uint64_t p = body; p < size;) {
+      std::uint64_t stop = size;
+      if (size - p > kChunkBytes) {
+        const std::uint64_t nl = find_eol(p + kChunkBytes);
+        stop = nl < size ? nl + 1 : size;
+      }
+      Chunk chunk;
+      chunk.begin = p;
+      chunk.end = stop;
+      chunks.push_back(chunk);
+      p = stop;
+    }
+    return chunks;
+  }
+
+  // A chunk's bytes, in a per-thread buffer reused across chunks.
+  std::pair<const char*, const char*> load(const Chunk& chunk) const {
     thread_local std::vector<char> bytes;
     bytes.resize(static_cast<std::size_t>(chunk.end - chunk.begin));
-    file.read_at(chunk.begin, bytes.size(), bytes.data());
+    m_file.read_at(chunk.begin, bytes.size(), bytes.data());
     return {bytes.data(), bytes.data() + bytes.size()};
-  };
-  auto next_eol = [eol](const char* p, const char* end) {
-    return static_cast<const char*>(std::memchr(p, eol, static_cast<std::size_t>(end - p)));
-  };
-  // Count the rows, and find rows too short to hold the header's fields (N fields need N - 1
-  // commas) before anything is allocated from the count: memory follows validated rows.
-  const Index num_chunks = static_cast<Index>(chunks.size());
-  const auto min_length = static_cast<std::ptrdiff_t>(names.size()) - 1;
-  detail::parallel_for(num_chunks, options.num_threads, [&](Index i) {
-    Chunk& chunk = chunks[static_cast<std::size_t>(i)];
-    const auto [begin, end] = load(chunk);
-    for (const char* p = begin; p < end;) {
-      const char* nl = next_eol(p, end);
-      const Line current = make_line(p, nl ? nl : end);
-      if (!is_blank(current)) {
-        ++chunk.rows;
-        if (current.end - current.begin < min_length && chunk.short_line < 0) {
-          chunk.short_line = chunk.lines;
-        }
+  }
+
+  // Calls f(line, local line index) for every line of a loaded chunk; f returns false to stop.
+  template <class Fn>
+  void for_each_line(const char* begin, const char* end, Fn&& f) const {
+    Index index = 0;
+    for (const char* p = begin; p < end; ++index) {
+      const char* nl =
+          static_cast<const char*>(std::memchr(p, m_eol, static_cast<std::size_t>(end - p)));
+      if (!f(make_line(p, nl ? nl : end), index)) {
+        return;
       }
-      ++chunk.lines;
       p = nl ? nl + 1 : end;
     }
+  }
+
+  void check_unchanged() const { m_file.check_unchanged(); }
+
+ private:
+  static Line line_of(const std::string& text) {
+    return make_line(text.data(), text.data() + text.size());
+  }
+
+  // The offset of the first terminator at or after `from`, or the file size.
+  std::uint64_t find_eol(std::uint64_t from) const {
+    std::string window;
+    for (std::uint64_t at = from; at < m_file.size(); at += window.size()) {
+      window.resize(static_cast<std::size_t>(std::min<std::uint64_t>(m_file.size() - at, 1 << 16)));
+      m_file.read_at(at, window.size(), window.data());
+      const std::size_t hit = window.find(m_eol);
+      if (hit != std::string::npos) {
+        return at + hit;
+      }
+    }
+    return m_file.size();
+  }
+
+  std::string m_path;
+  detail::ReadOnlyFile m_file;
+  char m_eol = '\n';
+  std::uint64_t m_start = 0;
+};
+
+// Counts each chunk's lines and rows, and notes the first row too short to hold the header's
+// fields (N fields need N - 1 commas), so that a ragged file fails before X is allocated.
+void count_rows(const CsvSource& source,
+                std::vector<Chunk>& chunks,
+                std::size_t fields,
+                int threads) {
+  const auto min_length = static_cast<std::ptrdiff_t>(fields) - 1;
+  detail::parallel_for(static_cast<Index>(chunks.size()), threads, [&](Index i) {
+    Chunk& chunk = chunks[static_cast<std::size_t>(i)];
+    const auto [begin, end] = source.load(chunk);
+    source.for_each_line(begin, end, [&](Line line, Index index) {
+      ++chunk.lines;
+      if (!is_blank(line)) {
+        ++chunk.rows;
+        if (line.end - line.begin < min_length && chunk.short_line < 0) {
+          chunk.short_line = index;
+        }
+      }
+      return true;
+    });
   });
+}
+
+// Numbers the chunks' rows and lines from the header's line on; returns the row count.
+Index number_rows(const std::string& path, std::vector<Chunk>& chunks, Index header_line) {
   Index rows = 0;
   Index line = header_line + 1;
   for (Chunk& chunk : chunks) {
@@ -459,30 +496,41 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   if (rows == 0) {
     throw IoError(path + ": no data rows after the header (header only)");
   }
+  return rows;
+}
+
+// Throws for the first row too short for the header's fields, naming its fields.
+void refuse_short_rows(const CsvSource& source,
+                       const std::vector<Chunk>& chunks,
+                       std::size_t fields) {
   for (const Chunk& chunk : chunks) {
-    if (chunk.short_line >= 0) {
-      const auto [begin, end] = load(chunk);
-      const char* p = begin;
-      for (Index l = 0; l < chunk.short_line; ++l) {
-        p = next_eol(p, end) + 1;
+    if (chunk.short_line < 0) {
+      continue;
+    }
+    const auto [begin, end] = source.load(chunk);
+    source.for_each_line(begin, end, [&](Line bad, Index index) {
+      if (index < chunk.short_line) {
+        return true;
       }
-      const char* nl = next_eol(p, end);
-      const Line bad = make_line(p, nl ? nl : end);
       std::size_t found = 1;
       for (const char* q = field_end(bad.begin, bad.end); q < bad.end;
            q = field_end(q + 1, bad.end)) {
         ++found;
       }
-      throw IoError(path + ":" + std::to_string(chunk.first_line + chunk.short_line) + ":" +
+      throw IoError(source.path() + ":" + std::to_string(chunk.first_line + index) + ":" +
                     std::to_string(bad.end - bad.begin + 1) + ": expected " +
-                    std::to_string(names.size()) + " fields, found " + std::to_string(found) +
+                    std::to_string(fields) + " fields, found " + std::to_string(found) +
                     quote_hint(bad));
-    }
+    });
   }
+}
+
+// X (rows × d) and y, or an "out of memory" error that says how much was needed.
+void allocate(const std::string& path, Index rows, bool has_target, Dataset& out) {
   const Index d = static_cast<Index>(out.feature_names.size());
   try {
     out.X.resize(rows, d);
-    out.y.resize(options.has_target ? rows : 0);
+    out.y.resize(has_target ? rows : 0);
   } catch (const std::bad_alloc&) {
     std::ostringstream msg;
     msg << path << ": out of memory: needs "
@@ -491,52 +539,83 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     throw IoError(msg.str());
   }
   detail::advise_huge_pages(out.X.data(), static_cast<std::size_t>(out.X.size()) * sizeof(double));
-  const Index width = d + (options.has_target ? 1 : 0);
-  const RowParser parser(dest, names, width);
-  detail::parallel_for(num_chunks, options.num_threads, [&](Index i) {
+}
+
+// Parses every chunk into a row-major buffer and copies it into X and y; a chunk that fails
+// records its first error and stops.
+void parse_rows(const CsvSource& source,
+                std::vector<Chunk>& chunks,
+                const RowParser& parser,
+                Index width,
+                int threads,
+                Dataset& out) {
+  const Index d = out.X.cols();
+  detail::parallel_for(static_cast<Index>(chunks.size()), threads, [&](Index i) {
     Chunk& chunk = chunks[static_cast<std::size_t>(i)];
-    const auto [begin, end] = load(chunk);
+    const auto [begin, end] = source.load(chunk);
     // One buffer per thread, reused across chunks: a fresh 1 MB allocation per chunk costs a
     // page fault per 4 KB.
     thread_local std::vector<double> values;
     values.resize(static_cast<std::size_t>(chunk.rows * width));
     Index row = 0;
-    Index local_line = 0;
-    for (const char* p = begin; p < end; ++local_line) {
-      const char* nl = next_eol(p, end);
-      const Line current = make_line(p, nl ? nl : end);
-      p = nl ? nl + 1 : end;
-      if (is_blank(current)) {
-        continue;
+    bool failed = false;
+    source.for_each_line(begin, end, [&](Line line, Index index) {
+      if (is_blank(line)) {
+        return true;
       }
       if (row >= chunk.rows) {
-        throw IoError(path + ": file changed while reading");
+        throw IoError(source.path() + ": file changed while reading");
       }
-      if (!parser.parse(current, values.data() + row * width, chunk.error)) {
-        chunk.error.line = local_line;
-        chunk.error.message += quote_hint(current);
-        return;
+      if (!parser.parse(line, values.data() + row * width, chunk.error)) {
+        chunk.error.line = index;
+        chunk.error.message += quote_hint(line);
+        failed = true;
+        return false;
       }
       ++row;
+      return true;
+    });
+    if (failed) {
+      return;
     }
     if (row != chunk.rows) {
-      throw IoError(path + ": file changed while reading");
+      throw IoError(source.path() + ": file changed while reading");
     }
     // Row-major chunk buffer -> column-major X and y, one column at a time.
     const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>
         block(values.data(), chunk.rows, width);
     out.X.middleRows(chunk.first_row, chunk.rows) = block.leftCols(d);
-    if (options.has_target) {
+    if (width > d) {
       out.y.segment(chunk.first_row, chunk.rows) = block.col(d);
     }
   });
   for (const Chunk& chunk : chunks) {
     if (chunk.error.line >= 0) {
-      throw IoError(path + ":" + std::to_string(chunk.first_line + chunk.error.line) + ":" +
-                    std::to_string(chunk.error.column) + ": " + chunk.error.message);
+      throw IoError(source.path() + ":" + std::to_string(chunk.first_line + chunk.error.line) +
+                    ":" + std::to_string(chunk.error.column) + ": " + chunk.error.message);
     }
   }
-  file.check_unchanged();
+}
+
+}  // namespace
+
+Dataset read_csv(const std::string& path, const CsvOptions& options) {
+  const CsvSource source(path);
+  const CsvSource::Header header = source.read_header();
+  const Line header_line = make_line(header.text.data(), header.text.data() + header.text.size());
+  const std::vector<std::string> names = split_header(header_line);
+  check_separator(path, names, header_line);
+  Dataset out;
+  const std::vector<int> dest = choose_columns(path, names, options, out);
+
+  std::vector<Chunk> chunks = source.split(header.body);
+  count_rows(source, chunks, names.size(), options.num_threads);
+  const Index rows = number_rows(path, chunks, header.line);
+  refuse_short_rows(source, chunks, names.size());
+  allocate(path, rows, options.has_target, out);
+  const Index width = out.X.cols() + (options.has_target ? 1 : 0);
+  parse_rows(source, chunks, RowParser(dest, names, width), width, options.num_threads, out);
+  source.check_unchanged();
   if (options.reject_constant_features) {
     const std::vector<std::string> constant = constant_columns(out.X, out.feature_names);
     if (!constant.empty()) {
