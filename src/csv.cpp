@@ -65,17 +65,7 @@ const char* field_end(const char* p, const char* end) noexcept {
 }
 
 std::string field_text(const char* p, const char* end) {
-  const char* e = field_end(p, end);
-  std::string text(p, static_cast<std::size_t>(e - p));
-  if (text.size() > 40) {
-    text = text.substr(0, 37) + "...";
-  }
-  for (char& c : text) {  // no raw control bytes in a message
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
-      c = '?';
-    }
-  }
-  return text;
+  return detail::excerpt(std::string_view(p, static_cast<std::size_t>(field_end(p, end) - p)), 40);
 }
 
 // Splits the header into trimmed, unquoted names.

@@ -98,18 +98,16 @@ void validate(const DecomposeOptions& o) {
   detail::require(o.num_threads >= 0, "DecomposeOptions", "num_threads", o.num_threads, ">= 0");
   // Derived fields: decompose() sets them from rank, seed and num_threads, so a value set by the
   // caller would be ignored; it is refused instead.
-  const char* derived = "0 (derived from DecomposeOptions::rank, seed and num_threads)";
   const char* where = "DecomposeOptions";
-  detail::require(o.power.rank == 0, where, "power.rank", o.power.rank, derived);
-  detail::require(o.power.seed == 0, where, "power.seed", o.power.seed, derived);
-  detail::require(
-      o.power.num_threads == 0, where, "power.num_threads", o.power.num_threads, derived);
-  detail::require(o.whitening.seed == 0, where, "whitening.seed", o.whitening.seed, derived);
-  detail::require(o.jennrich.seed == 0, where, "jennrich.seed", o.jennrich.seed, derived);
-  detail::require(
-      o.jennrich.num_threads == 0, where, "jennrich.num_threads", o.jennrich.num_threads, derived);
-  detail::require(o.subspace.rank == 0, where, "subspace.rank", o.subspace.rank, derived);
-  detail::require(o.subspace.seed == 0, where, "subspace.seed", o.subspace.seed, derived);
+  const char* from = "DecomposeOptions::rank, seed and num_threads";
+  detail::require_derived(o.power.rank, where, "power.rank", from);
+  detail::require_derived(o.power.seed, where, "power.seed", from);
+  detail::require_derived(o.power.num_threads, where, "power.num_threads", from);
+  detail::require_derived(o.whitening.seed, where, "whitening.seed", from);
+  detail::require_derived(o.jennrich.seed, where, "jennrich.seed", from);
+  detail::require_derived(o.jennrich.num_threads, where, "jennrich.num_threads", from);
+  detail::require_derived(o.subspace.rank, where, "subspace.rank", from);
+  detail::require_derived(o.subspace.seed, where, "subspace.seed", from);
   validate(o.power);
   validate(o.whitening);
   validate(o.jennrich);

@@ -61,4 +61,10 @@ Matrix ExecutionContext::mean(Index local_rows, Index rows, Index cols, const Bl
   return sum(local_rows, rows, cols, f) / static_cast<double>(n);
 }
 
+double ExecutionContext::mean_of(const Vector& column) const {
+  return mean(column.size(), 1, 1, [&](Index b, Index c) {
+    return Matrix::Constant(1, 1, column.segment(b, c).sum());
+  })(0, 0);
+}
+
 }  // namespace nnlift

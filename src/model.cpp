@@ -12,6 +12,7 @@
 #include "detail/glm.hpp"
 #include "detail/io.hpp"
 #include "detail/names.hpp"
+#include "detail/text.hpp"
 
 namespace nnlift {
 namespace {
@@ -32,8 +33,7 @@ std::string brief(const json& value) {
   if (value.is_array()) {
     return "an array";
   }
-  std::string text = value.dump();
-  return text.size() > 80 ? text.substr(0, 77) + "..." : text;
+  return detail::excerpt(value.dump());
 }
 
 // Model files nest a few levels deep; this bounds what a hostile file can make the parser (and

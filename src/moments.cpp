@@ -148,10 +148,7 @@ Vector residualize(const Matrix& Xs,
                  std::to_string(n) + " rows");
   }
   if (mode == Residualize::None) {
-    const double mean = context.mean(n, 1, 1, [&](Index b, Index c) {
-      return Matrix::Constant(1, 1, y.segment(b, c).sum());
-    })(0, 0);
-    return (y.array() - mean).matrix();
+    return (y.array() - context.mean_of(y)).matrix();
   }
   mode = resolve_residualize(mode, context.global_rows(n), d);
   const bool quadratic = mode == Residualize::Quadratic;

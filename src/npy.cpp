@@ -11,20 +11,13 @@
 #include <nnlift/npy.hpp>
 
 #include "detail/io.hpp"
+#include "detail/text.hpp"
 
 namespace nnlift {
 namespace {
 
-// At most ~80 characters of untrusted text for a message.
-std::string quoted(const std::string& text) {
-  std::string out = text.size() > 80 ? text.substr(0, 77) + "..." : text;
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7F) {
-      c = '?';
-    }
-  }
-  return "'" + out + "'";
-}
+// Untrusted header text for a message, quoted.
+std::string quoted(const std::string& text) { return "'" + detail::excerpt(text) + "'"; }
 
 // The header dictionary of a .npy file, parsed as the Python literal it is:
 // {'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), } with exactly these three keys.

@@ -237,36 +237,24 @@ TEST_SUITE("cli") {
     const std::size_t at = o.out.find("min |cos| ");
     REQUIRE(at != std::string::npos);
     CHECK(std::stod(o.out.substr(at + 10)) > 0.98);
+    // `nnlift train` on the planted data with two hidden units and more flags.
+    auto train_with = [&](const std::string& model, std::vector<std::string> extra) {
+      std::vector<std::string> args = {
+          "train", "--data", dir.file("tr.csv"), "--hidden", "2", "--model", dir.file(model)};
+      args.insert(args.end(), extra.begin(), extra.end());
+      return run(args);
+    };
     // --strict: exit 0 when every stage succeeded, also for a random start (the status bug).
-    o = run({"train",
-             "--data",
-             dir.file("tr.csv"),
-             "--hidden",
-             "2",
-             "--model",
-             dir.file("random.json"),
-             "--init",
-             "random",
-             "--refine",
-             "lbfgs",
-             "--refine-max-iterations",
-             "5",
-             "--strict"});
+    o = train_with(
+        "random.json",
+        {"--init", "random", "--refine", "lbfgs", "--refine-max-iterations", "5", "--strict"});
     CHECK(o.code == 0);
     CHECK(o.err.find("warning: \n") == std::string::npos);
     o = run(
         {"train", "--data", dir.file("tr.csv"), "--hidden", "9", "--model", dir.file("r.json")});
     CHECK(o.code == 2);
     CHECK(o.err.find("--hidden 9 exceeds the 6 input columns") != std::string::npos);
-    o = run({"train",
-             "--data",
-             dir.file("tr.csv"),
-             "--hidden",
-             "2",
-             "--model",
-             dir.file("r.json"),
-             "--ridge",
-             "-1"});
+    o = train_with("r.json", {"--ridge", "-1"});
     CHECK(o.code == 2);
     CHECK(o.err.find("--ridge = -1; must be finite and >= 0") != std::string::npos);
     o = run({"predict",
@@ -287,15 +275,7 @@ TEST_SUITE("cli") {
     o = run({"predict", "--model", dir.file("m.json"), "--data", dir.file("few.csv")});
     CHECK(o.code == 1);
     CHECK(o.err.find("no feature column named 'x3'") != std::string::npos);
-    o = run({"train",
-             "--data",
-             dir.file("tr.csv"),
-             "--hidden",
-             "2",
-             "--model",
-             dir.file("r.json"),
-             "--activation",
-             "relu"});
+    o = train_with("r.json", {"--activation", "relu"});
     CHECK(o.code == 2);
     CHECK(o.err.find("third-order signal") != std::string::npos);
     o = run(

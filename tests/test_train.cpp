@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
+#include <functional>
+#include <limits>
 
 #include <doctest/doctest.h>
 
@@ -80,34 +82,25 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: options by stage; derived fields are refused with the field's name") {
-    nnlift::TrainOptions o;
-    o.hidden = 2;
-    CHECK_NOTHROW(nnlift::validate(o));
-    o.subspace.rank = 2;
-    CHECK_THROWS_WITH_AS(nnlift::validate(o),
-                         doctest::Contains("TrainOptions::subspace.rank = 2; must be 0 (derived"),
-                         std::invalid_argument);
-    o = nnlift::TrainOptions();
-    o.hidden = 2;
-    o.decompose.seed = 3;
-    CHECK_THROWS_WITH_AS(nnlift::validate(o),
-                         doctest::Contains("TrainOptions::decompose.seed = 3"),
-                         std::invalid_argument);
-    o = nnlift::TrainOptions();
-    o.hidden = 2;
-    o.refine.max_iterations = 0;
-    CHECK_THROWS_WITH_AS(nnlift::validate(o),
-                         doctest::Contains("TrainOptions::refine.max_iterations = 0; must be > 0"),
-                         std::invalid_argument);
-    o.refine.max_iterations = 10;
-    o.output.ridge = std::numeric_limits<double>::infinity();
-    CHECK_THROWS_WITH_AS(nnlift::validate(o),
-                         doctest::Contains("TrainOptions::output.ridge = inf"),
-                         std::invalid_argument);
-    o.output.ridge = 0;
-    o.subspace.max_sweeps = -1;
-    CHECK_THROWS_WITH_AS(
-        nnlift::validate(o), doctest::Contains("max_sweeps = -1"), std::invalid_argument);
+    nnlift::TrainOptions valid;
+    valid.hidden = 2;
+    CHECK_NOTHROW(nnlift::validate(valid));
+    // Each case changes one field of a valid set and expects the message naming it.
+    const std::vector<std::pair<std::function<void(nnlift::TrainOptions&)>, const char*>> cases = {
+        {[](nnlift::TrainOptions& o) { o.subspace.rank = 2; },
+         "TrainOptions::subspace.rank = 2; must be 0 (derived"},
+        {[](nnlift::TrainOptions& o) { o.decompose.seed = 3; }, "TrainOptions::decompose.seed = 3"},
+        {[](nnlift::TrainOptions& o) { o.refine.max_iterations = 0; },
+         "TrainOptions::refine.max_iterations = 0; must be > 0"},
+        {[](nnlift::TrainOptions& o) { o.output.ridge = std::numeric_limits<double>::infinity(); },
+         "TrainOptions::output.ridge = inf"},
+        {[](nnlift::TrainOptions& o) { o.subspace.max_sweeps = -1; }, "max_sweeps = -1"},
+    };
+    for (const auto& [change, message] : cases) {
+      nnlift::TrainOptions o = valid;
+      change(o);
+      CHECK_THROWS_WITH_AS(nnlift::validate(o), doctest::Contains(message), std::invalid_argument);
+    }
   }
 
   TEST_CASE("train: tanh with correlated inputs, after standardisation") {

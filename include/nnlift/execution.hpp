@@ -76,6 +76,8 @@ class ExecutionContext {
   Matrix sum(Index local_rows, Index rows, Index cols, const BlockFn& f) const;
   /// Σ of f over all rows of all parts, divided by the global row count: a mean.
   Matrix mean(Index local_rows, Index rows, Index cols, const BlockFn& f) const;
+  /// The mean of a column whose entries are this part's rows, over all parts.
+  double mean_of(const Vector& column) const;
   /// The global row count.
   Index global_rows(Index local_rows) const { return reducer().global_rows(local_rows); }
   /// Global index of local row 0.

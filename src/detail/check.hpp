@@ -38,6 +38,14 @@ void require_at_least(const T& value, const T& lo, const char* where, const char
   }
 }
 
+/// A field the library derives from another (`from`): it must keep its default, 0.
+template <class T>
+void require_derived(const T& value, const char* where, const char* field, const char* from) {
+  if (value != T{}) {
+    fail_field(where, field, value, (std::string("0 (derived from ") + from + ")").c_str());
+  }
+}
+
 /// A finite value > 0.
 inline void require_positive(double value, const char* where, const char* field) {
   require(std::isfinite(value) && value > 0, where, field, value, "finite and > 0");

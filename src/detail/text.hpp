@@ -1,12 +1,27 @@
-// Text for messages: lists of names, bounded so that a file with a million columns does not make
-// a million-name message.
+// Text for messages, bounded: untrusted text (a field, a header, a JSON value) and lists of
+// names, so that a hostile file cannot make a huge message or put control bytes on a terminal.
 // SPDX-License-Identifier: MIT
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nnlift::detail {
+
+/// At most `max` characters of `text` (the last three "..." when cut), control bytes as '?'.
+inline std::string excerpt(std::string_view text, std::size_t max = 80) {
+  std::string out(text.size() > max ? text.substr(0, max - 3) : text);
+  if (text.size() > max) {
+    out += "...";
+  }
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      c = '?';
+    }
+  }
+  return out;
+}
 
 /// "a, b, c", or the first `shown` names and "... (N more)".
 inline std::string name_list(const std::vector<std::string>& names, std::size_t shown = 20) {

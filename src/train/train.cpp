@@ -137,16 +137,8 @@ void validate(const TrainOptions& o) {
     detail::fail("TrainOptions::bias.method = lsq fits a squared loss: regression only");
   }
   detail::require_nonnegative(o.moments.noise_threshold, where, "moments.noise_threshold");
-  detail::require(o.subspace.rank == 0,
-                  where,
-                  "subspace.rank",
-                  o.subspace.rank,
-                  "0 (derived from TrainOptions::hidden)");
-  detail::require(o.subspace.seed == 0,
-                  where,
-                  "subspace.seed",
-                  o.subspace.seed,
-                  "0 (derived from TrainOptions::seed)");
+  detail::require_derived(o.subspace.rank, where, "subspace.rank", "TrainOptions::hidden");
+  detail::require_derived(o.subspace.seed, where, "subspace.seed", "TrainOptions::seed");
   detail::require(o.subspace.start.size() == 0,
                   where,
                   "subspace.start",
@@ -155,21 +147,10 @@ void validate(const TrainOptions& o) {
   SubspaceOptions so = o.subspace;
   so.rank = 1;
   validate(so);
-  detail::require(o.decompose.rank == 0,
-                  where,
-                  "decompose.rank",
-                  o.decompose.rank,
-                  "0 (derived from TrainOptions::hidden)");
-  detail::require(o.decompose.seed == 0,
-                  where,
-                  "decompose.seed",
-                  o.decompose.seed,
-                  "0 (derived from TrainOptions::seed)");
-  detail::require(o.decompose.num_threads == 0,
-                  where,
-                  "decompose.num_threads",
-                  o.decompose.num_threads,
-                  "0 (the execution context's thread count is used)");
+  detail::require_derived(o.decompose.rank, where, "decompose.rank", "TrainOptions::hidden");
+  detail::require_derived(o.decompose.seed, where, "decompose.seed", "TrainOptions::seed");
+  detail::require_derived(
+      o.decompose.num_threads, where, "decompose.num_threads", "the execution context");
   DecomposeOptions dopt = o.decompose;
   dopt.rank = 1;
   validate(dopt);
@@ -221,9 +202,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
                                                : OutputLink::Logistic;
   net.classes = labels.classes;
   const Vector& y = labels.y;
-  const double ybar = context.mean(n, 1, 1, [&](Index b, Index c) {
-    return Matrix::Constant(1, 1, y.segment(b, c).sum());
-  })(0, 0);
+  const double ybar = context.mean_of(y);
 
   // Standardise (§4.1).
   const Standardizer st = fit_standardizer(X, data.feature_names, context);
