@@ -91,6 +91,35 @@ std::string absolute_output(const std::string& path) {
   return std::string(buffer) + "/" + (slash == std::string::npos ? path : path.substr(slash + 1));
 }
 
+// Throws unless `out` (resolved to `target`, described by `id`) can be written: an existing
+// regular file, device or FIFO, or a new file in an existing, writable directory.
+void check_writable(const std::string& out, const std::string& target, const FileId& id) {
+  if (id.exists) {
+    if (S_ISDIR(id.mode)) {
+      throw IoError(out + ": is a directory; give a file name for the output");
+    }
+    if (!S_ISREG(id.mode) && !S_ISCHR(id.mode) && !S_ISFIFO(id.mode)) {
+      throw IoError(out + ": " + describe_kind(id.mode) + "; refusing to write to it");
+    }
+    if (S_ISREG(id.mode) && ::access(directory_of(target).c_str(), W_OK) != 0) {
+      throw IoError(out + ": cannot write in its directory '" + directory_of(target) +
+                    "': " + std::strerror(errno));
+    }
+    return;
+  }
+  const std::string dir = directory_of(target);
+  struct stat info {};
+  if (::stat(dir.c_str(), &info) != 0) {
+    throw IoError(out + ": directory '" + dir + "' does not exist");
+  }
+  if (!S_ISDIR(info.st_mode)) {
+    throw IoError(out + ": '" + dir + "' is not a directory");
+  }
+  if (::access(dir.c_str(), W_OK) != 0) {
+    throw IoError(out + ": cannot write in directory '" + dir + "': " + std::strerror(errno));
+  }
+}
+
 }  // namespace
 
 ReadOnlyFile::ReadOnlyFile(const std::string& path, std::uint64_t max_bytes) : m_path(path) {
@@ -156,58 +185,35 @@ std::string read_file(const std::string& path, std::uint64_t max_bytes) {
 }
 
 void check_paths(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs) {
-  std::vector<std::pair<std::string, FileId>> seen;  // inputs, then outputs checked so far
+  struct Seen {
+    std::string name;
+    FileId id;
+    std::string absolute;  // outputs only: where they will be written
+  };
+  std::vector<Seen> seen;  // inputs, then the outputs checked so far
   for (const std::string& in : inputs) {
     if (!in.empty()) {
-      seen.emplace_back(in, identify(in));
+      seen.push_back({in, identify(in), ""});
     }
   }
-  const std::size_t num_inputs = seen.size();
-  std::vector<std::string> resolved_outputs;
   for (const std::string& out : outputs) {
     if (out.empty()) {
       continue;
     }
     const std::string target = resolve_output(out);
     const FileId id = identify(target);
-    if (id.exists) {
-      if (S_ISDIR(id.mode)) {
-        throw IoError(out + ": is a directory; give a file name for the output");
-      }
-      if (!S_ISREG(id.mode) && !S_ISCHR(id.mode) && !S_ISFIFO(id.mode)) {
-        throw IoError(out + ": " + describe_kind(id.mode) + "; refusing to write to it");
-      }
-      if (S_ISREG(id.mode) && ::access(directory_of(target).c_str(), W_OK) != 0) {
-        throw IoError(out + ": cannot write in its directory '" + directory_of(target) +
-                      "': " + std::strerror(errno));
-      }
-    } else {
-      const std::string dir = directory_of(target);
-      struct stat info {};
-      if (::stat(dir.c_str(), &info) != 0) {
-        throw IoError(out + ": directory '" + dir + "' does not exist");
-      }
-      if (!S_ISDIR(info.st_mode)) {
-        throw IoError(out + ": '" + dir + "' is not a directory");
-      }
-      if (::access(dir.c_str(), W_OK) != 0) {
-        throw IoError(out + ": cannot write in directory '" + dir + "': " + std::strerror(errno));
-      }
-    }
-    for (std::size_t i = 0; i < seen.size(); ++i) {
-      const FileId& other = seen[i].second;
-      const bool same_file = id.exists && other.exists && id.device == other.device &&
-                             id.inode == other.inode && !S_ISCHR(id.mode) && !S_ISFIFO(id.mode);
-      const bool same_path =
-          i >= num_inputs && absolute_output(target) == resolved_outputs[i - num_inputs];
-      if (same_file || same_path) {
+    check_writable(out, target, id);
+    const std::string absolute = absolute_output(target);
+    for (const Seen& other : seen) {
+      const bool same_file = id.exists && other.id.exists && id.device == other.id.device &&
+                             id.inode == other.id.inode && !S_ISCHR(id.mode) && !S_ISFIFO(id.mode);
+      if (same_file || (!other.absolute.empty() && other.absolute == absolute)) {
         throw IoError(out + ": is the same file as " +
-                      (i < num_inputs ? "the input " : "the output ") + seen[i].first +
+                      (other.absolute.empty() ? "the input " : "the output ") + other.name +
                       "; writing it would destroy that file");
       }
     }
-    seen.emplace_back(out, id);
-    resolved_outputs.push_back(absolute_output(target));
+    seen.push_back({out, id, absolute});
   }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <vector>
@@ -67,23 +68,22 @@ class ThreadBudget {
 template <class Fn>
 void parallel_for(Index count, int num_threads, Fn&& f) {
   const int threads = resolve_threads(num_threads);
+  std::atomic<bool> failed{false};
   std::exception_ptr error;
   Index error_index = count;
-  std::mutex guard;
+  std::mutex guard;  // taken only when an iteration throws
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
   for (Index i = 0; i < count; ++i) {
-    {
-      const std::lock_guard<std::mutex> lock(guard);
-      if (error) {
-        continue;
-      }
+    if (failed.load(std::memory_order_relaxed)) {
+      continue;
     }
     try {
       f(i);
     } catch (...) {
       const std::lock_guard<std::mutex> lock(guard);
+      failed = true;
       if (i < error_index) {
         error_index = i;
         error = std::current_exception();

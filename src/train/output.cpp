@@ -37,9 +37,10 @@ void fit_ridge(const Matrix& H,
                const ExecutionContext& context,
                TwoLayerNetwork& net) {
   const Index k = H.cols();
-  const Vector beta = solve_ridge(H.rows(), k, ridge, y, context, [&](Index b, Index c) {
-                        return Matrix(H.middleRows(b, c));
-                      }).beta;
+  const Vector beta =
+      solve_ridge(H.rows(), k, ridge, y, context, [&](Index b, Index c) -> Matrix {
+        return H.middleRows(b, c);
+      }).beta;
   set_single_output(beta, k, net);
 }
 
@@ -78,11 +79,11 @@ void fit_logistic(const Matrix& H,
 
 // Multinomial logistic regression of one-hot targets Y (local rows × c) on [H, 1] by L-BFGS
 // (convex), with the ridge on the weights.
-StageReport fit_softmax(const Matrix& H,
-                        const Matrix& Y,
-                        double ridge,
-                        const ExecutionContext& context,
-                        TwoLayerNetwork& net) {
+void fit_softmax(const Matrix& H,
+                 const Matrix& Y,
+                 double ridge,
+                 const ExecutionContext& context,
+                 TwoLayerNetwork& net) {
   const Index n = H.rows(), k = H.cols(), c = Y.cols();
   const double penalty = stored_ridge_penalty(H, ridge, context);
   auto objective = [&](const Vector& theta, Vector& grad) {
@@ -112,12 +113,6 @@ StageReport fit_softmax(const Matrix& H,
   const Eigen::Map<const Matrix> W(run.x.data(), c, k + 1);
   net.W2 = W.leftCols(k);
   net.b2 = W.col(k);
-  StageReport report;
-  if (!run.x.allFinite()) {
-    report.status = Status::NumericalIssue;
-    report.message = "output layer: the softmax fit produced non-finite weights";
-  }
-  return report;
 }
 
 }  // namespace
@@ -152,7 +147,7 @@ StageReport fit_output_layer(const Matrix& H,
   if (task == Task::Regression) {
     fit_ridge(H, labels.y, options.ridge, context, net);
   } else if (labels.multiclass()) {
-    return fit_softmax(H, labels.onehot, options.ridge, context, net);
+    fit_softmax(H, labels.onehot, options.ridge, context, net);
   } else {
     fit_logistic(H, labels.y, options.ridge, context, net);
   }

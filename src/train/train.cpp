@@ -1,7 +1,6 @@
 // NN-LIFT training: the stages composed (train/stages.hpp; docs/architecture.md).
 // SPDX-License-Identifier: MIT
 #include <chrono>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -9,7 +8,6 @@
 
 #include "detail/activation_traits.hpp"
 #include "detail/check.hpp"
-#include "detail/glm.hpp"
 #include "detail/names.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
