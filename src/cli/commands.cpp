@@ -361,15 +361,7 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
       << "), read in " << format_seconds(seconds_since(t0)) << "\n";
   const bool terminal = &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
   o.progress = stage_progress(log, terminal);
-  TrainResult r;
-  try {
-    r = train(data, o, ExecutionContext(flags.threads));
-  } catch (const DataError& e) {
-    const std::string what = e.what();
-    throw DataError(what + (what.find("leave them out") != std::string::npos
-                                ? " (--drop a,b leaves columns out)"
-                                : ""));
-  }
+  const TrainResult r = train(data, o, ExecutionContext(flags.threads));
   if (r.network.W2.size() == 0) {
     ctx.err << "nnlift train: error: " << r.message << "\n";
     return kNumericalError;
