@@ -37,10 +37,9 @@ void fit_ridge(const Matrix& H,
                const ExecutionContext& context,
                TwoLayerNetwork& net) {
   const Index k = H.cols();
-  const Vector beta =
-      solve_ridge(H.rows(), k, ridge, y, context, [&](Index b, Index c) -> Matrix {
-        return H.middleRows(b, c);
-      }).beta;
+  const Vector beta = solve_ridge(H.rows(), k, ridge, y, context, [&](Index b, Index c) -> Matrix {
+                        return H.middleRows(b, c);
+                      }).beta;
   set_single_output(beta, k, net);
 }
 
