@@ -21,6 +21,63 @@ Matrix LocalReducer::combine(const std::vector<Matrix>& local_partials,
   return total;
 }
 
+std::vector<Index> RowReducer::block_starts(Index local_rows) const {
+  const Index block = block_rows();
+  const Index first = first_row(local_rows);
+  std::vector<Index> begins;
+  for (Index local = 0; local < local_rows;) {
+    begins.push_back(local);
+    const Index global = first + local;
+    local += (global / block + 1) * block - global;
+  }
+  return begins;
+}
+
+SubsetReducer::SubsetReducer(const RowReducer& parent,
+                             Index parent_local_rows,
+                             std::vector<Index> parent_rows)
+    : m_parent(parent), m_parent_rows(std::move(parent_rows)) {
+  const Index n = static_cast<Index>(m_parent_rows.size());
+  for (Index i = 0; i < n; ++i) {
+    const Index row = m_parent_rows[static_cast<std::size_t>(i)];
+    if (row < 0 || row >= parent_local_rows ||
+        (i > 0 && row <= m_parent_rows[static_cast<std::size_t>(i - 1)])) {
+      detail::fail("SubsetReducer: parent_rows must be ascending local rows of the parent");
+    }
+  }
+  // Each part's first row in the full set and its subset size: this part's subset rows follow
+  // those of the parts before it.
+  const Index mine = m_parent.first_row(parent_local_rows);
+  m_parent_first = mine;
+  const Matrix counts = m_parent.gather_rows(
+      (Matrix(1, 2) << static_cast<double>(mine), static_cast<double>(n)).finished());
+  for (Index p = 0; p < counts.rows(); ++p) {
+    const Index size = static_cast<Index>(counts(p, 1));
+    m_total += size;
+    if (static_cast<Index>(counts(p, 0)) < mine) {
+      m_first += size;
+    }
+  }
+}
+
+std::vector<Index> SubsetReducer::block_starts(Index local_rows) const {
+  if (local_rows != static_cast<Index>(m_parent_rows.size())) {
+    detail::fail("SubsetReducer: " + std::to_string(local_rows) + " local rows for a subset of " +
+                 std::to_string(m_parent_rows.size()));
+  }
+  // Blocks of the full set's global row index.
+  const Index block = block_rows();
+  std::vector<Index> begins;
+  for (Index i = 0; i < local_rows; ++i) {
+    const Index global = m_parent_first + m_parent_rows[static_cast<std::size_t>(i)];
+    if (i == 0 ||
+        global / block != (m_parent_first + m_parent_rows[static_cast<std::size_t>(i - 1)]) / block) {
+      begins.push_back(i);
+    }
+  }
+  return begins;
+}
+
 ExecutionContext::ExecutionContext(int num_threads) : m_threads(num_threads) {
   detail::require(num_threads >= 0, "ExecutionContext", "num_threads", num_threads, ">= 0");
 }
@@ -32,15 +89,9 @@ ExecutionContext::ExecutionContext(const RowReducer& reducer, int num_threads)
 
 Matrix ExecutionContext::sum(Index local_rows, Index rows, Index cols, const BlockFn& f) const {
   const RowReducer& r = reducer();
-  const Index block = r.block_rows();
-  const Index first = r.first_row(local_rows);
-  // Local ranges cut where the global row index crosses a multiple of the block size.
-  std::vector<Index> begins;
-  for (Index local = 0; local < local_rows;) {
-    begins.push_back(local);
-    const Index global = first + local;
-    local += (global / block + 1) * block - global;
-  }
+  // Local ranges cut where the reducer's blocks begin (for the default: where the global row
+  // index crosses a multiple of the block size).
+  std::vector<Index> begins = r.block_starts(local_rows);
   begins.push_back(local_rows);
   const Index blocks = static_cast<Index>(begins.size()) - 1;
   std::vector<Matrix> partial(static_cast<std::size_t>(blocks));

@@ -19,7 +19,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 2;
 
 [[noreturn]] void bad_model(const std::string& path, const std::string& what) {
   throw IoError(path + ": invalid model file: " + what);
@@ -139,6 +139,10 @@ void validate(const TwoLayerNetwork& net) {
     fail("b2 has " + std::to_string(net.b2.size()) +
          " entries; expected c = " + std::to_string(net.W2.rows()));
   }
+  if (net.C.size() > 0 && (net.C.rows() != net.W2.rows() || net.C.cols() != d)) {
+    fail("C is " + std::to_string(net.C.rows()) + "x" + std::to_string(net.C.cols()) +
+         "; expected empty or c x d = " + std::to_string(net.W2.rows()) + "x" + std::to_string(d));
+  }
   if (static_cast<Index>(net.inputs.size()) != d) {
     fail(std::to_string(net.inputs.size()) + " input names for d = " + std::to_string(d) +
          " columns of W1");
@@ -149,7 +153,8 @@ void validate(const TwoLayerNetwork& net) {
       fail("duplicate input name '" + name + "'");
     }
   }
-  if (!net.W1.allFinite() || !net.b1.allFinite() || !net.W2.allFinite() || !net.b2.allFinite()) {
+  if (!net.W1.allFinite() || !net.b1.allFinite() || !net.W2.allFinite() || !net.b2.allFinite() ||
+      !net.C.allFinite()) {
     fail("weights contain NaN or infinity");
   }
   const bool regression = net.task == Task::Regression;
@@ -210,6 +215,9 @@ Matrix predict_value(const TwoLayerNetwork& net, const Matrix& X) {
     const Index count = std::min(block, X.rows() - begin);
     out.middleRows(begin, count).noalias() =
         hidden_layer(net, X.middleRows(begin, count)) * net.W2.transpose();
+    if (net.C.size() > 0) {
+      out.middleRows(begin, count).noalias() += X.middleRows(begin, count) * net.C.transpose();
+    }
   }
   out.rowwise() += net.b2.transpose();
   return out;
@@ -265,6 +273,18 @@ void save_model(const std::string& path, const TwoLayerNetwork& net) {
   }
   output["link"] = to_string(net.link);
   doc["output"] = output;
+  if (net.C.size() > 0) {
+    json linear;
+    if (net.C.rows() == 1) {
+      linear["weights"] = to_json(net.C.row(0).transpose());
+    } else {
+      linear["weights"] = json::array();
+      for (Index c = 0; c < net.C.rows(); ++c) {
+        linear["weights"].push_back(to_json(net.C.row(c).transpose()));
+      }
+    }
+    doc["linear"] = linear;
+  }
   if (!net.classes.empty()) {
     doc["classes"] = net.classes;
   }
@@ -298,9 +318,10 @@ TwoLayerNetwork load_model_document(const std::string& path) {
     bad_model(path, "'format' is " + brief(format) + "; expected \"nnlift-model\"");
   }
   const json& version = require_key(path, doc, "version", "");
-  if (!version.is_number_integer() || version.get<int>() != kFormatVersion) {
+  if (!version.is_number_integer() || version.get<int>() < 1 ||
+      version.get<int>() > kFormatVersion) {
     bad_model(path,
-              "unsupported 'version' " + brief(version) + "; this nnlift reads version " +
+              "unsupported 'version' " + brief(version) + "; this nnlift reads versions 1 to " +
                   std::to_string(kFormatVersion));
   }
   TwoLayerNetwork net;
@@ -344,6 +365,16 @@ TwoLayerNetwork load_model_document(const std::string& path) {
     net.link = net.task == Task::Regression ? OutputLink::Identity
                : net.W2.rows() == 1         ? OutputLink::Logistic
                                             : OutputLink::Softmax;
+  }
+  if (version.get<int>() >= 2 && doc.contains("linear")) {
+    const json& linear = doc["linear"];
+    if (!linear.is_object()) {
+      bad_model(path, "'linear' must be a JSON object");
+    }
+    const json& w = require_key(path, linear, "weights", "linear.");
+    net.C = w.is_array() && !w.empty() && w[0].is_array()
+                ? matrix_at(path, w, "linear.weights")
+                : Matrix(vector_at(path, w, "linear.weights").transpose());
   }
   if (doc.contains("classes")) {
     const Vector classes = vector_at(path, doc["classes"], "classes");

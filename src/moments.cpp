@@ -50,9 +50,15 @@ std::string column_name(const std::vector<std::string>& names, Index j, Index d)
 
 Standardizer fit_standardizer(const Matrix& X,
                               const std::vector<std::string>& names,
-                              const ExecutionContext& context) {
+                              const ExecutionContext& context,
+                              const StandardizerOptions& options) {
   const Index n = X.rows();
   const Index d = X.cols();
+  detail::require(options.eigenvalue_floor >= 0 && options.eigenvalue_floor < 1,
+                  "StandardizerOptions",
+                  "eigenvalue_floor",
+                  options.eigenvalue_floor,
+                  "in [0, 1)");
   const Index rows = context.global_rows(n);
   if (rows < 2) {
     throw DataError("standardisation needs at least 2 rows; the data have " + std::to_string(rows));
@@ -65,47 +71,88 @@ Standardizer fit_standardizer(const Matrix& X,
     const Matrix centred = X.middleRows(b, c).rowwise() - s.mean.transpose();
     return Matrix(centred.transpose() * centred);
   });
+  const auto names_of = [&](const std::vector<Index>& columns) {
+    std::vector<std::string> out;
+    for (const Index j : columns) {
+      out.push_back(column_name(names, j, d));
+    }
+    return detail::name_list(out);
+  };
   if (!cov.allFinite()) {
     // Values so large that their squares overflow: name the columns.
-    std::vector<std::string> culprits;
+    std::vector<Index> culprits;
     for (Index j = 0; j < d; ++j) {
       if (!std::isfinite(cov(j, j))) {
-        culprits.push_back(column_name(names, j, d));
+        culprits.push_back(j);
       }
     }
     throw DataError("the input covariance overflows (values too large to square in column(s) " +
-                    detail::name_list(culprits) + "); rescale those columns");
+                    names_of(culprits) + "); rescale those columns");
   }
-  const Eigen::SelfAdjointEigenSolver<Matrix> eig(cov);
-  const Vector& values = eig.eigenvalues();
-  const double top = values.maxCoeff();
-  if (!(values.minCoeff() > 1e-10 * top)) {
-    // Name the columns: constant ones, or those carrying the null direction.
-    std::vector<std::string> culprits;
-    for (Index j = 0; j < d; ++j) {
-      if (cov(j, j) <= 1e-12 * std::max(top, 1e-300)) {
-        culprits.push_back(column_name(names, j, d));
-      }
+  // Column scales; a column whose variance is zero, or rounding noise against its mean, is
+  // constant.
+  Vector inv_sd = Vector::Zero(d);
+  for (Index j = 0; j < d; ++j) {
+    const double var = cov(j, j);
+    if (var > 1e-24 * std::max(1.0, s.mean(j) * s.mean(j))) {
+      inv_sd(j) = 1.0 / std::sqrt(var);
+    } else {
+      s.constant_columns.push_back(j);
     }
-    if (culprits.empty()) {
-      const Vector null = eig.eigenvectors().col(0);
-      for (Index j = 0; j < d; ++j) {
-        if (std::abs(null(j)) > 0.1) {
-          culprits.push_back(column_name(names, j, d));
+  }
+  if (!s.constant_columns.empty() && !options.drop_degenerate) {
+    throw DataError("the input covariance is singular (constant columns: " +
+                    names_of(s.constant_columns) + "); leave them out of the inputs");
+  }
+  const Matrix corr = inv_sd.asDiagonal() * cov * inv_sd.asDiagonal();
+  const Eigen::SelfAdjointEigenSolver<Matrix> eig(corr);
+  const Vector& values = eig.eigenvalues();  // ascending
+  const Matrix& U = eig.eigenvectors();
+  const double top = values.maxCoeff();
+  if (!(top > 0)) {
+    throw DataError("every input column is constant (" + names_of(s.constant_columns) +
+                    "); there is nothing to learn from");
+  }
+  const double floor = std::max(options.eigenvalue_floor, 1e-13) * top;
+  Index dropped = 0;
+  while (dropped < d && !(values(dropped) > floor)) {
+    ++dropped;
+  }
+  // Directions dropped beyond the constant columns (whose own eigenvalue is 0): collinearity.
+  const Index collinear = dropped - static_cast<Index>(s.constant_columns.size());
+  if (collinear > 0) {
+    for (Index j = 0; j < d; ++j) {
+      if (inv_sd(j) == 0) {
+        continue;
+      }
+      for (Index e = 0; e < dropped; ++e) {
+        if (std::abs(U(j, e)) > 0.1) {
+          s.collinear_columns.push_back(j);
+          break;
         }
       }
     }
-    throw DataError("the input covariance is singular (constant or collinear columns: " +
-                    detail::name_list(culprits) + "); leave them out of the inputs");
+    if (!options.drop_degenerate) {
+      throw DataError("the input covariance is singular (collinear columns: " +
+                      names_of(s.collinear_columns) + "); leave them out of the inputs");
+    }
   }
-  const Matrix& U = eig.eigenvectors();
-  s.W = U * values.cwiseSqrt().cwiseInverse().asDiagonal() * U.transpose();
-  s.W_inverse = U * values.cwiseSqrt().asDiagonal() * U.transpose();
+  const Index r = d - dropped;
+  const Matrix Ur = U.rightCols(r);
+  const Vector root = values.tail(r).cwiseSqrt();
+  const Vector sd = inv_sd.unaryExpr([](double v) { return v > 0 ? 1.0 / v : 0.0; });
+  s.W = root.cwiseInverse().asDiagonal() * Ur.transpose() * inv_sd.asDiagonal();  // r×d
+  s.W_inverse = sd.asDiagonal() * Ur * root.asDiagonal();                         // d×r
+  if (r == d) {
+    // The symmetric form (Σ̂^{-1/2} for equal column variances): a rotation of the above.
+    s.W = Ur * s.W;
+    s.W_inverse = s.W_inverse * Ur.transpose();
+  }
   return s;
 }
 
 Matrix standardize(const Standardizer& s, const Matrix& X, const ExecutionContext& context) {
-  Matrix out(X.rows(), X.cols());
+  Matrix out(X.rows(), s.W.rows());
   detail::parallel_rows(X.rows(), context.num_threads(), [&](Index begin, Index count) {
     out.middleRows(begin, count).noalias() =
         (X.middleRows(begin, count).rowwise() - s.mean.transpose()) * s.W.transpose();
@@ -133,8 +180,9 @@ Residualize resolve_residualize(Residualize mode, Index n, Index d) {
     return mode;
   }
   const double p = 1.0 + static_cast<double>(d) + static_cast<double>(d * (d + 1) / 2);
-  return static_cast<double>(n) * p * p <= kQuadraticBudget ? Residualize::Quadratic
-                                                            : Residualize::Linear;
+  const double rows = static_cast<double>(n);
+  return rows >= 20.0 * p && rows * p * p <= kQuadraticBudget ? Residualize::Quadratic
+                                                              : Residualize::Linear;
 }
 
 Vector residualize(const Matrix& Xs,

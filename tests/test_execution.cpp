@@ -196,18 +196,21 @@ TEST_SUITE("execution") {
     };
     const std::vector<Case> cases = {
         {"regression, lsq biases, quadratic residual", nnlift::Task::Regression, nullptr},
+        // (The refinement without a validation split: see the next case for the split.)
         {"regression, linear residual + quadratic in the subspace, refine",
          nnlift::Task::Regression,
          [](nnlift::TrainOptions& o) {
            o.moments.residualize = nnlift::Residualize::Linear;
            o.refine.enabled = true;
            o.refine.max_iterations = 15;
+           o.validation.fraction = 0.0;
          }},
         {"classification, ratio biases, refine",
          nnlift::Task::Classification,
          [](nnlift::TrainOptions& o) {
            o.refine.enabled = true;
            o.refine.max_iterations = 10;
+           o.validation.fraction = 0.0;
          }},
         {"random init + refine",
          nnlift::Task::Regression,
@@ -215,6 +218,7 @@ TEST_SUITE("execution") {
            o.init = nnlift::Init::Random;
            o.refine.enabled = true;
            o.refine.max_iterations = 10;
+           o.validation.fraction = 0.0;
          }},
         {"Fourier biases (random frequencies per global row)",
          nnlift::Task::Regression,
@@ -240,6 +244,32 @@ TEST_SUITE("execution") {
       const std::vector<nnlift::TrainResult> three = train_in_parts(data, o, {8192, 16384});
       CHECK(same_network(three[2].network, whole.network));
     }
+  }
+
+  TEST_CASE(
+      "execution: a validation split is the same for any partition; the parts agree bitwise") {
+    // The split is keyed by global row index and its subsets' blocks are cut where the full
+    // set's are, so every part sees the same rows in the same blocks. The subsets' local
+    // matrices differ in length, so vectorised reductions may round differently from one
+    // process: the parts agree with each other bitwise and with one process to rounding.
+    const nnlift::Dataset data = planted_set(nnlift::Task::Regression, 6);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.seed = 2;
+    o.refine.enabled = true;
+    o.refine.max_iterations = 15;
+    o.validation.fraction = 0.25;
+    const nnlift::TrainResult whole = nnlift::train(data, o, ExecutionContext(2));
+    const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {8192});
+    REQUIRE(parts.size() == 2);
+    CHECK(same_network(parts[0].network, parts[1].network));
+    CHECK(parts[0].validation.rows == whole.validation.rows);
+    CHECK(whole.validation.rows > 4500);
+    CHECK(whole.validation.rows < 5500);
+    CHECK(parts[0].validation.r2 == doctest::Approx(whole.validation.r2).epsilon(1e-6));
+    const double diff = (parts[0].network.W1 - whole.network.W1).cwiseAbs().maxCoeff();
+    INFO("max |W1 difference| " << diff);
+    CHECK(diff < 1e-5);
   }
 
   TEST_CASE("execution: parts not on block boundaries agree with each other and nearly with one") {

@@ -61,7 +61,7 @@ TEST_SUITE("model") {
     CHECK((nnlift::predict(back, X).array() == nnlift::predict(net, X).array()).all());
     const std::string text = test::read_text(path);
     CHECK(text.find("\"format\": \"nnlift-model\"") != std::string::npos);
-    CHECK(text.find("\"version\": 1") != std::string::npos);
+    CHECK(text.find("\"version\": 2") != std::string::npos);
   }
 
   TEST_CASE("model: several outputs with softmax round-trip") {
@@ -103,7 +103,8 @@ TEST_SUITE("model") {
                          nnlift::IoError);
     expect("syntax.json", "{\"format\": ", "not valid JSON");
     expect("format.json", replaced("\"nnlift-model\"", "\"other\""), "'format'");
-    expect("version.json", replaced("\"version\": 1", "\"version\": 2"), "unsupported 'version' 2");
+    expect("version.json", replaced("\"version\": 2", "\"version\": 3"), "unsupported 'version' 3");
+    expect("version0.json", replaced("\"version\": 2", "\"version\": 0"), "unsupported 'version' 0");
     expect("nohidden.json", replaced("\"hidden\"", "\"hiddn\""), "missing key 'hidden'");
     expect("act.json", replaced("\"tanh\"", "\"gelu\""), "unknown activation 'gelu'");
     expect("bias.json", replaced("\"bias\": [", "\"bias\": [1.0, "), "b1 has 3 entries");

@@ -145,15 +145,49 @@ TEST_SUITE("moments") {
               .maxCoeff() < 1e-12);
     const Matrix back = (Z * s.W_inverse.transpose()).rowwise() + s.mean.transpose();
     CHECK((back - X).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK(s.rank() == 3);
+    CHECK(s.constant_columns.empty());
+    CHECK(s.collinear_columns.empty());
+    // Refused when asked (--strict), naming the columns.
+    nnlift::StandardizerOptions strict;
+    strict.drop_degenerate = false;
     Matrix constant = X;
     constant.col(1).setConstant(7.0);
-    CHECK_THROWS_WITH_AS(nnlift::fit_standardizer(constant, {"a", "b", "c"}, reducer),
-                         doctest::Contains("b"),
+    CHECK_THROWS_WITH_AS(nnlift::fit_standardizer(constant, {"a", "b", "c"}, reducer, strict),
+                         doctest::Contains("constant columns: b"),
                          nnlift::DataError);
     Matrix collinear = X;
     collinear.col(2) = 2.0 * X.col(0) - X.col(1);
-    CHECK_THROWS_WITH_AS(nnlift::fit_standardizer(collinear, {"a", "b", "c"}, reducer),
+    CHECK_THROWS_WITH_AS(nnlift::fit_standardizer(collinear, {"a", "b", "c"}, reducer, strict),
                          doctest::Contains("singular"),
                          nnlift::DataError);
+    // By default dropped: the constant column gets zero weight, the collinear direction goes,
+    // and what remains is whitened exactly.
+    const nnlift::Standardizer sc = nnlift::fit_standardizer(constant, {"a", "b", "c"}, reducer);
+    CHECK(sc.rank() == 2);
+    CHECK(sc.constant_columns == std::vector<Index>{1});
+    CHECK(sc.W.col(1).cwiseAbs().maxCoeff() == 0.0);
+    const nnlift::Standardizer sl = nnlift::fit_standardizer(collinear, {"a", "b", "c"}, reducer);
+    CHECK(sl.rank() == 2);
+    CHECK(sl.collinear_columns.size() == 3);
+    for (const nnlift::Standardizer* st : {&sc, &sl}) {
+      const Matrix& M = st == &sc ? constant : collinear;
+      const Matrix Zs = nnlift::standardize(*st, M, reducer);
+      CHECK(Zs.cols() == 2);
+      CHECK((Zs.transpose() * Zs / static_cast<double>(n) - Matrix::Identity(2, 2))
+                .cwiseAbs()
+                .maxCoeff() < 1e-10);
+      CHECK((st->W * st->W_inverse - Matrix::Identity(2, 2)).cwiseAbs().maxCoeff() < 1e-10);
+    }
+    // Columns in wildly different units are not collinear: the floor is on the correlations.
+    Matrix units = X;
+    units.col(0) *= 1e7;
+    units.col(2) *= 1e-7;
+    CHECK(nnlift::fit_standardizer(units, {"a", "b", "c"}, reducer, strict).rank() == 3);
+    nnlift::StandardizerOptions bad;
+    bad.eigenvalue_floor = 1.0;
+    CHECK_THROWS_WITH_AS(nnlift::fit_standardizer(X, {"a", "b", "c"}, reducer, bad),
+                         doctest::Contains("eigenvalue_floor"),
+                         std::invalid_argument);
   }
 }

@@ -194,8 +194,14 @@ TEST_SUITE("train") {
     o.labels.task = nnlift::Task::Regression;
     nnlift::Dataset collinear = nnlift::training_set(s);
     collinear.X.col(3) = collinear.X.col(0) + collinear.X.col(1);
+    o.inputs.drop_degenerate = false;  // --strict
     CHECK_THROWS_WITH_AS(
         nnlift::train(collinear, o), doctest::Contains("singular"), nnlift::DataError);
+    o.inputs.drop_degenerate = true;
+    o.hidden = 4;  // 3 independent directions remain
+    CHECK_THROWS_WITH_AS(nnlift::train(collinear, o),
+                         doctest::Contains("exceed the 3 independent directions"),
+                         nnlift::DataError);
   }
 
   TEST_CASE("train: L-BFGS refinement polishes the tensor estimate; random init needs refine") {
@@ -204,6 +210,7 @@ TEST_SUITE("train") {
     o.hidden = 2;
     const nnlift::TrainResult plain = nnlift::train(nnlift::training_set(s), o);
     o.refine.enabled = true;
+    o.validation.fraction = 0.0;  // the same rows as the plain fit: its loss is the start
     int finished = 0, partial = 0;
     bool in_range = true;
     o.progress = [&](const std::string& stage, double fraction) {

@@ -37,6 +37,11 @@ class RowReducer {
   /// Every part's rows stacked in part order (the parts' row ranges are in that order); every
   /// part receives the whole matrix. Used for small per-row data (subsamples, distinct labels).
   virtual Matrix gather_rows(const Matrix& local) const = 0;
+  /// The local row indices where this part's blocks begin, ascending, starting with 0 (empty
+  /// when local_rows is 0). The default cuts where the global row index crosses a multiple of
+  /// block_rows(); a reducer over a subset of another's rows (a validation split) cuts where the
+  /// rows' index in the full set does, so that the blocks do not depend on the partition.
+  virtual std::vector<Index> block_starts(Index local_rows) const;
 };
 
 /// All rows are held here: combine adds the partials in order, gather_rows returns its input.
@@ -52,6 +57,33 @@ class LocalReducer final : public RowReducer {
 
  private:
   Index m_block_rows;
+};
+
+/// The rows of a subset of another reducer's rows (this part keeps its local rows
+/// `parent_rows`, ascending, of its `parent_local_rows`): combined through the parent, with
+/// blocks cut where the full set's are, and numbered 0.. over the subsets of all parts in part
+/// order. Construction is collective (every part constructs its subsets in the same order).
+class SubsetReducer final : public RowReducer {
+ public:
+  /// \throws std::invalid_argument if parent_rows is not ascending within [0, parent_local_rows).
+  SubsetReducer(const RowReducer& parent, Index parent_local_rows, std::vector<Index> parent_rows);
+  Index block_rows() const override { return m_parent.block_rows(); }
+  Index first_row(Index /*local_rows*/) const override { return m_first; }
+  Index global_rows(Index /*local_rows*/) const override { return m_total; }
+  Matrix combine(const std::vector<Matrix>& local_partials,
+                 Index rows,
+                 Index cols) const override {
+    return m_parent.combine(local_partials, rows, cols);
+  }
+  Matrix gather_rows(const Matrix& local) const override { return m_parent.gather_rows(local); }
+  std::vector<Index> block_starts(Index local_rows) const override;
+
+ private:
+  const RowReducer& m_parent;
+  std::vector<Index> m_parent_rows;
+  Index m_parent_first = 0;
+  Index m_first = 0;
+  Index m_total = 0;
 };
 
 /// Thread count and reducer: everything a data pass needs to know about where it runs. Passed

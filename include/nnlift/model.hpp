@@ -25,7 +25,7 @@ const char* to_string(OutputLink link) noexcept;
 /// \throws std::invalid_argument for anything but "regression" or "classification".
 Task parse_task(const std::string& name);
 
-/// f(x) = W2 σ(W1 x + b1) + b2, then the output link, with weights in the ORIGINAL input
+/// f(x) = W2 σ(W1 x + b1) + C x + b2, then the output link, with weights in the ORIGINAL input
 /// coordinates: prediction needs nothing else.
 struct TwoLayerNetwork {
   Task task = Task::Regression;
@@ -37,6 +37,7 @@ struct TwoLayerNetwork {
   Vector b1;                         ///< k hidden biases
   Matrix W2;                         ///< c×k output weights (c = 1 for regression and binary)
   Vector b2;                         ///< c output biases
+  Matrix C;                          ///< c×d linear term (empty: none)
   std::vector<double> classes;       ///< classification: the label value of each class
   std::string metadata_json = "{}";  ///< provenance and diagnostics (a JSON object), kept as is
 
@@ -45,14 +46,14 @@ struct TwoLayerNetwork {
   Index num_outputs() const noexcept { return W2.rows(); }
 };
 
-/// Checks shapes (W1 k×d, b1 k, W2 c×k, b2 c, inputs d names, unique), finiteness and that the
+/// Checks shapes (W1 k×d, b1 k, W2 c×k, b2 c, C empty or c×d, inputs d names, unique), finiteness and that the
 /// link fits the task. \throws std::invalid_argument naming the culprit.
 void validate(const TwoLayerNetwork& network);
 
 /// Hidden activations σ(X W1ᵀ + 1 b1ᵀ), n×k. X is n×d in the network's input order.
 Matrix hidden_layer(const TwoLayerNetwork& network, const Matrix& X);
 
-/// The affine outputs X ↦ W2 σ(W1 x + b1) + b2 before the link, n×c.
+/// The affine outputs X ↦ W2 σ(W1 x + b1) + C x + b2 before the link, n×c.
 Matrix predict_value(const TwoLayerNetwork& network, const Matrix& X);
 
 /// Predictions after the link: values (regression) or class probabilities (n×c; for the

@@ -12,19 +12,36 @@
 
 namespace nnlift {
 
-/// Standardisation x̃ = W (x − μ) with W Σ̂ Wᵀ = I (W = Σ̂^{-1/2}, symmetric). ALGORITHM.md §4.1.
+/// Standardisation x̃ = W (x − μ) with W Σ̂ Wᵀ = I_r. ALGORITHM.md §4.1. The columns are scaled to
+/// unit variance first and the correlation matrix R = U Λ Uᵀ is whitened; eigen-directions with
+/// λ < eigenvalue_floor · λ_max (collinear columns) and constant columns are dropped, so r <= d.
+/// With r = d, W = U Λ^{-1/2} Uᵀ D^{-1/2} (D the column variances), which is Σ̂^{-1/2} when the
+/// columns have equal variance; with r < d, W = Λ_r^{-1/2} U_rᵀ D^{-1/2} (r×d).
 struct Standardizer {
   Vector mean;       ///< μ̂, d
-  Matrix W;          ///< Σ̂^{-1/2}, d×d
-  Matrix W_inverse;  ///< Σ̂^{1/2}
+  Matrix W;          ///< r×d whitening map
+  Matrix W_inverse;  ///< d×r with W · W_inverse = I_r (Σ̂^{1/2} when r = d)
+  std::vector<Index> constant_columns;   ///< columns with zero variance (ignored by W)
+  std::vector<Index> collinear_columns;  ///< columns carrying a dropped eigen-direction
+  Index rank() const noexcept { return W.rows(); }
 };
 
-/// Fits μ̂ and Σ̂ (divisor n) from X (n×d). \throws DataError naming the columns involved when
-/// Σ̂ is singular (smallest eigenvalue <= 1e-10 × largest): constant or collinear columns.
-/// \throws std::invalid_argument if n < 2.
+/// How fit_standardizer treats a degenerate covariance.
+struct StandardizerOptions {
+  /// Relative floor on the correlation matrix's eigenvalues; in [0, 1).
+  double eigenvalue_floor = 1e-6;
+  /// Drop constant columns and directions below the floor (true), or refuse them (false).
+  bool drop_degenerate = true;
+};
+
+/// Fits μ̂ and Σ̂ (divisor n) from X (n×d). 	hrows DataError naming the columns involved when
+/// Σ̂ overflows, when no direction is left, or (drop_degenerate = false) when a column is
+/// constant or the correlation matrix has an eigenvalue below the floor.
+/// 	hrows std::invalid_argument if n < 2 or the floor is outside [0, 1).
 Standardizer fit_standardizer(const Matrix& X,
                               const std::vector<std::string>& names,
-                              const ExecutionContext& context);
+                              const ExecutionContext& context,
+                              const StandardizerOptions& options = {});
 
 /// (X − 1μᵀ) Wᵀ, row blocks in parallel.
 Matrix standardize(const Standardizer& s, const Matrix& X, const ExecutionContext& context);
@@ -34,16 +51,17 @@ enum class Residualize {
   None,       ///< the paper's plain estimator: ỹ = y − mean(y)
   Linear,     ///< least squares on [1, x]
   Quadratic,  ///< least squares on [1, x, x_i x_j]
-  Auto,       ///< quadratic when the normal equations are affordable, else linear (see
-              ///< resolve_residualize)
+  Auto,       ///< quadratic when the rows are many against its features and the normal
+              ///< equations are affordable, else linear (see resolve_residualize)
 };
 const char* to_string(Residualize r) noexcept;
 /// \throws std::invalid_argument listing the accepted names.
 Residualize parse_residualize(const std::string& name);
 
-/// What Auto means for n rows (over all parts) of d inputs: Quadratic while the normal equations
-/// of p = 1 + d + d(d+1)/2 features cost at most 2e10 multiply-adds (n·p²), else Linear. Any
-/// other mode is returned as it is.
+/// What Auto means for n rows (over all parts) of d inputs: Quadratic when n >= 20·p for its
+/// p = 1 + d + d(d+1)/2 features (fewer rows make the fit's residual mostly its own noise) and
+/// the normal equations cost at most 2e10 multiply-adds (n·p²); else Linear. Any other mode is
+/// returned as it is.
 Residualize resolve_residualize(Residualize mode, Index n, Index d);
 
 /// Residual of y on the chosen polynomial of standardised inputs Xs (n×d, mean 0, covariance I).

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,9 +65,15 @@ struct BiasOptions {
   double fourier_cap = 0.3;     ///< Fourier: cap of unit directions within ε; in (0, √2)
 };
 
-/// Stage "output layer": ridge (regression), logistic or softmax regression (classification).
+/// Stage "output layer": ridge (regression), logistic or softmax regression (classification) of
+/// the targets on [σ(W1 x + b1), x, 1].
 struct OutputOptions {
-  double ridge = 1e-6;  ///< relative to the mean hidden-unit energy; finite, >= 0
+  /// λ: column j of the design gets the penalty λ · mean(F_j²). Unset: chosen by generalised
+  /// cross-validation (regression) or 3-fold cross-validated log-loss (classification) from a
+  /// grid 1e-8 … 10. Finite, >= 0 when set.
+  std::optional<double> ridge;
+  /// Fit a linear term C x beside the hidden units (f = W2 σ(W1 x + b1) + C x + b2).
+  bool linear_term = true;
 };
 
 /// Stage "refine": optional L-BFGS on all parameters (backpropagation gradients).
@@ -74,6 +81,24 @@ struct RefineOptions {
   bool enabled = false;
   int max_iterations = 500;  ///< L-BFGS iterations at most; > 0
   double tolerance = 1e-7;   ///< gradient-norm tolerance; finite, > 0
+  /// L2 weight decay α: the objective adds α/2 ‖θ − θ0‖² over the weights W1, W2 and C (in
+  /// standardised coordinates and standardised regression targets), θ0 the start: the moment
+  /// estimate (so the decay pulls toward it), or zero with init = Random. Unset: chosen from
+  /// {1e-4, 1e-3, 1e-2, 1e-1} on the validation loss. Finite, >= 0 when set.
+  std::optional<double> weight_decay;
+  /// Early stopping: loss evaluations without a better validation loss before the search
+  /// stops; > 0. Only with validation rows.
+  int patience = 20;
+};
+
+/// The validation split: a seeded share of the training rows (chosen by a hash of the row's
+/// global index, so any partition of the rows gives the same split) held out to choose what is
+/// chosen automatically and to report a validation score.
+struct ValidationOptions {
+  /// In [0, 1). Unset: 0.2 when the refinement is on (its weight decay and stopping point are
+  /// chosen on it), else 0. Without refinement the model is refitted on all rows after the
+  /// validation score is taken; with it, the early-stopped model is returned.
+  std::optional<double> fraction;
 };
 
 /// Options by stage. Fields that the pipeline derives (the ranks, seeds and thread counts of the
@@ -83,6 +108,9 @@ struct TrainOptions {
   Activation activation = Activation::Sigmoid;  ///< sigmoid, tanh or softplus (not relu)
   Init init = Init::Tensor;                     ///< Random requires refine.enabled
   LabelOptions labels;
+  /// Stage "standardise": constant columns and collinear directions (correlation eigenvalue
+  /// below the floor) are dropped with a warning, or refused when drop_degenerate is false.
+  StandardizerOptions inputs;
   MomentOptions moments;
   /// HOOI subspace of the moment tensor. rank, seed and start are derived (rank = hidden).
   /// Defaults here: max_sweeps 10, tolerance 1e-4.
@@ -93,6 +121,7 @@ struct TrainOptions {
   BiasOptions bias;
   OutputOptions output;
   RefineOptions refine;
+  ValidationOptions validation;
   /// Optional k×d first-layer directions (rows, original coordinates) to use instead of the
   /// tensor stages: for studying the bias and output steps on their own (reproduction E8).
   Matrix directions;
@@ -130,9 +159,23 @@ struct MomentReport {
 
 /// What the refinement did.
 struct RefineReport {
-  int iterations = 0;       ///< L-BFGS iterations done (0 without refinement)
+  int iterations = 0;  ///< L-BFGS iterations done, or loss evaluations when stopped early
   double loss_before = 0;   ///< training loss of the initial estimate
   std::string stop_reason;  ///< why L-BFGS stopped
+  double weight_decay = 0;  ///< the weight decay of the run kept
+  bool diverged = false;    ///< the kept run met a non-finite loss (its best point is kept)
+  int best_iterate = 0;     ///< the iterate kept (0: the start)
+  double validation_before = 0;  ///< validation loss of the initial estimate (with validation)
+  double validation_after = 0;   ///< validation loss of the point kept
+};
+
+/// Scores on the validation rows (all zero when there were none).
+struct ValidationReport {
+  Index rows = 0;       ///< validation rows over all parts (0: no validation)
+  double r2 = 0;        ///< regression
+  double mse = 0;       ///< regression
+  double accuracy = 0;  ///< classification
+  double log_loss = 0;  ///< classification
 };
 
 struct TrainResult {
@@ -144,8 +187,13 @@ struct TrainResult {
   MomentReport moments;                      ///< empty with init = Random or given directions
   BiasMethod bias_used = BiasMethod::Ratio;  ///< the bias estimator actually used
   RefineReport refine;
+  double output_ridge = 0;    ///< the output layer's λ (chosen or given)
+  /// The cross-validation found that the hidden units do not help: their output weights are
+  /// (nearly) zero and the model is the linear term.
+  bool output_linear_only = false;
   double train_loss = 0;      ///< regression: MSE; classification: log-loss
   double train_accuracy = 0;  ///< classification only
+  ValidationReport validation;
   std::vector<std::string> warnings;
 };
 

@@ -278,10 +278,34 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
       log << "  " << std::setw(4) << j + 1 << "  " << std::setw(10) << m.lambda(j)
           << (weak ? "  within noise" : "") << "\n";
     }
+    log << "  units with |lambda| above " << o.moments.noise_threshold << " x the noise level: "
+        << m.lambda.size() - static_cast<Index>(m.weak_units.size()) << " of " << m.lambda.size()
+        << "\n";
   }
+  log << "  output layer: ridge " << r.output_ridge << (o.output.ridge ? "" : " (chosen)")
+      << (r.network.C.size() > 0 ? ", with a linear term" : ", no linear term")
+      << (r.output_linear_only
+              ? " (the hidden units did not help in cross-validation: the model is linear)"
+              : "")
+      << "\n";
   if (o.refine.enabled) {
     log << "  L-BFGS refinement: " << r.refine.iterations << " iterations (" << r.refine.stop_reason
-        << "), training loss " << r.refine.loss_before << " -> " << r.train_loss << "\n";
+        << "), weight decay " << r.refine.weight_decay << ", training loss "
+        << r.refine.loss_before << " -> " << r.train_loss;
+    if (r.validation.rows > 0) {
+      log << ", validation loss " << r.refine.validation_before << " -> "
+          << r.refine.validation_after;
+    }
+    log << "\n";
+  }
+  if (r.validation.rows > 0) {
+    log << "  validation (" << r.validation.rows << " rows held out): ";
+    if (o.labels.task == Task::Regression) {
+      log << "R^2 " << r.validation.r2 << ", MSE " << r.validation.mse;
+    } else {
+      log << "accuracy " << r.validation.accuracy << ", log-loss " << r.validation.log_loss;
+    }
+    log << (o.refine.enabled ? "" : " (then refitted on all rows)") << "\n";
   }
   if (o.labels.task == Task::Regression) {
     log << "  training MSE " << r.train_loss << "\n";
@@ -328,11 +352,14 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   add_data_flags(desc, data_flags);
   desc.add_options()("model", po::value(&model_path)->required(), "model file to write (required)");
   add_train_flags(desc, train_flags);
-  desc.add_options()("strict", po::bool_switch(&strict), "exit 3 unless every stage succeeded");
+  desc.add_options()("strict",
+                     po::bool_switch(&strict),
+                     "exit 3 unless every stage succeeded; refuse constant and collinear input "
+                     "columns instead of dropping them");
   add_common(desc, flags, true);
   if (!parse_command(
           "usage: nnlift train --data train.csv --hidden k --model model.json [options]\n\n"
-          "Fits f(x) = W2 act(W1 x + b1) + b2 by the method of moments (NN-LIFT): the\n"
+          "Fits f(x) = W2 act(W1 x + b1) + C x + b2 by the method of moments (NN-LIFT): the\n"
           "third-order score moment of the data is decomposed to find W1; biases and\n"
           "the output layer follow in closed form. No backpropagation.",
           args,
@@ -344,7 +371,8 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   detail::check_paths({data_flags.path}, {model_path});
   std::ostream& log = diag(flags, ctx.err);
   CsvOptions csv = csv_options(data_flags, flags.threads);
-  csv.reject_constant_features = true;
+  csv.reject_constant_features = strict;
+  o.inputs.drop_degenerate = !strict;
   const auto t0 = std::chrono::steady_clock::now();
   const Dataset data = read_csv(data_flags.path, csv);
   if (o.hidden > data.X.cols()) {

@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: MIT
 #include "cli/flags.hpp"
 
+#include <optional>
+
 namespace nnlift::cli {
 namespace {
 
@@ -13,6 +15,31 @@ auto parse_flag(const char* flag, const std::string& value, Parse&& parse) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("--") + flag + ": " + e.what());
   }
+}
+
+// "auto" (nullopt) or a number, for flags whose value the library may choose.
+std::optional<double> parse_auto_number(const char* flag, const std::string& value) {
+  if (value == "auto") {
+    return std::nullopt;
+  }
+  std::size_t used = 0;
+  double number = 0;
+  try {
+    number = std::stod(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size()) {
+    throw UsageError(std::string("--") + flag + ": '" + value + "' is neither auto nor a number");
+  }
+  return number;
+}
+
+bool parse_on_off(const char* flag, const std::string& value) {
+  if (value != "on" && value != "off") {
+    throw UsageError(std::string("--") + flag + ": '" + value + "'; expected on or off");
+  }
+  return value == "on";
 }
 
 }  // namespace
@@ -115,16 +142,43 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       with_default(&o.bias.fourier_cap),
       "--bias fourier: frequencies within this distance eps of each direction")(
       "ridge",
-      with_default(&o.output.ridge),
-      "output-layer ridge, relative to the mean hidden-unit energy")(
+      with_default(&f.ridge),
+      "auto | lambda >= 0: output-layer ridge; column j of [hidden units, inputs] gets the "
+      "penalty lambda x mean(column_j^2). auto: chosen by generalised cross-validation "
+      "(regression) or 3-fold cross-validation (classification)")(
+      "linear-term",
+      with_default(&f.linear_term),
+      "on | off: a linear term C x beside the hidden units, fitted with the output layer and "
+      "kept by the refinement")(
+      "eigenvalue-floor",
+      with_default(&o.inputs.eigenvalue_floor),
+      "input directions whose correlation-matrix eigenvalue is below this fraction of the "
+      "largest (collinear columns) are dropped with a warning; constant columns too "
+      "(refused instead with --strict)")(
       "init",
       with_default(&f.init),
       "tensor (method of moments) | random (needs --refine lbfgs: plain backprop training)")(
       "refine",
       with_default(&f.refine),
-      "none | lbfgs: polish all parameters by L-BFGS on the training loss (backpropagation)")(
+      "none | lbfgs: polish all parameters by L-BFGS on the training loss (backpropagation), "
+      "with weight decay and early stopping on the validation rows; the point of lowest "
+      "validation loss is kept, so never one worse there than the start")(
       "refine-max-iterations", with_default(&o.refine.max_iterations), "L-BFGS iterations at most")(
-      "refine-tolerance", with_default(&o.refine.tolerance), "L-BFGS gradient-norm tolerance");
+      "refine-tolerance", with_default(&o.refine.tolerance), "L-BFGS gradient-norm tolerance")(
+      "weight-decay",
+      with_default(&f.weight_decay),
+      "auto | alpha >= 0: the refinement's L2 penalty alpha/2 |theta - theta0|^2 on W1, W2 "
+      "and C (standardised units), theta0 the moment estimate (zero with --init random); "
+      "auto: the best of 1e-4, 1e-3, 1e-2, 1e-1 on the validation loss")(
+      "refine-patience",
+      with_default(&o.refine.patience),
+      "early stopping: loss evaluations without a better validation loss before the "
+      "refinement stops")(
+      "validation",
+      with_default(&f.validation),
+      "auto | fraction in [0, 1): training rows held out (seeded) to choose the weight decay "
+      "and stopping point and to report a validation score; auto: 0.2 with --refine lbfgs, "
+      "else 0. Without refinement the model is then refitted on all rows");
 }
 
 TrainOptions to_train_options(const TrainFlags& f) {
@@ -138,6 +192,10 @@ TrainOptions to_train_options(const TrainFlags& f) {
     throw UsageError("--refine: unknown refinement '" + f.refine + "'; expected none or lbfgs");
   }
   o.refine.enabled = f.refine == "lbfgs";
+  o.output.ridge = parse_auto_number("ridge", f.ridge);
+  o.output.linear_term = parse_on_off("linear-term", f.linear_term);
+  o.refine.weight_decay = parse_auto_number("weight-decay", f.weight_decay);
+  o.validation.fraction = parse_auto_number("validation", f.validation);
   if (f.task != "auto") {
     o.labels.task = parse_flag("task", f.task, parse_task);
   }
@@ -159,9 +217,14 @@ const std::vector<std::pair<std::string, std::string>>& train_flag_names() {
       {"TrainOptions::bias.fourier_radius", "--fourier-radius"},
       {"TrainOptions::bias.fourier_cap", "--fourier-cap"},
       {"TrainOptions::output.ridge", "--ridge"},
+      {"TrainOptions::inputs.eigenvalue_floor", "--eigenvalue-floor"},
+      {"StandardizerOptions::eigenvalue_floor", "--eigenvalue-floor"},
       {"TrainOptions::refine.enabled", "--refine lbfgs"},
       {"TrainOptions::refine.max_iterations", "--refine-max-iterations"},
       {"TrainOptions::refine.tolerance", "--refine-tolerance"},
+      {"TrainOptions::refine.weight_decay", "--weight-decay"},
+      {"TrainOptions::refine.patience", "--refine-patience"},
+      {"TrainOptions::validation.fraction", "--validation"},
       {"TrainOptions::seed", "--seed"},
   };
   return names;

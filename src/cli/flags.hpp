@@ -35,6 +35,10 @@ struct TrainFlags {
   std::string bias = to_string(options.bias.method);
   std::string init = to_string(options.init);
   std::string refine = "none";
+  std::string ridge = "auto";
+  std::string linear_term = "on";
+  std::string weight_decay = "auto";
+  std::string validation = "auto";
 };
 /// With `shared_with_synth`, the flags that `nnlift synth` already defines (--hidden,
 /// --activation, --task) are left out for the caller to copy from the synth options, and the

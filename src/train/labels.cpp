@@ -65,4 +65,22 @@ Labels encode_labels(const Dataset& data,
   return out;
 }
 
+Matrix encode_targets(const Vector& y, const Labels& labels) {
+  if (labels.classes.empty()) {
+    return Matrix(y);
+  }
+  const Index n = y.size();
+  if (!labels.multiclass()) {
+    return Matrix((y.array() == labels.classes[1]).cast<double>());
+  }
+  Matrix T = Matrix::Zero(n, static_cast<Index>(labels.classes.size()));
+  for (Index i = 0; i < n; ++i) {
+    const auto at = std::lower_bound(labels.classes.begin(), labels.classes.end(), y(i));
+    if (at != labels.classes.end() && *at == y(i)) {
+      T(i, at - labels.classes.begin()) = 1.0;
+    }
+  }
+  return T;
+}
+
 }  // namespace nnlift::detail

@@ -17,10 +17,10 @@ Units map_back(const Matrix& Xs,
   const Index n = Xs.rows(), d = Xs.cols(), k = Ubar.cols();
   Units u;
   u.Ubar = Ubar;
-  u.W1.resize(k, d);
+  u.W1.resize(k, st.mean.size());
   u.scale.resize(k);
   for (Index j = 0; j < k; ++j) {
-    const Vector w = st.W * Ubar.col(j);
+    const Vector w = st.W.transpose() * Ubar.col(j);  // ⟨ū, W(x − μ)⟩ = ⟨Wᵀū, x − μ⟩
     u.scale(j) = 1.0 / w.norm();
     u.W1.row(j) = (w * u.scale(j)).transpose();
   }

@@ -1,6 +1,12 @@
 // Stage "output layer" (ALGORITHM.md §4.5): ridge regression, or logistic / softmax regression
-// for classes, of the targets on the hidden activations [H, 1].
+// for classes, of the targets on the design F = [H, x̃, 1] (hidden activations, the standardised
+// inputs when the network has a linear term, an intercept). The ridge is chosen by generalised
+// cross-validation (regression) or 3-fold cross-validation (classes) unless given.
 // SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include <Eigen/Cholesky>
 
 #include "detail/glm.hpp"
@@ -10,108 +16,311 @@
 namespace nnlift::detail {
 namespace {
 
-// The ridge term: `ridge` relative to the mean diagonal of the hidden block of the Gram matrix.
-double ridge_penalty(const Matrix& gram, Index k, double ridge) {
-  return ridge * std::max(gram.topLeftCorner(k, k).trace() / static_cast<double>(k), 1e-300);
+// The relative ridges tried when the ridge is chosen: λ · mean(F_j²) is added to column j, and
+// the hidden units' columns get it times a factor: factor 1e8 is the linear model alone, so that
+// a model with a linear term is chosen over it only where the hidden units help.
+const double kRidgeGrid[] = {1e-8, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0};
+const double kHiddenFactors[] = {1.0, 10.0, 100.0, 1e8};
+const double kClassRidgeGrid[] = {1e-4, 1e-3, 1e-2, 0.1};
+const double kClassHiddenFactors[] = {1.0, 1e8};
+
+// Rows of the design [H, x̃, 1]; x̃ only when the linear term is on.
+struct Design {
+  const Matrix& H;
+  const Matrix* Xs;  // nullptr: no linear term
+  Index k() const { return H.cols(); }
+  Index r() const { return Xs != nullptr ? Xs->cols() : 0; }
+  Index p() const { return k() + r() + 1; }
+  Index rows() const { return H.rows(); }
+  Matrix block(Index b, Index c) const {
+    Matrix F(c, p());
+    F.leftCols(k()) = H.middleRows(b, c);
+    if (Xs != nullptr) {
+      F.middleCols(k(), r()) = Xs->middleRows(b, c);
+    }
+    F.col(p() - 1).setOnes();
+    return F;
+  }
+};
+
+// Column j's penalty λ · mean(F_j²) for the weights, times `hidden_factor` for the k hidden
+// units (the intercept is free); the floor keeps a column of zeros (a dead unit) well posed.
+Vector column_penalties(const Vector& energy, double ridge, Index k, double hidden_factor = 1.0) {
+  Vector pen = (ridge * energy.array().max(1e-12)).matrix();
+  pen.head(k) *= hidden_factor;
+  pen(pen.size() - 1) = 0;
+  return pen;
 }
 
-// The same for the iterative output fits, which hold H: at least 1e-8, so that separable
-// classes still have a finite optimum.
-double stored_ridge_penalty(const Matrix& H, double ridge, const ExecutionContext& context) {
-  const Index n = H.rows();
-  const double energy = context.mean(n, 1, 1, [&](Index b, Index c) {
-    return Matrix::Constant(1, 1, H.middleRows(b, c).squaredNorm());
-  })(0, 0) / static_cast<double>(H.cols());
-  return std::max(ridge, 1e-8) * std::max(energy, 1e-300);
+// Row weights: 1 on the rows of the folds in use, 0 elsewhere (an empty vector: every row).
+double weight_at(const Vector& w, Index i) { return w.size() == 0 ? 1.0 : w(i); }
+
+// mean(F_j²) per column over all rows of all parts.
+Vector column_energy(const Design& D, const ExecutionContext& context) {
+  return context.mean(D.rows(), D.p(), 1, [&](Index b, Index c) {
+    return Matrix(D.block(b, c).colwise().squaredNorm().transpose());
+  });
 }
 
-// W2 and b2 from the solution [weights; intercept] of a single-output fit.
-void set_single_output(const Vector& beta, Index k, TwoLayerNetwork& net) {
-  net.W2 = beta.head(k).transpose();
-  net.b2 = Vector::Constant(1, beta(k));
+// ---- regression: ridge with the penalty chosen by GCV -----------------------------------------
+
+struct RidgeChoice {
+  Vector beta;
+  double ridge = 0;
+  double hidden_factor = 1;
+};
+
+RidgeChoice fit_ridge(const Design& D,
+                      const Vector& y,
+                      const std::optional<double>& ridge,
+                      const ExecutionContext& context) {
+  const Index n = D.rows(), p = D.p();
+  const Index rows = context.global_rows(n);
+  // [FᵀF | Fᵀy | yᵀy] / n in one pass.
+  const Matrix normal = context.mean(n, p + 1, p + 1, [&](Index b, Index c) {
+    const Matrix F = D.block(b, c);
+    const auto yb = y.segment(b, c);
+    Matrix out = Matrix::Zero(p + 1, p + 1);
+    out.topLeftCorner(p, p).noalias() = F.transpose() * F;
+    out.col(p).head(p).noalias() = F.transpose() * yb;
+    out(p, p) = yb.squaredNorm();
+    return out;
+  });
+  const Matrix A = normal.topLeftCorner(p, p);
+  const Vector g = normal.col(p).head(p);
+  const double yy = normal(p, p);
+  const bool linear = D.r() > 0;
+  auto solve = [&](double lambda, double factor) {
+    Matrix M = A;
+    M.diagonal() += column_penalties(A.diagonal(), lambda, D.k(), factor);
+    M.diagonal().array() += 1e-13 * A.diagonal().maxCoeff();
+    const Eigen::LDLT<Matrix> ldlt(M);
+    return std::make_pair(ldlt.solve(g).eval(), ldlt);
+  };
+  RidgeChoice best;
+  if (ridge) {
+    best.ridge = *ridge;
+    best.beta = solve(*ridge, 1.0).first;
+    return best;
+  }
+  // GCV(λ) = (RSS/n) / (1 − df/n)², df = tr((A + λP)⁻¹ A); RSS/n = yᵀy/n − 2βᵀg + βᵀAβ.
+  double best_score = std::numeric_limits<double>::infinity();
+  for (const double factor : kHiddenFactors) {
+    if (!linear && factor != 1.0) {
+      break;  // without a linear term there is no linear model to fall back on
+    }
+    for (const double lambda : kRidgeGrid) {
+      const auto [beta, ldlt] = solve(lambda, factor);
+      const double rss = std::max(yy - 2 * beta.dot(g) + beta.dot(A * beta), 0.0);
+      const double df = ldlt.solve(A).trace();
+      const double denominator = 1.0 - df / static_cast<double>(rows);
+      const double score = denominator > 1e-9 ? rss / (denominator * denominator)
+                                              : std::numeric_limits<double>::infinity();
+      if (best.beta.size() == 0 || score < best_score) {
+        best_score = score;
+        best.beta = beta;
+        best.ridge = lambda;
+        best.hidden_factor = factor;
+      }
+    }
+  }
+  return best;
 }
 
-void fit_ridge(const Matrix& H,
-               const Vector& y,
-               double ridge,
-               const ExecutionContext& context,
-               TwoLayerNetwork& net) {
-  const Index k = H.cols();
-  const Vector beta = solve_ridge(H.rows(), k, ridge, y, context, [&](Index b, Index c) -> Matrix {
-                        return H.middleRows(b, c);
-                      }).beta;
-  set_single_output(beta, k, net);
-}
+// ---- classification: logistic (Newton) and softmax (L-BFGS) with row weights ------------------
 
-// L2-penalised logistic regression of 0/1 labels on [H, 1] by Newton's method.
-void fit_logistic(const Matrix& H,
-                  const Vector& y,
-                  double ridge,
-                  const ExecutionContext& context,
-                  TwoLayerNetwork& net) {
-  const Index n = H.rows(), k = H.cols();
-  Vector beta = Vector::Zero(k + 1);
-  const double penalty = stored_ridge_penalty(H, ridge, context);
+// L2-penalised logistic regression of 0/1 labels on the design by Newton's method, on the rows
+// of weight 1. Returns [weights; intercept].
+Vector fit_logistic(const Design& D,
+                    const Vector& y,
+                    const Vector& penalty,
+                    const Vector& w,
+                    const Vector& start,
+                    const ExecutionContext& context) {
+  const Index n = D.rows(), p = D.p();
+  Vector beta = start;
   for (int it = 0; it < 100; ++it) {
-    const Matrix gh = context.mean(n, k + 1, k + 2, [&](Index b, Index c) {
-      const Matrix F = with_intercept(H.middleRows(b, c));
-      const Vector p =
-          (F * beta).unaryExpr([](double t) { return activate(Activation::Sigmoid, t); });
-      const Vector w = p.array() * (1.0 - p.array());
-      Matrix out(k + 1, k + 2);
-      out.leftCols(k + 1).noalias() = F.transpose() * (w.asDiagonal() * F);
-      out.col(k + 1).noalias() = F.transpose() * (p - y.segment(b, c));
+    const Matrix gh = context.sum(n, p, p + 2, [&](Index b, Index c) {
+      const Matrix F = D.block(b, c);
+      Vector weight(c), residual(c);
+      double count = 0;
+      const Vector f = F * beta;
+      for (Index i = 0; i < c; ++i) {
+        const double wi = weight_at(w, b + i);
+        const double q = activate(Activation::Sigmoid, f(i));
+        weight(i) = wi * q * (1.0 - q);
+        residual(i) = wi * (q - y(b + i));
+        count += wi;
+      }
+      Matrix out = Matrix::Zero(p, p + 2);
+      out.leftCols(p).noalias() = F.transpose() * (weight.asDiagonal() * F);
+      out.col(p).noalias() = F.transpose() * residual;
+      out(0, p + 1) = count;
       return out;
     });
-    Matrix hess = gh.leftCols(k + 1);
-    Vector grad = gh.col(k + 1);
-    hess.diagonal().head(k).array() += penalty;
-    grad.head(k) += penalty * beta.head(k);
+    const double count = std::max(gh(0, p + 1), 1.0);
+    Matrix hess = gh.leftCols(p) / count;
+    Vector grad = gh.col(p) / count;
+    hess.diagonal() += penalty;
+    grad += penalty.cwiseProduct(beta);
+    hess.diagonal().array() += 1e-12;
     const Vector step = hess.ldlt().solve(grad);
+    if (!step.allFinite()) {
+      break;
+    }
     beta -= step;
     if (step.norm() < 1e-10 * (1.0 + beta.norm())) {
       break;
     }
   }
-  set_single_output(beta, k, net);
+  return beta;
 }
 
-// Multinomial logistic regression of one-hot targets Y (local rows × c) on [H, 1] by L-BFGS
-// (convex), with the ridge on the weights.
-void fit_softmax(const Matrix& H,
-                 const Matrix& Y,
-                 double ridge,
-                 const ExecutionContext& context,
-                 TwoLayerNetwork& net) {
-  const Index n = H.rows(), k = H.cols(), c = Y.cols();
-  const double penalty = stored_ridge_penalty(H, ridge, context);
+// Multinomial logistic regression of one-hot targets Y (local rows × c) by L-BFGS (convex), on
+// the rows of weight 1. Returns vec([W | b]) (c × p, column-major).
+Vector fit_softmax(const Design& D,
+                   const Matrix& Y,
+                   const Vector& penalty,
+                   const Vector& w,
+                   const Vector& start,
+                   const ExecutionContext& context,
+                   bool loose) {
+  const Index n = D.rows(), p = D.p(), c = Y.cols();
   auto objective = [&](const Vector& theta, Vector& grad) {
-    const Eigen::Map<const Matrix> W(theta.data(), c, k + 1);  // [W2 | b2]
-    const Matrix sum = context.mean(n, c * (k + 1) + 1, 1, [&](Index b, Index cnt) {
-      const Matrix F = with_intercept(H.middleRows(b, cnt));
-      Matrix P = F * W.transpose();  // cnt×c logits
-      double loss = 0;
+    const Eigen::Map<const Matrix> W(theta.data(), c, p);
+    const Matrix sum = context.sum(n, c * p + 2, 1, [&](Index b, Index cnt) {
+      const Matrix F = D.block(b, cnt);
+      const Matrix logits = F * W.transpose();  // cnt×c
+      Matrix P = logits;
+      double loss = 0, count = 0;
       for (Index i = 0; i < cnt; ++i) {
-        softmax_inplace(P.row(i));
-        loss -= (Y.row(b + i).array() * (P.row(i).array().max(1e-300)).log()).sum();
+        const double wi = weight_at(w, b + i);
+        const double log_normaliser = softmax_inplace(P.row(i));
+        loss += wi * (Y.row(b + i).array() * (log_normaliser - logits.row(i).array())).sum();
+        P.row(i) = wi * (P.row(i) - Y.row(b + i));
+        count += wi;
       }
-      const Matrix E = P - Y.middleRows(b, cnt);
-      Matrix out(c * (k + 1) + 1, 1);
-      Eigen::Map<Matrix>(out.data(), c, k + 1) = E.transpose() * F;
-      out(c * (k + 1), 0) = loss;
+      Matrix out(c * p + 2, 1);
+      Eigen::Map<Matrix>(out.data(), c, p) = P.transpose() * F;
+      out(c * p, 0) = loss;
+      out(c * p + 1, 0) = count;
       return out;
     });
-    grad = sum.col(0).head(c * (k + 1));
-    Eigen::Map<Matrix>(grad.data(), c, k + 1).leftCols(k) += penalty * W.leftCols(k);
-    return sum(c * (k + 1), 0) + 0.5 * penalty * W.leftCols(k).squaredNorm();
+    const double count = std::max(sum(c * p + 1, 0), 1.0);
+    grad = sum.col(0).head(c * p) / count;
+    Eigen::Map<Matrix> G(grad.data(), c, p);
+    G += W * penalty.asDiagonal();
+    return sum(c * p, 0) / count + 0.5 * (W * penalty.cwiseSqrt().asDiagonal()).squaredNorm();
   };
-  const LBFGSpp::LBFGSParam<double> param = tight_lbfgs(500);
-  const LbfgsRun run = run_lbfgs(objective, Vector::Zero(c * (k + 1)), param);
   // A line search that gives up on this convex problem stops at its numerical optimum: the
-  // point it holds is the answer, so that is no warning.
-  const Eigen::Map<const Matrix> W(run.x.data(), c, k + 1);
-  net.W2 = W.leftCols(k);
-  net.b2 = W.col(k);
+  // point it holds is the answer.
+  LBFGSpp::LBFGSParam<double> param = tight_lbfgs(loose ? 100 : 500);
+  if (loose) {
+    param.epsilon = param.epsilon_rel = 1e-5;
+    param.delta = 1e-7;
+  }
+  return run_lbfgs(objective, start, param).x;
+}
+
+// The log-loss of [weights; intercept] (one output) or vec([W | b]) on the rows of weight 1.
+double class_loss(const Design& D,
+                  const Labels& labels,
+                  const Vector& beta,
+                  const Vector& w,
+                  const ExecutionContext& context) {
+  const Index n = D.rows(), p = D.p();
+  const Matrix total = context.sum(n, 2, 1, [&](Index b, Index cnt) {
+    const Matrix F = D.block(b, cnt);
+    double loss = 0, count = 0;
+    if (labels.multiclass()) {
+      const Index c = labels.onehot.cols();
+      const Eigen::Map<const Matrix> W(beta.data(), c, p);
+      Matrix P = F * W.transpose();
+      for (Index i = 0; i < cnt; ++i) {
+        const double wi = weight_at(w, b + i);
+        const double log_normaliser = softmax_inplace(P.row(i));
+        Index cls = 0;
+        labels.onehot.row(b + i).maxCoeff(&cls);
+        loss += wi * (log_normaliser - (F.row(i) * W.row(cls).transpose())(0, 0));
+        count += wi;
+      }
+    } else {
+      const Vector f = F * beta;
+      for (Index i = 0; i < cnt; ++i) {
+        const double wi = weight_at(w, b + i);
+        loss += wi * logistic_loss(f(i), labels.y(b + i));
+        count += wi;
+      }
+    }
+    return Matrix((Matrix(2, 1) << loss, count).finished());
+  });
+  return total(0, 0) / std::max(total(1, 0), 1.0);
+}
+
+// `loose`: the cross-validation fits, which only rank the penalties, stop earlier.
+Vector fit_classes(const Design& D,
+                   const Labels& labels,
+                   const Vector& penalty,
+                   const Vector& w,
+                   const Vector& start,
+                   const ExecutionContext& context,
+                   bool loose = false) {
+  return labels.multiclass() ? fit_softmax(D, labels.onehot, penalty, w, start, context, loose)
+                             : fit_logistic(D, labels.y, penalty, w, start, context);
+}
+
+// The ridge for classes: 3-fold cross-validated log-loss over a grid (folds by global row
+// index, so any partition of the rows gives the same folds), warm-started from large to small.
+RidgeChoice fit_class_output(const Design& D,
+                             const Labels& labels,
+                             const std::optional<double>& ridge,
+                             const ExecutionContext& context) {
+  const Index n = D.rows();
+  const Index outputs = labels.multiclass() ? labels.onehot.cols() : 1;
+  const Vector energy = column_energy(D, context);
+  const Vector zero = Vector::Zero(outputs * D.p());
+  RidgeChoice best;
+  if (ridge) {
+    best.ridge = std::max(*ridge, 1e-8);  // separable classes still have a finite optimum
+    best.beta = fit_classes(
+        D, labels, column_penalties(energy, best.ridge, D.k()), Vector(), zero, context);
+    return best;
+  }
+  constexpr int kFolds = 3;
+  const Index first = context.first_row(n);
+  double best_loss = std::numeric_limits<double>::infinity();
+  for (const double factor : kClassHiddenFactors) {
+    if (D.r() == 0 && factor != 1.0) {
+      break;  // without a linear term there is no linear model to fall back on
+    }
+    std::vector<Vector> starts(kFolds, zero);
+    for (auto it = std::rbegin(kClassRidgeGrid); it != std::rend(kClassRidgeGrid); ++it) {
+      const Vector penalty = column_penalties(energy, *it, D.k(), factor);
+      double loss = 0;
+      for (int fold = 0; fold < kFolds; ++fold) {
+        Vector train(n), held(n);
+        for (Index i = 0; i < n; ++i) {
+          const bool out = (first + i) % kFolds == fold;
+          held(i) = out ? 1.0 : 0.0;
+          train(i) = out ? 0.0 : 1.0;
+        }
+        starts[fold] = fit_classes(D, labels, penalty, train, starts[fold], context, true);
+        loss += class_loss(D, labels, starts[fold], held, context);
+      }
+      if (loss < best_loss) {
+        best_loss = loss;
+        best.ridge = *it;
+        best.hidden_factor = factor;
+      }
+    }
+  }
+  best.beta = fit_classes(D,
+                          labels,
+                          column_penalties(energy, best.ridge, D.k(), best.hidden_factor),
+                          Vector(),
+                          zero,
+                          context);
+  return best;
 }
 
 }  // namespace
@@ -131,27 +340,40 @@ RidgeFit solve_ridge(Index n,
   });
   Matrix A = normal.leftCols(k + 1);
   RidgeFit fit;
-  fit.penalty = ridge_penalty(A, k, ridge);
+  fit.penalty = ridge * std::max(A.topLeftCorner(k, k).trace() / static_cast<double>(k), 1e-300);
   A.diagonal().head(k).array() += fit.penalty;
   fit.beta = A.ldlt().solve(normal.col(k + 1));
   return fit;
 }
 
-StageReport fit_output_layer(const Matrix& H,
+OutputFit fit_output_layer(const Matrix& H,
+                             const Matrix* Xs,
+                             const Standardizer& st,
                              const Labels& labels,
                              Task task,
                              const OutputOptions& options,
                              const ExecutionContext& context,
                              TwoLayerNetwork& net) {
-  if (task == Task::Regression) {
-    fit_ridge(H, labels.y, options.ridge, context, net);
-  } else if (labels.multiclass()) {
-    fit_softmax(H, labels.onehot, options.ridge, context, net);
+  const Design D{H, Xs};
+  const Index k = D.k(), r = D.r(), p = D.p();
+  const RidgeChoice fit = task == Task::Regression
+                              ? fit_ridge(D, labels.y, options.ridge, context)
+                              : fit_class_output(D, labels, options.ridge, context);
+  const Index outputs = fit.beta.size() / p;
+  const Eigen::Map<const Matrix> B(fit.beta.data(), outputs, p);  // [W2 | Cs | b2] per output
+  net.W2 = B.leftCols(k);
+  net.b2 = B.col(p - 1);
+  if (r > 0) {
+    // Cs x̃ = Cs W (x − μ): C = Cs W, and b2 absorbs −C μ.
+    net.C = B.middleCols(k, r) * st.W;
+    net.b2 -= net.C * st.mean;
   } else {
-    fit_logistic(H, labels.y, options.ridge, context, net);
+    net.C.resize(0, 0);
   }
-  StageReport report;
-  if (!(net.W2.allFinite() && net.b2.allFinite())) {
+  OutputFit report;
+  report.ridge = fit.ridge;
+  report.hidden_factor = fit.hidden_factor;
+  if (!(net.W2.allFinite() && net.b2.allFinite() && net.C.allFinite())) {
     report.status = Status::NumericalIssue;
     report.message = "output layer: the fit produced non-finite weights";
   }

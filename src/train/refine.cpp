@@ -1,9 +1,11 @@
-// Local refinement of all network parameters by L-BFGS (the in-house backpropagation baseline).
+// Stage "refine": local refinement of all network parameters by L-BFGS (backpropagation), with
+// weight decay, early stopping on a validation set and the best point kept.
 // SPDX-License-Identifier: MIT
 #include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <sstream>
 #include <stdexcept>
 
 #include "detail/check.hpp"
@@ -14,124 +16,307 @@
 namespace nnlift::detail {
 namespace {
 
-// Parameters in standardised coordinates, packed as [vec(W1) (k×d), b1 (k), vec(W2) (c×k), b2 (c)].
+// Thrown from the objective to end the search; the best point is already recorded.
+struct StopSearch {
+  std::string reason;
+};
+
+// The parameters in standardised coordinates, packed as
+// [vec(W1) (k×r), b1 (k), vec(W2) (c×k), b2 (c), vec(C) (c×r) when linear].
+struct Layout {
+  Index k, r, c;
+  bool linear;
+  Index w1() const { return 0; }
+  Index b1() const { return k * r; }
+  Index w2() const { return k * r + k; }
+  Index b2() const { return k * r + k + c * k; }
+  Index cs() const { return k * r + k + c * k + c; }
+  Index size() const { return cs() + (linear ? c * r : 0); }
+};
+
+// Loss and gradient of the unpenalised mean loss over rows X (standardised), targets T.
+// want_grad false: the loss only.
+double data_loss(const Layout& L,
+                 const Vector& theta,
+                 const Matrix& X,
+                 const Matrix& T,
+                 Activation act,
+                 OutputLink link,
+                 const ExecutionContext& context,
+                 Vector* grad) {
+  const Index n = X.rows(), k = L.k, r = L.r, c = L.c;
+  const Eigen::Map<const Matrix> W1(theta.data() + L.w1(), k, r);
+  const Eigen::Map<const Vector> b1(theta.data() + L.b1(), k);
+  const Eigen::Map<const Matrix> W2(theta.data() + L.w2(), c, k);
+  const Eigen::Map<const Vector> b2(theta.data() + L.b2(), c);
+  const Index size = grad != nullptr ? L.size() : 0;
+  const Matrix sum = context.mean(n, size + 1, 1, [&](Index b, Index cnt) {
+    const auto Xb = X.middleRows(b, cnt);
+    Matrix Z = Xb * W1.transpose();
+    Z.rowwise() += b1.transpose();
+    Matrix H = Z;
+    Matrix dH = Z;
+    for (Index i = 0; i < Z.size(); ++i) {
+      H.data()[i] = activate(act, Z.data()[i]);
+      dH.data()[i] = activation_derivative(act, 1, Z.data()[i]);
+    }
+    Matrix F = H * W2.transpose();  // cnt×c
+    F.rowwise() += b2.transpose();
+    if (L.linear) {
+      F.noalias() += Xb * Eigen::Map<const Matrix>(theta.data() + L.cs(), c, r).transpose();
+    }
+    const auto Tb = T.middleRows(b, cnt);
+    Matrix E(cnt, c);  // ∂loss/∂F per row
+    double loss = 0;
+    for (Index i = 0; i < cnt; ++i) {
+      if (link == OutputLink::Identity) {
+        E.row(i) = F.row(i) - Tb.row(i);
+        loss += 0.5 * E.row(i).squaredNorm();
+      } else if (link == OutputLink::Logistic) {
+        const double f = F(i, 0);
+        E(i, 0) = activate(Activation::Sigmoid, f) - Tb(i, 0);
+        loss += logistic_loss(f, Tb(i, 0));
+      } else {
+        Eigen::RowVectorXd p = F.row(i);
+        const double log_normaliser = softmax_inplace(p);
+        E.row(i) = p - Tb.row(i);
+        loss += (Tb.row(i).array() * (log_normaliser - F.row(i).array())).sum();
+      }
+    }
+    Matrix out(size + 1, 1);
+    if (size > 0) {
+      const Matrix dZ = (E * W2).cwiseProduct(dH);
+      Eigen::Map<Matrix>(out.data() + L.w1(), k, r) = dZ.transpose() * Xb;
+      out.col(0).segment(L.b1(), k) = dZ.colwise().sum().transpose();
+      Eigen::Map<Matrix>(out.data() + L.w2(), c, k) = E.transpose() * H;
+      out.col(0).segment(L.b2(), c) = E.colwise().sum().transpose();
+      if (L.linear) {
+        Eigen::Map<Matrix>(out.data() + L.cs(), c, r) = E.transpose() * Xb;
+      }
+    }
+    out(size, 0) = loss;
+    return out;
+  });
+  if (grad != nullptr) {
+    *grad = sum.col(0).head(size);
+  }
+  return sum(size, 0);
+}
+
+// The weights that weight decay penalises: W1, W2 and C (not the biases).
+Vector decay_mask(const Layout& L) {
+  Vector m = Vector::Zero(L.size());
+  m.segment(L.w1(), L.k * L.r).setOnes();
+  m.segment(L.w2(), L.c * L.k).setOnes();
+  if (L.linear) {
+    m.segment(L.cs(), L.c * L.r).setOnes();
+  }
+  return m;
+}
+
 struct Objective {
+  const Layout& L;
   const Matrix& X;
-  const Matrix& T;  // n×c targets
+  const Matrix& T;
+  const Matrix* Xv;  // validation rows (standardised) and targets, or nullptr
+  const Matrix* Tv;
   const ExecutionContext& context;
-  Index k;
+  const ExecutionContext* valid_context;
   Activation act;
   OutputLink link;
+  double decay;
+  Vector mask;
+  Vector anchor;  // the decay pulls toward it: the start (tensor init) or zero (random init)
+  int patience;
+  // The point kept: lowest validation loss (with validation), else lowest objective.
   Vector best;
-  double best_value = std::numeric_limits<double>::infinity();
-  const std::function<void(double)>* progress = nullptr;  // fraction of the iteration budget
-  int max_iterations = 1;
+  double best_score = std::numeric_limits<double>::infinity();
+  double start_score = 0;
+  double lowest_value = std::numeric_limits<double>::infinity();
+  int since_best = 0;
   int evaluations = 0;
+  int iterates = 0;       // evaluations that lowered the training objective (L-BFGS's iterates)
+  int best_iterate = 0;
+  int max_evaluations = 1;
+  const std::function<void(double)>* progress = nullptr;
 
   double operator()(const Vector& theta, Vector& grad) {
-    const Index d = X.cols(), n = X.rows(), c = T.cols();
-    const Eigen::Map<const Matrix> W1(theta.data(), k, d);
-    const Eigen::Map<const Vector> b1(theta.data() + k * d, k);
-    const Eigen::Map<const Matrix> W2(theta.data() + k * d + k, c, k);
-    const Eigen::Map<const Vector> b2(theta.data() + k * d + k + c * k, c);
-    const Index size = theta.size();
-    // One pass: the gradient (size entries) and the loss (last entry).
-    const Matrix sum = context.mean(n, size + 1, 1, [&](Index b, Index cnt) {
-      const auto Xb = X.middleRows(b, cnt);
-      Matrix Z = Xb * W1.transpose();
-      Z.rowwise() += b1.transpose();
-      Matrix H = Z;
-      Matrix dH = Z;
-      for (Index i = 0; i < Z.size(); ++i) {
-        H.data()[i] = activate(act, Z.data()[i]);
-        dH.data()[i] = activation_derivative(act, 1, Z.data()[i]);
+    double value = data_loss(L, theta, X, T, act, link, context, &grad);
+    const Vector shift = (theta - anchor).cwiseProduct(mask);
+    value += 0.5 * decay * shift.squaredNorm();
+    grad += decay * shift;
+    if (!std::isfinite(value) || !grad.allFinite()) {
+      throw StopSearch{"diverged (non-finite loss or gradient); the best point seen is kept"};
+    }
+    ++evaluations;
+    // Only the points that lower the training objective are candidates: a line search's trial
+    // step that overshoots may fit a few validation rows by chance.
+    if (value <= lowest_value) {
+      lowest_value = value;
+      const double score =
+          Xv != nullptr ? data_loss(L, theta, *Xv, *Tv, act, link, *valid_context, nullptr)
+                        : value;
+      if (iterates == 0) {
+        start_score = score;
       }
-      Matrix F = H * W2.transpose();  // cnt×c
-      F.rowwise() += b2.transpose();
-      const auto Tb = T.middleRows(b, cnt);
-      Matrix E(cnt, c);  // ∂loss/∂F per row
-      double loss = 0;
-      for (Index i = 0; i < cnt; ++i) {
-        if (link == OutputLink::Identity) {
-          E.row(i) = F.row(i) - Tb.row(i);
-          loss += 0.5 * E.row(i).squaredNorm();
-        } else if (link == OutputLink::Logistic) {
-          const double f = F(i, 0);
-          E(i, 0) = activate(Activation::Sigmoid, f) - Tb(i, 0);
-          loss += logistic_loss(f, Tb(i, 0));
-        } else {
-          Eigen::RowVectorXd p = F.row(i);
-          const double log_normaliser = softmax_inplace(p);
-          E.row(i) = p - Tb.row(i);
-          loss += (Tb.row(i).array() * (log_normaliser - F.row(i).array())).sum();
-        }
+      if (best.size() == 0 || score < best_score - 1e-9 * std::abs(best_score)) {
+        best_score = score;
+        best = theta;
+        best_iterate = iterates;
+        since_best = 0;
+      } else if (Xv != nullptr && ++since_best >= patience) {
+        throw StopSearch{"early stopping: the validation loss did not improve over " +
+                         std::to_string(patience) + " iterates"};
       }
-      const Matrix dZ = (E * W2).cwiseProduct(dH);
-      Matrix out(size + 1, 1);
-      Eigen::Map<Matrix>(out.data(), k, d) = dZ.transpose() * Xb;
-      out.col(0).segment(k * d, k) = dZ.colwise().sum().transpose();
-      Eigen::Map<Matrix>(out.data() + k * d + k, c, k) = E.transpose() * H;
-      out.col(0).segment(k * d + k + c * k, c) = E.colwise().sum().transpose();
-      out(size, 0) = loss;
-      return out;
-    });
-    grad = sum.col(0).head(size);
-    const double value = sum(size, 0);
-    if (value < best_value) {
-      best_value = value;
-      best = theta;
+      ++iterates;
     }
     if (progress != nullptr && *progress) {
-      // Each iteration evaluates at least once, so this over-states progress; capped below 1.
-      (*progress)(std::min(0.99, ++evaluations / static_cast<double>(max_iterations)));
+      (*progress)(std::min(0.99, evaluations / static_cast<double>(max_evaluations)));
     }
     return value;
   }
 };
 
-}  // namespace
+struct Run {
+  int best_iterate = 0;
+  Vector best;
+  double best_score = 0;
+  double start_score = 0;
+  int iterations = 0;
+  std::string stop_reason;
+  bool diverged = false;
+};
 
-RefineReport refine_network(const Matrix& Xs,
-                            const Matrix& targets,
-                            const Standardizer& st,
-                            const RefineOptions& options,
-                            const ExecutionContext& context,
-                            TwoLayerNetwork& net,
-                            const std::function<void(double)>& progress) {
-  const Index k = net.num_hidden(), d = net.num_inputs(), c = net.num_outputs();
-  if (targets.rows() != Xs.rows() || targets.cols() != c) {
-    fail("refine_network: targets are " + std::to_string(targets.rows()) + "x" +
-         std::to_string(targets.cols()) + "; expected n x " + std::to_string(c));
-  }
-  // To standardised coordinates: W1s = W1 Σ^{1/2}, b1s = b1 + W1 μ.
-  Vector theta(k * d + k + c * k + c);
-  Eigen::Map<Matrix>(theta.data(), k, d) = net.W1 * st.W_inverse;
-  theta.segment(k * d, k) = net.b1 + net.W1 * st.mean;
-  Eigen::Map<Matrix>(theta.data() + k * d + k, c, k) = net.W2;
-  theta.segment(k * d + k + c * k, c) = net.b2;
-  const bool squared = net.link == OutputLink::Identity;
-  Objective objective{Xs, targets, context, k, net.activation, net.link, theta};
-  objective.progress = &progress;
-  objective.max_iterations = options.max_iterations;
-  Vector grad(theta.size());
-  RefineReport report;
-  const double start = objective(theta, grad);
-  report.loss_before = squared ? 2 * start : start;
+Run run_refinement(Objective& objective, const Vector& theta0, const RefineOptions& options) {
   LBFGSpp::LBFGSParam<double> param;
   param.max_iterations = options.max_iterations;
   param.epsilon = options.tolerance;
   param.epsilon_rel = options.tolerance;
   param.past = 5;
   param.delta = 1e-10;
-  const LbfgsRun run = run_lbfgs(objective, theta, param);
-  report.iterations = run.iterations;
-  report.stop_reason = run.stop_reason;
-  const Vector& best = objective.best;  // the lowest loss evaluated, whatever stopped the search
-  const Matrix W1s = Eigen::Map<const Matrix>(best.data(), k, d);
+  param.max_linesearch = 40;
+  Run run;
+  try {
+    const LbfgsRun lbfgs = run_lbfgs(objective, theta0, param);
+    run.iterations = lbfgs.iterations;
+    run.stop_reason = lbfgs.stop_reason;
+  } catch (const StopSearch& stop) {
+    run.stop_reason = stop.reason;
+    run.diverged = stop.reason.rfind("diverged", 0) == 0;
+    run.iterations = objective.evaluations;  // interrupted: the evaluations done
+  }
+  run.best = objective.best;
+  run.best_iterate = objective.best_iterate;
+  run.best_score = objective.best_score;
+  run.start_score = objective.start_score;
+  return run;
+}
+
+}  // namespace
+
+RefineReport refine_network(const RefineData& data,
+                            const Standardizer& st,
+                            const RefineOptions& options,
+                            const ExecutionContext& context,
+                            TwoLayerNetwork& net,
+                            const std::function<void(double)>& progress) {
+  const Index k = net.num_hidden(), r = data.Xs.cols(), c = net.num_outputs();
+  if (data.targets.rows() != data.Xs.rows() || data.targets.cols() != c) {
+    fail("refine_network: targets are " + std::to_string(data.targets.rows()) + "x" +
+         std::to_string(data.targets.cols()) + "; expected n x " + std::to_string(c));
+  }
+  if (data.Xv != nullptr && data.valid_context == nullptr) {
+    fail("refine_network: validation rows without their execution context");
+  }
+  const bool squared = net.link == OutputLink::Identity;
+  // Regression targets are standardised (t = (y − ȳ)/s) so that the weight decay and the
+  // tolerances mean the same at any label scale; the outputs are mapped back at the end.
+  double shift = 0, spread = 1;
+  if (squared) {
+    shift = context.mean_of(data.targets.col(0));
+    const double var = context.mean(data.targets.rows(), 1, 1, [&](Index b, Index cnt) {
+      return Matrix::Constant(
+          1, 1, (data.targets.col(0).segment(b, cnt).array() - shift).square().sum());
+    })(0, 0);
+    spread = var > 0 ? std::sqrt(var) : 1.0;
+  }
+  const Matrix T = squared ? Matrix((data.targets.array() - shift) / spread) : data.targets;
+  Matrix Tv;
+  if (data.Xv != nullptr) {
+    Tv = squared ? Matrix((data.Tv->array() - shift) / spread) : *data.Tv;
+  }
+  const Layout L{k, r, c, net.C.size() > 0};
+  // To standardised coordinates: W1s = W1 W⁺, b1s = b1 + W1 μ; C likewise; outputs scaled.
+  Vector theta(L.size());
+  Eigen::Map<Matrix>(theta.data() + L.w1(), k, r) = net.W1 * st.W_inverse;
+  theta.segment(L.b1(), k) = net.b1 + net.W1 * st.mean;
+  Eigen::Map<Matrix>(theta.data() + L.w2(), c, k) = net.W2 / spread;
+  Vector b2 = net.b2;
+  if (L.linear) {
+    b2 += net.C * st.mean;
+    Eigen::Map<Matrix>(theta.data() + L.cs(), c, r) = net.C * st.W_inverse / spread;
+  }
+  theta.segment(L.b2(), c) = (b2.array() - shift).matrix() / spread;
+
+  const std::vector<double> grid =
+      options.weight_decay ? std::vector<double>{*options.weight_decay}
+                           : std::vector<double>{1e-4, 1e-3, 1e-2, 1e-1};
+  RefineReport report;
+  report.loss_before =
+      data_loss(L, theta, data.Xs, T, net.activation, net.link, context, nullptr) *
+      (squared ? 2 * spread * spread : 1.0);
+  Run best_run;
+  double best_decay = grid.front();
+  bool have = false;
+  int done = 0;
+  for (const double decay : grid) {
+    const std::function<void(double)> part = [&](double f) {
+      if (progress) {
+        progress((done + f) / static_cast<double>(grid.size()));
+      }
+    };
+    Objective objective{L,
+                        data.Xs,
+                        T,
+                        data.Xv,
+                        data.Xv != nullptr ? &Tv : nullptr,
+                        context,
+                        data.valid_context,
+                        net.activation,
+                        net.link,
+                        decay,
+                        decay_mask(L),
+                        data.decay_to_start ? theta : Vector::Zero(theta.size()),
+                        options.patience};
+    objective.progress = &part;
+    objective.max_evaluations = options.max_iterations;
+    Run run = run_refinement(objective, theta, options);
+    if (!have || run.best_score < best_run.best_score) {
+      best_run = std::move(run);
+      best_decay = decay;
+      have = true;
+    }
+    ++done;
+  }
+  report.iterations = best_run.iterations;
+  report.stop_reason = best_run.stop_reason;
+  report.weight_decay = best_decay;
+  report.best_iterate = best_run.best_iterate;
+  report.diverged = best_run.diverged;
+  if (data.Xv != nullptr) {
+    report.validation_before = best_run.start_score * (squared ? 2 * spread * spread : 1.0);
+    report.validation_after = best_run.best_score * (squared ? 2 * spread * spread : 1.0);
+  }
+  const Vector& best = best_run.best;  // never worse than the start: the start was evaluated
+  const Matrix W1s = Eigen::Map<const Matrix>(best.data() + L.w1(), k, r);
   net.W1 = W1s * st.W;
-  net.b1 = best.segment(k * d, k) - net.W1 * st.mean;
-  net.W2 = Eigen::Map<const Matrix>(best.data() + k * d + k, c, k);
-  net.b2 = best.segment(k * d + k + c * k, c);
+  net.b1 = best.segment(L.b1(), k) - net.W1 * st.mean;
+  net.W2 = Eigen::Map<const Matrix>(best.data() + L.w2(), c, k) * spread;
+  net.b2 = (best.segment(L.b2(), c) * spread).array() + shift;
+  if (L.linear) {
+    net.C = Eigen::Map<const Matrix>(best.data() + L.cs(), c, r) * spread * st.W;
+    net.b2 -= net.C * st.mean;
+  }
   return report;
 }
 

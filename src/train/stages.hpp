@@ -36,6 +36,10 @@ Labels encode_labels(const Dataset& data,
                      std::uint64_t seed,
                      const ExecutionContext& context);
 
+/// Targets for rows labelled y under an existing encoding: y (regression or two classes: 1 for
+/// the second class), or one-hot rows (a label outside the classes: a row of zeros).
+Matrix encode_targets(const Vector& y, const Labels& labels);
+
 // ---- tensor stages (tensor_stages.cpp) ---------------------------------------------------------
 
 /// Residualise: centred labels with a control variate subtracted (§4.2b). r_low has degree <= 1
@@ -128,9 +132,19 @@ BiasFit bias_by_fourier(const BiasProblem& problem, const BiasFit& start);  // b
 
 // ---- output layer (output.cpp) -----------------------------------------------------------------
 
-/// Fits W2 and b2 of `net` on the hidden activations H (local rows × k): ridge regression of y
-/// (regression), logistic regression of 0/1 labels, or softmax regression of one-hot targets.
-StageReport fit_output_layer(const Matrix& H,
+/// Fits W2, b2 (and C when Xs is given: the linear term, fitted on the standardised inputs and
+/// mapped to original coordinates through st) of `net` on the hidden activations H (local rows ×
+/// k): ridge regression of y (regression), logistic regression of 0/1 labels, or softmax
+/// regression of one-hot targets. The ridge is options.ridge, or chosen by GCV (regression) or
+/// 3-fold cross-validation (classes), together with a factor on the hidden units' penalty
+/// (1e8: the linear model alone, chosen when the hidden units do not help).
+struct OutputFit : StageReport {
+  double ridge = 0;
+  double hidden_factor = 1;
+};
+OutputFit fit_output_layer(const Matrix& H,
+                             const Matrix* Xs,
+                             const Standardizer& st,
                              const Labels& labels,
                              Task task,
                              const OutputOptions& options,
@@ -152,12 +166,26 @@ RidgeFit solve_ridge(Index n,
 
 // ---- refine (refine.cpp) -----------------------------------------------------------------------
 
-/// Minimises the mean squared error (identity link), the logistic loss or the softmax
-/// cross-entropy over (W1, b1, W2, b2) with L-BFGS from `net`, on standardised inputs, and maps
-/// the best point evaluated back. `targets` is local rows × c. `progress` gets fractions in
-/// [0, 1) after each loss evaluation.
-RefineReport refine_network(const Matrix& Xs,
-                            const Matrix& targets,
+/// The rows the refinement sees: training rows (standardised) and their targets (local rows ×
+/// c), and optionally validation rows and targets for early stopping.
+struct RefineData {
+  const Matrix& Xs;
+  const Matrix& targets;
+  const Matrix* Xv = nullptr;
+  const Matrix* Tv = nullptr;
+  const ExecutionContext* valid_context = nullptr;  ///< where the validation rows' passes run
+  bool decay_to_start = true;   ///< the decay pulls toward the start (else toward zero)
+};
+
+/// Minimises the mean squared error (identity link, on standardised targets), the logistic loss
+/// or the softmax cross-entropy, plus weight decay on W1, W2 and C, over all parameters with
+/// L-BFGS from `net`, on standardised inputs. With validation rows, the search stops when the
+/// validation loss has not improved over `patience` loss evaluations, and the point of lowest
+/// validation loss is kept (the start is one of the points, so the result is never worse on the
+/// validation rows); without, the point of lowest training objective. A weight decay left unset
+/// is chosen from a grid on the validation loss (on the training objective without validation
+/// rows). A non-finite loss ends the search with `diverged`. `progress` gets fractions in [0, 1).
+RefineReport refine_network(const RefineData& data,
                             const Standardizer& st,
                             const RefineOptions& options,
                             const ExecutionContext& context,

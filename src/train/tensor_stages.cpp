@@ -113,8 +113,14 @@ Directions decompose_core(const Matrix& Xs,
   // k projected ones: a quadratic in z = Qᵀx̃ is a quadratic in x, so E[g S3] = 0 still holds,
   // with 1 + k + k(k+1)/2 features.
   const Residualize asked = o.moments.residualize;
-  const bool core_quadratic = asked != Residualize::None && asked != Residualize::Linear &&
-                              labels.used == Residualize::Linear;
+  // Auto: only when the rows are many against the k-dimensional quadratic's features (the same
+  // rule as for the full one); an explicit Quadratic always takes it.
+  const bool core_quadratic =
+      labels.used == Residualize::Linear &&
+      (asked == Residualize::Quadratic ||
+       (asked == Residualize::Auto &&
+        resolve_residualize(Residualize::Auto, context.global_rows(Xs.rows()), k) ==
+            Residualize::Quadratic));
   Vector r_core = core_quadratic
                       ? residualize(Xs * subspace.Q, labels.r, Residualize::Quadratic, context)
                       : labels.r;
@@ -160,6 +166,13 @@ Directions decompose_core(const Matrix& Xs,
              "units, or a unit in a blind spot of E[sigma'''], ALGORITHM.md §9.8)";
       out.warnings.push_back(msg.str());
     }
+  }
+  if (static_cast<Index>(rep.weak_units.size()) == k) {
+    std::ostringstream msg;
+    msg << "no unit's |lambda| is above " << o.moments.noise_threshold
+        << " x the moment tensor's noise level: at this n the moment directions are no better "
+           "than random; use --refine lbfgs or more data";
+    out.warnings.push_back(msg.str());
   }
   // As in `nnlift decompose`: the decomposition's status is the stage's (a decomposition that
   // hit its iteration limit still gave k directions, which the later stages fit around).

@@ -11,6 +11,7 @@
 #include "detail/names.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
+#include "detail/text.hpp"
 #include "train/stages.hpp"
 
 namespace nnlift {
@@ -57,9 +58,8 @@ void random_init(const Standardizer& st,
                  double label_mean,
                  std::uint64_t seed,
                  TwoLayerNetwork& net) {
-  const Index d = st.mean.size();
   detail::Rng rng(detail::derive_seed(seed, 31));
-  Matrix W1s = rng.normal_matrix(k, d);
+  Matrix W1s = rng.normal_matrix(k, st.rank());
   W1s.rowwise().normalize();
   net.W1 = W1s * st.W;
   net.b1.resize(k);
@@ -97,7 +97,9 @@ std::string metadata(const TrainOptions& o,
                      {"method", to_string(o.decompose.method)},
                      {"route", to_string(m.route)},
                      {"bias", to_string(r.bias_used)},
-                     {"ridge", o.output.ridge},
+                     {"ridge", r.output_ridge},
+                     {"linear_term", r.network.C.size() > 0},
+                     {"linear_only", r.output_linear_only},
                      {"refine", o.refine.enabled}};
   meta["data"] = {{"rows", rows},
                   {"inputs", data.X.cols()},
@@ -113,60 +115,17 @@ std::string metadata(const TrainOptions& o,
   return meta.dump();
 }
 
-}  // namespace
+// Validation rows and the context their passes run in.
+struct HeldOut {
+  const Dataset& data;
+  const ExecutionContext& context;
+};
 
-const char* to_string(Init init) noexcept { return detail::name_of(kInitNames, init); }
-
-Init parse_init(const std::string& name) { return detail::parse_name(kInitNames, name, "init"); }
-
-void validate(const TrainOptions& o) {
-  const char* where = "TrainOptions";
-  detail::require(o.hidden >= 1, where, "hidden", o.hidden, ">= 1");
-  if (const char* refusal = detail::traits(o.activation).refusal) {
-    detail::fail(std::string("TrainOptions::activation = ") + to_string(o.activation) + ": " +
-                 refusal);
-  }
-  if (o.init == Init::Random && !o.refine.enabled) {
-    detail::fail(
-        "TrainOptions::init = random needs refine.enabled (random weights alone are no "
-        "model)");
-  }
-  if (o.bias.method == BiasMethod::Lsq && o.labels.task == Task::Classification) {
-    detail::fail("TrainOptions::bias.method = lsq fits a squared loss: regression only");
-  }
-  detail::require_nonnegative(o.moments.noise_threshold, where, "moments.noise_threshold");
-  detail::require_derived(o.subspace.rank, where, "subspace.rank", "TrainOptions::hidden");
-  detail::require_derived(o.subspace.seed, where, "subspace.seed", "TrainOptions::seed");
-  detail::require(o.subspace.start.size() == 0,
-                  where,
-                  "subspace.start",
-                  "set",
-                  "empty (the pipeline starts HOOI from the second moment)");
-  SubspaceOptions so = o.subspace;
-  so.rank = 1;
-  validate(so);
-  detail::require_derived(o.decompose.rank, where, "decompose.rank", "TrainOptions::hidden");
-  detail::require_derived(o.decompose.seed, where, "decompose.seed", "TrainOptions::seed");
-  detail::require_derived(
-      o.decompose.num_threads, where, "decompose.num_threads", "the execution context");
-  DecomposeOptions dopt = o.decompose;
-  dopt.rank = 1;
-  validate(dopt);
-  detail::require_positive(o.bias.fourier_radius, where, "bias.fourier_radius");
-  detail::require(o.bias.fourier_cap > 0 && o.bias.fourier_cap < std::sqrt(2.0),
-                  where,
-                  "bias.fourier_cap",
-                  o.bias.fourier_cap,
-                  "in (0, sqrt 2)");
-  detail::require_nonnegative(o.output.ridge, where, "output.ridge");
-  detail::require(
-      o.refine.max_iterations > 0, where, "refine.max_iterations", o.refine.max_iterations, "> 0");
-  detail::require_positive(o.refine.tolerance, where, "refine.tolerance");
-}
-
-TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionContext& context) {
-  validate(o);
-  const detail::ThreadBudget threads(context.num_threads());
+// The stages on `data`; with `validation`, the refinement stops early on those rows.
+TrainResult run_pipeline(const Dataset& data,
+                         const TrainOptions& o,
+                         const ExecutionContext& context,
+                         const HeldOut* validation) {
   const Matrix& X = data.X;
   const Index n = X.rows(), d = X.cols(), k = o.hidden;
   detail::require_rank_fits(k, d, "train", "TrainOptions::hidden");
@@ -203,7 +162,33 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   const double ybar = context.mean_of(y);
 
   // Standardise (§4.1).
-  const Standardizer st = fit_standardizer(X, data.feature_names, context);
+  const Standardizer st = fit_standardizer(X, data.feature_names, context, o.inputs);
+  const auto column_names = [&](const std::vector<Index>& columns) {
+    std::vector<std::string> names;
+    for (const Index j : columns) {
+      names.push_back(static_cast<std::size_t>(j) < data.feature_names.size()
+                          ? data.feature_names[static_cast<std::size_t>(j)]
+                          : std::to_string(j + 1));
+    }
+    return detail::name_list(names);
+  };
+  if (!st.constant_columns.empty()) {
+    result.warnings.push_back("constant input column(s) " + column_names(st.constant_columns) +
+                              " carry nothing and are ignored");
+  }
+  if (!st.collinear_columns.empty()) {
+    result.warnings.push_back(
+        std::to_string(d - st.rank() - static_cast<Index>(st.constant_columns.size())) +
+        " direction(s) of the inputs are (nearly) collinear, among column(s) " +
+        column_names(st.collinear_columns) + "; they are dropped (" + std::to_string(st.rank()) +
+        " independent directions remain)");
+  }
+  if (k > st.rank()) {
+    throw DataError("train: " + std::to_string(k) + " hidden units exceed the " +
+                    std::to_string(st.rank()) +
+                    " independent directions of the inputs; use --hidden " +
+                    std::to_string(st.rank()) + " or fewer");
+  }
   const Matrix Xs = standardize(st, X, context);
   clock.lap("standardise");
 
@@ -215,7 +200,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
     Matrix Ubar;  // d×k unit directions in standardised coordinates
     if (o.directions.size() > 0) {
       // Given directions a_j (original coordinates): ⟨a, x⟩ = ⟨Σ̂^{1/2} a, x̃⟩ + const.
-      Ubar = (st.W_inverse * o.directions.transpose()).colwise().normalized();
+      Ubar = (st.W_inverse.transpose() * o.directions.transpose()).colwise().normalized();
       clock.lap("given directions");
     } else {
       const detail::Residuals residuals = detail::residualize_labels(Xs, y, o.moments, context);
@@ -246,7 +231,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
                                       o.activation,
                                       o.labels.task,
                                       o.bias,
-                                      o.output.ridge,
+                                      o.output.ridge.value_or(1e-6),
                                       o.seed,
                                       context};
     const detail::BiasFit biases = detail::fit_biases(problem, &result.bias_used);
@@ -257,8 +242,17 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
     }
     net.b1 = biases.b1;
     clock.lap("biases");
-    const detail::StageReport output = detail::fit_output_layer(
-        hidden_layer(net, X), labels, o.labels.task, o.output, context, net);
+    const detail::OutputFit output =
+        detail::fit_output_layer(hidden_layer(net, X),
+                                 o.output.linear_term ? &Xs : nullptr,
+                                 st,
+                                 labels,
+                                 o.labels.task,
+                                 o.output,
+                                 context,
+                                 net);
+    result.output_ridge = output.ridge;
+    result.output_linear_only = output.hidden_factor > 1e6;
     absorb(result, output);
     clock.lap("output layer");
   }
@@ -270,13 +264,208 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
         o.progress("refine (L-BFGS)", fraction);
       }
     };
-    result.refine =
-        detail::refine_network(Xs, targets, st, o.refine, context, net, refine_progress);
+    detail::RefineData rows_seen{Xs, targets};
+    rows_seen.decay_to_start = o.init == Init::Tensor;
+    Matrix Xv, Tv;
+    if (validation != nullptr) {
+      Xv = standardize(st, validation->data.X, validation->context);
+      Tv = detail::encode_targets(validation->data.y, labels);
+      rows_seen.Xv = &Xv;
+      rows_seen.Tv = &Tv;
+      rows_seen.valid_context = &validation->context;
+    }
+    result.refine = detail::refine_network(rows_seen, st, o.refine, context, net, refine_progress);
+    if (result.refine.diverged) {
+      result.warnings.push_back("refinement: " + result.refine.stop_reason);
+    }
     clock.lap("refine (L-BFGS)");
   }
 
   training_scores(net, X, data.y, context, result);
   net.metadata_json = metadata(o, result, rows, data, ybar);
+  return result;
+}
+
+
+// The validation share: as given, else 0.2 when something is chosen on it (the refinement's
+// weight decay and stopping point), else 0.
+double validation_share(const TrainOptions& o) {
+  if (o.validation.fraction) {
+    return *o.validation.fraction;
+  }
+  return o.refine.enabled ? 0.2 : 0.0;
+}
+
+// The training rows split in two, with this part's local row indices of each.
+struct Split {
+  Dataset fit, valid;
+  std::vector<Index> fit_rows, valid_rows;
+};
+
+// Rows split by a hash of (seed, global row index): the same split for any partition of rows.
+Split split_rows(const Dataset& data,
+                 double fraction,
+                 std::uint64_t seed,
+                 const ExecutionContext& context) {
+  const Index n = data.X.rows();
+  const Index first = context.first_row(n);
+  const std::uint64_t key = detail::derive_seed(seed, 41);
+  std::vector<Index> train_rows, valid_rows;
+  for (Index i = 0; i < n; ++i) {
+    std::uint64_t state = key ^ static_cast<std::uint64_t>(first + i);
+    const std::uint64_t h = detail::splitmix64(state);
+    const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
+    (u < fraction ? valid_rows : train_rows).push_back(i);
+  }
+  auto take = [&](const std::vector<Index>& idx) {
+    Dataset part;
+    part.feature_names = data.feature_names;
+    part.target_name = data.target_name;
+    part.X = data.X(idx, Eigen::all);
+    part.y = data.y(idx);
+    return part;
+  };
+  return {take(train_rows), take(valid_rows), train_rows, valid_rows};
+}
+
+ValidationReport validation_scores(const TwoLayerNetwork& net,
+                                   const Dataset& valid,
+                                   const ExecutionContext& context) {
+  ValidationReport v;
+  v.rows = context.global_rows(valid.X.rows());
+  const Scores s = score(net, valid.X, valid.y, context);
+  v.mse = s.mse;
+  v.r2 = s.r2;
+  v.accuracy = s.accuracy;
+  v.log_loss = s.log_loss;
+  return v;
+}
+
+}  // namespace
+
+const char* to_string(Init init) noexcept { return detail::name_of(kInitNames, init); }
+
+Init parse_init(const std::string& name) { return detail::parse_name(kInitNames, name, "init"); }
+
+void validate(const TrainOptions& o) {
+  const char* where = "TrainOptions";
+  detail::require(o.hidden >= 1, where, "hidden", o.hidden, ">= 1");
+  if (const char* refusal = detail::traits(o.activation).refusal) {
+    detail::fail(std::string("TrainOptions::activation = ") + to_string(o.activation) + ": " +
+                 refusal);
+  }
+  if (o.init == Init::Random && !o.refine.enabled) {
+    detail::fail(
+        "TrainOptions::init = random needs refine.enabled (random weights alone are no "
+        "model)");
+  }
+  if (o.bias.method == BiasMethod::Lsq && o.labels.task == Task::Classification) {
+    detail::fail("TrainOptions::bias.method = lsq fits a squared loss: regression only");
+  }
+  detail::require_nonnegative(o.moments.noise_threshold, where, "moments.noise_threshold");
+  detail::require(o.inputs.eigenvalue_floor >= 0 && o.inputs.eigenvalue_floor < 1,
+                  where,
+                  "inputs.eigenvalue_floor",
+                  o.inputs.eigenvalue_floor,
+                  "in [0, 1)");
+  detail::require_derived(o.subspace.rank, where, "subspace.rank", "TrainOptions::hidden");
+  detail::require_derived(o.subspace.seed, where, "subspace.seed", "TrainOptions::seed");
+  detail::require(o.subspace.start.size() == 0,
+                  where,
+                  "subspace.start",
+                  "set",
+                  "empty (the pipeline starts HOOI from the second moment)");
+  SubspaceOptions so = o.subspace;
+  so.rank = 1;
+  validate(so);
+  detail::require_derived(o.decompose.rank, where, "decompose.rank", "TrainOptions::hidden");
+  detail::require_derived(o.decompose.seed, where, "decompose.seed", "TrainOptions::seed");
+  detail::require_derived(
+      o.decompose.num_threads, where, "decompose.num_threads", "the execution context");
+  DecomposeOptions dopt = o.decompose;
+  dopt.rank = 1;
+  validate(dopt);
+  detail::require_positive(o.bias.fourier_radius, where, "bias.fourier_radius");
+  detail::require(o.bias.fourier_cap > 0 && o.bias.fourier_cap < std::sqrt(2.0),
+                  where,
+                  "bias.fourier_cap",
+                  o.bias.fourier_cap,
+                  "in (0, sqrt 2)");
+  if (o.output.ridge) {
+    detail::require_nonnegative(*o.output.ridge, where, "output.ridge");
+  }
+  detail::require(
+      o.refine.max_iterations > 0, where, "refine.max_iterations", o.refine.max_iterations, "> 0");
+  detail::require(o.refine.patience > 0, where, "refine.patience", o.refine.patience, "> 0");
+  if (o.refine.weight_decay) {
+    detail::require_nonnegative(*o.refine.weight_decay, where, "refine.weight_decay");
+  }
+  if (o.validation.fraction) {
+    detail::require(*o.validation.fraction >= 0 && *o.validation.fraction < 1,
+                    where,
+                    "validation.fraction",
+                    *o.validation.fraction,
+                    "in [0, 1)");
+  }
+  detail::require_positive(o.refine.tolerance, where, "refine.tolerance");
+}
+
+TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionContext& context) {
+  validate(o);
+  const detail::ThreadBudget threads(context.num_threads());
+  const double share = validation_share(o);
+  if (share == 0) {
+    return run_pipeline(data, o, context, nullptr);
+  }
+  if (data.y.size() != data.X.rows()) {
+    throw DataError("train: the data set has no target column");
+  }
+  const Split split = split_rows(data, share, o.seed, context);
+  // The parts' passes over each subset combine through subset reducers, whose blocks are cut
+  // where the full set's are: the result does not depend on how the rows are partitioned.
+  const Index n = data.X.rows();
+  const SubsetReducer fit_reducer(context.reducer(), n, split.fit_rows);
+  const SubsetReducer valid_reducer(context.reducer(), n, split.valid_rows);
+  const ExecutionContext fit_context(fit_reducer, context.num_threads());
+  const ExecutionContext valid_context(valid_reducer, context.num_threads());
+  const Dataset& fit_part = split.fit;
+  const Dataset& valid_part = split.valid;
+  if (valid_context.global_rows(valid_part.X.rows()) < 1) {
+    throw DataError("train: the validation share " + std::to_string(share) + " of " +
+                    std::to_string(context.global_rows(data.X.rows())) +
+                    " rows holds no row; use more rows or --validation 0");
+  }
+  // Choose on the held-out rows. With the refinement (its weight decay and stopping point
+  // chosen on them) the early-stopped model is the estimator, as in any early stopping; without,
+  // the estimator is defined on all rows, so it is refitted on them. The validation scores are
+  // those of the fit without the validation rows.
+  const HeldOut held_out{valid_part, valid_context};
+  TrainResult result = run_pipeline(fit_part, o, fit_context, &held_out);
+  if (result.network.W2.size() == 0) {
+    return result;
+  }
+  const ValidationReport v = validation_scores(result.network, valid_part, valid_context);
+  if (!o.refine.enabled) {
+    result = run_pipeline(data, o, context, nullptr);
+  }
+  result.validation = v;
+  if (result.network.W2.size() > 0) {
+    nlohmann::json meta = nlohmann::json::parse(result.network.metadata_json);
+    meta["validation"] = {{"fraction", share},
+                          {"rows", v.rows},
+                          {"r2", v.r2},
+                          {"mse", v.mse},
+                          {"accuracy", v.accuracy},
+                          {"log_loss", v.log_loss}};
+    if (o.labels.task == Task::Regression) {
+      meta["validation"].erase("accuracy");
+      meta["validation"].erase("log_loss");
+    } else {
+      meta["validation"].erase("r2");
+      meta["validation"].erase("mse");
+    }
+    result.network.metadata_json = meta.dump();
+  }
   return result;
 }
 
