@@ -137,6 +137,7 @@ Standardizer fit_standardizer(const Matrix& X,
                       names_of(s.collinear_columns) + "); leave them out of the inputs");
     }
   }
+  s.inv_sd = inv_sd;
   const Index r = d - dropped;
   const Matrix Ur = U.rightCols(r);
   const Vector root = values.tail(r).cwiseSqrt();

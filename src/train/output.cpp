@@ -24,19 +24,23 @@ const double kHiddenFactors[] = {1.0, 10.0, 100.0, 1e8};
 const double kClassRidgeGrid[] = {1e-4, 1e-3, 1e-2, 0.1};
 const double kClassHiddenFactors[] = {1.0, 1e8};
 
-// Rows of the design [H, x̃, 1]; x̃ only when the linear term is on.
+// Rows of the design [H, z, 1] with z = (x − μ)/σ the column-standardised inputs, only when the
+// linear term is on. (Standardised, not whitened: a ridge on whitened inputs would not shrink
+// the directions of collinear columns, which is what it is for.)
 struct Design {
   const Matrix& H;
-  const Matrix* Xs;  // nullptr: no linear term
+  const Matrix* X;  // original inputs; nullptr: no linear term
+  const Standardizer& st;
   Index k() const { return H.cols(); }
-  Index r() const { return Xs != nullptr ? Xs->cols() : 0; }
+  Index r() const { return X != nullptr ? X->cols() : 0; }
   Index p() const { return k() + r() + 1; }
   Index rows() const { return H.rows(); }
   Matrix block(Index b, Index c) const {
     Matrix F(c, p());
     F.leftCols(k()) = H.middleRows(b, c);
-    if (Xs != nullptr) {
-      F.middleCols(k(), r()) = Xs->middleRows(b, c);
+    if (X != nullptr) {
+      F.middleCols(k(), r()) =
+          (X->middleRows(b, c).rowwise() - st.mean.transpose()) * st.inv_sd.asDiagonal();
     }
     F.col(p() - 1).setOnes();
     return F;
@@ -104,6 +108,11 @@ RidgeChoice fit_ridge(const Design& D,
     return best;
   }
   // GCV(λ) = (RSS/n) / (1 − df/n)², df = tr((A + λP)⁻¹ A); RSS/n = yᵀy/n − 2βᵀg + βᵀAβ.
+  // The hidden units' directions and biases were fitted to these labels too (by the moments),
+  // which the ridge's df does not see: each unit is charged its share s_j = [(A + λP)⁻¹A]_jj of
+  // a degree of freedom times its r + 1 first-layer parameters, so that on data where the units
+  // only fit noise the linear model alone wins.
+  const double unit_params = D.r() > 0 ? static_cast<double>(D.r()) + 1.0 : 0.0;
   double best_score = std::numeric_limits<double>::infinity();
   for (const double factor : kHiddenFactors) {
     if (!linear && factor != 1.0) {
@@ -112,7 +121,9 @@ RidgeChoice fit_ridge(const Design& D,
     for (const double lambda : kRidgeGrid) {
       const auto [beta, ldlt] = solve(lambda, factor);
       const double rss = std::max(yy - 2 * beta.dot(g) + beta.dot(A * beta), 0.0);
-      const double df = ldlt.solve(A).trace();
+      const Matrix share = ldlt.solve(A);
+      const double df =
+          share.trace() + unit_params * share.diagonal().head(D.k()).cwiseMax(0.0).sum();
       const double denominator = 1.0 - df / static_cast<double>(rows);
       const double score = denominator > 1e-9 ? rss / (denominator * denominator)
                                               : std::numeric_limits<double>::infinity();
@@ -288,6 +299,13 @@ RidgeChoice fit_class_output(const Design& D,
   }
   constexpr int kFolds = 3;
   const Index first = context.first_row(n);
+  // As in the regression's GCV: the units' first-layer parameters were fitted to these labels,
+  // which the folds do not see; a model that uses them is charged k (r + 1) / n per row
+  // (Akaike's correction for a log-likelihood), so that the linear model alone wins where the
+  // units only fit noise.
+  const double unit_charge = D.r() > 0 ? static_cast<double>(D.k() * (D.r() + 1)) /
+                                             static_cast<double>(context.global_rows(n))
+                                       : 0.0;
   double best_loss = std::numeric_limits<double>::infinity();
   for (const double factor : kClassHiddenFactors) {
     if (D.r() == 0 && factor != 1.0) {
@@ -307,6 +325,7 @@ RidgeChoice fit_class_output(const Design& D,
         starts[fold] = fit_classes(D, labels, penalty, train, starts[fold], context, true);
         loss += class_loss(D, labels, starts[fold], held, context);
       }
+      loss = loss / kFolds + (factor == 1.0 ? unit_charge : 0.0);
       if (loss < best_loss) {
         best_loss = loss;
         best.ridge = *it;
@@ -347,14 +366,14 @@ RidgeFit solve_ridge(Index n,
 }
 
 OutputFit fit_output_layer(const Matrix& H,
-                             const Matrix* Xs,
+                             const Matrix* X,
                              const Standardizer& st,
                              const Labels& labels,
                              Task task,
                              const OutputOptions& options,
                              const ExecutionContext& context,
                              TwoLayerNetwork& net) {
-  const Design D{H, Xs};
+  const Design D{H, X, st};
   const Index k = D.k(), r = D.r(), p = D.p();
   const RidgeChoice fit = task == Task::Regression
                               ? fit_ridge(D, labels.y, options.ridge, context)
@@ -364,8 +383,8 @@ OutputFit fit_output_layer(const Matrix& H,
   net.W2 = B.leftCols(k);
   net.b2 = B.col(p - 1);
   if (r > 0) {
-    // Cs x̃ = Cs W (x − μ): C = Cs W, and b2 absorbs −C μ.
-    net.C = B.middleCols(k, r) * st.W;
+    // Cz z = Cz diag(1/σ) (x − μ): C = Cz diag(1/σ), and b2 absorbs −C μ.
+    net.C = B.middleCols(k, r) * st.inv_sd.asDiagonal();
     net.b2 -= net.C * st.mean;
   } else {
     net.C.resize(0, 0);

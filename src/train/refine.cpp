@@ -298,6 +298,12 @@ RefineReport refine_network(const RefineData& data,
     }
     ++done;
   }
+  if (best_run.best.size() == 0) {
+    // Not even the start had a finite loss: nothing to keep but the network as it is.
+    report.stop_reason = best_run.stop_reason;
+    report.diverged = true;
+    return report;
+  }
   report.iterations = best_run.iterations;
   report.stop_reason = best_run.stop_reason;
   report.weight_decay = best_decay;

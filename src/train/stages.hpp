@@ -132,9 +132,9 @@ BiasFit bias_by_fourier(const BiasProblem& problem, const BiasFit& start);  // b
 
 // ---- output layer (output.cpp) -----------------------------------------------------------------
 
-/// Fits W2, b2 (and C when Xs is given: the linear term, fitted on the standardised inputs and
-/// mapped to original coordinates through st) of `net` on the hidden activations H (local rows ×
-/// k): ridge regression of y (regression), logistic regression of 0/1 labels, or softmax
+/// Fits W2, b2 (and C when X, the original inputs, is given: the linear term, fitted on the
+/// column-standardised inputs and mapped to original coordinates through st) of `net` on the
+/// hidden activations H (local rows × k): ridge regression of y (regression), logistic regression of 0/1 labels, or softmax
 /// regression of one-hot targets. The ridge is options.ridge, or chosen by GCV (regression) or
 /// 3-fold cross-validation (classes), together with a factor on the hidden units' penalty
 /// (1e8: the linear model alone, chosen when the hidden units do not help).
@@ -143,7 +143,7 @@ struct OutputFit : StageReport {
   double hidden_factor = 1;
 };
 OutputFit fit_output_layer(const Matrix& H,
-                             const Matrix* Xs,
+                             const Matrix* X,
                              const Standardizer& st,
                              const Labels& labels,
                              Task task,

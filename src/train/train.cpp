@@ -244,7 +244,7 @@ TrainResult run_pipeline(const Dataset& data,
     clock.lap("biases");
     const detail::OutputFit output =
         detail::fit_output_layer(hidden_layer(net, X),
-                                 o.output.linear_term ? &Xs : nullptr,
+                                 o.output.linear_term ? &X : nullptr,
                                  st,
                                  labels,
                                  o.labels.task,

@@ -1,0 +1,353 @@
+// Real-data behaviour (issue 9): the linear term, the output ridge by GCV / cross-validation,
+// degenerate inputs, the validation split and a refinement that cannot make things worse.
+// SPDX-License-Identifier: MIT
+#include <cmath>
+#include <string>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <nnlift/evaluate.hpp>
+#include <nnlift/synth.hpp>
+#include <nnlift/train.hpp>
+
+#include "cli_helpers.hpp"
+#include "test_helpers.hpp"
+#include "train/stages.hpp"
+
+namespace {
+
+using test::Index;
+using test::Matrix;
+using test::Vector;
+
+nnlift::SynthData planted(Index d, Index k, Index n, std::uint64_t seed) {
+  nnlift::SynthOptions o;
+  o.dim = d;
+  o.hidden = k;
+  o.samples = n;
+  o.test_samples = 4000;
+  o.noise = 0.05;
+  o.seed = seed;
+  return nnlift::make_synthetic(o);
+}
+
+bool same_weights(const nnlift::TwoLayerNetwork& a, const nnlift::TwoLayerNetwork& b) {
+  return (a.W1.array() == b.W1.array()).all() && (a.b1.array() == b.b1.array()).all() &&
+         (a.W2.array() == b.W2.array()).all() && (a.b2.array() == b.b2.array()).all() &&
+         a.C.rows() == b.C.rows() && (a.C.array() == b.C.array()).all();
+}
+
+double r2(const Vector& y, const Vector& f) {
+  return 1.0 - (y - f).squaredNorm() / (y.array() - y.mean()).square().sum();
+}
+
+}  // namespace
+
+TEST_SUITE("realdata") {
+  TEST_CASE("realdata: the linear term carries the linear part of y, in original coordinates") {
+    // y = teacher(x) + ⟨c, x⟩ with inputs in odd units: without a linear term the hidden units
+    // cannot carry ⟨c, x⟩; with it, C recovers c.
+    nnlift::SynthData s = planted(6, 2, 20000, 3);
+    const Vector c = (Vector(6) << 0.8, -0.5, 0.0, 0.3, 0.0, -1.0).finished();
+    const Vector scale = (Vector(6) << 1, 10, 0.1, 1, 100, 1).finished();
+    s.y_train += s.X_train * c;
+    const Vector y_test = nnlift::predict_value(s.truth, s.X_test).col(0) + s.X_test * c;
+    nnlift::Dataset data = nnlift::training_set(s);
+    data.X = data.X * scale.asDiagonal();  // the same inputs in other units
+    const Vector c_scaled = c.cwiseQuotient(scale);
+    const Matrix X_test = s.X_test * scale.asDiagonal();
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    const nnlift::TrainResult with = nnlift::train(data, o);
+    REQUIRE(with.network.C.rows() == 1);
+    REQUIRE(with.network.C.cols() == 6);
+    CHECK(!with.output_linear_only);
+    o.output.linear_term = false;
+    const nnlift::TrainResult without = nnlift::train(data, o);
+    CHECK(without.network.C.size() == 0);
+    const double r2_with = r2(y_test, nnlift::predict_value(with.network, X_test).col(0));
+    const double r2_without = r2(y_test, nnlift::predict_value(without.network, X_test).col(0));
+    INFO("test R^2 with the linear term " << r2_with << ", without " << r2_without);
+    CHECK(r2_with > 0.99);
+    CHECK(r2_with > r2_without + 0.05);
+    (void)c_scaled;  // C is ⟨c, x⟩ only up to what the units' near-linear parts absorb
+  }
+
+  TEST_CASE("realdata: on linear data the model is as good as least squares") {
+    // When y depends on x linearly only, the moment directions are noise; the output layer's
+    // ridge (GCV, with the linear model alone among the candidates) keeps the test error at
+    // the least-squares fit's. Pure noise labels: the linear model alone wins.
+    nnlift::detail::Rng rng(11);
+    const Index n = 800, d = 8;
+    auto make = [&](Index rows) {
+      nnlift::Dataset data;
+      data.X = rng.normal_matrix(rows, d);
+      for (Index j = 0; j < d; ++j) {
+        data.feature_names.push_back("x" + std::to_string(j));
+      }
+      data.target_name = "y";
+      return data;
+    };
+    const Vector beta = rng.normal_matrix(d, 1);
+    nnlift::Dataset data = make(n), test = make(20000);
+    data.y = data.X * beta + 2.0 * Vector(rng.normal_matrix(n, 1));
+    test.y = test.X * beta;
+    Matrix F(n, d + 1);
+    F << data.X, Vector::Ones(n);
+    const Vector ols = F.colPivHouseholderQr().solve(data.y);
+    const Vector ols_test = test.X * ols.head(d) + Vector::Constant(test.y.size(), ols(d));
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    const nnlift::TrainResult r = nnlift::train(data, o);
+    const double ours = r2(test.y, nnlift::predict_value(r.network, test.X).col(0));
+    const double theirs = r2(test.y, ols_test);
+    INFO("test R^2 nnlift " << ours << ", least squares " << theirs);
+    CHECK(ours >= theirs - 0.005);
+    nnlift::Dataset noise = data;
+    noise.y = Vector(rng.normal_matrix(n, 1));
+    CHECK(nnlift::train(noise, o).output_linear_only);
+    // Classes from the sign of a linear function: as accurate as the linear rule allows.
+    nnlift::Dataset classes = data;
+    classes.y = (data.X * beta).unaryExpr([](double v) { return v > 0 ? 1.0 : 0.0; });
+    o.labels.task = nnlift::Task::Classification;
+    const nnlift::TrainResult rc = nnlift::train(classes, o);
+    test.y = (test.X * beta).unaryExpr([](double v) { return v > 0 ? 1.0 : 0.0; });
+    CHECK(nnlift::score(rc.network, test.X, test.y).accuracy > 0.95);
+  }
+
+  TEST_CASE("realdata: GCV picks a larger ridge for noisier labels") {
+    const nnlift::SynthData s = planted(6, 3, 3000, 5);
+    nnlift::Dataset clean = nnlift::training_set(s);
+    nnlift::Dataset noisy = clean;
+    nnlift::detail::Rng rng(2);
+    noisy.y += 3.0 * Vector(rng.normal_matrix(noisy.y.size(), 1));
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    o.output.linear_term = false;
+    const double clean_ridge = nnlift::train(clean, o).output_ridge;
+    const double noisy_ridge = nnlift::train(noisy, o).output_ridge;
+    INFO("ridge clean " << clean_ridge << ", noisy " << noisy_ridge);
+    CHECK(noisy_ridge > clean_ridge);
+    o.output.ridge = 0.25;  // a given ridge is used as it is
+    CHECK(nnlift::train(clean, o).output_ridge == 0.25);
+  }
+
+  TEST_CASE("realdata: constant and collinear columns are dropped with a warning") {
+    const nnlift::SynthData s = planted(5, 2, 10000, 7);
+    nnlift::Dataset data = nnlift::training_set(s);
+    data.X.conservativeResize(Eigen::NoChange, 7);
+    data.X.col(5).setConstant(3.5);
+    data.X.col(6) = 2.0 * data.X.col(0) - data.X.col(1);
+    data.feature_names.push_back("const");
+    data.feature_names.push_back("combo");
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    const nnlift::TrainResult r = nnlift::train(data, o);
+    CHECK(r.network.W1.cols() == 7);
+    CHECK(r.network.W1.col(5).cwiseAbs().maxCoeff() == 0.0);
+    std::string all;
+    for (const std::string& w : r.warnings) {
+      all += w + "\n";
+    }
+    INFO(all);
+    CHECK(all.find("constant input column(s) const") != std::string::npos);
+    CHECK(all.find("collinear") != std::string::npos);
+    CHECK(all.find("combo") != std::string::npos);
+    const nnlift::Scores sc = nnlift::score(r.network, data.X, data.y);
+    CHECK(sc.r2 > 0.9);
+  }
+
+  TEST_CASE("realdata: a validation split reports scores; without refinement the model is the "
+            "all-rows fit") {
+    const nnlift::SynthData s = planted(6, 2, 20000, 9);
+    const nnlift::Dataset data = nnlift::training_set(s);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    const nnlift::TrainResult plain = nnlift::train(data, o);
+    CHECK(plain.validation.rows == 0);
+    o.validation.fraction = 0.2;
+    const nnlift::TrainResult held = nnlift::train(data, o);
+    CHECK(held.validation.rows > 3600);
+    CHECK(held.validation.rows < 4400);
+    CHECK(held.validation.r2 > 0.9);
+    CHECK(same_weights(held.network, plain.network));  // refitted on all rows
+    const auto meta = nlohmann::json::parse(held.network.metadata_json);
+    CHECK(meta.at("validation").at("rows") == held.validation.rows);
+    CHECK(meta.at("validation").at("r2").get<double>() == held.validation.r2);
+    // The same seed, the same split; another seed, another.
+    CHECK(nnlift::train(data, o).validation.r2 == held.validation.r2);
+    o.seed = 1;
+    CHECK(nnlift::train(data, o).validation.rows != held.validation.rows);
+    // Too few rows to hold any out.
+    nnlift::Dataset tiny = data;
+    tiny.X = data.X.topRows(9);
+    tiny.y = data.y.head(9);
+    o.hidden = 1;
+    o.validation.fraction = 0.01;
+    o.seed = 0;
+    CHECK_THROWS_WITH_AS(
+        nnlift::train(tiny, o), doctest::Contains("holds no row"), nnlift::DataError);
+  }
+
+  TEST_CASE("realdata: the refinement never ends worse on the validation rows than its start") {
+    // Few rows, many units: L-BFGS alone overfits; the kept point is the best on validation.
+    const nnlift::SynthData s = planted(8, 4, 600, 13);
+    const nnlift::Dataset data = nnlift::training_set(s);
+    nnlift::TrainOptions o;
+    o.hidden = 4;
+    o.refine.enabled = true;
+    for (const double decay : {0.0, 1e-3}) {
+      o.refine.weight_decay = decay;
+      const nnlift::TrainResult r = nnlift::train(data, o);
+      INFO("decay " << decay << ": validation loss " << r.refine.validation_before << " -> "
+                    << r.refine.validation_after << " (" << r.refine.stop_reason << ")");
+      CHECK(r.validation.rows > 0);
+      CHECK(r.refine.validation_after <= r.refine.validation_before);
+      CHECK(r.refine.weight_decay == decay);
+      CHECK(r.validation.mse == doctest::Approx(r.refine.validation_after).epsilon(1e-9));
+    }
+    o.refine.weight_decay.reset();  // chosen from the grid
+    const nnlift::TrainResult chosen = nnlift::train(data, o);
+    const double grid[] = {1e-4, 1e-3, 1e-2, 1e-1};
+    CHECK(std::find(std::begin(grid), std::end(grid), chosen.refine.weight_decay) !=
+          std::end(grid));
+  }
+
+  TEST_CASE("realdata: a diverging refinement stops, says so and keeps the network") {
+    // Targets so large that the logistic loss overflows at the start: the search ends at once,
+    // reports the divergence, and the network is left as it was.
+    const nnlift::SynthData s = planted(5, 2, 2000, 17);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.labels.task = nnlift::Task::Classification;
+    nnlift::Dataset data = nnlift::training_set(s);
+    data.y = (data.y.array() > data.y.mean()).cast<double>();
+    nnlift::TrainResult start = nnlift::train(data, o);
+    const nnlift::Standardizer st =
+        nnlift::fit_standardizer(data.X, data.feature_names, nnlift::ExecutionContext());
+    const Matrix Xs = nnlift::standardize(st, data.X, nnlift::ExecutionContext());
+    const Matrix targets = Matrix::Constant(data.X.rows(), 1, 1e308);
+    nnlift::TwoLayerNetwork net = start.network;
+    nnlift::RefineOptions ro;
+    ro.enabled = true;
+    const nnlift::RefineReport r = nnlift::detail::refine_network(
+        nnlift::detail::RefineData{Xs, targets}, st, ro, nnlift::ExecutionContext(), net);
+    CHECK(r.diverged);
+    CHECK(r.stop_reason.find("diverged") == 0);
+    CHECK(same_weights(net, start.network));
+  }
+
+  TEST_CASE("realdata: random init + refinement learns labels far from zero mean and unit scale") {
+    // Regression: Friedman #1's labels have mean ~14 and variance ~24. On raw labels the random
+    // start's line search stalled at once (R^2 ~ 0); on standardised targets it trains.
+    nnlift::SynthData s = planted(5, 3, 8000, 19);
+    s.y_train = 14.0 + 5.0 * s.y_train.array();
+    const Vector y_test = 14.0 + 5.0 * nnlift::predict_value(s.truth, s.X_test).col(0).array();
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    o.init = nnlift::Init::Random;
+    o.refine.enabled = true;
+    o.output.linear_term = false;
+    const nnlift::TrainResult r = nnlift::train(nnlift::training_set(s), o);
+    const double score = r2(y_test, nnlift::predict_value(r.network, s.X_test).col(0));
+    INFO("test R^2 " << score << " after " << r.refine.iterations << " ("
+                     << r.refine.stop_reason << ")");
+    CHECK(score > 0.95);
+  }
+
+  TEST_CASE("realdata: residualize auto is linear unless the rows are many against the features") {
+    using nnlift::Residualize;
+    // d = 10: p = 1 + 10 + 55 = 66 quadratic features.
+    CHECK(nnlift::resolve_residualize(Residualize::Auto, 1000, 10) == Residualize::Linear);
+    CHECK(nnlift::resolve_residualize(Residualize::Auto, 1319, 10) == Residualize::Linear);
+    CHECK(nnlift::resolve_residualize(Residualize::Auto, 1320, 10) == Residualize::Quadratic);
+    // Digits-like: p = 1953 for d = 61, n = 1348 rows: linear (the old rule took quadratic).
+    CHECK(nnlift::resolve_residualize(Residualize::Auto, 1348, 61) == Residualize::Linear);
+    CHECK(nnlift::resolve_residualize(Residualize::Quadratic, 10, 10) == Residualize::Quadratic);
+  }
+
+  TEST_CASE("realdata: with too few rows every unit is within noise, and train says so plainly") {
+    const nnlift::SynthData s = planted(10, 3, 150, 23);
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    const nnlift::TrainResult r = nnlift::train(nnlift::training_set(s), o);
+    bool said = false;
+    for (const std::string& w : r.warnings) {
+      said = said || w.find("no better than random; use --refine lbfgs or more data") !=
+                         std::string::npos;
+    }
+    CHECK(static_cast<Index>(r.moments.weak_units.size()) == 3);
+    CHECK(said);
+  }
+
+  TEST_CASE("realdata: cli train drops a constant column, refuses it with --strict") {
+    test::TempDir dir;
+    std::string text = "a,b,k,y\n";
+    nnlift::detail::Rng rng(5);
+    const Matrix X = rng.normal_matrix(400, 2);
+    for (Index i = 0; i < X.rows(); ++i) {
+      text += std::to_string(X(i, 0)) + "," + std::to_string(X(i, 1)) + ",7," +
+              std::to_string(std::tanh(X(i, 0) - X(i, 1)) + 0.5 * X(i, 1)) + "\n";
+    }
+    test::write_text(dir.file("d.csv"), text);
+    test::Outcome o = test::run({"train",
+                                 "--data",
+                                 dir.file("d.csv"),
+                                 "--hidden",
+                                 "1",
+                                 "--model",
+                                 dir.file("m.json"),
+                                 "--validation",
+                                 "0.25"});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("constant input column(s) k carry nothing and are ignored") !=
+          std::string::npos);
+    CHECK(o.err.find("validation (") != std::string::npos);
+    CHECK(o.err.find("output layer: ridge") != std::string::npos);
+    const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("m.json"));
+    CHECK(net.C.cols() == 3);
+    o = test::run({"train",
+                   "--data",
+                   dir.file("d.csv"),
+                   "--hidden",
+                   "1",
+                   "--model",
+                   dir.file("m2.json"),
+                   "--strict"});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("constant") != std::string::npos);
+    CHECK(dir.list() == std::vector<std::string>{"d.csv", "m.json"});
+  }
+
+  TEST_CASE("realdata: version-1 model files (no linear term) still load and predict") {
+    test::TempDir dir;
+    test::write_text(dir.file("v1.json"),
+                     R"({"format": "nnlift-model", "version": 1, "task": "regression",
+                         "activation": "tanh", "inputs": ["a", "b"], "target": "y",
+                         "hidden": {"weights": [[1, 0]], "bias": [0]},
+                         "output": {"weights": [2], "bias": 1},
+                         "linear": {"weights": [5, 5]}})");
+    const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("v1.json"));
+    CHECK(net.C.size() == 0);  // "linear" is a version-2 key: a version-1 reader ignores it
+    const Matrix X = (Matrix(1, 2) << 0.5, 3.0).finished();
+    CHECK(nnlift::predict_value(net, X)(0, 0) == doctest::Approx(2 * std::tanh(0.5) + 1));
+    // Version 2 with a linear term round-trips exactly.
+    nnlift::TwoLayerNetwork v2 = net;
+    v2.C = (Matrix(1, 2) << 0.25, -1.5).finished();
+    nnlift::save_model(dir.file("v2.json"), v2);
+    const nnlift::TwoLayerNetwork back = nnlift::load_model(dir.file("v2.json"));
+    CHECK((back.C.array() == v2.C.array()).all());
+    CHECK(nnlift::predict_value(back, X)(0, 0) ==
+          doctest::Approx(2 * std::tanh(0.5) + 1 + 0.125 - 4.5));
+    CHECK(test::read_text(dir.file("v2.json")).find("\"linear\"") != std::string::npos);
+    // A linear block of the wrong width is refused, naming it.
+    std::string bad = test::read_text(dir.file("v2.json"));
+    const std::size_t at = bad.find("\"linear\"");
+    bad.insert(bad.find(']', at), ", 1");
+    test::write_text(dir.file("bad.json"), bad);
+    CHECK_THROWS_WITH_AS(
+        nnlift::load_model(dir.file("bad.json")), doctest::Contains("C is 1x3"), nnlift::IoError);
+  }
+}
