@@ -1,10 +1,11 @@
 // CSV reading (parallel, std::from_chars) and writing.
 // SPDX-License-Identifier: MIT
 #include <algorithm>
+#include <cctype>
 #include <charconv>  // std::from_chars, std::to_chars
 #include <cmath>
 #include <cstdint>
-#include <cstring>  // std::memchr
+#include <cstring>  // std::memchr, std::strlen
 #include <limits>
 #include <ostream>
 #include <sstream>
@@ -97,7 +98,44 @@ struct ParseError {
   Index line = -1;   // 0-based line within the chunk
   Index column = 0;  // 1-based character column
   std::string message;
+  int text_field = -1;  // a feature field that is neither a number nor missing: its index
 };
+
+// The spellings of a missing value (compared without case).
+bool is_missing_token(const char* p, const char* end) {
+  static const char* const kTokens[] = {"na", "n/a", "nan", "?", "null", "none"};
+  const std::size_t size = static_cast<std::size_t>(end - p);
+  if (size == 0) {
+    return true;
+  }
+  for (const char* token : kTokens) {
+    if (std::strlen(token) == size) {
+      bool same = true;
+      for (std::size_t i = 0; i < size && same; ++i) {
+        same = std::tolower(static_cast<unsigned char>(p[i])) == token[i];
+      }
+      if (same) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// [begin, end) of a field's content: spaces and one pair of quotes removed.
+std::pair<const char*, const char*> field_content(const char* p, const char* end) {
+  while (p < end && is_space(*p)) {
+    ++p;
+  }
+  while (end > p && is_space(end[-1])) {
+    --end;
+  }
+  if (end - p >= 2 && *p == '"' && end[-1] == '"') {
+    ++p;
+    --end;
+  }
+  return {p, end};
+}
 
 struct Chunk {
   std::uint64_t begin = 0;  // byte offsets in the file
@@ -158,11 +196,21 @@ std::string quote_hint(Line line) {
 // one column at a time. Writing straight into an n×d column-major matrix touches d pages per row.
 class RowParser {
  public:
-  RowParser(const std::vector<int>& dest, const std::vector<std::string>& names, Index width)
-      : m_dest(dest), m_names(names), m_width(width) {}
+  RowParser(const std::vector<int>& dest,
+            const std::vector<std::string>& names,
+            Index width,
+            const std::vector<int>& text_slot,
+            const CsvOptions& options)
+      : m_dest(dest),
+        m_names(names),
+        m_width(width),
+        m_text_slot(text_slot),
+        m_allow_missing(options.allow_missing),
+        m_detect_text(options.detect_text_columns) {}
 
-  // Parses one data line into values[0, width); on failure fills `error` (column and message).
-  bool parse(Line line, double* values, ParseError& error) const {
+  // Parses one data line into values[0, width) (and its text fields into texts[0, slots)); on
+  // failure fills `error` (column and message).
+  bool parse(Line line, double* values, std::string* texts, ParseError& error) const {
     const char* p = line.begin;
     const std::size_t num_fields = m_dest.size();
     for (std::size_t c = 0; c < num_fields; ++c) {
@@ -170,6 +218,12 @@ class RowParser {
       const int dest = m_dest[c];
       if (dest == kSkip) {
         p = field_end(p, line.end);
+      } else if (m_text_slot[c] >= 0) {
+        p = field_end(p, line.end);
+        const auto [b, e] = field_content(field_start, p);
+        std::string& text = texts[m_text_slot[c]];
+        text = is_missing_token(b, e) ? std::string() : std::string(b, e);
+        values[dest] = std::numeric_limits<double>::quiet_NaN();
       } else if (!parse_number(p, line.end, c, values, error)) {
         error.column = (field_start - line.begin) + 1;
         return false;
@@ -219,10 +273,21 @@ class RowParser {
         ++p;
       }
     }
-    if (p == end || *p == ',' || (quoted && *p == '"')) {
-      error.message =
-          "field " + std::to_string(c + 1) + " ('" + m_names[c] + "') is empty (missing value)";
-      return false;
+    // A missing value: NaN when allowed, else an error that says so.
+    {
+      const auto [b, e] = field_content(start, field_end(start, end));
+      if (is_missing_token(b, e)) {
+        if (!m_allow_missing) {
+          error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] + "') is " +
+                          (b == e ? std::string("empty") : "'" + std::string(b, e) + "'") +
+                          " (a missing value; --missing mean or drop-rows to accept them)";
+          return false;
+        }
+        p = field_end(start, end);
+        const int dest = m_dest[c];
+        values[dest == kTarget ? m_width - 1 : dest] = std::numeric_limits<double>::quiet_NaN();
+        return true;
+      }
     }
     const char* number = p;
     if (*p == '+' && p + 1 < end && p[1] != '-' && p[1] != '+') {
@@ -238,6 +303,12 @@ class RowParser {
     if (r.ec != std::errc()) {
       error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
                       "') is not a number: '" + field_text(start, end) + "'";
+      if (m_dest[c] >= 0) {
+        error.text_field = static_cast<int>(c);
+        if (!m_detect_text) {
+          error.message += " (a text column? --categorical auto reads it as categories)";
+        }
+      }
       return false;
     }
     if (!std::isfinite(value)) {
@@ -269,6 +340,9 @@ class RowParser {
   const std::vector<int>& m_dest;
   const std::vector<std::string>& m_names;
   Index m_width;
+  const std::vector<int>& m_text_slot;  // per field: its slot among the text fields, or -1
+  bool m_allow_missing;
+  bool m_detect_text;
 };
 
 // Column roles from the options: kTarget, kSkip or the feature index.
@@ -533,10 +607,21 @@ void allocate(const std::string& path, Index rows, bool has_target, Dataset& out
 
 // Parses every chunk into a row-major buffer and copies it into X and y; a chunk that fails
 // records its first error and stops.
+// The first failing chunk's error, if any.
+const Chunk* first_error(const std::vector<Chunk>& chunks) {
+  for (const Chunk& chunk : chunks) {
+    if (chunk.error.line >= 0) {
+      return &chunk;
+    }
+  }
+  return nullptr;
+}
+
 void parse_rows(const CsvSource& source,
                 std::vector<Chunk>& chunks,
                 const RowParser& parser,
                 Index width,
+                const std::vector<Index>& text_columns,  // feature index of each text slot
                 int threads,
                 Dataset& out) {
   const Index d = out.X.cols();
@@ -547,6 +632,8 @@ void parse_rows(const CsvSource& source,
     // page fault per 4 KB.
     thread_local std::vector<double> values;
     values.resize(static_cast<std::size_t>(chunk.rows * width));
+    std::vector<std::string> texts(static_cast<std::size_t>(chunk.rows * text_columns.size()));
+    const Index slots = static_cast<Index>(text_columns.size());
     Index row = 0;
     bool failed = false;
     source.for_each_line(begin, end, [&](Line line, Index index) {
@@ -556,7 +643,8 @@ void parse_rows(const CsvSource& source,
       if (row >= chunk.rows) {
         throw IoError(source.path() + ": file changed while reading");
       }
-      if (!parser.parse(line, values.data() + row * width, chunk.error)) {
+      if (!parser.parse(
+              line, values.data() + row * width, texts.data() + row * slots, chunk.error)) {
         chunk.error.line = index;
         chunk.error.message += quote_hint(line);
         failed = true;
@@ -578,13 +666,46 @@ void parse_rows(const CsvSource& source,
     if (width > d) {
       out.y.segment(chunk.first_row, chunk.rows) = block.col(d);
     }
+    for (Index s = 0; s < slots; ++s) {
+      std::vector<std::string>& column = out.text[static_cast<std::size_t>(text_columns[s])];
+      for (Index r = 0; r < chunk.rows; ++r) {
+        column[static_cast<std::size_t>(chunk.first_row + r)] =
+            std::move(texts[static_cast<std::size_t>(r * slots + s)]);
+      }
+    }
   });
-  for (const Chunk& chunk : chunks) {
-    if (chunk.error.line >= 0) {
-      throw IoError(source.path() + ":" + std::to_string(chunk.first_line + chunk.error.line) +
-                    ":" + std::to_string(chunk.error.column) + ": " + chunk.error.message);
+  if (const Chunk* chunk = first_error(chunks)) {
+    throw IoError(source.path() + ":" + std::to_string(chunk->first_line + chunk->error.line) +
+                  ":" + std::to_string(chunk->error.column) + ": " + chunk->error.message);
+  }
+}
+
+// The text slot of each field (-1 for a numeric or unused one) and the feature index of each
+// slot, for the text columns named in the options.
+std::vector<int> text_slots(const std::string& path,
+                            const std::vector<std::string>& names,
+                            const std::vector<int>& dest,
+                            const std::vector<std::string>& text_columns,
+                            std::vector<Index>& features) {
+  std::vector<int> slot(names.size(), -1);
+  features.clear();
+  for (const std::string& name : text_columns) {
+    const auto at = std::find(names.begin(), names.end(), name);
+    if (at == names.end()) {
+      throw IoError(path + ": no categorical column named '" + name +
+                    "'; columns are: " + detail::name_list(names));
+    }
+    const std::size_t c = static_cast<std::size_t>(at - names.begin());
+    if (dest[c] < 0) {
+      throw std::invalid_argument(path + ": categorical column '" + name +
+                                  "' is not an input column");
+    }
+    if (slot[c] < 0) {
+      slot[c] = static_cast<int>(features.size());
+      features.push_back(dest[c]);
     }
   }
+  return slot;
 }
 
 }  // namespace
@@ -604,7 +725,39 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   refuse_short_rows(source, chunks, names.size());
   allocate(path, rows, options.has_target, out);
   const Index width = out.X.cols() + (options.has_target ? 1 : 0);
-  parse_rows(source, chunks, RowParser(dest, names, width), width, options.num_threads, out);
+  // With detect_text_columns, a feature column found to hold text joins the text columns and
+  // the rows are parsed again (once per such column found; a numeric file parses once).
+  std::vector<std::string> text_columns = options.text_columns;
+  for (;;) {
+    std::vector<Index> text_features;
+    const std::vector<int> slots = text_slots(path, names, dest, text_columns, text_features);
+    out.text.assign(out.feature_names.size(), {});
+    for (const Index j : text_features) {
+      out.text[static_cast<std::size_t>(j)].resize(static_cast<std::size_t>(rows));
+    }
+    for (Chunk& chunk : chunks) {
+      chunk.error = ParseError();
+    }
+    try {
+      parse_rows(source,
+                 chunks,
+                 RowParser(dest, names, width, slots, options),
+                 width,
+                 text_features,
+                 options.num_threads,
+                 out);
+      break;
+    } catch (const IoError&) {
+      const Chunk* failed = first_error(chunks);
+      if (!options.detect_text_columns || failed == nullptr || failed->error.text_field < 0) {
+        throw;
+      }
+      text_columns.push_back(names[static_cast<std::size_t>(failed->error.text_field)]);
+    }
+  }
+  if (std::all_of(out.text.begin(), out.text.end(), [](const auto& t) { return t.empty(); })) {
+    out.text.clear();
+  }
   source.check_unchanged();
   if (options.reject_constant_features) {
     const std::vector<std::string> constant = constant_columns(out.X, out.feature_names);

@@ -70,8 +70,8 @@ std::vector<Index> SubsetReducer::block_starts(Index local_rows) const {
   std::vector<Index> begins;
   for (Index i = 0; i < local_rows; ++i) {
     const Index global = m_parent_first + m_parent_rows[static_cast<std::size_t>(i)];
-    if (i == 0 ||
-        global / block != (m_parent_first + m_parent_rows[static_cast<std::size_t>(i - 1)]) / block) {
+    if (i == 0 || global / block !=
+                      (m_parent_first + m_parent_rows[static_cast<std::size_t>(i - 1)]) / block) {
       begins.push_back(i);
     }
   }

@@ -1,5 +1,6 @@
 // The two-layer network: prediction, validation and the JSON model file.
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <cmath>
 #include <ostream>
 #include <set>
@@ -182,6 +183,29 @@ void validate(const TwoLayerNetwork& net) {
   if (net.link == OutputLink::Identity && !net.classes.empty()) {
     fail("a regression model has no class labels");
   }
+  if (!net.encoding.empty()) {
+    for (const ColumnEncoding& c : net.encoding.columns) {
+      const std::size_t width = c.categorical() ? c.categories.size() : 1;
+      if (!c.fill.empty() && c.fill.size() != width) {
+        fail("encoding column '" + c.name + "' has " + std::to_string(c.fill.size()) +
+             " fill values; expected " + std::to_string(width));
+      }
+      if (!std::is_sorted(c.categories.begin(), c.categories.end()) ||
+          std::adjacent_find(c.categories.begin(), c.categories.end()) != c.categories.end()) {
+        fail("encoding column '" + c.name + "': categories must be sorted and distinct");
+      }
+      for (const double f : c.fill) {
+        if (!std::isfinite(f)) {
+          fail("encoding column '" + c.name + "' has a non-finite fill value");
+        }
+      }
+    }
+    if (net.encoding.input_names() != net.inputs) {
+      fail("the encoding's input names do not match 'inputs' (" +
+           std::to_string(net.encoding.input_names().size()) + " encoded inputs for " +
+           std::to_string(net.inputs.size()) + " names)");
+    }
+  }
   std::set<double> distinct;
   for (double c : net.classes) {
     if (!std::isfinite(c) || !distinct.insert(c).second) {
@@ -288,6 +312,17 @@ void save_model(const std::string& path, const TwoLayerNetwork& net) {
   if (!net.classes.empty()) {
     doc["classes"] = net.classes;
   }
+  if (!net.encoding.empty()) {
+    json columns = json::array();
+    for (const ColumnEncoding& c : net.encoding.columns) {
+      json col = {{"name", c.name}, {"fill", c.fill}};
+      if (c.categorical()) {
+        col["categories"] = c.categories;
+      }
+      columns.push_back(col);
+    }
+    doc["encoding"] = {{"missing", to_string(net.encoding.missing)}, {"columns", columns}};
+  }
   doc["metadata"] = metadata;
   // nlohmann-json prints the shortest decimal that parses back to the same double.
   const std::string text = doc.dump(2) + "\n";
@@ -375,6 +410,46 @@ TwoLayerNetwork load_model_document(const std::string& path) {
     net.C = w.is_array() && !w.empty() && w[0].is_array()
                 ? matrix_at(path, w, "linear.weights")
                 : Matrix(vector_at(path, w, "linear.weights").transpose());
+  }
+  if (version.get<int>() >= 2 && doc.contains("encoding")) {
+    const json& e = doc["encoding"];
+    if (!e.is_object()) {
+      bad_model(path, "'encoding' must be a JSON object");
+    }
+    try {
+      net.encoding.missing = parse_missing_policy(
+          string_at(require_key(path, e, "missing", "encoding."), "encoding.missing"));
+    } catch (const std::invalid_argument& err) {
+      bad_model(path, std::string("encoding.missing: ") + err.what());
+    }
+    const json& columns = require_key(path, e, "columns", "encoding.");
+    if (!columns.is_array() || columns.empty()) {
+      bad_model(path, "'encoding.columns' must be a non-empty array");
+    }
+    for (const json& c : columns) {
+      if (!c.is_object()) {
+        bad_model(path, "'encoding.columns[]' must be objects");
+      }
+      ColumnEncoding col;
+      col.name = string_at(require_key(path, c, "name", "encoding.columns[]."), "name");
+      const json& fill = require_key(path, c, "fill", "encoding.columns[].");
+      if (!fill.empty()) {
+        const Vector f = vector_at(path, fill, "encoding.columns[].fill");
+        col.fill.assign(f.data(), f.data() + f.size());
+      } else if (!fill.is_array()) {
+        bad_model(path, "'encoding.columns[].fill' must be an array");
+      }
+      if (c.contains("categories")) {
+        const json& cats = c["categories"];
+        if (!cats.is_array() || cats.empty()) {
+          bad_model(path, "'encoding.columns[].categories' must be a non-empty array");
+        }
+        for (const json& v : cats) {
+          col.categories.push_back(string_at(v, "encoding.columns[].categories[]"));
+        }
+      }
+      net.encoding.columns.push_back(std::move(col));
+    }
   }
   if (doc.contains("classes")) {
     const Vector classes = vector_at(path, doc["classes"], "classes");

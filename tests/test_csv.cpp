@@ -105,11 +105,12 @@ TEST_SUITE("csv") {
     expect_error<nnlift::IoError>(file("text.csv", "a,b\n1,2\n3,abc\n"),
                                   none,
                                   {"text.csv:3:3:", "field 2 ('b')", "not a number", "abc"});
-    expect_error<nnlift::IoError>(file("nan.csv", "a,b\n1,nan\n"), none, {"nan.csv:2:3:", "NaN"});
+    expect_error<nnlift::IoError>(
+        file("nan.csv", "a,b\n1,nan\n"), none, {"nan.csv:2:3:", "'nan' (a missing value"});
     expect_error<nnlift::IoError>(
         file("inf.csv", "a,b\n-inf,1\n"), none, {"inf.csv:2:1:", "infinite"});
     expect_error<nnlift::IoError>(
-        file("hole.csv", "a,b,c\n1,,3\n"), none, {"hole.csv:2:3:", "empty (missing value)"});
+        file("hole.csv", "a,b,c\n1,,3\n"), none, {"hole.csv:2:3:", "empty (a missing value"});
     expect_error<nnlift::IoError>(
         file("trail.csv", "a,b\n1,2x\n"), none, {"trail.csv:2:4:", "trailing characters"});
     expect_error<nnlift::IoError>(

@@ -104,7 +104,8 @@ TEST_SUITE("model") {
     expect("syntax.json", "{\"format\": ", "not valid JSON");
     expect("format.json", replaced("\"nnlift-model\"", "\"other\""), "'format'");
     expect("version.json", replaced("\"version\": 2", "\"version\": 3"), "unsupported 'version' 3");
-    expect("version0.json", replaced("\"version\": 2", "\"version\": 0"), "unsupported 'version' 0");
+    expect(
+        "version0.json", replaced("\"version\": 2", "\"version\": 0"), "unsupported 'version' 0");
     expect("nohidden.json", replaced("\"hidden\"", "\"hiddn\""), "missing key 'hidden'");
     expect("act.json", replaced("\"tanh\"", "\"gelu\""), "unknown activation 'gelu'");
     expect("bias.json", replaced("\"bias\": [", "\"bias\": [1.0, "), "b1 has 3 entries");

@@ -158,8 +158,9 @@ TEST_SUITE("realdata") {
     CHECK(sc.r2 > 0.9);
   }
 
-  TEST_CASE("realdata: a validation split reports scores; without refinement the model is the "
-            "all-rows fit") {
+  TEST_CASE(
+      "realdata: a validation split reports scores; without refinement the model is the "
+      "all-rows fit") {
     const nnlift::SynthData s = planted(6, 2, 20000, 9);
     const nnlift::Dataset data = nnlift::training_set(s);
     nnlift::TrainOptions o;
@@ -251,8 +252,8 @@ TEST_SUITE("realdata") {
     o.output.linear_term = false;
     const nnlift::TrainResult r = nnlift::train(nnlift::training_set(s), o);
     const double score = r2(y_test, nnlift::predict_value(r.network, s.X_test).col(0));
-    INFO("test R^2 " << score << " after " << r.refine.iterations << " ("
-                     << r.refine.stop_reason << ")");
+    INFO("test R^2 " << score << " after " << r.refine.iterations << " (" << r.refine.stop_reason
+                     << ")");
     CHECK(score > 0.95);
   }
 
@@ -274,8 +275,8 @@ TEST_SUITE("realdata") {
     const nnlift::TrainResult r = nnlift::train(nnlift::training_set(s), o);
     bool said = false;
     for (const std::string& w : r.warnings) {
-      said = said || w.find("no better than random; use --refine lbfgs or more data") !=
-                         std::string::npos;
+      said = said ||
+             w.find("no better than random; use --refine lbfgs or more data") != std::string::npos;
     }
     CHECK(static_cast<Index>(r.moments.weak_units.size()) == 3);
     CHECK(said);
@@ -349,5 +350,174 @@ TEST_SUITE("realdata") {
     test::write_text(dir.file("bad.json"), bad);
     CHECK_THROWS_WITH_AS(
         nnlift::load_model(dir.file("bad.json")), doctest::Contains("C is 1x3"), nnlift::IoError);
+  }
+}
+
+TEST_SUITE("encoding") {
+  // A small messy table: a numeric column with missing values, a text column, a missing
+  // category, a missing target.
+  std::string messy_csv() {
+    std::string text = "a,color,b,y\n";
+    nnlift::detail::Rng rng(3);
+    const char* colors[] = {"red", "green", "blue"};
+    for (int i = 0; i < 300; ++i) {
+      const double a = rng.normal(), b = rng.normal();
+      const int c = i % 3;
+      const double y = std::tanh(a - b) + (c == 0 ? 1.0 : c == 2 ? -0.5 : 0.0);
+      text += (i % 50 == 7 ? std::string("NA") : std::to_string(a)) + "," +
+              (i % 40 == 5 ? std::string("") : std::string(colors[c])) + "," + std::to_string(b) +
+              "," + (i == 11 ? std::string("?") : std::to_string(y)) + "\n";
+    }
+    return text;
+  }
+
+  TEST_CASE("encoding: missing values are refused by default, naming file, line and column") {
+    test::TempDir dir;
+    test::write_text(dir.file("m.csv"), messy_csv());
+    const test::Outcome o = test::run(
+        {"train", "--data", dir.file("m.csv"), "--hidden", "1", "--model", dir.file("x.json")});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("m.csv:9:1: field 1 ('a') is 'NA' (a missing value") != std::string::npos);
+    CHECK(dir.list() == std::vector<std::string>{"m.csv"});
+  }
+
+  TEST_CASE("encoding: categories one-hot, means filled, the encoding stored and applied") {
+    test::TempDir dir;
+    test::write_text(dir.file("m.csv"), messy_csv());
+    test::Outcome o = test::run({"train",
+                                 "--data",
+                                 dir.file("m.csv"),
+                                 "--hidden",
+                                 "1",
+                                 "--model",
+                                 dir.file("x.json"),
+                                 "--missing",
+                                 "mean"});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("categorical column 'color': 3 categories") != std::string::npos);
+    CHECK(o.err.find("1 row(s) with a missing target value were left out") != std::string::npos);
+    const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("x.json"));
+    CHECK(net.inputs ==
+          std::vector<std::string>{"a", "color=blue", "color=green", "color=red", "b"});
+    REQUIRE(net.encoding.columns.size() == 3);
+    CHECK(net.encoding.missing == nnlift::MissingPolicy::Mean);
+    CHECK(net.encoding.columns[1].categories == std::vector<std::string>{"blue", "green", "red"});
+    REQUIRE(net.encoding.columns[1].fill.size() == 3);
+    CHECK(net.encoding.columns[1].fill[0] + net.encoding.columns[1].fill[1] +
+              net.encoding.columns[1].fill[2] ==
+          doctest::Approx(1.0));
+    // predict applies the encoding: a row with a missing value and one with an unseen
+    // category; the fill equals the column mean, so "NA" predicts as the mean would.
+    const double a_mean = net.encoding.columns[0].fill[0];
+    test::write_text(
+        dir.file("new.csv"),
+        "b,color,a\n0.5,red,NA\n0.5,red," + std::to_string(a_mean) + "\n0.5,purple,0.1\n");
+    o = test::run({"predict", "--model", dir.file("x.json"), "--data", dir.file("new.csv")});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("1 row(s) hold a category not seen in training") != std::string::npos);
+    std::istringstream lines(o.out);
+    std::string header, first, second;
+    std::getline(lines, header);
+    std::getline(lines, first);
+    std::getline(lines, second);
+    CHECK(std::stod(first) == doctest::Approx(std::stod(second)).epsilon(1e-6));
+    // evaluate applies it too, and scores the fit.
+    o = test::run({"evaluate", "--model", dir.file("x.json"), "--data", dir.file("m.csv")});
+    CHECK(o.code == 1);  // the missing target in row 12 cannot be scored
+    CHECK(o.err.find("target 'y' is missing in data row 12") != std::string::npos);
+  }
+
+  TEST_CASE("encoding: drop-rows, named categorical columns, too many categories") {
+    test::TempDir dir;
+    test::write_text(dir.file("m.csv"), messy_csv());
+    test::Outcome o = test::run({"train",
+                                 "--data",
+                                 dir.file("m.csv"),
+                                 "--hidden",
+                                 "1",
+                                 "--model",
+                                 dir.file("x.json"),
+                                 "--missing",
+                                 "drop-rows"});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("with missing input values were left out") != std::string::npos);
+    CHECK(o.err.find("285 rows") != std::string::npos);  // 300 − 6 NA − 8 empty − 1 target
+    const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("x.json"));
+    CHECK(net.encoding.columns[0].fill.empty());  // nothing may be filled at prediction
+    test::write_text(dir.file("new.csv"), "a,color,b\nNA,red,0.5\n");
+    o = test::run({"predict", "--model", dir.file("x.json"), "--data", dir.file("new.csv")});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("column 'a', data row 1: missing value, and the model has no fill") !=
+          std::string::npos);
+    // Without detection, a text column is an error that says what to do.
+    o = test::run({"train",
+                   "--data",
+                   dir.file("m.csv"),
+                   "--hidden",
+                   "1",
+                   "--model",
+                   dir.file("y.json"),
+                   "--missing",
+                   "mean",
+                   "--categorical",
+                   "none"});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("is not a number: 'red' (a text column?") != std::string::npos);
+    // A numeric column named categorical is one-hot encoded by value.
+    std::string small = "k,v,y\n";
+    for (int i = 0; i < 60; ++i) {
+      small += std::to_string(i % 3) + "," + std::to_string(0.1 * i) + "," +
+               std::to_string((i % 3) * 2.0 + 0.1 * i) + "\n";
+    }
+    test::write_text(dir.file("s.csv"), small);
+    o = test::run({"train",
+                   "--data",
+                   dir.file("s.csv"),
+                   "--hidden",
+                   "1",
+                   "--model",
+                   dir.file("s.json"),
+                   "--categorical",
+                   "k"});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(nnlift::load_model(dir.file("s.json")).inputs ==
+          std::vector<std::string>{"k=0", "k=1", "k=2", "v"});
+    // An identifier-like text column is refused.
+    std::string ids = "id,x,y\n";
+    for (int i = 0; i < 150; ++i) {
+      ids += "u" + std::to_string(i) + "," + std::to_string(i % 7) + "," + std::to_string(i) + "\n";
+    }
+    test::write_text(dir.file("ids.csv"), ids);
+    o = test::run(
+        {"train", "--data", dir.file("ids.csv"), "--hidden", "1", "--model", dir.file("i.json")});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("column 'id' holds 150 distinct text values") != std::string::npos);
+    CHECK(o.err.find("--drop it") != std::string::npos);
+  }
+
+  TEST_CASE("encoding: a model file's encoding is validated") {
+    test::TempDir dir;
+    const std::string good = R"({"format": "nnlift-model", "version": 2, "task": "regression",
+        "activation": "tanh", "inputs": ["a", "c=x", "c=y"], "target": "t",
+        "hidden": {"weights": [[1, 0, 0]], "bias": [0]}, "output": {"weights": [2], "bias": 1},
+        "encoding": {"missing": "mean", "columns": [{"name": "a", "fill": [0.5]},
+          {"name": "c", "categories": ["x", "y"], "fill": [0.25, 0.75]}]}})";
+    test::write_text(dir.file("good.json"), good);
+    CHECK(nnlift::load_model(dir.file("good.json")).encoding.columns.size() == 2);
+    auto refused = [&](const std::string& from, const std::string& to, const char* fragment) {
+      std::string text = good;
+      text.replace(text.find(from), from.size(), to);
+      test::write_text(dir.file("bad.json"), text);
+      CHECK_THROWS_WITH_AS(
+          nnlift::load_model(dir.file("bad.json")), doctest::Contains(fragment), nnlift::IoError);
+    };
+    refused("[\"x\", \"y\"]", "[\"y\", \"x\"]", "sorted and distinct");
+    refused("[0.25, 0.75]", "[0.25]", "has 1 fill values; expected 2");
+    refused("\"mean\"", "\"sometimes\"", "encoding.missing");
+    refused("\"c=y\"", "\"c=z\"", "do not match 'inputs'");
   }
 }

@@ -17,7 +17,16 @@ struct CsvOptions {
   std::vector<std::string> features;  ///< input columns in this order; empty = all but target/drop
   std::vector<std::string> drop;      ///< columns to ignore (only when features is empty)
   bool reject_constant_features = false;  ///< throw DataError if a feature column is constant
-  int num_threads = 0;                    ///< 0 = OpenMP default. The result does not depend on it.
+  /// Missing values (an empty field, NA, N/A, NaN, ?, null, None; any case) read as NaN instead
+  /// of an error. An error names them as missing either way.
+  bool allow_missing = false;
+  /// Feature columns read as text (Dataset::text) instead of numbers: categorical columns. Their
+  /// X column is NaN; a missing value is the empty string.
+  std::vector<std::string> text_columns;
+  /// A feature column with a field that is neither a number nor missing is read as text (it is
+  /// added to text_columns) instead of an error.
+  bool detect_text_columns = false;
+  int num_threads = 0;  ///< 0 = OpenMP default. The result does not depend on it.
 };
 
 /// Reads a CSV file with a header row of column names. Lines may end in LF or CRLF; blank lines

@@ -16,6 +16,9 @@ struct Dataset {
   Matrix X;
   Vector y;
   std::vector<std::string> unused_columns;  ///< columns of the source that were not read
+  /// Text feature columns (CsvOptions::text_columns): text[j] holds column j's fields by row
+  /// ("" for a missing value) and X's column j is NaN; empty for a numeric column (or all).
+  std::vector<std::vector<std::string>> text;
 };
 
 }  // namespace nnlift

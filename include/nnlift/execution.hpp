@@ -70,9 +70,7 @@ class SubsetReducer final : public RowReducer {
   Index block_rows() const override { return m_parent.block_rows(); }
   Index first_row(Index /*local_rows*/) const override { return m_first; }
   Index global_rows(Index /*local_rows*/) const override { return m_total; }
-  Matrix combine(const std::vector<Matrix>& local_partials,
-                 Index rows,
-                 Index cols) const override {
+  Matrix combine(const std::vector<Matrix>& local_partials, Index rows, Index cols) const override {
     return m_parent.combine(local_partials, rows, cols);
   }
   Matrix gather_rows(const Matrix& local) const override { return m_parent.gather_rows(local); }

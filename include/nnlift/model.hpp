@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <nnlift/activation.hpp>
+#include <nnlift/encoding.hpp>
 #include <nnlift/types.hpp>
 
 namespace nnlift {
@@ -31,14 +32,17 @@ struct TwoLayerNetwork {
   Task task = Task::Regression;
   Activation activation = Activation::Sigmoid;
   OutputLink link = OutputLink::Identity;
-  std::vector<std::string> inputs;   ///< d input column names, the order of W1's columns
-  std::string target;                ///< target column name
-  Matrix W1;                         ///< k×d: row j holds hidden unit j's weights
-  Vector b1;                         ///< k hidden biases
-  Matrix W2;                         ///< c×k output weights (c = 1 for regression and binary)
-  Vector b2;                         ///< c output biases
-  Matrix C;                          ///< c×d linear term (empty: none)
-  std::vector<double> classes;       ///< classification: the label value of each class
+  std::vector<std::string> inputs;  ///< d input column names, the order of W1's columns
+  std::string target;               ///< target column name
+  Matrix W1;                        ///< k×d: row j holds hidden unit j's weights
+  Vector b1;                        ///< k hidden biases
+  Matrix W2;                        ///< c×k output weights (c = 1 for regression and binary)
+  Vector b2;                        ///< c output biases
+  Matrix C;                         ///< c×d linear term (empty: none)
+  std::vector<double> classes;      ///< classification: the label value of each class
+  /// How raw CSV columns become `inputs` (categories, missing values); empty: inputs are raw
+  /// numeric columns. The library's predict() takes encoded inputs; the command line applies it.
+  InputEncoding encoding;
   std::string metadata_json = "{}";  ///< provenance and diagnostics (a JSON object), kept as is
 
   Index num_inputs() const noexcept { return W1.cols(); }
@@ -46,8 +50,8 @@ struct TwoLayerNetwork {
   Index num_outputs() const noexcept { return W2.rows(); }
 };
 
-/// Checks shapes (W1 k×d, b1 k, W2 c×k, b2 c, C empty or c×d, inputs d names, unique), finiteness and that the
-/// link fits the task. \throws std::invalid_argument naming the culprit.
+/// Checks shapes (W1 k×d, b1 k, W2 c×k, b2 c, C empty or c×d, inputs d names, unique), finiteness
+/// and that the link fits the task. \throws std::invalid_argument naming the culprit.
 void validate(const TwoLayerNetwork& network);
 
 /// Hidden activations σ(X W1ᵀ + 1 b1ᵀ), n×k. X is n×d in the network's input order.

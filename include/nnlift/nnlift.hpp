@@ -5,6 +5,7 @@
 #include <nnlift/activation.hpp>
 #include <nnlift/csv.hpp>
 #include <nnlift/decompose.hpp>
+#include <nnlift/encoding.hpp>
 #include <nnlift/evaluate.hpp>
 #include <nnlift/jennrich.hpp>
 #include <nnlift/model.hpp>

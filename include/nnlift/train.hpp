@@ -159,12 +159,12 @@ struct MomentReport {
 
 /// What the refinement did.
 struct RefineReport {
-  int iterations = 0;  ///< L-BFGS iterations done, or loss evaluations when stopped early
-  double loss_before = 0;   ///< training loss of the initial estimate
-  std::string stop_reason;  ///< why L-BFGS stopped
-  double weight_decay = 0;  ///< the weight decay of the run kept
-  bool diverged = false;    ///< the kept run met a non-finite loss (its best point is kept)
-  int best_iterate = 0;     ///< the iterate kept (0: the start)
+  int iterations = 0;            ///< L-BFGS iterations done, or loss evaluations when stopped early
+  double loss_before = 0;        ///< training loss of the initial estimate
+  std::string stop_reason;       ///< why L-BFGS stopped
+  double weight_decay = 0;       ///< the weight decay of the run kept
+  bool diverged = false;         ///< the kept run met a non-finite loss (its best point is kept)
+  int best_iterate = 0;          ///< the iterate kept (0: the start)
   double validation_before = 0;  ///< validation loss of the initial estimate (with validation)
   double validation_after = 0;   ///< validation loss of the point kept
 };
@@ -187,7 +187,7 @@ struct TrainResult {
   MomentReport moments;                      ///< empty with init = Random or given directions
   BiasMethod bias_used = BiasMethod::Ratio;  ///< the bias estimator actually used
   RefineReport refine;
-  double output_ridge = 0;    ///< the output layer's λ (chosen or given)
+  double output_ridge = 0;  ///< the output layer's λ (chosen or given)
   /// The cross-validation found that the hidden units do not help: their output weights are
   /// (nearly) zero and the model is the linear term.
   bool output_linear_only = false;

@@ -278,9 +278,9 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
       log << "  " << std::setw(4) << j + 1 << "  " << std::setw(10) << m.lambda(j)
           << (weak ? "  within noise" : "") << "\n";
     }
-    log << "  units with |lambda| above " << o.moments.noise_threshold << " x the noise level: "
-        << m.lambda.size() - static_cast<Index>(m.weak_units.size()) << " of " << m.lambda.size()
-        << "\n";
+    log << "  units with |lambda| above " << o.moments.noise_threshold
+        << " x the noise level: " << m.lambda.size() - static_cast<Index>(m.weak_units.size())
+        << " of " << m.lambda.size() << "\n";
   }
   log << "  output layer: ridge " << r.output_ridge << (o.output.ridge ? "" : " (chosen)")
       << (r.network.C.size() > 0 ? ", with a linear term" : ", no linear term")
@@ -290,8 +290,8 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
       << "\n";
   if (o.refine.enabled) {
     log << "  L-BFGS refinement: " << r.refine.iterations << " iterations (" << r.refine.stop_reason
-        << "), weight decay " << r.refine.weight_decay << ", training loss "
-        << r.refine.loss_before << " -> " << r.train_loss;
+        << "), weight decay " << r.refine.weight_decay << ", training loss " << r.refine.loss_before
+        << " -> " << r.train_loss;
     if (r.validation.rows > 0) {
       log << ", validation loss " << r.refine.validation_before << " -> "
           << r.refine.validation_after;
@@ -348,9 +348,20 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   DataFlags data_flags;
   std::string model_path;
   bool strict = false;
+  std::string categorical = "auto", missing = "error";
   po::options_description desc("options");
   add_data_flags(desc, data_flags);
-  desc.add_options()("model", po::value(&model_path)->required(), "model file to write (required)");
+  desc.add_options()("model", po::value(&model_path)->required(), "model file to write (required)")(
+      "categorical",
+      po::value(&categorical)->default_value(categorical),
+      "auto | none | a,b: input columns one-hot encoded by category (the categories are stored "
+      "in the model; unseen ones predict as all-zero). auto: the columns whose values are not "
+      "all numbers")(
+      "missing",
+      po::value(&missing)->default_value(missing),
+      "error | mean | drop-rows: missing values (empty, NA, NaN, ?, null, None). mean: the "
+      "column's training mean (a category's share), stored in the model for predict; "
+      "drop-rows: leave such rows out of training");
   add_train_flags(desc, train_flags);
   desc.add_options()("strict",
                      po::bool_switch(&strict),
@@ -373,8 +384,35 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   CsvOptions csv = csv_options(data_flags, flags.threads);
   csv.reject_constant_features = strict;
   o.inputs.drop_degenerate = !strict;
+  EncodeOptions encode;
+  try {
+    encode.missing = parse_missing_policy(missing);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--missing: ") + e.what());
+  }
+  csv.allow_missing = encode.missing != MissingPolicy::Error;
+  if (categorical == "auto") {
+    csv.detect_text_columns = true;
+  } else if (categorical != "none") {
+    csv.text_columns = split_list(categorical, "categorical");
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  const Dataset data = read_csv(data_flags.path, csv);
+  Dataset data = read_csv(data_flags.path, csv);
+  InputEncoding encoding;
+  if (!data.text.empty() || encode.missing != MissingPolicy::Error) {
+    Encoded encoded = fit_encoding(data, encode, data_flags.path);
+    for (const std::string& w : encoded.warnings) {
+      log << "nnlift: warning: " << w << "\n";
+    }
+    for (const ColumnEncoding& c : encoded.encoding.columns) {
+      if (c.categorical()) {
+        log << "  categorical column '" << c.name << "': " << c.categories.size()
+            << " categories, one input each\n";
+      }
+    }
+    data = std::move(encoded.data);
+    encoding = std::move(encoded.encoding);
+  }
   if (o.hidden > data.X.cols()) {
     throw UsageError("--hidden " + std::to_string(o.hidden) + " exceeds the " +
                      std::to_string(data.X.cols()) + " input columns of " + data_flags.path +
@@ -389,11 +427,12 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
       << "), read in " << format_seconds(seconds_since(t0)) << "\n";
   const bool terminal = &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
   o.progress = stage_progress(log, terminal);
-  const TrainResult r = train(data, o, ExecutionContext(flags.threads));
+  TrainResult r = train(data, o, ExecutionContext(flags.threads));
   if (r.network.W2.size() == 0) {
     ctx.err << "nnlift train: error: " << r.message << "\n";
     return kNumericalError;
   }
+  r.network.encoding = std::move(encoding);
   save_model(model_path, r.network);
   print_train_report(o, r, log);
   log << "  wrote " << model_path << "\n";
@@ -414,17 +453,40 @@ std::string nnlift_label(double value) {
   return o.str();
 }
 
-// Reads the model's input columns (and, if asked, its target) from a CSV file by name.
+// Reads the model's input columns (and, if asked, its target) from a CSV file by name; a model
+// with an input encoding reads its raw columns and encodes them (warnings go to `log`).
 Dataset read_for_model(const std::string& path,
                        const TwoLayerNetwork& net,
                        bool with_target,
-                       int threads) {
+                       int threads,
+                       std::ostream& log) {
   CsvOptions csv;
   csv.features = net.inputs;
   csv.has_target = with_target;
   csv.target = net.target;
   csv.num_threads = threads;
-  return read_csv(path, csv);
+  if (net.encoding.empty()) {
+    return read_csv(path, csv);
+  }
+  csv.features.clear();
+  for (const ColumnEncoding& c : net.encoding.columns) {
+    csv.features.push_back(c.name);
+  }
+  csv.text_columns = net.encoding.categorical_names();
+  csv.allow_missing = true;
+  const Dataset raw = read_csv(path, csv);
+  for (Index i = 0; i < raw.y.size(); ++i) {
+    if (std::isnan(raw.y(i))) {
+      throw DataError(path + ": target '" + raw.target_name + "' is missing in data row " +
+                      std::to_string(i + 1));
+    }
+  }
+  std::vector<std::string> warnings;
+  Dataset data = apply_encoding(raw, net.encoding, path, warnings);
+  for (const std::string& w : warnings) {
+    log << "nnlift: warning: " << w << "\n";
+  }
+  return data;
 }
 
 int run_predict(const std::vector<std::string>& args, Context& ctx) {
@@ -445,7 +507,7 @@ int run_predict(const std::vector<std::string>& args, Context& ctx) {
   }
   detail::check_paths({model_path, data_path}, {out_path});
   const TwoLayerNetwork net = load_model(model_path);
-  const Dataset data = read_for_model(data_path, net, false, flags.threads);
+  const Dataset data = read_for_model(data_path, net, false, flags.threads, diag(flags, ctx.err));
   if (!data.unused_columns.empty()) {
     diag(flags, ctx.err) << "nnlift predict: columns of " << data_path
                          << " the model does not use: " << detail::name_list(data.unused_columns)
@@ -522,7 +584,7 @@ int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
   }
   detail::check_paths({model_path, data_path, truth_path}, {});
   const TwoLayerNetwork net = load_model(model_path);
-  const Dataset data = read_for_model(data_path, net, true, flags.threads);
+  const Dataset data = read_for_model(data_path, net, true, flags.threads, diag(flags, ctx.err));
   const Scores s = score(net, data.X, data.y, ExecutionContext(flags.threads));
   std::ostream& out = ctx.out;
   out << "data: " << data_path << " (" << data.X.rows() << " rows)\n";

@@ -366,13 +366,13 @@ RidgeFit solve_ridge(Index n,
 }
 
 OutputFit fit_output_layer(const Matrix& H,
-                             const Matrix* X,
-                             const Standardizer& st,
-                             const Labels& labels,
-                             Task task,
-                             const OutputOptions& options,
-                             const ExecutionContext& context,
-                             TwoLayerNetwork& net) {
+                           const Matrix* X,
+                           const Standardizer& st,
+                           const Labels& labels,
+                           Task task,
+                           const OutputOptions& options,
+                           const ExecutionContext& context,
+                           TwoLayerNetwork& net) {
   const Design D{H, X, st};
   const Index k = D.k(), r = D.r(), p = D.p();
   const RidgeChoice fit = task == Task::Regression

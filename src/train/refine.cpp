@@ -135,7 +135,7 @@ struct Objective {
   double lowest_value = std::numeric_limits<double>::infinity();
   int since_best = 0;
   int evaluations = 0;
-  int iterates = 0;       // evaluations that lowered the training objective (L-BFGS's iterates)
+  int iterates = 0;  // evaluations that lowered the training objective (L-BFGS's iterates)
   int best_iterate = 0;
   int max_evaluations = 1;
   const std::function<void(double)>* progress = nullptr;
@@ -154,8 +154,7 @@ struct Objective {
     if (value <= lowest_value) {
       lowest_value = value;
       const double score =
-          Xv != nullptr ? data_loss(L, theta, *Xv, *Tv, act, link, *valid_context, nullptr)
-                        : value;
+          Xv != nullptr ? data_loss(L, theta, *Xv, *Tv, act, link, *valid_context, nullptr) : value;
       if (iterates == 0) {
         start_score = score;
       }
@@ -258,13 +257,12 @@ RefineReport refine_network(const RefineData& data,
   }
   theta.segment(L.b2(), c) = (b2.array() - shift).matrix() / spread;
 
-  const std::vector<double> grid =
-      options.weight_decay ? std::vector<double>{*options.weight_decay}
-                           : std::vector<double>{1e-4, 1e-3, 1e-2, 1e-1};
+  const std::vector<double> grid = options.weight_decay
+                                       ? std::vector<double>{*options.weight_decay}
+                                       : std::vector<double>{1e-4, 1e-3, 1e-2, 1e-1};
   RefineReport report;
-  report.loss_before =
-      data_loss(L, theta, data.Xs, T, net.activation, net.link, context, nullptr) *
-      (squared ? 2 * spread * spread : 1.0);
+  report.loss_before = data_loss(L, theta, data.Xs, T, net.activation, net.link, context, nullptr) *
+                       (squared ? 2 * spread * spread : 1.0);
   Run best_run;
   double best_decay = grid.front();
   bool have = false;

@@ -134,22 +134,22 @@ BiasFit bias_by_fourier(const BiasProblem& problem, const BiasFit& start);  // b
 
 /// Fits W2, b2 (and C when X, the original inputs, is given: the linear term, fitted on the
 /// column-standardised inputs and mapped to original coordinates through st) of `net` on the
-/// hidden activations H (local rows × k): ridge regression of y (regression), logistic regression of 0/1 labels, or softmax
-/// regression of one-hot targets. The ridge is options.ridge, or chosen by GCV (regression) or
-/// 3-fold cross-validation (classes), together with a factor on the hidden units' penalty
-/// (1e8: the linear model alone, chosen when the hidden units do not help).
+/// hidden activations H (local rows × k): ridge regression of y (regression), logistic regression
+/// of 0/1 labels, or softmax regression of one-hot targets. The ridge is options.ridge, or chosen
+/// by GCV (regression) or 3-fold cross-validation (classes), together with a factor on the hidden
+/// units' penalty (1e8: the linear model alone, chosen when the hidden units do not help).
 struct OutputFit : StageReport {
   double ridge = 0;
   double hidden_factor = 1;
 };
 OutputFit fit_output_layer(const Matrix& H,
-                             const Matrix* X,
-                             const Standardizer& st,
-                             const Labels& labels,
-                             Task task,
-                             const OutputOptions& options,
-                             const ExecutionContext& context,
-                             TwoLayerNetwork& net);
+                           const Matrix* X,
+                           const Standardizer& st,
+                           const Labels& labels,
+                           Task task,
+                           const OutputOptions& options,
+                           const ExecutionContext& context,
+                           TwoLayerNetwork& net);
 
 /// The ridge solve of y on [H, 1] (intercept unpenalised) for H given by row blocks, so that it
 /// need not be stored: beta = k weights then the intercept, and the absolute penalty used.
@@ -174,7 +174,7 @@ struct RefineData {
   const Matrix* Xv = nullptr;
   const Matrix* Tv = nullptr;
   const ExecutionContext* valid_context = nullptr;  ///< where the validation rows' passes run
-  bool decay_to_start = true;   ///< the decay pulls toward the start (else toward zero)
+  bool decay_to_start = true;  ///< the decay pulls toward the start (else toward zero)
 };
 
 /// Minimises the mean squared error (identity link, on standardised targets), the logistic loss

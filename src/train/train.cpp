@@ -242,15 +242,14 @@ TrainResult run_pipeline(const Dataset& data,
     }
     net.b1 = biases.b1;
     clock.lap("biases");
-    const detail::OutputFit output =
-        detail::fit_output_layer(hidden_layer(net, X),
-                                 o.output.linear_term ? &X : nullptr,
-                                 st,
-                                 labels,
-                                 o.labels.task,
-                                 o.output,
-                                 context,
-                                 net);
+    const detail::OutputFit output = detail::fit_output_layer(hidden_layer(net, X),
+                                                              o.output.linear_term ? &X : nullptr,
+                                                              st,
+                                                              labels,
+                                                              o.labels.task,
+                                                              o.output,
+                                                              context,
+                                                              net);
     result.output_ridge = output.ridge;
     result.output_linear_only = output.hidden_factor > 1e6;
     absorb(result, output);
@@ -285,7 +284,6 @@ TrainResult run_pipeline(const Dataset& data,
   net.metadata_json = metadata(o, result, rows, data, ybar);
   return result;
 }
-
 
 // The validation share: as given, else 0.2 when something is chosen on it (the refinement's
 // weight decay and stopping point), else 0.

@@ -1,0 +1,80 @@
+// From a raw table (numbers with missing values, text columns) to the numeric inputs a network
+// takes, and back again at prediction time: one-hot categories and imputation values, fitted on
+// the training rows and stored in the model.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nnlift/dataset.hpp>
+
+namespace nnlift {
+
+/// What to do with a missing value (an empty field, NA, NaN, ?, ...).
+enum class MissingPolicy {
+  Error,     ///< refuse it, naming the first one
+  Mean,      ///< the training mean of its column (a category column: the categories' shares)
+  DropRows,  ///< leave the row out of training (at prediction: refused, as there is no row to drop)
+};
+const char* to_string(MissingPolicy policy) noexcept;
+/// \throws std::invalid_argument listing the accepted names (error, mean, drop-rows).
+MissingPolicy parse_missing_policy(const std::string& name);
+
+/// How one raw input column becomes network inputs.
+struct ColumnEncoding {
+  std::string name;
+  /// Categorical: one input per category, named "name=category", 1 for the row's category and
+  /// 0 otherwise (all 0 for a category not seen in training). Empty: a numeric column.
+  std::vector<std::string> categories;
+  /// Imputation for a missing value: one value (numeric) or one per category (their training
+  /// shares); empty when the training rows had none to fill (Error / DropRows).
+  std::vector<double> fill;
+  bool categorical() const noexcept { return !categories.empty(); }
+};
+
+/// The raw columns in input order; empty() when the inputs are used as they are.
+struct InputEncoding {
+  std::vector<ColumnEncoding> columns;
+  MissingPolicy missing = MissingPolicy::Error;
+  bool empty() const noexcept { return columns.empty(); }
+  /// The network's input names: numeric columns as they are, categories as "name=category".
+  std::vector<std::string> input_names() const;
+  /// The raw columns that are categorical.
+  std::vector<std::string> categorical_names() const;
+};
+
+/// Limits of the encoder.
+struct EncodeOptions {
+  MissingPolicy missing = MissingPolicy::Error;
+  /// A text column with more distinct values than this is refused (a numeric column with stray
+  /// text, or an identifier): > 0.
+  std::size_t max_categories = 100;
+};
+
+/// The result of encoding training rows: the numeric data set, its encoding, what happened.
+struct Encoded {
+  Dataset data;
+  InputEncoding encoding;
+  Index dropped_rows = 0;  ///< rows left out (missing values under DropRows, missing targets)
+  std::vector<std::string> warnings;
+};
+
+/// Fits the encoding on raw training rows (CsvOptions::allow_missing and text_columns) and
+/// applies it. `source` names the file in messages. Rows with a missing target are dropped with
+/// a warning (there is nothing to learn from them) unless the policy is Error.
+/// \throws DataError naming the column (and data row) for a missing value under Error, a text
+///         column with more than max_categories distinct values, or no row left.
+Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std::string& source);
+
+/// Applies a fitted encoding to raw rows read with the encoding's categorical columns as text
+/// and missing values allowed. Unseen categories become all-zero rows (one warning with their
+/// count); missing values take the fill values.
+/// \throws DataError for a missing value the encoding has no fill for, naming column and row;
+///         std::invalid_argument if raw lacks a column of the encoding.
+Dataset apply_encoding(const Dataset& raw,
+                       const InputEncoding& encoding,
+                       const std::string& source,
+                       std::vector<std::string>& warnings);
+
+}  // namespace nnlift

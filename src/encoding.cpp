@@ -1,0 +1,267 @@
+// One-hot categories and missing-value imputation (include/nnlift/encoding.hpp).
+// SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <nnlift/encoding.hpp>
+#include <nnlift/types.hpp>
+
+#include "detail/check.hpp"
+#include "detail/names.hpp"
+#include "detail/text.hpp"
+
+namespace nnlift {
+namespace {
+
+const detail::EnumName<MissingPolicy> kMissingNames[] = {{MissingPolicy::Error, "error"},
+                                                         {MissingPolicy::Mean, "mean"},
+                                                         {MissingPolicy::DropRows, "drop-rows"}};
+
+bool is_text(const Dataset& raw, std::size_t j) {
+  return j < raw.text.size() && !raw.text[j].empty();
+}
+
+bool missing_at(const Dataset& raw, std::size_t j, Index i) {
+  return is_text(raw, j) ? raw.text[j][static_cast<std::size_t>(i)].empty()
+                         : std::isnan(raw.X(i, static_cast<Index>(j)));
+}
+
+std::string where(const std::string& source, const std::string& column, Index row) {
+  return source + ": column '" + column + "', data row " + std::to_string(row + 1);
+}
+
+// Fills the encoded row i of X from raw row `from`; returns false for an unseen category.
+bool encode_row(const Dataset& raw,
+                const InputEncoding& enc,
+                Index from,
+                Matrix& X,
+                Index i,
+                const std::string& source) {
+  bool seen = true;
+  Index at = 0;
+  for (std::size_t j = 0; j < enc.columns.size(); ++j) {
+    const ColumnEncoding& col = enc.columns[j];
+    const bool missing = missing_at(raw, j, from);
+    if (missing && col.fill.empty()) {
+      throw DataError(where(source, col.name, from) +
+                      ": missing value, and the model has no fill value for it (it was trained "
+                      "with --missing " +
+                      to_string(enc.missing) + ")");
+    }
+    if (!col.categorical()) {
+      X(i, at++) = missing ? col.fill[0] : raw.X(from, static_cast<Index>(j));
+      continue;
+    }
+    const Index width = static_cast<Index>(col.categories.size());
+    if (missing) {
+      for (Index c = 0; c < width; ++c) {
+        X(i, at + c) = col.fill[static_cast<std::size_t>(c)];
+      }
+    } else {
+      X.row(i).segment(at, width).setZero();
+      const std::string& value = raw.text[j][static_cast<std::size_t>(from)];
+      const auto it = std::lower_bound(col.categories.begin(), col.categories.end(), value);
+      if (it != col.categories.end() && *it == value) {
+        X(i, at + (it - col.categories.begin())) = 1.0;
+      } else {
+        seen = false;
+      }
+    }
+    at += width;
+  }
+  return seen;
+}
+
+}  // namespace
+
+const char* to_string(MissingPolicy policy) noexcept {
+  return detail::name_of(kMissingNames, policy);
+}
+
+MissingPolicy parse_missing_policy(const std::string& name) {
+  return detail::parse_name(kMissingNames, name, "missing-value policy");
+}
+
+std::vector<std::string> InputEncoding::input_names() const {
+  std::vector<std::string> out;
+  for (const ColumnEncoding& c : columns) {
+    if (!c.categorical()) {
+      out.push_back(c.name);
+    }
+    for (const std::string& category : c.categories) {
+      out.push_back(c.name + "=" + category);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> InputEncoding::categorical_names() const {
+  std::vector<std::string> out;
+  for (const ColumnEncoding& c : columns) {
+    if (c.categorical()) {
+      out.push_back(c.name);
+    }
+  }
+  return out;
+}
+
+Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std::string& source) {
+  detail::require(options.max_categories > 0,
+                  "EncodeOptions",
+                  "max_categories",
+                  static_cast<double>(options.max_categories),
+                  "> 0");
+  const Index n = raw.X.rows();
+  const std::size_t d = raw.feature_names.size();
+  Encoded out;
+  InputEncoding& enc = out.encoding;
+  enc.missing = options.missing;
+  // Which rows are kept: a missing target never trains; under DropRows neither does a row with
+  // a missing input. Under Error the first missing value is refused.
+  std::vector<char> keep(static_cast<std::size_t>(n), 1);
+  Index missing_targets = 0;
+  for (Index i = 0; i < n; ++i) {
+    if (raw.y.size() == n && std::isnan(raw.y(i))) {
+      if (options.missing == MissingPolicy::Error) {
+        throw DataError(where(source, raw.target_name, i) +
+                        ": missing target value (--missing mean or drop-rows leave such rows out)");
+      }
+      keep[static_cast<std::size_t>(i)] = 0;
+      ++missing_targets;
+    }
+  }
+  for (std::size_t j = 0; j < d; ++j) {
+    for (Index i = 0; i < n; ++i) {
+      if (!keep[static_cast<std::size_t>(i)] || !missing_at(raw, j, i)) {
+        continue;
+      }
+      if (options.missing == MissingPolicy::Error) {
+        throw DataError(where(source, raw.feature_names[j], i) +
+                        ": missing value (--missing mean fills it, --missing drop-rows leaves "
+                        "the row out)");
+      }
+      if (options.missing == MissingPolicy::DropRows) {
+        keep[static_cast<std::size_t>(i)] = 0;
+      }
+    }
+  }
+  std::vector<Index> rows;
+  for (Index i = 0; i < n; ++i) {
+    if (keep[static_cast<std::size_t>(i)]) {
+      rows.push_back(i);
+    }
+  }
+  out.dropped_rows = n - static_cast<Index>(rows.size());
+  if (rows.empty()) {
+    throw DataError(source + ": no row is left once the rows with missing values are dropped");
+  }
+  if (missing_targets > 0) {
+    out.warnings.push_back(std::to_string(missing_targets) +
+                           " row(s) with a missing target value were left out");
+  }
+  if (out.dropped_rows > missing_targets) {
+    out.warnings.push_back(std::to_string(out.dropped_rows - missing_targets) +
+                           " row(s) with missing input values were left out (--missing drop-rows)");
+  }
+  // The columns: categories from the kept rows, fills from their means.
+  for (std::size_t j = 0; j < d; ++j) {
+    ColumnEncoding col;
+    col.name = raw.feature_names[j];
+    Index present = 0;
+    if (is_text(raw, j)) {
+      std::map<std::string, Index> counts;
+      for (const Index i : rows) {
+        const std::string& v = raw.text[j][static_cast<std::size_t>(i)];
+        if (!v.empty()) {
+          ++counts[v];
+          ++present;
+        }
+      }
+      if (counts.size() > options.max_categories) {
+        throw DataError(source + ": column '" + col.name + "' holds " +
+                        std::to_string(counts.size()) + " distinct text values (e.g. '" +
+                        detail::excerpt(counts.begin()->first) + "'), more than " +
+                        std::to_string(options.max_categories) +
+                        " categories: if it is numeric, fix those values; if it is an "
+                        "identifier, --drop it");
+      }
+      if (counts.empty()) {
+        throw DataError(source + ": column '" + col.name + "' has no value in any kept row");
+      }
+      for (const auto& [value, count] : counts) {
+        col.categories.push_back(value);
+        col.fill.push_back(static_cast<double>(count));
+      }
+    } else {
+      double sum = 0;
+      for (const Index i : rows) {
+        const double v = raw.X(i, static_cast<Index>(j));
+        if (!std::isnan(v)) {
+          sum += v;
+          ++present;
+        }
+      }
+      if (present == 0) {
+        throw DataError(source + ": column '" + col.name + "' has no value in any kept row");
+      }
+      col.fill.push_back(sum);
+    }
+    for (double& f : col.fill) {
+      f /= static_cast<double>(present);
+    }
+    if (options.missing != MissingPolicy::Mean) {
+      col.fill.clear();  // nothing may be filled at prediction either
+    }
+    enc.columns.push_back(std::move(col));
+  }
+  const std::vector<std::string> names = enc.input_names();
+  Dataset& data = out.data;
+  data.feature_names = names;
+  data.target_name = raw.target_name;
+  data.unused_columns = raw.unused_columns;
+  data.X.resize(static_cast<Index>(rows.size()), static_cast<Index>(names.size()));
+  if (raw.y.size() == n) {
+    data.y = raw.y(rows);
+  }
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    encode_row(raw, enc, rows[r], data.X, static_cast<Index>(r), source);
+  }
+  return out;
+}
+
+Dataset apply_encoding(const Dataset& raw,
+                       const InputEncoding& enc,
+                       const std::string& source,
+                       std::vector<std::string>& warnings) {
+  if (raw.feature_names.size() != enc.columns.size()) {
+    detail::fail("apply_encoding: " + std::to_string(raw.feature_names.size()) +
+                 " raw columns for an encoding of " + std::to_string(enc.columns.size()));
+  }
+  for (std::size_t j = 0; j < enc.columns.size(); ++j) {
+    if (raw.feature_names[j] != enc.columns[j].name ||
+        enc.columns[j].categorical() != is_text(raw, j)) {
+      detail::fail("apply_encoding: raw column " + std::to_string(j + 1) + " is '" +
+                   raw.feature_names[j] + "'; the encoding expects '" + enc.columns[j].name +
+                   (enc.columns[j].categorical() ? "' as text" : "' as numbers"));
+    }
+  }
+  const Index n = raw.X.rows();
+  Dataset data;
+  data.feature_names = enc.input_names();
+  data.target_name = raw.target_name;
+  data.unused_columns = raw.unused_columns;
+  data.y = raw.y;
+  data.X.resize(n, static_cast<Index>(data.feature_names.size()));
+  Index unseen = 0;
+  for (Index i = 0; i < n; ++i) {
+    unseen += encode_row(raw, enc, i, data.X, i, source) ? 0 : 1;
+  }
+  if (unseen > 0) {
+    warnings.push_back(source + ": " + std::to_string(unseen) +
+                       " row(s) hold a category not seen in training; its inputs are all 0");
+  }
+  return data;
+}
+
+}  // namespace nnlift
