@@ -183,6 +183,27 @@ void validate(const TwoLayerNetwork& net) {
   if (net.link == OutputLink::Identity && !net.classes.empty()) {
     fail("a regression model has no class labels");
   }
+  if (!net.input_map.empty()) {
+    if (static_cast<Index>(net.input_map.x.size()) != d ||
+        net.input_map.z.size() != net.input_map.x.size()) {
+      fail("the input map has " + std::to_string(net.input_map.x.size()) +
+           " columns; expected d = " + std::to_string(d));
+    }
+    for (std::size_t j = 0; j < net.input_map.x.size(); ++j) {
+      const std::vector<double>& x = net.input_map.x[j];
+      const std::vector<double>& z = net.input_map.z[j];
+      if (x.empty() || x.size() != z.size()) {
+        fail("input map column " + std::to_string(j + 1) +
+             ": x and z must be non-empty and of equal length");
+      }
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        if (!std::isfinite(x[i]) || !std::isfinite(z[i]) || (i > 0 && !(x[i] > x[i - 1]))) {
+          fail("input map column " + std::to_string(j + 1) +
+               ": knots must be finite and x strictly ascending");
+        }
+      }
+    }
+  }
   if (!net.encoding.empty()) {
     for (const ColumnEncoding& c : net.encoding.columns) {
       const std::size_t width = c.categorical() ? c.categories.size() : 1;
@@ -220,7 +241,8 @@ Matrix hidden_layer(const TwoLayerNetwork& net, const Matrix& X) {
                                 " columns; the model has " + std::to_string(net.num_inputs()) +
                                 " inputs");
   }
-  Matrix H = X * net.W1.transpose();
+  Matrix H = net.input_map.empty() ? Matrix(X * net.W1.transpose())
+                                   : Matrix(net.input_map.apply(X) * net.W1.transpose());
   H.rowwise() += net.b1.transpose();
   activate_inplace(net.activation, H);
   return H;
@@ -240,7 +262,10 @@ Matrix predict_value(const TwoLayerNetwork& net, const Matrix& X) {
     out.middleRows(begin, count).noalias() =
         hidden_layer(net, X.middleRows(begin, count)) * net.W2.transpose();
     if (net.C.size() > 0) {
-      out.middleRows(begin, count).noalias() += X.middleRows(begin, count) * net.C.transpose();
+      out.middleRows(begin, count).noalias() +=
+          (net.input_map.empty() ? Matrix(X.middleRows(begin, count))
+                                 : net.input_map.apply(X.middleRows(begin, count))) *
+          net.C.transpose();
     }
   }
   out.rowwise() += net.b2.transpose();
@@ -311,6 +336,9 @@ void save_model(const std::string& path, const TwoLayerNetwork& net) {
   }
   if (!net.classes.empty()) {
     doc["classes"] = net.classes;
+  }
+  if (!net.input_map.empty()) {
+    doc["input_map"] = {{"kind", "rankgauss"}, {"x", net.input_map.x}, {"z", net.input_map.z}};
   }
   if (!net.encoding.empty()) {
     json columns = json::array();
@@ -410,6 +438,23 @@ TwoLayerNetwork load_model_document(const std::string& path) {
     net.C = w.is_array() && !w.empty() && w[0].is_array()
                 ? matrix_at(path, w, "linear.weights")
                 : Matrix(vector_at(path, w, "linear.weights").transpose());
+  }
+  if (version.get<int>() >= 2 && doc.contains("input_map")) {
+    const json& m = doc["input_map"];
+    if (!m.is_object() || !m.contains("kind") || m["kind"] != "rankgauss") {
+      bad_model(path, "'input_map' must be an object with \"kind\": \"rankgauss\"");
+    }
+    for (const char* key : {"x", "z"}) {
+      const json& rows = require_key(path, m, key, "input_map.");
+      if (!rows.is_array()) {
+        bad_model(path, std::string("'input_map.") + key + "' must be an array of arrays");
+      }
+      for (const json& row : rows) {
+        const Vector v = vector_at(path, row, (std::string("input_map.") + key).c_str());
+        (key[0] == 'x' ? net.input_map.x : net.input_map.z)
+            .emplace_back(v.data(), v.data() + v.size());
+      }
+    }
   }
   if (version.get<int>() >= 2 && doc.contains("encoding")) {
     const json& e = doc["encoding"];

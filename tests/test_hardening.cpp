@@ -468,7 +468,7 @@ TEST_SUITE("hardening") {
     o = run(
         {"train", "--data", dir.file("tr.csv"), "--hidden", "-1", "--model", dir.file("x.json")});
     CHECK(o.code == 2);
-    CHECK(contains(o.err, "--hidden = -1; must be >= 1"));
+    CHECK(contains(o.err, "--hidden: '-1'; expected auto or an integer >= 1"));
     CHECK(!contains(o.err, "TrainOptions"));
     // Refused before the (missing) tensor file is even opened.
     for (const char* tolerance : {"nan", "-1"}) {

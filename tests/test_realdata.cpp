@@ -521,3 +521,97 @@ TEST_SUITE("encoding") {
     refused("\"c=y\"", "\"c=z\"", "do not match 'inputs'");
   }
 }
+
+TEST_SUITE("score models") {
+  TEST_CASE("score: normal_quantile inverts the normal CDF") {
+    for (const double p : {1e-12, 1e-6, 0.01, 0.2, 0.5, 0.7, 0.975, 1 - 1e-9}) {
+      const double z = nnlift::normal_quantile(p);
+      CHECK(0.5 * std::erfc(-z / std::sqrt(2.0)) == doctest::Approx(p).epsilon(1e-12));
+    }
+    CHECK(nnlift::normal_quantile(0.5) == doctest::Approx(0.0).epsilon(1e-15));
+    CHECK(nnlift::normal_quantile(0.975) == doctest::Approx(1.959963984540054).epsilon(1e-14));
+    CHECK_THROWS_AS((void)nnlift::normal_quantile(1.0), std::invalid_argument);
+  }
+
+  TEST_CASE("score: the rank-Gauss map makes a skewed column standard normal, monotonically") {
+    nnlift::detail::Rng rng(8);
+    const Index n = 20000;
+    Matrix X(n, 2);
+    for (Index i = 0; i < n; ++i) {
+      X(i, 0) = std::exp(1.5 * rng.normal());  // log-normal: heavily skewed
+      X(i, 1) = static_cast<double>(i % 3);    // three values: ties get their mid-rank
+    }
+    const nnlift::RankGaussMap map = nnlift::fit_rank_gauss(X, nnlift::ExecutionContext());
+    const Matrix Z = map.apply(X);
+    const Vector z = Z.col(0);
+    const double mean = z.mean();
+    const double var = (z.array() - mean).square().mean();
+    const double skew = (z.array() - mean).cube().mean() / std::pow(var, 1.5);
+    CHECK(std::abs(mean) < 0.01);
+    CHECK(var == doctest::Approx(1.0).epsilon(0.02));
+    CHECK(std::abs(skew) < 0.02);
+    for (Index i = 1; i < 200; ++i) {  // monotone
+      CHECK(((X(i, 0) - X(0, 0)) * (Z(i, 0) - Z(0, 0))) >= 0.0);
+    }
+    CHECK(map.x[1].size() == 3);
+    CHECK(std::abs(map.z[1][1]) < 1e-3);  // the middle value: about the median
+    // Outside the training range: the end knots' values.
+    const Matrix far = (Matrix(1, 2) << 1e9, -5.0).finished();
+    CHECK(map.apply(far)(0, 0) == map.z[0].back());
+    CHECK(map.apply(far)(0, 1) == map.z[1].front());
+  }
+
+  TEST_CASE("score: rankgauss recovers a teacher on non-Gaussian inputs, stored in the model") {
+    // Inputs: each column a monotone, skewed function of a Gaussian (x = e^g): the teacher acts
+    // on g, which the rank-Gauss map recovers; the Gaussian score sees skewed inputs.
+    nnlift::SynthData s;
+    {
+      nnlift::SynthOptions so;
+      so.dim = 6;
+      so.hidden = 2;
+      so.samples = 40000;
+      so.test_samples = 4000;
+      so.noise = 0.02;
+      so.seed = 29;
+      s = nnlift::make_synthetic(so);
+    }
+    nnlift::Dataset data = nnlift::training_set(s);
+    data.X = data.X.array().exp().matrix();
+    const Matrix X_test = s.X_test.array().exp().matrix();
+    const Vector f_test = nnlift::predict_value(s.truth, s.X_test).col(0);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.output.linear_term = false;
+    o.score = nnlift::ScoreModel::RankGauss;
+    const nnlift::TrainResult rg = nnlift::train(data, o);
+    o.score = nnlift::ScoreModel::Gaussian;
+    const nnlift::TrainResult ga = nnlift::train(data, o);
+    const double r2_rg = r2(f_test, nnlift::predict_value(rg.network, X_test).col(0));
+    const double r2_ga = r2(f_test, nnlift::predict_value(ga.network, X_test).col(0));
+    INFO("R^2 against the teacher: rankgauss " << r2_rg << ", gaussian " << r2_ga);
+    CHECK(r2_rg > 0.97);
+    CHECK(r2_rg > r2_ga + 0.02);
+    CHECK(!rg.network.input_map.empty());
+    CHECK(ga.network.input_map.empty());
+    // The map round-trips through the model file and predict applies it.
+    test::TempDir dir;
+    nnlift::save_model(dir.file("rg.json"), rg.network);
+    const nnlift::TwoLayerNetwork back = nnlift::load_model(dir.file("rg.json"));
+    CHECK((nnlift::predict_value(back, X_test).array() ==
+           nnlift::predict_value(rg.network, X_test).array())
+              .all());
+    // score auto and hidden auto choose on the validation rows and report the curve.
+    o.score = nnlift::ScoreModel::Auto;
+    o.hidden = 0;
+    const nnlift::TrainResult chosen = nnlift::train(data, o);
+    CHECK(chosen.score_used == nnlift::ScoreModel::RankGauss);
+    CHECK(chosen.network.num_hidden() >= 2);  // one unit cannot fit a two-unit teacher
+    REQUIRE(chosen.candidates.size() == 6);   // k = 1, 2, 4 for each score model
+    CHECK(chosen.candidates[3].loss > 10 * chosen.candidates[4].loss);  // rankgauss k = 1 vs 2
+    CHECK(chosen.validation.rows > 0);
+    o.validation.fraction = 0.0;
+    CHECK_THROWS_WITH_AS(nnlift::train(data, o),
+                         doctest::Contains("choose on the validation rows"),
+                         std::invalid_argument);
+  }
+}

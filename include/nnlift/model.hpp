@@ -7,6 +7,7 @@
 
 #include <nnlift/activation.hpp>
 #include <nnlift/encoding.hpp>
+#include <nnlift/input_map.hpp>
 #include <nnlift/types.hpp>
 
 namespace nnlift {
@@ -26,7 +27,8 @@ const char* to_string(OutputLink link) noexcept;
 /// \throws std::invalid_argument for anything but "regression" or "classification".
 Task parse_task(const std::string& name);
 
-/// f(x) = W2 σ(W1 x + b1) + C x + b2, then the output link, with weights in the ORIGINAL input
+/// f(x) = W2 σ(W1 m(x) + b1) + C m(x) + b2 (m the input map, the identity by default), then the
+/// output link, with weights in the ORIGINAL input
 /// coordinates: prediction needs nothing else.
 struct TwoLayerNetwork {
   Task task = Task::Regression;
@@ -43,6 +45,9 @@ struct TwoLayerNetwork {
   /// How raw CSV columns become `inputs` (categories, missing values); empty: inputs are raw
   /// numeric columns. The library's predict() takes encoded inputs; the command line applies it.
   InputEncoding encoding;
+  /// Applied to x before the network (the rank-Gauss score model); empty: none. W1 and C act on
+  /// the mapped inputs.
+  RankGaussMap input_map;
   std::string metadata_json = "{}";  ///< provenance and diagnostics (a JSON object), kept as is
 
   Index num_inputs() const noexcept { return W1.cols(); }

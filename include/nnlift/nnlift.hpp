@@ -7,6 +7,7 @@
 #include <nnlift/decompose.hpp>
 #include <nnlift/encoding.hpp>
 #include <nnlift/evaluate.hpp>
+#include <nnlift/input_map.hpp>
 #include <nnlift/jennrich.hpp>
 #include <nnlift/model.hpp>
 #include <nnlift/moments.hpp>

@@ -12,6 +12,7 @@
 #include <nnlift/dataset.hpp>
 #include <nnlift/decompose.hpp>
 #include <nnlift/execution.hpp>
+#include <nnlift/input_map.hpp>
 #include <nnlift/model.hpp>
 #include <nnlift/moments.hpp>
 
@@ -104,9 +105,15 @@ struct ValidationOptions {
 /// Options by stage. Fields that the pipeline derives (the ranks, seeds and thread counts of the
 /// sub-options) are not user fields: leave them at their defaults, or validate() names them.
 struct TrainOptions {
-  Index hidden = 0;                             ///< k hidden units, 1 <= k <= d (required)
+  /// k hidden units, 1 <= k <= d; 0: chosen on the validation rows from 1, 2, 4, ... up to
+  /// min(32, d) (every candidate is reported in TrainResult::candidates).
+  Index hidden = 0;
   Activation activation = Activation::Sigmoid;  ///< sigmoid, tanh or softplus (not relu)
   Init init = Init::Tensor;                     ///< Random requires refine.enabled
+  /// The input density the score function assumes: Gaussian (as they are), RankGauss (each
+  /// column mapped to marginally Gaussian; the map is stored in the network) or Auto (the better
+  /// on the validation rows).
+  ScoreModel score = ScoreModel::Gaussian;
   LabelOptions labels;
   /// Stage "standardise": constant columns and collinear directions (correlation eigenvalue
   /// below the floor) are dropped with a warning, or refused when drop_degenerate is false.
@@ -169,6 +176,13 @@ struct RefineReport {
   double validation_after = 0;   ///< validation loss of the point kept
 };
 
+/// One candidate tried on the validation rows (hidden = auto or score = auto).
+struct CandidateScore {
+  Index hidden = 0;
+  ScoreModel score = ScoreModel::Gaussian;
+  double loss = 0;  ///< validation MSE (regression) or log-loss (classification)
+};
+
 /// Scores on the validation rows (all zero when there were none).
 struct ValidationReport {
   Index rows = 0;       ///< validation rows over all parts (0: no validation)
@@ -194,6 +208,8 @@ struct TrainResult {
   double train_loss = 0;      ///< regression: MSE; classification: log-loss
   double train_accuracy = 0;  ///< classification only
   ValidationReport validation;
+  std::vector<CandidateScore> candidates;  ///< the curve, when something was chosen
+  ScoreModel score_used = ScoreModel::Gaussian;
   std::vector<std::string> warnings;
 };
 

@@ -307,6 +307,15 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
     }
     log << (o.refine.enabled ? "" : " (then refitted on all rows)") << "\n";
   }
+  if (!r.candidates.empty()) {
+    log << "  chosen on the validation rows: hidden " << r.network.num_hidden() << ", score "
+        << to_string(r.score_used) << "; validation "
+        << (o.labels.task == Task::Regression ? "MSE" : "log-loss") << " per candidate:";
+    for (const CandidateScore& c : r.candidates) {
+      log << " " << c.hidden << "/" << to_string(c.score) << " " << c.loss << ";";
+    }
+    log << "\n";
+  }
   if (o.labels.task == Task::Regression) {
     log << "  training MSE " << r.train_loss << "\n";
   } else {

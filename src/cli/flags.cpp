@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli/flags.hpp"
 
+#include <cmath>
 #include <optional>
 
 namespace nnlift::cli {
@@ -110,7 +111,10 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
     desc.add_options()("train-seed", with_default(&o.seed), "random seed of the training");
   } else {
     desc.add_options()(
-        "hidden", po::value(&o.hidden)->required(), "k, hidden units, 1 <= k <= d (required)")(
+        "hidden",
+        po::value(&f.hidden)->required(),
+        "k, hidden units, 1 <= k <= d, or auto: chosen on the validation rows from 1, 2, 4, "
+        "... up to min(32, d) (required)")(
         "activation", with_default(&f.activation), "sigmoid | tanh | softplus")(
         "task",
         with_default(&f.task),
@@ -118,6 +122,12 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
         "two integer values, e.g. 0/1 or -1/1)")("seed", with_default(&o.seed), "random seed");
   }
   desc.add_options()(
+      "score",
+      with_default(&f.score),
+      "gaussian | rankgauss | auto: the input density the moments assume. rankgauss maps each "
+      "column through its empirical CDF to a Gaussian (for skewed, bounded or heavy-tailed "
+      "inputs; the map is stored in the model and applied by predict); auto: the better of "
+      "the two on the validation rows")(
       "residualize",
       with_default(&f.residualize),
       "none | linear | quadratic | auto: control variate subtracted from the labels")(
@@ -195,6 +205,18 @@ TrainOptions to_train_options(const TrainFlags& f) {
   o.output.ridge = parse_auto_number("ridge", f.ridge);
   o.output.linear_term = parse_on_off("linear-term", f.linear_term);
   o.refine.weight_decay = parse_auto_number("weight-decay", f.weight_decay);
+  o.score = parse_flag("score", f.score, parse_score_model);
+  if (!f.hidden.empty()) {
+    if (f.hidden == "auto") {
+      o.hidden = 0;
+    } else {
+      const std::optional<double> k = parse_auto_number("hidden", f.hidden);
+      if (!k || *k < 1 || *k != std::floor(*k) || *k > 1e9) {
+        throw UsageError("--hidden: '" + f.hidden + "'; expected auto or an integer >= 1");
+      }
+      o.hidden = static_cast<Index>(*k);
+    }
+  }
   o.validation.fraction = parse_auto_number("validation", f.validation);
   if (f.task != "auto") {
     o.labels.task = parse_flag("task", f.task, parse_task);
@@ -225,6 +247,7 @@ const std::vector<std::pair<std::string, std::string>>& train_flag_names() {
       {"TrainOptions::refine.weight_decay", "--weight-decay"},
       {"TrainOptions::refine.patience", "--refine-patience"},
       {"TrainOptions::validation.fraction", "--validation"},
+      {"TrainOptions::score", "--score"},
       {"TrainOptions::seed", "--seed"},
   };
   return names;

@@ -39,6 +39,8 @@ struct TrainFlags {
   std::string linear_term = "on";
   std::string weight_decay = "auto";
   std::string validation = "auto";
+  std::string score = to_string(options.score);
+  std::string hidden;  ///< "auto" or k; empty when the caller sets options.hidden itself
 };
 /// With `shared_with_synth`, the flags that `nnlift synth` already defines (--hidden,
 /// --activation, --task) are left out for the caller to copy from the synth options, and the

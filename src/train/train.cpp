@@ -347,7 +347,7 @@ Init parse_init(const std::string& name) { return detail::parse_name(kInitNames,
 
 void validate(const TrainOptions& o) {
   const char* where = "TrainOptions";
-  detail::require(o.hidden >= 1, where, "hidden", o.hidden, ">= 1");
+  detail::require(o.hidden >= 0, where, "hidden", o.hidden, ">= 1 (or 0: chosen)");
   if (const char* refusal = detail::traits(o.activation).refusal) {
     detail::fail(std::string("TrainOptions::activation = ") + to_string(o.activation) + ": " +
                  refusal);
@@ -411,12 +411,58 @@ void validate(const TrainOptions& o) {
 TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionContext& context) {
   validate(o);
   const detail::ThreadBudget threads(context.num_threads());
-  const double share = validation_share(o);
-  if (share == 0) {
-    return run_pipeline(data, o, context, nullptr);
-  }
   if (data.y.size() != data.X.rows()) {
     throw DataError("train: the data set has no target column");
+  }
+  // The candidates chosen among on the validation rows: the hidden-unit counts (--hidden auto)
+  // times the score models (--score auto).
+  std::vector<Index> hidden_grid;
+  if (o.hidden > 0) {
+    hidden_grid.push_back(o.hidden);
+  } else {
+    const Index top = std::min<Index>(32, data.X.cols());
+    for (Index k = 1; k <= top; k *= 2) {
+      hidden_grid.push_back(k);
+    }
+  }
+  std::vector<ScoreModel> scores;
+  if (o.score == ScoreModel::Auto) {
+    scores = {ScoreModel::Gaussian, ScoreModel::RankGauss};
+  } else {
+    scores = {o.score};
+  }
+  const bool choosing = hidden_grid.size() * scores.size() > 1;
+  // Inputs through the rank-Gauss map (fitted on all rows: it does not see the labels).
+  RankGaussMap map;
+  Dataset mapped;
+  if (std::find(scores.begin(), scores.end(), ScoreModel::RankGauss) != scores.end()) {
+    map = fit_rank_gauss(data.X, context);
+    mapped = data;
+    mapped.X = map.apply(data.X);
+  }
+  auto inputs_for = [&](ScoreModel s) -> const Dataset& {
+    return s == ScoreModel::RankGauss ? mapped : data;
+  };
+  auto finish = [&](TrainResult r, ScoreModel s) {
+    if (s == ScoreModel::RankGauss && r.network.W2.size() > 0) {
+      r.network.input_map = map;
+    }
+    r.score_used = s;
+    return r;
+  };
+  double share = validation_share(o);
+  if (choosing && !o.validation.fraction) {
+    share = 0.2;
+  }
+  if (choosing && share == 0) {
+    throw std::invalid_argument(
+        "TrainOptions::validation.fraction = 0: hidden = auto and score = auto choose on the "
+        "validation rows; give a fraction in (0, 1)");
+  }
+  if (share == 0) {
+    TrainOptions one = o;
+    one.hidden = hidden_grid.front();
+    return finish(run_pipeline(inputs_for(scores.front()), one, context, nullptr), scores.front());
   }
   const Split split = split_rows(data, share, o.seed, context);
   // The parts' passes over each subset combine through subset reducers, whose blocks are cut
@@ -426,35 +472,79 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   const SubsetReducer valid_reducer(context.reducer(), n, split.valid_rows);
   const ExecutionContext fit_context(fit_reducer, context.num_threads());
   const ExecutionContext valid_context(valid_reducer, context.num_threads());
-  const Dataset& fit_part = split.fit;
-  const Dataset& valid_part = split.valid;
-  if (valid_context.global_rows(valid_part.X.rows()) < 1) {
+  if (valid_context.global_rows(split.valid.X.rows()) < 1) {
     throw DataError("train: the validation share " + std::to_string(share) + " of " +
                     std::to_string(context.global_rows(data.X.rows())) +
                     " rows holds no row; use more rows or --validation 0");
   }
-  // Choose on the held-out rows. With the refinement (its weight decay and stopping point
-  // chosen on them) the early-stopped model is the estimator, as in any early stopping; without,
-  // the estimator is defined on all rows, so it is refitted on them. The validation scores are
+  // Each candidate on the fit part, scored on the held-out rows (regression: MSE; classes:
+  // log-loss). With the refinement (its weight decay and stopping point chosen on them) the
+  // early-stopped model is the estimator, as in any early stopping; without, the estimator is
+  // defined on all rows, so the chosen candidate is refitted on them. The validation scores are
   // those of the fit without the validation rows.
-  const HeldOut held_out{valid_part, valid_context};
-  TrainResult result = run_pipeline(fit_part, o, fit_context, &held_out);
-  if (result.network.W2.size() == 0) {
-    return result;
+  TrainResult best;
+  ValidationReport best_v;
+  double best_loss = std::numeric_limits<double>::infinity();
+  TrainOptions chosen = o;
+  ScoreModel chosen_score = scores.front();
+  std::vector<CandidateScore> curve;
+  for (const ScoreModel s : scores) {
+    const Dataset& source = inputs_for(s);
+    const Split part = s == ScoreModel::RankGauss ? split_rows(source, share, o.seed, context)
+                                                  : Split{split.fit, split.valid, {}, {}};
+    const HeldOut held_out{part.valid, valid_context};
+    for (const Index k : hidden_grid) {
+      TrainOptions candidate = o;
+      candidate.hidden = k;
+      if (k > data.X.cols()) {
+        continue;
+      }
+      TrainResult r;
+      try {
+        r = run_pipeline(part.fit, candidate, fit_context, &held_out);
+      } catch (const DataError&) {
+        if (!choosing) {
+          throw;
+        }
+        continue;  // e.g. more units than independent input directions
+      }
+      if (r.network.W2.size() == 0) {
+        if (!choosing) {
+          return finish(std::move(r), s);
+        }
+        continue;
+      }
+      const ValidationReport v = validation_scores(r.network, part.valid, valid_context);
+      const double loss = o.labels.task == Task::Regression ? v.mse : v.log_loss;
+      curve.push_back({k, s, loss});
+      // A tie (to rounding) goes to the earlier candidate: fewer units, the Gaussian score.
+      if (best.network.W2.size() == 0 || loss < best_loss - 1e-9 * std::abs(best_loss)) {
+        best_loss = loss;
+        best = std::move(r);
+        best_v = v;
+        chosen = candidate;
+        chosen_score = s;
+      }
+    }
   }
-  const ValidationReport v = validation_scores(result.network, valid_part, valid_context);
+  if (best.network.W2.size() == 0) {
+    throw DataError("train: no candidate (hidden units, score model) could be trained");
+  }
+  TrainResult result = std::move(best);
   if (!o.refine.enabled) {
-    result = run_pipeline(data, o, context, nullptr);
+    result = run_pipeline(inputs_for(chosen_score), chosen, context, nullptr);
   }
-  result.validation = v;
+  result.validation = best_v;
+  result.candidates = curve;
+  result = finish(std::move(result), chosen_score);
   if (result.network.W2.size() > 0) {
     nlohmann::json meta = nlohmann::json::parse(result.network.metadata_json);
     meta["validation"] = {{"fraction", share},
-                          {"rows", v.rows},
-                          {"r2", v.r2},
-                          {"mse", v.mse},
-                          {"accuracy", v.accuracy},
-                          {"log_loss", v.log_loss}};
+                          {"rows", best_v.rows},
+                          {"r2", best_v.r2},
+                          {"mse", best_v.mse},
+                          {"accuracy", best_v.accuracy},
+                          {"log_loss", best_v.log_loss}};
     if (o.labels.task == Task::Regression) {
       meta["validation"].erase("accuracy");
       meta["validation"].erase("log_loss");
@@ -462,6 +552,14 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
       meta["validation"].erase("r2");
       meta["validation"].erase("mse");
     }
+    if (choosing) {
+      nlohmann::json c = nlohmann::json::array();
+      for (const CandidateScore& cs : curve) {
+        c.push_back({{"hidden", cs.hidden}, {"score", to_string(cs.score)}, {"loss", cs.loss}});
+      }
+      meta["validation"]["candidates"] = c;
+    }
+    meta["options"]["score"] = to_string(chosen_score);
     result.network.metadata_json = meta.dump();
   }
   return result;

@@ -1,0 +1,46 @@
+// Score models for non-Gaussian inputs that work by mapping the inputs: the per-column rank-Gauss
+// map x ↦ Φ⁻¹(F̂(x)). The network is defined on the mapped inputs; prediction applies the map.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nnlift/execution.hpp>
+#include <nnlift/types.hpp>
+
+namespace nnlift {
+
+/// Which density the score function S3 assumes for the inputs.
+enum class ScoreModel {
+  Gaussian,   ///< the inputs as they are (standardised): exact for Gaussian inputs
+  RankGauss,  ///< each column through its empirical CDF, then Φ⁻¹: marginally Gaussian inputs
+  Auto,       ///< the better of the two on the validation rows
+};
+const char* to_string(ScoreModel model) noexcept;
+/// \throws std::invalid_argument listing the accepted names.
+ScoreModel parse_score_model(const std::string& name);
+
+/// The per-column monotone map z = Φ⁻¹(F̂(x)), piecewise linear between knots (x ascending,
+/// z = Φ⁻¹ of the knot's mid-rank share); below the first and above the last knot, z is that
+/// knot's. Empty: the identity.
+struct RankGaussMap {
+  std::vector<std::vector<double>> x;  ///< per column, strictly ascending knots
+  std::vector<std::vector<double>> z;  ///< per column, the mapped value at each knot
+  bool empty() const noexcept { return x.empty(); }
+  /// \throws std::invalid_argument if X has another column count than the map.
+  Matrix apply(const Matrix& X) const;
+};
+
+/// Fits the map on the rows of every part of `context`: the knots are order statistics of a
+/// strided subsample of at most `sample_rows` rows (by global row index, gathered, so every
+/// part fits the same map), at most `max_knots` per column; ties get their mid-rank.
+RankGaussMap fit_rank_gauss(const Matrix& X,
+                            const ExecutionContext& context,
+                            Index sample_rows = 20000,
+                            Index max_knots = 1000);
+
+/// Φ⁻¹(p) for p in (0, 1), to about 1e-15 relative (rational start, two Halley steps).
+double normal_quantile(double p);
+
+}  // namespace nnlift
