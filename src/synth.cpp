@@ -21,6 +21,16 @@ const detail::EnumName<OutputWeights> kOutputWeightNames[] = {{OutputWeights::Mi
                                                               {OutputWeights::Ones, "ones"}};
 }  // namespace
 
+const detail::EnumName<InputLaw> kInputLawNames[] = {{InputLaw::Gaussian, "gaussian"},
+                                                     {InputLaw::Uniform, "uniform"},
+                                                     {InputLaw::Laplace, "laplace"}};
+
+const char* to_string(InputLaw law) noexcept { return detail::name_of(kInputLawNames, law); }
+
+InputLaw parse_input_law(const std::string& name) {
+  return detail::parse_name(kInputLawNames, name, "input law");
+}
+
 const char* to_string(OutputWeights weights) noexcept {
   return detail::name_of(kOutputWeightNames, weights);
 }
@@ -53,7 +63,14 @@ void draw_rows(const SynthOptions& o,
     Matrix G(count, o.dim);
     for (Index i = 0; i < count; ++i) {
       for (Index j = 0; j < o.dim; ++j) {
-        G(i, j) = rng.normal();
+        if (o.inputs == InputLaw::Uniform) {
+          G(i, j) = std::sqrt(3.0) * (2.0 * rng.uniform() - 1.0);
+        } else if (o.inputs == InputLaw::Laplace) {
+          const double u = rng.uniform() - 0.5;  // inverse CDF, scale 1/√2
+          G(i, j) = -std::copysign(1.0, u) * std::log1p(-2.0 * std::abs(u)) / std::sqrt(2.0);
+        } else {
+          G(i, j) = rng.normal();
+        }
       }
       if (o.ball_radius > 0) {  // uniform on the ball: uniform direction, radius R·U^(1/d)
         const double radius =
@@ -102,6 +119,11 @@ void validate(const SynthOptions& o) {
                   "ball_radius",
                   o.ball_radius,
                   "finite and >= 0");
+  detail::require(o.inputs == InputLaw::Gaussian || (!o.correlated && o.ball_radius == 0),
+                  "SynthOptions",
+                  "inputs",
+                  to_string(o.inputs),
+                  "gaussian when correlated or ball_radius is set (choose one input distribution)");
   detail::require(!(o.correlated && o.ball_radius > 0),
                   where,
                   "ball_radius",
@@ -201,6 +223,7 @@ SynthData make_synthetic(const SynthOptions& o) {
   meta["bias_range"] = o.bias_range;
   meta["noise"] = o.noise;
   meta["correlated"] = o.correlated;
+  meta["inputs"] = to_string(o.inputs);
   if (o.ball_radius > 0) {
     meta["ball_radius"] = o.ball_radius;
   }

@@ -499,6 +499,18 @@ TEST_SUITE("encoding") {
     CHECK(o.err.find("--drop it") != std::string::npos);
   }
 
+  TEST_CASE("encoding: describe shows text columns and counts missing values") {
+    test::TempDir dir;
+    test::write_text(dir.file("m.csv"), messy_csv());
+    const test::Outcome o = test::run({"describe", "--data", dir.file("m.csv")});
+    INFO(o.out << o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.out.find("text: 3 categories") != std::string::npos);
+    CHECK(o.out.find("8 missing") != std::string::npos);  // the empty colours
+    CHECK(o.out.find("6 missing") != std::string::npos);  // the NA values of a
+    CHECK(o.out.find("1 missing") != std::string::npos);  // the target's '?'
+  }
+
   TEST_CASE("encoding: a model file's encoding is validated") {
     test::TempDir dir;
     const std::string good = R"({"format": "nnlift-model", "version": 2, "task": "regression",

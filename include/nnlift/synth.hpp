@@ -22,6 +22,16 @@ const char* to_string(OutputWeights weights) noexcept;
 OutputWeights parse_output_weights(const std::string& name);
 
 /// Parameters of a planted data set.
+/// Independent input coordinates of mean 0 and variance 1.
+enum class InputLaw {
+  Gaussian,  ///< N(0, 1)
+  Uniform,   ///< U(−√3, √3): bounded, flat
+  Laplace,   ///< Laplace(0, 1/√2): heavy-tailed, peaked
+};
+const char* to_string(InputLaw law) noexcept;
+/// \throws std::invalid_argument listing the accepted names.
+InputLaw parse_input_law(const std::string& name);
+
 struct SynthOptions {
   Index dim = 10;          ///< d input dimensions; >= 1
   Index hidden = 5;        ///< k hidden units; 1 <= k <= dim
@@ -39,6 +49,9 @@ struct SynthOptions {
   /// > 0: x uniform on the ball of this radius around 0 (bounded inputs with a constant
   /// density, the setting of the Fourier bias estimator). Excludes `correlated`.
   double ball_radius = 0.0;
+  /// The law of each input coordinate (independent, mean 0, variance 1): for studying score
+  /// models on non-Gaussian inputs. Not Gaussian: excludes `correlated` and `ball_radius`.
+  InputLaw inputs = InputLaw::Gaussian;
   Task task = Task::Regression;
   std::uint64_t seed = 0;  ///< the same seed gives the same data, bit for bit
   int num_threads = 0;     ///< 0 = OpenMP default. The result does not depend on it.

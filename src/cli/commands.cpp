@@ -205,7 +205,9 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
           ctx.out)) {
     return kOk;
   }
-  const CsvOptions options = csv_options(data_flags, flags.threads);
+  CsvOptions options = csv_options(data_flags, flags.threads);
+  options.detect_text_columns = true;  // shown as text columns, as train --categorical auto
+  options.allow_missing = true;        // counted, as train --missing mean would see them
   const auto t0 = std::chrono::steady_clock::now();
   const Dataset data = read_csv(data_flags.path, options);
   const double elapsed = seconds_since(t0);
@@ -217,17 +219,55 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       << std::setw(14) << "mean" << std::setw(14) << "sd" << std::setw(14) << "min" << std::setw(14)
       << "max"
       << "\n";
-  auto line = [&](const std::string& name, const char* role, const Vector& v) {
+  auto line = [&](const std::string& name, const char* role, const Vector& all) {
+    std::vector<double> present;
+    for (Index i = 0; i < all.size(); ++i) {
+      if (!std::isnan(all(i))) {
+        present.push_back(all(i));
+      }
+    }
+    const Index missing = all.size() - static_cast<Index>(present.size());
+    out << std::left << std::setw(16) << name << std::right << std::setw(8) << role;
+    if (present.empty()) {
+      out << "  no value (all " << missing << " missing)\n";
+      return;
+    }
+    const Eigen::Map<const Vector> v(present.data(), static_cast<Index>(present.size()));
+    const Index m = v.size();
     const double mean = v.mean();
     const double sd =
-        n > 1 ? std::sqrt((v.array() - mean).square().sum() / static_cast<double>(n - 1)) : 0.0;
-    out << std::left << std::setw(16) << name << std::right << std::setw(8) << role << std::setw(14)
-        << std::setprecision(6) << mean << std::setw(14) << sd << std::setw(14) << v.minCoeff()
-        << std::setw(14) << v.maxCoeff()
-        << (v.minCoeff() == v.maxCoeff() ? "  constant: carries no information" : "") << "\n";
+        m > 1 ? std::sqrt((v.array() - mean).square().sum() / static_cast<double>(m - 1)) : 0.0;
+    out << std::setw(14) << std::setprecision(6) << mean << std::setw(14) << sd << std::setw(14)
+        << v.minCoeff() << std::setw(14) << v.maxCoeff()
+        << (v.minCoeff() == v.maxCoeff() ? "  constant: carries no information" : "");
+    if (missing > 0) {
+      out << "  " << missing << " missing";
+    }
+    out << "\n";
   };
   for (Index j = 0; j < data.X.cols(); ++j) {
-    line(data.feature_names[static_cast<std::size_t>(j)], "input", data.X.col(j));
+    const std::size_t c = static_cast<std::size_t>(j);
+    if (c < data.text.size() && !data.text[c].empty()) {
+      std::set<std::string> categories;
+      Index missing = 0;
+      for (const std::string& v : data.text[c]) {
+        if (v.empty()) {
+          ++missing;
+        } else {
+          categories.insert(v);
+        }
+      }
+      out << std::left << std::setw(16) << data.feature_names[c] << std::right << std::setw(8)
+          << "input"
+          << "  text: " << categories.size() << " categories (train --categorical auto one-hot "
+          << "encodes them)";
+      if (missing > 0) {
+        out << "  " << missing << " missing";
+      }
+      out << "\n";
+    } else {
+      line(data.feature_names[c], "input", data.X.col(j));
+    }
   }
   line(data.target_name, "target", data.y);
   return kOk;

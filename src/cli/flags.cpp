@@ -67,6 +67,10 @@ void add_synth_flags(po::options_description& desc, SynthFlags& f) {
       with_default(&o.ball_radius),
       "R > 0: inputs uniform on the ball of radius R (bounded inputs, for --bias fourier)")(
       "noise", with_default(&o.noise), "regression label noise standard deviation")(
+      "inputs",
+      with_default(&f.inputs),
+      "gaussian | uniform | laplace: the law of each input coordinate (independent, mean 0, "
+      "variance 1), for non-Gaussian teachers")(
       "correlated",
       po::bool_switch(&o.correlated),
       "inputs ~ N(mu, Sigma) with random mean and covariance (default N(0, I))")(
@@ -79,6 +83,7 @@ SynthOptions to_synth_options(const SynthFlags& f, int threads) {
   o.activation = parse_flag("activation", f.activation, parse_activation);
   o.task = parse_flag("task", f.task, parse_task);
   o.output_weights = parse_flag("output-weights", f.output_weights, parse_output_weights);
+  o.inputs = parse_flag("inputs", f.inputs, parse_input_law);
   o.num_threads = threads;
   validate_as_flags(synth_flag_names(), [&] { validate(o); });
   return o;
@@ -98,6 +103,7 @@ const std::vector<std::pair<std::string, std::string>>& synth_flag_names() {
       {"SynthOptions::noise", "--noise"},
       {"SynthOptions::correlated", "--correlated"},
       {"SynthOptions::ball_radius", "--ball-radius"},
+      {"SynthOptions::inputs", "--inputs"},
       {"SynthOptions::task", "--task"},
       {"SynthOptions::seed", "--seed"},
       {"SynthOptions::num_threads", "--threads"},

@@ -20,6 +20,7 @@ struct SynthFlags {
   std::string activation = to_string(options.activation);
   std::string task = to_string(options.task);
   std::string output_weights = to_string(options.output_weights);
+  std::string inputs = to_string(options.inputs);
 };
 void add_synth_flags(po::options_description& desc, SynthFlags& flags);
 /// \throws UsageError naming the flag for an unknown name or an invalid value.
