@@ -129,7 +129,7 @@ struct Objective {
   Vector anchor;  // the decay pulls toward it: the start (tensor init) or zero (random init)
   int patience;
   // The point kept: lowest validation loss (with validation), else lowest objective.
-  Vector best;
+  Vector best{};
   double best_score = std::numeric_limits<double>::infinity();
   double start_score = 0;
   double lowest_value = std::numeric_limits<double>::infinity();
