@@ -462,6 +462,15 @@ TEST_SUITE("hardening") {
     o = with({"--eigenvalue-floor", "1"});
     CHECK(o.code == 2);
     CHECK(contains(o.err, "--eigenvalue-floor = 1; must be in [0, 1)"));
+    o = with({"--refine-patience", "0"});
+    CHECK(o.code == 2);
+    CHECK(contains(o.err, "--refine-patience = 0; must be > 0"));
+    o = with({"--score", "gmm"});
+    CHECK(o.code == 2);
+    CHECK(contains(o.err, "--score"));
+    o = with({"--missing", "sometimes"});
+    CHECK(o.code == 2);
+    CHECK(contains(o.err, "--missing"));
     o = with({"--threads", "10000"});
     CHECK(o.code == 2);
     CHECK(contains(o.err, "--threads = 10000; must be in [0, 1024]"));
