@@ -359,6 +359,87 @@ void save_model(const std::string& path, const TwoLayerNetwork& net) {
 
 namespace {
 
+// A string value, or a model error naming the key.
+std::string text_at(const std::string& path, const json& v, const char* key) {
+  if (!v.is_string()) {
+    bad_model(path, std::string("'") + key + "' must be a string");
+  }
+  return v.get<std::string>();
+}
+
+// Version 2: the linear term C.
+Matrix read_linear(const std::string& path, const json& linear) {
+  if (!linear.is_object()) {
+    bad_model(path, "'linear' must be a JSON object");
+  }
+  const json& w = require_key(path, linear, "weights", "linear.");
+  return w.is_array() && !w.empty() && w[0].is_array()
+             ? matrix_at(path, w, "linear.weights")
+             : Matrix(vector_at(path, w, "linear.weights").transpose());
+}
+
+// Version 2: the rank-Gauss input map.
+RankGaussMap read_input_map(const std::string& path, const json& m) {
+  RankGaussMap map;
+  if (!m.is_object() || !m.contains("kind") || m["kind"] != "rankgauss") {
+    bad_model(path, "'input_map' must be an object with \"kind\": \"rankgauss\"");
+  }
+  for (const char* key : {"x", "z"}) {
+    const json& rows = require_key(path, m, key, "input_map.");
+    if (!rows.is_array()) {
+      bad_model(path, std::string("'input_map.") + key + "' must be an array of arrays");
+    }
+    for (const json& row : rows) {
+      const Vector v = vector_at(path, row, (std::string("input_map.") + key).c_str());
+      (key[0] == 'x' ? map.x : map.z).emplace_back(v.data(), v.data() + v.size());
+    }
+  }
+  return map;
+}
+
+// Version 2: the raw columns' encoding.
+InputEncoding read_encoding(const std::string& path, const json& e) {
+  InputEncoding encoding;
+  if (!e.is_object()) {
+    bad_model(path, "'encoding' must be a JSON object");
+  }
+  try {
+    encoding.missing = parse_missing_policy(
+        text_at(path, require_key(path, e, "missing", "encoding."), "encoding.missing"));
+  } catch (const std::invalid_argument& err) {
+    bad_model(path, std::string("encoding.missing: ") + err.what());
+  }
+  const json& columns = require_key(path, e, "columns", "encoding.");
+  if (!columns.is_array() || columns.empty()) {
+    bad_model(path, "'encoding.columns' must be a non-empty array");
+  }
+  for (const json& c : columns) {
+    if (!c.is_object()) {
+      bad_model(path, "'encoding.columns[]' must be objects");
+    }
+    ColumnEncoding col;
+    col.name = text_at(path, require_key(path, c, "name", "encoding.columns[]."), "name");
+    const json& fill = require_key(path, c, "fill", "encoding.columns[].");
+    if (!fill.empty()) {
+      const Vector f = vector_at(path, fill, "encoding.columns[].fill");
+      col.fill.assign(f.data(), f.data() + f.size());
+    } else if (!fill.is_array()) {
+      bad_model(path, "'encoding.columns[].fill' must be an array");
+    }
+    if (c.contains("categories")) {
+      const json& cats = c["categories"];
+      if (!cats.is_array() || cats.empty()) {
+        bad_model(path, "'encoding.columns[].categories' must be a non-empty array");
+      }
+      for (const json& v : cats) {
+        col.categories.push_back(text_at(path, v, "encoding.columns[].categories[]"));
+      }
+    }
+    encoding.columns.push_back(std::move(col));
+  }
+  return encoding;
+}
+
 TwoLayerNetwork load_model_document(const std::string& path) {
   const std::string text = detail::read_file(path);
   json doc;
@@ -388,12 +469,7 @@ TwoLayerNetwork load_model_document(const std::string& path) {
                   std::to_string(kFormatVersion));
   }
   TwoLayerNetwork net;
-  auto string_at = [&](const json& v, const char* key) {
-    if (!v.is_string()) {
-      bad_model(path, std::string("'") + key + "' must be a string");
-    }
-    return v.get<std::string>();
-  };
+  auto string_at = [&](const json& v, const char* key) { return text_at(path, v, key); };
   try {
     net.task = parse_task(string_at(require_key(path, doc, "task", ""), "task"));
     net.activation =
@@ -429,71 +505,15 @@ TwoLayerNetwork load_model_document(const std::string& path) {
                : net.W2.rows() == 1         ? OutputLink::Logistic
                                             : OutputLink::Softmax;
   }
-  if (version.get<int>() >= 2 && doc.contains("linear")) {
-    const json& linear = doc["linear"];
-    if (!linear.is_object()) {
-      bad_model(path, "'linear' must be a JSON object");
+  if (version.get<int>() >= 2) {
+    if (doc.contains("linear")) {
+      net.C = read_linear(path, doc["linear"]);
     }
-    const json& w = require_key(path, linear, "weights", "linear.");
-    net.C = w.is_array() && !w.empty() && w[0].is_array()
-                ? matrix_at(path, w, "linear.weights")
-                : Matrix(vector_at(path, w, "linear.weights").transpose());
-  }
-  if (version.get<int>() >= 2 && doc.contains("input_map")) {
-    const json& m = doc["input_map"];
-    if (!m.is_object() || !m.contains("kind") || m["kind"] != "rankgauss") {
-      bad_model(path, "'input_map' must be an object with \"kind\": \"rankgauss\"");
+    if (doc.contains("input_map")) {
+      net.input_map = read_input_map(path, doc["input_map"]);
     }
-    for (const char* key : {"x", "z"}) {
-      const json& rows = require_key(path, m, key, "input_map.");
-      if (!rows.is_array()) {
-        bad_model(path, std::string("'input_map.") + key + "' must be an array of arrays");
-      }
-      for (const json& row : rows) {
-        const Vector v = vector_at(path, row, (std::string("input_map.") + key).c_str());
-        (key[0] == 'x' ? net.input_map.x : net.input_map.z)
-            .emplace_back(v.data(), v.data() + v.size());
-      }
-    }
-  }
-  if (version.get<int>() >= 2 && doc.contains("encoding")) {
-    const json& e = doc["encoding"];
-    if (!e.is_object()) {
-      bad_model(path, "'encoding' must be a JSON object");
-    }
-    try {
-      net.encoding.missing = parse_missing_policy(
-          string_at(require_key(path, e, "missing", "encoding."), "encoding.missing"));
-    } catch (const std::invalid_argument& err) {
-      bad_model(path, std::string("encoding.missing: ") + err.what());
-    }
-    const json& columns = require_key(path, e, "columns", "encoding.");
-    if (!columns.is_array() || columns.empty()) {
-      bad_model(path, "'encoding.columns' must be a non-empty array");
-    }
-    for (const json& c : columns) {
-      if (!c.is_object()) {
-        bad_model(path, "'encoding.columns[]' must be objects");
-      }
-      ColumnEncoding col;
-      col.name = string_at(require_key(path, c, "name", "encoding.columns[]."), "name");
-      const json& fill = require_key(path, c, "fill", "encoding.columns[].");
-      if (!fill.empty()) {
-        const Vector f = vector_at(path, fill, "encoding.columns[].fill");
-        col.fill.assign(f.data(), f.data() + f.size());
-      } else if (!fill.is_array()) {
-        bad_model(path, "'encoding.columns[].fill' must be an array");
-      }
-      if (c.contains("categories")) {
-        const json& cats = c["categories"];
-        if (!cats.is_array() || cats.empty()) {
-          bad_model(path, "'encoding.columns[].categories' must be a non-empty array");
-        }
-        for (const json& v : cats) {
-          col.categories.push_back(string_at(v, "encoding.columns[].categories[]"));
-        }
-      }
-      net.encoding.columns.push_back(std::move(col));
+    if (doc.contains("encoding")) {
+      net.encoding = read_encoding(path, doc["encoding"]);
     }
   }
   if (doc.contains("classes")) {

@@ -300,6 +300,16 @@ struct Split {
   std::vector<Index> fit_rows, valid_rows;
 };
 
+// The rows `idx` of a data set.
+Dataset take_rows(const Dataset& data, const std::vector<Index>& idx) {
+  Dataset part;
+  part.feature_names = data.feature_names;
+  part.target_name = data.target_name;
+  part.X = data.X(idx, Eigen::all);
+  part.y = data.y(idx);
+  return part;
+}
+
 // Rows split by a hash of (seed, global row index): the same split for any partition of rows.
 Split split_rows(const Dataset& data,
                  double fraction,
@@ -315,15 +325,7 @@ Split split_rows(const Dataset& data,
     const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
     (u < fraction ? valid_rows : train_rows).push_back(i);
   }
-  auto take = [&](const std::vector<Index>& idx) {
-    Dataset part;
-    part.feature_names = data.feature_names;
-    part.target_name = data.target_name;
-    part.X = data.X(idx, Eigen::all);
-    part.y = data.y(idx);
-    return part;
-  };
-  return {take(train_rows), take(valid_rows), train_rows, valid_rows};
+  return {take_rows(data, train_rows), take_rows(data, valid_rows), train_rows, valid_rows};
 }
 
 ValidationReport validation_scores(const TwoLayerNetwork& net,
@@ -337,6 +339,54 @@ ValidationReport validation_scores(const TwoLayerNetwork& net,
   v.accuracy = s.accuracy;
   v.log_loss = s.log_loss;
   return v;
+}
+
+// The hidden-unit counts tried: k itself, or 1, 2, 4, ... up to min(32, d) for k = 0 (auto).
+std::vector<Index> hidden_candidates(Index hidden, Index d) {
+  if (hidden > 0) {
+    return {hidden};
+  }
+  std::vector<Index> grid;
+  for (Index k = 1; k <= std::min<Index>(32, d); k *= 2) {
+    grid.push_back(k);
+  }
+  return grid;
+}
+
+std::vector<ScoreModel> score_candidates(ScoreModel score) {
+  if (score == ScoreModel::Auto) {
+    return {ScoreModel::Gaussian, ScoreModel::RankGauss};
+  }
+  return {score};
+}
+
+// The validation scores (those of the task), the candidates tried (if any) and the score model,
+// in the network's metadata.
+void add_validation_metadata(double share,
+                             const ValidationReport& best_v,
+                             const std::vector<CandidateScore>& curve,
+                             Task task,
+                             ScoreModel chosen_score,
+                             TwoLayerNetwork& net) {
+  nlohmann::json meta = nlohmann::json::parse(net.metadata_json);
+  nlohmann::json& v = meta["validation"];
+  v = {{"fraction", share}, {"rows", best_v.rows}};
+  if (task == Task::Regression) {
+    v["r2"] = best_v.r2;
+    v["mse"] = best_v.mse;
+  } else {
+    v["accuracy"] = best_v.accuracy;
+    v["log_loss"] = best_v.log_loss;
+  }
+  if (!curve.empty()) {
+    nlohmann::json c = nlohmann::json::array();
+    for (const CandidateScore& cs : curve) {
+      c.push_back({{"hidden", cs.hidden}, {"score", to_string(cs.score)}, {"loss", cs.loss}});
+    }
+    v["candidates"] = c;
+  }
+  meta["options"]["score"] = to_string(chosen_score);
+  net.metadata_json = meta.dump();
 }
 
 }  // namespace
@@ -416,21 +466,8 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   }
   // The candidates chosen among on the validation rows: the hidden-unit counts (--hidden auto)
   // times the score models (--score auto).
-  std::vector<Index> hidden_grid;
-  if (o.hidden > 0) {
-    hidden_grid.push_back(o.hidden);
-  } else {
-    const Index top = std::min<Index>(32, data.X.cols());
-    for (Index k = 1; k <= top; k *= 2) {
-      hidden_grid.push_back(k);
-    }
-  }
-  std::vector<ScoreModel> scores;
-  if (o.score == ScoreModel::Auto) {
-    scores = {ScoreModel::Gaussian, ScoreModel::RankGauss};
-  } else {
-    scores = {o.score};
-  }
+  const std::vector<Index> hidden_grid = hidden_candidates(o.hidden, data.X.cols());
+  const std::vector<ScoreModel> scores = score_candidates(o.score);
   const bool choosing = hidden_grid.size() * scores.size() > 1;
   // Inputs through the rank-Gauss map (fitted on all rows: it does not see the labels).
   RankGaussMap map;
@@ -490,8 +527,11 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   std::vector<CandidateScore> curve;
   for (const ScoreModel s : scores) {
     const Dataset& source = inputs_for(s);
-    const Split part = s == ScoreModel::RankGauss ? split_rows(source, share, o.seed, context)
-                                                  : Split{split.fit, split.valid, {}, {}};
+    // The same rows (by index) of the inputs this score model sees.
+    const Split part =
+        s == ScoreModel::RankGauss
+            ? Split{take_rows(source, split.fit_rows), take_rows(source, split.valid_rows), {}, {}}
+            : Split{split.fit, split.valid, {}, {}};
     const HeldOut held_out{part.valid, valid_context};
     for (const Index k : hidden_grid) {
       TrainOptions candidate = o;
@@ -538,29 +578,12 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   result.candidates = curve;
   result = finish(std::move(result), chosen_score);
   if (result.network.W2.size() > 0) {
-    nlohmann::json meta = nlohmann::json::parse(result.network.metadata_json);
-    meta["validation"] = {{"fraction", share},
-                          {"rows", best_v.rows},
-                          {"r2", best_v.r2},
-                          {"mse", best_v.mse},
-                          {"accuracy", best_v.accuracy},
-                          {"log_loss", best_v.log_loss}};
-    if (o.labels.task == Task::Regression) {
-      meta["validation"].erase("accuracy");
-      meta["validation"].erase("log_loss");
-    } else {
-      meta["validation"].erase("r2");
-      meta["validation"].erase("mse");
-    }
-    if (choosing) {
-      nlohmann::json c = nlohmann::json::array();
-      for (const CandidateScore& cs : curve) {
-        c.push_back({{"hidden", cs.hidden}, {"score", to_string(cs.score)}, {"loss", cs.loss}});
-      }
-      meta["validation"]["candidates"] = c;
-    }
-    meta["options"]["score"] = to_string(chosen_score);
-    result.network.metadata_json = meta.dump();
+    add_validation_metadata(share,
+                            best_v,
+                            choosing ? curve : std::vector<CandidateScore>{},
+                            o.labels.task,
+                            chosen_score,
+                            result.network);
   }
   return result;
 }
