@@ -9,6 +9,7 @@
 #include <nnlift/evaluate.hpp>
 
 #include "detail/check.hpp"
+#include "detail/parallel.hpp"
 
 namespace nnlift {
 
@@ -28,7 +29,7 @@ Scores score(const TwoLayerNetwork& net,
       const Vector p = predict(net, X.middleRows(b, c)).col(0);
       const auto yb = y.segment(b, c);
       Matrix out(2, 1);
-      out << (p - yb).squaredNorm(), yb.sum();
+      out << (p - yb).squaredNorm(), detail::sum_of(yb);
       return out;
     });
     s.mse = sums(0, 0);

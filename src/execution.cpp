@@ -1,5 +1,7 @@
 // The execution context: local blocks at global row positions, combined through the reducer.
 // SPDX-License-Identifier: MIT
+#include <functional>
+
 #include <nnlift/execution.hpp>
 
 #include "detail/check.hpp"
@@ -14,12 +16,92 @@ LocalReducer::LocalReducer(Index block_rows) : m_block_rows(block_rows) {
 Matrix LocalReducer::combine(const std::vector<Matrix>& local_partials,
                              Index rows,
                              Index cols) const {
-  Matrix total = Matrix::Zero(rows, cols);
-  for (const Matrix& p : local_partials) {
-    total += p;
-  }
-  return total;
+  return block_tree::total(
+      block_tree::pieces(local_partials, 0), static_cast<Index>(local_partials.size()), rows, cols);
 }
+
+namespace {
+
+// The sum of node (level, index) over the blocks [first, first + count) that `at` returns,
+// computed by the tree's rule; blocks at or past `end` are absent.
+template <class Leaf>
+Matrix node_sum(int level, Index index, Index end, const Leaf& at) {
+  if (level == 0) {
+    return at(index);
+  }
+  Matrix sum = node_sum(level - 1, 2 * index, end, at);
+  const Index right_start = (2 * index + 1) << (level - 1);
+  if (right_start < end) {
+    sum += node_sum(level - 1, 2 * index + 1, end, at);
+  }
+  return sum;
+}
+
+}  // namespace
+
+namespace block_tree {
+
+std::vector<BlockTreeNode> pieces(const std::vector<Matrix>& partials, Index first) {
+  const Index end = first + static_cast<Index>(partials.size());
+  std::vector<BlockTreeNode> out;
+  for (Index at = first; at < end;) {
+    // The highest node that starts at `at` and ends within the range.
+    int level = 0;
+    while ((at & ((Index{1} << (level + 1)) - 1)) == 0 && at + (Index{1} << (level + 1)) <= end) {
+      ++level;
+    }
+    const Index index = at >> level;
+    out.push_back({level, index, node_sum(level, index, end, [&](Index leaf) -> const Matrix& {
+                     return partials[static_cast<std::size_t>(leaf - first)];
+                   })});
+    at += Index{1} << level;
+  }
+  return out;
+}
+
+Matrix total(const std::vector<BlockTreeNode>& nodes, Index blocks, Index rows, Index cols) {
+  if (blocks == 0) {
+    return Matrix::Zero(rows, cols);
+  }
+  // Index the nodes by their first block; a node is used where the recursion meets its level.
+  std::vector<const BlockTreeNode*> by_start(static_cast<std::size_t>(blocks), nullptr);
+  Index covered = 0;
+  for (const BlockTreeNode& n : nodes) {
+    const Index start = n.index << n.level;
+    if (start < 0 || start >= blocks || n.sum.rows() != rows || n.sum.cols() != cols) {
+      detail::fail("block_tree::total: a node outside the blocks or of another shape");
+    }
+    by_start[static_cast<std::size_t>(start)] = &n;
+    covered += std::min(blocks, start + (Index{1} << n.level)) - start;
+  }
+  if (covered != blocks) {
+    detail::fail("block_tree::total: the nodes do not tile the blocks");
+  }
+  int top = 0;
+  while ((Index{1} << top) < blocks) {
+    ++top;
+  }
+  // Recursion down to a given node; a leaf without one is a tiling error.
+  std::function<Matrix(int, Index)> sum = [&](int level, Index index) -> Matrix {
+    const Index start = index << level;
+    const BlockTreeNode* given = by_start[static_cast<std::size_t>(start)];
+    if (given != nullptr && given->level == level) {
+      return given->sum;
+    }
+    if (level == 0) {
+      detail::fail("block_tree::total: the nodes do not tile the blocks");
+    }
+    Matrix s = sum(level - 1, 2 * index);
+    const Index right_start = (2 * index + 1) << (level - 1);
+    if (right_start < blocks) {
+      s += sum(level - 1, 2 * index + 1);
+    }
+    return s;
+  };
+  return sum(top, 0);
+}
+
+}  // namespace block_tree
 
 std::vector<Index> RowReducer::block_starts(Index local_rows) const {
   const Index block = block_rows();
@@ -114,7 +196,7 @@ Matrix ExecutionContext::mean(Index local_rows, Index rows, Index cols, const Bl
 
 double ExecutionContext::mean_of(const Vector& column) const {
   return mean(column.size(), 1, 1, [&](Index b, Index c) {
-    return Matrix::Constant(1, 1, column.segment(b, c).sum());
+    return Matrix::Constant(1, 1, detail::sum_of(column.segment(b, c)));
   })(0, 0);
 }
 

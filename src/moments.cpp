@@ -64,9 +64,8 @@ Standardizer fit_standardizer(const Matrix& X,
     throw DataError("standardisation needs at least 2 rows; the data have " + std::to_string(rows));
   }
   Standardizer s;
-  s.mean = context.mean(n, d, 1, [&](Index b, Index c) {
-    return Matrix(X.middleRows(b, c).colwise().sum().transpose());
-  });
+  s.mean = context.mean(
+      n, d, 1, [&](Index b, Index c) { return detail::column_sums(X.middleRows(b, c)); });
   const Matrix cov = context.mean(n, d, d, [&](Index b, Index c) {
     const Matrix centred = X.middleRows(b, c).rowwise() - s.mean.transpose();
     return Matrix(centred.transpose() * centred);
@@ -351,7 +350,7 @@ Matrix second_moment(const Matrix& X, const Vector& r, const ExecutionContext& c
     const auto Xb = X.middleRows(b, c);
     Matrix out = Matrix::Zero(d, d + 1);
     out.leftCols(d).noalias() = Xb.transpose() * (r.segment(b, c).asDiagonal() * Xb);
-    out(0, d) = r.segment(b, c).sum();
+    out(0, d) = detail::sum_of(r.segment(b, c));
     return out;
   });
   Matrix M = S.leftCols(d);

@@ -44,7 +44,31 @@ class RowReducer {
   virtual std::vector<Index> block_starts(Index local_rows) const;
 };
 
-/// All rows are held here: combine adds the partials in order, gather_rows returns its input.
+/// The canonical sum of N block partials, the one every reducer computes: a pairwise tree over
+/// the global block index. Node (level l, index i) covers blocks [i·2^l, (i+1)·2^l) ∩ [0, N);
+/// a leaf is a block's partial; an inner node is left + right, or left alone when the right
+/// child starts at or past N. The total is the node of the lowest level that covers [0, N).
+/// Every node's value depends only on its blocks, so parts holding any ranges of blocks can sum
+/// their whole nodes locally and one place finish the tree (BlockTree::pieces, BlockTree::total)
+/// with the same bits as one process. Pairwise summation also bounds the rounding error by
+/// O(log N) instead of O(N) block additions.
+struct BlockTreeNode {
+  int level = 0;
+  Index index = 0;
+  Matrix sum;
+};
+
+namespace block_tree {
+/// The maximal tree nodes inside blocks [first, first + partials.size()), each with its sum, in
+/// block order: at most 2·log2(N) + 1 of them.
+std::vector<BlockTreeNode> pieces(const std::vector<Matrix>& partials, Index first);
+/// The total of N blocks from nodes that tile [0, N) (every part's pieces); Zero(rows, cols) when
+/// N = 0. \throws std::invalid_argument if the nodes do not tile [0, N).
+Matrix total(const std::vector<BlockTreeNode>& nodes, Index blocks, Index rows, Index cols);
+}  // namespace block_tree
+
+/// All rows are held here: combine sums the partials by the block tree, gather_rows returns its
+/// input.
 class LocalReducer final : public RowReducer {
  public:
   /// \throws std::invalid_argument if block_rows < 1.

@@ -9,6 +9,7 @@
 
 #include "detail/activation_traits.hpp"
 #include "detail/check.hpp"
+#include "detail/parallel.hpp"
 #include "detail/rng.hpp"
 #include "train/stages.hpp"
 
@@ -97,7 +98,7 @@ Vector fourier_biases(const Matrix& X,
 double ball_uniformity_distance(const Matrix& X, const ExecutionContext& context) {
   const double d = static_cast<double>(X.cols());
   const Vector mean = context.mean(X.rows(), X.cols(), 1, [&](Index b, Index c) {
-    return Matrix(X.middleRows(b, c).colwise().sum().transpose());
+    return detail::column_sums(X.middleRows(b, c));
   });
   Vector local(X.rows());
   for (Index i = 0; i < X.rows(); ++i) {

@@ -122,4 +122,23 @@ void parallel_rows(Index n, int num_threads, Fn&& f, Index block_rows = 8192) {
   });
 }
 
+// Sums over rows of a block that do not depend on where the block lies in memory. Eigen sums a
+// directly addressed vector (a column segment) from its first vector-aligned element, adding
+// the unaligned head apart: the same rows held at another address (by a part whose matrix has
+// another length) would round differently, and models trained on a partition of the rows would
+// not be bitwise the same. An expression has no address, so Eigen sums it from its first
+// element; a matrix-vector product does not peel either.
+
+/// Σ of the entries of a vector (segment), independent of its address.
+template <class V>
+double sum_of(const Eigen::MatrixBase<V>& v) {
+  return (v.derived().array() + 0.0).sum();
+}
+
+/// The column sums (as a column) of a block of rows, independent of its address.
+template <class M>
+Matrix column_sums(const Eigen::MatrixBase<M>& block) {
+  return block.derived().transpose() * Vector::Ones(block.rows());
+}
+
 }  // namespace nnlift::detail
