@@ -455,11 +455,31 @@ class CsvSource {
     throw IoError(m_path + ": empty file (expected a header row of column names)");
   }
 
-  // The body split at line boundaries into chunks of about kChunkBytes. The split depends only
-  // on the bytes, so results and error reports do not depend on the thread count.
-  std::vector<Chunk> split(std::uint64_t body) const {
+  // The byte range [begin, end) of share `part` of `parts` of the body: the lines that start in
+  // the part-th of `parts` equal byte ranges. The shares tile the body.
+  std::pair<std::uint64_t, std::uint64_t> share(std::uint64_t body, Index part, Index parts) const {
+    const std::uint64_t bytes = m_file.size() - body;
+    const auto cut = [&](Index i) -> std::uint64_t {
+      if (i <= 0) {
+        return body;
+      }
+      if (i >= parts) {
+        return m_file.size();
+      }
+      // The first line start at or after the nominal cut.
+      const std::uint64_t nominal =
+          body + static_cast<std::uint64_t>(static_cast<double>(bytes) * static_cast<double>(i) /
+                                            static_cast<double>(parts));
+      const std::uint64_t nl = find_eol(nominal - 1);
+      return nl < m_file.size() ? nl + 1 : m_file.size();
+    };
+    return {cut(part), std::max(cut(part), cut(part + 1))};
+  }
+
+  // The range [body, size) split at line boundaries into chunks of about kChunkBytes. The split
+  // depends only on the bytes, so results and error reports do not depend on the thread count.
+  std::vector<Chunk> split(std::uint64_t body, std::uint64_t size) const {
     std::vector<Chunk> chunks;
-    const std::uint64_t size = m_file.size();
     for (std::uint64_t p = body; p < size;) {
       std::uint64_t stop = size;
       if (size - p > kChunkBytes) {
@@ -547,17 +567,20 @@ void count_rows(const CsvSource& source,
   });
 }
 
-// Numbers the chunks' rows and lines from the header's line on; returns the row count.
-Index number_rows(const std::string& path, std::vector<Chunk>& chunks, Index header_line) {
+// Numbers the chunks' rows and lines from `first_line` on; returns the row count.
+Index number_rows(const std::string& path,
+                  std::vector<Chunk>& chunks,
+                  Index first_line,
+                  bool whole_file) {
   Index rows = 0;
-  Index line = header_line + 1;
+  Index line = first_line;
   for (Chunk& chunk : chunks) {
     chunk.first_row = rows;
     chunk.first_line = line;
     rows += chunk.rows;
     line += chunk.lines;
   }
-  if (rows == 0) {
+  if (rows == 0 && whole_file) {
     throw IoError(path + ": no data rows after the header (header only)");
   }
   return rows;
@@ -719,9 +742,18 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   Dataset out;
   const std::vector<int> dest = choose_columns(path, names, options, out);
 
-  std::vector<Chunk> chunks = source.split(header.body);
+  const CsvShare& share = options.share;
+  if (share.parts < 1 || share.part < 0 || share.part >= share.parts || share.lines_before < 0) {
+    throw std::invalid_argument("CsvOptions::share: part " + std::to_string(share.part) + " of " +
+                                std::to_string(share.parts) + ", lines_before " +
+                                std::to_string(share.lines_before) +
+                                "; must be 0 <= part < parts, lines_before >= 0");
+  }
+  const auto [share_begin, share_end] = source.share(header.body, share.part, share.parts);
+  std::vector<Chunk> chunks = source.split(share_begin, share_end);
   count_rows(source, chunks, names.size(), options.num_threads);
-  const Index rows = number_rows(path, chunks, header.line);
+  const Index rows =
+      number_rows(path, chunks, header.line + 1 + share.lines_before, share.parts == 1);
   refuse_short_rows(source, chunks, names.size());
   allocate(path, rows, options.has_target, out);
   const Index width = out.X.cols() + (options.has_target ? 1 : 0);
@@ -767,6 +799,23 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     }
   }
   return out;
+}
+
+Index csv_share_lines(const std::string& path, Index part, Index parts, int num_threads) {
+  if (parts < 1 || part < 0 || part >= parts) {
+    throw std::invalid_argument("csv_share_lines: part " + std::to_string(part) + " of " +
+                                std::to_string(parts) + "; must be 0 <= part < parts");
+  }
+  const CsvSource source(path);
+  const CsvSource::Header header = source.read_header();
+  const auto [begin, end] = source.share(header.body, part, parts);
+  std::vector<Chunk> chunks = source.split(begin, end);
+  count_rows(source, chunks, 0, num_threads);
+  Index lines = 0;
+  for (const Chunk& chunk : chunks) {
+    lines += chunk.lines;
+  }
+  return lines;
 }
 
 std::vector<std::string> constant_columns(const Matrix& X, const std::vector<std::string>& names) {

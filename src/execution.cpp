@@ -186,6 +186,31 @@ Matrix ExecutionContext::sum(Index local_rows, Index rows, Index cols, const Blo
   return r.combine(partial, rows, cols);
 }
 
+void ExecutionContext::for_each_block(Index local_rows,
+                                      const std::function<void(Index, Index)>& f) const {
+  std::vector<Index> begins = reducer().block_starts(local_rows);
+  begins.push_back(local_rows);
+  detail::parallel_for(static_cast<Index>(begins.size()) - 1, m_threads, [&](Index b) {
+    const auto i = static_cast<std::size_t>(b);
+    f(begins[i], begins[i + 1] - begins[i]);
+  });
+}
+
+Matrix ExecutionContext::map_rows(Index local_rows, Index cols, const BlockFn& f) const {
+  Matrix out(local_rows, cols);
+  for_each_block(local_rows, [&](Index begin, Index count) {
+    const Matrix block = f(begin, count);
+    if (block.rows() != count || block.cols() != cols) {
+      detail::fail("ExecutionContext::map_rows: a block of " + std::to_string(count) +
+                   " rows gave " + std::to_string(block.rows()) + "x" +
+                   std::to_string(block.cols()) + "; expected " + std::to_string(count) + "x" +
+                   std::to_string(cols));
+    }
+    out.middleRows(begin, count) = block;
+  });
+  return out;
+}
+
 Matrix ExecutionContext::mean(Index local_rows, Index rows, Index cols, const BlockFn& f) const {
   const Index n = global_rows(local_rows);
   if (n < 1) {

@@ -152,12 +152,9 @@ Standardizer fit_standardizer(const Matrix& X,
 }
 
 Matrix standardize(const Standardizer& s, const Matrix& X, const ExecutionContext& context) {
-  Matrix out(X.rows(), s.W.rows());
-  detail::parallel_rows(X.rows(), context.num_threads(), [&](Index begin, Index count) {
-    out.middleRows(begin, count).noalias() =
-        (X.middleRows(begin, count).rowwise() - s.mean.transpose()) * s.W.transpose();
+  return context.map_rows(X.rows(), s.W.rows(), [&](Index begin, Index count) {
+    return Matrix((X.middleRows(begin, count).rowwise() - s.mean.transpose()) * s.W.transpose());
   });
-  return out;
 }
 
 namespace {
@@ -216,11 +213,8 @@ Vector residualize(const Matrix& Xs,
   Matrix gram = normal.leftCols(p);
   gram.diagonal().array() += 1e-12 * gram.trace() / static_cast<double>(p);
   const Vector beta = gram.ldlt().solve(normal.col(p));
-  Vector r(n);
-  detail::parallel_rows(n, context.num_threads(), [&](Index b, Index c) {
-    r.segment(b, c) = y.segment(b, c) - features(b, c) * beta;
-  });
-  return r;
+  return context.map_rows(
+      n, 1, [&](Index b, Index c) { return Matrix(y.segment(b, c) - features(b, c) * beta); });
 }
 
 MomentTensor3::MomentTensor3(const Matrix& X, const Vector& r, const ExecutionContext& context)

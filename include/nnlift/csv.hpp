@@ -9,6 +9,17 @@
 
 namespace nnlift {
 
+/// One process's share of a CSV file's rows (distributed training): the data lines that start in
+/// the part-th of `parts` equal byte ranges of the body (the bytes after the header). The shares
+/// of parts 0..parts-1 tile the body in order; a share may hold no row.
+struct CsvShare {
+  Index part = 0;
+  Index parts = 1;
+  /// The lines of the body before this share (csv_share_lines of the shares before it, summed),
+  /// so that messages name the file's own line numbers.
+  Index lines_before = 0;
+};
+
 /// How read_csv chooses the columns. Every field of a chosen column must be a finite number:
 /// integers, decimals and exponents, optionally with surrounding spaces and quotes ("1.5").
 struct CsvOptions {
@@ -27,6 +38,7 @@ struct CsvOptions {
   /// added to text_columns) instead of an error.
   bool detect_text_columns = false;
   int num_threads = 0;  ///< 0 = OpenMP default. The result does not depend on it.
+  CsvShare share;       ///< the rows to read: all of them by default
 };
 
 /// Reads a CSV file with a header row of column names. Lines may end in LF or CRLF; blank lines
@@ -40,6 +52,12 @@ struct CsvOptions {
 ///         DataError for a constant feature column when options.reject_constant_features.
 /// Cost: one pass over the file, O(bytes / threads).
 Dataset read_csv(const std::string& path, const CsvOptions& options = {});
+
+/// The lines (blank ones included) of share `part` of `parts` of a CSV file's body (CsvShare).
+/// Reads only that share's bytes (and the header).
+/// \throws IoError as read_csv for a missing, empty or non-text file; std::invalid_argument for
+///         a part outside [0, parts).
+Index csv_share_lines(const std::string& path, Index part, Index parts, int num_threads = 0);
 
 /// Writes a header row and the rows of `values` (n×names.size()) with the shortest decimal
 /// representation that round-trips. Atomic: writes `path`.tmp-XXXX, then renames it.

@@ -128,6 +128,14 @@ class ExecutionContext {
   /// Σ of f over the global blocks that this part's `local_rows` rows fall into, computed in
   /// parallel and combined through the reducer: the same total on every part.
   Matrix sum(Index local_rows, Index rows, Index cols, const BlockFn& f) const;
+  /// Runs f(begin, count) over this part's blocks (those of sum) in parallel: for row-wise maps,
+  /// each block writing only its own rows. A row-wise product computed block by block gives
+  /// the same bits however the rows are split among parts; one over a whole local matrix would
+  /// not (its kernel treats the matrix's last rows apart). Collective, as sum.
+  void for_each_block(Index local_rows, const std::function<void(Index, Index)>& f) const;
+  /// The local_rows×cols matrix whose rows [begin, begin + count) are f(begin, count), block by
+  /// block (for_each_block).
+  Matrix map_rows(Index local_rows, Index cols, const BlockFn& f) const;
   /// Σ of f over all rows of all parts, divided by the global row count: a mean.
   Matrix mean(Index local_rows, Index rows, Index cols, const BlockFn& f) const;
   /// The mean of a column whose entries are this part's rows, over all parts.

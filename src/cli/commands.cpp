@@ -19,6 +19,7 @@
 
 #include "cli/flags.hpp"
 #include "cli/options.hpp"
+#include "cli/shards.hpp"
 #include "detail/io.hpp"
 #include "detail/text.hpp"
 
@@ -34,6 +35,7 @@ class NullBuffer : public std::streambuf {
 struct Context {
   std::ostream& out;
   std::ostream& err;
+  const Processes* processes = nullptr;  ///< set under mpirun
 };
 
 const char* const kOverview =
@@ -276,11 +278,16 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
 // ---------------------------------------------------------------------------------------------
 // --task auto: a target with exactly two distinct integer values (0/1, -1/1, 1/2, ...) is a
 // classification target; anything else is regression. `reason` explains a classification.
-Task auto_task(const Vector& y, std::string& reason) {
-  std::set<double> distinct;
-  for (Index i = 0; i < y.size() && distinct.size() <= 2; ++i) {
-    distinct.insert(y(i));
+// Classification for a two-valued integer target, over the rows of every process.
+Task auto_task(const Vector& y, const RowReducer& reducer, std::string& reason) {
+  std::set<double> local;
+  for (Index i = 0; i < y.size() && local.size() <= 2; ++i) {
+    local.insert(y(i));
   }
+  Vector values(static_cast<Index>(local.size()));
+  std::copy(local.begin(), local.end(), values.data());
+  const Matrix gathered = reducer.gather_rows(values);
+  std::set<double> distinct(gathered.data(), gathered.data() + gathered.size());
   const bool integers =
       std::all_of(distinct.begin(), distinct.end(), [](double v) { return v == std::round(v); });
   if (distinct.size() == 2 && integers) {
@@ -428,7 +435,29 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     return kOk;
   }
   TrainOptions o = to_train_options(train_flags);
-  detail::check_paths({data_flags.path}, {model_path});
+  const Processes alone;
+  const Processes& procs = ctx.processes != nullptr ? *ctx.processes : alone;
+  const LocalReducer local_reducer;
+  const RowReducer& reducer = procs.reducer != nullptr ? *procs.reducer : local_reducer;
+  std::vector<std::string> files;
+  {
+    // The same checks on every process, one answer: no process starts work another refused.
+    std::string refused;
+    try {
+      files = expand_data_paths(data_flags.path);
+      if (procs.rank == 0) {
+        detail::check_paths(files, {model_path});
+      }
+    } catch (const std::exception& e) {
+      refused = e.what();
+    }
+    if (procs.reducer != nullptr) {
+      refused = first_error(reducer, refused);
+    }
+    if (!refused.empty()) {
+      throw IoError(refused);
+    }
+  }
   std::ostream& log = diag(flags, ctx.err);
   CsvOptions csv = csv_options(data_flags, flags.threads);
   csv.reject_constant_features = strict;
@@ -445,8 +474,13 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   } else if (categorical != "none") {
     csv.text_columns = split_list(categorical, "categorical");
   }
+  if (procs.size > 1 && encode.missing != MissingPolicy::Error) {
+    throw UsageError("--missing " + missing +
+                     " fits fill values on all rows: not supported across several processes "
+                     "(use --missing error, or train in one process)");
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  Dataset data = read_csv(data_flags.path, csv);
+  Dataset data = read_training_rows(files, csv, procs);
   InputEncoding encoding;
   if (!data.text.empty() || encode.missing != MissingPolicy::Error) {
     Encoded encoded = fit_encoding(data, encode, data_flags.path);
@@ -469,20 +503,27 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   }
   std::string task_reason;
   if (train_flags.task == "auto") {
-    o.labels.task = auto_task(data.y, task_reason);
+    o.labels.task = auto_task(data.y, reducer, task_reason);
   }
-  log << "nnlift train: " << data_flags.path << ": " << data.X.rows() << " rows, " << data.X.cols()
-      << " inputs, target '" << data.target_name << "' (" << to_string(o.labels.task) << task_reason
-      << "), read in " << format_seconds(seconds_since(t0)) << "\n";
+  log << "nnlift train: " << data_flags.path << ": " << reducer.global_rows(data.X.rows())
+      << " rows, " << data.X.cols() << " inputs, target '" << data.target_name << "' ("
+      << to_string(o.labels.task) << task_reason << "), read in "
+      << format_seconds(seconds_since(t0));
+  if (procs.size > 1) {
+    log << " by " << procs.size << " processes";
+  }
+  log << "\n";
   const bool terminal = &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
   o.progress = stage_progress(log, terminal);
-  TrainResult r = train(data, o, ExecutionContext(flags.threads));
+  TrainResult r = train(data, o, ExecutionContext(reducer, flags.threads));
   if (r.network.W2.size() == 0) {
     ctx.err << "nnlift train: error: " << r.message << "\n";
     return kNumericalError;
   }
   r.network.encoding = std::move(encoding);
-  save_model(model_path, r.network);
+  if (procs.rank == 0) {
+    save_model(model_path, r.network);
+  }
   print_train_report(o, r, log);
   log << "  wrote " << model_path << "\n";
   if (r.status != Status::Success) {
@@ -858,8 +899,18 @@ int run_command(const std::vector<std::string>& args, Context& ctx) {
 
 }  // namespace
 
-int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  Context ctx{out, err};
+int run(const std::vector<std::string>& args,
+        std::ostream& out,
+        std::ostream& err,
+        const Processes* processes) {
+  Context ctx{out, err, processes};
+  if (processes != nullptr && processes->size > 1 && args.size() >= 2 && args[0] != "train" &&
+      args[1] != "--help" && args[1] != "-h") {
+    err << "nnlift " << args[0]
+        << ": error: only 'nnlift train' runs on several processes; run this command without "
+           "mpirun\n";
+    return kUsageError;
+  }
   if (args.empty()) {
     err << kOverview;
     return kUsageError;

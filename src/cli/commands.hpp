@@ -8,6 +8,8 @@
 
 namespace nnlift::cli {
 
+struct Processes;  // cli/shards.hpp
+
 /// Exit codes of the tool.
 enum ExitCode : int {
   kOk = 0,
@@ -18,6 +20,10 @@ enum ExitCode : int {
 
 /// Runs `nnlift args...` (args excludes the program name): results to `out`, diagnostics and
 /// errors to `err`. Returns the exit code; never throws and never calls exit().
-int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// `processes`: the processes of an mpirun launch (only `train` then runs; see shards.hpp).
+int run(const std::vector<std::string>& args,
+        std::ostream& out,
+        std::ostream& err,
+        const Processes* processes = nullptr);
 
 }  // namespace nnlift::cli

@@ -14,6 +14,12 @@
 namespace nnlift::detail {
 namespace {
 
+// The rows of Xs in the basis Q (n×m), block by block.
+Matrix project(const Matrix& Xs, const Matrix& Q, const ExecutionContext& context) {
+  return context.map_rows(
+      Xs.rows(), Q.cols(), [&](Index b, Index c) { return Matrix(Xs.middleRows(b, c) * Q); });
+}
+
 // Noise level of the core by a split-half estimate: cores from alternating blocks of global
 // rows, R_e and R_o, each with twice the variance; E = (R_e − R_o)/2 has the noise of R itself.
 // Its spectral norm max_u |E(u,u,u)| (by the power method) is what a unit's λ must clear: the
@@ -121,9 +127,10 @@ Directions decompose_core(const Matrix& Xs,
        (asked == Residualize::Auto &&
         resolve_residualize(Residualize::Auto, context.global_rows(Xs.rows()), k) ==
             Residualize::Quadratic));
-  Vector r_core = core_quadratic
-                      ? residualize(Xs * subspace.Q, labels.r, Residualize::Quadratic, context)
-                      : labels.r;
+  Vector r_core =
+      core_quadratic
+          ? residualize(project(Xs, subspace.Q, context), labels.r, Residualize::Quadratic, context)
+          : labels.r;
   Matrix Q = subspace.Q;
   rep.quadratic_in_subspace = core_quadratic;
   if (core_quadratic && o.subspace.max_sweeps > 0) {
@@ -138,7 +145,7 @@ Directions decompose_core(const Matrix& Xs,
     Q = sub2.Q;
     rep.subspace_sweeps += sub2.sweeps;
     rep.subspace_gap = sub2.gap;
-    r_core = residualize(Xs * Q, labels.r, Residualize::Quadratic, context);
+    r_core = residualize(project(Xs, Q, context), labels.r, Residualize::Quadratic, context);
   }
   const DenseSymmetricTensor3 core = MomentTensor3(Xs, r_core, context).project(Q);
   DecomposeOptions dopt = o.decompose;

@@ -242,14 +242,10 @@ TrainResult run_pipeline(const Dataset& data,
     }
     net.b1 = biases.b1;
     clock.lap("biases");
-    const detail::OutputFit output = detail::fit_output_layer(hidden_layer(net, X),
-                                                              o.output.linear_term ? &X : nullptr,
-                                                              st,
-                                                              labels,
-                                                              o.labels.task,
-                                                              o.output,
-                                                              context,
-                                                              net);
+    const Matrix H = context.map_rows(
+        n, k, [&](Index b, Index c) { return hidden_layer(net, X.middleRows(b, c)); });
+    const detail::OutputFit output = detail::fit_output_layer(
+        H, o.output.linear_term ? &X : nullptr, st, labels, o.labels.task, o.output, context, net);
     result.output_ridge = output.ridge;
     result.output_linear_only = output.hidden_factor > 1e6;
     absorb(result, output);

@@ -1,0 +1,41 @@
+// Training rows from one CSV file or a list of shards, read by one process or by each process
+// of a distributed run (its share). SPDX-License-Identifier: MIT
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nnlift/csv.hpp>
+#include <nnlift/execution.hpp>
+
+namespace nnlift::cli {
+
+/// The processes a command runs on together (mpirun), or this process alone.
+struct Processes {
+  const RowReducer* reducer = nullptr;  ///< nullptr: this process alone
+  int rank = 0;
+  int size = 1;
+  /// Moves rows between processes so that each holds whole blocks (MpiReducer::align_rows).
+  std::function<Matrix(const Matrix&)> align_rows;
+};
+
+/// The files of a --data value: a comma-separated list of paths and glob patterns (each
+/// pattern's matches sorted by name). Every file must exist and be readable.
+/// \throws IoError naming a missing file or a pattern that matches nothing.
+std::vector<std::string> expand_data_paths(const std::string& spec);
+
+/// The first non-empty message of all processes (lowest rank first), on every process; "" if
+/// none. Collective.
+std::string first_error(const RowReducer& reducer, const std::string& mine);
+
+/// This process's training rows. Alone: every file, in order. Among P processes: one file is
+/// cut into P byte shares at line starts; several files go to the processes in contiguous
+/// groups; then rows move so that every process holds whole blocks. Every file must have the
+/// chosen columns; an error on any process is thrown on every process with its message
+/// (file:line:column). Text (categorical) columns are refused among several processes.
+Dataset read_training_rows(const std::vector<std::string>& files,
+                           const CsvOptions& csv,
+                           const Processes& processes);
+
+}  // namespace nnlift::cli
