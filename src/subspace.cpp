@@ -21,10 +21,13 @@ Matrix top_left_singular(const Matrix& Y, Index k, Vector& singular_values) {
   return svd.matrixU().leftCols(k);
 }
 
+// The sine of the largest principal angle: the spectral norm of Q2's part outside span(Q1),
+// accurate to rounding. (Through the cosine, sqrt(1 - c²), it cannot go below about 1.5e-8:
+// a converged sweep then missed a 1e-8 tolerance, depending on how the products rounded.)
 double largest_angle_sine(const Matrix& Q1, const Matrix& Q2) {
-  const Eigen::JacobiSVD<Matrix> svd(Q1.transpose() * Q2);
-  const double c = std::min(1.0, svd.singularValues().minCoeff());
-  return std::sqrt(std::max(0.0, 1.0 - c * c));
+  const Matrix outside = Q2 - Q1 * (Q1.transpose() * Q2);
+  const Eigen::JacobiSVD<Matrix> svd(outside);
+  return std::min(1.0, svd.singularValues().size() > 0 ? svd.singularValues()(0) : 0.0);
 }
 
 }  // namespace
