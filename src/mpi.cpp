@@ -28,6 +28,19 @@ std::vector<std::int64_t> all_counts(MPI_Comm comm, int size, std::int64_t mine)
   return all;
 }
 
+// Adds the wall time of its scope to a counter.
+class Timed {
+ public:
+  explicit Timed(double& total) : m_total(total), m_start(MPI_Wtime()) {}
+  ~Timed() { m_total += MPI_Wtime() - m_start; }
+  Timed(const Timed&) = delete;
+  Timed& operator=(const Timed&) = delete;
+
+ private:
+  double& m_total;
+  double m_start;
+};
+
 }  // namespace
 
 MpiReducer::MpiReducer(MPI_Comm comm, Index block_rows) : m_comm(comm), m_block_rows(block_rows) {
@@ -37,6 +50,7 @@ MpiReducer::MpiReducer(MPI_Comm comm, Index block_rows) : m_comm(comm), m_block_
 }
 
 Index MpiReducer::first_row(Index local_rows) const {
+  const Timed timed(m_seconds);
   const std::vector<std::int64_t> all = all_counts(m_comm, m_size, local_rows);
   Index first = 0;
   for (int r = 0; r < m_rank; ++r) {
@@ -46,6 +60,7 @@ Index MpiReducer::first_row(Index local_rows) const {
 }
 
 Index MpiReducer::global_rows(Index local_rows) const {
+  const Timed timed(m_seconds);
   std::int64_t mine = local_rows, total = 0;
   MPI_Allreduce(&mine, &total, 1, MPI_INT64_T, MPI_SUM, m_comm);
   return total;
@@ -54,6 +69,7 @@ Index MpiReducer::global_rows(Index local_rows) const {
 Matrix MpiReducer::combine(const std::vector<Matrix>& local_partials,
                            Index rows,
                            Index cols) const {
+  const Timed timed(m_seconds);
   // This process's blocks are [first, first + count) of the global block sequence.
   const std::vector<std::int64_t> counts =
       all_counts(m_comm, m_size, static_cast<std::int64_t>(local_partials.size()));
@@ -109,6 +125,7 @@ Matrix MpiReducer::combine(const std::vector<Matrix>& local_partials,
 }
 
 Matrix MpiReducer::gather_rows(const Matrix& local) const {
+  const Timed timed(m_seconds);
   const Index cols = local.cols();
   const std::vector<std::int64_t> counts = all_counts(m_comm, m_size, local.rows());
   std::vector<int> lengths(static_cast<std::size_t>(m_size)), offsets(lengths.size());
@@ -132,6 +149,7 @@ Matrix MpiReducer::gather_rows(const Matrix& local) const {
 }
 
 Matrix MpiReducer::align_rows(const Matrix& local) const {
+  const Timed timed(m_seconds);
   const Index cols = local.cols();
   detail::require(cols >= 1, "MpiReducer::align_rows", "local.cols()", cols, ">= 1");
   const std::vector<std::int64_t> counts = all_counts(m_comm, m_size, local.rows());

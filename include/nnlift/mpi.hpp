@@ -30,6 +30,10 @@ class MpiReducer final : public RowReducer {
   Matrix combine(const std::vector<Matrix>& local_partials, Index rows, Index cols) const override;
   Matrix gather_rows(const Matrix& local) const override;
 
+  /// Wall time this process has spent in the reducer's communication so far (waiting for the
+  /// other processes included): subtract two readings for a stage's share.
+  double communication_seconds() const noexcept { return m_seconds; }
+
   int rank() const noexcept { return m_rank; }
   int size() const noexcept { return m_size; }
 
@@ -43,6 +47,7 @@ class MpiReducer final : public RowReducer {
   Index m_block_rows;
   int m_rank = 0;
   int m_size = 1;
+  mutable double m_seconds = 0;
 };
 
 }  // namespace nnlift

@@ -515,6 +515,19 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   log << "\n";
   const bool terminal = &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
   o.progress = stage_progress(log, terminal);
+  // Among several processes: the communication time of each stage, from the stage ends.
+  std::vector<std::pair<std::string, double>> communication;
+  if (procs.communication_seconds) {
+    o.progress = [&, show = o.progress, last = procs.communication_seconds()](
+                     const std::string& stage, double fraction) mutable {
+      if (fraction >= 1.0) {
+        const double now = procs.communication_seconds();
+        communication.emplace_back(stage, now - last);
+        last = now;
+      }
+      show(stage, fraction);
+    };
+  }
   TrainResult r = train(data, o, ExecutionContext(reducer, flags.threads));
   if (r.network.W2.size() == 0) {
     ctx.err << "nnlift train: error: " << r.message << "\n";
@@ -525,6 +538,13 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     save_model(model_path, r.network);
   }
   print_train_report(o, r, log);
+  if (!communication.empty()) {
+    log << "  communication (rank 0, waiting included):";
+    for (const auto& [stage, seconds] : communication) {
+      log << " " << stage << " " << format_seconds(seconds) << ";";
+    }
+    log << "\n";
+  }
   log << "  wrote " << model_path << "\n";
   if (r.status != Status::Success) {
     if (strict) {

@@ -39,6 +39,7 @@ int run_distributed(int& argc, char**& argv, const std::vector<std::string>& arg
     processes.rank = reducer.rank();
     processes.size = reducer.size();
     processes.align_rows = [&](const nnlift::Matrix& rows) { return reducer.align_rows(rows); };
+    processes.communication_seconds = [&] { return reducer.communication_seconds(); };
     std::ostream silent(nullptr);
     const bool first = reducer.rank() == 0;
     code =

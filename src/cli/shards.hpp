@@ -18,6 +18,8 @@ struct Processes {
   int size = 1;
   /// Moves rows between processes so that each holds whole blocks (MpiReducer::align_rows).
   std::function<Matrix(const Matrix&)> align_rows;
+  /// Seconds spent communicating so far (MpiReducer::communication_seconds).
+  std::function<double()> communication_seconds;
 };
 
 /// The files of a --data value: a comma-separated list of paths and glob patterns (each

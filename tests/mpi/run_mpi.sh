@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The distributed nnlift train under mpirun: byte-identical models for 1, 2 and 3 processes
+# (and without mpirun), from one CSV and from shards; a malformed row in one process's share and
+# a missing shard fail cleanly. Usage: run_mpi.sh NNLIFT MPIEXEC WORK_DIR
+set -uo pipefail
+nnlift=$1
+mpiexec=$2
+work=$3
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+# Containers often run as root; Open MPI refuses that unless told.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+failures=0
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+run() { "$mpiexec" --oversubscribe -np "$@"; }
+
+# 20011 rows: not a multiple of the 8192-row block nor of the vector width.
+"$nnlift" synth --dim 8 --hidden 3 --samples 20011 --noise 0.05 --seed 3 --out train.csv \
+  --truth truth.json > /dev/null 2>&1 || fail "synth"
+"$nnlift" synth --dim 6 --hidden 2 --samples 12011 --task classification --seed 4 --out classes.csv \
+  --truth classes_truth.json > /dev/null 2>&1 || fail "synth classes"
+
+# Identical model files for every process count (the job includes a validation split and the
+# refinement's weight-decay choice and early stopping).
+for spec in "train.csv --hidden 3 --refine lbfgs" "classes.csv --hidden 2" \
+            "train.csv --hidden auto --score auto"; do
+  set -- $spec
+  data=$1
+  shift
+  "$nnlift" train --data "$data" "$@" --model alone.json --quiet || fail "$spec: without mpirun"
+  for p in 1 2 3; do
+    run "$p" "$nnlift" train --data "$data" "$@" --model "np$p.json" --quiet --threads 1 ||
+      fail "$spec: np $p exited $?"
+    cmp -s alone.json "np$p.json" || fail "$spec: np $p model differs from the one-process model"
+  done
+  echo "ok: $spec: np 1, 2, 3 and no mpirun give the same model file"
+done
+
+# Shards: a glob over five files, read by three processes, gives the one-file model.
+head -n 1 train.csv > header
+tail -n +2 train.csv | split -l 4500 - shard-
+for f in shard-a?; do cat header "$f" > "$f.csv" && rm "$f"; done
+"$nnlift" train --data train.csv --hidden 3 --model whole.json --quiet
+run 3 "$nnlift" train --data 'shard-*.csv' --hidden 3 --model shards.json --quiet ||
+  fail "shards: exited $?"
+cmp -s whole.json shards.json || fail "shards: the model differs from the one-file model"
+echo "ok: five shards over three processes give the one-file model"
+
+# A malformed row in the last process's share: one clean error naming file:line:column, exit 1,
+# no model file, no hang.
+awk 'NR == 18001 { sub(",", ",abc") } { print }' train.csv > bad.csv
+out=$(timeout 120 "$mpiexec" --oversubscribe -np 3 "$nnlift" train --data bad.csv --hidden 3 \
+  --categorical none --model bad.json 2>&1)
+rc=$?
+[ "$rc" -eq 1 ] || fail "malformed row: exit $rc, expected 1"
+[ "$(grep -c 'bad.csv:18001:' <<< "$out")" -eq 1 ] ||
+  fail "malformed row: expected one message naming bad.csv:25001, got: $out"
+[ ! -e bad.json ] || fail "malformed row: a model file was written"
+echo "ok: a malformed row in rank 2's share: $(grep 'bad.csv:18001:' <<< "$out")"
+
+# A shard list with a missing file fails before any work, naming it.
+out=$(timeout 120 "$mpiexec" --oversubscribe -np 2 "$nnlift" train \
+  --data 'shard-aa.csv,missing.csv' --hidden 3 --model missing.json 2>&1)
+rc=$?
+[ "$rc" -eq 1 ] || fail "missing shard: exit $rc, expected 1"
+grep -q 'missing.csv: no such file' <<< "$out" || fail "missing shard: message: $out"
+[ ! -e missing.json ] || fail "missing shard: a model file was written"
+echo "ok: a missing shard: $(grep 'missing.csv' <<< "$out" | head -n 1)"
+
+# Only train runs distributed.
+timeout 60 "$mpiexec" --oversubscribe -np 2 "$nnlift" predict --model whole.json --data train.csv \
+  > /dev/null 2>&1
+rc=$?
+[ "$rc" -eq 2 ] || fail "predict under mpirun: exit $rc, expected 2"
+
+if [ "$failures" -gt 0 ]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all MPI checks passed"

@@ -1,0 +1,178 @@
+// Reading a CSV file in byte shares (one per process) and from shard lists.
+// SPDX-License-Identifier: MIT
+#include <fstream>
+
+#include <doctest/doctest.h>
+
+#include <nnlift/csv.hpp>
+#include <nnlift/model.hpp>
+
+#include "cli/shards.hpp"
+#include "cli_helpers.hpp"
+#include "test_helpers.hpp"
+
+namespace {
+
+// A CSV file of `rows` rows of (a, b, y) with blank lines and CRLF endings here and there.
+std::string make_file(const test::TempDir& dir, const std::string& name, Index rows) {
+  std::string text = "a,b,y\r\n";
+  for (Index i = 0; i < rows; ++i) {
+    text += std::to_string(i) + "," + std::to_string(i % 7) + "," + std::to_string(i % 3) +
+            (i % 5 == 0 ? "\r\n" : "\n");
+    if (i % 11 == 0) {
+      text += "\n";
+    }
+  }
+  const std::string path = dir.file(name);
+  test::write_text(path, text);
+  return path;
+}
+
+}  // namespace
+
+TEST_SUITE("shards") {
+  TEST_CASE("shards: the byte shares of a file tile its rows, in order, for any share count") {
+    test::TempDir dir;
+    const std::string path = make_file(dir, "rows.csv", 997);
+    const nnlift::Dataset whole = nnlift::read_csv(path);
+    Index all_lines = 0;
+    for (const Index parts : {1, 2, 3, 7, 64, 2000}) {
+      CAPTURE(parts);
+      Index rows = 0, lines = 0;
+      bool same = true;
+      for (Index part = 0; part < parts; ++part) {
+        nnlift::CsvOptions o;
+        o.share = {part, parts, lines};
+        const nnlift::Dataset share = nnlift::read_csv(path, o);
+        CHECK(share.feature_names == whole.feature_names);
+        same = same && share.X == whole.X.middleRows(rows, share.X.rows()) &&
+               share.y == whole.y.segment(rows, share.y.size());
+        rows += share.X.rows();
+        lines += nnlift::csv_share_lines(path, part, parts);
+      }
+      CHECK(same);
+      CHECK(rows == whole.X.rows());
+      all_lines = all_lines == 0 ? lines : all_lines;
+      CHECK(lines == all_lines);  // every line of the body in exactly one share
+    }
+    CHECK(all_lines == 997 + 91);  // rows and blank lines
+    CHECK_THROWS_AS(nnlift::csv_share_lines(path, 3, 3), std::invalid_argument);
+    nnlift::CsvOptions bad;
+    bad.share = {0, 0, 0};
+    CHECK_THROWS_AS(nnlift::read_csv(path, bad), std::invalid_argument);
+  }
+
+  TEST_CASE("shards: an error in a share names the file's own line number") {
+    test::TempDir dir;
+    std::string text = "a,y\n";
+    for (int i = 0; i < 300; ++i) {
+      text += (i == 250 ? std::string("oops") : std::to_string(i)) + ",1\n";
+    }
+    const std::string path = dir.file("bad.csv");
+    test::write_text(path, text);
+    std::string whole_message;
+    try {
+      (void)nnlift::read_csv(path);
+    } catch (const nnlift::IoError& e) {
+      whole_message = e.what();
+    }
+    REQUIRE(whole_message.find("bad.csv:252:1:") != std::string::npos);
+    Index before = 0;
+    std::string share_message;
+    for (Index part = 0; part < 4; ++part) {
+      nnlift::CsvOptions o;
+      o.share = {part, 4, before};
+      try {
+        (void)nnlift::read_csv(path, o);
+      } catch (const nnlift::IoError& e) {
+        share_message = e.what();
+      }
+      before += nnlift::csv_share_lines(path, part, 4);
+    }
+    CHECK(share_message == whole_message);
+  }
+
+  TEST_CASE("shards: --data lists and globs, in name order; a missing file is refused") {
+    test::TempDir dir;
+    const std::string b = make_file(dir, "part-b.csv", 20);
+    const std::string a = make_file(dir, "part-a.csv", 30);
+    CHECK(nnlift::cli::expand_data_paths(dir.file("part-*.csv")) == std::vector<std::string>{a, b});
+    CHECK(nnlift::cli::expand_data_paths(b + "," + a) == std::vector<std::string>{b, a});
+    CHECK_THROWS_WITH_AS(nnlift::cli::expand_data_paths(a + "," + dir.file("nope.csv")),
+                         doctest::Contains("nope.csv: no such file"),
+                         nnlift::IoError);
+    CHECK_THROWS_WITH_AS(nnlift::cli::expand_data_paths(dir.file("x-*.csv")),
+                         doctest::Contains("no file matches"),
+                         nnlift::IoError);
+    CHECK_THROWS_WITH_AS(nnlift::cli::expand_data_paths(dir.path()),
+                         doctest::Contains("is a directory"),
+                         nnlift::IoError);
+    // Read alone: the shards stacked in order.
+    const nnlift::cli::Processes alone;
+    const nnlift::Dataset both =
+        nnlift::cli::read_training_rows(nnlift::cli::expand_data_paths(b + "," + a), {}, alone);
+    CHECK(both.X.rows() == 50);
+    CHECK(both.X(20, 0) == 0.0);
+    // Files whose columns differ are refused, naming both.
+    const std::string other = dir.file("other.csv");
+    test::write_text(other, "a,c,y\n1,2,3\n");
+    CHECK_THROWS_WITH_AS(nnlift::cli::read_training_rows({a, other}, {}, alone),
+                         doctest::Contains("differ from those of"),
+                         nnlift::IoError);
+    // One process: its own message, or none.
+    const nnlift::LocalReducer reducer;
+    CHECK(nnlift::cli::first_error(reducer, "x.csv:3:1: bad") == "x.csv:3:1: bad");
+    CHECK(nnlift::cli::first_error(reducer, "").empty());
+  }
+
+  TEST_CASE("shards: train on a glob of shards gives the model of the joined file") {
+    test::TempDir dir;
+    REQUIRE(test::run({"synth",
+                       "--dim",
+                       "4",
+                       "--hidden",
+                       "2",
+                       "--samples",
+                       "3000",
+                       "--seed",
+                       "3",
+                       "--out",
+                       dir.file("all.csv"),
+                       "--truth",
+                       dir.file("truth.json")})
+                .code == 0);
+    std::ifstream in(dir.file("all.csv"));
+    std::string header, line;
+    std::getline(in, header);
+    std::ofstream s1(dir.file("s-1.csv")), s2(dir.file("s-2.csv"));
+    s1 << header << "\n";
+    s2 << header << "\n";
+    for (int i = 0; std::getline(in, line); ++i) {
+      (i < 1234 ? s1 : s2) << line << "\n";
+    }
+    s1.close();
+    s2.close();
+    REQUIRE(test::run({"train",
+                       "--data",
+                       dir.file("all.csv"),
+                       "--hidden",
+                       "2",
+                       "--model",
+                       dir.file("whole.json"),
+                       "--quiet"})
+                .code == 0);
+    const test::Outcome glob = test::run({"train",
+                                          "--data",
+                                          dir.file("s-*.csv"),
+                                          "--hidden",
+                                          "2",
+                                          "--model",
+                                          dir.file("glob.json")});
+    REQUIRE(glob.code == 0);
+    CHECK(glob.err.find("3000 rows") != std::string::npos);
+    const nnlift::TwoLayerNetwork w = nnlift::load_model(dir.file("whole.json"));
+    const nnlift::TwoLayerNetwork g = nnlift::load_model(dir.file("glob.json"));
+    CHECK(w.W1 == g.W1);
+    CHECK(w.W2 == g.W2);
+  }
+}
