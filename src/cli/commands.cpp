@@ -157,9 +157,13 @@ struct DataFlags {
   std::string drop;
 };
 
-void add_data_flags(po::options_description& desc, DataFlags& flags) {
-  desc.add_options()(
-      "data", po::value(&flags.path)->required(), "CSV file with a header row (required)")(
+void add_data_flags(po::options_description& desc, DataFlags& flags, bool shards = false) {
+  desc.add_options()("data",
+                     po::value(&flags.path)->required(),
+                     shards ? "CSV file with a header row, or a comma-separated list of such files "
+                              "and glob patterns ('part-*.csv', in name order) with the same "
+                              "columns (required); under mpirun each process reads its share"
+                            : "CSV file with a header row (required)")(
       "target", po::value(&flags.target), "target column (default: the last column)")(
       "features", po::value(&flags.features), "input columns a,b,c (default: all but the target)")(
       "drop", po::value(&flags.drop), "columns c,d to leave out of the inputs");
@@ -406,7 +410,7 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   bool strict = false;
   std::string categorical = "auto", missing = "error";
   po::options_description desc("options");
-  add_data_flags(desc, data_flags);
+  add_data_flags(desc, data_flags, true);
   desc.add_options()("model", po::value(&model_path)->required(), "model file to write (required)")(
       "categorical",
       po::value(&categorical)->default_value(categorical),
