@@ -20,27 +20,68 @@ Matrix project(const Matrix& Xs, const Matrix& Q, const ExecutionContext& contex
       Xs.rows(), Q.cols(), [&](Index b, Index c) { return Matrix(Xs.middleRows(b, c) * Q); });
 }
 
-// Noise level of the core by a split-half estimate: cores from alternating blocks of global
-// rows, R_e and R_o, each with twice the variance; E = (R_e − R_o)/2 has the noise of R itself.
-// Its spectral norm max_u |E(u,u,u)| (by the power method) is what a unit's λ must clear: the
-// direction error of unit j scales like ‖E‖/|λ_j| (ALGORITHM.md §4.3a, Thm 5.1).
-double core_noise_level(const Matrix& Xs,
-                        const Vector& r_core,
-                        const Matrix& Q,
-                        std::uint64_t seed,
-                        const ExecutionContext& context) {
-  const Index n = Xs.rows(), k = Q.cols();
+// The k×k×k core T(Q, Q, Q) and its noise level, from Z = Xs Q (n×k) in one pass.
+// Noise by a split-half estimate: cores from alternating 8192-row blocks of global rows, R_e and
+// R_o (labels doubled), each with twice the variance; the core is (R_e + R_o)/2 and
+// E = (R_e − R_o)/2 has the noise of the core itself. E's spectral norm max_u |E(u,u,u)| (by the
+// power method) is what a unit's λ must clear: the direction error of unit j scales like
+// ‖E‖/|λ_j| (ALGORITHM.md §4.3a, Thm 5.1).
+struct Core {
+  DenseSymmetricTensor3 tensor;
+  double noise_level = 0;
+};
+
+Core core_and_noise(const Matrix& Z,
+                    const Vector& r_core,
+                    std::uint64_t seed,
+                    const ExecutionContext& context) {
+  const Index n = Z.rows(), k = Z.cols();
   const Index half_block = 8192;
   const Index first = context.first_row(n);
-  Vector r_even = Vector::Zero(n), r_odd = Vector::Zero(n);
+  // Column 0: the even half's labels, column 1: the odd half's.
+  Matrix R = Matrix::Zero(n, 2);
   for (Index i = 0; i < n; ++i) {
-    ((first + i) / half_block % 2 == 0 ? r_even : r_odd)(i) = 2.0 * r_core(i);
+    R(i, (first + i) / half_block % 2 == 0 ? 0 : 1) = 2.0 * r_core(i);
   }
-  const DenseSymmetricTensor3 even = MomentTensor3(Xs, r_even, context).project(Q);
-  const DenseSymmetricTensor3 odd = MomentTensor3(Xs, r_odd, context).project(Q);
-  std::vector<double> diff(even.data().size());
-  for (std::size_t i = 0; i < diff.size(); ++i) {
-    diff[i] = 0.5 * (even.data()[i] - odd.data()[i]);
+  // Per half h: Σ (r_h ∘ Z)ᵀ (Z ⊙ Z) in columns [h·k², (h+1)·k²), and Σ r_h z in the last two.
+  const Index kk = k * k;
+  const Matrix acc = context.mean(n, k, 2 * kk + 2, [&](Index b, Index c) {
+    Matrix out = Matrix::Zero(k, 2 * kk + 2);
+    const Index sub = 1024;  // keeps the n×k² Khatri–Rao block small
+    for (Index s = 0; s < c; s += sub) {
+      const Index len = std::min(sub, c - s);
+      const auto Zb = Z.middleRows(b + s, len);
+      Matrix KZ(len, kk);  // column a + k·l holds z_a z_l
+      for (Index l = 0; l < k; ++l) {
+        KZ.middleCols(k * l, k) = Zb.array().colwise() * Zb.col(l).array();
+      }
+      for (Index h = 0; h < 2; ++h) {
+        const Matrix RZ = Zb.array().colwise() * R.col(h).segment(b + s, len).array();
+        out.middleCols(h * kk, kk).noalias() += RZ.transpose() * KZ;
+        out.col(2 * kk + h).noalias() += Zb.transpose() * R.col(h).segment(b + s, len);
+      }
+    }
+    return out;
+  });
+  // E[r z⊗z⊗z] − sym(E[r z] ⊗ I) per half (Q orthonormal: QᵀQ = I).
+  std::vector<double> half[2];
+  for (Index h = 0; h < 2; ++h) {
+    const Vector mz = acc.col(2 * kk + h);
+    std::vector<double>& t = half[h];
+    t.assign(acc.data() + h * kk * k, acc.data() + (h + 1) * kk * k);
+    for (Index c = 0; c < k; ++c) {
+      for (Index b = 0; b < k; ++b) {
+        for (Index a = 0; a < k; ++a) {
+          t[static_cast<std::size_t>(a + k * (b + k * c))] -=
+              (b == c ? mz(a) : 0.0) + (a == c ? mz(b) : 0.0) + (a == b ? mz(c) : 0.0);
+        }
+      }
+    }
+  }
+  std::vector<double> mean(half[0].size()), diff(half[0].size());
+  for (std::size_t i = 0; i < mean.size(); ++i) {
+    mean[i] = 0.5 * (half[0][i] + half[1][i]);
+    diff[i] = 0.5 * (half[0][i] - half[1][i]);
   }
   PowerMethodOptions po;
   po.rank = 1;
@@ -50,7 +91,7 @@ double core_noise_level(const Matrix& Xs,
   po.num_threads = context.num_threads();
   const PowerMethodResult noise =
       tensor_power_method(DenseSymmetricTensor3::symmetrize(k, diff), po);
-  return std::abs(noise.eigenvalues(0));
+  return {DenseSymmetricTensor3::symmetrize(k, mean), std::abs(noise.eigenvalues(0))};
 }
 
 }  // namespace
@@ -127,11 +168,12 @@ Directions decompose_core(const Matrix& Xs,
        (asked == Residualize::Auto &&
         resolve_residualize(Residualize::Auto, context.global_rows(Xs.rows()), k) ==
             Residualize::Quadratic));
-  Vector r_core =
-      core_quadratic
-          ? residualize(project(Xs, subspace.Q, context), labels.r, Residualize::Quadratic, context)
-          : labels.r;
+  // The rows in the subspace, Z = Xs Q: the core, its noise level and the quadratic control
+  // variate all come from Z, with no further pass over Xs.
   Matrix Q = subspace.Q;
+  Matrix Z = project(Xs, Q, context);
+  Vector r_core =
+      core_quadratic ? residualize(Z, labels.r, Residualize::Quadratic, context) : labels.r;
   rep.quadratic_in_subspace = core_quadratic;
   if (core_quadratic && o.subspace.max_sweeps > 0) {
     // The lower-variance labels sharpen the subspace too: HOOI again from Q, then refit the
@@ -145,9 +187,11 @@ Directions decompose_core(const Matrix& Xs,
     Q = sub2.Q;
     rep.subspace_sweeps += sub2.sweeps;
     rep.subspace_gap = sub2.gap;
-    r_core = residualize(project(Xs, Q, context), labels.r, Residualize::Quadratic, context);
+    Z = project(Xs, Q, context);
+    r_core = residualize(Z, labels.r, Residualize::Quadratic, context);
   }
-  const DenseSymmetricTensor3 core = MomentTensor3(Xs, r_core, context).project(Q);
+  const Core core_fit = core_and_noise(Z, r_core, derive_seed(o.seed, 23), context);
+  const DenseSymmetricTensor3& core = core_fit.tensor;
   DecomposeOptions dopt = o.decompose;
   dopt.rank = k;
   dopt.seed = derive_seed(o.seed, 22);
@@ -162,7 +206,7 @@ Directions decompose_core(const Matrix& Xs,
   }
   rep.lambda = dr.lambda;
   out.Ubar = Q * dr.components;
-  rep.noise_level = core_noise_level(Xs, r_core, Q, derive_seed(o.seed, 23), context);
+  rep.noise_level = core_fit.noise_level;
   for (Index j = 0; j < k; ++j) {
     if (std::abs(rep.lambda(j)) < o.moments.noise_threshold * rep.noise_level) {
       rep.weak_units.push_back(j);
