@@ -196,18 +196,10 @@ void ExecutionContext::for_each_block(Index local_rows,
   });
 }
 
-Matrix ExecutionContext::map_rows(Index local_rows, Index cols, const BlockFn& f) const {
+Matrix ExecutionContext::map_rows(Index local_rows, Index cols, const RowsFn& f) const {
   Matrix out(local_rows, cols);
-  for_each_block(local_rows, [&](Index begin, Index count) {
-    const Matrix block = f(begin, count);
-    if (block.rows() != count || block.cols() != cols) {
-      detail::fail("ExecutionContext::map_rows: a block of " + std::to_string(count) +
-                   " rows gave " + std::to_string(block.rows()) + "x" +
-                   std::to_string(block.cols()) + "; expected " + std::to_string(count) + "x" +
-                   std::to_string(cols));
-    }
-    out.middleRows(begin, count) = block;
-  });
+  for_each_block(local_rows,
+                 [&](Index begin, Index count) { f(begin, count, out.middleRows(begin, count)); });
   return out;
 }
 

@@ -84,7 +84,12 @@ SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions&
     result.last_change = largest_angle_sine(Q, next);
     Q = next;
     result.sweeps = sweep + 1;
-    if (result.last_change < options.tolerance) {
+    // HOOI converges linearly, at about ρ = σ_{k+1}/σ_k per sweep: what is left to move after a
+    // change c is about c·ρ/(1 − ρ). Stop when that, or the change itself, is below tolerance.
+    const Vector& sv = result.singular_values;
+    const double rho = sv.size() > k && sv(k - 1) > 0 ? sv(k) / sv(k - 1) : 1.0;
+    const double left = rho < 0.9 ? result.last_change * rho / (1.0 - rho) : result.last_change;
+    if (result.last_change < options.tolerance || (sweep > 0 && left < options.tolerance)) {
       result.status = Status::Success;
       break;
     }

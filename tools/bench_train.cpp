@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <malloc.h>
 #include <string>
 #include <unistd.h>
 
@@ -26,6 +27,8 @@ int omp_threads() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);  // as the nnlift executable does (src/cli/main.cpp)
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
   long d = 100, k = 10, n = 1000000;
   int threads = 0;
   std::string reference;
@@ -161,9 +164,10 @@ int main(int argc, char** argv) {
   const nnlift::Vector f = nnlift::predict_value(s.truth, s.X_test).col(0);
   const nnlift::Vector g = nnlift::predict_value(r.network, s.X_test).col(0);
   std::printf(
-      "residualised: %s; route %s; min |cos| %.4f, mean |cos| %.4f; test MSE vs truth / "
-      "Var f = %.4f\n",
+      "residualised: %s; HOOI sweeps %d; route %s; min |cos| %.4f, mean |cos| %.4f; test MSE vs "
+      "truth / Var f = %.4f\n",
       nnlift::to_string(r.moments.residualize_used),
+      r.moments.subspace_sweeps,
       nnlift::to_string(r.moments.route),
       rec.min_cosine,
       rec.mean_cosine,

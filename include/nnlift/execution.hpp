@@ -133,9 +133,11 @@ class ExecutionContext {
   /// the same bits however the rows are split among parts; one over a whole local matrix would
   /// not (its kernel treats the matrix's last rows apart). Collective, as sum.
   void for_each_block(Index local_rows, const std::function<void(Index, Index)>& f) const;
-  /// The local_rows×cols matrix whose rows [begin, begin + count) are f(begin, count), block by
-  /// block (for_each_block).
-  Matrix map_rows(Index local_rows, Index cols, const BlockFn& f) const;
+  /// f(begin, count, rows) writes a block's rows of the result (rows is count×cols).
+  using RowsFn = std::function<void(Index begin, Index count, Eigen::Ref<Matrix> rows)>;
+  /// The local_rows×cols matrix whose rows [begin, begin + count) f writes, block by block
+  /// (for_each_block). f writes in place: a temporary per block would cost a fresh allocation.
+  Matrix map_rows(Index local_rows, Index cols, const RowsFn& f) const;
   /// Σ of f over all rows of all parts, divided by the global row count: a mean.
   Matrix mean(Index local_rows, Index rows, Index cols, const BlockFn& f) const;
   /// The mean of a column whose entries are this part's rows, over all parts.

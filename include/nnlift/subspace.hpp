@@ -11,11 +11,13 @@
 namespace nnlift {
 
 struct SubspaceOptions {
-  Index rank = 0;           ///< k, 1 <= k <= d (required)
-  int sketch_extra = 10;    ///< the sketch uses k + sketch_extra random pairs (u, v); >= 0
-  int max_sweeps = 10;      ///< HOOI sweeps at most; >= 0
-  double tolerance = 1e-8;  ///< stop when sin of the largest principal angle moved less; >= 0
-  Matrix start;             ///< optional d×m extra start vectors (e.g. M2 eigenvectors × λ)
+  Index rank = 0;         ///< k, 1 <= k <= d (required)
+  int sketch_extra = 10;  ///< the sketch uses k + sketch_extra random pairs (u, v); >= 0
+  int max_sweeps = 10;    ///< HOOI sweeps at most; >= 0
+  /// Stop when the sine of the largest principal angle between sweeps, or what is left to move
+  /// (the change × ρ/(1 − ρ), ρ = σ_{k+1}/σ_k, the linear rate of HOOI), is below it; >= 0
+  double tolerance = 1e-8;
+  Matrix start;  ///< optional d×m extra start vectors (e.g. M2 eigenvectors × λ)
   std::uint64_t seed = 0;
 };
 

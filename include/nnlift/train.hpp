@@ -120,7 +120,7 @@ struct TrainOptions {
   StandardizerOptions inputs;
   MomentOptions moments;
   /// HOOI subspace of the moment tensor. rank, seed and start are derived (rank = hidden).
-  /// Defaults here: max_sweeps 10, tolerance 1e-4.
+  /// Defaults here: max_sweeps 10, tolerance 1e-3.
   SubspaceOptions subspace = default_subspace();
   /// Decomposition of the k×k×k core. rank and seed are derived, and its own subspace options
   /// are unused (the core is already k×k×k).
@@ -137,7 +137,7 @@ struct TrainOptions {
 
   static SubspaceOptions default_subspace() {
     SubspaceOptions s;
-    s.tolerance = 1e-4;
+    s.tolerance = 1e-3;
     return s;
   }
 };

@@ -8,6 +8,7 @@
 
 #include <Eigen/Eigenvalues>
 
+#include "detail/parallel.hpp"
 #include "detail/rng.hpp"
 #include "train/stages.hpp"
 
@@ -16,8 +17,29 @@ namespace {
 
 // The rows of Xs in the basis Q (n×m), block by block.
 Matrix project(const Matrix& Xs, const Matrix& Q, const ExecutionContext& context) {
-  return context.map_rows(
-      Xs.rows(), Q.cols(), [&](Index b, Index c) { return Matrix(Xs.middleRows(b, c) * Q); });
+  return context.map_rows(Xs.rows(), Q.cols(), [&](Index b, Index c, Eigen::Ref<Matrix> rows) {
+    rows.noalias() = Xs.middleRows(b, c) * Q;
+  });
+}
+
+// y minus its least-squares fit on [1, Xs]. Xs is whitened (mean 0 and identity covariance
+// over the rows it was fitted on), so the fit is ȳ + Xs E[Xs y]: one matrix-vector pass instead
+// of the (d+1)×(d+1) normal equations, which cost as much as the covariance.
+Vector whitened_linear_residual(const Matrix& Xs,
+                                const Vector& y,
+                                const ExecutionContext& context) {
+  const Index n = Xs.rows(), d = Xs.cols();
+  const Matrix s = context.mean(n, d + 1, 1, [&](Index b, Index c) {
+    Matrix out(d + 1, 1);
+    out.topRows(d).noalias() = Xs.middleRows(b, c).transpose() * y.segment(b, c);
+    out(d, 0) = sum_of(y.segment(b, c));
+    return out;
+  });
+  const Vector beta = s.topRows(d);
+  const double ybar = s(d, 0);
+  return context.map_rows(n, 1, [&](Index b, Index c, Eigen::Ref<Matrix> rows) {
+    rows.col(0).noalias() = (y.segment(b, c).array() - ybar).matrix() - Xs.middleRows(b, c) * beta;
+  });
 }
 
 // The k×k×k core T(Q, Q, Q) and its noise level, from Z = Xs Q (n×k) in one pass.
@@ -102,8 +124,8 @@ Residuals residualize_labels(const Matrix& Xs,
                              const ExecutionContext& context) {
   Residuals out;
   out.used = resolve_residualize(options.residualize, context.global_rows(Xs.rows()), Xs.cols());
-  out.r_low = residualize(
-      Xs, y, out.used == Residualize::None ? Residualize::None : Residualize::Linear, context);
+  out.r_low = out.used == Residualize::None ? residualize(Xs, y, Residualize::None, context)
+                                            : whitened_linear_residual(Xs, y, context);
   out.r = out.used == Residualize::Quadratic ? residualize(Xs, y, Residualize::Quadratic, context)
                                              : out.r_low;
   return out;

@@ -242,8 +242,9 @@ TrainResult run_pipeline(const Dataset& data,
     }
     net.b1 = biases.b1;
     clock.lap("biases");
-    const Matrix H = context.map_rows(
-        n, k, [&](Index b, Index c) { return hidden_layer(net, X.middleRows(b, c)); });
+    const Matrix H = context.map_rows(n, k, [&](Index b, Index c, Eigen::Ref<Matrix> out) {
+      out = hidden_layer(net, X.middleRows(b, c));
+    });
     const detail::OutputFit output = detail::fit_output_layer(
         H, o.output.linear_term ? &X : nullptr, st, labels, o.labels.task, o.output, context, net);
     result.output_ridge = output.ridge;
