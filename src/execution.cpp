@@ -127,10 +127,13 @@ SubsetReducer::SubsetReducer(const RowReducer& parent,
       detail::fail("SubsetReducer: parent_rows must be ascending local rows of the parent");
     }
   }
-  // Each part's first row in the full set and its subset size: this part's subset rows follow
-  // those of the parts before it.
+  // Where this part's rows are in the full set; each part's first row in the parent and its
+  // subset size: this part's subset rows follow those of the parts before it.
+  const std::vector<Index> parent_root = m_parent.root_rows(parent_local_rows);
+  for (const Index row : m_parent_rows) {
+    m_root_rows.push_back(parent_root[static_cast<std::size_t>(row)]);
+  }
   const Index mine = m_parent.first_row(parent_local_rows);
-  m_parent_first = mine;
   const Matrix counts = m_parent.gather_rows(
       (Matrix(1, 2) << static_cast<double>(mine), static_cast<double>(n)).finished());
   for (Index p = 0; p < counts.rows(); ++p) {
@@ -147,17 +150,33 @@ std::vector<Index> SubsetReducer::block_starts(Index local_rows) const {
     detail::fail("SubsetReducer: " + std::to_string(local_rows) + " local rows for a subset of " +
                  std::to_string(m_parent_rows.size()));
   }
-  // Blocks of the full set's global row index.
+  // Blocks of the full set's row index.
   const Index block = block_rows();
   std::vector<Index> begins;
   for (Index i = 0; i < local_rows; ++i) {
-    const Index global = m_parent_first + m_parent_rows[static_cast<std::size_t>(i)];
-    if (i == 0 || global / block !=
-                      (m_parent_first + m_parent_rows[static_cast<std::size_t>(i - 1)]) / block) {
+    const auto at = static_cast<std::size_t>(i);
+    if (i == 0 || m_root_rows[at] / block != m_root_rows[at - 1] / block) {
       begins.push_back(i);
     }
   }
   return begins;
+}
+
+std::vector<Index> RowReducer::root_rows(Index local_rows) const {
+  const Index first = first_row(local_rows);
+  std::vector<Index> rows(static_cast<std::size_t>(local_rows));
+  for (Index i = 0; i < local_rows; ++i) {
+    rows[static_cast<std::size_t>(i)] = first + i;
+  }
+  return rows;
+}
+
+std::vector<Index> SubsetReducer::root_rows(Index local_rows) const {
+  if (local_rows != static_cast<Index>(m_root_rows.size())) {
+    detail::fail("SubsetReducer: " + std::to_string(local_rows) + " local rows for a subset of " +
+                 std::to_string(m_root_rows.size()));
+  }
+  return m_root_rows;
 }
 
 ExecutionContext::ExecutionContext(int num_threads) : m_threads(num_threads) {

@@ -42,6 +42,9 @@ class RowReducer {
   /// block_rows(); a reducer over a subset of another's rows (a validation split) cuts where the
   /// rows' index in the full set does, so that the blocks do not depend on the partition.
   virtual std::vector<Index> block_starts(Index local_rows) const;
+  /// The index in the full set (the root of any subsets) of each of this part's `local_rows`
+  /// rows, ascending: where blocks are cut. Collective. The default: first_row + i.
+  virtual std::vector<Index> root_rows(Index local_rows) const;
 };
 
 /// The canonical sum of N block partials, the one every reducer computes: a pairwise tree over
@@ -85,8 +88,9 @@ class LocalReducer final : public RowReducer {
 
 /// The rows of a subset of another reducer's rows (this part keeps its local rows
 /// `parent_rows`, ascending, of its `parent_local_rows`): combined through the parent, with
-/// blocks cut where the full set's are, and numbered 0.. over the subsets of all parts in part
-/// order. Construction is collective (every part constructs its subsets in the same order).
+/// blocks cut where the full set's are (through any depth of subsets), and numbered 0.. over
+/// the subsets of all parts in part order. Construction is collective (every part constructs
+/// its subsets in the same order).
 class SubsetReducer final : public RowReducer {
  public:
   /// \throws std::invalid_argument if parent_rows is not ascending within [0, parent_local_rows).
@@ -99,11 +103,12 @@ class SubsetReducer final : public RowReducer {
   }
   Matrix gather_rows(const Matrix& local) const override { return m_parent.gather_rows(local); }
   std::vector<Index> block_starts(Index local_rows) const override;
+  std::vector<Index> root_rows(Index local_rows) const override;
 
  private:
   const RowReducer& m_parent;
   std::vector<Index> m_parent_rows;
-  Index m_parent_first = 0;
+  std::vector<Index> m_root_rows;  // each local row's index in the full set
   Index m_first = 0;
   Index m_total = 0;
 };
