@@ -16,7 +16,7 @@ constexpr Index kBiasRows = 200000;
 // given (b, s) the output layer is a ridge solve; L-BFGS moves (b, log s) using the
 // envelope-theorem gradient −(1/n) Σ_i e_i a2_j σ'(z_ij) (× s_j t_ij for log s_j).
 struct BiasObjective {
-  const Matrix& t;  // m×k projections ⟨ū_j, x̃_i⟩ of this part's subsample rows
+  const Matrix& t;  // m×k projections ⟨ū_j, x̃_i⟩ of the subsample (every part holds it whole)
   const Vector& y;
   Activation act;
   double ridge;
@@ -62,7 +62,7 @@ BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
   const Units& u = p.units;
   const Index n = p.Xs.rows(), k = u.W1.rows();
   // A strided subsample by global row index (strided rather than leading rows, so that a sorted
-  // file does not bias it).
+  // file does not bias it), gathered so that every part fits the same 2k numbers.
   const Index rows = p.context.global_rows(n);
   const Index first = p.context.first_row(n);
   const Index stride = (rows + kBiasRows - 1) / kBiasRows;
@@ -75,12 +75,9 @@ BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
     local.row(static_cast<Index>(i)).head(k) = p.Xs.row(picked[i]) * u.Ubar;
     local(static_cast<Index>(i), k) = p.y(picked[i]);
   }
-  // The sample stays where its rows are: every evaluation sums over each part's own sample rows
-  // (blocks cut where the full set's are), so the fit's cost divides among the parts.
-  const SubsetReducer sample_rows(p.context.reducer(), n, picked);
-  const ExecutionContext sample_context(sample_rows, p.context.num_threads());
-  const Matrix t = local.leftCols(k);
-  const Vector y_fit = local.col(k);
+  const Matrix sample = p.context.reducer().gather_rows(local);
+  const Matrix t = sample.leftCols(k);
+  const Vector y_fit = sample.col(k);
 
   // θ = (b̃, log s) in standardised coordinates, from the start's estimate.
   Vector theta(2 * k);
@@ -88,7 +85,7 @@ BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
     theta(j) = start.b1(j) + u.W1.row(j).dot(p.st.mean);
     theta(k + j) = std::log(u.scale(j));
   }
-  BiasObjective objective{t, y_fit, p.activation, p.ridge, sample_context};
+  BiasObjective objective{t, y_fit, p.activation, p.ridge, p.context.local()};
   const LBFGSpp::LBFGSParam<double> param = tight_lbfgs(200);
   const LbfgsRun run = run_lbfgs(objective, theta, param);
   BiasFit fit = start;
