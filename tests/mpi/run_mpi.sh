@@ -24,18 +24,21 @@ run() { "$mpiexec" --oversubscribe -np "$@"; }
 
 # Identical model files for every process count (the job includes a validation split and the
 # refinement's weight-decay choice and early stopping).
+# (np 2 and 3 for every job; np 1 for the first only, to keep the test short.)
 for spec in "train.csv --hidden 3 --refine lbfgs" "classes.csv --hidden 2" \
             "train.csv --hidden auto --score auto"; do
   set -- $spec
   data=$1
   shift
   "$nnlift" train --data "$data" "$@" --model alone.json --quiet || fail "$spec: without mpirun"
-  for p in 1 2 3; do
+  counts="2 3"
+  [ "$data $1" = "train.csv --hidden" ] && [ "$2" = 3 ] && counts="1 2 3"
+  for p in $counts; do
     run "$p" "$nnlift" train --data "$data" "$@" --model "np$p.json" --quiet --threads 1 ||
       fail "$spec: np $p exited $?"
     cmp -s alone.json "np$p.json" || fail "$spec: np $p model differs from the one-process model"
   done
-  echo "ok: $spec: np 1, 2, 3 and no mpirun give the same model file"
+  echo "ok: $spec: np $counts and no mpirun give the same model file"
 done
 
 # Shards: a glob over five files, read by three processes, gives the one-file model.
