@@ -85,7 +85,8 @@ struct RefineOptions {
   /// L2 weight decay α: the objective adds α/2 ‖θ − θ0‖² over the weights W1, W2 and C (in
   /// standardised coordinates and standardised regression targets), θ0 the start: the moment
   /// estimate (so the decay pulls toward it), or zero with init = Random. Unset: chosen from
-  /// {1e-4, 1e-3, 1e-2, 1e-1} on the validation loss. Finite, >= 0 when set.
+  /// {1e-4, 1e-3, 1e-2, 1e-1} on the validation loss, weakest first, stopping at the first
+  /// that does no better than the one before. Finite, >= 0 when set.
   std::optional<double> weight_decay;
   /// Early stopping: loss evaluations without a better validation loss before the search
   /// stops; > 0. Only with validation rows.

@@ -289,12 +289,17 @@ RefineReport refine_network(const RefineData& data,
     objective.progress = &part;
     objective.max_evaluations = options.max_iterations;
     Run run = run_refinement(objective, theta, options);
-    if (!have || run.best_score < best_run.best_score) {
-      best_run = std::move(run);
-      best_decay = decay;
-      have = true;
-    }
     ++done;
+    if (have && !(run.best_score < best_run.best_score)) {
+      // The decays are tried weakest first; once a stronger one does no better on the
+      // validation rows, the stronger ones after it are not tried (the validation loss is taken
+      // as unimodal in the decay). Each refinement is a full L-BFGS run: at n = 10⁶ the four
+      // took 132 s.
+      break;
+    }
+    best_run = std::move(run);
+    best_decay = decay;
+    have = true;
   }
   if (best_run.best.size() == 0) {
     // Not even the start had a finite loss: nothing to keep but the network as it is.
