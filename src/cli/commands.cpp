@@ -402,6 +402,31 @@ ProgressFn stage_progress(std::ostream& log, bool terminal) {
   };
 }
 
+// The data files of --data, and the model path checked (by rank 0): the same checks on every
+// process, one answer, so that no process starts work another refused.
+std::vector<std::string> checked_files(const std::string& data,
+                                       const std::string& model,
+                                       const Processes& procs,
+                                       const RowReducer& reducer) {
+  std::vector<std::string> files;
+  std::string refused;
+  try {
+    files = expand_data_paths(data);
+    if (procs.rank == 0) {
+      detail::check_paths(files, {model});
+    }
+  } catch (const std::exception& e) {
+    refused = e.what();
+  }
+  if (procs.reducer != nullptr) {
+    refused = first_error(reducer, refused);
+  }
+  if (!refused.empty()) {
+    throw IoError(refused);
+  }
+  return files;
+}
+
 int run_train(const std::vector<std::string>& args, Context& ctx) {
   TrainFlags train_flags;
   CommonFlags flags;
@@ -443,25 +468,7 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   const Processes& procs = ctx.processes != nullptr ? *ctx.processes : alone;
   const LocalReducer local_reducer;
   const RowReducer& reducer = procs.reducer != nullptr ? *procs.reducer : local_reducer;
-  std::vector<std::string> files;
-  {
-    // The same checks on every process, one answer: no process starts work another refused.
-    std::string refused;
-    try {
-      files = expand_data_paths(data_flags.path);
-      if (procs.rank == 0) {
-        detail::check_paths(files, {model_path});
-      }
-    } catch (const std::exception& e) {
-      refused = e.what();
-    }
-    if (procs.reducer != nullptr) {
-      refused = first_error(reducer, refused);
-    }
-    if (!refused.empty()) {
-      throw IoError(refused);
-    }
-  }
+  const std::vector<std::string> files = checked_files(data_flags.path, model_path, procs, reducer);
   std::ostream& log = diag(flags, ctx.err);
   CsvOptions csv = csv_options(data_flags, flags.threads);
   csv.reject_constant_features = strict;
