@@ -406,24 +406,19 @@ ProgressFn stage_progress(std::ostream& log, bool terminal) {
 // process, one answer, so that no process starts work another refused.
 std::vector<std::string> checked_files(const std::string& data,
                                        const std::string& model,
-                                       const Processes& procs,
+                                       int rank,
                                        const RowReducer& reducer) {
   std::vector<std::string> files;
   std::string refused;
   try {
     files = expand_data_paths(data);
-    if (procs.rank == 0) {
+    if (rank == 0) {
       detail::check_paths(files, {model});
     }
   } catch (const std::exception& e) {
     refused = e.what();
   }
-  if (procs.reducer != nullptr) {
-    refused = first_error(reducer, refused);
-  }
-  if (!refused.empty()) {
-    throw IoError(refused);
-  }
+  throw_first(reducer, refused);  // alone: the local reducer gives back this process's error
   return files;
 }
 
@@ -468,7 +463,8 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   const Processes& procs = ctx.processes != nullptr ? *ctx.processes : alone;
   const LocalReducer local_reducer;
   const RowReducer& reducer = procs.reducer != nullptr ? *procs.reducer : local_reducer;
-  const std::vector<std::string> files = checked_files(data_flags.path, model_path, procs, reducer);
+  const std::vector<std::string> files =
+      checked_files(data_flags.path, model_path, procs.rank, reducer);
   std::ostream& log = diag(flags, ctx.err);
   CsvOptions csv = csv_options(data_flags, flags.threads);
   csv.reject_constant_features = strict;

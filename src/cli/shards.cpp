@@ -93,15 +93,14 @@ std::string error_of(Fn&& fn) {
   return "";
 }
 
-// Throws the first process's error on every process, if any process has one.
+}  // namespace
+
 void throw_first(const RowReducer& reducer, const std::string& mine) {
   const std::string first = first_error(reducer, mine);
   if (!first.empty()) {
     throw IoError(first);
   }
 }
-
-}  // namespace
 
 std::vector<std::string> expand_data_paths(const std::string& spec) {
   std::vector<std::string> files;

@@ -31,6 +31,9 @@ std::vector<std::string> expand_data_paths(const std::string& spec);
 /// none. Collective.
 std::string first_error(const RowReducer& reducer, const std::string& mine);
 
+/// Throws IoError with the first process's error on every process, if any has one. Collective.
+void throw_first(const RowReducer& reducer, const std::string& mine);
+
 /// This process's training rows. Alone: every file, in order. Among P processes: one file is
 /// cut into P byte shares at line starts; several files go to the processes in contiguous
 /// groups; then rows move so that every process holds whole blocks. Every file must have the
