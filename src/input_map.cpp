@@ -7,12 +7,14 @@
 
 #include "detail/check.hpp"
 #include "detail/names.hpp"
+#include "detail/sample.hpp"
 
 namespace nnlift {
 namespace {
 
 const detail::EnumName<ScoreModel> kScoreNames[] = {{ScoreModel::Gaussian, "gaussian"},
                                                     {ScoreModel::RankGauss, "rankgauss"},
+                                                    {ScoreModel::Mixture, "gmm"},
                                                     {ScoreModel::Auto, "auto"}};
 
 // Standard normal CDF.
@@ -77,15 +79,8 @@ RankGaussMap fit_rank_gauss(const Matrix& X,
                             Index max_knots) {
   detail::require(sample_rows >= 2, "fit_rank_gauss", "sample_rows", sample_rows, ">= 2");
   detail::require(max_knots >= 2, "fit_rank_gauss", "max_knots", max_knots, ">= 2");
-  const Index n = X.rows(), d = X.cols();
-  const Index rows = context.global_rows(n);
-  const Index first = context.first_row(n);
-  const Index stride = std::max<Index>(1, (rows + sample_rows - 1) / sample_rows);
-  std::vector<Index> picked;
-  for (Index i = (stride - first % stride) % stride; i < n; i += stride) {
-    picked.push_back(i);
-  }
-  const Matrix sample = context.reducer().gather_rows(X(picked, Eigen::all));
+  const Index d = X.cols();
+  const Matrix sample = detail::strided_sample(X, context, sample_rows);
   const Index m = sample.rows();
   if (m < 1) {
     throw DataError("rank-Gauss map: no rows");

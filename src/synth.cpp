@@ -2,13 +2,16 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
+#include <Eigen/Cholesky>
 #include <Eigen/QR>
 #include <nlohmann/json.hpp>
 
 #include <nnlift/synth.hpp>
 
 #include "detail/check.hpp"
+#include "detail/mixture_json.hpp"
 #include "detail/names.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
@@ -23,7 +26,8 @@ const detail::EnumName<OutputWeights> kOutputWeightNames[] = {{OutputWeights::Mi
 
 const detail::EnumName<InputLaw> kInputLawNames[] = {{InputLaw::Gaussian, "gaussian"},
                                                      {InputLaw::Uniform, "uniform"},
-                                                     {InputLaw::Laplace, "laplace"}};
+                                                     {InputLaw::Laplace, "laplace"},
+                                                     {InputLaw::Mixture, "gmm"}};
 
 const char* to_string(InputLaw law) noexcept { return detail::name_of(kInputLawNames, law); }
 
@@ -55,6 +59,16 @@ void draw_rows(const SynthOptions& o,
                Vector& y) {
   X.resize(rows, o.dim);
   y.resize(rows);
+  // Mixture inputs: each component's Cholesky factor, and the cumulative weights.
+  std::vector<Matrix> chol;
+  Vector cumulative;
+  if (o.inputs == InputLaw::Mixture) {
+    for (const Matrix& S : s.input_mixture.covariances) {
+      chol.push_back(Eigen::LLT<Matrix>(S).matrixL());
+    }
+    cumulative = s.input_mixture.weights;
+    std::partial_sum(cumulative.begin(), cumulative.end(), cumulative.begin());
+  }
   const Index num_blocks = (rows + kBlockRows - 1) / kBlockRows;
   detail::parallel_for(num_blocks, o.num_threads, [&](Index b) {
     detail::Rng rng(detail::derive_seed(o.seed, stream, static_cast<std::uint64_t>(b)));
@@ -71,6 +85,15 @@ void draw_rows(const SynthOptions& o,
         } else {
           G(i, j) = rng.normal();
         }
+      }
+      if (o.inputs == InputLaw::Mixture) {  // a component, then its mean and covariance
+        const double u = rng.uniform() * cumulative(cumulative.size() - 1);
+        Index c = 0;
+        while (c + 1 < cumulative.size() && u >= cumulative(c)) {
+          ++c;
+        }
+        G.row(i) = s.input_mixture.means.row(c) +
+                   (chol[static_cast<std::size_t>(c)] * G.row(i).transpose()).transpose();
       }
       if (o.ball_radius > 0) {  // uniform on the ball: uniform direction, radius R·U^(1/d)
         const double radius =
@@ -92,6 +115,28 @@ void draw_rows(const SynthOptions& o,
     }
     X.middleRows(begin, count) = Xb;
   });
+}
+
+// The input mixture of SynthOptions::mixture_components.
+GaussianMixture draw_mixture(const SynthOptions& o, detail::Rng& rng) {
+  const Index C = o.mixture_components, d = o.dim;
+  GaussianMixture g;
+  g.weights.resize(C);  // π_c ∝ c + 1: unequal weights make the inputs skewed
+  for (Index c = 0; c < C; ++c) {
+    g.weights(c) = static_cast<double>(c + 1);
+  }
+  g.weights /= g.weights.sum();
+  g.means = rng.normal_matrix(C, d) * (o.mixture_separation / std::sqrt(static_cast<double>(d)));
+  for (Index c = 0; c < C; ++c) {
+    const Matrix R = Eigen::HouseholderQR<Matrix>(rng.normal_matrix(d, d)).householderQ();
+    Vector v(d);
+    for (Index j = 0; j < d; ++j) {
+      v(j) = rng.uniform(0.2, 1.0);
+    }
+    Matrix S = R * v.asDiagonal() * R.transpose();
+    g.covariances.push_back(0.5 * (S + S.transpose()));
+  }
+  return g;
 }
 
 }  // namespace
@@ -124,6 +169,13 @@ void validate(const SynthOptions& o) {
                   "inputs",
                   to_string(o.inputs),
                   "gaussian when correlated or ball_radius is set (choose one input distribution)");
+  detail::require(
+      o.mixture_components >= 1, where, "mixture_components", o.mixture_components, ">= 1");
+  detail::require(std::isfinite(o.mixture_separation) && o.mixture_separation >= 0,
+                  where,
+                  "mixture_separation",
+                  o.mixture_separation,
+                  "finite and >= 0");
   detail::require(!(o.correlated && o.ball_radius > 0),
                   where,
                   "ball_radius",
@@ -215,6 +267,18 @@ SynthData make_synthetic(const SynthOptions& o) {
   if (o.ball_radius > 0) {
     s.input_cov *= o.ball_radius * o.ball_radius / static_cast<double>(d + 2);
   }
+  if (o.inputs == InputLaw::Mixture) {
+    s.input_mixture = draw_mixture(o, rng);
+    const GaussianMixture& g = s.input_mixture;
+    s.input_mean = g.means.transpose() * g.weights;
+    s.input_cov.setZero();
+    for (Index c = 0; c < g.components(); ++c) {
+      const Vector mu = g.means.row(c).transpose();
+      s.input_cov +=
+          g.weights(c) * (g.covariances[static_cast<std::size_t>(c)] + mu * mu.transpose());
+    }
+    s.input_cov -= s.input_mean * s.input_mean.transpose();
+  }
   nlohmann::json meta;
   meta["generator"] = "nnlift synth";
   meta["seed"] = o.seed;
@@ -224,6 +288,10 @@ SynthData make_synthetic(const SynthOptions& o) {
   meta["noise"] = o.noise;
   meta["correlated"] = o.correlated;
   meta["inputs"] = to_string(o.inputs);
+  if (o.inputs == InputLaw::Mixture) {
+    meta["mixture_separation"] = o.mixture_separation;
+    meta["input_mixture"] = detail::mixture_json(s.input_mixture);
+  }
   if (o.ball_radius > 0) {
     meta["ball_radius"] = o.ball_radius;
   }

@@ -334,3 +334,82 @@ TEST_SUITE("cli") {
     CHECK(o.out.find("fourier") != std::string::npos);
   }
 }
+
+TEST_SUITE("cli") {
+  TEST_CASE("cli: mixture inputs and --score gmm, with their flags' errors") {
+    test::TempDir dir;
+    const std::vector<std::string> synth = {"synth",
+                                            "--dim",
+                                            "4",
+                                            "--hidden",
+                                            "2",
+                                            "--samples",
+                                            "20000",
+                                            "--inputs",
+                                            "gmm:2",
+                                            "--seed",
+                                            "3",
+                                            "--mixture-separation",
+                                            "2.5",
+                                            "--out",
+                                            dir.file("g.csv"),
+                                            "--truth",
+                                            dir.file("t.json")};
+    Outcome o = run(synth);
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    const std::string truth = nnlift::load_model(dir.file("t.json")).metadata_json;
+    CHECK(truth.find("\"input_mixture\"") != std::string::npos);
+    CHECK(truth.find("\"mixture_separation\":2.5") != std::string::npos);
+    o = run({"train",
+             "--data",
+             dir.file("g.csv"),
+             "--hidden",
+             "2",
+             "--score",
+             "gmm",
+             "--mixture-components",
+             "2",
+             "--mixture-covariance",
+             "full",
+             "--model",
+             dir.file("m.json")});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("input mixture (--score gmm): 2 component(s), full covariance") !=
+          std::string::npos);
+    const std::string meta = nnlift::load_model(dir.file("m.json")).metadata_json;
+    CHECK(meta.find("\"score_mixture\"") != std::string::npos);
+    CHECK(meta.find("\"coordinates\":\"standardised\"") != std::string::npos);
+    // Mistakes on the command line: exit 2 naming the flag, and no file written.
+    struct Bad {
+      std::vector<std::string> args;
+      const char* says;
+    };
+    const std::vector<Bad> bad = {
+        {{"--mixture-components", "0"}, "--mixture-components"},
+        {{"--mixture-components", "two"}, "--mixture-components"},
+        {{"--mixture-covariance", "spherical"}, "--mixture-covariance"},
+        {{"--score", "mixture"}, "--score"},
+    };
+    for (const Bad& b : bad) {
+      std::vector<std::string> args = {
+          "train", "--data", dir.file("g.csv"), "--hidden", "2", "--model", dir.file("bad.json")};
+      args.insert(args.end(), b.args.begin(), b.args.end());
+      o = run(args);
+      INFO(o.err);
+      CHECK(o.code == 2);
+      CHECK(o.err.find(b.says) != std::string::npos);
+      CHECK(!std::filesystem::exists(dir.file("bad.json")));
+    }
+    for (const char* inputs : {"laplace:3", "gmm:", "gmm:x", "gmm:0"}) {
+      std::vector<std::string> args = synth;
+      args[8] = inputs;
+      args[args.size() - 3] = dir.file("bad.csv");
+      o = run(args);
+      INFO(inputs << ": " << o.err);
+      CHECK(o.code == 2);
+      CHECK(o.err.find("--inputs") != std::string::npos);
+      CHECK(!std::filesystem::exists(dir.file("bad.csv")));
+    }
+  }
+}

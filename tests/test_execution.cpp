@@ -274,6 +274,12 @@ TEST_SUITE("execution") {
            o.refine.max_iterations = 10;
            o.validation.fraction = 0.0;
          }},
+        {"mixture score (EM on a gathered sample, a moment per component)",
+         nnlift::Task::Regression,
+         [](nnlift::TrainOptions& o) {
+           o.score = nnlift::ScoreModel::Mixture;
+           o.mixture.components = 2;
+         }},
         {"Fourier biases (random frequencies per global row)",
          nnlift::Task::Regression,
          [](nnlift::TrainOptions& o) { o.bias.method = nnlift::BiasMethod::Fourier; }},

@@ -465,7 +465,7 @@ TEST_SUITE("hardening") {
     o = with({"--refine-patience", "0"});
     CHECK(o.code == 2);
     CHECK(contains(o.err, "--refine-patience = 0; must be > 0"));
-    o = with({"--score", "gmm"});
+    o = with({"--score", "kde"});
     CHECK(o.code == 2);
     CHECK(contains(o.err, "--score"));
     o = with({"--missing", "sometimes"});

@@ -628,7 +628,7 @@ TEST_SUITE("score models") {
     const nnlift::TrainResult chosen = nnlift::train(data, o);
     CHECK(chosen.score_used == nnlift::ScoreModel::RankGauss);
     CHECK(chosen.network.num_hidden() >= 2);  // one unit cannot fit a two-unit teacher
-    REQUIRE(chosen.candidates.size() == 6);   // k = 1, 2, 4 for each score model
+    REQUIRE(chosen.candidates.size() == 9);   // k = 1, 2, 4 for each score model
     CHECK(chosen.candidates[3].loss > 10 * chosen.candidates[4].loss);  // rankgauss k = 1 vs 2
     CHECK(chosen.validation.rows > 0);
     o.validation.fraction = 0.0;

@@ -15,7 +15,8 @@ namespace nnlift {
 enum class ScoreModel {
   Gaussian,   ///< the inputs as they are (standardised): exact for Gaussian inputs
   RankGauss,  ///< each column through its empirical CDF, then Φ⁻¹: marginally Gaussian inputs
-  Auto,       ///< the better of the two on the validation rows
+  Mixture,    ///< "gmm": a Gaussian mixture fitted to the standardised inputs (nnlift/mixture.hpp)
+  Auto,       ///< the best of the three on the validation rows
 };
 const char* to_string(ScoreModel model) noexcept;
 /// \throws std::invalid_argument listing the accepted names.

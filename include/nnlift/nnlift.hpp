@@ -9,6 +9,7 @@
 #include <nnlift/evaluate.hpp>
 #include <nnlift/input_map.hpp>
 #include <nnlift/jennrich.hpp>
+#include <nnlift/mixture.hpp>
 #include <nnlift/model.hpp>
 #include <nnlift/moments.hpp>
 #include <nnlift/npy.hpp>

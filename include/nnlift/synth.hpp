@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include <nnlift/dataset.hpp>
+#include <nnlift/mixture.hpp>
 #include <nnlift/model.hpp>
 #include <nnlift/types.hpp>
 
@@ -27,6 +28,7 @@ enum class InputLaw {
   Gaussian,  ///< N(0, 1)
   Uniform,   ///< U(−√3, √3): bounded, flat
   Laplace,   ///< Laplace(0, 1/√2): heavy-tailed, peaked
+  Mixture,   ///< "gmm": a mixture of Gaussians (not independent coordinates; see SynthOptions)
 };
 const char* to_string(InputLaw law) noexcept;
 /// \throws std::invalid_argument listing the accepted names.
@@ -52,6 +54,11 @@ struct SynthOptions {
   /// The law of each input coordinate (independent, mean 0, variance 1): for studying score
   /// models on non-Gaussian inputs. Not Gaussian: excludes `correlated` and `ball_radius`.
   InputLaw inputs = InputLaw::Gaussian;
+  /// With inputs = Mixture: C >= 1 components with weights ∝ 1, 2, ..., C (skewed inputs), means
+  /// of norm about `mixture_separation` in random directions (Gaussian vectors of variance s²/d
+  /// per coordinate), covariances R_c diag(v) R_cᵀ with random rotations R_c and v ~ U(0.2, 1).
+  Index mixture_components = 3;
+  double mixture_separation = 3.0;  ///< s >= 0; 0: every component centred at 0
   Task task = Task::Regression;
   std::uint64_t seed = 0;  ///< the same seed gives the same data, bit for bit
   int num_threads = 0;     ///< 0 = OpenMP default. The result does not depend on it.
@@ -62,10 +69,11 @@ void validate(const SynthOptions& options);
 
 /// A planted network and data drawn from it.
 struct SynthData {
-  TwoLayerNetwork truth;   ///< the teacher; W1 rows have unit norm
-  Vector input_mean;       ///< μ of the input distribution (zeros unless correlated)
-  Matrix input_cov;        ///< Σ of the input distribution (R²/(d+2)·I on a ball of radius R)
-  Matrix X_train, X_test;  ///< n×d and m×d
+  TwoLayerNetwork truth;  ///< the teacher; W1 rows have unit norm
+  Vector input_mean;      ///< μ of the input distribution (zeros unless correlated)
+  Matrix input_cov;       ///< Σ of the input distribution (R²/(d+2)·I on a ball of radius R)
+  GaussianMixture input_mixture;  ///< the input density with inputs = Mixture, else empty
+  Matrix X_train, X_test;         ///< n×d and m×d
   Vector y_train, y_test;
 };
 

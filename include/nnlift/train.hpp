@@ -13,6 +13,7 @@
 #include <nnlift/decompose.hpp>
 #include <nnlift/execution.hpp>
 #include <nnlift/input_map.hpp>
+#include <nnlift/mixture.hpp>
 #include <nnlift/model.hpp>
 #include <nnlift/moments.hpp>
 
@@ -114,7 +115,12 @@ struct TrainOptions {
   /// The input density the score function assumes: Gaussian (as they are), RankGauss (each
   /// column mapped to marginally Gaussian; the map is stored in the network) or Auto (the better
   /// on the validation rows).
+  /// Mixture: a Gaussian mixture fitted by EM to the standardised inputs (options in `mixture`),
+  /// whose score S3 = Σ_c r_c(x)[z_c^{⊗3} − sym(z_c ⊗ Σ_c⁻¹)] replaces the Gaussian one in every
+  /// moment (ALGORITHM.md §2.5); the mixture goes into the model's metadata.
   ScoreModel score = ScoreModel::Gaussian;
+  /// The mixture of score = Mixture (its seed is derived from `seed`: leave it 0).
+  MixtureOptions mixture;
   LabelOptions labels;
   /// Stage "standardise": constant columns and collinear directions (correlation eigenvalue
   /// below the floor) are dropped with a warning, or refused when drop_degenerate is false.
@@ -211,6 +217,9 @@ struct TrainResult {
   ValidationReport validation;
   std::vector<CandidateScore> candidates;  ///< the curve, when something was chosen
   ScoreModel score_used = ScoreModel::Gaussian;
+  /// score = Mixture: the mixture fitted to the standardised inputs, and its fit.
+  GaussianMixture mixture;
+  MixtureCandidate mixture_fit;
   std::vector<std::string> warnings;
 };
 

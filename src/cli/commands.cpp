@@ -333,6 +333,12 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
         << " x the noise level: " << m.lambda.size() - static_cast<Index>(m.weak_units.size())
         << " of " << m.lambda.size() << "\n";
   }
+  if (r.mixture.components() > 0) {
+    log << "  input mixture (--score gmm): " << r.mixture.components() << " component(s), "
+        << to_string(r.mixture_fit.covariance) << " covariance, mean log-likelihood "
+        << r.mixture_fit.log_likelihood << ", BIC " << r.mixture_fit.bic << " ("
+        << r.mixture_fit.iterations << " EM iterations)\n";
+  }
   log << "  output layer: ridge " << r.output_ridge << (o.output.ridge ? "" : " (chosen)")
       << (r.network.C.size() > 0 ? ", with a linear term" : ", no linear term")
       << (r.output_linear_only

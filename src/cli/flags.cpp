@@ -70,10 +70,14 @@ void add_synth_flags(po::options_description& desc, SynthFlags& f) {
       "inputs",
       with_default(&f.inputs),
       "gaussian | uniform | laplace: the law of each input coordinate (independent, mean 0, "
-      "variance 1), for non-Gaussian teachers")(
-      "correlated",
-      po::bool_switch(&o.correlated),
-      "inputs ~ N(mu, Sigma) with random mean and covariance (default N(0, I))")(
+      "variance 1), for non-Gaussian teachers; gmm[:C]: a mixture of C (default 3) Gaussians "
+      "with random means and covariances (the true mixture goes into the model's metadata)")(
+      "mixture-separation",
+      with_default(&o.mixture_separation),
+      "with --inputs gmm: the norm of the components' means (larger: tighter, more separated "
+      "clusters)")("correlated",
+                   po::bool_switch(&o.correlated),
+                   "inputs ~ N(mu, Sigma) with random mean and covariance (default N(0, I))")(
       "task", with_default(&f.task), "regression | classification (0/1 labels, logistic output)")(
       "seed", with_default(&o.seed), "random seed; same seed, same bytes");
 }
@@ -83,7 +87,18 @@ SynthOptions to_synth_options(const SynthFlags& f, int threads) {
   o.activation = parse_flag("activation", f.activation, parse_activation);
   o.task = parse_flag("task", f.task, parse_task);
   o.output_weights = parse_flag("output-weights", f.output_weights, parse_output_weights);
-  o.inputs = parse_flag("inputs", f.inputs, parse_input_law);
+  // "gmm:C" names the mixture's component count with the law.
+  const std::size_t colon = f.inputs.find(':');
+  o.inputs = parse_flag("inputs", f.inputs.substr(0, colon), parse_input_law);
+  if (colon != std::string::npos) {
+    const std::string count = f.inputs.substr(colon + 1);
+    if (o.inputs != InputLaw::Mixture || count.empty() ||
+        count.find_first_not_of("0123456789") != std::string::npos || count.size() > 6) {
+      throw UsageError("--inputs: '" + f.inputs +
+                       "': only gmm takes a component count (gmm:C, C a whole number)");
+    }
+    o.mixture_components = std::stoi(count);
+  }
   o.num_threads = threads;
   validate_as_flags(synth_flag_names(), [&] { validate(o); });
   return o;
@@ -104,6 +119,8 @@ const std::vector<std::pair<std::string, std::string>>& synth_flag_names() {
       {"SynthOptions::correlated", "--correlated"},
       {"SynthOptions::ball_radius", "--ball-radius"},
       {"SynthOptions::inputs", "--inputs"},
+      {"SynthOptions::mixture_components", "--inputs gmm:C"},
+      {"SynthOptions::mixture_separation", "--mixture-separation"},
       {"SynthOptions::task", "--task"},
       {"SynthOptions::seed", "--seed"},
       {"SynthOptions::num_threads", "--threads"},
@@ -130,10 +147,18 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
   desc.add_options()(
       "score",
       with_default(&f.score),
-      "gaussian | rankgauss | auto: the input density the moments assume. rankgauss maps each "
-      "column through its empirical CDF to a Gaussian (for skewed, bounded or heavy-tailed "
-      "inputs; the map is stored in the model and applied by predict); auto: the better of "
-      "the two on the validation rows")(
+      "gaussian | rankgauss | gmm | auto: the input density the moments assume. rankgauss maps "
+      "each column through its empirical CDF to a Gaussian (for skewed, bounded or "
+      "heavy-tailed inputs; the map is stored in the model and applied by predict); gmm fits a "
+      "Gaussian mixture to the standardised inputs by EM and uses its score (for clustered, "
+      "multimodal inputs; the mixture goes into the model's metadata); auto: the best of the "
+      "three on the validation rows")(
+      "mixture-components",
+      with_default(&f.mixture_components),
+      "with --score gmm: C >= 1 mixture components, or auto: the lowest BIC among 1..5")(
+      "mixture-covariance",
+      with_default(&f.mixture_covariance),
+      "with --score gmm: full | diagonal | auto (the lower BIC) covariance of each component")(
       "residualize",
       with_default(&f.residualize),
       "none | linear | quadratic | auto: control variate subtracted from the labels")(
@@ -213,6 +238,16 @@ TrainOptions to_train_options(const TrainFlags& f) {
   o.output.linear_term = parse_on_off("linear-term", f.linear_term);
   o.refine.weight_decay = parse_auto_number("weight-decay", f.weight_decay);
   o.score = parse_flag("score", f.score, parse_score_model);
+  o.mixture.covariance =
+      parse_flag("mixture-covariance", f.mixture_covariance, parse_mixture_covariance);
+  if (f.mixture_components != "auto") {
+    const std::optional<double> c = parse_auto_number("mixture-components", f.mixture_components);
+    if (!c || *c < 1 || *c != std::floor(*c) || *c > 1000) {
+      throw UsageError("--mixture-components: '" + f.mixture_components +
+                       "'; expected auto or an integer in [1, 1000]");
+    }
+    o.mixture.components = static_cast<Index>(*c);
+  }
   if (!f.hidden.empty()) {
     if (f.hidden == "auto") {
       o.hidden = 0;
@@ -255,6 +290,8 @@ const std::vector<std::pair<std::string, std::string>>& train_flag_names() {
       {"TrainOptions::refine.patience", "--refine-patience"},
       {"TrainOptions::validation.fraction", "--validation"},
       {"TrainOptions::score", "--score"},
+      {"TrainOptions::mixture.components", "--mixture-components"},
+      {"TrainOptions::mixture.covariance", "--mixture-covariance"},
       {"TrainOptions::seed", "--seed"},
   };
   return names;

@@ -41,6 +41,8 @@ struct TrainFlags {
   std::string weight_decay = "auto";
   std::string validation = "auto";
   std::string score = to_string(options.score);
+  std::string mixture_components = "auto";
+  std::string mixture_covariance = to_string(options.mixture.covariance);
   std::string hidden;  ///< "auto" or k; empty when the caller sets options.hidden itself
 };
 /// With `shared_with_synth`, the flags that `nnlift synth` already defines (--hidden,

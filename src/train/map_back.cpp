@@ -9,6 +9,7 @@
 namespace nnlift::detail {
 
 Units map_back(const Matrix& Xs,
+               const MixtureScore* mixture,
                const Vector& yc,
                const Standardizer& st,
                const Matrix& Ubar,
@@ -26,10 +27,13 @@ Units map_back(const Matrix& Xs,
   }
   // c1 = (ŪᵀŪ)⁻¹ Ūᵀ M1 and c2 = ((ŪᵀŪ)∘(ŪᵀŪ))⁻¹ (ū_jᵀ M2 ū_j)_j: the coefficients of the
   // label's first and second score moments along the directions.
-  const Vector M1 = context.mean(n, d, 1, [&](Index b, Index c) {
-    return Matrix(Xs.middleRows(b, c).transpose() * yc.segment(b, c));
-  });
-  const Matrix M2c = second_moment(Xs, yc, context);
+  // (Under a mixture's score, its S1 and S2.)
+  const Vector M1 = mixture != nullptr
+                        ? mixture->moment1(yc)
+                        : Vector(context.mean(n, d, 1, [&](Index b, Index c) {
+                            return Matrix(Xs.middleRows(b, c).transpose() * yc.segment(b, c));
+                          }));
+  const Matrix M2c = mixture != nullptr ? mixture->moment2(yc) : second_moment(Xs, yc, context);
   const Matrix gram = Ubar.transpose() * Ubar;
   u.c1 = gram.ldlt().solve(Ubar.transpose() * M1);
   Vector rhs(k);

@@ -60,7 +60,9 @@ struct Subspace : StageReport {
   int sweeps = 0;
   double gap = 0;
 };
+/// `mixture`: the score of a fitted input mixture; null: the standard Gaussian's (here and below).
 Subspace find_subspace(const Matrix& Xs,
+                       const MixtureScore* mixture,
                        const Residuals& labels,
                        Index k,
                        const SubspaceOptions& options,
@@ -74,6 +76,7 @@ struct Directions : StageReport {
   MomentReport report;
 };
 Directions decompose_core(const Matrix& Xs,
+                          const MixtureScore* mixture,
                           const Residuals& labels,
                           const Subspace& subspace,
                           const TrainOptions& options,
@@ -92,6 +95,7 @@ struct Units : StageReport {
   Vector c1, c2;
 };
 Units map_back(const Matrix& Xs,
+               const MixtureScore* mixture,
                const Vector& yc,
                const Standardizer& st,
                const Matrix& Ubar,

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <sstream>
 
@@ -20,6 +21,17 @@ Matrix project(const Matrix& Xs, const Matrix& Q, const ExecutionContext& contex
   return context.map_rows(Xs.rows(), Q.cols(), [&](Index b, Index c, Eigen::Ref<Matrix> rows) {
     rows.noalias() = Xs.middleRows(b, c) * Q;
   });
+}
+
+// The third-order score moment of labels r: the standard Gaussian's, or a mixture's.
+std::unique_ptr<SymmetricTensor3> moment_tensor(const Matrix& Xs,
+                                                const MixtureScore* mixture,
+                                                const Vector& r,
+                                                const ExecutionContext& context) {
+  if (mixture != nullptr) {
+    return std::make_unique<MixtureMomentTensor3>(*mixture, r);
+  }
+  return std::make_unique<MomentTensor3>(Xs, r, context);
 }
 
 // y minus its least-squares fit on [1, Xs]. Xs is whitened (mean 0 and identity covariance
@@ -53,18 +65,59 @@ struct Core {
   double noise_level = 0;
 };
 
+// The labels of each half (doubled): column 0 the even blocks', column 1 the odd blocks'.
+Matrix split_half_labels(const Vector& r_core, const ExecutionContext& context) {
+  const Index n = r_core.size();
+  const Index half_block = 8192;
+  const Index first = context.first_row(n);
+  Matrix R = Matrix::Zero(n, 2);
+  for (Index i = 0; i < n; ++i) {
+    R(i, (first + i) / half_block % 2 == 0 ? 0 : 1) = 2.0 * r_core(i);
+  }
+  return R;
+}
+
+// The core (R_e + R_o)/2 and the spectral norm of (R_e − R_o)/2, from the halves' raw values.
+Core core_from_halves(Index k,
+                      const std::vector<double> (&half)[2],
+                      std::uint64_t seed,
+                      const ExecutionContext& context) {
+  std::vector<double> mean(half[0].size()), diff(half[0].size());
+  for (std::size_t i = 0; i < mean.size(); ++i) {
+    mean[i] = 0.5 * (half[0][i] + half[1][i]);
+    diff[i] = 0.5 * (half[0][i] - half[1][i]);
+  }
+  PowerMethodOptions po;
+  po.rank = 1;
+  po.num_restarts = 20;
+  po.max_iterations = 50;
+  po.seed = seed;
+  po.num_threads = context.num_threads();
+  const PowerMethodResult noise =
+      tensor_power_method(DenseSymmetricTensor3::symmetrize(k, diff), po);
+  return {DenseSymmetricTensor3::symmetrize(k, mean), std::abs(noise.eigenvalues(0))};
+}
+
+// The same for a mixture's score: each half's T(Q, Q, Q) by the mixture tensor's projection.
+Core mixture_core(const MixtureScore& mixture,
+                  const Matrix& Q,
+                  const Vector& r_core,
+                  std::uint64_t seed,
+                  const ExecutionContext& context) {
+  const Matrix R = split_half_labels(r_core, context);
+  std::vector<double> half[2];
+  for (Index h = 0; h < 2; ++h) {
+    half[h] = MixtureMomentTensor3(mixture, R.col(h)).project(Q).data();
+  }
+  return core_from_halves(Q.cols(), half, seed, context);
+}
+
 Core core_and_noise(const Matrix& Z,
                     const Vector& r_core,
                     std::uint64_t seed,
                     const ExecutionContext& context) {
   const Index n = Z.rows(), k = Z.cols();
-  const Index half_block = 8192;
-  const Index first = context.first_row(n);
-  // Column 0: the even half's labels, column 1: the odd half's.
-  Matrix R = Matrix::Zero(n, 2);
-  for (Index i = 0; i < n; ++i) {
-    R(i, (first + i) / half_block % 2 == 0 ? 0 : 1) = 2.0 * r_core(i);
-  }
+  const Matrix R = split_half_labels(r_core, context);
   // Per half h: Σ (r_h ∘ Z)ᵀ (Z ⊙ Z) in columns [h·k², (h+1)·k²), and Σ r_h z in the last two.
   const Index kk = k * k;
   const Matrix acc = context.mean(n, k, 2 * kk + 2, [&](Index b, Index c) {
@@ -100,20 +153,7 @@ Core core_and_noise(const Matrix& Z,
       }
     }
   }
-  std::vector<double> mean(half[0].size()), diff(half[0].size());
-  for (std::size_t i = 0; i < mean.size(); ++i) {
-    mean[i] = 0.5 * (half[0][i] + half[1][i]);
-    diff[i] = 0.5 * (half[0][i] - half[1][i]);
-  }
-  PowerMethodOptions po;
-  po.rank = 1;
-  po.num_restarts = 20;
-  po.max_iterations = 50;
-  po.seed = seed;
-  po.num_threads = context.num_threads();
-  const PowerMethodResult noise =
-      tensor_power_method(DenseSymmetricTensor3::symmetrize(k, diff), po);
-  return {DenseSymmetricTensor3::symmetrize(k, mean), std::abs(noise.eigenvalues(0))};
+  return core_from_halves(k, half, seed, context);
 }
 
 }  // namespace
@@ -132,14 +172,16 @@ Residuals residualize_labels(const Matrix& Xs,
 }
 
 Subspace find_subspace(const Matrix& Xs,
+                       const MixtureScore* mixture,
                        const Residuals& labels,
                        Index k,
                        const SubspaceOptions& options,
                        std::uint64_t seed,
                        const ExecutionContext& context) {
   const Index d = Xs.cols();
-  const MomentTensor3 T(Xs, labels.r, context);
-  const Matrix M2 = second_moment(Xs, labels.r_low, context);
+  const std::unique_ptr<SymmetricTensor3> T = moment_tensor(Xs, mixture, labels.r, context);
+  const Matrix M2 = mixture != nullptr ? mixture->moment2(labels.r_low)
+                                       : second_moment(Xs, labels.r_low, context);
   const Eigen::SelfAdjointEigenSolver<Matrix> eig(M2);
   std::vector<Index> order(static_cast<std::size_t>(d));
   std::iota(order.begin(), order.end(), Index{0});
@@ -154,7 +196,7 @@ Subspace find_subspace(const Matrix& Xs,
     const Index c = order[static_cast<std::size_t>(j)];
     so.start.col(j) = eig.eigenvectors().col(c) * eig.eigenvalues()(c);
   }
-  const SubspaceResult sub = tensor_subspace(T, so);
+  const SubspaceResult sub = tensor_subspace(*T, so);
   Subspace out;
   out.Q = sub.Q;
   out.sweeps = sub.sweeps;
@@ -168,6 +210,7 @@ Subspace find_subspace(const Matrix& Xs,
 }
 
 Directions decompose_core(const Matrix& Xs,
+                          const MixtureScore* mixture,
                           const Residuals& labels,
                           const Subspace& subspace,
                           const TrainOptions& o,
@@ -205,14 +248,17 @@ Directions decompose_core(const Matrix& Xs,
     again.seed = derive_seed(o.seed, 21);
     again.start = Q;
     again.sketch_extra = 0;
-    const SubspaceResult sub2 = tensor_subspace(MomentTensor3(Xs, r_core, context), again);
+    const SubspaceResult sub2 =
+        tensor_subspace(*moment_tensor(Xs, mixture, r_core, context), again);
     Q = sub2.Q;
     rep.subspace_sweeps += sub2.sweeps;
     rep.subspace_gap = sub2.gap;
     Z = project(Xs, Q, context);
     r_core = residualize(Z, labels.r, Residualize::Quadratic, context);
   }
-  const Core core_fit = core_and_noise(Z, r_core, derive_seed(o.seed, 23), context);
+  const Core core_fit = mixture != nullptr
+                            ? mixture_core(*mixture, Q, r_core, derive_seed(o.seed, 23), context)
+                            : core_and_noise(Z, r_core, derive_seed(o.seed, 23), context);
   const DenseSymmetricTensor3& core = core_fit.tensor;
   DecomposeOptions dopt = o.decompose;
   dopt.rank = k;

@@ -1,6 +1,7 @@
 // NN-LIFT training: the stages composed (train/stages.hpp; docs/architecture.md).
 // SPDX-License-Identifier: MIT
 #include <chrono>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
@@ -8,6 +9,7 @@
 
 #include "detail/activation_traits.hpp"
 #include "detail/check.hpp"
+#include "detail/mixture_json.hpp"
 #include "detail/names.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
@@ -81,6 +83,17 @@ void training_scores(const TwoLayerNetwork& net,
   result.train_accuracy = s.accuracy;
 }
 
+// The input mixture of score = gmm, in standardised coordinates x̃ = W(x − μ), and its fit.
+nlohmann::json mixture_metadata(const GaussianMixture& g, const MixtureCandidate& fit) {
+  nlohmann::json j = detail::mixture_json(g);
+  j["coordinates"] = "standardised";
+  j["covariance"] = to_string(fit.covariance);
+  j["log_likelihood"] = fit.log_likelihood;
+  j["bic"] = fit.bic;
+  j["iterations"] = fit.iterations;
+  return j;
+}
+
 std::string metadata(const TrainOptions& o,
                      const TrainResult& r,
                      Index rows,
@@ -100,7 +113,11 @@ std::string metadata(const TrainOptions& o,
                      {"ridge", r.output_ridge},
                      {"linear_term", r.network.C.size() > 0},
                      {"linear_only", r.output_linear_only},
-                     {"refine", o.refine.enabled}};
+                     {"refine", o.refine.enabled},
+                     {"score", to_string(o.score)}};
+  if (r.mixture.components() > 0) {
+    meta["score_mixture"] = mixture_metadata(r.mixture, r.mixture_fit);
+  }
   meta["data"] = {{"rows", rows},
                   {"inputs", data.X.cols()},
                   {"target", data.target_name},
@@ -113,6 +130,60 @@ std::string metadata(const TrainOptions& o,
       {"decomposition_residual", m.decomposition_residual},
       {"train_loss", r.train_loss}};
   return meta.dump();
+}
+
+// Stage "standardise": the whitening map, with a warning for each kind of column it drops.
+// \throws DataError when fewer independent directions than hidden units remain.
+Standardizer standardise_stage(const Dataset& data,
+                               const TrainOptions& o,
+                               const ExecutionContext& context,
+                               TrainResult& result) {
+  const Index d = data.X.cols(), k = o.hidden;
+  const Standardizer st = fit_standardizer(data.X, data.feature_names, context, o.inputs);
+  const auto column_names = [&](const std::vector<Index>& columns) {
+    std::vector<std::string> names;
+    for (const Index j : columns) {
+      names.push_back(static_cast<std::size_t>(j) < data.feature_names.size()
+                          ? data.feature_names[static_cast<std::size_t>(j)]
+                          : std::to_string(j + 1));
+    }
+    return detail::name_list(names);
+  };
+  if (!st.constant_columns.empty()) {
+    result.warnings.push_back("constant input column(s) " + column_names(st.constant_columns) +
+                              " carry nothing and are ignored");
+  }
+  if (!st.collinear_columns.empty()) {
+    result.warnings.push_back(
+        std::to_string(d - st.rank() - static_cast<Index>(st.constant_columns.size())) +
+        " direction(s) of the inputs are (nearly) collinear, among column(s) " +
+        column_names(st.collinear_columns) + "; they are dropped (" + std::to_string(st.rank()) +
+        " independent directions remain)");
+  }
+  if (k > st.rank()) {
+    throw DataError("train: " + std::to_string(k) + " hidden units exceed the " +
+                    std::to_string(st.rank()) +
+                    " independent directions of the inputs; use --hidden " +
+                    std::to_string(st.rank()) + " or fewer");
+  }
+  return st;
+}
+
+// Stage "mixture" (score = gmm, for a tensor start): the input mixture fitted to the
+// standardised inputs, reported in the result, and its score on the rows; else null.
+std::unique_ptr<MixtureScore> mixture_stage(const Matrix& Xs,
+                                            const TrainOptions& o,
+                                            const ExecutionContext& context,
+                                            TrainResult& result) {
+  if (o.score != ScoreModel::Mixture || o.init != Init::Tensor || o.directions.size() > 0) {
+    return nullptr;
+  }
+  MixtureOptions mo = o.mixture;
+  mo.seed = detail::derive_seed(o.seed, 51);
+  const MixtureFit fit = fit_gaussian_mixture(Xs, context, mo);
+  result.mixture = fit.mixture;
+  result.mixture_fit = fit.chosen;
+  return std::make_unique<MixtureScore>(Xs, fit.mixture, context);
 }
 
 // Validation rows and the context their passes run in.
@@ -162,35 +233,14 @@ TrainResult run_pipeline(const Dataset& data,
   const double ybar = context.mean_of(y);
 
   // Standardise (§4.1).
-  const Standardizer st = fit_standardizer(X, data.feature_names, context, o.inputs);
-  const auto column_names = [&](const std::vector<Index>& columns) {
-    std::vector<std::string> names;
-    for (const Index j : columns) {
-      names.push_back(static_cast<std::size_t>(j) < data.feature_names.size()
-                          ? data.feature_names[static_cast<std::size_t>(j)]
-                          : std::to_string(j + 1));
-    }
-    return detail::name_list(names);
-  };
-  if (!st.constant_columns.empty()) {
-    result.warnings.push_back("constant input column(s) " + column_names(st.constant_columns) +
-                              " carry nothing and are ignored");
-  }
-  if (!st.collinear_columns.empty()) {
-    result.warnings.push_back(
-        std::to_string(d - st.rank() - static_cast<Index>(st.constant_columns.size())) +
-        " direction(s) of the inputs are (nearly) collinear, among column(s) " +
-        column_names(st.collinear_columns) + "; they are dropped (" + std::to_string(st.rank()) +
-        " independent directions remain)");
-  }
-  if (k > st.rank()) {
-    throw DataError("train: " + std::to_string(k) + " hidden units exceed the " +
-                    std::to_string(st.rank()) +
-                    " independent directions of the inputs; use --hidden " +
-                    std::to_string(st.rank()) + " or fewer");
-  }
+  const Standardizer st = standardise_stage(data, o, context, result);
   const Matrix Xs = standardize(st, X, context);
   clock.lap("standardise");
+  // The mixture score (score = gmm): a mixture fitted to the standardised inputs.
+  const std::unique_ptr<MixtureScore> mixture = mixture_stage(Xs, o, context, result);
+  if (mixture) {
+    clock.lap("mixture (EM)");
+  }
 
   if (o.init == Init::Random) {
     const Index outputs = labels.multiclass() ? labels.onehot.cols() : 1;
@@ -206,10 +256,11 @@ TrainResult run_pipeline(const Dataset& data,
       const detail::Residuals residuals = detail::residualize_labels(Xs, y, o.moments, context);
       clock.lap("residualise");
       const detail::Subspace subspace = detail::find_subspace(
-          Xs, residuals, k, o.subspace, detail::derive_seed(o.seed, 21), context);
+          Xs, mixture.get(), residuals, k, o.subspace, detail::derive_seed(o.seed, 21), context);
       clock.lap("subspace");
       absorb(result, subspace);
-      detail::Directions directions = detail::decompose_core(Xs, residuals, subspace, o, context);
+      detail::Directions directions =
+          detail::decompose_core(Xs, mixture.get(), residuals, subspace, o, context);
       clock.lap("decompose");
       absorb(result, directions);
       result.moments = std::move(directions.report);
@@ -221,7 +272,8 @@ TrainResult run_pipeline(const Dataset& data,
 
     // Map back, then biases (§4.4) and the output layer (§4.5).
     const Vector yc = (y.array() - ybar).matrix();
-    const detail::Units units = detail::map_back(Xs, yc, st, Ubar, o.activation, context);
+    const detail::Units units =
+        detail::map_back(Xs, mixture.get(), yc, st, Ubar, o.activation, context);
     const detail::BiasProblem problem{X,
                                       Xs,
                                       y,
@@ -352,7 +404,7 @@ std::vector<Index> hidden_candidates(Index hidden, Index d) {
 
 std::vector<ScoreModel> score_candidates(ScoreModel score) {
   if (score == ScoreModel::Auto) {
-    return {ScoreModel::Gaussian, ScoreModel::RankGauss};
+    return {ScoreModel::Gaussian, ScoreModel::RankGauss, ScoreModel::Mixture};
   }
   return {score};
 }
@@ -423,6 +475,8 @@ void validate(const TrainOptions& o) {
   SubspaceOptions so = o.subspace;
   so.rank = 1;
   validate(so);
+  detail::require_derived(o.mixture.seed, where, "mixture.seed", "TrainOptions::seed");
+  validate(o.mixture);
   detail::require_derived(o.decompose.rank, where, "decompose.rank", "TrainOptions::hidden");
   detail::require_derived(o.decompose.seed, where, "decompose.seed", "TrainOptions::seed");
   detail::require_derived(
@@ -496,6 +550,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   if (share == 0) {
     TrainOptions one = o;
     one.hidden = hidden_grid.front();
+    one.score = scores.front();
     return finish(run_pipeline(inputs_for(scores.front()), one, context, nullptr), scores.front());
   }
   const Split split = split_rows(data, share, o.seed, context);
@@ -533,6 +588,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
     for (const Index k : hidden_grid) {
       TrainOptions candidate = o;
       candidate.hidden = k;
+      candidate.score = s;
       if (k > data.X.cols()) {
         continue;
       }
