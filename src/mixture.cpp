@@ -268,25 +268,22 @@ void validate(const GaussianMixture& g) {
   factor(g);  // throws for a covariance that is not positive definite
 }
 
+namespace {
+// log π_c N_c(x_i) of a mixture that is first validated, for rows of its dimension.
+Matrix checked_joint(const GaussianMixture& g, const Matrix& X, const char* where) {
+  validate(g);
+  detail::require(X.cols() == g.dim(), where, "X.cols()", X.cols(), "the mixture's dimension");
+  return log_joint(g, factor(g), X);
+}
+}  // namespace
+
 Vector GaussianMixture::log_density(const Matrix& X) const {
-  validate(*this);
-  detail::require(X.cols() == dim(),
-                  "GaussianMixture::log_density",
-                  "X.cols()",
-                  X.cols(),
-                  "the mixture's dimension");
-  Matrix joint = log_joint(*this, factor(*this), X);
+  Matrix joint = checked_joint(*this, X, "GaussianMixture::log_density");
   return normalise_rows(joint);
 }
 
 Matrix GaussianMixture::responsibilities(const Matrix& X) const {
-  validate(*this);
-  detail::require(X.cols() == dim(),
-                  "GaussianMixture::responsibilities",
-                  "X.cols()",
-                  X.cols(),
-                  "the mixture's dimension");
-  Matrix joint = log_joint(*this, factor(*this), X);
+  Matrix joint = checked_joint(*this, X, "GaussianMixture::responsibilities");
   normalise_rows(joint);
   return joint;
 }
