@@ -5,6 +5,7 @@
 #include <limits>
 
 #include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
 
 #include <nnlift/mixture.hpp>
 
@@ -81,7 +82,9 @@ Index parameters(Index C, Index d, MixtureCovariance covariance) {
   return (C - 1) + C * d + C * per;
 }
 
-// Σ = S/N − μμᵀ (+ floor), diagonal when asked.
+// Σ = S/N − μμᵀ (+ floor), diagonal when asked. The uncentred form can lose positive
+// definiteness to rounding when the values are large against their spread: the eigenvalues are
+// then lifted to the floor.
 Matrix covariance_from(const Matrix& second,
                        const Vector& mu,
                        double weight,
@@ -93,6 +96,15 @@ Matrix covariance_from(const Matrix& second,
   }
   S = 0.5 * (S + S.transpose()).eval();
   S.diagonal().array() += floor;
+  if (Eigen::LLT<Matrix>(S).info() != Eigen::Success || !S.allFinite()) {
+    if (!S.allFinite()) {
+      throw DataError("Gaussian mixture: a covariance is not finite (a value overflows)");
+    }
+    const Eigen::SelfAdjointEigenSolver<Matrix> eig(S);
+    S = eig.eigenvectors() * eig.eigenvalues().cwiseMax(floor).asDiagonal() *
+        eig.eigenvectors().transpose();
+    S = 0.5 * (S + S.transpose()).eval();
+  }
   return S;
 }
 
@@ -302,7 +314,7 @@ MixtureFit fit_gaussian_mixture(const Matrix& X,
                                 const ExecutionContext& context,
                                 const MixtureOptions& o) {
   validate(o);
-  const Matrix S = detail::strided_sample(X, context, o.sample_rows);
+  Matrix S = detail::strided_sample(X, context, o.sample_rows);
   const Index m = S.rows();
   if (m < 2) {
     throw DataError("Gaussian mixture: " + std::to_string(m) + " rows; at least 2 are needed");
@@ -310,6 +322,10 @@ MixtureFit fit_gaussian_mixture(const Matrix& X,
   if (!S.allFinite()) {
     throw DataError("Gaussian mixture: an input value is not finite");
   }
+  // EM on centred rows: its second moments are uncentred sums, which would cancel badly for
+  // values far from 0 against their spread.
+  const Eigen::RowVectorXd centre = S.colwise().mean();
+  S.rowwise() -= centre;
   // The sample is whole on every part: EM runs locally, in small blocks for the threads.
   const LocalReducer blocks(512);
   const ExecutionContext local(blocks, context.num_threads());
@@ -352,6 +368,7 @@ MixtureFit fit_gaussian_mixture(const Matrix& X,
   if (fit.mixture.components() == 0) {
     throw DataError("Gaussian mixture: more components than the " + std::to_string(m) + " rows");
   }
+  fit.mixture.means.rowwise() += centre;
   return fit;
 }
 

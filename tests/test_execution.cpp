@@ -279,6 +279,7 @@ TEST_SUITE("execution") {
          [](nnlift::TrainOptions& o) {
            o.score = nnlift::ScoreModel::Mixture;
            o.mixture.components = 2;
+           o.mixture.covariance = nnlift::MixtureCovariance::Full;
          }},
         {"Fourier biases (random frequencies per global row)",
          nnlift::Task::Regression,

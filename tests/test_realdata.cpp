@@ -625,6 +625,8 @@ TEST_SUITE("score models") {
     // score auto and hidden auto choose on the validation rows and report the curve.
     o.score = nnlift::ScoreModel::Auto;
     o.hidden = 0;
+    o.mixture.components = 2;  // the gmm candidates without the BIC search (tested apart)
+    o.mixture.covariance = nnlift::MixtureCovariance::Full;
     const nnlift::TrainResult chosen = nnlift::train(data, o);
     CHECK(chosen.score_used == nnlift::ScoreModel::RankGauss);
     CHECK(chosen.network.num_hidden() >= 2);  // one unit cannot fit a two-unit teacher
