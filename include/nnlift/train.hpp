@@ -71,8 +71,10 @@ struct BiasOptions {
 /// the targets on [σ(W1 x + b1), x, 1].
 struct OutputOptions {
   /// λ: column j of the design gets the penalty λ · mean(F_j²). Unset: chosen by generalised
-  /// cross-validation (regression) or 3-fold cross-validated log-loss (classification) from a
-  /// grid 1e-8 … 10. Finite, >= 0 when set.
+  /// cross-validation (regression; grid 1e-8 … 10) or 3-fold cross-validation (classification;
+  /// grid 1e-5 … 1): whether the hidden units are used by the log-loss with their parameters
+  /// charged, then the lowest log-loss among the ridges whose error rate is within one standard
+  /// error of the fewest errors. Finite, >= 0 when set.
   std::optional<double> ridge;
   /// Fit a linear term C x beside the hidden units (f = W2 σ(W1 x + b1) + C x + b2).
   bool linear_term = true;

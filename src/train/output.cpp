@@ -21,7 +21,7 @@ namespace {
 // a model with a linear term is chosen over it only where the hidden units help.
 const double kRidgeGrid[] = {1e-8, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0};
 const double kHiddenFactors[] = {1.0, 10.0, 100.0, 1e8};
-const double kClassRidgeGrid[] = {1e-4, 1e-3, 1e-2, 0.1};
+const double kClassRidgeGrid[] = {1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0};
 const double kClassHiddenFactors[] = {1.0, 1e8};
 
 // Rows of the design [H, z, 1] with z = (x − μ)/σ the column-standardised inputs, only when the
@@ -240,26 +240,34 @@ Vector fit_softmax(const Design& D,
   return run_lbfgs(objective, start, param).x;
 }
 
-// The log-loss of [weights; intercept] (one output) or vec([W | b]) on the rows of weight 1.
-double class_loss(const Design& D,
-                  const Labels& labels,
-                  const Vector& beta,
-                  const Vector& w,
-                  const ExecutionContext& context) {
+// The mean log-loss and the share of misclassified rows of [weights; intercept] (one output) or
+// vec([W | b]) on the rows of weight 1.
+struct ClassScore {
+  double loss = 0;
+  double error = 0;
+};
+
+ClassScore class_score(const Design& D,
+                       const Labels& labels,
+                       const Vector& beta,
+                       const Vector& w,
+                       const ExecutionContext& context) {
   const Index n = D.rows(), p = D.p();
-  const Matrix total = context.sum(n, 2, 1, [&](Index b, Index cnt) {
+  const Matrix total = context.sum(n, 3, 1, [&](Index b, Index cnt) {
     const Matrix F = D.block(b, cnt);
-    double loss = 0, count = 0;
+    double loss = 0, errors = 0, count = 0;
     if (labels.multiclass()) {
       const Index c = labels.onehot.cols();
       const Eigen::Map<const Matrix> W(beta.data(), c, p);
       Matrix P = F * W.transpose();
       for (Index i = 0; i < cnt; ++i) {
         const double wi = weight_at(w, b + i);
-        const double log_normaliser = softmax_inplace(P.row(i));
-        Index cls = 0;
+        Index cls = 0, predicted = 0;
         labels.onehot.row(b + i).maxCoeff(&cls);
-        loss += wi * (log_normaliser - (F.row(i) * W.row(cls).transpose())(0, 0));
+        P.row(i).maxCoeff(&predicted);
+        const double logit = P(i, cls);
+        loss += wi * (softmax_inplace(P.row(i)) - logit);
+        errors += wi * (predicted != cls ? 1.0 : 0.0);
         count += wi;
       }
     } else {
@@ -267,12 +275,14 @@ double class_loss(const Design& D,
       for (Index i = 0; i < cnt; ++i) {
         const double wi = weight_at(w, b + i);
         loss += wi * logistic_loss(f(i), labels.y(b + i));
+        errors += wi * ((f(i) > 0) != (labels.y(b + i) > 0.5) ? 1.0 : 0.0);
         count += wi;
       }
     }
-    return Matrix((Matrix(2, 1) << loss, count).finished());
+    return Matrix((Matrix(3, 1) << loss, errors, count).finished());
   });
-  return total(0, 0) / std::max(total(1, 0), 1.0);
+  const double count = std::max(total(2, 0), 1.0);
+  return {total(0, 0) / count, total(1, 0) / count};
 }
 
 // `loose`: the cross-validation fits, which only rank the penalties, stop earlier.
@@ -287,10 +297,9 @@ Vector fit_classes(const Design& D,
                              : fit_logistic(D, labels.y, penalty, w, start, context);
 }
 
-// The ridge for classes: 3-fold cross-validated log-loss over a grid (folds by global row
-// index, so any partition of the rows gives the same folds), warm-started from large to small.
-// The (ridge, hidden factor) of lowest 3-fold cross-validated log-loss on the rows of D, for a
-// final fit on `fit_rows` rows.
+// The ridge and hidden factor for classes by 3-fold cross-validation on the rows of D, for a
+// final fit on `fit_rows` rows: folds by global row index (any partition of the rows gives the
+// same folds), each grid warm-started from large to small ridges.
 RidgeChoice choose_class_ridge(const Design& D,
                                const Labels& labels,
                                const Vector& energy,
@@ -308,7 +317,11 @@ RidgeChoice choose_class_ridge(const Design& D,
   // units only fit noise.
   const double unit_charge =
       D.r() > 0 ? static_cast<double>(D.k() * (D.r() + 1)) / static_cast<double>(fit_rows) : 0.0;
-  double best_loss = std::numeric_limits<double>::infinity();
+  struct Candidate {
+    ClassScore cv;
+    double ridge, factor;
+  };
+  std::vector<Candidate> tried;
   for (const double factor : kClassHiddenFactors) {
     if (D.r() == 0 && factor != 1.0) {
       break;  // without a linear term there is no linear model to fall back on
@@ -316,7 +329,7 @@ RidgeChoice choose_class_ridge(const Design& D,
     std::vector<Vector> starts(kFolds, zero);
     for (auto it = std::rbegin(kClassRidgeGrid); it != std::rend(kClassRidgeGrid); ++it) {
       const Vector penalty = column_penalties(energy, *it, D.k(), factor);
-      double loss = 0;
+      ClassScore cv;
       for (int fold = 0; fold < kFolds; ++fold) {
         Vector train(n), held(n);
         for (Index i = 0; i < n; ++i) {
@@ -325,14 +338,36 @@ RidgeChoice choose_class_ridge(const Design& D,
           train(i) = out ? 0.0 : 1.0;
         }
         starts[fold] = fit_classes(D, labels, penalty, train, starts[fold], context, true);
-        loss += class_loss(D, labels, starts[fold], held, context);
+        const ClassScore held_score = class_score(D, labels, starts[fold], held, context);
+        cv.loss += held_score.loss / kFolds;
+        cv.error += held_score.error / kFolds;
       }
-      loss = loss / kFolds + (factor == 1.0 ? unit_charge : 0.0);
-      if (loss < best_loss) {
-        best_loss = loss;
-        best.ridge = *it;
-        best.hidden_factor = factor;
-      }
+      cv.loss += factor == 1.0 ? unit_charge : 0.0;
+      tried.push_back({cv, *it, factor});
+    }
+  }
+  // Whether the hidden units are used: by the lowest cross-validated log-loss with the units'
+  // charge (the folds do not see that the units were fitted to these labels, so an error count
+  // without that charge would favour them on noise). The ridge for that choice: the lowest
+  // log-loss among the ridges whose error rate is within one standard error of the fewest
+  // errors. Where the rows are many, the error rate (what a classifier is judged by) decides;
+  // where they are few, its noise is large and the smoother log-loss decides.
+  const Candidate* by_loss = &tried.front();
+  for (const Candidate& c : tried) {
+    by_loss = c.cv.loss < by_loss->cv.loss ? &c : by_loss;
+  }
+  best.hidden_factor = by_loss->factor;
+  double fewest = 1.0;
+  for (const Candidate& c : tried) {
+    fewest = c.factor == best.hidden_factor ? std::min(fewest, c.cv.error) : fewest;
+  }
+  const double cv_rows = static_cast<double>(std::max<Index>(context.global_rows(n), 1));
+  const double band = fewest + std::sqrt(fewest * (1.0 - fewest) / cv_rows) + 1e-12;
+  double best_loss = std::numeric_limits<double>::infinity();
+  for (const Candidate& c : tried) {
+    if (c.factor == best.hidden_factor && c.cv.error <= band && c.cv.loss < best_loss) {
+      best_loss = c.cv.loss;
+      best.ridge = c.ridge;
     }
   }
   return best;
