@@ -157,6 +157,16 @@ TEST_SUITE("realdata") {
     }
     INFO("chosen: test accuracy " << chosen << ", best fixed ridge " << best);
     CHECK(chosen >= best - 0.01);
+    // More units than the linear teacher needs: the linear model alone, with its units' weights
+    // exactly zero (they used to be penalised by a factor 1e8 instead, which left the softmax
+    // fit so ill-conditioned that it stopped short of its optimum) and as accurate.
+    o.hidden = 8;
+    o.output.ridge.reset();
+    const nnlift::TrainResult many = nnlift::train(data, o);
+    CHECK(many.output_linear_only);
+    CHECK(many.network.W2.cwiseAbs().maxCoeff() == 0.0);
+    CHECK(nnlift::score(many.network, test.X, test.y).accuracy >= best - 0.01);
+    o.hidden = 1;
     // Labels independent of the inputs: every ridge misclassifies about as often, and the
     // log-loss picks the strongest, whose predictions are nearest the class shares. (The grid
     // used to stop at 0.1.)

@@ -23,6 +23,8 @@ const double kRidgeGrid[] = {1e-8, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3,
 const double kHiddenFactors[] = {1.0, 10.0, 100.0, 1e8};
 const double kClassRidgeGrid[] = {1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0};
 const double kClassHiddenFactors[] = {1.0, 1e8};
+// A hidden factor above this is the linear model alone.
+constexpr double kLinearOnly = 1e6;
 
 // Rows of the design [H, z, 1] with z = (x − μ)/σ the column-standardised inputs, only when the
 // linear term is on. (Standardised, not whitened: a ridge on whitened inputs would not shrink
@@ -31,13 +33,21 @@ struct Design {
   const Matrix& H;
   const Matrix* X;  // original inputs; nullptr: no linear term
   const Standardizer& st;
+  // false: the hidden units' columns are zeros (the linear model alone). Their weights then have
+  // no gradient and stay at 0, where a huge penalty instead would make the problem so
+  // ill-conditioned that L-BFGS stops far from the optimum.
+  bool hidden = true;
   Index k() const { return H.cols(); }
   Index r() const { return X != nullptr ? X->cols() : 0; }
   Index p() const { return k() + r() + 1; }
   Index rows() const { return H.rows(); }
   Matrix block(Index b, Index c) const {
     Matrix F(c, p());
-    F.leftCols(k()) = H.middleRows(b, c);
+    if (hidden) {
+      F.leftCols(k()) = H.middleRows(b, c);
+    } else {
+      F.leftCols(k()).setZero();
+    }
     if (X != nullptr) {
       F.middleCols(k(), r()) =
           (X->middleRows(b, c).rowwise() - st.mean.transpose()) * st.inv_sd.asDiagonal();
@@ -46,6 +56,12 @@ struct Design {
     return F;
   }
 };
+
+Design linear_only(const Design& D) {
+  Design out = D;
+  out.hidden = false;
+  return out;
+}
 
 // Column j's penalty λ · mean(F_j²) for the weights, times `hidden_factor` for the k hidden
 // units (the intercept is free); the floor keeps a column of zeros (a dead unit) well posed.
@@ -326,9 +342,10 @@ RidgeChoice choose_class_ridge(const Design& D,
     if (D.r() == 0 && factor != 1.0) {
       break;  // without a linear term there is no linear model to fall back on
     }
+    const Design Dc = factor > kLinearOnly ? linear_only(D) : D;
     std::vector<Vector> starts(kFolds, zero);
     for (auto it = std::rbegin(kClassRidgeGrid); it != std::rend(kClassRidgeGrid); ++it) {
-      const Vector penalty = column_penalties(energy, *it, D.k(), factor);
+      const Vector penalty = column_penalties(energy, *it, D.k());
       ClassScore cv;
       for (int fold = 0; fold < kFolds; ++fold) {
         Vector train(n), held(n);
@@ -337,8 +354,8 @@ RidgeChoice choose_class_ridge(const Design& D,
           held(i) = out ? 1.0 : 0.0;
           train(i) = out ? 0.0 : 1.0;
         }
-        starts[fold] = fit_classes(D, labels, penalty, train, starts[fold], context, true);
-        const ClassScore held_score = class_score(D, labels, starts[fold], held, context);
+        starts[fold] = fit_classes(Dc, labels, penalty, train, starts[fold], context, true);
+        const ClassScore held_score = class_score(Dc, labels, starts[fold], held, context);
         cv.loss += held_score.loss / kFolds;
         cv.error += held_score.error / kFolds;
       }
@@ -414,9 +431,9 @@ RidgeChoice fit_class_output(const Design& D,
           Design{H, D.X != nullptr ? &X : nullptr, D.st}, sub, energy, rows, sub_context);
     }
   }
-  best.beta = fit_classes(D,
+  best.beta = fit_classes(best.hidden_factor > kLinearOnly ? linear_only(D) : D,
                           labels,
-                          column_penalties(energy, best.ridge, D.k(), best.hidden_factor),
+                          column_penalties(energy, best.ridge, D.k()),
                           Vector(),
                           zero,
                           context);
