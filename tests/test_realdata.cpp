@@ -180,6 +180,62 @@ TEST_SUITE("realdata") {
     CHECK(r.output_ridge >= 0.3);
   }
 
+  TEST_CASE("realdata: more inputs than rows train as a ridge fit would, not refused") {
+    // 60 rows, 120 inputs, y linear in 5 of them: whitening keeps the 59 directions the rows
+    // span (and says so); the output layer's ridge on the inputs does the rest. This used to be
+    // refused ("at least d + 2 rows").
+    nnlift::detail::Rng rng(31);
+    const Index n = 60, d = 120;
+    Vector beta = Vector::Zero(d);
+    beta.head(5) << 2.0, -1.5, 1.0, 0.5, -0.5;
+    auto make = [&](Index rows) {
+      nnlift::Dataset data;
+      data.X = rng.normal_matrix(rows, d);
+      data.y = data.X * beta + 0.3 * Vector(rng.normal_matrix(rows, 1));
+      for (Index j = 0; j < d; ++j) {
+        data.feature_names.push_back("x" + std::to_string(j));
+      }
+      data.target_name = "y";
+      return data;
+    };
+    const nnlift::Dataset data = make(n), test = make(5000);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    const nnlift::TrainResult r = nnlift::train(data, o);
+    std::string all;
+    for (const std::string& w : r.warnings) {
+      all += w + "\n";
+    }
+    INFO(all);
+    CHECK(all.find("the 60 rows span at most 59 directions of the 120 inputs") !=
+          std::string::npos);
+    CHECK(all.find("59 independent directions remain") != std::string::npos);
+    const double ours = r2(test.y, nnlift::predict_value(r.network, test.X).col(0));
+    // The oracle: ridge on the centred inputs at the best of a few penalties, judged on the
+    // test rows it does not see otherwise.
+    const Vector mean = data.X.colwise().mean();
+    const Matrix Xc = data.X.rowwise() - mean.transpose();
+    const double ybar = data.y.mean();
+    double best = -1e300;
+    for (const double lambda : {0.1, 1.0, 10.0, 100.0}) {
+      Matrix A = Xc.transpose() * Xc;
+      A.diagonal().array() += lambda;
+      const Vector w = A.ldlt().solve(Xc.transpose() * (data.y.array() - ybar).matrix());
+      const Vector f = ((test.X.rowwise() - mean.transpose()) * w).array() + ybar;
+      best = std::max(best, r2(test.y, f));
+    }
+    INFO("test R^2 nnlift " << ours << ", best ridge " << best);
+    CHECK(ours >= best - 0.02);
+    // Fewer than four rows are still refused, as data.
+    nnlift::Dataset three = data;
+    three.X = data.X.topRows(3);
+    three.y = data.y.head(3);
+    o.hidden = 1;
+    CHECK_THROWS_WITH_AS(nnlift::train(three, o),
+                         doctest::Contains("3 rows are too few to train on"),
+                         nnlift::DataError);
+  }
+
   TEST_CASE("realdata: GCV picks a larger ridge for noisier labels") {
     const nnlift::SynthData s = planted(6, 3, 3000, 5);
     nnlift::Dataset clean = nnlift::training_set(s);

@@ -153,10 +153,16 @@ Standardizer standardise_stage(const Dataset& data,
     result.warnings.push_back("constant input column(s) " + column_names(st.constant_columns) +
                               " carry nothing and are ignored");
   }
+  const Index rows = context.global_rows(data.X.rows());
   if (!st.collinear_columns.empty()) {
+    // With no more rows than inputs, the rows span at most rows − 1 centred directions.
+    const std::string why = rows <= d ? " (the " + std::to_string(rows) + " rows span at most " +
+                                            std::to_string(rows - 1) + " directions of the " +
+                                            std::to_string(d) + " inputs)"
+                                      : "";
     result.warnings.push_back(
         std::to_string(d - st.rank() - static_cast<Index>(st.constant_columns.size())) +
-        " direction(s) of the inputs are (nearly) collinear, among column(s) " +
+        " direction(s) of the inputs are (nearly) collinear" + why + ", among column(s) " +
         column_names(st.collinear_columns) + "; they are dropped (" + std::to_string(st.rank()) +
         " independent directions remain)");
   }
@@ -209,10 +215,13 @@ TrainResult run_pipeline(const Dataset& data,
     throw DataError("train: the data set has no target column");
   }
   const Index rows = context.global_rows(n);
-  if (rows < d + 2) {
-    throw DataError("train: " + std::to_string(rows) + " rows are too few for " +
-                    std::to_string(d) + " inputs (at least " + std::to_string(d + 2) +
-                    " are needed)");
+  // More inputs than rows is allowed (as in ridge regression): whitening keeps the at most
+  // rows − 1 directions the rows span and says which columns it dropped; the output layer's
+  // ridge handles the rest.
+  constexpr Index kMinRows = 4;
+  if (rows < kMinRows) {
+    throw DataError("train: " + std::to_string(rows) + " rows are too few to train on (at least " +
+                    std::to_string(kMinRows) + " are needed)");
   }
   TrainResult result;
   StageClock clock(result.stages, o.progress);
