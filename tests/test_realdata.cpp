@@ -234,6 +234,15 @@ TEST_SUITE("realdata") {
     CHECK_THROWS_WITH_AS(nnlift::train(three, o),
                          doctest::Contains("3 rows are too few to train on"),
                          nnlift::DataError);
+    // Choosing among candidates on 4 rows: the fit part is too small for any, and the error
+    // says why the first one failed.
+    nnlift::Dataset four = data;
+    four.X = data.X.topRows(4);
+    four.y = data.y.head(4);
+    o.hidden = 0;  // auto
+    CHECK_THROWS_WITH_AS(nnlift::train(four, o),
+                         doctest::Contains("could be trained; the first: train: "),
+                         nnlift::DataError);
   }
 
   TEST_CASE("realdata: GCV picks a larger ridge for noisier labels") {

@@ -586,6 +586,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   TrainOptions chosen = o;
   ScoreModel chosen_score = scores.front();
   std::vector<CandidateScore> curve;
+  std::string first_error;  // why the first candidate that failed did
   for (const ScoreModel s : scores) {
     const Dataset& source = inputs_for(s);
     // The same rows (by index) of the inputs this score model sees.
@@ -604,10 +605,11 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
       TrainResult r;
       try {
         r = run_pipeline(part.fit, candidate, fit_context, &held_out);
-      } catch (const DataError&) {
+      } catch (const DataError& e) {
         if (!choosing) {
           throw;
         }
+        first_error = first_error.empty() ? e.what() : first_error;
         continue;  // e.g. more units than independent input directions
       }
       if (r.network.W2.size() == 0) {
@@ -630,7 +632,8 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
     }
   }
   if (best.network.W2.size() == 0) {
-    throw DataError("train: no candidate (hidden units, score model) could be trained");
+    throw DataError("train: no candidate (hidden units, score model) could be trained" +
+                    (first_error.empty() ? std::string() : "; the first: " + first_error));
   }
   TrainResult result = std::move(best);
   if (!o.refine.enabled) {
