@@ -38,6 +38,17 @@ bool same_weights(const nnlift::TwoLayerNetwork& a, const nnlift::TwoLayerNetwor
          a.C.rows() == b.C.rows() && (a.C.array() == b.C.array()).all();
 }
 
+// Rows of independent standard normal inputs named x0, x1, …, and target "y" (left empty).
+nnlift::Dataset normal_inputs(nnlift::detail::Rng& rng, Index rows, Index d) {
+  nnlift::Dataset data;
+  data.X = rng.normal_matrix(rows, d);
+  for (Index j = 0; j < d; ++j) {
+    data.feature_names.push_back("x" + std::to_string(j));
+  }
+  data.target_name = "y";
+  return data;
+}
+
 double r2(const Vector& y, const Vector& f) {
   return 1.0 - (y - f).squaredNorm() / (y.array() - y.mean()).square().sum();
 }
@@ -78,17 +89,8 @@ TEST_SUITE("realdata") {
     // the least-squares fit's. Pure noise labels: the linear model alone wins.
     nnlift::detail::Rng rng(11);
     const Index n = 800, d = 8;
-    auto make = [&](Index rows) {
-      nnlift::Dataset data;
-      data.X = rng.normal_matrix(rows, d);
-      for (Index j = 0; j < d; ++j) {
-        data.feature_names.push_back("x" + std::to_string(j));
-      }
-      data.target_name = "y";
-      return data;
-    };
     const Vector beta = rng.normal_matrix(d, 1);
-    nnlift::Dataset data = make(n), test = make(20000);
+    nnlift::Dataset data = normal_inputs(rng, n, d), test = normal_inputs(rng, 20000, d);
     data.y = data.X * beta + 2.0 * Vector(rng.normal_matrix(n, 1));
     test.y = test.X * beta;
     Matrix F(n, d + 1);
@@ -122,8 +124,7 @@ TEST_SUITE("realdata") {
     const Index d = 30, classes = 10, n = 500;
     const Matrix B = 0.6 * rng.normal_matrix(d, classes);
     auto make = [&](Index rows) {
-      nnlift::Dataset data;
-      data.X = rng.normal_matrix(rows, d);
+      nnlift::Dataset data = normal_inputs(rng, rows, d);
       data.y.resize(rows);
       const Matrix logits = data.X * B;
       for (Index i = 0; i < rows; ++i) {
@@ -137,10 +138,6 @@ TEST_SUITE("realdata") {
         }
         data.y(i) = static_cast<double>(c);
       }
-      for (Index j = 0; j < d; ++j) {
-        data.feature_names.push_back("x" + std::to_string(j));
-      }
-      data.target_name = "y";
       return data;
     };
     const nnlift::Dataset data = make(n), test = make(20000);
@@ -189,13 +186,8 @@ TEST_SUITE("realdata") {
     Vector beta = Vector::Zero(d);
     beta.head(5) << 2.0, -1.5, 1.0, 0.5, -0.5;
     auto make = [&](Index rows) {
-      nnlift::Dataset data;
-      data.X = rng.normal_matrix(rows, d);
+      nnlift::Dataset data = normal_inputs(rng, rows, d);
       data.y = data.X * beta + 0.3 * Vector(rng.normal_matrix(rows, 1));
-      for (Index j = 0; j < d; ++j) {
-        data.feature_names.push_back("x" + std::to_string(j));
-      }
-      data.target_name = "y";
       return data;
     };
     const nnlift::Dataset data = make(n), test = make(5000);
