@@ -106,7 +106,9 @@ TEST_SUITE("realdata") {
     CHECK(ours >= theirs - 0.005);
     nnlift::Dataset noise = data;
     noise.y = Vector(rng.normal_matrix(n, 1));
-    CHECK(nnlift::train(noise, o).output_linear_only);
+    const nnlift::TrainResult linear_only = nnlift::train(noise, o);
+    CHECK(linear_only.output_linear_only);
+    CHECK(linear_only.network.W2.cwiseAbs().maxCoeff() == 0.0);  // the units left out, exactly
     // Classes from the sign of a linear function: as accurate as the linear rule allows.
     nnlift::Dataset classes = data;
     classes.y = (data.X * beta).unaryExpr([](double v) { return v > 0 ? 1.0 : 0.0; });

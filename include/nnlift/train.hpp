@@ -212,7 +212,7 @@ struct TrainResult {
   RefineReport refine;
   double output_ridge = 0;  ///< the output layer's λ (chosen or given)
   /// The cross-validation found that the hidden units do not help: their output weights are
-  /// (nearly) zero and the model is the linear term.
+  /// zero and the model is the linear term.
   bool output_linear_only = false;
   double train_loss = 0;      ///< regression: MSE; classification: log-loss
   double train_accuracy = 0;  ///< classification only

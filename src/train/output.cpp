@@ -17,14 +17,14 @@ namespace nnlift::detail {
 namespace {
 
 // The relative ridges tried when the ridge is chosen: λ · mean(F_j²) is added to column j, and
-// the hidden units' columns get it times a factor: factor 1e8 is the linear model alone, so that
-// a model with a linear term is chosen over it only where the hidden units help.
+// the hidden units' columns get it times a factor. The factor kUnitsLeftOut is the linear model
+// alone (the units' columns are zeros), so that a model with a linear term is chosen over it
+// only where the hidden units help.
+constexpr double kUnitsLeftOut = std::numeric_limits<double>::infinity();
 const double kRidgeGrid[] = {1e-8, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0};
-const double kHiddenFactors[] = {1.0, 10.0, 100.0, 1e8};
+const double kHiddenFactors[] = {1.0, 10.0, 100.0, kUnitsLeftOut};
 const double kClassRidgeGrid[] = {1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0};
-const double kClassHiddenFactors[] = {1.0, 1e8};
-// A hidden factor above this is the linear model alone.
-constexpr double kLinearOnly = 1e6;
+const double kClassHiddenFactors[] = {1.0, kUnitsLeftOut};
 
 // Rows of the design [H, z, 1] with z = (x − μ)/σ the column-standardised inputs, only when the
 // linear term is on. (Standardised, not whitened: a ridge on whitened inputs would not shrink
@@ -37,6 +37,12 @@ struct Design {
   // no gradient and stay at 0, where a huge penalty instead would make the problem so
   // ill-conditioned that L-BFGS stops far from the optimum.
   bool hidden = true;
+  // The design for a hidden factor: without the units' columns for kUnitsLeftOut.
+  Design with_factor(double factor) const {
+    Design out = *this;
+    out.hidden = std::isfinite(factor);
+    return out;
+  }
   Index k() const { return H.cols(); }
   Index r() const { return X != nullptr ? X->cols() : 0; }
   Index p() const { return k() + r() + 1; }
@@ -57,17 +63,12 @@ struct Design {
   }
 };
 
-Design linear_only(const Design& D) {
-  Design out = D;
-  out.hidden = false;
-  return out;
-}
-
 // Column j's penalty λ · mean(F_j²) for the weights, times `hidden_factor` for the k hidden
-// units (the intercept is free); the floor keeps a column of zeros (a dead unit) well posed.
+// units (the intercept is free; units left out have zero columns and need no factor); the floor
+// keeps a column of zeros (a dead unit) well posed.
 Vector column_penalties(const Vector& energy, double ridge, Index k, double hidden_factor = 1.0) {
   Vector pen = (ridge * energy.array().max(1e-12)).matrix();
-  pen.head(k) *= hidden_factor;
+  pen.head(k) *= std::isfinite(hidden_factor) ? hidden_factor : 1.0;
   pen(pen.size() - 1) = 0;
   return pen;
 }
@@ -110,12 +111,19 @@ RidgeChoice fit_ridge(const Design& D,
   const Vector g = normal.col(p).head(p);
   const double yy = normal(p, p);
   const bool linear = D.r() > 0;
+  // The normal equations of the design with the units left out: their rows and columns zero.
+  Matrix A_linear = A;
+  A_linear.topRows(D.k()).setZero();
+  A_linear.leftCols(D.k()).setZero();
+  Vector g_linear = g;
+  g_linear.head(D.k()).setZero();
   auto solve = [&](double lambda, double factor) {
-    Matrix M = A;
+    const bool units = std::isfinite(factor);
+    Matrix M = units ? A : A_linear;
     M.diagonal() += column_penalties(A.diagonal(), lambda, D.k(), factor);
     M.diagonal().array() += 1e-13 * A.diagonal().maxCoeff();
     const Eigen::LDLT<Matrix> ldlt(M);
-    return std::make_pair(ldlt.solve(g).eval(), ldlt);
+    return std::make_pair(ldlt.solve(units ? g : g_linear).eval(), ldlt);
   };
   RidgeChoice best;
   if (ridge) {
@@ -136,8 +144,9 @@ RidgeChoice fit_ridge(const Design& D,
     }
     for (const double lambda : kRidgeGrid) {
       const auto [beta, ldlt] = solve(lambda, factor);
+      // (β's units' entries are 0 without them, so A and g give the same RSS as A_linear.)
       const double rss = std::max(yy - 2 * beta.dot(g) + beta.dot(A * beta), 0.0);
-      const Matrix share = ldlt.solve(A);
+      const Matrix share = ldlt.solve(std::isfinite(factor) ? A : A_linear);
       const double df =
           share.trace() + unit_params * share.diagonal().head(D.k()).cwiseMax(0.0).sum();
       const double denominator = 1.0 - df / static_cast<double>(rows);
@@ -342,10 +351,10 @@ RidgeChoice choose_class_ridge(const Design& D,
     if (D.r() == 0 && factor != 1.0) {
       break;  // without a linear term there is no linear model to fall back on
     }
-    const Design Dc = factor > kLinearOnly ? linear_only(D) : D;
+    const Design Dc = D.with_factor(factor);
     std::vector<Vector> starts(kFolds, zero);
     for (auto it = std::rbegin(kClassRidgeGrid); it != std::rend(kClassRidgeGrid); ++it) {
-      const Vector penalty = column_penalties(energy, *it, D.k());
+      const Vector penalty = column_penalties(energy, *it, D.k(), factor);
       ClassScore cv;
       for (int fold = 0; fold < kFolds; ++fold) {
         Vector train(n), held(n);
@@ -431,9 +440,9 @@ RidgeChoice fit_class_output(const Design& D,
           Design{H, D.X != nullptr ? &X : nullptr, D.st}, sub, energy, rows, sub_context);
     }
   }
-  best.beta = fit_classes(best.hidden_factor > kLinearOnly ? linear_only(D) : D,
+  best.beta = fit_classes(D.with_factor(best.hidden_factor),
                           labels,
-                          column_penalties(energy, best.ridge, D.k()),
+                          column_penalties(energy, best.ridge, D.k(), best.hidden_factor),
                           Vector(),
                           zero,
                           context);

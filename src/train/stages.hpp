@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -141,10 +142,12 @@ BiasFit bias_by_fourier(const BiasProblem& problem, const BiasFit& start);  // b
 /// hidden activations H (local rows × k): ridge regression of y (regression), logistic regression
 /// of 0/1 labels, or softmax regression of one-hot targets. The ridge is options.ridge, or chosen
 /// by GCV (regression) or 3-fold cross-validation (classes), together with a factor on the hidden
-/// units' penalty (1e8: the linear model alone, chosen when the hidden units do not help).
+/// units' penalty (infinite: the units left out, the linear model alone, chosen when the hidden
+/// units do not help; their output weights are then exactly 0).
 struct OutputFit : StageReport {
   double ridge = 0;
   double hidden_factor = 1;
+  bool linear_only() const { return !std::isfinite(hidden_factor); }
 };
 OutputFit fit_output_layer(const Matrix& H,
                            const Matrix* X,

@@ -153,8 +153,8 @@ Standardizer standardise_stage(const Dataset& data,
     result.warnings.push_back("constant input column(s) " + column_names(st.constant_columns) +
                               " carry nothing and are ignored");
   }
-  const Index rows = context.global_rows(data.X.rows());
   if (!st.collinear_columns.empty()) {
+    const Index rows = context.global_rows(data.X.rows());
     // With no more rows than inputs, the rows span at most rows − 1 centred directions.
     const std::string why = rows <= d ? " (the " + std::to_string(rows) + " rows span at most " +
                                             std::to_string(rows - 1) + " directions of the " +
@@ -309,7 +309,7 @@ TrainResult run_pipeline(const Dataset& data,
     const detail::OutputFit output = detail::fit_output_layer(
         H, o.output.linear_term ? &X : nullptr, st, labels, o.labels.task, o.output, context, net);
     result.output_ridge = output.ridge;
-    result.output_linear_only = output.hidden_factor > 1e6;
+    result.output_linear_only = output.linear_only();
     absorb(result, output);
     clock.lap("output layer");
   }
