@@ -156,9 +156,10 @@ TEST_SUITE("realdata") {
     }
     INFO("chosen: test accuracy " << chosen << ", best fixed ridge " << best);
     CHECK(chosen >= best - 0.01);
-    // More units than the linear teacher needs: the linear model alone, with its units' weights
-    // exactly zero (they used to be penalised by a factor 1e8 instead, which left the softmax
-    // fit so ill-conditioned that it stopped short of its optimum) and as accurate.
+    // More units than the linear teacher needs: the linear model alone, with its units left out
+    // and their weights exactly zero (they used to be penalised by a factor 1e8 instead, which
+    // left the softmax fit so ill-conditioned that it stopped short of its optimum), and as
+    // accurate.
     o.hidden = 8;
     o.output.ridge.reset();
     const nnlift::TrainResult many = nnlift::train(data, o);
@@ -210,11 +211,13 @@ TEST_SUITE("realdata") {
     const Vector mean = data.X.colwise().mean();
     const Matrix Xc = data.X.rowwise() - mean.transpose();
     const double ybar = data.y.mean();
+    const Matrix gram = Xc.transpose() * Xc;
+    const Vector moment = Xc.transpose() * (data.y.array() - ybar).matrix();
     double best = -1e300;
     for (const double lambda : {0.1, 1.0, 10.0, 100.0}) {
-      Matrix A = Xc.transpose() * Xc;
+      Matrix A = gram;
       A.diagonal().array() += lambda;
-      const Vector w = A.ldlt().solve(Xc.transpose() * (data.y.array() - ybar).matrix());
+      const Vector w = A.ldlt().solve(moment);
       const Vector f = ((test.X.rowwise() - mean.transpose()) * w).array() + ybar;
       best = std::max(best, r2(test.y, f));
     }
