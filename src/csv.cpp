@@ -15,6 +15,7 @@
 
 #include <nnlift/csv.hpp>
 
+#include "detail/columns.hpp"
 #include "detail/io.hpp"
 #include "detail/parallel.hpp"
 #include "detail/text.hpp"
@@ -22,8 +23,8 @@
 namespace nnlift {
 namespace {
 
-constexpr int kSkip = -1;
-constexpr int kTarget = -2;
+using detail::kSkip;
+using detail::kTarget;
 constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
 // The first bytes of a file, checked before anything else is read.
 constexpr std::uint64_t kPrefixBytes = std::uint64_t{1} << 16;
@@ -345,76 +346,6 @@ class RowParser {
   bool m_detect_text;
 };
 
-// Column roles from the options: kTarget, kSkip or the feature index.
-std::vector<int> choose_columns(const std::string& path,
-                                const std::vector<std::string>& names,
-                                const CsvOptions& options,
-                                Dataset& out) {
-  std::unordered_map<std::string, int> index;
-  for (std::size_t c = 0; c < names.size(); ++c) {
-    if (names[c].empty()) {
-      throw IoError(path + ":1: column " + std::to_string(c + 1) + " has an empty name");
-    }
-    if (!index.emplace(names[c], static_cast<int>(c)).second) {
-      throw IoError(path + ":1: duplicate column name '" + names[c] + "' (columns " +
-                    std::to_string(index[names[c]] + 1) + " and " + std::to_string(c + 1) + ")");
-    }
-  }
-  auto find = [&](const std::string& name, const char* what) {
-    auto it = index.find(name);
-    if (it == index.end()) {
-      throw IoError(path + ": no " + what + " column named '" + name +
-                    "'; columns are: " + detail::name_list(names));
-    }
-    return it->second;
-  };
-  std::vector<int> dest(names.size(), kSkip);
-  int target = -1;
-  if (options.has_target) {
-    target = options.target.empty() ? static_cast<int>(names.size()) - 1
-                                    : find(options.target, "target");
-    dest[static_cast<std::size_t>(target)] = kTarget;
-    out.target_name = names[static_cast<std::size_t>(target)];
-  }
-  if (!options.features.empty()) {
-    if (!options.drop.empty()) {
-      throw std::invalid_argument("read_csv: give either features or drop, not both");
-    }
-    for (const std::string& name : options.features) {
-      const int c = find(name, "feature");
-      if (c == target) {
-        throw std::invalid_argument(path + ": column '" + name +
-                                    "' cannot be both the target and a feature");
-      }
-      if (dest[static_cast<std::size_t>(c)] != kSkip) {
-        throw std::invalid_argument(path + ": feature '" + name + "' is listed twice");
-      }
-      dest[static_cast<std::size_t>(c)] = static_cast<int>(out.feature_names.size());
-      out.feature_names.push_back(name);
-    }
-  } else {
-    std::vector<bool> dropped(names.size(), false);
-    for (const std::string& name : options.drop) {
-      dropped[static_cast<std::size_t>(find(name, "drop"))] = true;
-    }
-    for (std::size_t c = 0; c < names.size(); ++c) {
-      if (static_cast<int>(c) != target && !dropped[c]) {
-        dest[c] = static_cast<int>(out.feature_names.size());
-        out.feature_names.push_back(names[c]);
-      }
-    }
-  }
-  if (out.feature_names.empty()) {
-    throw IoError(path + ": no feature columns selected");
-  }
-  for (std::size_t c = 0; c < names.size(); ++c) {
-    if (dest[c] == kSkip) {
-      out.unused_columns.push_back(names[c]);
-    }
-  }
-  return dest;
-}
-
 // A CSV file read with pread, a chunk at a time into per-thread buffers (twice: to count, then
 // to parse): memory is X plus a few MB, and a file changed while it is read is an error, not a
 // SIGBUS as with a mapping.
@@ -733,6 +664,76 @@ std::vector<int> text_slots(const std::string& path,
 
 }  // namespace
 
+// Column roles from the options: kTarget, kSkip or the feature index.
+std::vector<int> detail::choose_columns(const std::string& path,
+                                        const std::vector<std::string>& names,
+                                        const CsvOptions& options,
+                                        Dataset& out) {
+  std::unordered_map<std::string, int> index;
+  for (std::size_t c = 0; c < names.size(); ++c) {
+    if (names[c].empty()) {
+      throw IoError(path + ":1: column " + std::to_string(c + 1) + " has an empty name");
+    }
+    if (!index.emplace(names[c], static_cast<int>(c)).second) {
+      throw IoError(path + ":1: duplicate column name '" + names[c] + "' (columns " +
+                    std::to_string(index[names[c]] + 1) + " and " + std::to_string(c + 1) + ")");
+    }
+  }
+  auto find = [&](const std::string& name, const char* what) {
+    auto it = index.find(name);
+    if (it == index.end()) {
+      throw IoError(path + ": no " + what + " column named '" + name +
+                    "'; columns are: " + detail::name_list(names));
+    }
+    return it->second;
+  };
+  std::vector<int> dest(names.size(), kSkip);
+  int target = -1;
+  if (options.has_target) {
+    target = options.target.empty() ? static_cast<int>(names.size()) - 1
+                                    : find(options.target, "target");
+    dest[static_cast<std::size_t>(target)] = kTarget;
+    out.target_name = names[static_cast<std::size_t>(target)];
+  }
+  if (!options.features.empty()) {
+    if (!options.drop.empty()) {
+      throw std::invalid_argument("read_csv: give either features or drop, not both");
+    }
+    for (const std::string& name : options.features) {
+      const int c = find(name, "feature");
+      if (c == target) {
+        throw std::invalid_argument(path + ": column '" + name +
+                                    "' cannot be both the target and a feature");
+      }
+      if (dest[static_cast<std::size_t>(c)] != kSkip) {
+        throw std::invalid_argument(path + ": feature '" + name + "' is listed twice");
+      }
+      dest[static_cast<std::size_t>(c)] = static_cast<int>(out.feature_names.size());
+      out.feature_names.push_back(name);
+    }
+  } else {
+    std::vector<bool> dropped(names.size(), false);
+    for (const std::string& name : options.drop) {
+      dropped[static_cast<std::size_t>(find(name, "drop"))] = true;
+    }
+    for (std::size_t c = 0; c < names.size(); ++c) {
+      if (static_cast<int>(c) != target && !dropped[c]) {
+        dest[c] = static_cast<int>(out.feature_names.size());
+        out.feature_names.push_back(names[c]);
+      }
+    }
+  }
+  if (out.feature_names.empty()) {
+    throw IoError(path + ": no feature columns selected");
+  }
+  for (std::size_t c = 0; c < names.size(); ++c) {
+    if (dest[c] == kSkip) {
+      out.unused_columns.push_back(names[c]);
+    }
+  }
+  return dest;
+}
+
 Dataset read_csv(const std::string& path, const CsvOptions& options) {
   const CsvSource source(path);
   const CsvSource::Header header = source.read_header();
@@ -740,7 +741,7 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   const std::vector<std::string> names = split_header(header_line);
   check_separator(path, names, header_line);
   Dataset out;
-  const std::vector<int> dest = choose_columns(path, names, options, out);
+  const std::vector<int> dest = detail::choose_columns(path, names, options, out);
 
   const CsvShare& share = options.share;
   if (share.parts < 1 || share.part < 0 || share.part >= share.parts || share.lines_before < 0) {

@@ -10,6 +10,7 @@
 #include <nnlift/moments.hpp>
 
 #include "detail/check.hpp"
+#include "detail/moment_kernels.hpp"
 #include "detail/names.hpp"
 #include "detail/parallel.hpp"
 #include "detail/text.hpp"
@@ -48,6 +49,16 @@ std::string column_name(const std::vector<std::string>& names, Index j, Index d)
 
 }  // namespace
 
+Matrix detail::centred_gram(const Eigen::Ref<const Matrix>& Xb, const Vector& mean) {
+  thread_local Matrix centred;  // reused: see standardize
+  centred = Xb.rowwise() - mean.transpose();
+  // Half the multiply-adds of a general product: the lower triangle, then mirrored.
+  const Index d = Xb.cols();
+  Matrix out = Matrix::Zero(d, d);
+  out.selfadjointView<Eigen::Lower>().rankUpdate(centred.transpose());
+  return Matrix(out.selfadjointView<Eigen::Lower>());
+}
+
 Standardizer fit_standardizer(const Matrix& X,
                               const std::vector<std::string>& names,
                               const ExecutionContext& context,
@@ -63,17 +74,20 @@ Standardizer fit_standardizer(const Matrix& X,
   if (rows < 2) {
     throw DataError("standardisation needs at least 2 rows; the data have " + std::to_string(rows));
   }
-  Standardizer s;
-  s.mean = context.mean(
+  const Vector mean = context.mean(
       n, d, 1, [&](Index b, Index c) { return detail::column_sums(X.middleRows(b, c)); });
-  const Matrix cov = context.mean(n, d, d, [&](Index b, Index c) {
-    thread_local Matrix centred;  // reused: see standardize
-    centred = X.middleRows(b, c).rowwise() - s.mean.transpose();
-    // Half the multiply-adds of a general product: the lower triangle, then mirrored.
-    Matrix out = Matrix::Zero(d, d);
-    out.selfadjointView<Eigen::Lower>().rankUpdate(centred.transpose());
-    return Matrix(out.selfadjointView<Eigen::Lower>());
-  });
+  const Matrix cov = context.mean(
+      n, d, d, [&](Index b, Index c) { return detail::centred_gram(X.middleRows(b, c), mean); });
+  return detail::standardizer_from_moments(mean, cov, names, options);
+}
+
+Standardizer detail::standardizer_from_moments(const Vector& mean,
+                                               const Matrix& cov,
+                                               const std::vector<std::string>& names,
+                                               const StandardizerOptions& options) {
+  const Index d = cov.rows();
+  Standardizer s;
+  s.mean = mean;
   const auto names_of = [&](const std::vector<Index>& columns) {
     std::vector<std::string> out;
     for (const Index j : columns) {
@@ -228,13 +242,49 @@ Vector residualize(const Matrix& Xs,
 }
 
 MomentTensor3::MomentTensor3(const Matrix& X, const Vector& r, const ExecutionContext& context)
-    : m_X(X), m_r(r), m_context(context), m_rows(context.global_rows(X.rows())) {
+    : m_X(&X),
+      m_r(&r),
+      m_local(X.rows()),
+      m_dim(X.cols()),
+      m_context(context),
+      m_rows(context.global_rows(X.rows())) {
   if (m_rows < 1 || r.size() != X.rows()) {
     detail::fail("MomentTensor3: X has " + std::to_string(X.rows()) + " rows and r has " +
                  std::to_string(r.size()) + " entries; they must agree and be >= 1");
   }
-  m_first = context.mean(X.rows(), X.cols(), 1, [&](Index b, Index c) {
-    return Matrix(X.middleRows(b, c).transpose() * r.segment(b, c));
+  m_first =
+      pass(m_dim, 1, [&](const auto& Xb, const auto& rb) { return Matrix(Xb.transpose() * rb); }) /
+      static_cast<double>(m_rows);
+}
+
+MomentTensor3::MomentTensor3(Index local_rows,
+                             Index dim,
+                             BlockSource source,
+                             const ExecutionContext& context)
+    : m_source(std::move(source)),
+      m_local(local_rows),
+      m_dim(dim),
+      m_context(context),
+      m_rows(context.global_rows(local_rows)) {
+  if (m_rows < 1 || !m_source) {
+    detail::fail("MomentTensor3: no rows, or no block source");
+  }
+  m_first =
+      pass(m_dim, 1, [&](const auto& Xb, const auto& rb) { return Matrix(Xb.transpose() * rb); }) /
+      static_cast<double>(m_rows);
+}
+
+template <class Kernel>
+Matrix MomentTensor3::pass(Index rows, Index cols, const Kernel& kernel) const {
+  return m_context.sum(m_local, rows, cols, [&](Index b, Index c) -> Matrix {
+    if (m_source) {
+      thread_local Matrix Xb;
+      thread_local Vector rb;
+      m_source(b, c, Xb, rb);
+      return kernel(Eigen::Ref<const Matrix>(Xb), Eigen::Ref<const Vector>(rb));
+    }
+    return kernel(Eigen::Ref<const Matrix>(m_X->middleRows(b, c)),
+                  Eigen::Ref<const Vector>(m_r->segment(b, c)));
   });
 }
 
@@ -245,17 +295,19 @@ Matrix MomentTensor3::contract_pairs(const Matrix& U, const Matrix& V) const {
     detail::fail("MomentTensor3::contract_pairs: U and V must both be " + std::to_string(d) + "xP");
   }
   // One pass: rows 0..d−1 hold Xᵀ[r ∘ XU ∘ XV], row d holds rᵀXV, row d+1 holds rᵀXU.
-  const Matrix S = m_context.sum(m_X.rows(), d + 2, P, [&](Index b, Index c) {
-    const auto Xb = m_X.middleRows(b, c);
-    const Matrix XU = Xb * U;
-    const Matrix XV = Xb * V;
-    const Matrix W = XU.cwiseProduct(XV).array().colwise() * m_r.segment(b, c).array();
-    Matrix out(d + 2, P);
-    out.topRows(d).noalias() = Xb.transpose() * W;
-    out.row(d).noalias() = m_r.segment(b, c).transpose() * XV;
-    out.row(d + 1).noalias() = m_r.segment(b, c).transpose() * XU;
-    return out;
-  }) / static_cast<double>(m_rows);
+  const Matrix S = pass(d + 2,
+                        P,
+                        [&](const auto& Xb, const auto& rb) {
+                          const Matrix XU = Xb * U;
+                          const Matrix XV = Xb * V;
+                          const Matrix W = XU.cwiseProduct(XV).array().colwise() * rb.array();
+                          Matrix out(d + 2, P);
+                          out.topRows(d).noalias() = Xb.transpose() * W;
+                          out.row(d).noalias() = rb.transpose() * XV;
+                          out.row(d + 1).noalias() = rb.transpose() * XU;
+                          return out;
+                        }) /
+                   static_cast<double>(m_rows);
   Matrix Y = S.topRows(d);
   Y.noalias() -= m_first * U.cwiseProduct(V).colwise().sum();
   Y.noalias() -= U * S.row(d).asDiagonal();
@@ -264,9 +316,9 @@ Matrix MomentTensor3::contract_pairs(const Matrix& U, const Matrix& V) const {
 }
 
 double MomentTensor3::contract(const Vector& u) const {
-  const Matrix s = m_context.sum(m_X.rows(), 1, 1, [&](Index b, Index c) {
-    const Vector xu = m_X.middleRows(b, c) * u;
-    return Matrix::Constant(1, 1, m_r.segment(b, c).dot(xu.array().cube().matrix()));
+  const Matrix s = pass(1, 1, [&](const auto& Xb, const auto& rb) {
+    const Vector xu = Xb * u;
+    return Matrix::Constant(1, 1, rb.dot(xu.array().cube().matrix()));
   });
   return s(0, 0) / static_cast<double>(m_rows) - 3.0 * u.squaredNorm() * m_first.dot(u);
 }
@@ -280,22 +332,25 @@ Matrix MomentTensor3::contract_block(const Matrix& Q) const {
   }
   const Index pairs = m * (m + 1) / 2;
   // One pass: rows 0..d−1 hold Xᵀ[r ∘ z_a ∘ z_b] for the pairs a <= b; row d holds rᵀZ.
-  const Matrix S = m_context.sum(m_X.rows(), d + 1, pairs, [&](Index b, Index c) {
-    const auto Xb = m_X.middleRows(b, c);
-    const Matrix Z = Xb * Q;
-    const Matrix RZ = Z.array().colwise() * m_r.segment(b, c).array();
-    Matrix W(c, pairs);
-    Index p = 0;
-    for (Index bb = 0; bb < m; ++bb) {
-      for (Index a = 0; a <= bb; ++a, ++p) {
-        W.col(p) = RZ.col(a).cwiseProduct(Z.col(bb));
-      }
-    }
-    Matrix out = Matrix::Zero(d + 1, pairs);
-    out.topRows(d).noalias() = Xb.transpose() * W;
-    out.row(d).head(m) = RZ.colwise().sum();
-    return out;
-  }) / static_cast<double>(m_rows);
+  const Matrix S = pass(d + 1,
+                        pairs,
+                        [&](const auto& Xb, const auto& rb) {
+                          const Index c = Xb.rows();
+                          const Matrix Z = Xb * Q;
+                          const Matrix RZ = Z.array().colwise() * rb.array();
+                          Matrix W(c, pairs);
+                          Index p = 0;
+                          for (Index bb = 0; bb < m; ++bb) {
+                            for (Index a = 0; a <= bb; ++a, ++p) {
+                              W.col(p) = RZ.col(a).cwiseProduct(Z.col(bb));
+                            }
+                          }
+                          Matrix out = Matrix::Zero(d + 1, pairs);
+                          out.topRows(d).noalias() = Xb.transpose() * W;
+                          out.row(d).head(m) = RZ.colwise().sum();
+                          return out;
+                        }) /
+                   static_cast<double>(m_rows);
   const Vector rz = S.row(d).head(m).transpose();  // rᵀZ/n
   Matrix out(d, m * m);
   Index p = 0;
@@ -317,21 +372,25 @@ DenseSymmetricTensor3 MomentTensor3::project(const Matrix& Q) const {
                  std::to_string(dim()));
   }
   // (r ∘ Z)ᵀ (Z ⊙ Z) over sub-blocks, so the n×m² Khatri–Rao block stays small.
-  const Matrix acc = m_context.sum(m_X.rows(), m, m * m, [&](Index b, Index c) {
-    Matrix out = Matrix::Zero(m, m * m);
-    const Index sub = 1024;
-    for (Index s = 0; s < c; s += sub) {
-      const Index len = std::min(sub, c - s);
-      const Matrix Z = m_X.middleRows(b + s, len) * Q;
-      Matrix KZ(len, m * m);  // column a + m·l holds z_a z_l
-      for (Index l = 0; l < m; ++l) {
-        KZ.middleCols(m * l, m) = Z.array().colwise() * Z.col(l).array();
-      }
-      const Matrix RZ = Z.array().colwise() * m_r.segment(b + s, len).array();
-      out.noalias() += RZ.transpose() * KZ;
-    }
-    return out;
-  }) / static_cast<double>(m_rows);
+  const Matrix acc = pass(m,
+                          m * m,
+                          [&](const auto& Xb, const auto& rb) {
+                            const Index c = Xb.rows();
+                            Matrix out = Matrix::Zero(m, m * m);
+                            const Index sub = 1024;
+                            for (Index s = 0; s < c; s += sub) {
+                              const Index len = std::min(sub, c - s);
+                              const Matrix Z = Xb.middleRows(s, len) * Q;
+                              Matrix KZ(len, m * m);  // column a + m·l holds z_a z_l
+                              for (Index l = 0; l < m; ++l) {
+                                KZ.middleCols(m * l, m) = Z.array().colwise() * Z.col(l).array();
+                              }
+                              const Matrix RZ = Z.array().colwise() * rb.segment(s, len).array();
+                              out.noalias() += RZ.transpose() * KZ;
+                            }
+                            return out;
+                          }) /
+                     static_cast<double>(m_rows);
   const Vector mz = Q.transpose() * m_first;
   const Matrix G = Q.transpose() * Q;
   std::vector<double> data(acc.data(), acc.data() + acc.size());
@@ -346,20 +405,41 @@ DenseSymmetricTensor3 MomentTensor3::project(const Matrix& Q) const {
   return DenseSymmetricTensor3::symmetrize(m, data);
 }
 
-Matrix second_moment(const Matrix& X, const Vector& r, const ExecutionContext& context) {
-  const Index n = X.rows();
-  const Index d = X.cols();
-  // One pass: XᵀDX in the first d columns, Σ r in the last.
-  const Matrix S = context.mean(n, d, d + 1, [&](Index b, Index c) {
-    const auto Xb = X.middleRows(b, c);
-    Matrix out = Matrix::Zero(d, d + 1);
-    out.leftCols(d).noalias() = Xb.transpose() * (r.segment(b, c).asDiagonal() * Xb);
-    out(0, d) = detail::sum_of(r.segment(b, c));
-    return out;
-  });
+namespace {
+// A block's [Xbᵀ diag(rb) Xb | Σ rb] (the sum in entry (0, d)).
+Matrix second_moment_block(const Eigen::Ref<const Matrix>& Xb, const Eigen::Ref<const Vector>& rb) {
+  const Index d = Xb.cols();
+  Matrix out = Matrix::Zero(d, d + 1);
+  out.leftCols(d).noalias() = Xb.transpose() * (rb.asDiagonal() * Xb);
+  out(0, d) = detail::sum_of(rb);
+  return out;
+}
+
+Matrix second_moment_from(const Matrix& S) {
+  const Index d = S.rows();
   Matrix M = S.leftCols(d);
   M.diagonal().array() -= S(0, d);
   return M;
+}
+}  // namespace
+
+Matrix second_moment(const Matrix& X, const Vector& r, const ExecutionContext& context) {
+  // One pass: XᵀDX in the first d columns, Σ r in the last.
+  return second_moment_from(context.mean(X.rows(), X.cols(), X.cols() + 1, [&](Index b, Index c) {
+    return second_moment_block(X.middleRows(b, c), r.segment(b, c));
+  }));
+}
+
+Matrix second_moment(Index local_rows,
+                     Index dim,
+                     const MomentTensor3::BlockSource& source,
+                     const ExecutionContext& context) {
+  return second_moment_from(context.mean(local_rows, dim, dim + 1, [&](Index b, Index c) {
+    thread_local Matrix Xb;
+    thread_local Vector rb;
+    source(b, c, Xb, rb);
+    return second_moment_block(Xb, rb);
+  }));
 }
 
 }  // namespace nnlift

@@ -1,15 +1,23 @@
 // numpy .npy reading and writing (float64/float32, little-endian, 1-3 dimensions).
 // SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <ostream>
 #include <stdexcept>
 #include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include <nnlift/npy.hpp>
 
+#include "detail/columns.hpp"
 #include "detail/io.hpp"
 #include "detail/text.hpp"
 
@@ -171,8 +179,18 @@ Index NpyArray::size() const noexcept {
   return total;
 }
 
-NpyArray read_npy(const std::string& path) {
-  const std::string bytes = detail::read_file(path);
+namespace {
+
+// Where a .npy file's data start, what they hold, and how many elements they are, from the
+// file's first bytes (at least the header) and its size.
+struct NpyLayout {
+  NpyHeader header;
+  std::size_t data_start = 0;
+  std::size_t item = 0;  // bytes per element: 8 (float64) or 4 (float32)
+  std::size_t count = 0;
+};
+
+NpyLayout parse_layout(const std::string& path, const std::string& bytes, std::uint64_t size) {
   if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0) {
     throw IoError(path + ": not a .npy file (missing the \\x93NUMPY magic string)");
   }
@@ -199,12 +217,13 @@ NpyArray read_npy(const std::string& path) {
   if (bytes.size() < offset + header_len) {
     throw IoError(path + ": truncated .npy header");
   }
-  const NpyHeader header = HeaderParser(path, bytes.substr(offset, header_len)).parse();
-  std::size_t item = 0;
+  NpyLayout layout;
+  layout.header = HeaderParser(path, bytes.substr(offset, header_len)).parse();
+  const NpyHeader& header = layout.header;
   if (header.descr == "<f8") {
-    item = 8;
+    layout.item = 8;
   } else if (header.descr == "<f4") {
-    item = 4;
+    layout.item = 4;
   } else {
     throw IoError(path + ": unsupported dtype " + quoted(header.descr) +
                   "; expected little-endian float64 ('<f8') or float32 ('<f4')");
@@ -212,19 +231,18 @@ NpyArray read_npy(const std::string& path) {
   if (!host_is_little_endian()) {
     throw IoError(path + ": reading .npy on a big-endian host is not supported");
   }
-  NpyArray array;
-  array.shape = header.shape;
-  if (array.shape.empty() || array.shape.size() > 3) {
-    throw IoError(path + ": array has " + std::to_string(array.shape.size()) +
+  if (header.shape.empty() || header.shape.size() > 3) {
+    throw IoError(path + ": array has " + std::to_string(header.shape.size()) +
                   " dimensions; expected 1 to 3");
   }
   // The element count, checked for overflow and against the bytes the file holds before
   // anything is allocated.
-  const std::size_t data_start = offset + header_len;
-  const std::size_t available = bytes.size() - data_start;
+  layout.data_start = offset + header_len;
+  const std::uint64_t available = size - layout.data_start;
+  const std::size_t item = layout.item;
   std::size_t count = 1;
   std::string shape_text;
-  for (Index extent : array.shape) {
+  for (Index extent : header.shape) {
     shape_text += (shape_text.empty() ? "" : ", ") + std::to_string(extent);
     const auto e = static_cast<std::size_t>(extent);
     if (e != 0 && count > available / item / e) {
@@ -239,6 +257,19 @@ NpyArray read_npy(const std::string& path) {
                   " .npy data: shape (" + shape_text + ") needs " + std::to_string(count * item) +
                   " bytes, the file holds " + std::to_string(available));
   }
+  layout.count = count;
+  return layout;
+}
+
+}  // namespace
+
+NpyArray read_npy(const std::string& path) {
+  const std::string bytes = detail::read_file(path);
+  const NpyLayout layout = parse_layout(path, bytes, bytes.size());
+  const NpyHeader& header = layout.header;
+  const std::size_t item = layout.item, count = layout.count, data_start = layout.data_start;
+  NpyArray array;
+  array.shape = header.shape;
   std::vector<double> values(count);
   const char* src = bytes.data() + data_start;
   for (std::size_t i = 0; i < count; ++i) {
@@ -332,6 +363,261 @@ Matrix to_matrix(const NpyArray& array) {
     }
   }
   return m;
+}
+
+// ---- row blocks of a 2-D file -------------------------------------------------------------------
+
+struct NpyRows::File {
+  explicit File(const std::string& path) : file(path) {}
+  detail::ReadOnlyFile file;
+};
+
+NpyRows::NpyRows(const std::string& path) : m_path(path), m_file(std::make_unique<File>(path)) {
+  // The header is at most 64 KiB (format 1.0) or what format 2.0/3.0 declares; read a prefix
+  // large enough for any header this reader accepts.
+  const std::uint64_t size = m_file->file.size();
+  std::string prefix(static_cast<std::size_t>(std::min<std::uint64_t>(size, 1 << 17)), '\0');
+  m_file->file.read_at(0, prefix.size(), prefix.data());
+  const NpyLayout layout = parse_layout(path, prefix, size);
+  if (layout.header.shape.size() != 2) {
+    throw IoError(path + ": array has " + std::to_string(layout.header.shape.size()) +
+                  " dimensions; a data set is 2-D (rows x columns)");
+  }
+  if (layout.header.fortran_order) {
+    throw IoError(path +
+                  ": Fortran-ordered array; rows are read in blocks from C order (save it with "
+                  "numpy.save(path, numpy.ascontiguousarray(X)))");
+  }
+  m_rows = layout.header.shape[0];
+  m_cols = layout.header.shape[1];
+  m_item = layout.item;
+  m_data_start = layout.data_start;
+}
+
+NpyRows::~NpyRows() = default;
+
+void NpyRows::read(Index begin, Index count, Matrix& out) const {
+  if (begin < 0 || count < 0 || begin > m_rows - count) {
+    throw std::out_of_range("NpyRows::read: rows [" + std::to_string(begin) + ", " +
+                            std::to_string(begin + count) + ") outside [0, " +
+                            std::to_string(m_rows) + ")");
+  }
+  out.resize(count, m_cols);
+  const std::size_t row_bytes = static_cast<std::size_t>(m_cols) * m_item;
+  thread_local std::vector<char> raw;
+  raw.resize(static_cast<std::size_t>(count) * row_bytes);
+  m_file->file.read_at(
+      m_data_start + static_cast<std::uint64_t>(begin) * row_bytes, raw.size(), raw.data());
+  const char* src = raw.data();
+  for (Index i = 0; i < count; ++i) {
+    for (Index j = 0; j < m_cols; ++j, src += m_item) {
+      if (m_item == 8) {
+        double v = 0;
+        std::memcpy(&v, src, 8);
+        out(i, j) = v;
+      } else {
+        float v = 0;
+        std::memcpy(&v, src, 4);
+        out(i, j) = v;
+      }
+    }
+  }
+}
+
+// ---- streamed writing
+// -----------------------------------------------------------------------------
+
+namespace {
+// The header of a 2-D C-order array, padded to a fixed 128 bytes so that the row count can be
+// written over it when the file is finished (any row count up to 19 digits fits).
+std::string fixed_header(Index rows, Index cols, bool float32) {
+  std::string dict = std::string("{'descr': '") + (float32 ? "<f4" : "<f8") +
+                     "', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
+                     std::to_string(cols) + "), }";
+  constexpr std::size_t kTotal = 128;
+  if (dict.size() + 11 > kTotal) {
+    throw std::invalid_argument("NpyWriter: the shape does not fit the header");
+  }
+  dict.append(kTotal - 11 - dict.size(), ' ');
+  dict.push_back('\n');
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out.push_back(static_cast<char>(dict.size() & 0xFF));
+  out.push_back(static_cast<char>((dict.size() >> 8) & 0xFF));
+  return out + dict;
+}
+}  // namespace
+
+NpyWriter::NpyWriter(const std::string& path, Index cols, bool float32)
+    : m_path(path), m_cols(cols), m_float32(float32) {
+  if (cols < 1) {
+    throw std::invalid_argument("NpyWriter: cols must be >= 1");
+  }
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
+    throw IoError(path + ": not a regular file; a .npy output must be one");
+  }
+  m_temp = path + ".nnlift-partial-" + std::to_string(static_cast<long>(::getpid()));
+  m_out.open(m_temp, std::ios::binary | std::ios::trunc);
+  if (!m_out) {
+    throw IoError(path + ": cannot write: " + std::strerror(errno));
+  }
+  const std::string header = fixed_header(0, cols, float32);
+  m_out.write(header.data(), static_cast<std::streamsize>(header.size()));
+}
+
+NpyWriter::~NpyWriter() {
+  if (!m_done) {
+    m_out.close();
+    std::remove(m_temp.c_str());
+  }
+}
+
+void NpyWriter::append(const Matrix& block) {
+  if (block.cols() != m_cols) {
+    throw std::invalid_argument("NpyWriter::append: block has " + std::to_string(block.cols()) +
+                                " columns; the file has " + std::to_string(m_cols));
+  }
+  const std::size_t item = m_float32 ? 4 : 8;
+  m_buffer.resize(static_cast<std::size_t>(block.size()) * item);
+  char* dst = m_buffer.data();
+  for (Index i = 0; i < block.rows(); ++i) {
+    for (Index j = 0; j < m_cols; ++j, dst += item) {
+      if (m_float32) {
+        const auto v = static_cast<float>(block(i, j));
+        std::memcpy(dst, &v, 4);
+      } else {
+        const double v = block(i, j);
+        std::memcpy(dst, &v, 8);
+      }
+    }
+  }
+  m_out.write(m_buffer.data(), static_cast<std::streamsize>(m_buffer.size()));
+  if (!m_out) {
+    throw IoError(m_path + ": write failed (disk full or file size limit?)");
+  }
+  m_rows += block.rows();
+}
+
+void NpyWriter::finish() {
+  const std::string header = fixed_header(m_rows, m_cols, m_float32);
+  m_out.seekp(0);
+  m_out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  m_out.flush();
+  m_out.close();
+  if (!m_out) {
+    throw IoError(m_path + ": write failed (disk full or file size limit?)");
+  }
+  if (std::rename(m_temp.c_str(), m_path.c_str()) != 0) {
+    throw IoError(m_path + ": cannot rename temporary file: " + std::strerror(errno));
+  }
+  m_done = true;
+}
+
+// ---- column names
+// ---------------------------------------------------------------------------------
+
+std::vector<std::string> npy_column_names(const std::string& path, Index cols) {
+  const std::string sidecar = path + ".json";
+  struct stat info {};
+  std::vector<std::string> names;
+  if (::stat(sidecar.c_str(), &info) != 0) {
+    for (Index j = 0; j < cols; ++j) {
+      names.push_back(std::to_string(j + 1));
+    }
+    return names;
+  }
+  const std::string text = detail::read_file(sidecar, std::uint64_t{1} << 26);
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("columns") || !j["columns"].is_array()) {
+    throw IoError(sidecar + ": expected a JSON object {\"columns\": [\"name\", ...]}");
+  }
+  for (const auto& c : j["columns"]) {
+    if (!c.is_string() || c.get<std::string>().empty()) {
+      throw IoError(sidecar + ": every column name must be a non-empty string");
+    }
+    names.push_back(c.get<std::string>());
+  }
+  if (static_cast<Index>(names.size()) != cols) {
+    throw IoError(sidecar + ": names " + std::to_string(names.size()) + " columns; " + path +
+                  " has " + std::to_string(cols));
+  }
+  std::vector<std::string> sorted = names;
+  std::sort(sorted.begin(), sorted.end());
+  const auto twice = std::adjacent_find(sorted.begin(), sorted.end());
+  if (twice != sorted.end()) {
+    throw IoError(sidecar + ": column '" + *twice + "' is named twice");
+  }
+  return names;
+}
+
+void write_npy_column_names(const std::string& path, const std::vector<std::string>& names) {
+  const nlohmann::json j = {{"columns", names}};
+  detail::write_atomically(path + ".json", [&](std::ostream& out) { out << j.dump() << "\n"; });
+}
+
+Dataset read_npy_dataset(const std::string& path, const CsvOptions& options) {
+  if (!options.text_columns.empty()) {
+    throw std::invalid_argument(path + ": a .npy file holds numbers only; it has no text columns");
+  }
+  const NpyRows file(path);
+  const std::vector<std::string> names = npy_column_names(path, file.cols());
+  Dataset out;
+  const std::vector<int> dest = detail::choose_columns(path, names, options, out);
+  const CsvShare& share = options.share;
+  if (share.parts < 1 || share.part < 0 || share.part >= share.parts) {
+    throw std::invalid_argument("CsvOptions::share: part " + std::to_string(share.part) + " of " +
+                                std::to_string(share.parts));
+  }
+  const Index n = file.rows();
+  const Index begin = n / share.parts * share.part + std::min(share.part, n % share.parts);
+  const Index end = begin + n / share.parts + (share.part < n % share.parts ? 1 : 0);
+  out.X.resize(end - begin, static_cast<Index>(out.feature_names.size()));
+  if (options.has_target) {
+    out.y.resize(end - begin);
+  }
+  constexpr Index kBlock = 1 << 14;
+  Matrix block;
+  for (Index b = begin; b < end; b += kBlock) {
+    const Index c = std::min(kBlock, end - b);
+    file.read(b, c, block);
+    for (std::size_t col = 0; col < dest.size(); ++col) {
+      const int to = dest[col];
+      if (to == detail::kSkip) {
+        continue;
+      }
+      const auto values = block.col(static_cast<Index>(col));
+      for (Index i = 0; i < c; ++i) {
+        const double v = values(i);
+        if (!std::isfinite(v) &&
+            !(std::isnan(v) && options.allow_missing && to != detail::kTarget)) {
+          throw IoError(path + ": row " + std::to_string(b + i + 1) + ", column '" + names[col] +
+                        "': " + (std::isnan(v) ? "missing (NaN)" : "infinite") +
+                        (std::isnan(v) ? "; use --missing mean or drop-rows" : ""));
+        }
+      }
+      if (to == detail::kTarget) {
+        out.y.segment(b - begin, c) = values;
+      } else {
+        out.X.col(to).segment(b - begin, c) = values;
+      }
+    }
+  }
+  return out;
+}
+
+Dataset read_table(const std::string& path, const CsvOptions& options) {
+  return is_npy_path(path) ? read_npy_dataset(path, options) : read_csv(path, options);
+}
+
+bool is_npy_path(const std::string& path) {
+  if (path.size() < 4) {
+    return false;
+  }
+  std::string ext = path.substr(path.size() - 4);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) {
+    return static_cast<char>(std::tolower(c));
+  });
+  return ext == ".npy";
 }
 
 }  // namespace nnlift

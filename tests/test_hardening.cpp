@@ -578,8 +578,14 @@ TEST_SUITE("hardening") {
     test::write_text(dir.file("bin.csv"), std::string("abc\0def", 7));
     o = run({"describe", "--data", dir.file("bin.csv")});
     CHECK(contains(o.err, "looks like a binary file"));
+    // A .npy file is read as a table (columns "1", "2", ... without a sidecar), but .npy bytes
+    // under another name are named as such.
     nnlift::write_npy(dir.file("x.npy"), nnlift::to_npy(Matrix::Ones(3, 3)));
     o = run({"describe", "--data", dir.file("x.npy")});
+    CHECK(o.code == 0);
+    CHECK(contains(o.out, "3 rows, 2 inputs, target '3'"));
+    nnlift::write_npy(dir.file("x.csv"), nnlift::to_npy(Matrix::Ones(3, 3)));
+    o = run({"describe", "--data", dir.file("x.csv")});
     CHECK(o.code == 1);
     CHECK(contains(o.err, "is a .npy array file, not CSV text"));
     // CR-only line endings are read.

@@ -82,10 +82,17 @@ Vector residualize(const Matrix& Xs,
 /// Cost: contract_pairs O(n·d·P); project O(n·(d·m + m³)).
 class MomentTensor3 final : public SymmetricTensor3 {
  public:
+  /// Rows given block by block: fills X (count×d standardised rows) and r (count labels) for
+  /// this part's local rows [begin, begin + count). Called from several threads at once.
+  using BlockSource = std::function<void(Index begin, Index count, Matrix& X, Vector& r)>;
+
   /// \throws std::invalid_argument if r.size() != X.rows() or X has no rows.
   MomentTensor3(const Matrix& X, const Vector& r, const ExecutionContext& context);
+  /// Over rows never held whole (data larger than memory): `local_rows` rows of `dim` inputs,
+  /// read through `source` in every pass. \throws std::invalid_argument if there is no row.
+  MomentTensor3(Index local_rows, Index dim, BlockSource source, const ExecutionContext& context);
 
-  Index dim() const override { return m_X.cols(); }
+  Index dim() const override { return m_dim; }
   Matrix contract_pairs(const Matrix& U, const Matrix& V) const override;
   double contract(const Vector& u) const override;
   /// T(I, Q, Q) from Z = XQ in one pass: O(n·d·(m + m(m+1)/2)) instead of the default's
@@ -98,8 +105,15 @@ class MomentTensor3 final : public SymmetricTensor3 {
   const Vector& first_moment() const noexcept { return m_first; }
 
  private:
-  const Matrix& m_X;
-  const Vector& m_r;
+  // Σ over this part's blocks of kernel(X block, r block), combined over all parts.
+  template <class Kernel>
+  Matrix pass(Index rows, Index cols, const Kernel& kernel) const;
+
+  const Matrix* m_X = nullptr;  // in memory, or
+  const Vector* m_r = nullptr;
+  BlockSource m_source;  // read block by block
+  Index m_local = 0;
+  Index m_dim = 0;
   ExecutionContext m_context;
   Index m_rows = 0;  // over all parts
   Vector m_first;
@@ -107,5 +121,10 @@ class MomentTensor3 final : public SymmetricTensor3 {
 
 /// M2 = Xᵀ diag(r) X / n − mean(r) I, the second-order score moment E[r S2(x)] (d×d).
 Matrix second_moment(const Matrix& X, const Vector& r, const ExecutionContext& context);
+/// The same over `local_rows` rows of `dim` inputs read block by block.
+Matrix second_moment(Index local_rows,
+                     Index dim,
+                     const MomentTensor3::BlockSource& source,
+                     const ExecutionContext& context);
 
 }  // namespace nnlift

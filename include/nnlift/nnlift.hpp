@@ -14,6 +14,7 @@
 #include <nnlift/moments.hpp>
 #include <nnlift/npy.hpp>
 #include <nnlift/power_method.hpp>
+#include <nnlift/stream.hpp>
 #include <nnlift/subspace.hpp>
 #include <nnlift/synth.hpp>
 #include <nnlift/tensor.hpp>

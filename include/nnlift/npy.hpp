@@ -2,9 +2,14 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <cstdint>
+#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <nnlift/csv.hpp>
+#include <nnlift/stream.hpp>
 #include <nnlift/types.hpp>
 
 namespace nnlift {
@@ -37,5 +42,90 @@ NpyArray to_npy(const Matrix& matrix);
 /// The matrix of a 1-D (as a column) or 2-D array.
 /// \throws std::invalid_argument for a 3-D array.
 Matrix to_matrix(const NpyArray& array);
+
+/// A 2-D .npy file (float64 or float32, C order) read row block by row block, never whole: the
+/// data of `nnlift convert` and of training on data larger than memory. Reads are positioned
+/// (pread), so blocks may be read from several threads at once; float32 values are widened to
+/// double. Memory held: the header only.
+class NpyRows final : public RowSource {
+ public:
+  /// \throws IoError naming the file for a missing file, a malformed header, a dtype other than
+  ///         '<f8' or '<f4', an array that is not 2-D, Fortran order, or a size that does not
+  ///         match the shape.
+  explicit NpyRows(const std::string& path);
+  ~NpyRows() override;
+  NpyRows(const NpyRows&) = delete;
+  NpyRows& operator=(const NpyRows&) = delete;
+
+  const std::string& path() const noexcept { return m_path; }
+  Index rows() const override { return m_rows; }
+  Index cols() const override { return m_cols; }
+  std::string name() const override { return m_path; }
+  bool float32() const noexcept { return m_item == 4; }
+  /// Rows [begin, begin + count), all columns, into out (resized to count×cols()).
+  /// \throws std::out_of_range for a range outside [0, rows()); IoError if the file has changed.
+  void read(Index begin, Index count, Matrix& out) const override;
+
+ private:
+  struct File;
+  std::string m_path;
+  std::unique_ptr<File> m_file;
+  Index m_rows = 0;
+  Index m_cols = 0;
+  std::size_t m_item = 8;
+  std::uint64_t m_data_start = 0;
+};
+
+/// Writes a 2-D C-order .npy file (float64 or float32) row block by row block, in constant
+/// memory, with the row count filled in when it is finished: the output of `nnlift convert`.
+/// The file appears only when finish() succeeds (a temporary next to it is renamed); a writer
+/// destroyed before that removes its temporary.
+class NpyWriter {
+ public:
+  /// \throws IoError naming the path if it cannot be written (a directory, a device, ...).
+  NpyWriter(const std::string& path, Index cols, bool float32);
+  ~NpyWriter();
+  NpyWriter(const NpyWriter&) = delete;
+  NpyWriter& operator=(const NpyWriter&) = delete;
+
+  /// Appends the rows of `block` (rows×cols). \throws std::invalid_argument for another column
+  /// count; IoError on a write failure (disk full).
+  void append(const Matrix& block);
+  Index rows() const noexcept { return m_rows; }
+  /// Writes the header's row count, flushes and renames the file into place. \throws IoError.
+  void finish();
+
+ private:
+  std::string m_path;
+  std::string m_temp;
+  std::ofstream m_out;
+  Index m_cols = 0;
+  Index m_rows = 0;
+  bool m_float32 = false;
+  bool m_done = false;
+  std::vector<char> m_buffer;
+};
+
+/// The column names of a 2-D .npy file: those of its sidecar `path.json`
+/// ({"columns": ["a", "b", ...]}, written by `nnlift convert`), else "1", "2", ... .
+/// \throws IoError naming the sidecar if it is malformed or names another number of columns.
+std::vector<std::string> npy_column_names(const std::string& path, Index cols);
+
+/// Writes the sidecar `path.json` of a .npy file with its column names (atomically).
+void write_npy_column_names(const std::string& path, const std::vector<std::string>& names);
+
+/// A data set from a 2-D .npy file, its columns chosen by name as read_csv chooses them (names
+/// from npy_column_names; options.share: the part-th of `parts` equal row ranges). Every chosen
+/// value must be finite; with options.allow_missing a NaN is a missing value.
+/// \throws IoError naming the file, row and column of a non-finite value, and as NpyRows and
+///         read_csv for the file and the column choice; std::invalid_argument for text_columns
+///         (a .npy file holds numbers only).
+Dataset read_npy_dataset(const std::string& path, const CsvOptions& options);
+
+/// A table by its extension: a .npy file by read_npy_dataset, anything else by read_csv.
+Dataset read_table(const std::string& path, const CsvOptions& options);
+
+/// True when a path names a .npy file (by its extension, case-insensitively).
+bool is_npy_path(const std::string& path);
 
 }  // namespace nnlift

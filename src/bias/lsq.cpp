@@ -60,24 +60,36 @@ struct BiasObjective {
 
 BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
   const Units& u = p.units;
-  const Index n = p.Xs.rows(), k = u.W1.rows();
-  // A strided subsample by global row index (strided rather than leading rows, so that a sorted
-  // file does not bias it), gathered so that every part fits the same 2k numbers.
-  const Index rows = p.context.global_rows(n);
-  const Index first = p.context.first_row(n);
-  const Index stride = (rows + kBiasRows - 1) / kBiasRows;
-  std::vector<Index> picked;
-  for (Index i = (stride - first % stride) % stride; i < n; i += stride) {
-    picked.push_back(i);
-  }
+  const Index k = u.W1.rows();
+  const std::vector<Index> picked = lsq_sample_rows(p.Xs.rows(), p.context);
   Matrix local(static_cast<Index>(picked.size()), k + 1);
   for (std::size_t i = 0; i < picked.size(); ++i) {
     local.row(static_cast<Index>(i)).head(k) = p.Xs.row(picked[i]) * u.Ubar;
     local(static_cast<Index>(i), k) = p.y(picked[i]);
   }
   const Matrix sample = p.context.reducer().gather_rows(local);
-  const Matrix t = sample.leftCols(k);
-  const Vector y_fit = sample.col(k);
+  return bias_by_lsq_on(p, start, sample.leftCols(k), sample.col(k));
+}
+
+std::vector<Index> lsq_sample_rows(Index n, const ExecutionContext& context) {
+  // A strided subsample by global row index (strided rather than leading rows, so that a sorted
+  // file does not bias it), gathered so that every part fits the same 2k numbers.
+  const Index rows = context.global_rows(n);
+  const Index first = context.first_row(n);
+  const Index stride = (rows + kBiasRows - 1) / kBiasRows;
+  std::vector<Index> picked;
+  for (Index i = (stride - first % stride) % stride; i < n; i += stride) {
+    picked.push_back(i);
+  }
+  return picked;
+}
+
+BiasFit bias_by_lsq_on(const BiasProblem& p,
+                       const BiasFit& start,
+                       const Matrix& t,
+                       const Vector& y_fit) {
+  const Units& u = p.units;
+  const Index k = u.W1.rows();
 
   // θ = (b̃, log s) in standardised coordinates, from the start's estimate.
   Vector theta(2 * k);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "cli/flags.hpp"
 #include "cli/options.hpp"
 #include "cli/shards.hpp"
+#include "detail/columns.hpp"
 #include "detail/io.hpp"
 #include "detail/text.hpp"
 
@@ -46,11 +48,14 @@ const char* const kOverview =
     "\n"
     "commands:\n"
     "  synth       generate planted (teacher) data: train/test CSV and the true model as JSON\n"
-    "  train       train a two-layer network from CSV by the method of moments (no backprop)\n"
-    "  predict     predict with a model file on a CSV file\n"
+    "  train       train a two-layer network from CSV (or .npy) by the method of moments\n"
+    "              (no backprop)\n"
+    "  predict     predict with a model file on a CSV (or .npy) file\n"
     "  evaluate    score a model on labelled CSV data, and against a planted (true) model\n"
     "  describe    read a CSV file as training would and summarise its columns\n"
     "  decompose   decompose a symmetric d x d x d tensor from a .npy file (CP, mixed signs)\n"
+    "  convert     convert a CSV file to a .npy file in constant memory (for data larger\n"
+    "              than memory: train --data X.npy --stream on reads it block by block)\n"
     "\n"
     "Run 'nnlift COMMAND --help' for a command's options and their defaults.\n"
     "Global options: --help, --version.\n"
@@ -162,8 +167,11 @@ void add_data_flags(po::options_description& desc, DataFlags& flags, bool shards
                      po::value(&flags.path)->required(),
                      shards ? "CSV file with a header row, or a comma-separated list of such files "
                               "and glob patterns ('part-*.csv', in name order) with the same "
-                              "columns (required); under mpirun each process reads its share"
-                            : "CSV file with a header row (required)")(
+                              "columns (required); under mpirun each process reads its share. "
+                              "A 2-D .npy file (nnlift convert) is read as a table whose column "
+                              "names are in its sidecar FILE.npy.json (else 1, 2, ...)"
+                            : "CSV file with a header row, or a 2-D .npy file with its column "
+                              "names in FILE.npy.json (required)")(
       "target", po::value(&flags.target), "target column (default: the last column)")(
       "features", po::value(&flags.features), "input columns a,b,c (default: all but the target)")(
       "drop", po::value(&flags.drop), "columns c,d to leave out of the inputs");
@@ -215,7 +223,7 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
   options.detect_text_columns = true;  // shown as text columns, as train --categorical auto
   options.allow_missing = true;        // counted, as train --missing mean would see them
   const auto t0 = std::chrono::steady_clock::now();
-  const Dataset data = read_csv(data_flags.path, options);
+  const Dataset data = read_table(data_flags.path, options);
   const double elapsed = seconds_since(t0);
   const Index n = data.X.rows();
   std::ostream& out = ctx.out;
@@ -428,13 +436,95 @@ std::vector<std::string> checked_files(const std::string& data,
   return files;
 }
 
+// The end of a training run: the model written (by rank 0), the report, and the exit code.
+template <class Extra>
+int finish_train(const TrainResult& r,
+                 const TrainOptions& o,
+                 const std::string& model_path,
+                 bool strict,
+                 int rank,
+                 std::ostream& log,
+                 Context& ctx,
+                 Extra&& extra_report) {
+  if (r.network.W2.size() == 0) {
+    ctx.err << "nnlift train: error: " << r.message << "\n";
+    return kNumericalError;
+  }
+  if (rank == 0) {
+    save_model(model_path, r.network);
+  }
+  print_train_report(o, r, log);
+  extra_report();
+  log << "  wrote " << model_path << "\n";
+  if (r.status != Status::Success) {
+    if (strict) {
+      ctx.err << "nnlift train: error: " << r.message << "\n";
+      return kNumericalError;
+    }
+    log << "nnlift: warning: " << r.message << "\n";
+  }
+  return kOk;
+}
+
+// Whether a .npy file's values, as doubles, would take more than half of the physical memory.
+bool larger_than_half_memory(const std::string& path) {
+  const NpyRows file(path);
+  const double bytes = 8.0 * static_cast<double>(file.rows()) * static_cast<double>(file.cols());
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 &&
+         bytes > 0.5 * static_cast<double>(pages) * static_cast<double>(page);
+}
+
+// train --stream: the rows of one .npy file read block by block in every pass.
+int train_streamed_file(const std::string& path,
+                        const DataFlags& data_flags,
+                        TrainOptions o,
+                        const CommonFlags& flags,
+                        bool strict,
+                        const std::string& model_path,
+                        std::ostream& log,
+                        Context& ctx) {
+  validate_as_flags(train_flag_names(), [&] { validate_streamed(o); });
+  const auto t0 = std::chrono::steady_clock::now();
+  const NpyRows file(path);
+  const std::vector<std::string> names = npy_column_names(path, file.cols());
+  Dataset chosen;  // names only
+  const std::vector<int> dest =
+      detail::choose_columns(path, names, csv_options(data_flags, flags.threads), chosen);
+  StreamedColumns columns;
+  columns.features.resize(chosen.feature_names.size());
+  for (std::size_t c = 0; c < dest.size(); ++c) {
+    if (dest[c] == detail::kTarget) {
+      columns.target = static_cast<Index>(c);
+    } else if (dest[c] != detail::kSkip) {
+      columns.features[static_cast<std::size_t>(dest[c])] = static_cast<Index>(c);
+    }
+  }
+  columns.feature_names = chosen.feature_names;
+  columns.target_name = chosen.target_name;
+  const Index d = static_cast<Index>(columns.features.size());
+  if (o.hidden > d) {
+    throw UsageError("--hidden " + std::to_string(o.hidden) + " exceeds the " + std::to_string(d) +
+                     " input columns of " + path + " (NN-LIFT needs k <= d)");
+  }
+  o.inputs.drop_degenerate = !strict;
+  log << "nnlift train: " << path << ": " << file.rows() << " rows, " << d << " inputs, target '"
+      << columns.target_name << "' (regression), streamed in blocks ("
+      << (file.float32() ? "float32" : "float64") << ", opened in "
+      << format_seconds(seconds_since(t0)) << ")\n";
+  const bool terminal = &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
+  o.progress = stage_progress(log, terminal);
+  const TrainResult r = train_streamed(file, columns, o, ExecutionContext(flags.threads));
+  return finish_train(r, o, model_path, strict, 0, log, ctx, [] {});
+}
+
 int run_train(const std::vector<std::string>& args, Context& ctx) {
   TrainFlags train_flags;
   CommonFlags flags;
   DataFlags data_flags;
   std::string model_path;
   bool strict = false;
-  std::string categorical = "auto", missing = "error";
+  std::string categorical = "auto", missing = "error", stream = "auto";
   po::options_description desc("options");
   add_data_flags(desc, data_flags, true);
   desc.add_options()("model", po::value(&model_path)->required(), "model file to write (required)")(
@@ -449,10 +539,17 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
       "column's training mean (a category's share), stored in the model for predict; "
       "drop-rows: leave such rows out of training");
   add_train_flags(desc, train_flags);
-  desc.add_options()("strict",
-                     po::bool_switch(&strict),
-                     "exit 3 unless every stage succeeded; refuse constant and collinear input "
-                     "columns instead of dropping them");
+  desc.add_options()(
+      "stream",
+      po::value(&stream)->default_value(stream),
+      "auto | on | off: read a .npy --data file block by block in every pass instead of "
+      "loading it, in memory independent of its rows (data larger than memory; regression "
+      "with --hidden K, no refinement: docs/benchmarks.md). auto: on when its values as "
+      "doubles would fill more than half of this machine's memory")(
+      "strict",
+      po::bool_switch(&strict),
+      "exit 3 unless every stage succeeded; refuse constant and collinear input "
+      "columns instead of dropping them");
   add_common(desc, flags, true);
   if (!parse_command(
           "usage: nnlift train --data train.csv --hidden k --model model.json [options]\n\n"
@@ -472,6 +569,28 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   const std::vector<std::string> files =
       checked_files(data_flags.path, model_path, procs.rank, reducer);
   std::ostream& log = diag(flags, ctx.err);
+  if (stream != "auto" && stream != "on" && stream != "off") {
+    throw UsageError("--stream '" + stream + "': expected auto, on or off");
+  }
+  const bool one_npy = files.size() == 1 && is_npy_path(files[0]);
+  if (stream == "on" && !one_npy) {
+    throw UsageError("--stream on reads one .npy file (nnlift convert writes one from CSV)");
+  }
+  if (one_npy && (stream == "on" || (stream == "auto" && larger_than_half_memory(files[0])))) {
+    if (procs.size > 1) {
+      throw UsageError(
+          "--stream: a streamed .npy file is read by one process; run without "
+          "mpirun, or give each process a share (CSV shards)");
+    }
+    if (missing != "error") {
+      throw UsageError("--missing " + missing +
+                       ": a streamed .npy file's values must all be finite (--missing error)");
+    }
+    if (categorical != "auto" && categorical != "none") {
+      throw UsageError("--categorical: a .npy file holds numbers only");
+    }
+    return train_streamed_file(files[0], data_flags, o, flags, strict, model_path, log, ctx);
+  }
   CsvOptions csv = csv_options(data_flags, flags.threads);
   csv.reject_constant_features = strict;
   o.inputs.drop_degenerate = !strict;
@@ -542,31 +661,16 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     };
   }
   TrainResult r = train(data, o, ExecutionContext(reducer, flags.threads));
-  if (r.network.W2.size() == 0) {
-    ctx.err << "nnlift train: error: " << r.message << "\n";
-    return kNumericalError;
-  }
   r.network.encoding = std::move(encoding);
-  if (procs.rank == 0) {
-    save_model(model_path, r.network);
-  }
-  print_train_report(o, r, log);
-  if (!communication.empty()) {
-    log << "  communication (rank 0, waiting included):";
-    for (const auto& [stage, seconds] : communication) {
-      log << " " << stage << " " << format_seconds(seconds) << ";";
+  return finish_train(r, o, model_path, strict, procs.rank, log, ctx, [&] {
+    if (!communication.empty()) {
+      log << "  communication (rank 0, waiting included):";
+      for (const auto& [stage, seconds] : communication) {
+        log << " " << stage << " " << format_seconds(seconds) << ";";
+      }
+      log << "\n";
     }
-    log << "\n";
-  }
-  log << "  wrote " << model_path << "\n";
-  if (r.status != Status::Success) {
-    if (strict) {
-      ctx.err << "nnlift train: error: " << r.message << "\n";
-      return kNumericalError;
-    }
-    log << "nnlift: warning: " << r.message << "\n";
-  }
-  return kOk;
+  });
 }
 
 // A class label as a column-name suffix: "3" for 3.0, "0.5" for 0.5.
@@ -589,7 +693,7 @@ Dataset read_for_model(const std::string& path,
   csv.target = net.target;
   csv.num_threads = threads;
   if (net.encoding.empty()) {
-    return read_csv(path, csv);
+    return read_table(path, csv);
   }
   csv.features.clear();
   for (const ColumnEncoding& c : net.encoding.columns) {
@@ -597,7 +701,7 @@ Dataset read_for_model(const std::string& path,
   }
   csv.text_columns = net.encoding.categorical_names();
   csv.allow_missing = true;
-  const Dataset raw = read_csv(path, csv);
+  const Dataset raw = read_table(path, csv);
   for (Index i = 0; i < raw.y.size(); ++i) {
     if (std::isnan(raw.y(i))) {
       throw DataError(path + ": target '" + raw.target_name + "' is missing in data row " +
@@ -734,6 +838,100 @@ int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
     out << std::setprecision(6) << "MSE vs noise-free truth " << err << "\nrelative to Var f "
         << (var_f > 0 ? err / var_f : 0.0) << "\n";
   }
+  return kOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+int run_convert(const std::vector<std::string>& args, Context& ctx) {
+  CommonFlags flags;
+  std::string data_path, out_path, dtype = "float64", drop;
+  double chunk_mb = 64;
+  po::options_description desc("options");
+  desc.add_options()(
+      "data", po::value(&data_path)->required(), "CSV file with a header row (required)")(
+      "out",
+      po::value(&out_path)->required(),
+      "the .npy file to write (required); its column names go to OUT.json")(
+      "dtype",
+      po::value(&dtype)->default_value(dtype),
+      "float64 (exact) | float32 (half the size; about 7 significant digits)")(
+      "drop", po::value(&drop), "columns c,d to leave out (e.g. text columns)")(
+      "chunk-mb",
+      po::value(&chunk_mb)->default_value(chunk_mb),
+      "bytes of CSV read at a time, in MB: memory is about this plus its rows as doubles");
+  add_common(desc, flags, true);
+  if (!parse_command(
+          "usage: nnlift convert --data big.csv --out big.npy [--dtype float32]\n\n"
+          "Streams a numeric CSV file into a 2-D C-order .npy file, a chunk at a time, so that\n"
+          "files larger than memory can be converted; every field is checked as train checks\n"
+          "it (file:line:column on error). The column names go to the sidecar OUT.json, so\n"
+          "that --target and --features keep working by name on the .npy file.",
+          args,
+          desc,
+          ctx.out)) {
+    return kOk;
+  }
+  if (!is_npy_path(out_path)) {
+    throw UsageError("--out '" + out_path + "' must name a .npy file");
+  }
+  if (dtype != "float64" && dtype != "float32") {
+    throw UsageError("--dtype '" + dtype + "': expected float64 or float32");
+  }
+  if (!(chunk_mb >= 1 && chunk_mb <= 1 << 16)) {
+    throw UsageError("--chunk-mb must be in [1, 65536]");
+  }
+  const bool float32 = dtype == "float32";
+  detail::check_paths({data_path}, {out_path, out_path + ".json"});
+  CsvOptions csv;
+  csv.has_target = false;
+  if (!drop.empty()) {
+    csv.drop = split_list(drop, "drop");
+  }
+  csv.num_threads = flags.threads;
+  std::ostream& log = diag(flags, ctx.err);
+  const auto t0 = std::chrono::steady_clock::now();
+  // Equal byte shares of the body, each cut at line starts (as the processes of a distributed run
+  // read theirs), numbered from the lines of the shares before for messages.
+  const std::uint64_t bytes = std::filesystem::file_size(data_path);
+  const auto chunk = static_cast<std::uint64_t>(chunk_mb * 1e6);
+  const Index parts = static_cast<Index>(std::max<std::uint64_t>(1, (bytes + chunk - 1) / chunk));
+  std::unique_ptr<NpyWriter> writer;
+  std::vector<std::string> names;
+  Index lines_before = 0;
+  int reported = 0;
+  for (Index part = 0; part < parts; ++part) {
+    csv.share = {part, parts, lines_before};
+    const Dataset d = read_csv(data_path, csv);
+    if (!writer) {
+      names = d.feature_names;
+      writer = std::make_unique<NpyWriter>(out_path, d.X.cols(), float32);
+    }
+    if (float32) {
+      // A value beyond float32's range would silently become infinite.
+      for (Index j = 0; j < d.X.cols(); ++j) {
+        const double m = d.X.col(j).cwiseAbs().maxCoeff();
+        if (d.X.rows() > 0 && m > static_cast<double>(std::numeric_limits<float>::max())) {
+          throw DataError(data_path + ": column '" + names[static_cast<std::size_t>(j)] +
+                          "' holds a value beyond float32's range; use --dtype float64");
+        }
+      }
+    }
+    writer->append(d.X);
+    lines_before += csv_share_lines(data_path, part, parts, flags.threads);
+    const int percent = static_cast<int>(100 * (part + 1) / parts);
+    if (parts > 1 && percent / 10 > reported / 10) {
+      reported = percent;
+      log << "  " << writer->rows() << " rows (" << percent << "%)\n";
+    }
+  }
+  if (writer->rows() == 0) {
+    throw IoError(data_path + ": no data rows after the header (header only)");
+  }
+  writer->finish();
+  write_npy_column_names(out_path, names);
+  log << "nnlift convert: wrote " << out_path << " (" << writer->rows() << " x " << names.size()
+      << ", " << dtype << ") and " << out_path << ".json in " << format_seconds(seconds_since(t0))
+      << "\n";
   return kOk;
 }
 
@@ -907,7 +1105,8 @@ int run_command(const std::vector<std::string>& args, Context& ctx) {
                                                         {"predict", run_predict},
                                                         {"evaluate", run_evaluate},
                                                         {"describe", run_describe},
-                                                        {"decompose", run_decompose}};
+                                                        {"decompose", run_decompose},
+                                                        {"convert", run_convert}};
     for (const auto& [name, fn] : commands) {
       if (command == name) {
         return fn(rest, ctx);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nnlift/npy.hpp>
 #include <nnlift/types.hpp>
 
 #include "detail/text.hpp"
@@ -71,7 +72,7 @@ Dataset read_files(const std::vector<std::string>& files,
   std::vector<Dataset> sets;
   for (const std::string& f : files) {
     csv.share = {part, parts, lines_before};
-    sets.push_back(read_csv(f, csv));
+    sets.push_back(read_table(f, csv));
     if (column_list(sets.back()) != column_list(sets.front())) {
       throw IoError(f + ": its columns (" + column_list(sets.back()) + ") differ from those of " +
                     files.front() + " (" + column_list(sets.front()) + ")");
@@ -175,8 +176,10 @@ Dataset read_training_rows(const std::vector<std::string>& files,
   Dataset mine;
   if (F == 1) {
     Index lines = 0;
-    throw_first(reducer,
-                error_of([&] { lines = csv_share_lines(files[0], r, P, csv.num_threads); }));
+    if (!is_npy_path(files[0])) {  // a .npy file's share is a range of rows
+      throw_first(reducer,
+                  error_of([&] { lines = csv_share_lines(files[0], r, P, csv.num_threads); }));
+    }
     const Index before = reducer.first_row(lines);
     throw_first(reducer, error_of([&] { mine = read_files(files, csv, r, P, before); }));
   } else {

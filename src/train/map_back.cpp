@@ -15,16 +15,7 @@ Units map_back(const Matrix& Xs,
                const Matrix& Ubar,
                Activation activation,
                const ExecutionContext& context) {
-  const Index n = Xs.rows(), d = Xs.cols(), k = Ubar.cols();
-  Units u;
-  u.Ubar = Ubar;
-  u.W1.resize(k, st.mean.size());
-  u.scale.resize(k);
-  for (Index j = 0; j < k; ++j) {
-    const Vector w = st.W.transpose() * Ubar.col(j);  // ⟨ū, W(x − μ)⟩ = ⟨Wᵀū, x − μ⟩
-    u.scale(j) = 1.0 / w.norm();
-    u.W1.row(j) = (w * u.scale(j)).transpose();
-  }
+  const Index n = Xs.rows(), d = Xs.cols();
   // c1 = (ŪᵀŪ)⁻¹ Ūᵀ M1 and c2 = ((ŪᵀŪ)∘(ŪᵀŪ))⁻¹ (ū_jᵀ M2 ū_j)_j: the coefficients of the
   // label's first and second score moments along the directions.
   // (Under a mixture's score, its S1 and S2.)
@@ -34,6 +25,24 @@ Units map_back(const Matrix& Xs,
                             return Matrix(Xs.middleRows(b, c).transpose() * yc.segment(b, c));
                           }));
   const Matrix M2c = mixture != nullptr ? mixture->moment2(yc) : second_moment(Xs, yc, context);
+  return units_from_moments(M1, M2c, st, Ubar, activation);
+}
+
+Units units_from_moments(const Vector& M1,
+                         const Matrix& M2c,
+                         const Standardizer& st,
+                         const Matrix& Ubar,
+                         Activation activation) {
+  const Index k = Ubar.cols();
+  Units u;
+  u.Ubar = Ubar;
+  u.W1.resize(k, st.mean.size());
+  u.scale.resize(k);
+  for (Index j = 0; j < k; ++j) {
+    const Vector w = st.W.transpose() * Ubar.col(j);  // ⟨ū, W(x − μ)⟩ = ⟨Wᵀū, x − μ⟩
+    u.scale(j) = 1.0 / w.norm();
+    u.W1.row(j) = (w * u.scale(j)).transpose();
+  }
   const Matrix gram = Ubar.transpose() * Ubar;
   u.c1 = gram.ldlt().solve(Ubar.transpose() * M1);
   Vector rhs(k);

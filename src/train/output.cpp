@@ -91,6 +91,13 @@ struct RidgeChoice {
   double hidden_factor = 1;
 };
 
+RidgeChoice ridge_from_normal(const Matrix& normal,
+                              Index k,
+                              Index rows,
+                              const std::optional<double>& ridge);
+OutputFit set_output_weights(
+    const RidgeChoice& fit, Index k, Index r, const Standardizer& st, TwoLayerNetwork& net);
+
 RidgeChoice fit_ridge(const Design& D,
                       const Vector& y,
                       const std::optional<double>& ridge,
@@ -107,20 +114,29 @@ RidgeChoice fit_ridge(const Design& D,
     out(p, p) = yb.squaredNorm();
     return out;
   });
+  return ridge_from_normal(normal, D.k(), rows, ridge);
+}
+
+RidgeChoice ridge_from_normal(const Matrix& normal,
+                              Index k,
+                              Index rows,
+                              const std::optional<double>& ridge) {
+  const Index p = normal.rows() - 1;
+  const Index r = p - k - 1;
   const Matrix A = normal.topLeftCorner(p, p);
   const Vector g = normal.col(p).head(p);
   const double yy = normal(p, p);
-  const bool linear = D.r() > 0;
+  const bool linear = r > 0;
   // The normal equations of the design with the units left out: their rows and columns zero.
   Matrix A_linear = A;
-  A_linear.topRows(D.k()).setZero();
-  A_linear.leftCols(D.k()).setZero();
+  A_linear.topRows(k).setZero();
+  A_linear.leftCols(k).setZero();
   Vector g_linear = g;
-  g_linear.head(D.k()).setZero();
+  g_linear.head(k).setZero();
   auto solve = [&](double lambda, double factor) {
     const bool units = std::isfinite(factor);
     Matrix M = units ? A : A_linear;
-    M.diagonal() += column_penalties(A.diagonal(), lambda, D.k(), factor);
+    M.diagonal() += column_penalties(A.diagonal(), lambda, k, factor);
     M.diagonal().array() += 1e-13 * A.diagonal().maxCoeff();
     const Eigen::LDLT<Matrix> ldlt(M);
     return std::make_pair(ldlt.solve(units ? g : g_linear).eval(), ldlt);
@@ -136,7 +152,7 @@ RidgeChoice fit_ridge(const Design& D,
   // which the ridge's df does not see: each unit is charged its share s_j = [(A + λP)⁻¹A]_jj of
   // a degree of freedom times its r + 1 first-layer parameters, so that on data where the units
   // only fit noise the linear model alone wins.
-  const double unit_params = D.r() > 0 ? static_cast<double>(D.r()) + 1.0 : 0.0;
+  const double unit_params = r > 0 ? static_cast<double>(r) + 1.0 : 0.0;
   double best_score = std::numeric_limits<double>::infinity();
   for (const double factor : kHiddenFactors) {
     if (!linear && factor != 1.0) {
@@ -147,8 +163,7 @@ RidgeChoice fit_ridge(const Design& D,
       // (β's units' entries are 0 without them, so A and g give the same RSS as A_linear.)
       const double rss = std::max(yy - 2 * beta.dot(g) + beta.dot(A * beta), 0.0);
       const Matrix share = ldlt.solve(std::isfinite(factor) ? A : A_linear);
-      const double df =
-          share.trace() + unit_params * share.diagonal().head(D.k()).cwiseMax(0.0).sum();
+      const double df = share.trace() + unit_params * share.diagonal().head(k).cwiseMax(0.0).sum();
       const double denominator = 1.0 - df / static_cast<double>(rows);
       const double score = denominator > 1e-9 ? rss / (denominator * denominator)
                                               : std::numeric_limits<double>::infinity();
@@ -481,10 +496,26 @@ OutputFit fit_output_layer(const Matrix& H,
                            const ExecutionContext& context,
                            TwoLayerNetwork& net) {
   const Design D{H, X, st};
-  const Index k = D.k(), r = D.r(), p = D.p();
   const RidgeChoice fit = task == Task::Regression
                               ? fit_ridge(D, labels.y, options.ridge, context)
                               : fit_class_output(D, labels, options.ridge, context);
+  return set_output_weights(fit, D.k(), D.r(), st, net);
+}
+
+OutputFit output_from_normal(const Matrix& normal,
+                             Index k,
+                             Index rows,
+                             const Standardizer& st,
+                             const OutputOptions& options,
+                             TwoLayerNetwork& net) {
+  const Index r = normal.rows() - 2 - k;
+  return set_output_weights(ridge_from_normal(normal, k, rows, options.ridge), k, r, st, net);
+}
+
+namespace {
+OutputFit set_output_weights(
+    const RidgeChoice& fit, Index k, Index r, const Standardizer& st, TwoLayerNetwork& net) {
+  const Index p = k + r + 1;
   const Index outputs = fit.beta.size() / p;
   const Eigen::Map<const Matrix> B(fit.beta.data(), outputs, p);  // [W2 | Cs | b2] per output
   net.W2 = B.leftCols(k);
@@ -505,5 +536,7 @@ OutputFit fit_output_layer(const Matrix& H,
   }
   return report;
 }
+
+}  // namespace
 
 }  // namespace nnlift::detail

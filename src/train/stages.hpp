@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -19,6 +20,55 @@ struct StageReport {
   std::string message;
   std::vector<std::string> warnings;
 };
+
+// ---- around the stages (train.cpp) ------------------------------------------------------------
+
+using Clock = std::chrono::steady_clock;
+
+// Wall time per stage, reported through the progress callback as each one ends.
+class StageClock {
+ public:
+  StageClock(std::vector<StageTime>& times, const ProgressFn& progress)
+      : m_times(times), m_progress(progress) {}
+  void lap(const char* name) {
+    const auto now = Clock::now();
+    m_times.push_back({name, std::chrono::duration<double>(now - m_start).count()});
+    m_start = now;
+    if (m_progress) {
+      m_progress(name, 1.0);
+    }
+  }
+
+ private:
+  std::vector<StageTime>& m_times;
+  const ProgressFn& m_progress;
+  Clock::time_point m_start = Clock::now();
+};
+
+// The first stage that did not succeed sets the result's status; every stage's warnings are kept.
+inline void absorb(TrainResult& result, const detail::StageReport& stage) {
+  if (stage.status != Status::Success && result.status == Status::Success) {
+    result.status = stage.status;
+    result.message = stage.message;
+  }
+  result.warnings.insert(result.warnings.end(), stage.warnings.begin(), stage.warnings.end());
+}
+
+/// The network's metadata: options, the data's shape and the diagnostics of the run.
+std::string metadata(const TrainOptions& o,
+                     const TrainResult& r,
+                     Index rows,
+                     Index inputs,
+                     const std::string& target,
+                     double label_mean);
+
+/// Warnings for the columns the standardisation dropped (constant, collinear), in the result.
+/// \throws DataError when fewer independent directions than k hidden units remain.
+void report_standardizer(const Standardizer& st,
+                         const std::vector<std::string>& feature_names,
+                         Index rows,
+                         Index k,
+                         TrainResult& result);
 
 // ---- labels (labels.cpp) ----------------------------------------------------------------------
 
@@ -70,6 +120,14 @@ Subspace find_subspace(const Matrix& Xs,
                        std::uint64_t seed,
                        const ExecutionContext& context);
 
+/// The subspace from a moment tensor T and the second moment M2 whose top-k eigenvectors start
+/// HOOI (the part of find_subspace after the moments).
+Subspace subspace_from(const SymmetricTensor3& T,
+                       const Matrix& M2,
+                       Index k,
+                       const SubspaceOptions& options,
+                       std::uint64_t seed);
+
 /// Decompose: the k×k×k core (with a quadratic control variate in z = Qᵀx̃ when the full one
 /// was too costly), its CP decomposition and its split-half noise level.
 struct Directions : StageReport {
@@ -82,6 +140,16 @@ Directions decompose_core(const Matrix& Xs,
                           const Subspace& subspace,
                           const TrainOptions& options,
                           const ExecutionContext& context);
+
+/// The directions from rows already in the subspace Q, given block by block (z_source fills
+/// Z = Xs Q and the labels r of local rows [begin, begin + count)): the core, its noise level and
+/// its decomposition, as decompose_core without a quadratic control variate in the subspace.
+Directions directions_from_blocks(Index n,
+                                  const Matrix& Q,
+                                  const MomentTensor3::BlockSource& z_source,
+                                  MomentReport report,
+                                  const TrainOptions& o,
+                                  const ExecutionContext& context);
 
 // ---- map back (map_back.cpp) -------------------------------------------------------------------
 
@@ -102,6 +170,14 @@ Units map_back(const Matrix& Xs,
                const Matrix& Ubar,
                Activation activation,
                const ExecutionContext& context);
+
+/// The same from the centred labels' first and second score moments M1 = E[yc x̃] (d) and
+/// M2c = E[yc S2(x̃)] (d×d).
+Units units_from_moments(const Vector& M1,
+                         const Matrix& M2c,
+                         const Standardizer& st,
+                         const Matrix& Ubar,
+                         Activation activation);
 
 // ---- biases (src/bias/) ------------------------------------------------------------------------
 
@@ -131,8 +207,17 @@ struct BiasFit : StageReport {
 /// The one dispatch point: ratio always (the start of the others), then the chosen estimator.
 BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used);
 
-BiasFit bias_by_ratio(const BiasProblem& problem);                          // bias/ratio.cpp
-BiasFit bias_by_lsq(const BiasProblem& problem, const BiasFit& start);      // bias/lsq.cpp
+BiasFit bias_by_ratio(const BiasProblem& problem);                      // bias/ratio.cpp
+BiasFit bias_by_lsq(const BiasProblem& problem, const BiasFit& start);  // bias/lsq.cpp
+/// Least squares on a subsample every part holds whole: t = its rows' projections ⟨ū_j, x̃⟩
+/// (m×k) and y_fit their working labels (what bias_by_lsq gathers from the problem's rows).
+BiasFit bias_by_lsq_on(const BiasProblem& problem,
+                       const BiasFit& start,
+                       const Matrix& t,
+                       const Vector& y_fit);
+/// The rows of the least-squares bias fit's subsample: every stride-th global row, with stride
+/// chosen for at most 200,000 rows; the local indices of this part's rows among them.
+std::vector<Index> lsq_sample_rows(Index local_rows, const ExecutionContext& context);
 BiasFit bias_by_fourier(const BiasProblem& problem, const BiasFit& start);  // bias/fourier.cpp
 
 // ---- output layer (output.cpp) -----------------------------------------------------------------
@@ -170,6 +255,16 @@ RidgeFit solve_ridge(Index n,
                      const Vector& y,
                      const ExecutionContext& context,
                      const std::function<Matrix(Index, Index)>& hidden);
+
+/// Regression's output layer from the normal equations of its design F = [H, z, 1] (k hidden
+/// units, z the r column-standardised inputs or none): `normal` is [FᵀF Fᵀy; yᵀF yᵀy] / n
+/// ((p+1)×(p+1), p = k + r + 1) over `rows` rows. The ridge as fit_output_layer chooses it.
+OutputFit output_from_normal(const Matrix& normal,
+                             Index k,
+                             Index rows,
+                             const Standardizer& st,
+                             const OutputOptions& options,
+                             TwoLayerNetwork& net);
 
 // ---- refine (refine.cpp) -----------------------------------------------------------------------
 

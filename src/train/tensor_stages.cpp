@@ -66,13 +66,13 @@ struct Core {
 };
 
 // The labels of each half (doubled): column 0 the even blocks', column 1 the odd blocks'.
+constexpr Index kHalfBlock = 8192;
 Matrix split_half_labels(const Vector& r_core, const ExecutionContext& context) {
   const Index n = r_core.size();
-  const Index half_block = 8192;
   const Index first = context.first_row(n);
   Matrix R = Matrix::Zero(n, 2);
   for (Index i = 0; i < n; ++i) {
-    R(i, (first + i) / half_block % 2 == 0 ? 0 : 1) = 2.0 * r_core(i);
+    R(i, (first + i) / kHalfBlock % 2 == 0 ? 0 : 1) = 2.0 * r_core(i);
   }
   return R;
 }
@@ -112,28 +112,38 @@ Core mixture_core(const MixtureScore& mixture,
   return core_from_halves(Q.cols(), half, seed, context);
 }
 
-Core core_and_noise(const Matrix& Z,
-                    const Vector& r_core,
+// The core and its noise level from the rows in the subspace, given block by block: `source`
+// fills Z (count×k) and the labels r for local rows [begin, begin + count).
+Core core_and_noise(Index n,
+                    Index k,
+                    const MomentTensor3::BlockSource& source,
                     std::uint64_t seed,
                     const ExecutionContext& context) {
-  const Index n = Z.rows(), k = Z.cols();
-  const Matrix R = split_half_labels(r_core, context);
+  const Index first = context.first_row(n);
   // Per half h: Σ (r_h ∘ Z)ᵀ (Z ⊙ Z) in columns [h·k², (h+1)·k²), and Σ r_h z in the last two.
   const Index kk = k * k;
   const Matrix acc = context.mean(n, k, 2 * kk + 2, [&](Index b, Index c) {
+    thread_local Matrix Z;
+    thread_local Vector r;
+    source(b, c, Z, r);
     Matrix out = Matrix::Zero(k, 2 * kk + 2);
     const Index sub = 1024;  // keeps the n×k² Khatri–Rao block small
     for (Index s = 0; s < c; s += sub) {
       const Index len = std::min(sub, c - s);
-      const auto Zb = Z.middleRows(b + s, len);
+      const auto Zb = Z.middleRows(s, len);
+      // The labels of each half (doubled): column 0 the even blocks', column 1 the odd blocks'.
+      Matrix R = Matrix::Zero(len, 2);
+      for (Index i = 0; i < len; ++i) {
+        R(i, (first + b + s + i) / kHalfBlock % 2 == 0 ? 0 : 1) = 2.0 * r(s + i);
+      }
       Matrix KZ(len, kk);  // column a + k·l holds z_a z_l
       for (Index l = 0; l < k; ++l) {
         KZ.middleCols(k * l, k) = Zb.array().colwise() * Zb.col(l).array();
       }
       for (Index h = 0; h < 2; ++h) {
-        const Matrix RZ = Zb.array().colwise() * R.col(h).segment(b + s, len).array();
+        const Matrix RZ = Zb.array().colwise() * R.col(h).array();
         out.middleCols(h * kk, kk).noalias() += RZ.transpose() * KZ;
-        out.col(2 * kk + h).noalias() += Zb.transpose() * R.col(h).segment(b + s, len);
+        out.col(2 * kk + h).noalias() += Zb.transpose() * R.col(h);
       }
     }
     return out;
@@ -155,6 +165,12 @@ Core core_and_noise(const Matrix& Z,
   }
   return core_from_halves(k, half, seed, context);
 }
+
+Directions directions_from_core(const Core& core_fit,
+                                const Matrix& Q,
+                                MomentReport report,
+                                const TrainOptions& o,
+                                const ExecutionContext& context);
 
 }  // namespace
 
@@ -178,10 +194,18 @@ Subspace find_subspace(const Matrix& Xs,
                        const SubspaceOptions& options,
                        std::uint64_t seed,
                        const ExecutionContext& context) {
-  const Index d = Xs.cols();
   const std::unique_ptr<SymmetricTensor3> T = moment_tensor(Xs, mixture, labels.r, context);
   const Matrix M2 = mixture != nullptr ? mixture->moment2(labels.r_low)
                                        : second_moment(Xs, labels.r_low, context);
+  return subspace_from(*T, M2, k, options, seed);
+}
+
+Subspace subspace_from(const SymmetricTensor3& T,
+                       const Matrix& M2,
+                       Index k,
+                       const SubspaceOptions& options,
+                       std::uint64_t seed) {
+  const Index d = T.dim();
   const Eigen::SelfAdjointEigenSolver<Matrix> eig(M2);
   std::vector<Index> order(static_cast<std::size_t>(d));
   std::iota(order.begin(), order.end(), Index{0});
@@ -196,7 +220,7 @@ Subspace find_subspace(const Matrix& Xs,
     const Index c = order[static_cast<std::size_t>(j)];
     so.start.col(j) = eig.eigenvectors().col(c) * eig.eigenvalues()(c);
   }
-  const SubspaceResult sub = tensor_subspace(*T, so);
+  const SubspaceResult sub = tensor_subspace(T, so);
   Subspace out;
   out.Q = sub.Q;
   out.sweeps = sub.sweeps;
@@ -258,7 +282,38 @@ Directions decompose_core(const Matrix& Xs,
   }
   const Core core_fit = mixture != nullptr
                             ? mixture_core(*mixture, Q, r_core, derive_seed(o.seed, 23), context)
-                            : core_and_noise(Z, r_core, derive_seed(o.seed, 23), context);
+                            : core_and_noise(
+                                  Z.rows(),
+                                  k,
+                                  [&](Index b, Index c, Matrix& Zb, Vector& rb) {
+                                    Zb = Z.middleRows(b, c);
+                                    rb = r_core.segment(b, c);
+                                  },
+                                  derive_seed(o.seed, 23),
+                                  context);
+  return directions_from_core(core_fit, Q, std::move(rep), o, context);
+}
+
+Directions directions_from_blocks(Index n,
+                                  const Matrix& Q,
+                                  const MomentTensor3::BlockSource& z_source,
+                                  MomentReport report,
+                                  const TrainOptions& o,
+                                  const ExecutionContext& context) {
+  const Core core_fit = core_and_noise(n, Q.cols(), z_source, derive_seed(o.seed, 23), context);
+  return directions_from_core(core_fit, Q, std::move(report), o, context);
+}
+
+namespace {
+Directions directions_from_core(const Core& core_fit,
+                                const Matrix& Q,
+                                MomentReport report,
+                                const TrainOptions& o,
+                                const ExecutionContext& context) {
+  const Index k = o.hidden;
+  Directions out;
+  out.report = std::move(report);
+  MomentReport& rep = out.report;
   const DenseSymmetricTensor3& core = core_fit.tensor;
   DecomposeOptions dopt = o.decompose;
   dopt.rank = k;
@@ -299,5 +354,6 @@ Directions decompose_core(const Matrix& Xs,
   out.message = dr.status == Status::Success ? "" : "decomposition: " + dr.message;
   return out;
 }
+}  // namespace
 
 }  // namespace nnlift::detail

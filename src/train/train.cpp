@@ -19,38 +19,10 @@
 namespace nnlift {
 namespace {
 
+using detail::absorb;
+using detail::StageClock;
+
 const detail::EnumName<Init> kInitNames[] = {{Init::Tensor, "tensor"}, {Init::Random, "random"}};
-
-using Clock = std::chrono::steady_clock;
-
-// Wall time per stage, reported through the progress callback as each one ends.
-class StageClock {
- public:
-  StageClock(std::vector<StageTime>& times, const ProgressFn& progress)
-      : m_times(times), m_progress(progress) {}
-  void lap(const char* name) {
-    const auto now = Clock::now();
-    m_times.push_back({name, std::chrono::duration<double>(now - m_start).count()});
-    m_start = now;
-    if (m_progress) {
-      m_progress(name, 1.0);
-    }
-  }
-
- private:
-  std::vector<StageTime>& m_times;
-  const ProgressFn& m_progress;
-  Clock::time_point m_start = Clock::now();
-};
-
-// The first stage that did not succeed sets the result's status; every stage's warnings are kept.
-void absorb(TrainResult& result, const detail::StageReport& stage) {
-  if (stage.status != Status::Success && result.status == Status::Success) {
-    result.status = stage.status;
-    result.message = stage.message;
-  }
-  result.warnings.insert(result.warnings.end(), stage.warnings.begin(), stage.warnings.end());
-}
 
 // Unit-norm random directions in standardised coordinates (pre-activations of unit variance),
 // biases U(−1, 1), small output weights, output bias at the label mean.
@@ -94,11 +66,14 @@ nlohmann::json mixture_metadata(const GaussianMixture& g, const MixtureCandidate
   return j;
 }
 
-std::string metadata(const TrainOptions& o,
-                     const TrainResult& r,
-                     Index rows,
-                     const Dataset& data,
-                     double label_mean) {
+}  // namespace
+
+std::string detail::metadata(const TrainOptions& o,
+                             const TrainResult& r,
+                             Index rows,
+                             Index inputs,
+                             const std::string& target,
+                             double label_mean) {
   const MomentReport& m = r.moments;
   nlohmann::json meta;
   meta["trainer"] = "nnlift train (NN-LIFT, method of moments)";
@@ -118,10 +93,8 @@ std::string metadata(const TrainOptions& o,
   if (r.mixture.components() > 0) {
     meta["score_mixture"] = mixture_metadata(r.mixture, r.mixture_fit);
   }
-  meta["data"] = {{"rows", rows},
-                  {"inputs", data.X.cols()},
-                  {"target", data.target_name},
-                  {"target_mean", label_mean}};
+  meta["data"] = {
+      {"rows", rows}, {"inputs", inputs}, {"target", target}, {"target_mean", label_mean}};
   meta["diagnostics"] = {
       {"lambda", std::vector<double>(m.lambda.data(), m.lambda.data() + m.lambda.size())},
       {"refine_iterations", r.refine.iterations},
@@ -132,19 +105,17 @@ std::string metadata(const TrainOptions& o,
   return meta.dump();
 }
 
-// Stage "standardise": the whitening map, with a warning for each kind of column it drops.
-// \throws DataError when fewer independent directions than hidden units remain.
-Standardizer standardise_stage(const Dataset& data,
-                               const TrainOptions& o,
-                               const ExecutionContext& context,
-                               TrainResult& result) {
-  const Index d = data.X.cols(), k = o.hidden;
-  const Standardizer st = fit_standardizer(data.X, data.feature_names, context, o.inputs);
+void detail::report_standardizer(const Standardizer& st,
+                                 const std::vector<std::string>& feature_names,
+                                 Index rows,
+                                 Index k,
+                                 TrainResult& result) {
+  const Index d = st.mean.size();
   const auto column_names = [&](const std::vector<Index>& columns) {
     std::vector<std::string> names;
     for (const Index j : columns) {
-      names.push_back(static_cast<std::size_t>(j) < data.feature_names.size()
-                          ? data.feature_names[static_cast<std::size_t>(j)]
+      names.push_back(static_cast<std::size_t>(j) < feature_names.size()
+                          ? feature_names[static_cast<std::size_t>(j)]
                           : std::to_string(j + 1));
     }
     return detail::name_list(names);
@@ -154,7 +125,6 @@ Standardizer standardise_stage(const Dataset& data,
                               " carry nothing and are ignored");
   }
   if (!st.collinear_columns.empty()) {
-    const Index rows = context.global_rows(data.X.rows());
     // With no more rows than inputs, the rows span at most rows − 1 centred directions.
     const std::string why = rows <= d ? " (the " + std::to_string(rows) + " rows span at most " +
                                             std::to_string(rows - 1) + " directions of the " +
@@ -172,6 +142,19 @@ Standardizer standardise_stage(const Dataset& data,
                     " independent directions of the inputs; use --hidden " +
                     std::to_string(st.rank()) + " or fewer");
   }
+}
+
+namespace {
+
+// Stage "standardise": the whitening map, with a warning for each kind of column it drops.
+// \throws DataError when fewer independent directions than hidden units remain.
+Standardizer standardise_stage(const Dataset& data,
+                               const TrainOptions& o,
+                               const ExecutionContext& context,
+                               TrainResult& result) {
+  const Standardizer st = fit_standardizer(data.X, data.feature_names, context, o.inputs);
+  detail::report_standardizer(
+      st, data.feature_names, context.global_rows(data.X.rows()), o.hidden, result);
   return st;
 }
 
@@ -339,7 +322,7 @@ TrainResult run_pipeline(const Dataset& data,
   }
 
   training_scores(net, X, data.y, context, result);
-  net.metadata_json = metadata(o, result, rows, data, ybar);
+  net.metadata_json = detail::metadata(o, result, rows, d, data.target_name, ybar);
   return result;
 }
 

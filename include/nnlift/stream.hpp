@@ -1,0 +1,59 @@
+// Training on rows that are never held in memory: read block by block in every pass.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nnlift/execution.hpp>
+#include <nnlift/train.hpp>
+#include <nnlift/types.hpp>
+
+namespace nnlift {
+
+/// Rows kept in storage and read a block at a time (NpyRows, a .npy file, is one): what
+/// train_streamed reads in each of its passes. read() is called from several threads at once.
+class RowSource {
+ public:
+  virtual ~RowSource() = default;
+  /// This part's rows.
+  virtual Index rows() const = 0;
+  virtual Index cols() const = 0;
+  /// Rows [begin, begin + count) into out (resized to count×cols()).
+  virtual void read(Index begin, Index count, Matrix& out) const = 0;
+  /// Where the rows are, for messages (a file name).
+  virtual std::string name() const = 0;
+};
+
+/// The columns of a RowSource that training uses: the inputs in order, and the target.
+struct StreamedColumns {
+  std::vector<Index> features;
+  Index target = -1;
+  std::vector<std::string> feature_names;  ///< one per feature
+  std::string target_name;
+};
+
+/// Trains as train() does, but reads the rows from `source` in every pass instead of holding
+/// them: memory is O(B·d + d² + k³) for B-row blocks, whatever the number of rows. About 8 + 2·
+/// (HOOI sweeps) passes for k units: mean and covariance, the linear control variate, the second
+/// moment and the subspace sketch and sweeps, the core, the map-back moments, the bias
+/// subsample, the output layer's normal equations and the training loss.
+///
+/// What it covers (the rest is refused before any pass, naming the option): regression; k >= 1
+/// hidden units given (no --hidden auto, which needs candidates and validation rows); the tensor
+/// start under the Gaussian score; the linear control variate (residualize auto means linear
+/// here) or none; the ratio or least-squares biases (auto: least squares); the output layer's
+/// ridge chosen by GCV or given; no refinement and no validation split.
+/// \throws std::invalid_argument for an option it does not cover or a column outside the source;
+///         DataError naming the source, row and column for a value that is not finite, and as
+///         train() otherwise.
+/// validate(options), and that train_streamed covers them.
+/// \throws std::invalid_argument naming the first option it does not cover.
+void validate_streamed(const TrainOptions& options);
+
+TrainResult train_streamed(const RowSource& source,
+                           const StreamedColumns& columns,
+                           const TrainOptions& options,
+                           const ExecutionContext& context = ExecutionContext());
+
+}  // namespace nnlift

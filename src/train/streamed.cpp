@@ -1,0 +1,331 @@
+// Training on rows read block by block in every pass (data larger than memory): the stages of
+// train.cpp over a RowSource, each per-row quantity (standardised rows, residual labels, the rows
+// in the subspace, the hidden layer) recomputed from the block it needs instead of stored.
+// SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include <nnlift/stream.hpp>
+
+#include "detail/check.hpp"
+#include "detail/moment_kernels.hpp"
+#include "detail/parallel.hpp"
+#include "detail/rng.hpp"
+#include "train/stages.hpp"
+
+namespace nnlift {
+namespace {
+
+using detail::absorb;
+using detail::StageClock;
+
+}  // namespace
+
+void validate_streamed(const TrainOptions& o) {
+  validate(o);
+  const auto refuse = [](const std::string& what) {
+    throw std::invalid_argument(what + ": not available when training streams its rows");
+  };
+  if (o.labels.task != Task::Regression) {
+    refuse("TrainOptions::labels.task = classification");
+  }
+  if (o.hidden < 1) {
+    throw std::invalid_argument(
+        "TrainOptions::hidden = auto chooses among candidates on validation rows: not available "
+        "when training streams its rows; give the number of units");
+  }
+  if (o.init != Init::Tensor || o.directions.size() > 0) {
+    refuse("TrainOptions::init = random or given directions");
+  }
+  if (o.score != ScoreModel::Gaussian) {
+    refuse(std::string("TrainOptions::score = ") + to_string(o.score));
+  }
+  if (o.refine.enabled) {
+    refuse("TrainOptions::refine (L-BFGS)");
+  }
+  if (o.validation.fraction && *o.validation.fraction > 0) {
+    refuse("TrainOptions::validation.fraction > 0");
+  }
+  if (o.moments.residualize == Residualize::Quadratic) {
+    refuse("TrainOptions::moments.residualize = quadratic");
+  }
+  if (o.bias.method == BiasMethod::Fourier) {
+    refuse("TrainOptions::bias.method = fourier");
+  }
+}
+
+namespace {
+
+// The rows of a source as the stages see them: the chosen columns, checked, and derived
+// quantities computed per block.
+class StreamedRows {
+ public:
+  StreamedRows(const RowSource& source,
+               const StreamedColumns& columns,
+               const ExecutionContext& context)
+      : m_source(source), m_columns(columns), m_first(context.first_row(source.rows())) {}
+
+  Index rows() const { return m_source.rows(); }
+  Index inputs() const { return static_cast<Index>(m_columns.features.size()); }
+
+  // The inputs X (count×d) and target y of local rows [b, b + c); a value that is not finite
+  // is an error naming the source, the row (1-based, over all parts) and the column.
+  void load(Index b, Index c, Matrix& X, Vector& y) const {
+    thread_local Matrix raw;
+    m_source.read(b, c, raw);
+    const Index d = inputs();
+    X.resize(c, d);
+    for (Index j = 0; j < d; ++j) {
+      X.col(j) = raw.col(m_columns.features[static_cast<std::size_t>(j)]);
+    }
+    y = raw.col(m_columns.target);
+    if (!X.allFinite() || !y.allFinite()) {
+      for (Index i = 0; i < c; ++i) {
+        for (Index j = 0; j <= d; ++j) {
+          const double v = j < d ? X(i, j) : y(i);
+          if (!std::isfinite(v)) {
+            std::ostringstream msg;
+            msg << m_source.name() << ": row " << m_first + b + i + 1 << ", column '"
+                << (j < d ? m_columns.feature_names[static_cast<std::size_t>(j)]
+                          : m_columns.target_name)
+                << "': " << v << " is not a finite number";
+            throw DataError(msg.str());
+          }
+        }
+      }
+    }
+  }
+
+  // Standardised inputs x̃ = W(x − μ) and the target.
+  void standardised(const Standardizer& st, Index b, Index c, Matrix& Xs, Vector& y) const {
+    thread_local Matrix X;
+    load(b, c, X, y);
+    X.rowwise() -= st.mean.transpose();
+    Xs.noalias() = X * st.W.transpose();
+  }
+
+ private:
+  const RowSource& m_source;
+  const StreamedColumns& m_columns;
+  Index m_first;
+};
+
+void check_columns(const RowSource& source, const StreamedColumns& c) {
+  const auto inside = [&](Index j) { return j >= 0 && j < source.cols(); };
+  if (c.features.empty() || c.feature_names.size() != c.features.size() || !inside(c.target)) {
+    detail::fail(
+        "StreamedColumns: give at least one feature, a name for each, and a target "
+        "inside the source's " +
+        std::to_string(source.cols()) + " columns");
+  }
+  for (const Index j : c.features) {
+    if (!inside(j) || j == c.target) {
+      detail::fail("StreamedColumns: feature column " + std::to_string(j) +
+                   " is outside the source or is the target");
+    }
+  }
+}
+
+}  // namespace
+
+TrainResult train_streamed(const RowSource& source,
+                           const StreamedColumns& columns,
+                           const TrainOptions& o,
+                           const ExecutionContext& context) {
+  validate_streamed(o);
+  check_columns(source, columns);
+  const detail::ThreadBudget threads(context.num_threads());
+  const StreamedRows data(source, columns, context);
+  const Index n = data.rows(), d = data.inputs(), k = o.hidden;
+  detail::require_rank_fits(k, d, "train_streamed", "TrainOptions::hidden");
+  const Index rows = context.global_rows(n);
+  constexpr Index kMinRows = 4;
+  if (rows < kMinRows) {
+    throw DataError("train: " + std::to_string(rows) + " rows are too few to train on (at least " +
+                    std::to_string(kMinRows) + " are needed)");
+  }
+  TrainResult result;
+  StageClock clock(result.stages, o.progress);
+  TwoLayerNetwork& net = result.network;
+  net.task = Task::Regression;
+  net.activation = o.activation;
+  net.link = OutputLink::Identity;
+  net.inputs = columns.feature_names;
+  net.target = columns.target_name;
+
+  // Standardise (§4.1): the means of the inputs and the target, then the centred covariance.
+  const Vector means = context.mean(n, d + 1, 1, [&](Index b, Index c) {
+    thread_local Matrix X;
+    thread_local Vector y;
+    data.load(b, c, X, y);
+    Vector out(d + 1);
+    out.head(d) = detail::column_sums(X);
+    out(d) = detail::sum_of(y);
+    return Matrix(out);
+  });
+  const Vector mu = means.head(d);
+  const double ybar = means(d);
+  const Matrix cov = context.mean(n, d, d, [&](Index b, Index c) {
+    thread_local Matrix X;
+    thread_local Vector y;
+    data.load(b, c, X, y);
+    return detail::centred_gram(X, mu);
+  });
+  const Standardizer st =
+      detail::standardizer_from_moments(mu, cov, columns.feature_names, o.inputs);
+  detail::report_standardizer(st, columns.feature_names, rows, k, result);
+  const Index r = st.rank();
+  clock.lap("standardise");
+
+  // Residualise (§4.2b): the labels less their least-squares fit on [1, x̃] (x̃ is white over
+  // these rows, so the fit is ȳ + x̃ᵀ E[x̃ y]), or only centred.
+  const bool linear = o.moments.residualize != Residualize::None;
+  Vector beta = Vector::Zero(r);
+  if (linear) {
+    beta = context.mean(n, r, 1, [&](Index b, Index c) {
+      thread_local Matrix Xs;
+      thread_local Vector y;
+      data.standardised(st, b, c, Xs, y);
+      return Matrix(Xs.transpose() * y);
+    });
+  }
+  const MomentTensor3::BlockSource residuals = [&](Index b, Index c, Matrix& Xs, Vector& res) {
+    data.standardised(st, b, c, Xs, res);
+    res.array() -= ybar;
+    if (linear) {
+      res.noalias() -= Xs * beta;
+    }
+  };
+  clock.lap("residualise");
+
+  // Subspace (§4.3b.1) and decomposition of the core (§4.3).
+  const MomentTensor3 T(n, r, residuals, context);
+  const Matrix M2 = second_moment(n, r, residuals, context);
+  const detail::Subspace subspace =
+      detail::subspace_from(T, M2, k, o.subspace, detail::derive_seed(o.seed, 21));
+  absorb(result, subspace);
+  clock.lap("subspace");
+  MomentReport report;
+  report.residualize_used = linear ? Residualize::Linear : Residualize::None;
+  report.subspace_sweeps = subspace.sweeps;
+  report.subspace_gap = subspace.gap;
+  const Matrix& Q = subspace.Q;
+  detail::Directions directions = detail::directions_from_blocks(
+      n,
+      Q,
+      [&](Index b, Index c, Matrix& Z, Vector& res) {
+        thread_local Matrix Xs;
+        residuals(b, c, Xs, res);
+        Z.noalias() = Xs * Q;
+      },
+      report,
+      o,
+      context);
+  absorb(result, directions);
+  result.moments = std::move(directions.report);
+  clock.lap("decompose");
+  if (directions.Ubar.size() == 0) {
+    return result;  // no directions: the status says why, and there is no network
+  }
+
+  // Map back (§4.1, §4.4b): the centred labels' first and second score moments in one pass,
+  // [x̃ᵀ diag(yc) x̃ | x̃ᵀ yc | Σ yc].
+  const Matrix M = context.mean(n, r, r + 2, [&](Index b, Index c) {
+    thread_local Matrix Xs;
+    thread_local Vector y;
+    data.standardised(st, b, c, Xs, y);
+    y.array() -= ybar;
+    Matrix out = Matrix::Zero(r, r + 2);
+    out.leftCols(r).noalias() = Xs.transpose() * (y.asDiagonal() * Xs);
+    out.col(r).noalias() = Xs.transpose() * y;
+    out(0, r + 1) = detail::sum_of(y);
+    return out;
+  });
+  Matrix M2c = M.leftCols(r);
+  M2c.diagonal().array() -= M(0, r + 1);
+  const detail::Units units =
+      detail::units_from_moments(M.col(r), M2c, st, directions.Ubar, o.activation);
+
+  // Biases (§4.4): the moment ratio, then (least squares) a fit on a strided subsample of rows.
+  const Matrix none;
+  const Vector no_rows;
+  const detail::BiasProblem problem{none,
+                                    none,
+                                    no_rows,
+                                    no_rows,
+                                    st,
+                                    units,
+                                    o.activation,
+                                    Task::Regression,
+                                    o.bias,
+                                    o.output.ridge.value_or(1e-6),
+                                    o.seed,
+                                    context};
+  detail::BiasFit biases = detail::bias_by_ratio(problem);
+  result.bias_used = BiasMethod::Ratio;
+  if (o.bias.method != BiasMethod::Ratio) {
+    const std::vector<Index> picked = detail::lsq_sample_rows(n, context);
+    Matrix local(static_cast<Index>(picked.size()), k + 1);
+    // One positioned read per row (the rows are `stride` apart), 256 rows per task.
+    const Index m = local.rows(), chunk = 256;
+    detail::parallel_for((m + chunk - 1) / chunk, context.num_threads(), [&](Index t) {
+      thread_local Matrix Xs;
+      thread_local Vector y;
+      for (Index i = t * chunk; i < std::min(m, (t + 1) * chunk); ++i) {
+        data.standardised(st, picked[static_cast<std::size_t>(i)], 1, Xs, y);
+        local.row(i).head(k) = Xs * units.Ubar;
+        local(i, k) = y(0);
+      }
+    });
+    const Matrix sample = context.reducer().gather_rows(local);
+    biases = detail::bias_by_lsq_on(problem, biases, sample.leftCols(k), sample.col(k));
+    result.bias_used = BiasMethod::Lsq;
+  }
+  absorb(result, biases);
+  net.W1 = units.W1;
+  for (Index j = 0; j < k; ++j) {
+    net.W1.row(j) *= biases.rescale(j);
+  }
+  net.b1 = biases.b1;
+  clock.lap("biases");
+
+  // Output layer (§4.5): the normal equations of [σ(W1 x + b1), z, 1] (z the column-standardised
+  // inputs, with the linear term) in one pass; the ridge by GCV as for rows in memory.
+  const Index lin = o.output.linear_term ? d : 0;
+  const Index p = k + lin + 1;
+  const Matrix normal = context.mean(n, p + 1, p + 1, [&](Index b, Index c) {
+    thread_local Matrix X;
+    thread_local Vector y;
+    data.load(b, c, X, y);
+    Matrix F(c, p);
+    F.leftCols(k) = hidden_layer(net, X);
+    if (lin > 0) {
+      F.middleCols(k, lin) = (X.rowwise() - st.mean.transpose()) * st.inv_sd.asDiagonal();
+    }
+    F.col(p - 1).setOnes();
+    Matrix out = Matrix::Zero(p + 1, p + 1);
+    out.topLeftCorner(p, p).noalias() = F.transpose() * F;
+    out.col(p).head(p).noalias() = F.transpose() * y;
+    out(p, p) = y.squaredNorm();
+    return out;
+  });
+  const detail::OutputFit output = detail::output_from_normal(normal, k, rows, st, o.output, net);
+  result.output_ridge = output.ridge;
+  result.output_linear_only = output.linear_only();
+  absorb(result, output);
+  clock.lap("output layer");
+
+  // The training loss, one more pass.
+  result.train_loss = context.mean(n, 1, 1, [&](Index b, Index c) {
+    thread_local Matrix X;
+    thread_local Vector y;
+    data.load(b, c, X, y);
+    const Vector f = predict_value(net, X).col(0);
+    return Matrix::Constant(1, 1, (y - f).squaredNorm());
+  })(0, 0);
+  net.metadata_json = detail::metadata(o, result, rows, d, columns.target_name, ybar);
+  return result;
+}
+
+}  // namespace nnlift

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+// Data larger than memory: .npy row blocks, the streamed writer, and training that reads its
+// rows in every pass (train_streamed) against the same estimator on rows held in memory.
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include <doctest/doctest.h>
+
+#include <nnlift/evaluate.hpp>
+#include <nnlift/npy.hpp>
+#include <nnlift/stream.hpp>
+#include <nnlift/synth.hpp>
+#include <nnlift/train.hpp>
+
+#include "test_helpers.hpp"
+
+namespace {
+
+nnlift::SynthData planted(Index d, Index k, Index n, std::uint64_t seed) {
+  nnlift::SynthOptions o;
+  o.dim = d;
+  o.hidden = k;
+  o.samples = n;
+  o.noise = 0.05;
+  o.seed = seed;
+  return nnlift::make_synthetic(o);
+}
+
+// [X, y] of a planted set as a .npy file with its column names.
+std::string planted_npy(const test::TempDir& dir, const nnlift::SynthData& s, bool float32) {
+  const std::string path = dir.file(float32 ? "planted32.npy" : "planted.npy");
+  Matrix table(s.X_train.rows(), s.X_train.cols() + 1);
+  table << s.X_train, s.y_train;
+  nnlift::NpyWriter w(path, table.cols(), float32);
+  for (Index b = 0; b < table.rows(); b += 7000) {  // blocks of a size unrelated to the reader's
+    w.append(table.middleRows(b, std::min<Index>(7000, table.rows() - b)));
+  }
+  w.finish();
+  std::vector<std::string> names = s.truth.inputs;
+  names.push_back("y");
+  nnlift::write_npy_column_names(path, names);
+  return path;
+}
+
+nnlift::StreamedColumns all_but_last(const nnlift::NpyRows& file) {
+  const std::vector<std::string> names = nnlift::npy_column_names(file.path(), file.cols());
+  nnlift::StreamedColumns c;
+  for (Index j = 0; j + 1 < file.cols(); ++j) {
+    c.features.push_back(j);
+    c.feature_names.push_back(names[static_cast<std::size_t>(j)]);
+  }
+  c.target = file.cols() - 1;
+  c.target_name = names.back();
+  return c;
+}
+
+// The options both trainers cover: k units, the linear control variate, no validation.
+nnlift::TrainOptions covered(Index k) {
+  nnlift::TrainOptions o;
+  o.hidden = k;
+  o.seed = 3;
+  o.moments.residualize = nnlift::Residualize::Linear;
+  return o;
+}
+
+}  // namespace
+
+TEST_SUITE("stream") {
+  TEST_CASE("stream: NpyWriter's blocks read back by NpyRows, float64 exactly, float32 rounded") {
+    test::TempDir dir;
+    const nnlift::SynthData s = planted(4, 2, 20000, 1);
+    for (const bool f32 : {false, true}) {
+      const nnlift::NpyRows file(planted_npy(dir, s, f32));
+      REQUIRE(file.rows() == 20000);
+      REQUIRE(file.cols() == 5);
+      CHECK(file.float32() == f32);
+      Matrix block;
+      file.read(12345, 3, block);
+      for (Index i = 0; i < 3; ++i) {
+        for (Index j = 0; j < 4; ++j) {
+          const double want = f32 ? static_cast<double>(static_cast<float>(s.X_train(12345 + i, j)))
+                                  : s.X_train(12345 + i, j);
+          CHECK(block(i, j) == want);
+        }
+      }
+      CHECK_THROWS_AS(file.read(19999, 2, block), std::out_of_range);
+      // numpy's own reader agrees with the header the writer filled in at the end.
+      const nnlift::NpyArray whole = nnlift::read_npy(file.path());
+      CHECK(whole.shape == std::vector<Index>{20000, 5});
+    }
+  }
+
+  TEST_CASE("stream: a writer that is not finished leaves no file, and refuses a wrong block") {
+    test::TempDir dir;
+    const std::string path = dir.file("never.npy");
+    {
+      nnlift::NpyWriter w(path, 3, false);
+      w.append(Matrix::Ones(10, 3));
+      CHECK_THROWS_AS(w.append(Matrix::Ones(2, 4)), std::invalid_argument);
+    }
+    CHECK_FALSE(std::filesystem::exists(path));
+    CHECK(dir.list().empty());
+  }
+
+  TEST_CASE("stream: NpyRows refuses Fortran order, 3-D arrays and a wrong sidecar") {
+    test::TempDir dir;
+    nnlift::NpyArray a;
+    a.shape = {2, 2, 2};
+    a.data.assign(8, 1.0);
+    nnlift::write_npy(dir.file("cube.npy"), a);
+    CHECK_THROWS_WITH_AS(nnlift::NpyRows(dir.file("cube.npy")),
+                         doctest::Contains("3 dimensions; a data set is 2-D"),
+                         nnlift::IoError);
+    std::string bytes = test::read_text(dir.file("cube.npy"));
+    const std::size_t at = bytes.find("False");
+    bytes.replace(at, 5, "True ");
+    bytes.replace(bytes.find("(2, 2, 2)"), 9, "(4, 2)   ");
+    test::write_text(dir.file("fortran.npy"), bytes);
+    CHECK_THROWS_WITH_AS(nnlift::NpyRows(dir.file("fortran.npy")),
+                         doctest::Contains("Fortran-ordered"),
+                         nnlift::IoError);
+    nnlift::write_npy(dir.file("t.npy"), nnlift::to_npy(Matrix::Ones(3, 2)));
+    test::write_text(dir.file("t.npy.json"), "{\"columns\": [\"a\", \"b\", \"c\"]}");
+    CHECK_THROWS_WITH_AS(nnlift::npy_column_names(dir.file("t.npy"), 2),
+                         doctest::Contains("names 3 columns"),
+                         nnlift::IoError);
+    test::write_text(dir.file("t.npy.json"), "{\"columns\": [\"a\", \"a\"]}");
+    CHECK_THROWS_WITH_AS(nnlift::npy_column_names(dir.file("t.npy"), 2),
+                         doctest::Contains("named twice"),
+                         nnlift::IoError);
+  }
+
+  TEST_CASE("stream: train_streamed computes the in-memory estimator, and recovers the teacher") {
+    test::TempDir dir;
+    const nnlift::SynthData s = planted(10, 3, 60000, 7);
+    const nnlift::NpyRows file(planted_npy(dir, s, false));
+    const nnlift::TrainOptions o = covered(3);
+    const nnlift::TrainResult streamed = nnlift::train_streamed(file, all_but_last(file), o);
+    const nnlift::TrainResult held = nnlift::train(nnlift::training_set(s), o);
+    REQUIRE(streamed.status == nnlift::Status::Success);
+    REQUIRE(held.network.W1.size() > 0);
+    // The same passes over the same blocks: equal up to the rounding of single-row products in
+    // the bias subsample.
+    const auto close = [](const Matrix& a, const Matrix& b) {
+      return (a - b).cwiseAbs().maxCoeff() <= 1e-7 * std::max(1.0, b.cwiseAbs().maxCoeff());
+    };
+    CHECK(close(streamed.network.W1, held.network.W1));
+    CHECK(close(streamed.network.b1, held.network.b1));
+    CHECK(close(streamed.network.W2, held.network.W2));
+    CHECK(close(streamed.network.C, held.network.C));
+    CHECK(std::abs(streamed.train_loss - held.train_loss) <= 1e-9 * held.train_loss);
+    CHECK(streamed.moments.subspace_sweeps == held.moments.subspace_sweeps);
+    const nnlift::Recovery rec = nnlift::recovery(s.truth, streamed.network);
+    INFO("min |cos| " << rec.min_cosine);
+    CHECK(rec.min_cosine > 0.98);
+    CHECK(streamed.network.inputs == s.truth.inputs);
+  }
+
+  TEST_CASE("stream: float32 data are accumulated in double; results do not depend on threads") {
+    test::TempDir dir;
+    const nnlift::SynthData s = planted(8, 2, 40000, 11);
+    const nnlift::NpyRows file(planted_npy(dir, s, true));
+    const nnlift::TrainOptions o = covered(2);
+    const nnlift::TrainResult a =
+        nnlift::train_streamed(file, all_but_last(file), o, nnlift::ExecutionContext(1));
+    const nnlift::TrainResult b =
+        nnlift::train_streamed(file, all_but_last(file), o, nnlift::ExecutionContext(2));
+    CHECK((a.network.W1.array() == b.network.W1.array()).all());
+    CHECK((a.network.b1.array() == b.network.b1.array()).all());
+    CHECK((a.network.W2.array() == b.network.W2.array()).all());
+    CHECK(a.network.b2 == b.network.b2);
+    CHECK(nnlift::recovery(s.truth, a.network).min_cosine > 0.97);
+  }
+
+  TEST_CASE("stream: a value that is not finite is named by file, row and column") {
+    test::TempDir dir;
+    Matrix table = Matrix::Random(5000, 4);
+    table(4321, 2) = std::numeric_limits<double>::quiet_NaN();
+    nnlift::write_npy(dir.file("nan.npy"), nnlift::to_npy(table));
+    const nnlift::NpyRows file(dir.file("nan.npy"));
+    nnlift::StreamedColumns c{{0, 1, 2}, 3, {"1", "2", "3"}, "4"};
+    CHECK_THROWS_WITH_AS(nnlift::train_streamed(file, c, covered(2)),
+                         doctest::Contains("nan.npy: row 4322, column '3'"),
+                         nnlift::DataError);
+  }
+
+  TEST_CASE("stream: options it does not cover are refused by name before any pass") {
+    test::TempDir dir;
+    nnlift::write_npy(dir.file("t.npy"), nnlift::to_npy(Matrix::Random(100, 4)));
+    const nnlift::NpyRows file(dir.file("t.npy"));
+    const nnlift::StreamedColumns c{{0, 1, 2}, 3, {"1", "2", "3"}, "4"};
+    nnlift::TrainOptions o = covered(2);
+    o.hidden = 0;
+    CHECK_THROWS_WITH_AS(nnlift::train_streamed(file, c, o),
+                         doctest::Contains("TrainOptions::hidden = auto"),
+                         std::invalid_argument);
+    o = covered(2);
+    o.labels.task = nnlift::Task::Classification;
+    CHECK_THROWS_WITH_AS(nnlift::train_streamed(file, c, o),
+                         doctest::Contains("TrainOptions::labels.task"),
+                         std::invalid_argument);
+    o = covered(2);
+    o.refine.enabled = true;
+    CHECK_THROWS_WITH_AS(nnlift::train_streamed(file, c, o),
+                         doctest::Contains("TrainOptions::refine"),
+                         std::invalid_argument);
+    o = covered(2);
+    o.moments.residualize = nnlift::Residualize::Quadratic;
+    CHECK_THROWS_AS(nnlift::train_streamed(file, c, o), std::invalid_argument);
+    const nnlift::StreamedColumns bad{{0, 1, 3}, 3, {"1", "2", "4"}, "4"};
+    CHECK_THROWS_WITH_AS(nnlift::train_streamed(file, bad, covered(2)),
+                         doctest::Contains("is outside the source or is the target"),
+                         std::invalid_argument);
+  }
+}
