@@ -556,21 +556,30 @@ void write_npy_column_names(const std::string& path, const std::vector<std::stri
 }
 
 Dataset read_npy_dataset(const std::string& path, const CsvOptions& options) {
-  if (!options.text_columns.empty()) {
-    throw std::invalid_argument(path + ": a .npy file holds numbers only; it has no text columns");
-  }
-  const NpyRows file(path);
-  const std::vector<std::string> names = npy_column_names(path, file.cols());
-  Dataset out;
-  const std::vector<int> dest = detail::choose_columns(path, names, options, out);
   const CsvShare& share = options.share;
   if (share.parts < 1 || share.part < 0 || share.part >= share.parts) {
     throw std::invalid_argument("CsvOptions::share: part " + std::to_string(share.part) + " of " +
                                 std::to_string(share.parts));
   }
-  const Index n = file.rows();
+  const Index n = NpyRows(path).rows();
   const Index begin = n / share.parts * share.part + std::min(share.part, n % share.parts);
   const Index end = begin + n / share.parts + (share.part < n % share.parts ? 1 : 0);
+  return read_npy_rows(path, options, begin, end);
+}
+
+Dataset read_npy_rows(const std::string& path, const CsvOptions& options, Index begin, Index end) {
+  if (!options.text_columns.empty()) {
+    throw std::invalid_argument(path + ": a .npy file holds numbers only; it has no text columns");
+  }
+  const NpyRows file(path);
+  if (begin < 0 || begin > end || end > file.rows()) {
+    throw std::out_of_range("read_npy_rows: rows [" + std::to_string(begin) + ", " +
+                            std::to_string(end) + ") outside [0, " + std::to_string(file.rows()) +
+                            ")");
+  }
+  const std::vector<std::string> names = npy_column_names(path, file.cols());
+  Dataset out;
+  const std::vector<int> dest = detail::choose_columns(path, names, options, out);
   out.X.resize(end - begin, static_cast<Index>(out.feature_names.size()));
   if (options.has_target) {
     out.y.resize(end - begin);

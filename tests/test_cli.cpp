@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <sstream>
 
 #include <doctest/doctest.h>
@@ -22,7 +23,8 @@ TEST_SUITE("cli") {
     CHECK(o.code == 0);
     CHECK(o.out.find("synth") != std::string::npos);
     CHECK(o.out.find("decompose") != std::string::npos);
-    for (const char* command : {"synth", "decompose", "describe", "train", "predict", "evaluate"}) {
+    for (const char* command :
+         {"synth", "decompose", "describe", "train", "predict", "evaluate", "convert"}) {
       CAPTURE(command);
       o = run({command, "--help"});
       CHECK(o.code == 0);
@@ -283,6 +285,143 @@ TEST_SUITE("cli") {
     CHECK(o.code == 2);
     const std::vector<std::string> files = dir.list();
     CHECK(std::find(files.begin(), files.end(), "r.json") == files.end());
+  }
+
+  TEST_CASE("cli: convert writes .npy and names; train --stream reads it; errors leave no file") {
+    test::TempDir dir;
+    REQUIRE(run({"synth",
+                 "--dim",
+                 "6",
+                 "--hidden",
+                 "2",
+                 "--samples",
+                 "30000",
+                 "--test-samples",
+                 "2000",
+                 "--seed",
+                 "3",
+                 "--quiet",
+                 "--out",
+                 dir.file("tr.csv"),
+                 "--test-out",
+                 dir.file("te.csv"),
+                 "--truth",
+                 dir.file("truth.json")})
+                .code == 0);
+    // Small chunks: many byte shares, each cut at line starts.
+    Outcome o = run({"convert",
+                     "--data",
+                     dir.file("tr.csv"),
+                     "--out",
+                     dir.file("tr.npy"),
+                     "--chunk-mb",
+                     "1",
+                     "--dtype",
+                     "float32"});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    const nnlift::NpyRows file(dir.file("tr.npy"));
+    CHECK(file.rows() == 30000);
+    CHECK(file.float32());
+    const nnlift::Dataset csv = nnlift::read_csv(dir.file("tr.csv"));
+    const nnlift::Dataset npy = nnlift::read_npy_dataset(dir.file("tr.npy"), {});
+    CHECK(npy.feature_names == csv.feature_names);
+    CHECK(npy.target_name == csv.target_name);
+    CHECK((npy.X - csv.X.cast<float>().cast<double>()).cwiseAbs().maxCoeff() == 0.0);
+    o = run({"train",
+             "--data",
+             dir.file("tr.npy"),
+             "--hidden",
+             "2",
+             "--model",
+             dir.file("m.json"),
+             "--stream",
+             "on",
+             "--features",
+             "x1,x2,x3,x4,x5,x6"});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("streamed in blocks (float32") != std::string::npos);
+    o = run({"evaluate",
+             "--model",
+             dir.file("m.json"),
+             "--data",
+             dir.file("te.csv"),
+             "--truth",
+             dir.file("truth.json")});
+    const std::size_t at = o.out.find("min |cos| ");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stod(o.out.substr(at + 10)) > 0.98);
+    // predict, evaluate and describe read the .npy table block by block, with the CSV's results.
+    REQUIRE(run({"convert", "--data", dir.file("te.csv"), "--out", dir.file("te.npy")}).code == 0);
+    for (const char* ext : {".csv", ".npy"}) {
+      REQUIRE(run({"predict",
+                   "--model",
+                   dir.file("m.json"),
+                   "--data",
+                   dir.file(std::string("te") + ext),
+                   "--out",
+                   dir.file(std::string("p") + ext + ".csv")})
+                  .code == 0);
+    }
+    CHECK(test::read_text(dir.file("p.csv.csv")) == test::read_text(dir.file("p.npy.csv")));
+    const auto after_first_line = [](const std::string& text) {
+      return text.substr(text.find('\n'));
+    };
+    const Outcome e_csv =
+        run({"evaluate", "--model", dir.file("m.json"), "--data", dir.file("te.csv")});
+    const Outcome e_npy =
+        run({"evaluate", "--model", dir.file("m.json"), "--data", dir.file("te.npy")});
+    CHECK(after_first_line(e_csv.out) == after_first_line(e_npy.out));
+    const Outcome d_csv = run({"describe", "--data", dir.file("te.csv")});
+    const Outcome d_npy = run({"describe", "--data", dir.file("te.npy")});
+    CHECK(after_first_line(d_csv.out) == after_first_line(d_npy.out));
+    // What streaming does not cover is a usage error naming the flag.
+    o = run({"train",
+             "--data",
+             dir.file("tr.npy"),
+             "--hidden",
+             "auto",
+             "--model",
+             dir.file("m2.json"),
+             "--stream",
+             "on"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("--hidden = auto") != std::string::npos);
+    o = run({"train",
+             "--data",
+             dir.file("tr.csv"),
+             "--hidden",
+             "2",
+             "--model",
+             dir.file("m2.json"),
+             "--stream",
+             "on"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("reads one .npy file") != std::string::npos);
+    // A bad field deep in the file: its line and column, and neither output is written.
+    std::string text = test::read_text(dir.file("tr.csv"));
+    const std::size_t line = text.find('\n', text.size() / 2) + 1;
+    text.replace(line, text.find(',', line) - line, "oops");
+    test::write_text(dir.file("bad.csv"), text);
+    o = run({"convert",
+             "--data",
+             dir.file("bad.csv"),
+             "--out",
+             dir.file("bad.npy"),
+             "--chunk-mb",
+             "1"});
+    CHECK(o.code == 1);
+    CHECK(
+        o.err.find("bad.csv:" +
+                   std::to_string(
+                       std::count(text.begin(), text.begin() + static_cast<long>(line), '\n') + 1) +
+                   ":1:") != std::string::npos);
+    for (const std::string& f : dir.list()) {
+      CHECK(f.find("bad.npy") == std::string::npos);
+    }
+    o = run({"convert", "--data", dir.file("tr.csv"), "--out", dir.file("x.csv")});
+    CHECK(o.code == 2);
   }
 
   TEST_CASE("cli: bounded inputs and the Fourier biases") {

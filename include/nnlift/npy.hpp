@@ -122,6 +122,10 @@ void write_npy_column_names(const std::string& path, const std::vector<std::stri
 ///         (a .npy file holds numbers only).
 Dataset read_npy_dataset(const std::string& path, const CsvOptions& options);
 
+/// Rows [begin, end) of a .npy table, columns chosen as read_npy_dataset chooses them.
+/// \throws as read_npy_dataset; std::out_of_range for rows outside the file.
+Dataset read_npy_rows(const std::string& path, const CsvOptions& options, Index begin, Index end);
+
 /// A table by its extension: a .npy file by read_npy_dataset, anything else by read_csv.
 Dataset read_table(const std::string& path, const CsvOptions& options);
 

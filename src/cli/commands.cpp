@@ -3,6 +3,7 @@
 #include "cli/commands.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -204,6 +205,69 @@ CsvOptions csv_options(const DataFlags& flags, int threads) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A .npy table is read a block of rows at a time by predict, evaluate and describe, in memory
+// independent of its rows: f(block, index of its first row).
+constexpr Index kNpyBlockRows = Index{1} << 16;
+
+template <class Fn>
+void for_npy_blocks(const std::string& path, const CsvOptions& csv, Fn&& f) {
+  const Index n = NpyRows(path).rows();
+  if (n == 0) {
+    throw IoError(path + ": the array has no rows");
+  }
+  for (Index b = 0; b < n; b += kNpyBlockRows) {
+    f(read_npy_rows(path, csv, b, std::min(n, b + kNpyBlockRows)), b);
+  }
+}
+
+// One column's count, mean, standard deviation, min, max and missing values (NaN), summed over
+// blocks of rows; moments about the first value seen, so that a large mean does not cancel.
+class ColumnSummary {
+ public:
+  void add(const Vector& values) {
+    for (Index i = 0; i < values.size(); ++i) {
+      const double v = values(i);
+      ++m_rows;
+      if (std::isnan(v)) {
+        ++m_missing;
+        continue;
+      }
+      if (m_present == 0) {
+        m_shift = v;
+        m_min = m_max = v;
+      }
+      ++m_present;
+      m_s1 += v - m_shift;
+      m_s2 += (v - m_shift) * (v - m_shift);
+      m_min = std::min(m_min, v);
+      m_max = std::max(m_max, v);
+    }
+  }
+  Index rows() const { return m_rows; }
+  void print(std::ostream& out, const std::string& name, const char* role) const {
+    out << std::left << std::setw(16) << name << std::right << std::setw(8) << role;
+    if (m_present == 0) {
+      out << "  no value (all " << m_missing << " missing)\n";
+      return;
+    }
+    const auto m = static_cast<double>(m_present);
+    const double mean = m_shift + m_s1 / m;
+    const double ss = std::max(m_s2 - m_s1 * m_s1 / m, 0.0);
+    const double sd = m_present > 1 ? std::sqrt(ss / (m - 1)) : 0.0;
+    out << std::setw(14) << std::setprecision(6) << mean << std::setw(14) << sd << std::setw(14)
+        << m_min << std::setw(14) << m_max
+        << (m_min == m_max ? "  constant: carries no information" : "");
+    if (m_missing > 0) {
+      out << "  " << m_missing << " missing";
+    }
+    out << "\n";
+  }
+
+ private:
+  Index m_rows = 0, m_present = 0, m_missing = 0;
+  double m_shift = 0, m_s1 = 0, m_s2 = 0, m_min = 0, m_max = 0;
+};
+
 int run_describe(const std::vector<std::string>& args, Context& ctx) {
   CommonFlags flags;
   DataFlags data_flags;
@@ -223,55 +287,47 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
   options.detect_text_columns = true;  // shown as text columns, as train --categorical auto
   options.allow_missing = true;        // counted, as train --missing mean would see them
   const auto t0 = std::chrono::steady_clock::now();
-  const Dataset data = read_table(data_flags.path, options);
+  // The columns' summaries as sums over blocks of rows: a .npy table is read a block at a time.
+  Dataset shape;  // names, and text columns (CSV only)
+  std::vector<ColumnSummary> columns;
+  const auto add = [&](const Dataset& block) {
+    if (columns.empty()) {
+      shape.feature_names = block.feature_names;
+      shape.target_name = block.target_name;
+      shape.text = block.text;
+      columns.resize(block.feature_names.size() + 1);
+    }
+    for (Index j = 0; j < block.X.cols(); ++j) {
+      columns[static_cast<std::size_t>(j)].add(block.X.col(j));
+    }
+    columns.back().add(block.y);
+  };
+  if (is_npy_path(data_flags.path)) {
+    for_npy_blocks(data_flags.path, options, [&](const Dataset& block, Index) { add(block); });
+  } else {
+    add(read_csv(data_flags.path, options));
+  }
   const double elapsed = seconds_since(t0);
-  const Index n = data.X.rows();
   std::ostream& out = ctx.out;
-  out << data_flags.path << ": " << n << " rows, " << data.X.cols() << " inputs, target '"
-      << data.target_name << "' (read in " << format_seconds(elapsed) << ")\n";
+  out << data_flags.path << ": " << columns.back().rows() << " rows, " << shape.feature_names.size()
+      << " inputs, target '" << shape.target_name << "' (read in " << format_seconds(elapsed)
+      << ")\n";
   out << std::left << std::setw(16) << "column" << std::right << std::setw(8) << "role"
       << std::setw(14) << "mean" << std::setw(14) << "sd" << std::setw(14) << "min" << std::setw(14)
       << "max"
       << "\n";
-  auto line = [&](const std::string& name, const char* role, const Vector& all) {
-    std::vector<double> present;
-    for (Index i = 0; i < all.size(); ++i) {
-      if (!std::isnan(all(i))) {
-        present.push_back(all(i));
-      }
-    }
-    const Index missing = all.size() - static_cast<Index>(present.size());
-    out << std::left << std::setw(16) << name << std::right << std::setw(8) << role;
-    if (present.empty()) {
-      out << "  no value (all " << missing << " missing)\n";
-      return;
-    }
-    const Eigen::Map<const Vector> v(present.data(), static_cast<Index>(present.size()));
-    const Index m = v.size();
-    const double mean = v.mean();
-    const double sd =
-        m > 1 ? std::sqrt((v.array() - mean).square().sum() / static_cast<double>(m - 1)) : 0.0;
-    out << std::setw(14) << std::setprecision(6) << mean << std::setw(14) << sd << std::setw(14)
-        << v.minCoeff() << std::setw(14) << v.maxCoeff()
-        << (v.minCoeff() == v.maxCoeff() ? "  constant: carries no information" : "");
-    if (missing > 0) {
-      out << "  " << missing << " missing";
-    }
-    out << "\n";
-  };
-  for (Index j = 0; j < data.X.cols(); ++j) {
-    const std::size_t c = static_cast<std::size_t>(j);
-    if (c < data.text.size() && !data.text[c].empty()) {
+  for (std::size_t c = 0; c < shape.feature_names.size(); ++c) {
+    if (c < shape.text.size() && !shape.text[c].empty()) {
       std::set<std::string> categories;
       Index missing = 0;
-      for (const std::string& v : data.text[c]) {
+      for (const std::string& v : shape.text[c]) {
         if (v.empty()) {
           ++missing;
         } else {
           categories.insert(v);
         }
       }
-      out << std::left << std::setw(16) << data.feature_names[c] << std::right << std::setw(8)
+      out << std::left << std::setw(16) << shape.feature_names[c] << std::right << std::setw(8)
           << "input"
           << "  text: " << categories.size() << " categories (train --categorical auto one-hot "
           << "encodes them)";
@@ -280,10 +336,10 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       }
       out << "\n";
     } else {
-      line(data.feature_names[c], "input", data.X.col(j));
+      columns[c].print(out, shape.feature_names[c], "input");
     }
   }
-  line(data.target_name, "target", data.y);
+  columns.back().print(out, shape.target_name, "target");
   return kOk;
 }
 
@@ -680,40 +736,149 @@ std::string nnlift_label(double value) {
   return o.str();
 }
 
-// Reads the model's input columns (and, if asked, its target) from a CSV file by name; a model
+// The columns a model reads from a table by name: its inputs (or, with an input encoding, its
+// raw columns, text and missing values allowed) and, if asked, its target.
+CsvOptions model_columns(const TwoLayerNetwork& net, bool with_target, int threads) {
+  CsvOptions csv;
+  csv.features = net.inputs;
+  csv.has_target = with_target;
+  csv.target = net.target;
+  csv.num_threads = threads;
+  if (!net.encoding.empty()) {
+    csv.features.clear();
+    for (const ColumnEncoding& c : net.encoding.columns) {
+      csv.features.push_back(c.name);
+    }
+    csv.text_columns = net.encoding.categorical_names();
+    csv.allow_missing = true;
+  }
+  return csv;
+}
+
+// Raw rows (the first of them row `first` + 1 of the file) encoded as the model's encoding says;
+// warnings not yet in `seen` go to `log`.
+Dataset encode_for_model(Dataset raw,
+                         const TwoLayerNetwork& net,
+                         const std::string& path,
+                         Index first,
+                         std::ostream& log,
+                         std::set<std::string>& seen) {
+  if (net.encoding.empty()) {
+    return raw;
+  }
+  for (Index i = 0; i < raw.y.size(); ++i) {
+    if (std::isnan(raw.y(i))) {
+      throw DataError(path + ": target '" + raw.target_name + "' is missing in data row " +
+                      std::to_string(first + i + 1));
+    }
+  }
+  std::vector<std::string> warnings;
+  Dataset data = apply_encoding(raw, net.encoding, path, warnings);
+  for (const std::string& w : warnings) {
+    if (seen.insert(w).second) {
+      log << "nnlift: warning: " << w << "\n";
+    }
+  }
+  return data;
+}
+
+// Reads the model's input columns (and, if asked, its target) from a table by name; a model
 // with an input encoding reads its raw columns and encodes them (warnings go to `log`).
 Dataset read_for_model(const std::string& path,
                        const TwoLayerNetwork& net,
                        bool with_target,
                        int threads,
                        std::ostream& log) {
-  CsvOptions csv;
-  csv.features = net.inputs;
-  csv.has_target = with_target;
-  csv.target = net.target;
-  csv.num_threads = threads;
-  if (net.encoding.empty()) {
-    return read_table(path, csv);
+  std::set<std::string> seen;
+  return encode_for_model(
+      read_table(path, model_columns(net, with_target, threads)), net, path, 0, log, seen);
+}
+
+// The prediction columns of a model for rows X: the prediction, or the class probabilities and
+// the most probable class under its own label value.
+Matrix prediction_table(const TwoLayerNetwork& net,
+                        const Matrix& X,
+                        std::vector<std::string>& names) {
+  const Matrix p = predict(net, X);
+  names.clear();
+  if (net.link == OutputLink::Identity) {
+    names = {"prediction"};
+    return p;
   }
-  csv.features.clear();
-  for (const ColumnEncoding& c : net.encoding.columns) {
-    csv.features.push_back(c.name);
+  const std::vector<double> classes =
+      net.classes.empty() ? std::vector<double>{0.0, 1.0} : net.classes;
+  const bool binary = net.link == OutputLink::Logistic;
+  const Index columns = binary ? 1 : p.cols();
+  for (Index c = 0; c < columns; ++c) {
+    names.push_back(binary ? std::string("probability")
+                           : "probability_" + nnlift_label(classes[static_cast<std::size_t>(c)]));
   }
-  csv.text_columns = net.encoding.categorical_names();
-  csv.allow_missing = true;
-  const Dataset raw = read_table(path, csv);
-  for (Index i = 0; i < raw.y.size(); ++i) {
-    if (std::isnan(raw.y(i))) {
-      throw DataError(path + ": target '" + raw.target_name + "' is missing in data row " +
-                      std::to_string(i + 1));
+  names.push_back("class");
+  Matrix table(p.rows(), columns + 1);
+  table.leftCols(columns) = p.leftCols(columns);
+  for (Index i = 0; i < p.rows(); ++i) {
+    Index best = 0;
+    if (binary) {
+      best = p(i, 0) >= 0.5 ? 1 : 0;
+    } else {
+      p.row(i).maxCoeff(&best);
     }
+    table(i, columns) = classes[static_cast<std::size_t>(best)];
   }
-  std::vector<std::string> warnings;
-  Dataset data = apply_encoding(raw, net.encoding, path, warnings);
-  for (const std::string& w : warnings) {
-    log << "nnlift: warning: " << w << "\n";
+  return table;
+}
+
+// CSV rows of `table`, each number in its shortest form that reads back exactly.
+void write_rows(std::ostream& out, const Matrix& table) {
+  std::string text;
+  char buffer[64];
+  for (Index i = 0; i < table.rows(); ++i) {
+    for (Index j = 0; j < table.cols(); ++j) {
+      const std::to_chars_result r = std::to_chars(buffer, buffer + sizeof buffer, table(i, j));
+      if (j > 0) {
+        text.push_back(',');
+      }
+      text.append(buffer, r.ptr);
+    }
+    text.push_back('\n');
   }
-  return data;
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+}
+
+void write_header(std::ostream& out, const std::vector<std::string>& names) {
+  for (std::size_t j = 0; j < names.size(); ++j) {
+    out << (j ? "," : "") << names[j];
+  }
+  out << "\n";
+}
+
+// predict on a .npy table: block by block, the predictions written as they are made.
+int predict_npy(const TwoLayerNetwork& net,
+                const std::string& data_path,
+                const std::string& out_path,
+                const CommonFlags& flags,
+                Context& ctx) {
+  std::ostream& log = diag(flags, ctx.err);
+  std::set<std::string> seen;
+  Index rows = 0;
+  const auto emit = [&](std::ostream& out) {
+    std::vector<std::string> names;
+    prediction_table(net, Matrix(0, static_cast<Index>(net.inputs.size())), names);
+    write_header(out, names);
+    for_npy_blocks(
+        data_path, model_columns(net, false, flags.threads), [&](const Dataset& raw, Index first) {
+          const Dataset data = encode_for_model(raw, net, data_path, first, log, seen);
+          write_rows(out, prediction_table(net, data.X, names));
+          rows += data.X.rows();
+        });
+  };
+  if (out_path.empty()) {
+    emit(ctx.out);
+  } else {
+    detail::write_atomically(out_path, emit);
+    log << "nnlift predict: wrote " << rows << " predictions to " << out_path << "\n";
+  }
+  return kOk;
 }
 
 int run_predict(const std::vector<std::string>& args, Context& ctx) {
@@ -734,53 +899,20 @@ int run_predict(const std::vector<std::string>& args, Context& ctx) {
   }
   detail::check_paths({model_path, data_path}, {out_path});
   const TwoLayerNetwork net = load_model(model_path);
+  if (is_npy_path(data_path)) {
+    return predict_npy(net, data_path, out_path, flags, ctx);
+  }
   const Dataset data = read_for_model(data_path, net, false, flags.threads, diag(flags, ctx.err));
   if (!data.unused_columns.empty()) {
     diag(flags, ctx.err) << "nnlift predict: columns of " << data_path
                          << " the model does not use: " << detail::name_list(data.unused_columns)
                          << "\n";
   }
-  const Matrix p = predict(net, data.X);
   std::vector<std::string> names;
-  Matrix table;
-  if (net.link == OutputLink::Identity) {
-    names = {"prediction"};
-    table = p;
-  } else {
-    // Probabilities, then the most probable class under its own label value.
-    const std::vector<double> classes =
-        net.classes.empty() ? std::vector<double>{0.0, 1.0} : net.classes;
-    const bool binary = net.link == OutputLink::Logistic;
-    const Index columns = binary ? 1 : p.cols();
-    for (Index c = 0; c < columns; ++c) {
-      names.push_back(binary ? std::string("probability")
-                             : "probability_" + nnlift_label(classes[static_cast<std::size_t>(c)]));
-    }
-    names.push_back("class");
-    table.resize(p.rows(), columns + 1);
-    table.leftCols(columns) = p.leftCols(columns);
-    for (Index i = 0; i < p.rows(); ++i) {
-      Index best = 0;
-      if (binary) {
-        best = p(i, 0) >= 0.5 ? 1 : 0;
-      } else {
-        p.row(i).maxCoeff(&best);
-      }
-      table(i, columns) = classes[static_cast<std::size_t>(best)];
-    }
-  }
+  const Matrix table = prediction_table(net, data.X, names);
   if (out_path.empty()) {
-    for (std::size_t j = 0; j < names.size(); ++j) {
-      ctx.out << (j ? "," : "") << names[j];
-    }
-    ctx.out << "\n";
-    ctx.out << std::setprecision(17);
-    for (Index i = 0; i < table.rows(); ++i) {
-      for (Index j = 0; j < table.cols(); ++j) {
-        ctx.out << (j ? "," : "") << table(i, j);
-      }
-      ctx.out << "\n";
-    }
+    write_header(ctx.out, names);
+    write_rows(ctx.out, table);
   } else {
     write_csv(out_path, names, table, flags.threads);
     diag(flags, ctx.err) << "nnlift predict: wrote " << table.rows() << " predictions to "
@@ -788,6 +920,72 @@ int run_predict(const std::vector<std::string>& args, Context& ctx) {
   }
   return kOk;
 }
+
+// Sums over blocks of labelled rows for evaluate: squared errors and the target's moments
+// (regression), or the classification scores weighted by rows; with a planted truth, the
+// squared distance to its noise-free values and their moments. Moments are taken about the
+// first value seen, so that a large mean does not cancel the variance.
+class EvaluationSums {
+ public:
+  EvaluationSums(const TwoLayerNetwork& net, const TwoLayerNetwork* truth, int threads)
+      : m_net(net), m_truth(truth), m_threads(threads) {}
+
+  void add(const Dataset& data) {
+    const Index c = data.X.rows();
+    if (c == 0) {
+      return;
+    }
+    if (m_rows == 0) {
+      m_y0 = data.y(0);
+    }
+    m_rows += c;
+    if (m_net.link == OutputLink::Identity) {
+      const Vector p = predict(m_net, data.X).col(0);
+      m_sse += (p - data.y).squaredNorm();
+      m_y1 += (data.y.array() - m_y0).sum();
+      m_y2 += (data.y.array() - m_y0).square().sum();
+    } else {
+      const Scores b = score(m_net, data.X, data.y, ExecutionContext(m_threads));
+      m_correct += b.accuracy * static_cast<double>(c);
+      m_loss += b.log_loss * static_cast<double>(c);
+    }
+    if (m_truth != nullptr) {
+      const Vector f = predict_value(*m_truth, data.X).col(0);
+      const Vector g = predict_value(m_net, data.X).col(0);
+      if (m_rows == c) {
+        m_f0 = f(0);
+      }
+      m_truth_sse += (f - g).squaredNorm();
+      m_f1 += (f.array() - m_f0).sum();
+      m_f2 += (f.array() - m_f0).square().sum();
+    }
+  }
+
+  Index rows() const { return m_rows; }
+  Scores scores() const {
+    Scores s;
+    const auto n = static_cast<double>(m_rows);
+    s.mse = m_sse / n;
+    const double var = m_y2 / n - (m_y1 / n) * (m_y1 / n);
+    s.r2 = var > 0 ? 1.0 - s.mse / var : 0.0;
+    s.accuracy = m_correct / n;
+    s.log_loss = m_loss / n;
+    return s;
+  }
+  double truth_mse() const { return m_truth_sse / static_cast<double>(m_rows); }
+  double truth_variance() const {
+    const auto n = static_cast<double>(m_rows);
+    return m_f2 / n - (m_f1 / n) * (m_f1 / n);
+  }
+
+ private:
+  const TwoLayerNetwork& m_net;
+  const TwoLayerNetwork* m_truth;
+  int m_threads;
+  Index m_rows = 0;
+  double m_y0 = 0, m_y1 = 0, m_y2 = 0, m_sse = 0, m_correct = 0, m_loss = 0;
+  double m_f0 = 0, m_f1 = 0, m_f2 = 0, m_truth_sse = 0;
+};
 
 int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
   CommonFlags flags;
@@ -811,30 +1009,40 @@ int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
   }
   detail::check_paths({model_path, data_path, truth_path}, {});
   const TwoLayerNetwork net = load_model(model_path);
-  const Dataset data = read_for_model(data_path, net, true, flags.threads, diag(flags, ctx.err));
-  const Scores s = score(net, data.X, data.y, ExecutionContext(flags.threads));
+  TwoLayerNetwork truth;
+  if (!truth_path.empty()) {
+    truth = load_model(truth_path);
+    if (truth.inputs != net.inputs) {
+      throw IoError(truth_path + ": its inputs differ from those of " + model_path);
+    }
+  }
+  // The scores as sums over blocks of rows: a .npy table is read a block at a time.
+  EvaluationSums sums(net, truth_path.empty() ? nullptr : &truth, flags.threads);
+  if (is_npy_path(data_path)) {
+    std::set<std::string> seen;
+    for_npy_blocks(
+        data_path, model_columns(net, true, flags.threads), [&](const Dataset& raw, Index first) {
+          sums.add(encode_for_model(raw, net, data_path, first, diag(flags, ctx.err), seen));
+        });
+  } else {
+    sums.add(read_for_model(data_path, net, true, flags.threads, diag(flags, ctx.err)));
+  }
+  const Scores s = sums.scores();
   std::ostream& out = ctx.out;
-  out << "data: " << data_path << " (" << data.X.rows() << " rows)\n";
+  out << "data: " << data_path << " (" << sums.rows() << " rows)\n";
   if (net.link == OutputLink::Identity) {
     out << "MSE " << s.mse << "\nR2 " << s.r2 << "\n";
   } else {
     out << "accuracy " << s.accuracy << "\nlog-loss " << s.log_loss << "\n";
   }
   if (!truth_path.empty()) {
-    const TwoLayerNetwork truth = load_model(truth_path);
-    if (truth.inputs != net.inputs) {
-      throw IoError(truth_path + ": its inputs differ from those of " + model_path);
-    }
     const Recovery rec = recovery(truth, net);
     out << "recovery (|cos| of first-layer rows after Hungarian matching):";
     for (Index j = 0; j < rec.cosine.size(); ++j) {
       out << " " << std::setprecision(4) << rec.cosine(j);
     }
     out << "\nmin |cos| " << rec.min_cosine << "\nmean |cos| " << rec.mean_cosine << "\n";
-    const Vector f = predict_value(truth, data.X).col(0);
-    const Vector g = predict_value(net, data.X).col(0);
-    const double var_f = (f.array() - f.mean()).square().mean();
-    const double err = (f - g).squaredNorm() / static_cast<double>(f.size());
+    const double err = sums.truth_mse(), var_f = sums.truth_variance();
     out << std::setprecision(6) << "MSE vs noise-free truth " << err << "\nrelative to Var f "
         << (var_f > 0 ? err / var_f : 0.0) << "\n";
   }
