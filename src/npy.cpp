@@ -403,24 +403,31 @@ void NpyRows::read(Index begin, Index count, Matrix& out) const {
                             std::to_string(m_rows) + ")");
   }
   out.resize(count, m_cols);
-  const std::size_t row_bytes = static_cast<std::size_t>(m_cols) * m_item;
-  thread_local std::vector<char> raw;
-  raw.resize(static_cast<std::size_t>(count) * row_bytes);
-  m_file->file.read_at(
-      m_data_start + static_cast<std::uint64_t>(begin) * row_bytes, raw.size(), raw.data());
-  const char* src = raw.data();
-  for (Index i = 0; i < count; ++i) {
-    for (Index j = 0; j < m_cols; ++j, src += m_item) {
-      if (m_item == 8) {
-        double v = 0;
-        std::memcpy(&v, src, 8);
-        out(i, j) = v;
-      } else {
-        float v = 0;
-        std::memcpy(&v, src, 4);
-        out(i, j) = v;
-      }
+  // Read into a buffer of the file's own type, then widened and transposed to column order in
+  // chunks of rows small enough to stay in cache.
+  const auto convert = [&](auto* buffer, auto tag) {
+    using T = decltype(tag);
+    const Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> rows(
+        buffer, count, m_cols);
+    constexpr Index kChunk = 256;
+    for (Index r = 0; r < count; r += kChunk) {
+      const Index len = std::min(kChunk, count - r);
+      out.middleRows(r, len) = rows.middleRows(r, len).template cast<double>();
     }
+  };
+  const std::uint64_t offset = m_data_start + static_cast<std::uint64_t>(begin) *
+                                                  static_cast<std::uint64_t>(m_cols) * m_item;
+  const auto values = static_cast<std::size_t>(count * m_cols);
+  if (m_item == 4) {
+    thread_local std::vector<float> buffer;
+    buffer.resize(values);
+    m_file->file.read_at(offset, values * 4, reinterpret_cast<char*>(buffer.data()));
+    convert(buffer.data(), float{});
+  } else {
+    thread_local std::vector<double> buffer;
+    buffer.resize(values);
+    m_file->file.read_at(offset, values * 8, reinterpret_cast<char*>(buffer.data()));
+    convert(buffer.data(), double{});
   }
 }
 

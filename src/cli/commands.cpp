@@ -3,6 +3,7 @@
 #include "cli/commands.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -531,6 +532,24 @@ bool larger_than_half_memory(const std::string& path) {
          bytes > 0.5 * static_cast<double>(pages) * static_cast<double>(page);
 }
 
+// A source that counts the rows read through it (the passes a streamed training made).
+class CountingSource final : public RowSource {
+ public:
+  explicit CountingSource(const RowSource& source) : m_source(source) {}
+  Index rows() const override { return m_source.rows(); }
+  Index cols() const override { return m_source.cols(); }
+  std::string name() const override { return m_source.name(); }
+  void read(Index begin, Index count, Matrix& out) const override {
+    m_source.read(begin, count, out);
+    m_read += count;
+  }
+  Index rows_read() const { return m_read.load(); }
+
+ private:
+  const RowSource& m_source;
+  mutable std::atomic<Index> m_read{0};
+};
+
 // train --stream: the rows of one .npy file read block by block in every pass.
 int train_streamed_file(const std::string& path,
                         const DataFlags& data_flags,
@@ -570,8 +589,14 @@ int train_streamed_file(const std::string& path,
       << format_seconds(seconds_since(t0)) << ")\n";
   const bool terminal = &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
   o.progress = stage_progress(log, terminal);
-  const TrainResult r = train_streamed(file, columns, o, ExecutionContext(flags.threads));
-  return finish_train(r, o, model_path, strict, 0, log, ctx, [] {});
+  const CountingSource counted(file);
+  const TrainResult r = train_streamed(counted, columns, o, ExecutionContext(flags.threads));
+  return finish_train(r, o, model_path, strict, 0, log, ctx, [&] {
+    const double rows = static_cast<double>(counted.rows_read());
+    log << "  rows read: " << counted.rows_read() << " = " << std::setprecision(3)
+        << rows / static_cast<double>(file.rows()) << " passes over the " << file.rows()
+        << " rows\n";
+  });
 }
 
 int run_train(const std::vector<std::string>& args, Context& ctx) {

@@ -51,6 +51,13 @@ run 3 "$nnlift" train --data 'shard-*.csv' --hidden 3 --model shards.json --quie
 cmp -s whole.json shards.json || fail "shards: the model differs from the one-file model"
 echo "ok: five shards over three processes give the one-file model"
 
+# A .npy file (nnlift convert) is shared as row ranges: two processes give the one-file model.
+"$nnlift" convert --data train.csv --out train.npy --quiet || fail "convert"
+run 2 "$nnlift" train --data train.npy --hidden 3 --model npy2.json --quiet --threads 1 ||
+  fail "npy: exited $?"
+cmp -s whole.json npy2.json || fail "npy: the model differs from the CSV's one-process model"
+echo "ok: a .npy file over two processes gives the CSV's model"
+
 # A malformed row in the last process's share: one clean error naming file:line:column, exit 1,
 # no model file, no hang.
 awk 'NR == 18001 { sub(",", ",abc") } { print }' train.csv > bad.csv
