@@ -843,19 +843,10 @@ void write_csv(const std::string& path,
   const Index num_blocks = (n + block_rows - 1) / block_rows;
   std::vector<std::string> text(static_cast<std::size_t>(num_blocks));
   detail::parallel_for(num_blocks, num_threads, [&](Index b) {
-    std::string& s = text[static_cast<std::size_t>(b)];
-    const Index stop = std::min(n, (b + 1) * block_rows);
-    char buffer[64];
-    for (Index i = b * block_rows; i < stop; ++i) {
-      for (Index j = 0; j < values.cols(); ++j) {
-        const std::to_chars_result r = std::to_chars(buffer, buffer + sizeof buffer, values(i, j));
-        if (j > 0) {
-          s.push_back(',');
-        }
-        s.append(buffer, r.ptr);
-      }
-      s.push_back('\n');
-    }
+    detail::append_csv_rows(values,
+                            b * block_rows,
+                            std::min(n, (b + 1) * block_rows),
+                            text[static_cast<std::size_t>(b)]);
   });
   detail::write_atomically(path, [&](std::ostream& out) {
     for (std::size_t j = 0; j < names.size(); ++j) {

@@ -1,5 +1,6 @@
 // The execution context: local blocks at global row positions, combined through the reducer.
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <functional>
 
 #include <nnlift/execution.hpp>
@@ -195,14 +196,46 @@ Matrix ExecutionContext::sum(Index local_rows, Index rows, Index cols, const Blo
   std::vector<Index> begins = r.block_starts(local_rows);
   begins.push_back(local_rows);
   const Index blocks = static_cast<Index>(begins.size()) - 1;
-  std::vector<Matrix> partial(static_cast<std::size_t>(blocks));
-  detail::parallel_for(blocks, m_threads, [&](Index b) {
+  const auto block = [&](Index b) {
     const auto i = static_cast<std::size_t>(b);
     const Index begin = begins[i];
-    const Index count = std::min(begins[i + 1], local_rows) - begin;
-    partial[i] = f(begin, count);
-  });
-  return r.combine(partial, rows, cols);
+    return f(begin, std::min(begins[i + 1], local_rows) - begin);
+  };
+  if (&r != &m_local && dynamic_cast<const LocalReducer*>(&r) == nullptr) {
+    std::vector<Matrix> partial(static_cast<std::size_t>(blocks));
+    detail::parallel_for(
+        blocks, m_threads, [&](Index b) { partial[static_cast<std::size_t>(b)] = block(b); });
+    return r.combine(partial, rows, cols);
+  }
+  // All rows here: the block tree built as the partials come, a wave of blocks at a time, so
+  // that memory holds a wave and O(log N) tree nodes instead of every block's partial (data
+  // streamed from disk have millions of blocks). Each node is left + right of the same two
+  // children as in block_tree::pieces, so the total has the same bits as LocalReducer::combine.
+  const Index wave = std::max<Index>(64, 16 * detail::resolve_threads(m_threads));
+  std::vector<BlockTreeNode> stack;
+  std::vector<Matrix> partial;
+  for (Index first = 0; first < blocks; first += wave) {
+    const Index count = std::min(wave, blocks - first);
+    partial.assign(static_cast<std::size_t>(count), Matrix());
+    detail::parallel_for(count, m_threads, [&](Index b) {
+      partial[static_cast<std::size_t>(b)] = block(first + b);
+    });
+    for (Index b = 0; b < count; ++b) {
+      stack.push_back({0, first + b, std::move(partial[static_cast<std::size_t>(b)])});
+      while (stack.size() >= 2) {
+        BlockTreeNode& right = stack.back();
+        BlockTreeNode& left = stack[stack.size() - 2];
+        if (left.level != right.level || left.index % 2 != 0 || right.index != left.index + 1) {
+          break;
+        }
+        left.sum += right.sum;
+        left.level += 1;
+        left.index /= 2;
+        stack.pop_back();
+      }
+    }
+  }
+  return block_tree::total(stack, blocks, rows, cols);
 }
 
 void ExecutionContext::for_each_block(Index local_rows,

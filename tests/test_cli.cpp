@@ -15,6 +15,21 @@ namespace {
 using test::Outcome;
 using test::run;
 
+// min |cos| that `nnlift evaluate --truth` reports for a model on the planted test set in dir.
+double evaluated_min_cos(const test::TempDir& dir, const std::string& model) {
+  const Outcome o = run({"evaluate",
+                         "--model",
+                         dir.file(model),
+                         "--data",
+                         dir.file("te.csv"),
+                         "--truth",
+                         dir.file("truth.json")});
+  REQUIRE(o.code == 0);
+  const std::size_t at = o.out.find("min |cos| ");
+  REQUIRE(at != std::string::npos);
+  return std::stod(o.out.substr(at + 10));
+}
+
 }  // namespace
 
 TEST_SUITE("cli") {
@@ -228,17 +243,7 @@ TEST_SUITE("cli") {
     CHECK(o.err.find("(regression)") != std::string::npos);
     CHECK(o.err.find("stage times") != std::string::npos);
     CHECK(o.err.find("route") != std::string::npos);
-    o = run({"evaluate",
-             "--model",
-             dir.file("m.json"),
-             "--data",
-             dir.file("te.csv"),
-             "--truth",
-             dir.file("truth.json")});
-    REQUIRE(o.code == 0);
-    const std::size_t at = o.out.find("min |cos| ");
-    REQUIRE(at != std::string::npos);
-    CHECK(std::stod(o.out.substr(at + 10)) > 0.98);
+    CHECK(evaluated_min_cos(dir, "m.json") > 0.98);
     // `nnlift train` on the planted data with two hidden units and more flags.
     auto train_with = [&](const std::string& model, std::vector<std::string> extra) {
       std::vector<std::string> args = {
@@ -342,16 +347,7 @@ TEST_SUITE("cli") {
     INFO(o.err);
     REQUIRE(o.code == 0);
     CHECK(o.err.find("streamed in blocks (float32") != std::string::npos);
-    o = run({"evaluate",
-             "--model",
-             dir.file("m.json"),
-             "--data",
-             dir.file("te.csv"),
-             "--truth",
-             dir.file("truth.json")});
-    const std::size_t at = o.out.find("min |cos| ");
-    REQUIRE(at != std::string::npos);
-    CHECK(std::stod(o.out.substr(at + 10)) > 0.98);
+    CHECK(evaluated_min_cos(dir, "m.json") > 0.98);
     // predict, evaluate and describe read the .npy table block by block, with the CSV's results.
     REQUIRE(run({"convert", "--data", dir.file("te.csv"), "--out", dir.file("te.npy")}).code == 0);
     for (const char* ext : {".csv", ".npy"}) {

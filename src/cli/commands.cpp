@@ -856,17 +856,7 @@ Matrix prediction_table(const TwoLayerNetwork& net,
 // CSV rows of `table`, each number in its shortest form that reads back exactly.
 void write_rows(std::ostream& out, const Matrix& table) {
   std::string text;
-  char buffer[64];
-  for (Index i = 0; i < table.rows(); ++i) {
-    for (Index j = 0; j < table.cols(); ++j) {
-      const std::to_chars_result r = std::to_chars(buffer, buffer + sizeof buffer, table(i, j));
-      if (j > 0) {
-        text.push_back(',');
-      }
-      text.append(buffer, r.ptr);
-    }
-    text.push_back('\n');
-  }
+  detail::append_csv_rows(table, 0, table.rows(), text);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
 }
 

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <charconv>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,23 @@ inline std::string name_list(const std::vector<std::string>& names, std::size_t 
     out += ", ... (" + std::to_string(names.size() - shown) + " more)";
   }
   return out;
+}
+
+/// Appends rows [begin, end) of `values` as CSV lines, each number in the shortest form that
+/// reads back exactly.
+template <class M>
+void append_csv_rows(const M& values, long begin, long end, std::string& out) {
+  char buffer[64];
+  for (long i = begin; i < end; ++i) {
+    for (long j = 0; j < values.cols(); ++j) {
+      const std::to_chars_result r = std::to_chars(buffer, buffer + sizeof buffer, values(i, j));
+      if (j > 0) {
+        out.push_back(',');
+      }
+      out.append(buffer, r.ptr);
+    }
+    out.push_back('\n');
+  }
 }
 
 }  // namespace nnlift::detail

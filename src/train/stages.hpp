@@ -54,6 +54,9 @@ inline void absorb(TrainResult& result, const detail::StageReport& stage) {
   result.warnings.insert(result.warnings.end(), stage.warnings.begin(), stage.warnings.end());
 }
 
+/// \throws DataError when `rows` (over all parts) are too few to train on (fewer than 4).
+void require_min_rows(Index rows);
+
 /// The network's metadata: options, the data's shape and the diagnostics of the run.
 std::string metadata(const TrainOptions& o,
                      const TrainResult& r,

@@ -140,11 +140,7 @@ TrainResult train_streamed(const RowSource& source,
   const Index n = data.rows(), d = data.inputs(), k = o.hidden;
   detail::require_rank_fits(k, d, "train_streamed", "TrainOptions::hidden");
   const Index rows = context.global_rows(n);
-  constexpr Index kMinRows = 4;
-  if (rows < kMinRows) {
-    throw DataError("train: " + std::to_string(rows) + " rows are too few to train on (at least " +
-                    std::to_string(kMinRows) + " are needed)");
-  }
+  detail::require_min_rows(rows);
   TrainResult result;
   StageClock clock(result.stages, o.progress);
   TwoLayerNetwork& net = result.network;

@@ -105,6 +105,14 @@ std::string detail::metadata(const TrainOptions& o,
   return meta.dump();
 }
 
+void detail::require_min_rows(Index rows) {
+  constexpr Index kMinRows = 4;
+  if (rows < kMinRows) {
+    throw DataError("train: " + std::to_string(rows) + " rows are too few to train on (at least " +
+                    std::to_string(kMinRows) + " are needed)");
+  }
+}
+
 void detail::report_standardizer(const Standardizer& st,
                                  const std::vector<std::string>& feature_names,
                                  Index rows,
@@ -201,11 +209,7 @@ TrainResult run_pipeline(const Dataset& data,
   // More inputs than rows is allowed (as in ridge regression): whitening keeps the at most
   // rows − 1 directions the rows span and says which columns it dropped; the output layer's
   // ridge handles the rest.
-  constexpr Index kMinRows = 4;
-  if (rows < kMinRows) {
-    throw DataError("train: " + std::to_string(rows) + " rows are too few to train on (at least " +
-                    std::to_string(kMinRows) + " are needed)");
-  }
+  detail::require_min_rows(rows);
   TrainResult result;
   StageClock clock(result.stages, o.progress);
   TwoLayerNetwork& net = result.network;
