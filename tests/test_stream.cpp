@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Data larger than memory: .npy row blocks, the streamed writer, and training that reads its
 // rows in every pass (train_streamed) against the same estimator on rows held in memory.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -183,6 +184,26 @@ TEST_SUITE("stream") {
     CHECK_THROWS_WITH_AS(nnlift::train_streamed(file, c, covered(2)),
                          doctest::Contains("nan.npy: row 4322, column '3'"),
                          nnlift::DataError);
+  }
+
+  TEST_CASE("stream: a two-valued integer target is fitted as a number, and said to be") {
+    test::TempDir dir;
+    Matrix table = Matrix::Random(5000, 4);
+    table.col(3) = (table.col(0).array() > 0).cast<double>();
+    nnlift::write_npy(dir.file("classes.npy"), nnlift::to_npy(table));
+    const nnlift::NpyRows file(dir.file("classes.npy"));
+    const nnlift::StreamedColumns c{{0, 1, 2}, 3, {"1", "2", "3"}, "4"};
+    const nnlift::TrainResult r = nnlift::train_streamed(file, c, covered(2));
+    const auto said = std::find_if(r.warnings.begin(), r.warnings.end(), [](const std::string& w) {
+      return w.find("only the values 0 and 1") != std::string::npos;
+    });
+    CHECK(said != r.warnings.end());
+    table.col(3) = table.col(0) + 0.1 * table.col(1);
+    nnlift::write_npy(dir.file("numbers.npy"), nnlift::to_npy(table));
+    const nnlift::NpyRows numbers(dir.file("numbers.npy"));
+    for (const std::string& w : nnlift::train_streamed(numbers, c, covered(2)).warnings) {
+      CHECK(w.find("only the values") == std::string::npos);
+    }
   }
 
   TEST_CASE("stream: options it does not cover are refused by name before any pass") {

@@ -111,6 +111,33 @@ class StreamedRows {
   Index m_first;
 };
 
+// A target with two integer values in a sample of 1,000 rows spread over the file is likely a
+// class label, which the streamed trainer fits as a number: said, with what to do instead.
+void warn_if_two_valued(const StreamedRows& data,
+                        Index n,
+                        const ExecutionContext& context,
+                        TrainResult& result) {
+  const Index m = std::min<Index>(n, 1000);
+  Matrix X;
+  Vector y, local(m);
+  for (Index i = 0; i < m; ++i) {
+    data.load(i * n / m, 1, X, y);
+    local(i) = y(0);
+  }
+  const Matrix all = context.reducer().gather_rows(local);
+  std::vector<double> values(all.data(), all.data() + all.size());
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  if (values.size() == 2 && values[0] == std::round(values[0]) &&
+      values[1] == std::round(values[1])) {
+    std::ostringstream msg;
+    msg << "the target takes only the values " << values[0] << " and " << values[1]
+        << " in a sample of its rows: it is fitted as a number (regression); classification "
+           "needs the rows in memory (nnlift train --stream off)";
+    result.warnings.push_back(msg.str());
+  }
+}
+
 void check_columns(const RowSource& source, const StreamedColumns& c) {
   const auto inside = [&](Index j) { return j >= 0 && j < source.cols(); };
   if (c.features.empty() || c.feature_names.size() != c.features.size() || !inside(c.target)) {
@@ -162,6 +189,7 @@ TrainResult train_streamed(const RowSource& source,
   });
   const Vector mu = means.head(d);
   const double ybar = means(d);
+  warn_if_two_valued(data, n, context, result);
   const Matrix cov = context.mean(n, d, d, [&](Index b, Index c) {
     thread_local Matrix X;
     thread_local Vector y;
