@@ -534,8 +534,20 @@ std::vector<std::string> npy_column_names(const std::string& path, Index cols) {
     return names;
   }
   const std::string text = detail::read_file(sidecar, std::uint64_t{1} << 26);
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("columns") || !j["columns"].is_array()) {
+  // {"columns": [names]} is two levels deep; deeper nesting is refused while parsing, so that a
+  // hostile sidecar cannot make a document whose destruction overflows the stack.
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      if (depth > 4) {
+        throw IoError(sidecar + ": nested too deep; expected {\"columns\": [\"name\", ...]}");
+      }
+      return true;
+    });
+  } catch (const nlohmann::json::parse_error& e) {
+    throw IoError(sidecar + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object() || !j.contains("columns") || !j["columns"].is_array()) {
     throw IoError(sidecar + ": expected a JSON object {\"columns\": [\"name\", ...]}");
   }
   for (const auto& c : j["columns"]) {

@@ -126,6 +126,10 @@ TEST_SUITE("stream") {
     CHECK_THROWS_WITH_AS(nnlift::npy_column_names(dir.file("t.npy"), 2),
                          doctest::Contains("names 3 columns"),
                          nnlift::IoError);
+    test::write_text(dir.file("t.npy.json"), std::string(100000, '[') + std::string(100000, ']'));
+    CHECK_THROWS_WITH_AS(nnlift::npy_column_names(dir.file("t.npy"), 2),
+                         doctest::Contains("nested too deep"),
+                         nnlift::IoError);
     test::write_text(dir.file("t.npy.json"), "{\"columns\": [\"a\", \"a\"]}");
     CHECK_THROWS_WITH_AS(nnlift::npy_column_names(dir.file("t.npy"), 2),
                          doctest::Contains("named twice"),
