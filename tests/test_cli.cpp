@@ -372,6 +372,27 @@ TEST_SUITE("cli") {
     const Outcome d_csv = run({"describe", "--data", dir.file("te.csv")});
     const Outcome d_npy = run({"describe", "--data", dir.file("te.npy")});
     CHECK(after_first_line(d_csv.out) == after_first_line(d_npy.out));
+    // --task auto on a streamed file: a two-valued integer target in a sample is classes.
+    Matrix cls = Matrix::Random(3000, 3);
+    cls.col(2) = (cls.col(0).array() + cls.col(1).array() > 0).cast<double>();
+    nnlift::write_npy(dir.file("cls.npy"), nnlift::to_npy(cls));
+    o = run({"train",
+             "--data",
+             dir.file("cls.npy"),
+             "--hidden",
+             "1",
+             "--model",
+             dir.file("cls.json"),
+             "--stream",
+             "on"});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("(classification in a sample of 1000 rows: two-valued") != std::string::npos);
+    o = run({"evaluate", "--model", dir.file("cls.json"), "--data", dir.file("cls.npy")});
+    REQUIRE(o.code == 0);
+    const std::size_t acc = o.out.find("accuracy ");
+    REQUIRE(acc != std::string::npos);
+    CHECK(std::stod(o.out.substr(acc + 9)) > 0.9);
     // What streaming does not cover is a usage error naming the flag.
     o = run({"train",
              "--data",

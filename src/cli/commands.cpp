@@ -553,6 +553,7 @@ class CountingSource final : public RowSource {
 // train --stream: the rows of one .npy file read block by block in every pass.
 int train_streamed_file(const std::string& path,
                         const DataFlags& data_flags,
+                        bool task_auto,
                         TrainOptions o,
                         const CommonFlags& flags,
                         bool strict,
@@ -583,9 +584,24 @@ int train_streamed_file(const std::string& path,
                      " input columns of " + path + " (NN-LIFT needs k <= d)");
   }
   o.inputs.drop_degenerate = !strict;
+  std::string task_reason;
+  if (task_auto) {
+    // --task auto as for rows in memory, on the target of 1,000 rows spread over the file.
+    const Index m = std::min<Index>(file.rows(), 1000);
+    Vector y(m);
+    Matrix row;
+    for (Index i = 0; i < m; ++i) {
+      file.read(i * file.rows() / m, 1, row);
+      y(i) = row(0, columns.target);
+    }
+    o.labels.task = auto_task(y, LocalReducer(), task_reason);
+    if (!task_reason.empty()) {
+      task_reason = " in a sample of " + std::to_string(m) + " rows" + task_reason;
+    }
+  }
   log << "nnlift train: " << path << ": " << file.rows() << " rows, " << d << " inputs, target '"
-      << columns.target_name << "' (regression), streamed in blocks ("
-      << (file.float32() ? "float32" : "float64") << ", opened in "
+      << columns.target_name << "' (" << to_string(o.labels.task) << task_reason
+      << "), streamed in blocks (" << (file.float32() ? "float32" : "float64") << ", opened in "
       << format_seconds(seconds_since(t0)) << ")\n";
   const bool terminal = &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
   o.progress = stage_progress(log, terminal);
@@ -670,7 +686,8 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     if (categorical != "auto" && categorical != "none") {
       throw UsageError("--categorical: a .npy file holds numbers only");
     }
-    return train_streamed_file(files[0], data_flags, o, flags, strict, model_path, log, ctx);
+    return train_streamed_file(
+        files[0], data_flags, train_flags.task == "auto", o, flags, strict, model_path, log, ctx);
   }
   CsvOptions csv = csv_options(data_flags, flags.threads);
   csv.reject_constant_features = strict;

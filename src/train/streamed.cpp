@@ -27,9 +27,6 @@ void validate_streamed(const TrainOptions& o) {
   const auto refuse = [](const std::string& what) {
     throw std::invalid_argument(what + ": not available when training streams its rows");
   };
-  if (o.labels.task != Task::Regression) {
-    refuse("TrainOptions::labels.task = classification");
-  }
   if (o.hidden < 1) {
     throw std::invalid_argument(
         "TrainOptions::hidden = auto chooses among candidates on validation rows: not available "
@@ -80,6 +77,21 @@ class StreamedRows {
       X.col(j) = raw.col(m_columns.features[static_cast<std::size_t>(j)]);
     }
     y = raw.col(m_columns.target);
+    if (m_two_classes) {
+      for (Index i = 0; i < c; ++i) {
+        if (y(i) == m_positive || y(i) == m_negative) {
+          y(i) = y(i) == m_positive ? 1.0 : 0.0;
+        } else if (std::isfinite(y(i))) {
+          std::ostringstream msg;
+          msg << m_source.name() << ": row " << m_first + b + i + 1 << ", target '"
+              << m_columns.target_name << "': " << y(i) << " is a third class beside " << m_negative
+              << " and " << m_positive
+              << " (seen in a sample of the rows); streamed training takes two classes "
+                 "(nnlift train --stream off for more)";
+          throw DataError(msg.str());
+        }
+      }
+    }
     if (!X.allFinite() || !y.allFinite()) {
       for (Index i = 0; i < c; ++i) {
         for (Index j = 0; j <= d; ++j) {
@@ -97,6 +109,31 @@ class StreamedRows {
     }
   }
 
+  // From now on the target's two classes are read as 0 (negative) and 1 (positive); any other
+  // value is an error naming its row.
+  void set_classes(double negative, double positive) {
+    m_two_classes = true;
+    m_negative = negative;
+    m_positive = positive;
+  }
+
+  // Local rows `picked` (one read each, in parallel): their inputs and targets.
+  void read_rows(const std::vector<Index>& picked, int threads, Matrix& X, Vector& y) const {
+    const auto m = static_cast<Index>(picked.size());
+    X.resize(m, inputs());
+    y.resize(m);
+    const Index chunk = 256;
+    detail::parallel_for((m + chunk - 1) / chunk, threads, [&](Index t) {
+      thread_local Matrix Xi;
+      thread_local Vector yi;
+      for (Index i = t * chunk; i < std::min(m, (t + 1) * chunk); ++i) {
+        load(picked[static_cast<std::size_t>(i)], 1, Xi, yi);
+        X.row(i) = Xi.row(0);
+        y(i) = yi(0);
+      }
+    });
+  }
+
   // Standardised inputs x̃ = W(x − μ) and the target.
   void standardised(const Standardizer& st, Index b, Index c, Matrix& Xs, Vector& y) const {
     thread_local Matrix X;
@@ -109,6 +146,8 @@ class StreamedRows {
   const RowSource& m_source;
   const StreamedColumns& m_columns;
   Index m_first;
+  bool m_two_classes = false;
+  double m_negative = 0, m_positive = 1;
 };
 
 // A target with two integer values in a sample of 1,000 rows spread over the file is likely a
@@ -132,8 +171,8 @@ void warn_if_two_valued(const StreamedRows& data,
       values[1] == std::round(values[1])) {
     std::ostringstream msg;
     msg << "the target takes only the values " << values[0] << " and " << values[1]
-        << " in a sample of its rows: it is fitted as a number (regression); classification "
-           "needs the rows in memory (nnlift train --stream off)";
+        << " in a sample of its rows: it is fitted as a number (regression); set the task to "
+           "classification (--task classification) to fit two classes";
     result.warnings.push_back(msg.str());
   }
 }
@@ -163,7 +202,7 @@ TrainResult train_streamed(const RowSource& source,
   validate_streamed(o);
   check_columns(source, columns);
   const detail::ThreadBudget threads(context.num_threads());
-  const StreamedRows data(source, columns, context);
+  StreamedRows data(source, columns, context);
   const Index n = data.rows(), d = data.inputs(), k = o.hidden;
   detail::require_rank_fits(k, d, "train_streamed", "TrainOptions::hidden");
   const Index rows = context.global_rows(n);
@@ -171,11 +210,46 @@ TrainResult train_streamed(const RowSource& source,
   TrainResult result;
   StageClock clock(result.stages, o.progress);
   TwoLayerNetwork& net = result.network;
-  net.task = Task::Regression;
+  const bool classes = o.labels.task == Task::Classification;
+  net.task = o.labels.task;
   net.activation = o.activation;
-  net.link = OutputLink::Identity;
+  net.link = classes ? OutputLink::Logistic : OutputLink::Identity;
   net.inputs = columns.feature_names;
   net.target = columns.target_name;
+  // A strided sample of at most 200,000 rows, held by every part: the classes are read from it,
+  // and the least-squares biases (regression) and the class output layer are fitted on it.
+  Matrix sample_X;
+  Vector sample_y;
+  const auto take_sample = [&] {
+    if (sample_X.rows() == 0) {
+      Matrix X;
+      Vector y;
+      data.read_rows(detail::lsq_sample_rows(n, context), context.num_threads(), X, y);
+      Matrix both(X.rows(), d + 1);
+      both << X, y;
+      const Matrix all = context.reducer().gather_rows(both);
+      sample_X = all.leftCols(d);
+      sample_y = all.col(d);
+    }
+  };
+  if (classes) {
+    // Labels (§8.3): the two classes, as 0/1 working labels in every pass.
+    take_sample();
+    std::vector<double> values(sample_y.data(), sample_y.data() + sample_y.size());
+    std::sort(values.begin(), values.end());
+    values.erase(std::unique(values.begin(), values.end()), values.end());
+    if (values.size() != 2) {
+      throw DataError(source.name() + ": target '" + columns.target_name + "' has " +
+                      std::to_string(values.size()) + " distinct value(s) in a sample of " +
+                      std::to_string(sample_y.size()) +
+                      " rows; streamed classification takes exactly two classes (nnlift train "
+                      "--stream off for more)");
+    }
+    data.set_classes(values[0], values[1]);
+    net.classes = values;
+    sample_y = (sample_y.array() == values[1]).cast<double>();
+    clock.lap("labels");
+  }
 
   // Standardise (§4.1): the means of the inputs and the target, then the centred covariance.
   const Vector means = context.mean(n, d + 1, 1, [&](Index b, Index c) {
@@ -189,7 +263,9 @@ TrainResult train_streamed(const RowSource& source,
   });
   const Vector mu = means.head(d);
   const double ybar = means(d);
-  warn_if_two_valued(data, n, context, result);
+  if (!classes) {
+    warn_if_two_valued(data, n, context, result);
+  }
   const Matrix cov = context.mean(n, d, d, [&](Index b, Index c) {
     thread_local Matrix X;
     thread_local Vector y;
@@ -281,29 +357,18 @@ TrainResult train_streamed(const RowSource& source,
                                     st,
                                     units,
                                     o.activation,
-                                    Task::Regression,
+                                    o.labels.task,
                                     o.bias,
                                     o.output.ridge.value_or(1e-6),
                                     o.seed,
                                     context};
   detail::BiasFit biases = detail::bias_by_ratio(problem);
   result.bias_used = BiasMethod::Ratio;
-  if (o.bias.method != BiasMethod::Ratio) {
-    const std::vector<Index> picked = detail::lsq_sample_rows(n, context);
-    Matrix local(static_cast<Index>(picked.size()), k + 1);
-    // One positioned read per row (the rows are `stride` apart), 256 rows per task.
-    const Index m = local.rows(), chunk = 256;
-    detail::parallel_for((m + chunk - 1) / chunk, context.num_threads(), [&](Index t) {
-      thread_local Matrix Xs;
-      thread_local Vector y;
-      for (Index i = t * chunk; i < std::min(m, (t + 1) * chunk); ++i) {
-        data.standardised(st, picked[static_cast<std::size_t>(i)], 1, Xs, y);
-        local.row(i).head(k) = Xs * units.Ubar;
-        local(i, k) = y(0);
-      }
-    });
-    const Matrix sample = context.reducer().gather_rows(local);
-    biases = detail::bias_by_lsq_on(problem, biases, sample.leftCols(k), sample.col(k));
+  // As fit_biases: auto is least squares for regression, the ratio for classes.
+  if (o.bias.method == BiasMethod::Lsq || (o.bias.method == BiasMethod::Auto && !classes)) {
+    take_sample();
+    const Matrix t = ((sample_X.rowwise() - st.mean.transpose()) * st.W.transpose()) * units.Ubar;
+    biases = detail::bias_by_lsq_on(problem, biases, t, sample_y);
     result.bias_used = BiasMethod::Lsq;
   }
   absorb(result, biases);
@@ -314,40 +379,70 @@ TrainResult train_streamed(const RowSource& source,
   net.b1 = biases.b1;
   clock.lap("biases");
 
-  // Output layer (§4.5): the normal equations of [σ(W1 x + b1), z, 1] (z the column-standardised
-  // inputs, with the linear term) in one pass; the ridge by GCV as for rows in memory.
+  // Output layer (§4.5). Regression: the normal equations of [σ(W1 x + b1), z, 1] (z the
+  // column-standardised inputs, with the linear term) in one pass, the ridge by GCV as for rows
+  // in memory. Classes: logistic regression with its cross-validated ridge, as in memory, on the
+  // strided sample (k + d + 1 weights from up to 200,000 rows; in memory it takes every row).
   const Index lin = o.output.linear_term ? d : 0;
-  const Index p = k + lin + 1;
-  const Matrix normal = context.mean(n, p + 1, p + 1, [&](Index b, Index c) {
-    thread_local Matrix X;
-    thread_local Vector y;
-    data.load(b, c, X, y);
-    Matrix F(c, p);
-    F.leftCols(k) = hidden_layer(net, X);
-    if (lin > 0) {
-      F.middleCols(k, lin) = (X.rowwise() - st.mean.transpose()) * st.inv_sd.asDiagonal();
-    }
-    F.col(p - 1).setOnes();
-    Matrix out = Matrix::Zero(p + 1, p + 1);
-    out.topLeftCorner(p, p).noalias() = F.transpose() * F;
-    out.col(p).head(p).noalias() = F.transpose() * y;
-    out(p, p) = y.squaredNorm();
-    return out;
-  });
-  const detail::OutputFit output = detail::output_from_normal(normal, k, rows, st, o.output, net);
+  detail::OutputFit output;
+  if (classes) {
+    detail::Labels labels;
+    labels.y = sample_y;
+    labels.classes = net.classes;
+    output = detail::fit_output_layer(hidden_layer(net, sample_X),
+                                      lin > 0 ? &sample_X : nullptr,
+                                      st,
+                                      labels,
+                                      Task::Classification,
+                                      o.output,
+                                      context.local(),
+                                      net);
+  } else {
+    const Index p = k + lin + 1;
+    const Matrix normal = context.mean(n, p + 1, p + 1, [&](Index b, Index c) {
+      thread_local Matrix X;
+      thread_local Vector y;
+      data.load(b, c, X, y);
+      Matrix F(c, p);
+      F.leftCols(k) = hidden_layer(net, X);
+      if (lin > 0) {
+        F.middleCols(k, lin) = (X.rowwise() - st.mean.transpose()) * st.inv_sd.asDiagonal();
+      }
+      F.col(p - 1).setOnes();
+      Matrix out = Matrix::Zero(p + 1, p + 1);
+      out.topLeftCorner(p, p).noalias() = F.transpose() * F;
+      out.col(p).head(p).noalias() = F.transpose() * y;
+      out(p, p) = y.squaredNorm();
+      return out;
+    });
+    output = detail::output_from_normal(normal, k, rows, st, o.output, net);
+  }
   result.output_ridge = output.ridge;
   result.output_linear_only = output.linear_only();
   absorb(result, output);
   clock.lap("output layer");
 
-  // The training loss, one more pass.
-  result.train_loss = context.mean(n, 1, 1, [&](Index b, Index c) {
+  // The training loss, one more pass: MSE, or log-loss (probabilities clipped at 1e-15) and
+  // accuracy.
+  const Matrix loss = context.mean(n, 2, 1, [&](Index b, Index c) {
     thread_local Matrix X;
     thread_local Vector y;
     data.load(b, c, X, y);
-    const Vector f = predict_value(net, X).col(0);
-    return Matrix::Constant(1, 1, (y - f).squaredNorm());
-  })(0, 0);
+    const Vector f = predict(net, X).col(0);
+    Matrix out = Matrix::Zero(2, 1);
+    if (!classes) {
+      out(0, 0) = (y - f).squaredNorm();
+      return out;
+    }
+    for (Index i = 0; i < c; ++i) {
+      const double q = std::clamp(f(i), 1e-15, 1.0 - 1e-15);
+      out(0, 0) -= y(i) == 1.0 ? std::log(q) : std::log(1.0 - q);
+      out(1, 0) += (q >= 0.5) == (y(i) == 1.0) ? 1.0 : 0.0;
+    }
+    return out;
+  });
+  result.train_loss = loss(0, 0);
+  result.train_accuracy = loss(1, 0);
   net.metadata_json = detail::metadata(o, result, rows, d, columns.target_name, ybar);
   return result;
 }
