@@ -200,6 +200,30 @@ struct BiasProblem {
   const ExecutionContext& context;
 };
 
+/// The problem of the training options `o`: their activation, task, bias options, seed, and the
+/// output layer's ridge (or 1e-6 when it is chosen).
+inline BiasProblem bias_problem(const Matrix& X,
+                                const Matrix& Xs,
+                                const Vector& y,
+                                const Vector& yc,
+                                const Standardizer& st,
+                                const Units& units,
+                                const TrainOptions& o,
+                                const ExecutionContext& context) {
+  return {X,
+          Xs,
+          y,
+          yc,
+          st,
+          units,
+          o.activation,
+          o.labels.task,
+          o.bias,
+          o.output.ridge.value_or(1e-6),
+          o.seed,
+          context};
+}
+
 /// An estimator's answer: b1 in original coordinates, and a factor per unit by which the row
 /// W1_j of the map-back is rescaled (1 when only the bias is estimated).
 struct BiasFit : StageReport {

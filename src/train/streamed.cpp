@@ -350,18 +350,8 @@ TrainResult train_streamed(const RowSource& source,
   // Biases (§4.4): the moment ratio, then (least squares) a fit on a strided subsample of rows.
   const Matrix none;
   const Vector no_rows;
-  const detail::BiasProblem problem{none,
-                                    none,
-                                    no_rows,
-                                    no_rows,
-                                    st,
-                                    units,
-                                    o.activation,
-                                    o.labels.task,
-                                    o.bias,
-                                    o.output.ridge.value_or(1e-6),
-                                    o.seed,
-                                    context};
+  const detail::BiasProblem problem =
+      detail::bias_problem(none, none, no_rows, no_rows, st, units, o, context);
   detail::BiasFit biases = detail::bias_by_ratio(problem);
   result.bias_used = BiasMethod::Ratio;
   // As fit_biases: auto is least squares for regression, the ratio for classes.

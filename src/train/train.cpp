@@ -270,18 +270,7 @@ TrainResult run_pipeline(const Dataset& data,
     const Vector yc = (y.array() - ybar).matrix();
     const detail::Units units =
         detail::map_back(Xs, mixture.get(), yc, st, Ubar, o.activation, context);
-    const detail::BiasProblem problem{X,
-                                      Xs,
-                                      y,
-                                      yc,
-                                      st,
-                                      units,
-                                      o.activation,
-                                      o.labels.task,
-                                      o.bias,
-                                      o.output.ridge.value_or(1e-6),
-                                      o.seed,
-                                      context};
+    const detail::BiasProblem problem = detail::bias_problem(X, Xs, y, yc, st, units, o, context);
     const detail::BiasFit biases = detail::fit_biases(problem, &result.bias_used);
     absorb(result, biases);
     net.W1 = units.W1;
