@@ -33,11 +33,16 @@ struct StreamedColumns {
   std::string target_name;
 };
 
+/// validate(options), and that train_streamed covers them.
+/// \throws std::invalid_argument naming the first option it does not cover.
+void validate_streamed(const TrainOptions& options);
+
 /// Trains as train() does, but reads the rows from `source` in every pass instead of holding
-/// them: memory is O(B·d + d² + k³) for B-row blocks, whatever the number of rows. About 8 + 2·
-/// (HOOI sweeps) passes for k units: mean and covariance, the linear control variate, the second
-/// moment and the subspace sketch and sweeps, the core, the map-back moments, the bias
-/// subsample, the output layer's normal equations and the training loss.
+/// them: memory is O(B·d + d² + k³) for B-row blocks, and a sample of at most 200,000 rows,
+/// whatever the number of rows. 10 passes plus one per HOOI sweep: mean, covariance, the linear
+/// control variate, the labels' first moment, M2, the subspace sketch (and the sweeps), the core,
+/// the map-back moments, the output layer's normal equations (regression) and the training loss;
+/// and the sample's rows, read one by one.
 ///
 /// What it covers (the rest is refused before any pass, naming the option): regression and two
 /// classes (their labels read from a strided sample of up to 200,000 rows; a third class met in
@@ -51,10 +56,6 @@ struct StreamedColumns {
 /// \throws std::invalid_argument for an option it does not cover or a column outside the source;
 ///         DataError naming the source, row and column for a value that is not finite, and as
 ///         train() otherwise.
-/// validate(options), and that train_streamed covers them.
-/// \throws std::invalid_argument naming the first option it does not cover.
-void validate_streamed(const TrainOptions& options);
-
 TrainResult train_streamed(const RowSource& source,
                            const StreamedColumns& columns,
                            const TrainOptions& options,

@@ -523,13 +523,16 @@ int finish_train(const TrainResult& r,
   return kOk;
 }
 
-// Whether a .npy file's values, as doubles, would take more than half of the physical memory.
-bool larger_than_half_memory(const std::string& path) {
+// Whether a .npy file's values, as doubles, would take more than a quarter of the physical
+// memory.
+bool too_large_to_load(const std::string& path) {
   const NpyRows file(path);
   const double bytes = 8.0 * static_cast<double>(file.rows()) * static_cast<double>(file.cols());
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  // Training in memory holds the inputs about three times (X, the standardised X, and the
+  // per-row work of the stages): a quarter of the memory as doubles is the most it can load.
   return pages > 0 && page > 0 &&
-         bytes > 0.5 * static_cast<double>(pages) * static_cast<double>(page);
+         bytes > 0.25 * static_cast<double>(pages) * static_cast<double>(page);
 }
 
 // A source that counts the rows read through it (the passes a streamed training made).
@@ -641,8 +644,8 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
       po::value(&stream)->default_value(stream),
       "auto | on | off: read a .npy --data file block by block in every pass instead of "
       "loading it, in memory independent of its rows (data larger than memory; regression "
-      "with --hidden K, no refinement: docs/benchmarks.md). auto: on when its values as "
-      "doubles would fill more than half of this machine's memory")(
+      "and two classes with --hidden K, no refinement: docs/benchmarks.md). auto: on when its "
+      "values as doubles would fill more than a quarter of this machine's memory")(
       "strict",
       po::bool_switch(&strict),
       "exit 3 unless every stage succeeded; refuse constant and collinear input "
@@ -673,7 +676,7 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   if (stream == "on" && !one_npy) {
     throw UsageError("--stream on reads one .npy file (nnlift convert writes one from CSV)");
   }
-  if (one_npy && (stream == "on" || (stream == "auto" && larger_than_half_memory(files[0])))) {
+  if (one_npy && (stream == "on" || (stream == "auto" && too_large_to_load(files[0])))) {
     if (procs.size > 1) {
       throw UsageError(
           "--stream: a streamed .npy file is read by one process; run without "
