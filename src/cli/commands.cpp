@@ -553,6 +553,11 @@ class CountingSource final : public RowSource {
   mutable std::atomic<Index> m_read{0};
 };
 
+// Whether progress may redraw its line: diagnostics go to a terminal.
+bool is_terminal(const CommonFlags& flags, const Context& ctx) {
+  return &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
+}
+
 // train --stream: the rows of one .npy file read block by block in every pass.
 int train_streamed_file(const std::string& path,
                         const DataFlags& data_flags,
@@ -606,8 +611,7 @@ int train_streamed_file(const std::string& path,
       << columns.target_name << "' (" << to_string(o.labels.task) << task_reason
       << "), streamed in blocks (" << (file.float32() ? "float32" : "float64") << ", opened in "
       << format_seconds(seconds_since(t0)) << ")\n";
-  const bool terminal = &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
-  o.progress = stage_progress(log, terminal);
+  o.progress = stage_progress(log, is_terminal(flags, ctx));
   const CountingSource counted(file);
   const TrainResult r = train_streamed(counted, columns, o, ExecutionContext(flags.threads));
   return finish_train(r, o, model_path, strict, 0, log, ctx, [&] {
@@ -616,6 +620,86 @@ int train_streamed_file(const std::string& path,
         << rows / static_cast<double>(file.rows()) << " passes over the " << file.rows()
         << " rows\n";
   });
+}
+
+// Whether train streams its --data (--stream, and for auto the file's size); the flags a
+// streamed .npy file cannot honour are refused.
+bool streams(const std::string& stream,
+             const std::vector<std::string>& files,
+             const Processes& procs,
+             const std::string& missing,
+             const std::string& categorical) {
+  if (stream != "auto" && stream != "on" && stream != "off") {
+    throw UsageError("--stream '" + stream + "': expected auto, on or off");
+  }
+  const bool one_npy = files.size() == 1 && is_npy_path(files[0]);
+  if (stream == "on" && !one_npy) {
+    throw UsageError("--stream on reads one .npy file (nnlift convert writes one from CSV)");
+  }
+  if (!one_npy || stream == "off" || (stream == "auto" && !too_large_to_load(files[0]))) {
+    return false;
+  }
+  if (procs.size > 1) {
+    throw UsageError(
+        "--stream: a streamed .npy file is read by one process; run without "
+        "mpirun, or give each process a share (CSV shards)");
+  }
+  if (missing != "error") {
+    throw UsageError("--missing " + missing +
+                     ": a streamed .npy file's values must all be finite (--missing error)");
+  }
+  if (categorical != "auto" && categorical != "none") {
+    throw UsageError("--categorical: a .npy file holds numbers only");
+  }
+  return true;
+}
+
+// This process's training rows, with text and missing values encoded as --categorical and
+// --missing say (the encoding, to store in the model, in `encoding`).
+Dataset read_encoded_rows(const std::vector<std::string>& files,
+                          const DataFlags& data_flags,
+                          int threads,
+                          bool strict,
+                          const std::string& missing,
+                          const std::string& categorical,
+                          const Processes& procs,
+                          std::ostream& log,
+                          InputEncoding& encoding) {
+  CsvOptions csv = csv_options(data_flags, threads);
+  csv.reject_constant_features = strict;
+  EncodeOptions encode;
+  try {
+    encode.missing = parse_missing_policy(missing);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--missing: ") + e.what());
+  }
+  csv.allow_missing = encode.missing != MissingPolicy::Error;
+  if (categorical == "auto") {
+    csv.detect_text_columns = true;
+  } else if (categorical != "none") {
+    csv.text_columns = split_list(categorical, "categorical");
+  }
+  if (procs.size > 1 && encode.missing != MissingPolicy::Error) {
+    throw UsageError("--missing " + missing +
+                     " fits fill values on all rows: not supported across several processes "
+                     "(use --missing error, or train in one process)");
+  }
+  Dataset data = read_training_rows(files, csv, procs);
+  if (!data.text.empty() || encode.missing != MissingPolicy::Error) {
+    Encoded encoded = fit_encoding(data, encode, data_flags.path);
+    for (const std::string& w : encoded.warnings) {
+      log << "nnlift: warning: " << w << "\n";
+    }
+    for (const ColumnEncoding& c : encoded.encoding.columns) {
+      if (c.categorical()) {
+        log << "  categorical column '" << c.name << "': " << c.categories.size()
+            << " categories, one input each\n";
+      }
+    }
+    data = std::move(encoded.data);
+    encoding = std::move(encoded.encoding);
+  }
+  return data;
 }
 
 int run_train(const std::vector<std::string>& args, Context& ctx) {
@@ -669,66 +753,15 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   const std::vector<std::string> files =
       checked_files(data_flags.path, model_path, procs.rank, reducer);
   std::ostream& log = diag(flags, ctx.err);
-  if (stream != "auto" && stream != "on" && stream != "off") {
-    throw UsageError("--stream '" + stream + "': expected auto, on or off");
-  }
-  const bool one_npy = files.size() == 1 && is_npy_path(files[0]);
-  if (stream == "on" && !one_npy) {
-    throw UsageError("--stream on reads one .npy file (nnlift convert writes one from CSV)");
-  }
-  if (one_npy && (stream == "on" || (stream == "auto" && too_large_to_load(files[0])))) {
-    if (procs.size > 1) {
-      throw UsageError(
-          "--stream: a streamed .npy file is read by one process; run without "
-          "mpirun, or give each process a share (CSV shards)");
-    }
-    if (missing != "error") {
-      throw UsageError("--missing " + missing +
-                       ": a streamed .npy file's values must all be finite (--missing error)");
-    }
-    if (categorical != "auto" && categorical != "none") {
-      throw UsageError("--categorical: a .npy file holds numbers only");
-    }
+  if (streams(stream, files, procs, missing, categorical)) {
     return train_streamed_file(
         files[0], data_flags, train_flags.task == "auto", o, flags, strict, model_path, log, ctx);
   }
-  CsvOptions csv = csv_options(data_flags, flags.threads);
-  csv.reject_constant_features = strict;
   o.inputs.drop_degenerate = !strict;
-  EncodeOptions encode;
-  try {
-    encode.missing = parse_missing_policy(missing);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("--missing: ") + e.what());
-  }
-  csv.allow_missing = encode.missing != MissingPolicy::Error;
-  if (categorical == "auto") {
-    csv.detect_text_columns = true;
-  } else if (categorical != "none") {
-    csv.text_columns = split_list(categorical, "categorical");
-  }
-  if (procs.size > 1 && encode.missing != MissingPolicy::Error) {
-    throw UsageError("--missing " + missing +
-                     " fits fill values on all rows: not supported across several processes "
-                     "(use --missing error, or train in one process)");
-  }
   const auto t0 = std::chrono::steady_clock::now();
-  Dataset data = read_training_rows(files, csv, procs);
   InputEncoding encoding;
-  if (!data.text.empty() || encode.missing != MissingPolicy::Error) {
-    Encoded encoded = fit_encoding(data, encode, data_flags.path);
-    for (const std::string& w : encoded.warnings) {
-      log << "nnlift: warning: " << w << "\n";
-    }
-    for (const ColumnEncoding& c : encoded.encoding.columns) {
-      if (c.categorical()) {
-        log << "  categorical column '" << c.name << "': " << c.categories.size()
-            << " categories, one input each\n";
-      }
-    }
-    data = std::move(encoded.data);
-    encoding = std::move(encoded.encoding);
-  }
+  Dataset data = read_encoded_rows(
+      files, data_flags, flags.threads, strict, missing, categorical, procs, log, encoding);
   if (o.hidden > data.X.cols()) {
     throw UsageError("--hidden " + std::to_string(o.hidden) + " exceeds the " +
                      std::to_string(data.X.cols()) + " input columns of " + data_flags.path +
@@ -746,8 +779,7 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     log << " by " << procs.size << " processes";
   }
   log << "\n";
-  const bool terminal = &ctx.err == &std::cerr && !flags.quiet && isatty(STDERR_FILENO) == 1;
-  o.progress = stage_progress(log, terminal);
+  o.progress = stage_progress(log, is_terminal(flags, ctx));
   // Among several processes: the communication time of each stage, from the stage ends.
   std::vector<std::pair<std::string, double>> communication;
   if (procs.communication_seconds) {

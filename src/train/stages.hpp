@@ -231,6 +231,13 @@ struct BiasFit : StageReport {
   Vector rescale;
 };
 
+/// The network's first layer from the map-back and the biases: row j of W1 rescaled by the
+/// estimator's factor, and b1.
+inline void set_first_layer(const Units& units, const BiasFit& biases, TwoLayerNetwork& net) {
+  net.W1 = biases.rescale.asDiagonal() * units.W1;
+  net.b1 = biases.b1;
+}
+
 /// The one dispatch point: ratio always (the start of the others), then the chosen estimator.
 BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used);
 

@@ -150,6 +150,29 @@ class StreamedRows {
   double m_negative = 0, m_positive = 1;
 };
 
+// The distinct values of a matrix's entries, ascending.
+std::vector<double> distinct_values(const Matrix& values) {
+  std::vector<double> out(values.data(), values.data() + values.size());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// Every part's rows of the strided sample (detail::lsq_sample_rows, at most 200,000 rows),
+// gathered: their inputs X and targets y.
+void gather_sample(const StreamedRows& data,
+                   const ExecutionContext& context,
+                   Matrix& X,
+                   Vector& y) {
+  const Index d = data.inputs();
+  data.read_rows(detail::lsq_sample_rows(data.rows(), context), context.num_threads(), X, y);
+  Matrix both(X.rows(), d + 1);
+  both << X, y;
+  const Matrix all = context.reducer().gather_rows(both);
+  X = all.leftCols(d);
+  y = all.col(d);
+}
+
 // A target with two integer values in a sample of 1,000 rows spread over the file is likely a
 // class label, which the streamed trainer fits as a number: said, with what to do instead.
 void warn_if_two_valued(const StreamedRows& data,
@@ -163,10 +186,7 @@ void warn_if_two_valued(const StreamedRows& data,
     data.load(i * n / m, 1, X, y);
     local(i) = y(0);
   }
-  const Matrix all = context.reducer().gather_rows(local);
-  std::vector<double> values(all.data(), all.data() + all.size());
-  std::sort(values.begin(), values.end());
-  values.erase(std::unique(values.begin(), values.end()), values.end());
+  const std::vector<double> values = distinct_values(context.reducer().gather_rows(local));
   if (values.size() == 2 && values[0] == std::round(values[0]) &&
       values[1] == std::round(values[1])) {
     std::ostringstream msg;
@@ -191,6 +211,115 @@ void check_columns(const RowSource& source, const StreamedColumns& c) {
                    " is outside the source or is the target");
     }
   }
+}
+
+// Stage "standardise" over the rows: the means of the inputs and the target (`ybar`), then the
+// centred covariance; warnings as for rows in memory.
+Standardizer standardise(const StreamedRows& data,
+                         const StreamedColumns& columns,
+                         const TrainOptions& o,
+                         const ExecutionContext& context,
+                         double& ybar,
+                         TrainResult& result) {
+  const Index n = data.rows(), d = data.inputs();
+  const Vector means = context.mean(n, d + 1, 1, [&](Index b, Index c) {
+    thread_local Matrix X;
+    thread_local Vector y;
+    data.load(b, c, X, y);
+    Vector out(d + 1);
+    out.head(d) = detail::column_sums(X);
+    out(d) = detail::sum_of(y);
+    return Matrix(out);
+  });
+  const Vector mu = means.head(d);
+  ybar = means(d);
+  if (o.labels.task == Task::Regression) {
+    warn_if_two_valued(data, n, context, result);
+  }
+  const Matrix cov = context.mean(n, d, d, [&](Index b, Index c) {
+    thread_local Matrix X;
+    thread_local Vector y;
+    data.load(b, c, X, y);
+    return detail::centred_gram(X, mu);
+  });
+  const Standardizer st =
+      detail::standardizer_from_moments(mu, cov, columns.feature_names, o.inputs);
+  detail::report_standardizer(st, columns.feature_names, context.global_rows(n), o.hidden, result);
+  return st;
+}
+
+// Stage "output layer" (§4.5). Regression: the normal equations of [σ(W1 x + b1), z, 1] (z the
+// column-standardised inputs, with the linear term) in one pass, the ridge by GCV as for rows
+// in memory. Classes: logistic regression with its cross-validated ridge, as in memory, on the
+// strided sample (k + d + 1 weights from up to 200,000 rows; in memory it takes every row).
+detail::OutputFit output_layer(const StreamedRows& data,
+                               const Standardizer& st,
+                               const Matrix& sample_X,
+                               const Vector& sample_y,
+                               const TrainOptions& o,
+                               const ExecutionContext& context,
+                               TwoLayerNetwork& net) {
+  const Index n = data.rows(), k = o.hidden;
+  const Index lin = o.output.linear_term ? data.inputs() : 0;
+  if (o.labels.task == Task::Classification) {
+    detail::Labels labels;
+    labels.y = sample_y;
+    labels.classes = net.classes;
+    return detail::fit_output_layer(hidden_layer(net, sample_X),
+                                    lin > 0 ? &sample_X : nullptr,
+                                    st,
+                                    labels,
+                                    Task::Classification,
+                                    o.output,
+                                    context.local(),
+                                    net);
+  }
+  const Index p = k + lin + 1;
+  const Matrix normal = context.mean(n, p + 1, p + 1, [&](Index b, Index c) {
+    thread_local Matrix X;
+    thread_local Vector y;
+    data.load(b, c, X, y);
+    Matrix F(c, p);
+    F.leftCols(k) = hidden_layer(net, X);
+    if (lin > 0) {
+      F.middleCols(k, lin) = (X.rowwise() - st.mean.transpose()) * st.inv_sd.asDiagonal();
+    }
+    F.col(p - 1).setOnes();
+    Matrix out = Matrix::Zero(p + 1, p + 1);
+    out.topLeftCorner(p, p).noalias() = F.transpose() * F;
+    out.col(p).head(p).noalias() = F.transpose() * y;
+    out(p, p) = y.squaredNorm();
+    return out;
+  });
+  return detail::output_from_normal(normal, k, context.global_rows(n), st, o.output, net);
+}
+
+// The training loss, one more pass: MSE, or log-loss (probabilities clipped at 1e-15) and
+// accuracy.
+void training_scores(const StreamedRows& data,
+                     const ExecutionContext& context,
+                     TrainResult& result) {
+  const TwoLayerNetwork& net = result.network;
+  const bool classes = net.task == Task::Classification;
+  const Matrix loss = context.mean(data.rows(), 2, 1, [&](Index b, Index c) {
+    thread_local Matrix X;
+    thread_local Vector y;
+    data.load(b, c, X, y);
+    const Vector f = predict(net, X).col(0);
+    Matrix out = Matrix::Zero(2, 1);
+    if (!classes) {
+      out(0, 0) = (y - f).squaredNorm();
+      return out;
+    }
+    for (Index i = 0; i < c; ++i) {
+      const double q = std::clamp(f(i), 1e-15, 1.0 - 1e-15);
+      out(0, 0) -= y(i) == 1.0 ? std::log(q) : std::log(1.0 - q);
+      out(1, 0) += (q >= 0.5) == (y(i) == 1.0) ? 1.0 : 0.0;
+    }
+    return out;
+  });
+  result.train_loss = loss(0, 0);
+  result.train_accuracy = loss(1, 0);
 }
 
 }  // namespace
@@ -222,22 +351,13 @@ TrainResult train_streamed(const RowSource& source,
   Vector sample_y;
   const auto take_sample = [&] {
     if (sample_X.rows() == 0) {
-      Matrix X;
-      Vector y;
-      data.read_rows(detail::lsq_sample_rows(n, context), context.num_threads(), X, y);
-      Matrix both(X.rows(), d + 1);
-      both << X, y;
-      const Matrix all = context.reducer().gather_rows(both);
-      sample_X = all.leftCols(d);
-      sample_y = all.col(d);
+      gather_sample(data, context, sample_X, sample_y);
     }
   };
   if (classes) {
     // Labels (§8.3): the two classes, as 0/1 working labels in every pass.
     take_sample();
-    std::vector<double> values(sample_y.data(), sample_y.data() + sample_y.size());
-    std::sort(values.begin(), values.end());
-    values.erase(std::unique(values.begin(), values.end()), values.end());
+    const std::vector<double> values = distinct_values(sample_y);
     if (values.size() != 2) {
       throw DataError(source.name() + ": target '" + columns.target_name + "' has " +
                       std::to_string(values.size()) + " distinct value(s) in a sample of " +
@@ -251,30 +371,9 @@ TrainResult train_streamed(const RowSource& source,
     clock.lap("labels");
   }
 
-  // Standardise (§4.1): the means of the inputs and the target, then the centred covariance.
-  const Vector means = context.mean(n, d + 1, 1, [&](Index b, Index c) {
-    thread_local Matrix X;
-    thread_local Vector y;
-    data.load(b, c, X, y);
-    Vector out(d + 1);
-    out.head(d) = detail::column_sums(X);
-    out(d) = detail::sum_of(y);
-    return Matrix(out);
-  });
-  const Vector mu = means.head(d);
-  const double ybar = means(d);
-  if (!classes) {
-    warn_if_two_valued(data, n, context, result);
-  }
-  const Matrix cov = context.mean(n, d, d, [&](Index b, Index c) {
-    thread_local Matrix X;
-    thread_local Vector y;
-    data.load(b, c, X, y);
-    return detail::centred_gram(X, mu);
-  });
-  const Standardizer st =
-      detail::standardizer_from_moments(mu, cov, columns.feature_names, o.inputs);
-  detail::report_standardizer(st, columns.feature_names, rows, k, result);
+  // Standardise (§4.1).
+  double ybar = 0;
+  const Standardizer st = standardise(data, columns, o, context, ybar, result);
   const Index r = st.rank();
   clock.lap("standardise");
 
@@ -362,77 +461,15 @@ TrainResult train_streamed(const RowSource& source,
     result.bias_used = BiasMethod::Lsq;
   }
   absorb(result, biases);
-  net.W1 = units.W1;
-  for (Index j = 0; j < k; ++j) {
-    net.W1.row(j) *= biases.rescale(j);
-  }
-  net.b1 = biases.b1;
+  detail::set_first_layer(units, biases, net);
   clock.lap("biases");
 
-  // Output layer (§4.5). Regression: the normal equations of [σ(W1 x + b1), z, 1] (z the
-  // column-standardised inputs, with the linear term) in one pass, the ridge by GCV as for rows
-  // in memory. Classes: logistic regression with its cross-validated ridge, as in memory, on the
-  // strided sample (k + d + 1 weights from up to 200,000 rows; in memory it takes every row).
-  const Index lin = o.output.linear_term ? d : 0;
-  detail::OutputFit output;
-  if (classes) {
-    detail::Labels labels;
-    labels.y = sample_y;
-    labels.classes = net.classes;
-    output = detail::fit_output_layer(hidden_layer(net, sample_X),
-                                      lin > 0 ? &sample_X : nullptr,
-                                      st,
-                                      labels,
-                                      Task::Classification,
-                                      o.output,
-                                      context.local(),
-                                      net);
-  } else {
-    const Index p = k + lin + 1;
-    const Matrix normal = context.mean(n, p + 1, p + 1, [&](Index b, Index c) {
-      thread_local Matrix X;
-      thread_local Vector y;
-      data.load(b, c, X, y);
-      Matrix F(c, p);
-      F.leftCols(k) = hidden_layer(net, X);
-      if (lin > 0) {
-        F.middleCols(k, lin) = (X.rowwise() - st.mean.transpose()) * st.inv_sd.asDiagonal();
-      }
-      F.col(p - 1).setOnes();
-      Matrix out = Matrix::Zero(p + 1, p + 1);
-      out.topLeftCorner(p, p).noalias() = F.transpose() * F;
-      out.col(p).head(p).noalias() = F.transpose() * y;
-      out(p, p) = y.squaredNorm();
-      return out;
-    });
-    output = detail::output_from_normal(normal, k, rows, st, o.output, net);
-  }
+  const detail::OutputFit output = output_layer(data, st, sample_X, sample_y, o, context, net);
   result.output_ridge = output.ridge;
   result.output_linear_only = output.linear_only();
   absorb(result, output);
   clock.lap("output layer");
-
-  // The training loss, one more pass: MSE, or log-loss (probabilities clipped at 1e-15) and
-  // accuracy.
-  const Matrix loss = context.mean(n, 2, 1, [&](Index b, Index c) {
-    thread_local Matrix X;
-    thread_local Vector y;
-    data.load(b, c, X, y);
-    const Vector f = predict(net, X).col(0);
-    Matrix out = Matrix::Zero(2, 1);
-    if (!classes) {
-      out(0, 0) = (y - f).squaredNorm();
-      return out;
-    }
-    for (Index i = 0; i < c; ++i) {
-      const double q = std::clamp(f(i), 1e-15, 1.0 - 1e-15);
-      out(0, 0) -= y(i) == 1.0 ? std::log(q) : std::log(1.0 - q);
-      out(1, 0) += (q >= 0.5) == (y(i) == 1.0) ? 1.0 : 0.0;
-    }
-    return out;
-  });
-  result.train_loss = loss(0, 0);
-  result.train_accuracy = loss(1, 0);
+  training_scores(data, context, result);
   net.metadata_json = detail::metadata(o, result, rows, d, columns.target_name, ybar);
   return result;
 }

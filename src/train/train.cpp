@@ -273,11 +273,7 @@ TrainResult run_pipeline(const Dataset& data,
     const detail::BiasProblem problem = detail::bias_problem(X, Xs, y, yc, st, units, o, context);
     const detail::BiasFit biases = detail::fit_biases(problem, &result.bias_used);
     absorb(result, biases);
-    net.W1 = units.W1;
-    for (Index j = 0; j < k; ++j) {
-      net.W1.row(j) *= biases.rescale(j);
-    }
-    net.b1 = biases.b1;
+    detail::set_first_layer(units, biases, net);
     clock.lap("biases");
     const Matrix H = context.map_rows(n, k, [&](Index b, Index c, Eigen::Ref<Matrix> out) {
       out = hidden_layer(net, X.middleRows(b, c));
