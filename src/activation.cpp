@@ -161,6 +161,38 @@ void activate_inplace(Activation activation, Matrix& values) {
   }
 }
 
+namespace detail {
+
+void activate_with_slope(Activation activation, Matrix& values, Matrix& slopes) {
+  slopes.resize(values.rows(), values.cols());
+  double* v = values.data();
+  double* d = slopes.data();
+  const Index size = values.size();
+  switch (activation) {
+    case Activation::Sigmoid:
+      for (Index i = 0; i < size; ++i) {
+        const double s = logistic(v[i]);
+        v[i] = s;
+        d[i] = s * (1.0 - s);
+      }
+      return;
+    case Activation::Tanh:
+      for (Index i = 0; i < size; ++i) {
+        const double h = std::tanh(v[i]);
+        v[i] = h;
+        d[i] = 1.0 - h * h;
+      }
+      return;
+    default:
+      for (Index i = 0; i < size; ++i) {
+        d[i] = activation_derivative(activation, 1, v[i]);
+        v[i] = activate(activation, v[i]);
+      }
+  }
+}
+
+}  // namespace detail
+
 double activation_moment(Activation activation, int order, double b, double s) {
   if (order < 0 || order > 3) {
     throw std::invalid_argument("activation_moment: order = " + std::to_string(order) +

@@ -5,6 +5,7 @@
 
 #include <nnlift/activation.hpp>
 
+#include "detail/activation_traits.hpp"
 #include "test_helpers.hpp"
 
 using nnlift::Activation;
@@ -23,6 +24,25 @@ TEST_SUITE("activation") {
           CAPTURE(m);
           CHECK(std::abs(numeric - nnlift::activation_derivative(a, m, t)) < 1e-8);
         }
+      }
+    }
+  }
+
+  TEST_CASE("activation: activate_with_slope equals activate and the first derivative exactly") {
+    // The bias fit and the refinement take σ' from σ; the model must not change by a bit.
+    nnlift::Matrix z(3, 4);
+    z << -40.0, -2.5, -0.7, -1e-300, 0.0, 1e-12, 0.4, 1.9, 7.5, 36.0, -710.0, 710.0;
+    for (Activation a :
+         {Activation::Sigmoid, Activation::Tanh, Activation::Softplus, Activation::Relu}) {
+      nnlift::Matrix values = z, slopes;
+      nnlift::detail::activate_with_slope(a, values, slopes);
+      REQUIRE(slopes.rows() == z.rows());
+      REQUIRE(slopes.cols() == z.cols());
+      for (nnlift::Index i = 0; i < z.size(); ++i) {
+        CAPTURE(nnlift::to_string(a));
+        CAPTURE(z.data()[i]);
+        CHECK(values.data()[i] == nnlift::activate(a, z.data()[i]));
+        CHECK(slopes.data()[i] == nnlift::activation_derivative(a, 1, z.data()[i]));
       }
     }
   }

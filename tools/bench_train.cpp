@@ -70,11 +70,10 @@ int main(int argc, char** argv) {
   for (int rep = 0; rep < 3; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
     // A row-wise pass through the public execution context: the blocks write their own rows.
-    nnlift::Matrix P(n, 2 * k);
-    nnlift::ExecutionContext(threads).sum(n, 0, 0, [&](nnlift::Index b, nnlift::Index c) {
-      P.middleRows(b, c).noalias() = data.X.middleRows(b, c) * G;
-      return nnlift::Matrix(0, 0);
-    });
+    const nnlift::Matrix P = nnlift::ExecutionContext(threads).map_rows(
+        n, 2 * k, [&](nnlift::Index b, nnlift::Index c, Eigen::Ref<nnlift::Matrix> rows) {
+          rows.noalias() = data.X.middleRows(b, c) * G;
+        });
     floor = std::min(floor,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     if (P.rows() != n) {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "detail/activation_traits.hpp"
 #include "detail/lbfgs.hpp"
 #include "train/stages.hpp"
 
@@ -21,27 +22,32 @@ struct BiasObjective {
   Activation act;
   double ridge;
   ExecutionContext context;
+  // σ(z) and σ'(z) of the last evaluation, written by the ridge pass (each block its own rows)
+  // and read by the gradient pass: one transcendental per entry instead of three.
+  mutable Matrix H, dH;
 
   double operator()(const Vector& theta, Vector& grad) const {
     const Index n = t.rows(), k = t.cols();
     const Vector b = theta.head(k);
     const Vector s = theta.tail(k).array().exp();
-    auto hidden = [&](Index begin, Index count) {
+    H.resize(n, k);
+    dH.resize(n, k);
+    const RidgeFit fit = solve_ridge(n, k, ridge, y, context, [&](Index begin, Index count) {
       Matrix Z = t.middleRows(begin, count) * s.asDiagonal();
       Z.rowwise() += b.transpose();
+      Matrix slopes;
+      activate_with_slope(act, Z, slopes);
+      H.middleRows(begin, count) = Z;
+      dH.middleRows(begin, count) = slopes;
       return Z;
-    };
-    const RidgeFit fit = solve_ridge(n, k, ridge, y, context, [&](Index begin, Index count) {
-      return Matrix(hidden(begin, count).unaryExpr([&](double z) { return activate(act, z); }));
     });
     const Vector a2 = fit.beta.head(k);
     const double b2 = fit.beta(k);
     const Matrix g = context.mean(n, 2 * k + 1, 1, [&](Index begin, Index count) {
-      const Matrix Z = hidden(begin, count);
-      const Matrix H = Z.unaryExpr([&](double z) { return activate(act, z); });
-      const Matrix dH = Z.unaryExpr([&](double z) { return activation_derivative(act, 1, z); });
-      const Vector e = y.segment(begin, count) - H * a2 - Vector::Constant(count, b2);
-      const Matrix w = (dH.array().colwise() * e.array()).matrix() * a2.asDiagonal();
+      const auto Hb = H.middleRows(begin, count);
+      const Vector e = y.segment(begin, count) - Hb * a2 - Vector::Constant(count, b2);
+      const Matrix w =
+          (dH.middleRows(begin, count).array().colwise() * e.array()).matrix() * a2.asDiagonal();
       Matrix out(2 * k + 1, 1);
       out.col(0).head(k) = -w.colwise().sum().transpose();
       out.col(0).segment(k, k) =
@@ -97,7 +103,7 @@ BiasFit bias_by_lsq_on(const BiasProblem& p,
     theta(j) = start.b1(j) + u.W1.row(j).dot(p.st.mean);
     theta(k + j) = std::log(u.scale(j));
   }
-  BiasObjective objective{t, y_fit, p.activation, p.ridge, p.context.local()};
+  BiasObjective objective{t, y_fit, p.activation, p.ridge, p.context.local(), {}, {}};
   const LBFGSpp::LBFGSParam<double> param = tight_lbfgs(200);
   const LbfgsRun run = run_lbfgs(objective, theta, param);
   BiasFit fit = start;

@@ -21,4 +21,9 @@ struct ActivationTraits {
 /// The row of `activation` in the table (activation.cpp).
 const ActivationTraits& traits(Activation activation) noexcept;
 
+/// Every entry of `values` through σ, and σ' at the same points into `slopes`, with one
+/// transcendental per entry where σ' follows from σ (logistic: σ(1 − σ), tanh: 1 − σ²).
+/// Equal bit for bit to activate() and activation_derivative(·, 1, ·). `slopes` is resized.
+void activate_with_slope(Activation activation, Matrix& values, Matrix& slopes);
+
 }  // namespace nnlift::detail

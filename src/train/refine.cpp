@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "detail/activation_traits.hpp"
 #include "detail/check.hpp"
 #include "detail/glm.hpp"
 #include "detail/lbfgs.hpp"
@@ -52,14 +53,10 @@ double data_loss(const Layout& L,
   const Index size = grad != nullptr ? L.size() : 0;
   const Matrix sum = context.mean(n, size + 1, 1, [&](Index b, Index cnt) {
     const auto Xb = X.middleRows(b, cnt);
-    Matrix Z = Xb * W1.transpose();
-    Z.rowwise() += b1.transpose();
-    Matrix H = Z;
-    Matrix dH = Z;
-    for (Index i = 0; i < Z.size(); ++i) {
-      H.data()[i] = activate(act, Z.data()[i]);
-      dH.data()[i] = activation_derivative(act, 1, Z.data()[i]);
-    }
+    Matrix H = Xb * W1.transpose();  // the pre-activations, activated in place
+    H.rowwise() += b1.transpose();
+    Matrix dH;
+    detail::activate_with_slope(act, H, dH);
     Matrix F = H * W2.transpose();  // cnt×c
     F.rowwise() += b2.transpose();
     if (L.linear) {
