@@ -1,5 +1,6 @@
 // Top-k subspace of an implicit symmetric tensor: random sketch, then HOOI sweeps.
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -37,6 +38,8 @@ void validate(const SubspaceOptions& o) {
   detail::require(o.sketch_extra >= 0, "SubspaceOptions", "sketch_extra", o.sketch_extra, ">= 0");
   detail::require(o.max_sweeps >= 0, "SubspaceOptions", "max_sweeps", o.max_sweeps, ">= 0");
   detail::require(o.tolerance >= 0, "SubspaceOptions", "tolerance", o.tolerance, ">= 0");
+  detail::require(
+      o.noise_tolerance >= 0, "SubspaceOptions", "noise_tolerance", o.noise_tolerance, ">= 0");
 }
 
 SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions& options) {
@@ -89,7 +92,8 @@ SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions&
     const Vector& sv = result.singular_values;
     const double rho = sv.size() > k && sv(k - 1) > 0 ? sv(k) / sv(k - 1) : 1.0;
     const double left = rho < 0.9 ? result.last_change * rho / (1.0 - rho) : result.last_change;
-    if (result.last_change < options.tolerance || (sweep > 0 && left < options.tolerance)) {
+    const double tolerance = std::max(options.tolerance, options.noise_tolerance * rho);
+    if (result.last_change < options.tolerance || (sweep > 0 && left < tolerance)) {
       result.status = Status::Success;
       break;
     }

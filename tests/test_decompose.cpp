@@ -208,6 +208,40 @@ TEST_SUITE("decompose") {
     CHECK(!r.residual_is_exact);
   }
 
+  TEST_CASE("subspace: noise_tolerance stops HOOI once what is left is below the noise") {
+    // Rank 4 plus symmetric noise: σ_{k+1}/σ_k of the unfolding is the noise-to-signal ratio ρ.
+    const Index d = 20, k = 4;
+    const Matrix V = test::random_unit_columns(d, k, 31);
+    const Vector lambda = (Vector(k) << 1.0, -0.9, 0.8, 0.7).finished();
+    const DenseSymmetricTensor3 signal = DenseSymmetricTensor3::from_factors(lambda, V);
+    const Matrix noise = test::random_orthonormal(d * d * d, 1, 32) * 0.6;
+    std::vector<double> values = signal.data();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      values[i] += noise(static_cast<Index>(i), 0);
+    }
+    const DenseSymmetricTensor3 T = DenseSymmetricTensor3::symmetrize(d, values);
+    nnlift::SubspaceOptions o;
+    o.rank = k;
+    o.seed = 3;
+    o.max_sweeps = 500;
+    o.tolerance = 1e-13;
+    const nnlift::SubspaceResult full = nnlift::tensor_subspace(T, o);
+    REQUIRE(full.status == Status::Success);
+    const double rho = full.singular_values(k) / full.singular_values(k - 1);
+    CAPTURE(rho);
+    REQUIRE(rho > 0.02);
+    o.noise_tolerance = 0.1;
+    const nnlift::SubspaceResult early = nnlift::tensor_subspace(T, o);
+    CHECK(early.status == Status::Success);
+    CHECK(early.sweeps < full.sweeps);
+    // Where it stopped is within the tolerance of the fixed point (with the tail rule's slack).
+    const Matrix outside = full.Q - early.Q * (early.Q.transpose() * full.Q);
+    CHECK(outside.norm() < 2 * 0.1 * rho);
+    o.noise_tolerance = -1;
+    CHECK_THROWS_WITH(nnlift::tensor_subspace(T, o),
+                      doctest::Contains("SubspaceOptions::noise_tolerance = -1"));
+  }
+
   TEST_CASE("decompose: every status path of jennrich, cp_als and tensor_subspace") {
     const Matrix V = test::random_orthonormal(4, 3, 2);
     const DenseSymmetricTensor3 T = DenseSymmetricTensor3::from_factors(Vector::Ones(3), V);

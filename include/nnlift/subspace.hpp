@@ -17,6 +17,11 @@ struct SubspaceOptions {
   /// Stop when the sine of the largest principal angle between sweeps, or what is left to move
   /// (the change × ρ/(1 − ρ), ρ = σ_{k+1}/σ_k, the linear rate of HOOI), is below it; >= 0
   double tolerance = 1e-8;
+  /// Also stop when what is left to move is below noise_tolerance × ρ; >= 0 (0: off). For an
+  /// unfolding of rank-k signal plus noise, σ_{k+1} is noise and ρ = σ_{k+1}/σ_k is a floor on
+  /// the subspace's own statistical error (Wedin's bound ‖E‖/σ_k ≥ ρ): moving by a tenth of it
+  /// changes nothing a later stage can see. train() uses 0.1.
+  double noise_tolerance = 0;
   Matrix start;  ///< optional d×m extra start vectors (e.g. M2 eigenvectors × λ)
   std::uint64_t seed = 0;
 };

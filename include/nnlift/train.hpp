@@ -129,7 +129,7 @@ struct TrainOptions {
   StandardizerOptions inputs;
   MomentOptions moments;
   /// HOOI subspace of the moment tensor. rank, seed and start are derived (rank = hidden).
-  /// Defaults here: max_sweeps 10, tolerance 1e-3.
+  /// Defaults here: max_sweeps 10, tolerance 1e-3, noise_tolerance 0.1.
   SubspaceOptions subspace = default_subspace();
   /// Decomposition of the k×k×k core. rank and seed are derived, and its own subspace options
   /// are unused (the core is already k×k×k).
@@ -147,6 +147,7 @@ struct TrainOptions {
   static SubspaceOptions default_subspace() {
     SubspaceOptions s;
     s.tolerance = 1e-3;
+    s.noise_tolerance = 0.1;
     return s;
   }
 };
