@@ -58,25 +58,34 @@ SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions&
     result.status = Status::Success;
     return result;
   }
-  // Sketch: T(I, u_p, v_p) for random unit pairs, plus the caller's start vectors, each block
-  // scaled to unit Frobenius norm so that neither drowns the other.
-  detail::Rng rng(detail::derive_seed(options.seed, 0x5B5));
-  const Index pairs = k + options.sketch_extra;
-  const Matrix U = rng.normal_matrix(d, pairs).colwise().normalized();
-  const Matrix V = rng.normal_matrix(d, pairs).colwise().normalized();
-  Matrix sketch = T.contract_pairs(U, V);
-  const double sketch_norm = sketch.norm();
-  if (!(sketch_norm > 0) || !sketch.allFinite()) {
-    result.Q = Matrix::Identity(d, k);
-    result.status = Status::NumericalIssue;
-    result.message = "tensor_subspace: the random sketch is zero or not finite";
-    return result;
-  }
-  sketch /= sketch_norm;
-  if (options.start.size() > 0 && options.start.norm() > 0) {
-    Matrix both(d, sketch.cols() + options.start.cols());
-    both << sketch, options.start / options.start.norm();
-    sketch = both;
+  Matrix sketch;
+  if (options.sketch) {
+    // Sketch: T(I, u_p, v_p) for random unit pairs, plus the caller's start vectors, each block
+    // scaled to unit Frobenius norm so that neither drowns the other.
+    detail::Rng rng(detail::derive_seed(options.seed, 0x5B5));
+    const Index pairs = k + options.sketch_extra;
+    const Matrix U = rng.normal_matrix(d, pairs).colwise().normalized();
+    const Matrix V = rng.normal_matrix(d, pairs).colwise().normalized();
+    sketch = T.contract_pairs(U, V);
+    const double sketch_norm = sketch.norm();
+    if (!(sketch_norm > 0) || !sketch.allFinite()) {
+      result.Q = Matrix::Identity(d, k);
+      result.status = Status::NumericalIssue;
+      result.message = "tensor_subspace: the random sketch is zero or not finite";
+      return result;
+    }
+    sketch /= sketch_norm;
+    if (options.start.size() > 0 && options.start.norm() > 0) {
+      Matrix both(d, sketch.cols() + options.start.cols());
+      both << sketch, options.start / options.start.norm();
+      sketch = both;
+    }
+  } else {
+    if (options.start.cols() < k || !options.start.allFinite()) {
+      detail::fail("tensor_subspace: without the sketch, start must be finite with at least k = " +
+                   std::to_string(k) + " columns; it has " + std::to_string(options.start.cols()));
+    }
+    sketch = options.start;
   }
   Matrix Q = top_left_singular(sketch, k, result.singular_values);
   // HOOI: Q ← top-k left singular vectors of the d×k² unfolding T(I, Q, Q).

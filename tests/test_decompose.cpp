@@ -237,6 +237,18 @@ TEST_SUITE("decompose") {
     // Where it stopped is within the tolerance of the fixed point (with the tail rule's slack).
     const Matrix outside = full.Q - early.Q * (early.Q.transpose() * full.Q);
     CHECK(outside.norm() < 2 * 0.1 * rho);
+    // Without the sketch, from where the full run ended: the same fixed point, and no pass but
+    // the sweeps; a start with fewer than k columns is refused.
+    o.sketch = false;
+    o.start = full.Q;
+    const nnlift::SubspaceResult resumed = nnlift::tensor_subspace(T, o);
+    CHECK(resumed.status == Status::Success);
+    CHECK(resumed.sweeps == 1);
+    CHECK((full.Q - resumed.Q * (resumed.Q.transpose() * full.Q)).norm() < 1e-10);
+    o.start = full.Q.leftCols(k - 1);
+    CHECK_THROWS_WITH(nnlift::tensor_subspace(T, o),
+                      doctest::Contains("start must be finite with at least k = 4 columns"));
+    o.sketch = true;
     o.noise_tolerance = -1;
     CHECK_THROWS_WITH(nnlift::tensor_subspace(T, o),
                       doctest::Contains("SubspaceOptions::noise_tolerance = -1"));

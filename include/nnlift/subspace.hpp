@@ -23,6 +23,9 @@ struct SubspaceOptions {
   /// changes nothing a later stage can see. train() uses 0.1.
   double noise_tolerance = 0;
   Matrix start;  ///< optional d×m extra start vectors (e.g. M2 eigenvectors × λ)
+  /// false: no random sketch; HOOI starts from `start` alone, which must then have rank >= k
+  /// (to continue from a subspace already found, as train() does for its second HOOI).
+  bool sketch = true;
   std::uint64_t seed = 0;
 };
 
@@ -40,7 +43,8 @@ struct SubspaceResult {
 };
 
 /// Top-k subspace of T (ALGORITHM.md §4.3b.1): random sketch [T(I,u_p,v_p)] (plus `start`,
-/// each block normalised), top-k left singular vectors, then HOOI sweeps
+/// each block normalised; or `start` alone when options.sketch is false), top-k left singular
+/// vectors, then HOOI sweeps
 /// Q ← top-k left singular vectors of the d×k² unfolding T(I,Q,Q) until the subspace settles.
 /// \throws std::invalid_argument for invalid options or k > d. Cost per sweep: one
 /// contract_block (for implicit tensors k(k+1)/2 contract_pairs) plus an O(d·k⁴) SVD.

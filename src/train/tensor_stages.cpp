@@ -271,7 +271,7 @@ Directions decompose_core(const Matrix& Xs,
     again.rank = k;
     again.seed = derive_seed(o.seed, 21);
     again.start = Q;
-    again.sketch_extra = 0;
+    again.sketch = false;  // Q is already close: a random sketch would only pull it away
     const SubspaceResult sub2 =
         tensor_subspace(*moment_tensor(Xs, mixture, r_core, context), again);
     Q = sub2.Q;
