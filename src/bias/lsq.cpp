@@ -43,21 +43,29 @@ struct BiasObjective {
     });
     const Vector a2 = fit.beta.head(k);
     const double b2 = fit.beta(k);
-    const Matrix g = context.mean(n, 2 * k + 1, 1, [&](Index begin, Index count) {
+    const Matrix g = context.mean(n, 4 * k + 1, 1, [&](Index begin, Index count) {
       const auto Hb = H.middleRows(begin, count);
       const Vector e = y.segment(begin, count) - Hb * a2 - Vector::Constant(count, b2);
       const Matrix w =
           (dH.middleRows(begin, count).array().colwise() * e.array()).matrix() * a2.asDiagonal();
-      Matrix out(2 * k + 1, 1);
+      const auto tb = t.middleRows(begin, count);
+      const Matrix hdh = Hb.cwiseProduct(dH.middleRows(begin, count));
+      Matrix out(4 * k + 1, 1);
       out.col(0).head(k) = -w.colwise().sum().transpose();
       out.col(0).segment(k, k) =
-          -(w.cwiseProduct(t.middleRows(begin, count)).colwise().sum().transpose().array() *
-            s.array())
-               .matrix();
+          -(w.cwiseProduct(tb).colwise().sum().transpose().array() * s.array()).matrix();
       out(2 * k, 0) = 0.5 * e.squaredNorm();
+      // For the penalty's own derivative: Σ σ σ' and Σ σ σ' t per unit.
+      out.col(0).segment(2 * k + 1, k) = hdh.colwise().sum().transpose();
+      out.col(0).segment(3 * k + 1, k) =
+          (hdh.cwiseProduct(tb).colwise().sum().transpose().array() * s.array()).matrix();
       return out;
     });
-    grad = g.col(0).head(2 * k);
+    // The penalty is ridge × mean_j E[σ_j²] (solve_ridge), so it moves with θ too: its term
+    // ½‖a2‖² d(penalty)/dθ makes the gradient exact. Without it the gradient was off by ~1e-7,
+    // as large as the true one near the optimum, and every run ended in a failed line search.
+    const double slope = a2.squaredNorm() * ridge / static_cast<double>(k);
+    grad = g.col(0).head(2 * k) + slope * g.col(0).segment(2 * k + 1, 2 * k);
     return g(2 * k, 0) + 0.5 * fit.penalty * a2.squaredNorm();
   }
 };
