@@ -4,6 +4,7 @@
 #include <Eigen/Cholesky>
 
 #include "detail/activation_traits.hpp"
+#include "detail/parallel.hpp"
 #include "train/stages.hpp"
 
 namespace nnlift::detail {
@@ -15,21 +16,49 @@ Units map_back(const Matrix& Xs,
                const Matrix& Ubar,
                Activation activation,
                const ExecutionContext& context) {
-  const Index n = Xs.rows(), d = Xs.cols();
+  const Index n = Xs.rows(), d = Xs.cols(), k = Ubar.cols();
   // c1 = (ŪᵀŪ)⁻¹ Ūᵀ M1 and c2 = ((ŪᵀŪ)∘(ŪᵀŪ))⁻¹ (ū_jᵀ M2 ū_j)_j: the coefficients of the
   // label's first and second score moments along the directions.
-  // (Under a mixture's score, its S1 and S2.)
-  const Vector M1 = mixture != nullptr
-                        ? mixture->moment1(yc)
-                        : Vector(context.mean(n, d, 1, [&](Index b, Index c) {
-                            return Matrix(Xs.middleRows(b, c).transpose() * yc.segment(b, c));
-                          }));
-  const Matrix M2c = mixture != nullptr ? mixture->moment2(yc) : second_moment(Xs, yc, context);
-  return units_from_moments(M1, M2c, st, Ubar, activation);
+  if (mixture != nullptr) {
+    // Under a mixture's score, its S1 and S2.
+    const Matrix M2c = mixture->moment2(yc);
+    Vector q(k);
+    for (Index j = 0; j < k; ++j) {
+      q(j) = Ubar.col(j).dot(M2c * Ubar.col(j));
+    }
+    return units_from_moments(mixture->moment1(yc), q, st, Ubar, activation);
+  }
+  const Matrix means = context.mean(n, d + k + 1, 1, [&](Index b, Index c) {
+    return map_back_block(Xs.middleRows(b, c), yc.segment(b, c), Ubar);
+  });
+  return units_from_block_means(means, st, Ubar, activation);
+}
+
+Matrix map_back_block(const Eigen::Ref<const Matrix>& Xs,
+                      const Eigen::Ref<const Vector>& yc,
+                      const Matrix& Ubar) {
+  const Index d = Xs.cols(), k = Ubar.cols();
+  const Matrix t = Xs * Ubar;
+  Matrix out(d + k + 1, 1);
+  out.col(0).head(d).noalias() = Xs.transpose() * yc;
+  out.col(0).segment(d, k).noalias() = t.cwiseAbs2().transpose() * yc;
+  out(d + k, 0) = sum_of(yc);
+  return out;
+}
+
+Units units_from_block_means(const Matrix& means,
+                             const Standardizer& st,
+                             const Matrix& Ubar,
+                             Activation activation) {
+  const Index k = Ubar.cols(), d = Ubar.rows();
+  // ū_jᵀ (E[yc x̃x̃ᵀ] − E[yc] I) ū_j.
+  const Vector q =
+      means.col(0).segment(d, k) - means(d + k, 0) * Ubar.colwise().squaredNorm().transpose();
+  return units_from_moments(means.col(0).head(d), q, st, Ubar, activation);
 }
 
 Units units_from_moments(const Vector& M1,
-                         const Matrix& M2c,
+                         const Vector& q,
                          const Standardizer& st,
                          const Matrix& Ubar,
                          Activation activation) {
@@ -45,11 +74,7 @@ Units units_from_moments(const Vector& M1,
   }
   const Matrix gram = Ubar.transpose() * Ubar;
   u.c1 = gram.ldlt().solve(Ubar.transpose() * M1);
-  Vector rhs(k);
-  for (Index j = 0; j < k; ++j) {
-    rhs(j) = Ubar.col(j).dot(M2c * Ubar.col(j));
-  }
-  u.c2 = gram.cwiseProduct(gram).ldlt().solve(rhs);
+  u.c2 = gram.cwiseProduct(gram).ldlt().solve(q);
   if (traits(activation).needs_orientation) {
     // Orientation (§4.4b step 4): the odd tensor fixes a direction only up to the sign of λ_j.
     // Sigmoid and tanh absorb a flip (σ(−z) = 1 − σ(z), tanh odd) into a2 and b2, but

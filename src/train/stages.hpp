@@ -174,13 +174,24 @@ Units map_back(const Matrix& Xs,
                Activation activation,
                const ExecutionContext& context);
 
-/// The same from the centred labels' first and second score moments M1 = E[yc x̃] (d) and
-/// M2c = E[yc S2(x̃)] (d×d).
+/// The same from the centred labels' first score moment M1 = E[yc x̃] (d) and their second one
+/// along each direction, q_j = ū_jᵀ E[yc S2(x̃)] ū_j (k): only these k numbers of the d×d moment
+/// are used.
 Units units_from_moments(const Vector& M1,
-                         const Matrix& M2c,
+                         const Vector& q,
                          const Standardizer& st,
                          const Matrix& Ubar,
                          Activation activation);
+/// A block's share of the Gaussian map-back moments, as a (d + k + 1)×1 column:
+/// [x̃ᵀ yc | Σ yc ⟨ū_j, x̃⟩² | Σ yc]. One X·Ū product, not the d×d second moment.
+Matrix map_back_block(const Eigen::Ref<const Matrix>& Xs,
+                      const Eigen::Ref<const Vector>& yc,
+                      const Matrix& Ubar);
+/// units_from_moments from the mean of map_back_block over all rows (S2(x̃) = x̃x̃ᵀ − I).
+Units units_from_block_means(const Matrix& means,
+                             const Standardizer& st,
+                             const Matrix& Ubar,
+                             Activation activation);
 
 // ---- biases (src/bias/) ------------------------------------------------------------------------
 

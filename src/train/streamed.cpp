@@ -428,23 +428,16 @@ TrainResult train_streamed(const RowSource& source,
     return result;  // no directions: the status says why, and there is no network
   }
 
-  // Map back (§4.1, §4.4b): the centred labels' first and second score moments in one pass,
-  // [x̃ᵀ diag(yc) x̃ | x̃ᵀ yc | Σ yc].
-  const Matrix M = context.mean(n, r, r + 2, [&](Index b, Index c) {
+  // Map back (§4.1, §4.4b): the centred labels' first and second score moments in one pass.
+  const Matrix means = context.mean(n, r + k + 1, 1, [&](Index b, Index c) {
     thread_local Matrix Xs;
     thread_local Vector y;
     data.standardised(st, b, c, Xs, y);
     y.array() -= ybar;
-    Matrix out = Matrix::Zero(r, r + 2);
-    out.leftCols(r).noalias() = Xs.transpose() * (y.asDiagonal() * Xs);
-    out.col(r).noalias() = Xs.transpose() * y;
-    out(0, r + 1) = detail::sum_of(y);
-    return out;
+    return detail::map_back_block(Xs, y, directions.Ubar);
   });
-  Matrix M2c = M.leftCols(r);
-  M2c.diagonal().array() -= M(0, r + 1);
   const detail::Units units =
-      detail::units_from_moments(M.col(r), M2c, st, directions.Ubar, o.activation);
+      detail::units_from_block_means(means, st, directions.Ubar, o.activation);
 
   // Biases (§4.4): the moment ratio, then (least squares) a fit on a strided subsample of rows.
   const Matrix none;
