@@ -197,17 +197,8 @@ TEST_SUITE("stream") {
     const double positive = ((s.y_train.array() == 7.0).cast<double>()).mean();
     const double majority = std::max(positive, 1.0 - positive);
     CHECK(streamed.train_accuracy > majority + 0.3);
-    // A third label in the sample is refused; one outside it is named by its row when a pass
-    // meets it (400,001 rows: the sample takes every third row, not row 2).
-    Matrix table(s.X_train.rows(), s.X_train.cols() + 1);
-    table << s.X_train, s.y_train;
-    table(29999, 6) = 5.0;
-    nnlift::write_npy(dir.file("third.npy"), nnlift::to_npy(table));
-    const nnlift::NpyRows third(dir.file("third.npy"));
-    const nnlift::StreamedColumns c{{0, 1, 2, 3, 4, 5}, 6, {"1", "2", "3", "4", "5", "6"}, "7"};
-    CHECK_THROWS_WITH_AS(nnlift::train_streamed(third, c, o),
-                         doctest::Contains("3 distinct value(s) in a sample of 30000 rows"),
-                         nnlift::DataError);
+    // A label outside the sample is named by its row when a pass meets it (400,001 rows: the
+    // sample takes every third row, not row 2).
     Matrix many = Matrix::Random(400001, 3);
     many.col(2) = (many.col(0).array() > 0).cast<double>();
     many(1, 2) = 5.0;
@@ -215,8 +206,43 @@ TEST_SUITE("stream") {
     const nnlift::NpyRows rows(dir.file("many.npy"));
     o.hidden = 1;
     CHECK_THROWS_WITH_AS(nnlift::train_streamed(rows, {{0, 1}, 2, {"a", "b"}, "y"}, o),
-                         doctest::Contains("row 2, target 'y': 5 is a third class"),
+                         doctest::Contains("row 2, target 'y': 5 is a class not seen in a sample"),
                          nnlift::DataError);
+  }
+
+  TEST_CASE("stream: three classes, softmax, as the in-memory estimator bit for bit") {
+    test::TempDir dir;
+    nnlift::SynthOptions so;
+    so.dim = 6;
+    so.hidden = 3;
+    so.samples = 30000;
+    so.seed = 13;
+    nnlift::SynthData s = nnlift::make_synthetic(so);
+    // Labels 1, 2 and 5: the teacher's value by terciles.
+    const Vector f = nnlift::predict_value(s.truth, s.X_train).col(0);
+    std::vector<double> sorted(f.data(), f.data() + f.size());
+    std::sort(sorted.begin(), sorted.end());
+    const double low = sorted[sorted.size() / 3], high = sorted[2 * sorted.size() / 3];
+    for (Index i = 0; i < f.size(); ++i) {
+      s.y_train(i) = f(i) < low ? 1.0 : f(i) < high ? 2.0 : 5.0;
+    }
+    const nnlift::NpyRows file(planted_npy(dir, s, false));
+    nnlift::TrainOptions o = covered(3);
+    o.labels.task = nnlift::Task::Classification;
+    const nnlift::TrainResult streamed = nnlift::train_streamed(file, all_but_last(file), o);
+    const nnlift::TrainResult held = nnlift::train(nnlift::training_set(s), o);
+    REQUIRE(streamed.network.W2.size() > 0);
+    CHECK(streamed.network.classes == std::vector<double>{1.0, 2.0, 5.0});
+    CHECK(streamed.network.link == nnlift::OutputLink::Softmax);
+    CHECK(streamed.network.W2.rows() == 3);
+    CHECK((streamed.network.W1.array() == held.network.W1.array()).all());
+    CHECK((streamed.network.b1.array() == held.network.b1.array()).all());
+    CHECK((streamed.network.W2.array() == held.network.W2.array()).all());
+    CHECK((streamed.network.b2.array() == held.network.b2.array()).all());
+    CHECK((streamed.network.C.array() == held.network.C.array()).all());
+    CHECK(std::abs(streamed.train_accuracy - held.train_accuracy) < 1e-12);
+    CHECK(std::abs(streamed.train_loss - held.train_loss) < 1e-9 * held.train_loss);
+    CHECK(streamed.train_accuracy > 1.0 / 3 + 0.3);
   }
 
   TEST_CASE("stream: float32 data are accumulated in double; results do not depend on threads") {
@@ -279,9 +305,12 @@ TEST_SUITE("stream") {
                          std::invalid_argument);
     o = covered(2);
     o.labels.task = nnlift::Task::Classification;
-    CHECK_THROWS_WITH_AS(nnlift::train_streamed(file, c, o),
-                         doctest::Contains("has 100 distinct value(s) in a sample of 100 rows"),
-                         nnlift::DataError);
+    nnlift::write_npy(dir.file("numbers.npy"), nnlift::to_npy(Matrix::Random(500, 4)));
+    const nnlift::NpyRows numbers(dir.file("numbers.npy"));
+    CHECK_THROWS_WITH_AS(
+        nnlift::train_streamed(numbers, c, o),
+        doctest::Contains("numbers.npy: target '4' has 500 distinct value(s) in a sample of 500"),
+        nnlift::DataError);
     o = covered(2);
     o.refine.enabled = true;
     CHECK_THROWS_WITH_AS(nnlift::train_streamed(file, c, o),

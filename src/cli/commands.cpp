@@ -728,7 +728,7 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
       po::value(&stream)->default_value(stream),
       "auto | on | off: read a .npy --data file block by block in every pass instead of "
       "loading it, in memory independent of its rows (data larger than memory; regression "
-      "and two classes with --hidden K, no refinement: docs/benchmarks.md). auto: on when its "
+      "and classification with --hidden K, no refinement: docs/benchmarks.md). auto: on when its "
       "values as doubles would fill more than a quarter of this machine's memory")(
       "strict",
       po::bool_switch(&strict),

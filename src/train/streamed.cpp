@@ -77,17 +77,17 @@ class StreamedRows {
       X.col(j) = raw.col(m_columns.features[static_cast<std::size_t>(j)]);
     }
     y = raw.col(m_columns.target);
-    if (m_two_classes) {
+    if (!m_classes.empty()) {
       for (Index i = 0; i < c; ++i) {
-        if (y(i) == m_positive || y(i) == m_negative) {
-          y(i) = y(i) == m_positive ? 1.0 : 0.0;
+        const auto at = std::lower_bound(m_classes.begin(), m_classes.end(), y(i));
+        if (at != m_classes.end() && *at == y(i)) {
+          y(i) = m_codes(at - m_classes.begin());
         } else if (std::isfinite(y(i))) {
           std::ostringstream msg;
           msg << m_source.name() << ": row " << m_first + b + i + 1 << ", target '"
-              << m_columns.target_name << "': " << y(i) << " is a third class beside " << m_negative
-              << " and " << m_positive
-              << " (seen in a sample of the rows); streamed training takes two classes "
-                 "(nnlift train --stream off for more)";
+              << m_columns.target_name << "': " << y(i) << " is a class not seen in a sample of "
+              << "the rows (" << m_classes.size() << " classes there); streamed training takes "
+              << "the classes of its sample (nnlift train --stream off for more)";
           throw DataError(msg.str());
         }
       }
@@ -109,13 +109,14 @@ class StreamedRows {
     }
   }
 
-  // From now on the target's two classes are read as 0 (negative) and 1 (positive); any other
-  // value is an error naming its row.
-  void set_classes(double negative, double positive) {
-    m_two_classes = true;
-    m_negative = negative;
-    m_positive = positive;
+  // From now on the target's classes (ascending) are read as their working labels `codes` (two
+  // classes: 0 and 1; more: the projected labels of encode_labels); any other value is an error
+  // naming its row.
+  void set_classes(std::vector<double> classes, Vector codes) {
+    m_classes = std::move(classes);
+    m_codes = std::move(codes);
   }
+  const Vector& codes() const { return m_codes; }
 
   // Local rows `picked` (one read each, in parallel): their inputs and targets.
   void read_rows(const std::vector<Index>& picked, int threads, Matrix& X, Vector& y) const {
@@ -146,8 +147,8 @@ class StreamedRows {
   const RowSource& m_source;
   const StreamedColumns& m_columns;
   Index m_first;
-  bool m_two_classes = false;
-  double m_negative = 0, m_positive = 1;
+  std::vector<double> m_classes;
+  Vector m_codes;
 };
 
 // The distinct values of a matrix's entries, ascending.
@@ -255,20 +256,17 @@ Standardizer standardise(const StreamedRows& data,
 detail::OutputFit output_layer(const StreamedRows& data,
                                const Standardizer& st,
                                const Matrix& sample_X,
-                               const Vector& sample_y,
+                               const detail::Labels& sample_labels,
                                const TrainOptions& o,
                                const ExecutionContext& context,
                                TwoLayerNetwork& net) {
   const Index n = data.rows(), k = o.hidden;
   const Index lin = o.output.linear_term ? data.inputs() : 0;
   if (o.labels.task == Task::Classification) {
-    detail::Labels labels;
-    labels.y = sample_y;
-    labels.classes = net.classes;
     return detail::fit_output_layer(hidden_layer(net, sample_X),
                                     lin > 0 ? &sample_X : nullptr,
                                     st,
-                                    labels,
+                                    sample_labels,
                                     Task::Classification,
                                     o.output,
                                     context.local(),
@@ -305,16 +303,32 @@ void training_scores(const StreamedRows& data,
     thread_local Matrix X;
     thread_local Vector y;
     data.load(b, c, X, y);
-    const Vector f = predict(net, X).col(0);
     Matrix out = Matrix::Zero(2, 1);
     if (!classes) {
+      const Vector f = predict(net, X).col(0);
       out(0, 0) = (y - f).squaredNorm();
       return out;
     }
+    if (net.link == OutputLink::Logistic) {
+      const Vector f = predict(net, X).col(0);
+      for (Index i = 0; i < c; ++i) {
+        const double q = std::clamp(f(i), 1e-15, 1.0 - 1e-15);
+        out(0, 0) -= y(i) == 1.0 ? std::log(q) : std::log(1.0 - q);
+        out(1, 0) += (q >= 0.5) == (y(i) == 1.0) ? 1.0 : 0.0;
+      }
+      return out;
+    }
+    // Softmax (as score()): y holds each row's working label, the code of its class.
+    const Matrix p = predict(net, X);
+    const Vector& codes = data.codes();
     for (Index i = 0; i < c; ++i) {
-      const double q = std::clamp(f(i), 1e-15, 1.0 - 1e-15);
-      out(0, 0) -= y(i) == 1.0 ? std::log(q) : std::log(1.0 - q);
-      out(1, 0) += (q >= 0.5) == (y(i) == 1.0) ? 1.0 : 0.0;
+      Index best = 0, truth = 0;
+      p.row(i).maxCoeff(&best);
+      while (truth + 1 < codes.size() && codes(truth) != y(i)) {
+        ++truth;
+      }
+      out(0, 0) -= std::log(std::max(p(i, truth), 1e-15));
+      out(1, 0) += best == truth ? 1.0 : 0.0;
     }
     return out;
   });
@@ -354,20 +368,37 @@ TrainResult train_streamed(const RowSource& source,
       gather_sample(data, context, sample_X, sample_y);
     }
   };
+  detail::Labels sample_labels;  // classes: the sample's working labels and one-hot targets
   if (classes) {
-    // Labels (§8.3): the two classes, as 0/1 working labels in every pass.
+    // Labels (§8.3): the classes of the sample, and their working labels in every pass, as in
+    // memory (two classes 0/1; more, the one-hot rows projected on a seeded direction).
     take_sample();
-    const std::vector<double> values = distinct_values(sample_y);
-    if (values.size() != 2) {
+    const std::size_t distinct = distinct_values(sample_y).size();
+    if (distinct < 2 || distinct > 100) {
       throw DataError(source.name() + ": target '" + columns.target_name + "' has " +
-                      std::to_string(values.size()) + " distinct value(s) in a sample of " +
+                      std::to_string(distinct) + " distinct value(s) in a sample of " +
                       std::to_string(sample_y.size()) +
-                      " rows; streamed classification takes exactly two classes (nnlift train "
-                      "--stream off for more)");
+                      " rows; classification takes 2 to 100 classes (a numeric target is "
+                      "regression)");
     }
-    data.set_classes(values[0], values[1]);
+    Dataset sample;
+    sample.y = sample_y;
+    sample.target_name = columns.target_name;
+    sample_labels = detail::encode_labels(sample, o.labels, o.seed, context.local());
+    const std::vector<double>& values = sample_labels.classes;
+    Vector codes(static_cast<Index>(values.size()));
+    for (Index c = 0; c < codes.size(); ++c) {
+      codes(c) = values.size() == 2
+                     ? static_cast<double>(c)
+                     : sample_labels.y(std::find(sample_y.data(),
+                                                 sample_y.data() + sample_y.size(),
+                                                 values[static_cast<std::size_t>(c)]) -
+                                       sample_y.data());
+    }
+    data.set_classes(values, codes);
     net.classes = values;
-    sample_y = (sample_y.array() == values[1]).cast<double>();
+    net.link = sample_labels.multiclass() ? OutputLink::Softmax : OutputLink::Logistic;
+    sample_y = sample_labels.y;
     clock.lap("labels");
   }
 
@@ -457,7 +488,7 @@ TrainResult train_streamed(const RowSource& source,
   detail::set_first_layer(units, biases, net);
   clock.lap("biases");
 
-  const detail::OutputFit output = output_layer(data, st, sample_X, sample_y, o, context, net);
+  const detail::OutputFit output = output_layer(data, st, sample_X, sample_labels, o, context, net);
   result.output_ridge = output.ridge;
   result.output_linear_only = output.linear_only();
   absorb(result, output);
