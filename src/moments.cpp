@@ -59,6 +59,42 @@ Matrix detail::centred_gram(const Eigen::Ref<const Matrix>& Xb, const Vector& me
   return Matrix(out.selfadjointView<Eigen::Lower>());
 }
 
+Vector detail::mean_and_covariance(Index n,
+                                   Index d,
+                                   const BlockRowsFn& rows,
+                                   const ExecutionContext& context,
+                                   Vector& mean,
+                                   Matrix& cov,
+                                   Index e,
+                                   const BlockExtraFn& extra) {
+  // The shift: the mean of the global first block (its part reads it; the others add zeros).
+  const Index first = context.first_row(n);
+  const Matrix head = context.sum(n, d + 1, 1, [&](Index b, Index c) {
+    Matrix out = Matrix::Zero(d + 1, 1);
+    if (first + b == 0) {
+      out.topRows(d) = column_sums(rows(b, c));
+      out(d, 0) = static_cast<double>(c);
+    }
+    return out;
+  });
+  const Vector shift = head.topRows(d) / std::max(head(d, 0), 1.0);
+  // Σ (x − s)(x − s)ᵀ in the first d columns, Σ (x − s) in column d; the extra sums below.
+  const Matrix sums = context.mean(n, d + e, d + 1, [&](Index b, Index c) {
+    const Eigen::Ref<const Matrix> X = rows(b, c);
+    Matrix out = Matrix::Zero(d + e, d + 1);
+    out.topLeftCorner(d, d) = centred_gram(X, shift);
+    out.col(d).head(d) = column_sums(X) - static_cast<double>(c) * shift;
+    if (e > 0) {
+      out.col(0).tail(e) = extra(b, c);
+    }
+    return out;
+  });
+  const Vector offset = sums.col(d).head(d);  // μ − s
+  mean = shift + offset;
+  cov = sums.topLeftCorner(d, d) - offset * offset.transpose();
+  return e > 0 ? Vector(sums.col(0).tail(e)) : Vector();
+}
+
 Standardizer fit_standardizer(const Matrix& X,
                               const std::vector<std::string>& names,
                               const ExecutionContext& context,
@@ -74,10 +110,15 @@ Standardizer fit_standardizer(const Matrix& X,
   if (rows < 2) {
     throw DataError("standardisation needs at least 2 rows; the data have " + std::to_string(rows));
   }
-  const Vector mean = context.mean(
-      n, d, 1, [&](Index b, Index c) { return detail::column_sums(X.middleRows(b, c)); });
-  const Matrix cov = context.mean(
-      n, d, d, [&](Index b, Index c) { return detail::centred_gram(X.middleRows(b, c), mean); });
+  Vector mean;
+  Matrix cov;
+  detail::mean_and_covariance(
+      n,
+      d,
+      [&](Index b, Index c) { return Eigen::Ref<const Matrix>(X.middleRows(b, c)); },
+      context,
+      mean,
+      cov);
   return detail::standardizer_from_moments(mean, cov, names, options);
 }
 

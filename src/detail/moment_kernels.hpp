@@ -2,6 +2,7 @@
 // block of rows contributes, and what the sums become. SPDX-License-Identifier: MIT
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,23 @@ namespace nnlift::detail {
 
 /// (Xb − 1 meanᵀ)ᵀ (Xb − 1 meanᵀ): a block's contribution to the covariance (times its rows).
 Matrix centred_gram(const Eigen::Ref<const Matrix>& Xb, const Vector& mean);
+
+/// The inputs' mean and covariance (divisor n) in one pass over rows given block by block:
+/// `rows(b, c)` is local rows [b, b + c) (count × d; it may refer to a thread's own buffer). The
+/// sums are taken about a shift, the mean of the global first block's rows (that block is read
+/// once more), so that the one-pass E[(x − s)(x − s)ᵀ] − (μ − s)(μ − s)ᵀ loses no digits to a
+/// mean far from zero. `extra` (optional, called after `rows` on the same thread and block) adds
+/// e sums to the pass; their means over the rows are returned.
+using BlockRowsFn = std::function<Eigen::Ref<const Matrix>(Index begin, Index count)>;
+using BlockExtraFn = std::function<Vector(Index begin, Index count)>;
+Vector mean_and_covariance(Index local_rows,
+                           Index d,
+                           const BlockRowsFn& rows,
+                           const ExecutionContext& context,
+                           Vector& mean,
+                           Matrix& cov,
+                           Index e = 0,
+                           const BlockExtraFn& extra = nullptr);
 
 /// The standardisation from the inputs' mean and covariance (divisor n), as fit_standardizer.
 Standardizer standardizer_from_moments(const Vector& mean,

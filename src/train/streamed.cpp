@@ -214,8 +214,8 @@ void check_columns(const RowSource& source, const StreamedColumns& c) {
   }
 }
 
-// Stage "standardise" over the rows: the means of the inputs and the target (`ybar`), then the
-// centred covariance; warnings as for rows in memory.
+// Stage "standardise" over the rows: the inputs' mean and covariance and the target's mean
+// (`ybar`) in one pass (detail::mean_and_covariance); warnings as for rows in memory.
 Standardizer standardise(const StreamedRows& data,
                          const StreamedColumns& columns,
                          const TrainOptions& o,
@@ -223,26 +223,26 @@ Standardizer standardise(const StreamedRows& data,
                          double& ybar,
                          TrainResult& result) {
   const Index n = data.rows(), d = data.inputs();
-  const Vector means = context.mean(n, d + 1, 1, [&](Index b, Index c) {
-    thread_local Matrix X;
-    thread_local Vector y;
-    data.load(b, c, X, y);
-    Vector out(d + 1);
-    out.head(d) = detail::column_sums(X);
-    out(d) = detail::sum_of(y);
-    return Matrix(out);
-  });
-  const Vector mu = means.head(d);
-  ybar = means(d);
+  // Mean, covariance and the labels' mean in one pass (each thread's block and its labels).
+  thread_local Matrix block_X;
+  thread_local Vector block_y;
+  Vector mu;
+  Matrix cov;
+  ybar = detail::mean_and_covariance(
+      n,
+      d,
+      [&](Index b, Index c) {
+        data.load(b, c, block_X, block_y);
+        return Eigen::Ref<const Matrix>(block_X);
+      },
+      context,
+      mu,
+      cov,
+      1,
+      [&](Index, Index) { return Vector::Constant(1, detail::sum_of(block_y)); })(0);
   if (o.labels.task == Task::Regression) {
     warn_if_two_valued(data, n, context, result);
   }
-  const Matrix cov = context.mean(n, d, d, [&](Index b, Index c) {
-    thread_local Matrix X;
-    thread_local Vector y;
-    data.load(b, c, X, y);
-    return detail::centred_gram(X, mu);
-  });
   const Standardizer st =
       detail::standardizer_from_moments(mu, cov, columns.feature_names, o.inputs);
   detail::report_standardizer(st, columns.feature_names, context.global_rows(n), o.hidden, result);
