@@ -131,6 +131,24 @@ TEST_SUITE("moments") {
     CHECK((X.transpose() * r).cwiseAbs().maxCoeff() < 1e-6 * static_cast<double>(n));
   }
 
+  TEST_CASE("moments: the one-pass covariance keeps its digits far from zero") {
+    // Columns of sd 1 around 1e8: the plain one-pass E[xxᵀ] − μμᵀ would lose all 16 digits
+    // (1e16 − 1e16); about the first block's mean it matches the two-pass covariance.
+    nnlift::detail::Rng rng(5);
+    const Index n = 30000;
+    Matrix X = rng.normal_matrix(n, 3);
+    const Matrix centred = X.rowwise() - X.colwise().mean();
+    const Matrix two_pass = centred.transpose() * centred / static_cast<double>(n);
+    X.array() += 1e8;
+    const ExecutionContext one;
+    const nnlift::Standardizer s = nnlift::fit_standardizer(X, {"a", "b", "c"}, one);
+    const Matrix cov = s.W_inverse * s.W_inverse.transpose();
+    INFO("covariance error " << (cov - two_pass).cwiseAbs().maxCoeff());
+    CHECK((cov - two_pass).cwiseAbs().maxCoeff() < 1e-6);
+    CHECK((s.mean.array() - 1e8 - X.colwise().mean().transpose().array() + 1e8).abs().maxCoeff() <
+          1e-6);
+  }
+
   TEST_CASE("moments: standardisation round trip and singular covariance errors") {
     nnlift::detail::Rng rng(4);
     const Index n = 5000;
