@@ -509,7 +509,16 @@ OutputFit output_from_normal(const Matrix& normal,
                              const OutputOptions& options,
                              TwoLayerNetwork& net) {
   const Index r = normal.rows() - 2 - k;
-  return set_output_weights(ridge_from_normal(normal, k, rows, options.ridge), k, r, st, net);
+  const Index p = normal.rows() - 1;
+  const RidgeChoice fit = ridge_from_normal(normal, k, rows, options.ridge);
+  OutputFit out = set_output_weights(fit, k, r, st, net);
+  const double yy = normal(p, p);
+  const double mse = yy - 2.0 * fit.beta.dot(normal.col(p).head(p)) +
+                     fit.beta.dot(normal.topLeftCorner(p, p) * fit.beta);
+  if (fit.beta.size() == p && mse > 1e-10 * yy) {
+    out.train_mse = mse;
+  }
+  return out;
 }
 
 namespace {

@@ -493,7 +493,11 @@ TrainResult train_streamed(const RowSource& source,
   result.output_linear_only = output.linear_only();
   absorb(result, output);
   clock.lap("output layer");
-  training_scores(data, context, result);
+  if (std::isfinite(output.train_mse)) {
+    result.train_loss = output.train_mse;  // regression: from the normal equations, no pass
+  } else {
+    training_scores(data, context, result);
+  }
   net.metadata_json = detail::metadata(o, result, rows, d, columns.target_name, ybar);
   return result;
 }
