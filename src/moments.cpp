@@ -301,7 +301,8 @@ MomentTensor3::MomentTensor3(const Matrix& X, const Vector& r, const ExecutionCo
 MomentTensor3::MomentTensor3(Index local_rows,
                              Index dim,
                              BlockSource source,
-                             const ExecutionContext& context)
+                             const ExecutionContext& context,
+                             Vector first_moment)
     : m_source(std::move(source)),
       m_local(local_rows),
       m_dim(dim),
@@ -309,6 +310,14 @@ MomentTensor3::MomentTensor3(Index local_rows,
       m_rows(context.global_rows(local_rows)) {
   if (m_rows < 1 || !m_source) {
     detail::fail("MomentTensor3: no rows, or no block source");
+  }
+  if (first_moment.size() > 0) {
+    if (first_moment.size() != dim) {
+      detail::fail("MomentTensor3: the first moment has " + std::to_string(first_moment.size()) +
+                   " entries; expected dim = " + std::to_string(dim));
+    }
+    m_first = std::move(first_moment);
+    return;
   }
   m_first =
       pass(m_dim, 1, [&](const auto& Xb, const auto& rb) { return Matrix(Xb.transpose() * rb); }) /
@@ -335,22 +344,38 @@ Matrix MomentTensor3::contract_pairs(const Matrix& U, const Matrix& V) const {
   if (U.rows() != d || V.rows() != d || V.cols() != P) {
     detail::fail("MomentTensor3::contract_pairs: U and V must both be " + std::to_string(d) + "xP");
   }
-  // One pass: rows 0..d−1 hold Xᵀ[r ∘ XU ∘ XV], row d holds rᵀXV, row d+1 holds rᵀXU.
   const Matrix S = pass(d + 2,
                         P,
                         [&](const auto& Xb, const auto& rb) {
-                          const Matrix XU = Xb * U;
-                          const Matrix XV = Xb * V;
-                          const Matrix W = XU.cwiseProduct(XV).array().colwise() * rb.array();
-                          Matrix out(d + 2, P);
-                          out.topRows(d).noalias() = Xb.transpose() * W;
-                          out.row(d).noalias() = rb.transpose() * XV;
-                          out.row(d + 1).noalias() = rb.transpose() * XU;
-                          return out;
+                          return detail::contract_pairs_block(Xb, rb, U, V);
                         }) /
                    static_cast<double>(m_rows);
+  return detail::pairs_from_means(S, m_first, U, V);
+}
+
+Matrix detail::contract_pairs_block(const Eigen::Ref<const Matrix>& Xb,
+                                    const Eigen::Ref<const Vector>& rb,
+                                    const Matrix& U,
+                                    const Matrix& V) {
+  // Rows 0..d−1 hold Xᵀ[r ∘ XU ∘ XV], row d holds rᵀXV, row d+1 holds rᵀXU.
+  const Index d = Xb.cols(), P = U.cols();
+  const Matrix XU = Xb * U;
+  const Matrix XV = Xb * V;
+  const Matrix W = XU.cwiseProduct(XV).array().colwise() * rb.array();
+  Matrix out(d + 2, P);
+  out.topRows(d).noalias() = Xb.transpose() * W;
+  out.row(d).noalias() = rb.transpose() * XV;
+  out.row(d + 1).noalias() = rb.transpose() * XU;
+  return out;
+}
+
+Matrix detail::pairs_from_means(const Matrix& S,
+                                const Vector& first,
+                                const Matrix& U,
+                                const Matrix& V) {
+  const Index d = S.rows() - 2;
   Matrix Y = S.topRows(d);
-  Y.noalias() -= m_first * U.cwiseProduct(V).colwise().sum();
+  Y.noalias() -= first * U.cwiseProduct(V).colwise().sum();
   Y.noalias() -= U * S.row(d).asDiagonal();
   Y.noalias() -= V * S.row(d + 1).asDiagonal();
   return Y;
@@ -446,9 +471,9 @@ DenseSymmetricTensor3 MomentTensor3::project(const Matrix& Q) const {
   return DenseSymmetricTensor3::symmetrize(m, data);
 }
 
-namespace {
 // A block's [Xbᵀ diag(rb) Xb | Σ rb] (the sum in entry (0, d)).
-Matrix second_moment_block(const Eigen::Ref<const Matrix>& Xb, const Eigen::Ref<const Vector>& rb) {
+Matrix detail::second_moment_block(const Eigen::Ref<const Matrix>& Xb,
+                                   const Eigen::Ref<const Vector>& rb) {
   const Index d = Xb.cols();
   Matrix out = Matrix::Zero(d, d + 1);
   out.leftCols(d).noalias() = Xb.transpose() * (rb.asDiagonal() * Xb);
@@ -456,30 +481,30 @@ Matrix second_moment_block(const Eigen::Ref<const Matrix>& Xb, const Eigen::Ref<
   return out;
 }
 
-Matrix second_moment_from(const Matrix& S) {
+Matrix detail::second_moment_from(const Matrix& S) {
   const Index d = S.rows();
   Matrix M = S.leftCols(d);
   M.diagonal().array() -= S(0, d);
   return M;
 }
-}  // namespace
 
 Matrix second_moment(const Matrix& X, const Vector& r, const ExecutionContext& context) {
   // One pass: XᵀDX in the first d columns, Σ r in the last.
-  return second_moment_from(context.mean(X.rows(), X.cols(), X.cols() + 1, [&](Index b, Index c) {
-    return second_moment_block(X.middleRows(b, c), r.segment(b, c));
-  }));
+  return detail::second_moment_from(
+      context.mean(X.rows(), X.cols(), X.cols() + 1, [&](Index b, Index c) {
+        return detail::second_moment_block(X.middleRows(b, c), r.segment(b, c));
+      }));
 }
 
 Matrix second_moment(Index local_rows,
                      Index dim,
                      const MomentTensor3::BlockSource& source,
                      const ExecutionContext& context) {
-  return second_moment_from(context.mean(local_rows, dim, dim + 1, [&](Index b, Index c) {
+  return detail::second_moment_from(context.mean(local_rows, dim, dim + 1, [&](Index b, Index c) {
     thread_local Matrix Xb;
     thread_local Vector rb;
     source(b, c, Xb, rb);
-    return second_moment_block(Xb, rb);
+    return detail::second_moment_block(Xb, rb);
   }));
 }
 

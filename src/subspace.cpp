@@ -42,6 +42,12 @@ void validate(const SubspaceOptions& o) {
       o.noise_tolerance >= 0, "SubspaceOptions", "noise_tolerance", o.noise_tolerance, ">= 0");
 }
 
+void sketch_pairs(Index d, Index pairs, std::uint64_t seed, Matrix& U, Matrix& V) {
+  detail::Rng rng(detail::derive_seed(seed, 0x5B5));
+  U = rng.normal_matrix(d, pairs).colwise().normalized();
+  V = rng.normal_matrix(d, pairs).colwise().normalized();
+}
+
 SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions& options) {
   validate(options);
   const Index d = T.dim();
@@ -62,11 +68,20 @@ SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions&
   if (options.sketch) {
     // Sketch: T(I, u_p, v_p) for random unit pairs, plus the caller's start vectors, each block
     // scaled to unit Frobenius norm so that neither drowns the other.
-    detail::Rng rng(detail::derive_seed(options.seed, 0x5B5));
     const Index pairs = k + options.sketch_extra;
-    const Matrix U = rng.normal_matrix(d, pairs).colwise().normalized();
-    const Matrix V = rng.normal_matrix(d, pairs).colwise().normalized();
-    sketch = T.contract_pairs(U, V);
+    if (options.sketch_values.size() > 0) {
+      if (options.sketch_values.rows() != d || options.sketch_values.cols() != pairs) {
+        detail::fail("tensor_subspace: sketch_values is " +
+                     std::to_string(options.sketch_values.rows()) + "x" +
+                     std::to_string(options.sketch_values.cols()) + "; expected " +
+                     std::to_string(d) + "x" + std::to_string(pairs) + " (d x (k + sketch_extra))");
+      }
+      sketch = options.sketch_values;
+    } else {
+      Matrix U, V;
+      sketch_pairs(d, pairs, options.seed, U, V);
+      sketch = T.contract_pairs(U, V);
+    }
     const double sketch_norm = sketch.norm();
     if (!(sketch_norm > 0) || !sketch.allFinite()) {
       result.Q = Matrix::Identity(d, k);

@@ -248,7 +248,20 @@ TEST_SUITE("decompose") {
     o.start = full.Q.leftCols(k - 1);
     CHECK_THROWS_WITH(nnlift::tensor_subspace(T, o),
                       doctest::Contains("start must be finite with at least k = 4 columns"));
+    // A sketch computed by the caller for sketch_pairs gives the same subspace, bit for bit.
     o.sketch = true;
+    o.start = Matrix();
+    Matrix U, W;
+    nnlift::sketch_pairs(d, k + o.sketch_extra, o.seed, U, W);
+    const nnlift::SubspaceResult internal = nnlift::tensor_subspace(T, o);
+    o.sketch_values = T.contract_pairs(U, W);
+    const nnlift::SubspaceResult given = nnlift::tensor_subspace(T, o);
+    CHECK(given.sweeps == internal.sweeps);
+    CHECK((given.Q.array() == internal.Q.array()).all());
+    o.sketch_values = Matrix::Zero(d, k);
+    CHECK_THROWS_WITH(nnlift::tensor_subspace(T, o),
+                      doctest::Contains("sketch_values is 20x4; expected 20x14"));
+    o.sketch_values = Matrix();
     o.noise_tolerance = -1;
     CHECK_THROWS_WITH(nnlift::tensor_subspace(T, o),
                       doctest::Contains("SubspaceOptions::noise_tolerance = -1"));

@@ -2,6 +2,7 @@
 // Data larger than memory: .npy row blocks, the streamed writer, and training that reads its
 // rows in every pass (train_streamed) against the same estimator on rows held in memory.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -208,6 +209,41 @@ TEST_SUITE("stream") {
     CHECK_THROWS_WITH_AS(nnlift::train_streamed(rows, {{0, 1}, 2, {"a", "b"}, "y"}, o),
                          doctest::Contains("row 2, target 'y': 5 is a class not seen in a sample"),
                          nnlift::DataError);
+  }
+
+  TEST_CASE("stream: the passes it makes, counted: fused where they read X in the same order") {
+    // A source that counts the rows it hands out.
+    class Counting final : public nnlift::RowSource {
+     public:
+      explicit Counting(const nnlift::RowSource& s) : m_s(s) {}
+      Index rows() const override { return m_s.rows(); }
+      Index cols() const override { return m_s.cols(); }
+      std::string name() const override { return m_s.name(); }
+      void read(Index b, Index c, Matrix& out) const override {
+        m_s.read(b, c, out);
+        m_read += c;
+      }
+      Index total() const { return m_read.load(); }
+
+     private:
+      const nnlift::RowSource& m_s;
+      mutable std::atomic<Index> m_read{0};
+    };
+    test::TempDir dir;
+    const nnlift::SynthData s = planted(8, 2, 20000, 5);
+    const nnlift::NpyRows file(planted_npy(dir, s, false));
+    const Counting counted(file);
+    nnlift::TrainOptions o = covered(2);
+    o.bias.method = nnlift::BiasMethod::Ratio;  // no sample
+    const nnlift::TrainResult r = nnlift::train_streamed(counted, all_but_last(file), o);
+    REQUIRE(r.network.W2.size() > 0);
+    // The shift (the first 8192-row block) and the 1,000 rows that check whether a numeric target
+    // has only two values; then: mean, covariance and ȳ; the linear control
+    // variate; E[r x], M2 and the sketch; one per HOOI sweep; the core; the map-back moments; the
+    // output layer's normal equations (the training MSE comes from them). Before the fusions
+    // the same run read 4 passes more (mean, E[r x], M2, the training loss).
+    const Index n = 20000;
+    CHECK(counted.total() == 8192 + 1000 + n * (6 + r.moments.subspace_sweeps));
   }
 
   TEST_CASE("stream: three classes, softmax, as the in-memory estimator bit for bit") {

@@ -89,8 +89,14 @@ class MomentTensor3 final : public SymmetricTensor3 {
   /// \throws std::invalid_argument if r.size() != X.rows() or X has no rows.
   MomentTensor3(const Matrix& X, const Vector& r, const ExecutionContext& context);
   /// Over rows never held whole (data larger than memory): `local_rows` rows of `dim` inputs,
-  /// read through `source` in every pass. \throws std::invalid_argument if there is no row.
-  MomentTensor3(Index local_rows, Index dim, BlockSource source, const ExecutionContext& context);
+  /// read through `source` in every pass. `first_moment`, when given, is E[r x] already summed
+  /// in a pass the caller shared (as first_moment() would compute it); otherwise a pass computes
+  /// it. \throws std::invalid_argument if there is no row, or first_moment is not dim long.
+  MomentTensor3(Index local_rows,
+                Index dim,
+                BlockSource source,
+                const ExecutionContext& context,
+                Vector first_moment = Vector());
 
   Index dim() const override { return m_dim; }
   Matrix contract_pairs(const Matrix& U, const Matrix& V) const override;

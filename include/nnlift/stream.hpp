@@ -46,11 +46,11 @@ void validate_streamed(const TrainOptions& options);
 ///
 /// What it covers (the rest is refused before any pass, naming the option): regression and
 /// 2 to 100 classes (the classes read from a strided sample of up to 200,000 rows; a class met
-/// in a pass but not in the sample is a DataError naming its row); k >= 1 hidden units given (no --hidden auto, which
-/// needs candidates and validation rows); the tensor start under the Gaussian score; the linear
-/// control variate (residualize auto means linear here) or none; the ratio or least-squares
-/// biases (auto: least squares for regression, the ratio for classes; least squares on the
-/// sample); the output layer's ridge by GCV over all rows (regression), or the logistic
+/// in a pass but not in the sample is a DataError naming its row); k >= 1 hidden units given (no
+/// --hidden auto, which needs candidates and validation rows); the tensor start under the Gaussian
+/// score; the linear control variate (residualize auto means linear here) or none; the ratio or
+/// least-squares biases (auto: least squares for regression, the ratio for classes; least squares
+/// on the sample); the output layer's ridge by GCV over all rows (regression), or the logistic
 /// (softmax, for three or more classes) output layer with its cross-validated ridge on the
 /// sample (classes); no refinement and no
 /// validation split.

@@ -26,8 +26,16 @@ struct SubspaceOptions {
   /// false: no random sketch; HOOI starts from `start` alone, which must then have rank >= k
   /// (to continue from a subspace already found, as train() does for its second HOOI).
   bool sketch = true;
+  /// Optional d×(k + sketch_extra): the sketch T(I, u_p, v_p) for the pairs sketch_pairs(d,
+  /// k + sketch_extra, seed), computed by the caller in a pass it shares with other sums; used
+  /// instead of contracting T (the result is the same).
+  Matrix sketch_values;
   std::uint64_t seed = 0;
 };
+
+/// The random unit pairs (u_p, v_p), p < pairs, of tensor_subspace's sketch for this seed: U and
+/// V are d×pairs.
+void sketch_pairs(Index d, Index pairs, std::uint64_t seed, Matrix& U, Matrix& V);
 
 /// \throws std::invalid_argument naming the first violated field.
 void validate(const SubspaceOptions& options);

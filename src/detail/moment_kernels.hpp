@@ -30,6 +30,17 @@ Vector mean_and_covariance(Index local_rows,
                            Index e = 0,
                            const BlockExtraFn& extra = nullptr);
 
+/// A block's share of MomentTensor3::contract_pairs, (d + 2)×P: Xᵀ[r ∘ XU ∘ XV], rᵀXV, rᵀXU.
+Matrix contract_pairs_block(const Eigen::Ref<const Matrix>& Xb,
+                            const Eigen::Ref<const Vector>& rb,
+                            const Matrix& U,
+                            const Matrix& V);
+/// T(I, u_p, v_p) from the means of contract_pairs_block and the first moment E[r x].
+Matrix pairs_from_means(const Matrix& S, const Vector& first, const Matrix& U, const Matrix& V);
+/// A block's [Xbᵀ diag(rb) Xb | Σ rb] (the sum in entry (0, d)), d×(d + 1), and M2 from its mean.
+Matrix second_moment_block(const Eigen::Ref<const Matrix>& Xb, const Eigen::Ref<const Vector>& rb);
+Matrix second_moment_from(const Matrix& S);
+
 /// The standardisation from the inputs' mean and covariance (divisor n), as fit_standardizer.
 Standardizer standardizer_from_moments(const Vector& mean,
                                        const Matrix& cov,

@@ -429,11 +429,29 @@ TrainResult train_streamed(const RowSource& source,
   };
   clock.lap("residualise");
 
-  // Subspace (§4.3b.1) and decomposition of the core (§4.3).
-  const MomentTensor3 T(n, r, residuals, context);
-  const Matrix M2 = second_moment(n, r, residuals, context);
+  // Subspace (§4.3b.1) and decomposition of the core (§4.3). The tensor's first moment, M2 and
+  // HOOI's sketch in one pass: the same sums as the in-memory trainer's three passes.
+  const std::uint64_t subspace_seed = detail::derive_seed(o.seed, 21);
+  Matrix U, V;
+  sketch_pairs(r, k + o.subspace.sketch_extra, subspace_seed, U, V);
+  const Index pairs = U.cols();
+  const Matrix S = context.mean(n, r + 2, 1 + (r + 1) + pairs, [&](Index b, Index c) {
+    thread_local Matrix Xs;
+    thread_local Vector res;
+    residuals(b, c, Xs, res);
+    Matrix out = Matrix::Zero(r + 2, 1 + (r + 1) + pairs);
+    out.col(0).head(r) = Matrix(Xs.transpose() * res);
+    out.block(0, 1, r, r + 1) = detail::second_moment_block(Xs, res);
+    out.rightCols(pairs) = detail::contract_pairs_block(Xs, res, U, V);
+    return out;
+  });
+  const Vector first = S.col(0).head(r);
+  const MomentTensor3 T(n, r, residuals, context, first);
+  const Matrix M2 = detail::second_moment_from(S.block(0, 1, r, r + 1));
+  SubspaceOptions subspace_options = o.subspace;
+  subspace_options.sketch_values = detail::pairs_from_means(S.rightCols(pairs), first, U, V);
   const detail::Subspace subspace =
-      detail::subspace_from(T, M2, k, o.subspace, detail::derive_seed(o.seed, 21));
+      detail::subspace_from(T, M2, k, subspace_options, subspace_seed);
   absorb(result, subspace);
   clock.lap("subspace");
   MomentReport report;
