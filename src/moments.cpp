@@ -269,8 +269,11 @@ Vector residualize(const Matrix& Xs,
   // Normal equations [FᵀF | Fᵀy] in one pass; a tiny relative ridge keeps LDLT well posed.
   const Matrix normal = context.sum(n, p, p + 1, [&](Index b, Index c) {
     const Matrix F = features(b, c);
+    // FᵀF by a symmetric rank update (half the multiply-adds), then mirrored.
+    Matrix gram = Matrix::Zero(p, p);
+    gram.selfadjointView<Eigen::Lower>().rankUpdate(F.transpose());
     Matrix out(p, p + 1);
-    out.leftCols(p).noalias() = F.transpose() * F;
+    out.leftCols(p) = gram.selfadjointView<Eigen::Lower>();
     out.col(p).noalias() = F.transpose() * y.segment(b, c);
     return out;
   });
