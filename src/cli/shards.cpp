@@ -10,6 +10,7 @@
 #include <nnlift/npy.hpp>
 #include <nnlift/types.hpp>
 
+#include "detail/io.hpp"
 #include "detail/text.hpp"
 
 namespace nnlift::cli {
@@ -35,11 +36,15 @@ void require_readable(const std::string& path) {
 // Rows of several data sets with the same columns, stacked in order.
 Dataset stack(std::vector<Dataset>& parts) {
   Dataset out = std::move(parts.front());
+  if (parts.size() == 1) {
+    return out;  // one file: its rows as read, not a copy (n×d doubles, the largest allocation)
+  }
   Index rows = out.X.rows();
   for (std::size_t i = 1; i < parts.size(); ++i) {
     rows += parts[i].X.rows();
   }
   Matrix X(rows, out.X.cols());
+  detail::advise_huge_pages(X.data(), static_cast<std::size_t>(X.size()) * sizeof(double));
   Vector y(out.y.size() > 0 ? rows : 0);
   Index at = 0;
   for (std::size_t i = 0; i < parts.size(); ++i) {
