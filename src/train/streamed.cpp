@@ -64,6 +64,7 @@ class StreamedRows {
       : m_source(source), m_columns(columns), m_first(context.first_row(source.rows())) {}
 
   Index rows() const { return m_source.rows(); }
+  std::string name() const { return m_source.name(); }
   Index inputs() const { return static_cast<Index>(m_columns.features.size()); }
 
   // The inputs X (count×d) and target y of local rows [b, b + c); a value that is not finite
@@ -336,6 +337,66 @@ void training_scores(const StreamedRows& data,
   result.train_accuracy = loss(1, 0);
 }
 
+// Labels (§8.3): the classes of the sample, and from now on their working labels in every pass,
+// as in memory (two classes 0/1; more, the one-hot rows projected on a seeded direction).
+detail::Labels class_labels(StreamedRows& data,
+                            const StreamedColumns& columns,
+                            const Vector& sample_y,
+                            const TrainOptions& o,
+                            const ExecutionContext& context) {
+  const std::size_t distinct = distinct_values(sample_y).size();
+  if (distinct < 2 || distinct > 100) {
+    throw DataError(data.name() + ": target '" + columns.target_name + "' has " +
+                    std::to_string(distinct) + " distinct value(s) in a sample of " +
+                    std::to_string(sample_y.size()) +
+                    " rows; classification takes 2 to 100 classes (a numeric target is "
+                    "regression)");
+  }
+  Dataset sample;
+  sample.y = sample_y;
+  sample.target_name = columns.target_name;
+  detail::Labels labels = detail::encode_labels(sample, o.labels, o.seed, context.local());
+  const std::vector<double>& values = labels.classes;
+  Vector codes(static_cast<Index>(values.size()));
+  for (Index c = 0; c < codes.size(); ++c) {
+    // Two classes: 0 and 1; more: the working label of a sample row of that class.
+    const double* row = std::find(
+        sample_y.data(), sample_y.data() + sample_y.size(), values[static_cast<std::size_t>(c)]);
+    codes(c) = values.size() == 2 ? static_cast<double>(c) : labels.y(row - sample_y.data());
+  }
+  data.set_classes(values, codes);
+  return labels;
+}
+
+// The subspace (§4.3b.1) with the tensor's first moment, M2 and HOOI's sketch summed in one pass
+// over the residualised rows: the same sums as the in-memory trainer's three passes.
+detail::Subspace subspace_in_one_pass(Index n,
+                                      Index r,
+                                      const MomentTensor3::BlockSource& residuals,
+                                      const TrainOptions& o,
+                                      const ExecutionContext& context) {
+  const std::uint64_t seed = detail::derive_seed(o.seed, 21);
+  Matrix U, V;
+  sketch_pairs(r, o.hidden + o.subspace.sketch_extra, seed, U, V);
+  const Index pairs = U.cols();
+  const Matrix S = context.mean(n, r + 2, 1 + (r + 1) + pairs, [&](Index b, Index c) {
+    thread_local Matrix Xs;
+    thread_local Vector res;
+    residuals(b, c, Xs, res);
+    Matrix out = Matrix::Zero(r + 2, 1 + (r + 1) + pairs);
+    out.col(0).head(r) = Matrix(Xs.transpose() * res);
+    out.block(0, 1, r, r + 1) = detail::second_moment_block(Xs, res);
+    out.rightCols(pairs) = detail::contract_pairs_block(Xs, res, U, V);
+    return out;
+  });
+  const Vector first = S.col(0).head(r);
+  const MomentTensor3 T(n, r, residuals, context, first);
+  SubspaceOptions options = o.subspace;
+  options.sketch_values = detail::pairs_from_means(S.rightCols(pairs), first, U, V);
+  return detail::subspace_from(
+      T, detail::second_moment_from(S.block(0, 1, r, r + 1)), o.hidden, options, seed);
+}
+
 }  // namespace
 
 TrainResult train_streamed(const RowSource& source,
@@ -370,33 +431,9 @@ TrainResult train_streamed(const RowSource& source,
   };
   detail::Labels sample_labels;  // classes: the sample's working labels and one-hot targets
   if (classes) {
-    // Labels (§8.3): the classes of the sample, and their working labels in every pass, as in
-    // memory (two classes 0/1; more, the one-hot rows projected on a seeded direction).
     take_sample();
-    const std::size_t distinct = distinct_values(sample_y).size();
-    if (distinct < 2 || distinct > 100) {
-      throw DataError(source.name() + ": target '" + columns.target_name + "' has " +
-                      std::to_string(distinct) + " distinct value(s) in a sample of " +
-                      std::to_string(sample_y.size()) +
-                      " rows; classification takes 2 to 100 classes (a numeric target is "
-                      "regression)");
-    }
-    Dataset sample;
-    sample.y = sample_y;
-    sample.target_name = columns.target_name;
-    sample_labels = detail::encode_labels(sample, o.labels, o.seed, context.local());
-    const std::vector<double>& values = sample_labels.classes;
-    Vector codes(static_cast<Index>(values.size()));
-    for (Index c = 0; c < codes.size(); ++c) {
-      codes(c) = values.size() == 2
-                     ? static_cast<double>(c)
-                     : sample_labels.y(std::find(sample_y.data(),
-                                                 sample_y.data() + sample_y.size(),
-                                                 values[static_cast<std::size_t>(c)]) -
-                                       sample_y.data());
-    }
-    data.set_classes(values, codes);
-    net.classes = values;
+    sample_labels = class_labels(data, columns, sample_y, o, context);
+    net.classes = sample_labels.classes;
     net.link = sample_labels.multiclass() ? OutputLink::Softmax : OutputLink::Logistic;
     sample_y = sample_labels.y;
     clock.lap("labels");
@@ -429,29 +466,8 @@ TrainResult train_streamed(const RowSource& source,
   };
   clock.lap("residualise");
 
-  // Subspace (§4.3b.1) and decomposition of the core (§4.3). The tensor's first moment, M2 and
-  // HOOI's sketch in one pass: the same sums as the in-memory trainer's three passes.
-  const std::uint64_t subspace_seed = detail::derive_seed(o.seed, 21);
-  Matrix U, V;
-  sketch_pairs(r, k + o.subspace.sketch_extra, subspace_seed, U, V);
-  const Index pairs = U.cols();
-  const Matrix S = context.mean(n, r + 2, 1 + (r + 1) + pairs, [&](Index b, Index c) {
-    thread_local Matrix Xs;
-    thread_local Vector res;
-    residuals(b, c, Xs, res);
-    Matrix out = Matrix::Zero(r + 2, 1 + (r + 1) + pairs);
-    out.col(0).head(r) = Matrix(Xs.transpose() * res);
-    out.block(0, 1, r, r + 1) = detail::second_moment_block(Xs, res);
-    out.rightCols(pairs) = detail::contract_pairs_block(Xs, res, U, V);
-    return out;
-  });
-  const Vector first = S.col(0).head(r);
-  const MomentTensor3 T(n, r, residuals, context, first);
-  const Matrix M2 = detail::second_moment_from(S.block(0, 1, r, r + 1));
-  SubspaceOptions subspace_options = o.subspace;
-  subspace_options.sketch_values = detail::pairs_from_means(S.rightCols(pairs), first, U, V);
-  const detail::Subspace subspace =
-      detail::subspace_from(T, M2, k, subspace_options, subspace_seed);
+  // Subspace (§4.3b.1) and decomposition of the core (§4.3).
+  const detail::Subspace subspace = subspace_in_one_pass(n, r, residuals, o, context);
   absorb(result, subspace);
   clock.lap("subspace");
   MomentReport report;
