@@ -39,10 +39,11 @@ void validate_streamed(const TrainOptions& options);
 
 /// Trains as train() does, but reads the rows from `source` in every pass instead of holding
 /// them: memory is O(B·d + d² + k³) for B-row blocks, and a sample of at most 200,000 rows,
-/// whatever the number of rows. 10 passes plus one per HOOI sweep: mean, covariance, the linear
-/// control variate, the labels' first moment, M2, the subspace sketch (and the sweeps), the core,
-/// the map-back moments, the output layer's normal equations (regression) and the training loss;
-/// and the sample's rows, read one by one.
+/// whatever the number of rows. 6 passes plus one per HOOI sweep: mean and covariance (about the
+/// first block's mean, read once more); the linear control variate; the labels' first moment,
+/// M2 and the subspace sketch; the sweeps; the core; the map-back moments; the output layer's
+/// normal equations (regression, whose training MSE comes from them) or the training loss
+/// (classes); and the sample's rows, read one by one.
 ///
 /// What it covers (the rest is refused before any pass, naming the option): regression and
 /// 2 to 100 classes (the classes read from a strided sample of up to 200,000 rows; a class met
