@@ -556,7 +556,7 @@ void allocate(const std::string& path, Index rows, bool has_target, Dataset& out
         << " rows x " << d + 1 << " columns";
     throw IoError(msg.str());
   }
-  detail::advise_huge_pages(out.X.data(), static_cast<std::size_t>(out.X.size()) * sizeof(double));
+  detail::advise_huge_pages(out.X);
 }
 
 // Parses every chunk into a row-major buffer and copies it into X and y; a chunk that fails

@@ -10,8 +10,40 @@
 
 #include "detail/check.hpp"
 #include "detail/parallel.hpp"
+#include "detail/scores.hpp"
 
 namespace nnlift {
+
+Matrix detail::class_score_sums(const TwoLayerNetwork& net,
+                                const Matrix& p,
+                                const Eigen::Ref<const Vector>& y) {
+  // The positive class of a logistic model is the second label (1 for 0/1 labels).
+  const double positive_label = net.classes.size() == 2 ? net.classes[1] : 1.0;
+  double correct = 0, loss = 0;
+  for (Index i = 0; i < y.size(); ++i) {
+    const double label = y(i);
+    if (net.link == OutputLink::Logistic) {
+      const bool positive = label == positive_label;
+      const double q = std::clamp(p(i, 0), 1e-15, 1.0 - 1e-15);
+      correct += ((q >= 0.5) == positive) ? 1 : 0;
+      loss -= positive ? std::log(q) : std::log(1.0 - q);
+    } else {
+      Index best = 0;
+      p.row(i).maxCoeff(&best);
+      Index truth = -1;
+      for (std::size_t k = 0; k < net.classes.size(); ++k) {
+        if (net.classes[k] == label) {
+          truth = static_cast<Index>(k);
+        }
+      }
+      correct += best == truth ? 1 : 0;
+      loss -= truth >= 0 ? std::log(std::max(p(i, truth), 1e-15)) : std::log(1e-15);
+    }
+  }
+  Matrix out(2, 1);
+  out << correct, loss;
+  return out;
+}
 
 Scores score(const TwoLayerNetwork& net,
              const Matrix& X,
@@ -40,34 +72,8 @@ Scores score(const TwoLayerNetwork& net,
     s.r2 = var > 0 ? 1.0 - s.mse / var : 0.0;
     return s;
   }
-  // The positive class of a logistic model is the second label (1 for 0/1 labels).
-  const double positive_label = net.classes.size() == 2 ? net.classes[1] : 1.0;
   const Matrix sums = context.mean(n, 2, 1, [&](Index b, Index c) {
-    const Matrix p = predict(net, X.middleRows(b, c));
-    double correct = 0, loss = 0;
-    for (Index i = 0; i < c; ++i) {
-      const double label = y(b + i);
-      if (net.link == OutputLink::Logistic) {
-        const bool positive = label == positive_label;
-        const double q = std::clamp(p(i, 0), 1e-15, 1.0 - 1e-15);
-        correct += ((q >= 0.5) == positive) ? 1 : 0;
-        loss -= positive ? std::log(q) : std::log(1.0 - q);
-      } else {
-        Index best = 0;
-        p.row(i).maxCoeff(&best);
-        Index truth = -1;
-        for (std::size_t k = 0; k < net.classes.size(); ++k) {
-          if (net.classes[k] == label) {
-            truth = static_cast<Index>(k);
-          }
-        }
-        correct += best == truth ? 1 : 0;
-        loss -= truth >= 0 ? std::log(std::max(p(i, truth), 1e-15)) : std::log(1e-15);
-      }
-    }
-    Matrix out(2, 1);
-    out << correct, loss;
-    return out;
+    return detail::class_score_sums(net, predict(net, X.middleRows(b, c)), y.segment(b, c));
   });
   s.accuracy = sums(0, 0);
   s.log_loss = sums(1, 0);

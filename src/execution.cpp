@@ -253,7 +253,7 @@ Matrix ExecutionContext::map_rows(Index local_rows, Index cols, const RowsFn& f)
   Matrix out(local_rows, cols);
   // Before the first touch: on a machine whose fresh pages are slow to fault in, 2 MB pages
   // make an n-row output a few hundred faults instead of one per 4 kB.
-  detail::advise_huge_pages(out.data(), static_cast<std::size_t>(out.size()) * sizeof(double));
+  detail::advise_huge_pages(out);
   for_each_block(local_rows,
                  [&](Index begin, Index count) { f(begin, count, out.middleRows(begin, count)); });
   return out;

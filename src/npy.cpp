@@ -600,7 +600,7 @@ Dataset read_npy_rows(const std::string& path, const CsvOptions& options, Index 
   Dataset out;
   const std::vector<int> dest = detail::choose_columns(path, names, options, out);
   out.X.resize(end - begin, static_cast<Index>(out.feature_names.size()));
-  detail::advise_huge_pages(out.X.data(), static_cast<std::size_t>(out.X.size()) * sizeof(double));
+  detail::advise_huge_pages(out.X);
   if (options.has_target) {
     out.y.resize(end - begin);
   }

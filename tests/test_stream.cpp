@@ -212,27 +212,10 @@ TEST_SUITE("stream") {
   }
 
   TEST_CASE("stream: the passes it makes, counted: fused where they read X in the same order") {
-    // A source that counts the rows it hands out.
-    class Counting final : public nnlift::RowSource {
-     public:
-      explicit Counting(const nnlift::RowSource& s) : m_s(s) {}
-      Index rows() const override { return m_s.rows(); }
-      Index cols() const override { return m_s.cols(); }
-      std::string name() const override { return m_s.name(); }
-      void read(Index b, Index c, Matrix& out) const override {
-        m_s.read(b, c, out);
-        m_read += c;
-      }
-      Index total() const { return m_read.load(); }
-
-     private:
-      const nnlift::RowSource& m_s;
-      mutable std::atomic<Index> m_read{0};
-    };
     test::TempDir dir;
     const nnlift::SynthData s = planted(8, 2, 20000, 5);
     const nnlift::NpyRows file(planted_npy(dir, s, false));
-    const Counting counted(file);
+    const nnlift::CountingSource counted(file);
     nnlift::TrainOptions o = covered(2);
     o.bias.method = nnlift::BiasMethod::Ratio;  // no sample
     const nnlift::TrainResult r = nnlift::train_streamed(counted, all_but_last(file), o);
@@ -243,7 +226,7 @@ TEST_SUITE("stream") {
     // output layer's normal equations (the training MSE comes from them). Before the fusions
     // the same run read 4 passes more (mean, E[r x], M2, the training loss).
     const Index n = 20000;
-    CHECK(counted.total() == 8192 + 1000 + n * (6 + r.moments.subspace_sweeps));
+    CHECK(counted.rows_read() == 8192 + 1000 + n * (6 + r.moments.subspace_sweeps));
   }
 
   TEST_CASE("stream: three classes, softmax, as the in-memory estimator bit for bit") {
@@ -345,7 +328,8 @@ TEST_SUITE("stream") {
     const nnlift::NpyRows numbers(dir.file("numbers.npy"));
     CHECK_THROWS_WITH_AS(
         nnlift::train_streamed(numbers, c, o),
-        doctest::Contains("numbers.npy: target '4' has 500 distinct value(s) in a sample of 500"),
+        doctest::Contains("numbers.npy, in a sample of 500 rows: classification: target '4' has "
+                          "more than 100 distinct values"),
         nnlift::DataError);
     o = covered(2);
     o.refine.enabled = true;

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,25 @@ class RowSource {
   virtual void read(Index begin, Index count, Matrix& out) const = 0;
   /// Where the rows are, for messages (a file name).
   virtual std::string name() const = 0;
+};
+
+/// A source that counts the rows read through it: the passes a streamed training made (the
+/// command line reports them), thread-safe as the source it wraps.
+class CountingSource final : public RowSource {
+ public:
+  explicit CountingSource(const RowSource& source) : m_source(source) {}
+  Index rows() const override { return m_source.rows(); }
+  Index cols() const override { return m_source.cols(); }
+  std::string name() const override { return m_source.name(); }
+  void read(Index begin, Index count, Matrix& out) const override {
+    m_source.read(begin, count, out);
+    m_read += count;
+  }
+  Index rows_read() const { return m_read.load(); }
+
+ private:
+  const RowSource& m_source;
+  mutable std::atomic<Index> m_read{0};
 };
 
 /// The columns of a RowSource that training uses: the inputs in order, and the target.

@@ -3,7 +3,6 @@
 #include "cli/commands.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -534,24 +533,6 @@ bool too_large_to_load(const std::string& path) {
   return pages > 0 && page > 0 &&
          bytes > 0.25 * static_cast<double>(pages) * static_cast<double>(page);
 }
-
-// A source that counts the rows read through it (the passes a streamed training made).
-class CountingSource final : public RowSource {
- public:
-  explicit CountingSource(const RowSource& source) : m_source(source) {}
-  Index rows() const override { return m_source.rows(); }
-  Index cols() const override { return m_source.cols(); }
-  std::string name() const override { return m_source.name(); }
-  void read(Index begin, Index count, Matrix& out) const override {
-    m_source.read(begin, count, out);
-    m_read += count;
-  }
-  Index rows_read() const { return m_read.load(); }
-
- private:
-  const RowSource& m_source;
-  mutable std::atomic<Index> m_read{0};
-};
 
 // Whether progress may redraw its line: diagnostics go to a terminal.
 bool is_terminal(const CommonFlags& flags, const Context& ctx) {

@@ -44,7 +44,7 @@ Dataset stack(std::vector<Dataset>& parts) {
     rows += parts[i].X.rows();
   }
   Matrix X(rows, out.X.cols());
-  detail::advise_huge_pages(X.data(), static_cast<std::size_t>(X.size()) * sizeof(double));
+  detail::advise_huge_pages(X);
   Vector y(out.y.size() > 0 ? rows : 0);
   Index at = 0;
   for (std::size_t i = 0; i < parts.size(); ++i) {

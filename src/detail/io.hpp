@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nnlift/types.hpp>
+
 namespace nnlift::detail {
 
 /// Model files and tensors larger than this are refused before they are read (1 GiB).
@@ -57,6 +59,10 @@ void check_paths(const std::vector<std::string>& inputs, const std::vector<std::
 /// large freshly allocated buffer then takes one page fault per 2 MB instead of per 4 KB).
 /// A hint only: does nothing where unsupported.
 void advise_huge_pages(void* data, std::size_t bytes) noexcept;
+/// The same for a matrix's storage, before its first touch.
+inline void advise_huge_pages(Matrix& m) noexcept {
+  advise_huge_pages(m.data(), static_cast<std::size_t>(m.size()) * sizeof(double));
+}
 
 /// Calls write(stream) on a temporary file "NAME.nnlift-partial-PID" next to `path` (or next to
 /// the target of a symlink at `path`), then renames it over that file. On any failure (including

@@ -53,6 +53,7 @@ Labels encode_labels(const Dataset& data,
   const Index c = static_cast<Index>(out.classes.size());
   if (c == 2) {
     out.y = (data.y.array() == out.classes[1]).cast<double>();
+    out.codes = (Vector(2) << 0.0, 1.0).finished();
     return out;
   }
   out.onehot = Matrix::Zero(n, c);
@@ -61,7 +62,8 @@ Labels encode_labels(const Dataset& data,
     out.onehot(i, static_cast<Index>(at - out.classes.begin())) = 1.0;
   }
   Rng rng(derive_seed(seed, 41));
-  out.y = out.onehot * rng.normal_vector(c);
+  out.codes = rng.normal_vector(c);
+  out.y = out.onehot * out.codes;
   return out;
 }
 

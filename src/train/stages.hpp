@@ -80,6 +80,7 @@ struct Labels : StageReport {
   Vector y;                     ///< working labels: y, 0/1 for two classes, y_θ for c >= 3
   Matrix onehot;                ///< local rows × c one-hot targets when c >= 3, else empty
   std::vector<double> classes;  ///< classification: the distinct label values, ascending
+  Vector codes;                 ///< classification: each class's working label (0/1, or θ)
   bool multiclass() const noexcept { return onehot.size() > 0; }
 };
 

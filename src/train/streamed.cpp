@@ -12,6 +12,7 @@
 #include "detail/moment_kernels.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
+#include "detail/scores.hpp"
 #include "train/stages.hpp"
 
 namespace nnlift {
@@ -304,37 +305,25 @@ void training_scores(const StreamedRows& data,
     thread_local Matrix X;
     thread_local Vector y;
     data.load(b, c, X, y);
-    Matrix out = Matrix::Zero(2, 1);
     if (!classes) {
-      const Vector f = predict(net, X).col(0);
-      out(0, 0) = (y - f).squaredNorm();
+      Matrix out = Matrix::Zero(2, 1);  // as class_score_sums: [0; loss]
+      out(1, 0) = (y - predict(net, X).col(0)).squaredNorm();
       return out;
     }
-    if (net.link == OutputLink::Logistic) {
-      const Vector f = predict(net, X).col(0);
-      for (Index i = 0; i < c; ++i) {
-        const double q = std::clamp(f(i), 1e-15, 1.0 - 1e-15);
-        out(0, 0) -= y(i) == 1.0 ? std::log(q) : std::log(1.0 - q);
-        out(1, 0) += (q >= 0.5) == (y(i) == 1.0) ? 1.0 : 0.0;
-      }
-      return out;
-    }
-    // Softmax (as score()): y holds each row's working label, the code of its class.
-    const Matrix p = predict(net, X);
+    // Classes: y holds each row's working label, the code of its class; scored as score() does.
     const Vector& codes = data.codes();
+    Vector labels(c);
     for (Index i = 0; i < c; ++i) {
-      Index best = 0, truth = 0;
-      p.row(i).maxCoeff(&best);
-      while (truth + 1 < codes.size() && codes(truth) != y(i)) {
-        ++truth;
+      Index t = 0;
+      while (t + 1 < codes.size() && codes(t) != y(i)) {
+        ++t;
       }
-      out(0, 0) -= std::log(std::max(p(i, truth), 1e-15));
-      out(1, 0) += best == truth ? 1.0 : 0.0;
+      labels(i) = net.classes[static_cast<std::size_t>(t)];
     }
-    return out;
+    return detail::class_score_sums(net, predict(net, X), labels);
   });
-  result.train_loss = loss(0, 0);
-  result.train_accuracy = loss(1, 0);
+  result.train_accuracy = loss(0, 0);
+  result.train_loss = loss(1, 0);
 }
 
 // Labels (§8.3): the classes of the sample, and from now on their working labels in every pass,
@@ -344,27 +333,17 @@ detail::Labels class_labels(StreamedRows& data,
                             const Vector& sample_y,
                             const TrainOptions& o,
                             const ExecutionContext& context) {
-  const std::size_t distinct = distinct_values(sample_y).size();
-  if (distinct < 2 || distinct > 100) {
-    throw DataError(data.name() + ": target '" + columns.target_name + "' has " +
-                    std::to_string(distinct) + " distinct value(s) in a sample of " +
-                    std::to_string(sample_y.size()) +
-                    " rows; classification takes 2 to 100 classes (a numeric target is "
-                    "regression)");
-  }
   Dataset sample;
   sample.y = sample_y;
   sample.target_name = columns.target_name;
-  detail::Labels labels = detail::encode_labels(sample, o.labels, o.seed, context.local());
-  const std::vector<double>& values = labels.classes;
-  Vector codes(static_cast<Index>(values.size()));
-  for (Index c = 0; c < codes.size(); ++c) {
-    // Two classes: 0 and 1; more: the working label of a sample row of that class.
-    const double* row = std::find(
-        sample_y.data(), sample_y.data() + sample_y.size(), values[static_cast<std::size_t>(c)]);
-    codes(c) = values.size() == 2 ? static_cast<double>(c) : labels.y(row - sample_y.data());
+  detail::Labels labels;
+  try {
+    labels = detail::encode_labels(sample, o.labels, o.seed, context.local());
+  } catch (const DataError& e) {
+    throw DataError(data.name() + ", in a sample of " + std::to_string(sample_y.size()) +
+                    " rows: " + e.what());
   }
-  data.set_classes(values, codes);
+  data.set_classes(labels.classes, labels.codes);
   return labels;
 }
 
