@@ -66,6 +66,15 @@ nnlift::TrainOptions covered(Index k) {
   return o;
 }
 
+// Two networks' weights, equal bit for bit.
+void check_same_bits(const nnlift::TwoLayerNetwork& a, const nnlift::TwoLayerNetwork& b) {
+  CHECK((a.W1.array() == b.W1.array()).all());
+  CHECK((a.b1.array() == b.b1.array()).all());
+  CHECK((a.W2.array() == b.W2.array()).all());
+  CHECK((a.b2.array() == b.b2.array()).all());
+  CHECK((a.C.array() == b.C.array()).all());
+}
+
 }  // namespace
 
 TEST_SUITE("stream") {
@@ -190,10 +199,7 @@ TEST_SUITE("stream") {
     // Below 200,000 rows the sample is every row: the in-memory model, bit for bit.
     INFO("W1 " << (streamed.network.W1 - held.network.W1).cwiseAbs().maxCoeff() << ", W2 "
                << (streamed.network.W2 - held.network.W2).cwiseAbs().maxCoeff());
-    CHECK((streamed.network.W1.array() == held.network.W1.array()).all());
-    CHECK((streamed.network.b1.array() == held.network.b1.array()).all());
-    CHECK((streamed.network.W2.array() == held.network.W2.array()).all());
-    CHECK((streamed.network.C.array() == held.network.C.array()).all());
+    check_same_bits(streamed.network, held.network);
     CHECK(std::abs(streamed.train_accuracy - held.train_accuracy) < 1e-12);
     const double positive = ((s.y_train.array() == 7.0).cast<double>()).mean();
     const double majority = std::max(positive, 1.0 - positive);
@@ -254,11 +260,7 @@ TEST_SUITE("stream") {
     CHECK(streamed.network.classes == std::vector<double>{1.0, 2.0, 5.0});
     CHECK(streamed.network.link == nnlift::OutputLink::Softmax);
     CHECK(streamed.network.W2.rows() == 3);
-    CHECK((streamed.network.W1.array() == held.network.W1.array()).all());
-    CHECK((streamed.network.b1.array() == held.network.b1.array()).all());
-    CHECK((streamed.network.W2.array() == held.network.W2.array()).all());
-    CHECK((streamed.network.b2.array() == held.network.b2.array()).all());
-    CHECK((streamed.network.C.array() == held.network.C.array()).all());
+    check_same_bits(streamed.network, held.network);
     CHECK(std::abs(streamed.train_accuracy - held.train_accuracy) < 1e-12);
     CHECK(std::abs(streamed.train_loss - held.train_loss) < 1e-9 * held.train_loss);
     CHECK(streamed.train_accuracy > 1.0 / 3 + 0.3);
