@@ -264,6 +264,28 @@ TEST_SUITE("cli") {
     o = train_with("r.json", {"--ridge", "-1"});
     CHECK(o.code == 2);
     CHECK(o.err.find("--ridge = -1; must be finite and >= 0") != std::string::npos);
+    o = train_with("r.json", {"--weak-units", "sometimes"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("unknown weak-units mode 'sometimes'") != std::string::npos);
+    // Four units for two: the two weak ones are reported, with where their directions came from
+    // (unless kept).
+    o = run(
+        {"train", "--data", dir.file("tr.csv"), "--hidden", "4", "--model", dir.file("w.json")});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("units with |lambda| above 3 x the noise level: 2 of 4; weak units' "
+                     "directions: ") != std::string::npos);
+    o = run({"train",
+             "--data",
+             dir.file("tr.csv"),
+             "--hidden",
+             "4",
+             "--model",
+             dir.file("w.json"),
+             "--weak-units",
+             "keep"});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("units with |lambda| above 3 x the noise level: 2 of 4\n") !=
+          std::string::npos);
     o = run({"predict",
              "--model",
              dir.file("m.json"),

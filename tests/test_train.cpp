@@ -103,6 +103,52 @@ TEST_SUITE("train") {
     }
   }
 
+  TEST_CASE("train: a unit in the third moment's blind spot takes its direction from M2") {
+    // kappa3(b) = E sigma'''(z + b) vanishes near b = 1.755 (logistic, z ~ N(0, 1)): that unit's
+    // lambda is within noise and its tensor direction is noise, but kappa2(b) is large there, so
+    // M2 less the strong units' share points along it.
+    const Index d = 8, k = 3, n = 100000;
+    const Matrix A = test::random_unit_columns(d, k, 41);
+    nnlift::TwoLayerNetwork teacher;
+    teacher.W1 = A.transpose();
+    teacher.b1 = (Vector(k) << 0.2, -0.4, 1.755).finished();
+    teacher.W2 = (Matrix(1, k) << 1.5, -1.5, 3.0).finished();
+    teacher.b2 = Vector::Zero(1);
+    nnlift::detail::Rng rng(42);
+    nnlift::Dataset data;
+    data.X = rng.normal_matrix(n, d);
+    data.y = nnlift::predict_value(teacher, data.X).col(0) + 0.05 * rng.normal_matrix(n, 1).col(0);
+    for (Index j = 0; j < d; ++j) {
+      data.feature_names.push_back("x" + std::to_string(j + 1));
+    }
+    data.target_name = "y";
+    nnlift::TrainOptions o;
+    o.hidden = k;
+    const auto blind_cosine = [&](const nnlift::TrainResult& r) {
+      double best = 0;
+      for (Index j = 0; j < k; ++j) {
+        best = std::max(best, test::abs_cosine(r.network.W1.row(j).transpose(), A.col(2)));
+      }
+      return best;
+    };
+    o.moments.weak_units = nnlift::WeakUnits::Keep;
+    const nnlift::TrainResult kept = nnlift::train(data, o);
+    REQUIRE(kept.moments.weak_units.size() == 1);
+    CHECK(kept.moments.second_order_units.empty());
+    o.moments.weak_units = nnlift::WeakUnits::Auto;
+    const nnlift::TrainResult chosen = nnlift::train(data, o);
+    CHECK(chosen.moments.second_order_units == chosen.moments.weak_units);
+    INFO("blind unit |cos|: kept " << blind_cosine(kept) << ", from M2 " << blind_cosine(chosen)
+                                   << "; training MSE " << kept.train_loss << " -> "
+                                   << chosen.train_loss);
+    CHECK(blind_cosine(kept) < 0.8);
+    CHECK(blind_cosine(chosen) > 0.97);
+    CHECK(chosen.train_loss < kept.train_loss);
+    o.moments.weak_units = nnlift::WeakUnits::Replace;
+    const nnlift::TrainResult replaced = nnlift::train(data, o);
+    CHECK((replaced.network.W1.array() == chosen.network.W1.array()).all());
+  }
+
   TEST_CASE("train: tanh with correlated inputs, after standardisation") {
     const nnlift::SynthData s = planted(6, 2, 30000, 3, nnlift::Activation::Tanh, true);
     nnlift::TrainOptions o;

@@ -34,6 +34,18 @@ const char* to_string(BiasMethod method) noexcept;
 /// \throws std::invalid_argument listing the accepted names.
 BiasMethod parse_bias_method(const std::string& name);
 
+/// What becomes of units whose tensor weight is within the moment tensor's noise (weak units).
+enum class WeakUnits {
+  /// Both ways, and the one whose network fits the training rows better (the same number of
+  /// parameters either way).
+  Auto,
+  Keep,     ///< the tensor's directions, as they are
+  Replace,  ///< directions from the second score moment (see MomentOptions::weak_units)
+};
+const char* to_string(WeakUnits w) noexcept;
+/// \throws std::invalid_argument listing the accepted names.
+WeakUnits parse_weak_units(const std::string& name);
+
 /// Where the parameters start.
 enum class Init {
   Tensor,  ///< the method-of-moments estimate (NN-LIFT)
@@ -58,6 +70,12 @@ struct MomentOptions {
   Residualize residualize = Residualize::Auto;
   /// A unit is reported weak when |λ_j| < noise_threshold × the core's estimated noise level.
   double noise_threshold = 3.0;  ///< >= 0
+  /// Weak units can take their directions from the second score moment M2 = E[r S2(x̃)] of the
+  /// linearly residualised labels instead: for a network M2 = Σ_j a2_j κ2(b_j) ū_j ū_jᵀ, and κ2
+  /// is large where κ3 vanishes (a unit in a blind spot of the third moment), and it sees what
+  /// is even in x, such as a squared input. The weak units take the top eigenvectors (by
+  /// |eigenvalue|) of M2 less the strong units' least-squares share.
+  WeakUnits weak_units = WeakUnits::Auto;
 };
 
 /// Stage "biases".
@@ -172,6 +190,9 @@ struct MomentReport {
   Vector lambda;                                  ///< tensor weight λ_j per unit (standardised)
   double noise_level = 0;         ///< estimated spectral norm of the core tensor's noise
   std::vector<Index> weak_units;  ///< units with |λ_j| < noise_threshold × noise_level
+  /// The weak units whose directions came from the second moment instead (MomentOptions::
+  /// weak_units): empty, or weak_units.
+  std::vector<Index> second_order_units;
 };
 
 /// What the refinement did.

@@ -388,14 +388,22 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
     log << "  unit  lambda_j  (noise level of the moment tensor: " << std::setprecision(4)
         << m.noise_level << ")\n";
     for (Index j = 0; j < m.lambda.size(); ++j) {
-      const bool weak =
-          std::find(m.weak_units.begin(), m.weak_units.end(), j) != m.weak_units.end();
+      const auto has = [j](const std::vector<Index>& v) {
+        return std::find(v.begin(), v.end(), j) != v.end();
+      };
       log << "  " << std::setw(4) << j + 1 << "  " << std::setw(10) << m.lambda(j)
-          << (weak ? "  within noise" : "") << "\n";
+          << (has(m.weak_units) ? "  within noise" : "")
+          << (has(m.second_order_units) ? "; direction from the second moment" : "") << "\n";
     }
     log << "  units with |lambda| above " << o.moments.noise_threshold
         << " x the noise level: " << m.lambda.size() - static_cast<Index>(m.weak_units.size())
-        << " of " << m.lambda.size() << "\n";
+        << " of " << m.lambda.size();
+    if (!m.weak_units.empty() && o.moments.weak_units != WeakUnits::Keep) {
+      log << "; weak units' directions: "
+          << (m.second_order_units.empty() ? "the tensor's (they fit better)"
+                                           : "from the second moment");
+    }
+    log << "\n";
   }
   if (r.mixture.components() > 0) {
     log << "  input mixture (--score gmm): " << r.mixture.components() << " component(s), "

@@ -165,9 +165,15 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "noise-threshold",
       with_default(&o.moments.noise_threshold),
       "a unit whose |lambda| is below this many times the moment tensor's noise level is "
-      "reported as within noise")("subspace-sweeps",
-                                  with_default(&o.subspace.max_sweeps),
-                                  "HOOI sweeps at most when finding the top-k subspace")(
+      "reported as within noise")(
+      "weak-units",
+      with_default(&f.weak_units),
+      "auto | keep | replace: units within the noise level take their directions from the "
+      "second score moment E[r S2(x)] (it sees units in a blind spot of the third moment, and "
+      "curvature such as a squared input). replace: always; auto: when that network fits the "
+      "training rows better; keep: never")("subspace-sweeps",
+                                           with_default(&o.subspace.max_sweeps),
+                                           "HOOI sweeps at most when finding the top-k subspace")(
       "method",
       with_default(&f.method),
       "auto | power | jennrich | als: decomposition of the k x k x k core")(
@@ -227,6 +233,7 @@ TrainOptions to_train_options(const TrainFlags& f) {
   TrainOptions o = f.options;
   o.activation = parse_flag("activation", f.activation, parse_activation);
   o.moments.residualize = parse_flag("residualize", f.residualize, parse_residualize);
+  o.moments.weak_units = parse_flag("weak-units", f.weak_units, parse_weak_units);
   o.decompose.method = parse_flag("method", f.method, parse_decompose_method);
   o.bias.method = parse_flag("bias", f.bias, parse_bias_method);
   o.init = parse_flag("init", f.init, parse_init);
@@ -275,6 +282,7 @@ const std::vector<std::pair<std::string, std::string>>& train_flag_names() {
       {"TrainOptions::labels.task", "--task"},
       {"TrainOptions::moments.residualize", "--residualize"},
       {"TrainOptions::moments.noise_threshold", "--noise-threshold"},
+      {"TrainOptions::moments.weak_units", "--weak-units"},
       {"TrainOptions::subspace.max_sweeps", "--subspace-sweeps"},
       {"TrainOptions::decompose.method", "--method"},
       {"TrainOptions::bias.method", "--bias"},

@@ -32,6 +32,7 @@ struct TrainFlags {
   std::string activation = to_string(options.activation);
   std::string task = "auto";
   std::string residualize = to_string(options.moments.residualize);
+  std::string weak_units = to_string(options.moments.weak_units);
   std::string method = to_string(options.decompose.method);
   std::string bias = to_string(options.bias.method);
   std::string init = to_string(options.init);

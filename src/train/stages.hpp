@@ -112,7 +112,8 @@ Residuals residualize_labels(const Matrix& Xs,
 
 /// Subspace: M2's top-k eigenvectors (× eigenvalue) plus a random sketch, then HOOI (§4.3b.1).
 struct Subspace : StageReport {
-  Matrix Q;  ///< d×k orthonormal
+  Matrix Q;   ///< d×k orthonormal
+  Matrix M2;  ///< d×d second score moment E[r_low S2(x̃)] that started HOOI
   int sweeps = 0;
   double gap = 0;
 };
@@ -139,6 +140,25 @@ struct Directions : StageReport {
   Matrix Ubar;  ///< d×k unit directions in standardised coordinates (empty on failure)
   MomentReport report;
 };
+/// Units within the tensor's noise (`weak`, columns of Ubar) take their directions from the second
+/// score moment instead: for a network M2 = Σ_j a2_j κ2(b_j) ū_j ū_jᵀ, and κ2 is large where κ3
+/// vanishes (blind units), so M2 less the strong units' share points along what the third
+/// moment does not see. Returns the directions with the weak units' replaced, or an empty matrix
+/// when no unit, or every unit, is weak.
+Matrix second_order_directions(const Matrix& M2,
+                               const Matrix& Ubar,
+                               const std::vector<Index>& weak);
+
+/// MomentOptions::weak_units between `result` (the tensor's directions) and `other` (the weak
+/// units' from M2), both fitted with their train_loss: `other` replaces `result` always
+/// (Replace) or when its training loss is lower (Auto), with its second_order_units set.
+inline void choose_weak_units(const TrainOptions& o, TrainResult&& other, TrainResult& result) {
+  if (o.moments.weak_units == WeakUnits::Replace || other.train_loss < result.train_loss) {
+    other.moments.second_order_units = other.moments.weak_units;
+    result = std::move(other);
+  }
+}
+
 Directions decompose_core(const Matrix& Xs,
                           const MixtureScore* mixture,
                           const Residuals& labels,

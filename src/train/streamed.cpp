@@ -326,6 +326,70 @@ void training_scores(const StreamedRows& data,
   result.train_loss = loss(1, 0);
 }
 
+// What the stages after the directions read.
+struct StreamedFit {
+  const StreamedRows& data;
+  const Standardizer& st;
+  double ybar;
+  const Matrix& sample_X;  ///< the strided sample (least-squares biases, class output layer)
+  const Vector& sample_y;
+  const detail::Labels& sample_labels;
+  bool lsq;  ///< least-squares biases
+  const TrainOptions& o;
+  const ExecutionContext& context;
+};
+
+// Map back, biases, the output layer and the training loss for the directions Ubar (d×k,
+// standardised coordinates), into `result`; with a clock, a lap after each stage.
+void fit_layers(const StreamedFit& f, const Matrix& Ubar, TrainResult& result, StageClock* clock) {
+  const StreamedRows& data = f.data;
+  const Standardizer& st = f.st;
+  const TrainOptions& o = f.o;
+  const Index n = data.rows(), k = Ubar.cols();
+  TwoLayerNetwork& net = result.network;
+  // Map back (§4.1, §4.4b): the centred labels' first and second score moments in one pass.
+  const Matrix means = f.context.mean(n, st.rank() + k + 1, 1, [&](Index b, Index c) {
+    thread_local Matrix Xs;
+    thread_local Vector y;
+    data.standardised(st, b, c, Xs, y);
+    y.array() -= f.ybar;
+    return detail::map_back_block(Xs, y, Ubar);
+  });
+  const detail::Units units = detail::units_from_block_means(means, st, Ubar, o.activation);
+
+  // Biases (§4.4): the moment ratio, then (least squares) a fit on a strided subsample of rows.
+  const Matrix none;
+  const Vector no_rows;
+  const detail::BiasProblem problem =
+      detail::bias_problem(none, none, no_rows, no_rows, st, units, o, f.context);
+  detail::BiasFit biases = detail::bias_by_ratio(problem);
+  result.bias_used = BiasMethod::Ratio;
+  if (f.lsq) {
+    const Matrix t = ((f.sample_X.rowwise() - st.mean.transpose()) * st.W.transpose()) * units.Ubar;
+    biases = detail::bias_by_lsq_on(problem, biases, t, f.sample_y);
+    result.bias_used = BiasMethod::Lsq;
+  }
+  absorb(result, biases);
+  detail::set_first_layer(units, biases, net);
+  if (clock != nullptr) {
+    clock->lap("biases");
+  }
+
+  const detail::OutputFit output =
+      output_layer(data, st, f.sample_X, f.sample_labels, o, f.context, net);
+  result.output_ridge = output.ridge;
+  result.output_linear_only = output.linear_only();
+  absorb(result, output);
+  if (clock != nullptr) {
+    clock->lap("output layer");
+  }
+  if (std::isfinite(output.train_mse)) {
+    result.train_loss = output.train_mse;  // regression: from the normal equations, no pass
+  } else {
+    training_scores(data, f.context, result);
+  }
+}
+
 // Labels (§8.3): the classes of the sample, and from now on their working labels in every pass,
 // as in memory (two classes 0/1; more, the one-hot rows projected on a seeded direction).
 detail::Labels class_labels(StreamedRows& data,
@@ -472,44 +536,22 @@ TrainResult train_streamed(const RowSource& source,
     return result;  // no directions: the status says why, and there is no network
   }
 
-  // Map back (§4.1, §4.4b): the centred labels' first and second score moments in one pass.
-  const Matrix means = context.mean(n, r + k + 1, 1, [&](Index b, Index c) {
-    thread_local Matrix Xs;
-    thread_local Vector y;
-    data.standardised(st, b, c, Xs, y);
-    y.array() -= ybar;
-    return detail::map_back_block(Xs, y, directions.Ubar);
-  });
-  const detail::Units units =
-      detail::units_from_block_means(means, st, directions.Ubar, o.activation);
-
-  // Biases (§4.4): the moment ratio, then (least squares) a fit on a strided subsample of rows.
-  const Matrix none;
-  const Vector no_rows;
-  const detail::BiasProblem problem =
-      detail::bias_problem(none, none, no_rows, no_rows, st, units, o, context);
-  detail::BiasFit biases = detail::bias_by_ratio(problem);
-  result.bias_used = BiasMethod::Ratio;
-  // As fit_biases: auto is least squares for regression, the ratio for classes.
-  if (o.bias.method == BiasMethod::Lsq || (o.bias.method == BiasMethod::Auto && !classes)) {
+  const bool lsq =
+      o.bias.method == BiasMethod::Lsq || (o.bias.method == BiasMethod::Auto && !classes);
+  if (lsq) {
     take_sample();
-    const Matrix t = ((sample_X.rowwise() - st.mean.transpose()) * st.W.transpose()) * units.Ubar;
-    biases = detail::bias_by_lsq_on(problem, biases, t, sample_y);
-    result.bias_used = BiasMethod::Lsq;
   }
-  absorb(result, biases);
-  detail::set_first_layer(units, biases, net);
-  clock.lap("biases");
-
-  const detail::OutputFit output = output_layer(data, st, sample_X, sample_labels, o, context, net);
-  result.output_ridge = output.ridge;
-  result.output_linear_only = output.linear_only();
-  absorb(result, output);
-  clock.lap("output layer");
-  if (std::isfinite(output.train_mse)) {
-    result.train_loss = output.train_mse;  // regression: from the normal equations, no pass
-  } else {
-    training_scores(data, context, result);
+  const StreamedFit fit{data, st, ybar, sample_X, sample_y, sample_labels, lsq, o, context};
+  fit_layers(fit, directions.Ubar, result, &clock);
+  const Matrix second_order = o.moments.weak_units == WeakUnits::Keep
+                                  ? Matrix()
+                                  : detail::second_order_directions(
+                                        subspace.M2, directions.Ubar, result.moments.weak_units);
+  if (second_order.cols() > 0) {
+    TrainResult other = result;
+    fit_layers(fit, second_order, other, nullptr);
+    detail::choose_weak_units(o, std::move(other), result);
+    clock.lap("second-order units");
   }
   net.metadata_json = detail::metadata(o, result, rows, d, columns.target_name, ybar);
   return result;

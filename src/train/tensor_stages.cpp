@@ -200,29 +200,79 @@ Subspace find_subspace(const Matrix& Xs,
   return subspace_from(*T, M2, k, options, seed);
 }
 
+namespace {
+
+// The eigenvectors of a symmetric matrix in columns, ordered by |eigenvalue| descending (the
+// eigenvalues in that order in `values` when given).
+Matrix eigenvectors_by_magnitude(const Matrix& A, Vector* values = nullptr) {
+  const Eigen::SelfAdjointEigenSolver<Matrix> eig(A);
+  std::vector<Index> order(static_cast<std::size_t>(A.rows()));
+  std::iota(order.begin(), order.end(), Index{0});
+  std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) {
+    return std::abs(eig.eigenvalues()(a)) > std::abs(eig.eigenvalues()(b));
+  });
+  Matrix V(A.rows(), A.rows());
+  if (values != nullptr) {
+    values->resize(A.rows());
+  }
+  for (Index j = 0; j < A.rows(); ++j) {
+    const Index c = order[static_cast<std::size_t>(j)];
+    V.col(j) = eig.eigenvectors().col(c);
+    if (values != nullptr) {
+      (*values)(j) = eig.eigenvalues()(c);
+    }
+  }
+  return V;
+}
+
+}  // namespace
+
+Matrix second_order_directions(const Matrix& M2,
+                               const Matrix& Ubar,
+                               const std::vector<Index>& weak) {
+  Matrix U = Ubar;
+  const Index k = U.cols(), w = static_cast<Index>(weak.size());
+  if (w == 0 || w == k || U.size() == 0) {
+    return Matrix();
+  }
+  std::vector<Index> strong;
+  for (Index j = 0; j < k; ++j) {
+    if (std::find(weak.begin(), weak.end(), j) == weak.end()) {
+      strong.push_back(j);
+    }
+  }
+  // M2 less the strong units' least-squares share (the coefficients of their ū ūᵀ); its top
+  // eigenvectors by |eigenvalue| are the weak units' directions.
+  const Index s = static_cast<Index>(strong.size());
+  Matrix S(U.rows(), s);
+  for (Index j = 0; j < s; ++j) {
+    S.col(j) = U.col(strong[static_cast<std::size_t>(j)]);
+  }
+  const Matrix G = S.transpose() * S;
+  const Vector c = G.cwiseProduct(G).ldlt().solve((S.transpose() * M2 * S).diagonal());
+  const Matrix R = M2 - S * c.asDiagonal() * S.transpose();
+  const Matrix V = eigenvectors_by_magnitude(R);
+  for (Index j = 0; j < w; ++j) {
+    U.col(weak[static_cast<std::size_t>(j)]) = V.col(j);
+  }
+  return U;
+}
+
 Subspace subspace_from(const SymmetricTensor3& T,
                        const Matrix& M2,
                        Index k,
                        const SubspaceOptions& options,
                        std::uint64_t seed) {
-  const Index d = T.dim();
-  const Eigen::SelfAdjointEigenSolver<Matrix> eig(M2);
-  std::vector<Index> order(static_cast<std::size_t>(d));
-  std::iota(order.begin(), order.end(), Index{0});
-  std::sort(order.begin(), order.end(), [&](Index a, Index b) {
-    return std::abs(eig.eigenvalues()(a)) > std::abs(eig.eigenvalues()(b));
-  });
+  Vector values;
+  const Matrix V = eigenvectors_by_magnitude(M2, &values);
   SubspaceOptions so = options;
   so.rank = k;
   so.seed = seed;
-  so.start.resize(d, k);
-  for (Index j = 0; j < k; ++j) {
-    const Index c = order[static_cast<std::size_t>(j)];
-    so.start.col(j) = eig.eigenvectors().col(c) * eig.eigenvalues()(c);
-  }
+  so.start = V.leftCols(k) * values.head(k).asDiagonal();
   const SubspaceResult sub = tensor_subspace(T, so);
   Subspace out;
   out.Q = sub.Q;
+  out.M2 = M2;
   out.sweeps = sub.sweeps;
   out.gap = sub.gap;
   // Numerical outcomes are passed on as they are: a subspace still moving after the sweep

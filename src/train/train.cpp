@@ -23,6 +23,8 @@ using detail::absorb;
 using detail::StageClock;
 
 const detail::EnumName<Init> kInitNames[] = {{Init::Tensor, "tensor"}, {Init::Random, "random"}};
+const detail::EnumName<WeakUnits> kWeakUnitsNames[] = {
+    {WeakUnits::Auto, "auto"}, {WeakUnits::Keep, "keep"}, {WeakUnits::Replace, "replace"}};
 
 // Unit-norm random directions in standardised coordinates (pre-activations of unit variance),
 // biases U(−1, 1), small output weights, output bias at the label mean.
@@ -53,6 +55,14 @@ void training_scores(const TwoLayerNetwork& net,
   const Scores s = score(net, X, y, context);
   result.train_loss = net.task == Task::Regression ? s.mse : s.log_loss;
   result.train_accuracy = s.accuracy;
+}
+
+// Unit numbers as the summary prints them (1-based).
+std::vector<Index> one_based(std::vector<Index> units) {
+  for (Index& j : units) {
+    ++j;
+  }
+  return units;
 }
 
 // The input mixture of score = gmm, in standardised coordinates x̃ = W(x − μ), and its fit.
@@ -89,6 +99,7 @@ std::string detail::metadata(const TrainOptions& o,
                      {"linear_term", r.network.C.size() > 0},
                      {"linear_only", r.output_linear_only},
                      {"refine", o.refine.enabled},
+                     {"weak_units", to_string(o.moments.weak_units)},
                      {"score", to_string(o.score)}};
   if (r.mixture.components() > 0) {
     meta["score_mixture"] = mixture_metadata(r.mixture, r.mixture_fit);
@@ -101,6 +112,8 @@ std::string detail::metadata(const TrainOptions& o,
       {"noise_level", m.noise_level},
       {"subspace_sweeps", m.subspace_sweeps},
       {"decomposition_residual", m.decomposition_residual},
+      {"weak_units", one_based(m.weak_units)},
+      {"second_order_units", one_based(m.second_order_units)},
       {"train_loss", r.train_loss}};
   return meta.dump();
 }
@@ -183,6 +196,57 @@ std::unique_ptr<MixtureScore> mixture_stage(const Matrix& Xs,
   return std::make_unique<MixtureScore>(Xs, fit.mixture, context);
 }
 
+// What the stages after the directions read.
+struct LayerInputs {
+  const Dataset& data;
+  const Matrix& Xs;
+  const detail::Labels& labels;
+  double ybar;
+  const MixtureScore* mixture;
+  const Standardizer& st;
+  const TrainOptions& o;
+  const ExecutionContext& context;
+};
+
+// Map back, then biases (§4.4) and the output layer (§4.5), for the directions Ubar (d×k,
+// standardised coordinates): the network's layers and the stages' reports in `result`; with a
+// clock, a lap after each stage.
+void fit_layers(const LayerInputs& in, const Matrix& Ubar, TrainResult& result, StageClock* clock) {
+  const Matrix& X = in.data.X;
+  const Vector& y = in.labels.y;
+  const TrainOptions& o = in.o;
+  TwoLayerNetwork& net = result.network;
+  const Vector yc = (y.array() - in.ybar).matrix();
+  const detail::Units units =
+      detail::map_back(in.Xs, in.mixture, yc, in.st, Ubar, o.activation, in.context);
+  const detail::BiasProblem problem =
+      detail::bias_problem(X, in.Xs, y, yc, in.st, units, o, in.context);
+  const detail::BiasFit biases = detail::fit_biases(problem, &result.bias_used);
+  absorb(result, biases);
+  detail::set_first_layer(units, biases, net);
+  if (clock != nullptr) {
+    clock->lap("biases");
+  }
+  const Matrix H =
+      in.context.map_rows(X.rows(), Ubar.cols(), [&](Index b, Index c, Eigen::Ref<Matrix> out) {
+        out = hidden_layer(net, X.middleRows(b, c));
+      });
+  const detail::OutputFit output = detail::fit_output_layer(H,
+                                                            o.output.linear_term ? &X : nullptr,
+                                                            in.st,
+                                                            in.labels,
+                                                            o.labels.task,
+                                                            o.output,
+                                                            in.context,
+                                                            net);
+  result.output_ridge = output.ridge;
+  result.output_linear_only = output.linear_only();
+  absorb(result, output);
+  if (clock != nullptr) {
+    clock->lap("output layer");
+  }
+}
+
 // Validation rows and the context their passes run in.
 struct HeldOut {
   const Dataset& data;
@@ -243,7 +307,8 @@ TrainResult run_pipeline(const Dataset& data,
     random_init(st, k, outputs, o.labels.task == Task::Regression ? ybar : 0.0, o.seed, net);
     clock.lap("random init");
   } else {
-    Matrix Ubar;  // d×k unit directions in standardised coordinates
+    Matrix Ubar;          // d×k unit directions in standardised coordinates
+    Matrix second_order;  // the same with the weak units from M2, or empty
     if (o.directions.size() > 0) {
       // Given directions a_j (original coordinates): ⟨a, x⟩ = ⟨Σ̂^{1/2} a, x̃⟩ + const.
       Ubar = (st.W_inverse.transpose() * o.directions.transpose()).colwise().normalized();
@@ -259,6 +324,10 @@ TrainResult run_pipeline(const Dataset& data,
           detail::decompose_core(Xs, mixture.get(), residuals, subspace, o, context);
       clock.lap("decompose");
       absorb(result, directions);
+      if (o.moments.weak_units != WeakUnits::Keep) {
+        second_order = detail::second_order_directions(
+            subspace.M2, directions.Ubar, directions.report.weak_units);
+      }
       result.moments = std::move(directions.report);
       if (directions.Ubar.size() == 0) {
         return result;  // no directions: the status says why, and there is no network
@@ -266,24 +335,18 @@ TrainResult run_pipeline(const Dataset& data,
       Ubar = std::move(directions.Ubar);
     }
 
-    // Map back, then biases (§4.4) and the output layer (§4.5).
-    const Vector yc = (y.array() - ybar).matrix();
-    const detail::Units units =
-        detail::map_back(Xs, mixture.get(), yc, st, Ubar, o.activation, context);
-    const detail::BiasProblem problem = detail::bias_problem(X, Xs, y, yc, st, units, o, context);
-    const detail::BiasFit biases = detail::fit_biases(problem, &result.bias_used);
-    absorb(result, biases);
-    detail::set_first_layer(units, biases, net);
-    clock.lap("biases");
-    const Matrix H = context.map_rows(n, k, [&](Index b, Index c, Eigen::Ref<Matrix> out) {
-      out = hidden_layer(net, X.middleRows(b, c));
-    });
-    const detail::OutputFit output = detail::fit_output_layer(
-        H, o.output.linear_term ? &X : nullptr, st, labels, o.labels.task, o.output, context, net);
-    result.output_ridge = output.ridge;
-    result.output_linear_only = output.linear_only();
-    absorb(result, output);
-    clock.lap("output layer");
+    const LayerInputs in{data, Xs, labels, ybar, mixture.get(), st, o, context};
+    fit_layers(in, Ubar, result, &clock);
+    if (second_order.cols() > 0) {
+      // Weak units from the second moment (--weak-units): kept when they fit the training rows
+      // better (auto) or always (replace); the same number of parameters either way.
+      TrainResult other = result;
+      fit_layers(in, second_order, other, nullptr);
+      training_scores(other.network, X, data.y, context, other);
+      training_scores(net, X, data.y, context, result);
+      detail::choose_weak_units(o, std::move(other), result);
+      clock.lap("second-order units");
+    }
   }
 
   if (o.refine.enabled) {
@@ -420,6 +483,12 @@ void add_validation_metadata(double share,
 }
 
 }  // namespace
+
+const char* to_string(WeakUnits w) noexcept { return detail::name_of(kWeakUnitsNames, w); }
+
+WeakUnits parse_weak_units(const std::string& name) {
+  return detail::parse_name(kWeakUnitsNames, name, "weak-units mode");
+}
 
 const char* to_string(Init init) noexcept { return detail::name_of(kInitNames, init); }
 
