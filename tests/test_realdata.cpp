@@ -353,6 +353,42 @@ TEST_SUITE("realdata") {
     CHECK(chosen.refine.validation_after == best);
   }
 
+  TEST_CASE("realdata: a refinement no better than chance on the validation rows is not kept") {
+    const nnlift::SynthData s = planted(6, 2, 3000, 5);
+    const nnlift::Dataset data = nnlift::training_set(s);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.refine.enabled = true;
+    o.refine.weight_decay = 1e-4;
+    // Any improvement kept: the reported improvement is the paired per-row difference, whose
+    // mean is the difference of the validation losses.
+    o.refine.min_improvement = 0;
+    const nnlift::TrainResult any = nnlift::train(data, o);
+    REQUIRE_FALSE(any.refine.start_kept);
+    CHECK(
+        any.refine.improvement ==
+        doctest::Approx(any.refine.validation_before - any.refine.validation_after).epsilon(1e-8));
+    CHECK(any.refine.improvement_se > 0);
+    // The one-standard-error rule: a planted network's refinement is well beyond chance.
+    o.refine.min_improvement = 1;
+    const nnlift::TrainResult rule = nnlift::train(data, o);
+    INFO("improvement " << rule.refine.improvement << " +- " << rule.refine.improvement_se);
+    CHECK_FALSE(rule.refine.start_kept);
+    CHECK(rule.refine.improvement > rule.refine.improvement_se);
+    // Demanding more than it gives: the moment model is kept, refitted on all rows as without
+    // the refinement (bit for bit).
+    o.refine.min_improvement = 2 * rule.refine.improvement / rule.refine.improvement_se;
+    const nnlift::TrainResult kept = nnlift::train(data, o);
+    CHECK(kept.refine.start_kept);
+    nnlift::TrainOptions plain;
+    plain.hidden = 2;
+    CHECK(same_weights(kept.network, nnlift::train(data, plain).network));
+    CHECK(kept.validation.rows == rule.validation.rows);
+    o.refine.min_improvement = -1;
+    CHECK_THROWS_WITH_AS(
+        nnlift::train(data, o), doctest::Contains("refine.min_improvement"), std::invalid_argument);
+  }
+
   TEST_CASE("realdata: a diverging refinement stops, says so and keeps the network") {
     // Targets so large that the logistic loss overflows at the start: the search ends at once,
     // reports the divergence, and the network is left as it was.

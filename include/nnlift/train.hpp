@@ -112,6 +112,11 @@ struct RefineOptions {
   /// Early stopping: loss evaluations without a better validation loss before the search
   /// stops; > 0. Only with validation rows.
   int patience = 20;
+  /// With validation rows: the refined point is kept only when it beats the start there by at
+  /// least this many standard errors of the paired per-row loss difference (1: the one-standard-
+  /// error rule); else the start is kept (RefineReport::start_kept), and train() refits the
+  /// moment model on all rows as it does without refinement. 0: any improvement. Finite, >= 0.
+  double min_improvement = 1.0;
 };
 
 /// The validation split: a seeded share of the training rows (chosen by a hash of the row's
@@ -205,6 +210,13 @@ struct RefineReport {
   int best_iterate = 0;          ///< the iterate kept (0: the start)
   double validation_before = 0;  ///< validation loss of the initial estimate (with validation)
   double validation_after = 0;   ///< validation loss of the point kept
+  /// With validation rows: the best refined point's mean per-row validation-loss improvement on
+  /// the start, and its standard error.
+  double improvement = 0;
+  double improvement_se = 0;
+  /// The start was kept: no refined point beat it on the validation rows by
+  /// RefineOptions::min_improvement standard errors.
+  bool start_kept = false;
 };
 
 /// One candidate tried on the validation rows (hidden = auto or score = auto).

@@ -426,6 +426,14 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
           << r.refine.validation_after;
     }
     log << "\n";
+    if (r.refine.start_kept && r.validation.rows > 0) {
+      log << "  the refinement did not beat the moment model on the validation rows";
+      if (r.refine.improvement > 0) {
+        log << " by " << o.refine.min_improvement << " standard error(s) (improvement "
+            << r.refine.improvement << ", standard error " << r.refine.improvement_se << ")";
+      }
+      log << ": the moment model is kept, refitted on all rows\n";
+    }
   }
   if (r.validation.rows > 0) {
     log << "  validation (" << r.validation.rows << " rows held out): ";

@@ -222,6 +222,11 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       with_default(&o.refine.patience),
       "early stopping: loss evaluations without a better validation loss before the "
       "refinement stops")(
+      "refine-min-improvement",
+      with_default(&o.refine.min_improvement),
+      "the refined network is kept only when its validation loss beats the moment model's by "
+      "at least this many standard errors of the per-row difference; else the moment model "
+      "is kept, refitted on all rows (0: any improvement)")(
       "validation",
       with_default(&f.validation),
       "auto | fraction in [0, 1): training rows held out (seeded) to choose the weight decay "
@@ -296,6 +301,7 @@ const std::vector<std::pair<std::string, std::string>>& train_flag_names() {
       {"TrainOptions::refine.tolerance", "--refine-tolerance"},
       {"TrainOptions::refine.weight_decay", "--weight-decay"},
       {"TrainOptions::refine.patience", "--refine-patience"},
+      {"TrainOptions::refine.min_improvement", "--refine-min-improvement"},
       {"TrainOptions::validation.fraction", "--validation"},
       {"TrainOptions::score", "--score"},
       {"TrainOptions::mixture.components", "--mixture-components"},

@@ -35,6 +35,78 @@ struct Layout {
   Index size() const { return cs() + (linear ? c * r : 0); }
 };
 
+// The outputs F (rows × c) of rows Xb (standardised); the hidden activations in H and their
+// slopes in dH.
+Matrix forward(const Layout& L,
+               const Vector& theta,
+               const Eigen::Ref<const Matrix>& Xb,
+               Activation act,
+               Matrix& H,
+               Matrix& dH) {
+  const Index k = L.k, r = L.r, c = L.c;
+  const Eigen::Map<const Matrix> W1(theta.data() + L.w1(), k, r);
+  const Eigen::Map<const Vector> b1(theta.data() + L.b1(), k);
+  const Eigen::Map<const Matrix> W2(theta.data() + L.w2(), c, k);
+  const Eigen::Map<const Vector> b2(theta.data() + L.b2(), c);
+  H.noalias() = Xb * W1.transpose();  // the pre-activations, activated in place
+  H.rowwise() += b1.transpose();
+  detail::activate_with_slope(act, H, dH);
+  Matrix F = H * W2.transpose();
+  F.rowwise() += b2.transpose();
+  if (L.linear) {
+    F.noalias() += Xb * Eigen::Map<const Matrix>(theta.data() + L.cs(), c, r).transpose();
+  }
+  return F;
+}
+
+// One row's loss for outputs f and target t (squared error / 2, logistic or softmax log-loss),
+// and ∂loss/∂f in e.
+using RowRef = Eigen::Ref<Eigen::RowVectorXd, 0, Eigen::InnerStride<>>;
+using ConstRowRef = Eigen::Ref<const Eigen::RowVectorXd, 0, Eigen::InnerStride<>>;
+double row_loss(OutputLink link, const ConstRowRef& f, const ConstRowRef& t, RowRef e) {
+  if (link == OutputLink::Identity) {
+    e = f - t;
+    return 0.5 * e.squaredNorm();
+  }
+  if (link == OutputLink::Logistic) {
+    e(0) = activate(Activation::Sigmoid, f(0)) - t(0);
+    return logistic_loss(f(0), t(0));
+  }
+  Eigen::RowVectorXd p = f;
+  const double log_normaliser = softmax_inplace(p);
+  e = p - t;
+  return (t.array() * (log_normaliser - f.array())).sum();
+}
+
+// Over rows X, targets T: the mean and variance of the per-row loss difference
+// loss(theta_a) − loss(theta_b).
+std::pair<double, double> paired_difference(const Layout& L,
+                                            const Vector& theta_a,
+                                            const Vector& theta_b,
+                                            const Matrix& X,
+                                            const Matrix& T,
+                                            Activation act,
+                                            OutputLink link,
+                                            const ExecutionContext& context) {
+  const Matrix m = context.mean(X.rows(), 2, 1, [&](Index b, Index cnt) {
+    const auto Xb = X.middleRows(b, cnt);
+    const auto Tb = T.middleRows(b, cnt);
+    Matrix H, dH;
+    const Matrix Fa = forward(L, theta_a, Xb, act, H, dH);
+    const Matrix Fb = forward(L, theta_b, Xb, act, H, dH);
+    Eigen::RowVectorXd e(L.c);
+    Matrix out = Matrix::Zero(2, 1);
+    for (Index i = 0; i < cnt; ++i) {
+      const double diff =
+          row_loss(link, Fa.row(i), Tb.row(i), e) - row_loss(link, Fb.row(i), Tb.row(i), e);
+      out(0, 0) += diff;
+      out(1, 0) += diff * diff;
+    }
+    return out;
+  });
+  return {m(0, 0), std::max(0.0, m(1, 0) - m(0, 0) * m(0, 0))};
+}
+
 // Loss and gradient of the unpenalised mean loss over rows X (standardised), targets T.
 // want_grad false: the loss only.
 double data_loss(const Layout& L,
@@ -46,39 +118,17 @@ double data_loss(const Layout& L,
                  const ExecutionContext& context,
                  Vector* grad) {
   const Index n = X.rows(), k = L.k, r = L.r, c = L.c;
-  const Eigen::Map<const Matrix> W1(theta.data() + L.w1(), k, r);
-  const Eigen::Map<const Vector> b1(theta.data() + L.b1(), k);
   const Eigen::Map<const Matrix> W2(theta.data() + L.w2(), c, k);
-  const Eigen::Map<const Vector> b2(theta.data() + L.b2(), c);
   const Index size = grad != nullptr ? L.size() : 0;
   const Matrix sum = context.mean(n, size + 1, 1, [&](Index b, Index cnt) {
     const auto Xb = X.middleRows(b, cnt);
-    Matrix H = Xb * W1.transpose();  // the pre-activations, activated in place
-    H.rowwise() += b1.transpose();
-    Matrix dH;
-    detail::activate_with_slope(act, H, dH);
-    Matrix F = H * W2.transpose();  // cnt×c
-    F.rowwise() += b2.transpose();
-    if (L.linear) {
-      F.noalias() += Xb * Eigen::Map<const Matrix>(theta.data() + L.cs(), c, r).transpose();
-    }
+    Matrix H, dH;
+    const Matrix F = forward(L, theta, Xb, act, H, dH);
     const auto Tb = T.middleRows(b, cnt);
     Matrix E(cnt, c);  // ∂loss/∂F per row
     double loss = 0;
     for (Index i = 0; i < cnt; ++i) {
-      if (link == OutputLink::Identity) {
-        E.row(i) = F.row(i) - Tb.row(i);
-        loss += 0.5 * E.row(i).squaredNorm();
-      } else if (link == OutputLink::Logistic) {
-        const double f = F(i, 0);
-        E(i, 0) = activate(Activation::Sigmoid, f) - Tb(i, 0);
-        loss += logistic_loss(f, Tb(i, 0));
-      } else {
-        Eigen::RowVectorXd p = F.row(i);
-        const double log_normaliser = softmax_inplace(p);
-        E.row(i) = p - Tb.row(i);
-        loss += (Tb.row(i).array() * (log_normaliser - F.row(i).array())).sum();
-      }
+      loss += row_loss(link, F.row(i), Tb.row(i), E.row(i));
     }
     Matrix out(size + 1, 1);
     if (size > 0) {
@@ -313,6 +363,22 @@ RefineReport refine_network(const RefineData& data,
     report.validation_before = best_run.start_score * (squared ? 2 * spread * spread : 1.0);
     report.validation_after = best_run.best_score * (squared ? 2 * spread * spread : 1.0);
   }
+  if (data.Xv != nullptr && best_run.best_iterate > 0) {
+    // A validation loss lower by chance is not an improvement: the refined point must beat the
+    // start by min_improvement standard errors of the paired per-row difference.
+    const auto [mean, var] = paired_difference(
+        L, theta, best_run.best, *data.Xv, Tv, net.activation, net.link, *data.valid_context);
+    const double rows = static_cast<double>(data.valid_context->global_rows(data.Xv->rows()));
+    const double scale = squared ? 2 * spread * spread : 1.0;
+    report.improvement = mean * scale;
+    report.improvement_se = std::sqrt(var / rows) * scale;
+    if (report.improvement <= options.min_improvement * report.improvement_se) {
+      best_run.best = theta;
+      best_run.best_iterate = 0;
+      best_run.best_score = best_run.start_score;
+    }
+  }
+  report.start_kept = best_run.best_iterate == 0;
   const Vector& best = best_run.best;  // never worse than the start: the start was evaluated
   const Matrix W1s = Eigen::Map<const Matrix>(best.data() + L.w1(), k, r);
   net.W1 = W1s * st.W;

@@ -546,6 +546,7 @@ void validate(const TrainOptions& o) {
   detail::require(
       o.refine.max_iterations > 0, where, "refine.max_iterations", o.refine.max_iterations, "> 0");
   detail::require(o.refine.patience > 0, where, "refine.patience", o.refine.patience, "> 0");
+  detail::require_nonnegative(o.refine.min_improvement, where, "refine.min_improvement");
   if (o.refine.weight_decay) {
     detail::require_nonnegative(*o.refine.weight_decay, where, "refine.weight_decay");
   }
@@ -679,6 +680,13 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   TrainResult result = std::move(best);
   if (!o.refine.enabled) {
     result = run_pipeline(inputs_for(chosen_score), chosen, context, nullptr);
+  } else if (result.refine.start_kept) {
+    // The refinement kept its start, the moment model: that estimator is defined on all rows.
+    TrainOptions again = chosen;
+    again.refine.enabled = false;
+    const RefineReport refine = result.refine;
+    result = run_pipeline(inputs_for(chosen_score), again, context, nullptr);
+    result.refine = refine;
   }
   result.validation = best_v;
   result.candidates = curve;
