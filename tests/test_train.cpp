@@ -38,6 +38,26 @@ double relative_error(const nnlift::SynthData& s, const nnlift::TwoLayerNetwork&
   return (f - g).squaredNorm() / (f.array() - f.mean()).square().sum();
 }
 
+// A sigmoid teacher with directions A (d×3) on N(0, I) inputs whose third unit sits in the blind
+// spot of kappa3 (b = 1.755), its labels with noise 0.05.
+nnlift::Dataset blind_spot_data(const Matrix& A, Index n) {
+  const Index d = A.rows(), k = A.cols();
+  nnlift::TwoLayerNetwork teacher;
+  teacher.W1 = A.transpose();
+  teacher.b1 = (Vector(k) << 0.2, -0.4, 1.755).finished();
+  teacher.W2 = (Matrix(1, k) << 1.5, -1.5, 3.0).finished();
+  teacher.b2 = Vector::Zero(1);
+  nnlift::detail::Rng rng(42);
+  nnlift::Dataset data;
+  data.X = rng.normal_matrix(n, d);
+  data.y = nnlift::predict_value(teacher, data.X).col(0) + 0.05 * rng.normal_matrix(n, 1).col(0);
+  for (Index j = 0; j < d; ++j) {
+    data.feature_names.push_back("x" + std::to_string(j + 1));
+  }
+  data.target_name = "y";
+  return data;
+}
+
 }  // namespace
 
 TEST_SUITE("train") {
@@ -107,21 +127,9 @@ TEST_SUITE("train") {
     // kappa3(b) = E sigma'''(z + b) vanishes near b = 1.755 (logistic, z ~ N(0, 1)): that unit's
     // lambda is within noise and its tensor direction is noise, but kappa2(b) is large there, so
     // M2 less the strong units' share points along it.
-    const Index d = 8, k = 3, n = 100000;
-    const Matrix A = test::random_unit_columns(d, k, 41);
-    nnlift::TwoLayerNetwork teacher;
-    teacher.W1 = A.transpose();
-    teacher.b1 = (Vector(k) << 0.2, -0.4, 1.755).finished();
-    teacher.W2 = (Matrix(1, k) << 1.5, -1.5, 3.0).finished();
-    teacher.b2 = Vector::Zero(1);
-    nnlift::detail::Rng rng(42);
-    nnlift::Dataset data;
-    data.X = rng.normal_matrix(n, d);
-    data.y = nnlift::predict_value(teacher, data.X).col(0) + 0.05 * rng.normal_matrix(n, 1).col(0);
-    for (Index j = 0; j < d; ++j) {
-      data.feature_names.push_back("x" + std::to_string(j + 1));
-    }
-    data.target_name = "y";
+    const Index k = 3;
+    const Matrix A = test::random_unit_columns(8, k, 41);
+    const nnlift::Dataset data = blind_spot_data(A, 100000);
     nnlift::TrainOptions o;
     o.hidden = k;
     const auto blind_cosine = [&](const nnlift::TrainResult& r) {
@@ -147,6 +155,32 @@ TEST_SUITE("train") {
     o.moments.weak_units = nnlift::WeakUnits::Replace;
     const nnlift::TrainResult replaced = nnlift::train(data, o);
     CHECK((replaced.network.W1.array() == chosen.network.W1.array()).all());
+  }
+
+  TEST_CASE(
+      "train: with the refinement, auto refines both weak-unit choices and keeps the better") {
+    const Matrix A = test::random_unit_columns(8, 3, 41);
+    const nnlift::Dataset data = blind_spot_data(A, 20000);
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    o.refine.enabled = true;
+    o.refine.weight_decay = 1e-4;
+    o.refine.max_iterations = 60;
+    o.refine.min_improvement = 0;
+    o.moments.weak_units = nnlift::WeakUnits::Keep;
+    const nnlift::TrainResult kept = nnlift::train(data, o);
+    o.moments.weak_units = nnlift::WeakUnits::Replace;
+    const nnlift::TrainResult replaced = nnlift::train(data, o);
+    REQUIRE(kept.moments.weak_units.size() == 1);
+    o.moments.weak_units = nnlift::WeakUnits::Auto;
+    const nnlift::TrainResult chosen = nnlift::train(data, o);
+    INFO("validation loss after refinement: keep " << kept.refine.validation_after << ", replace "
+                                                   << replaced.refine.validation_after);
+    const nnlift::TrainResult& better =
+        replaced.refine.validation_after < kept.refine.validation_after ? replaced : kept;
+    CHECK(chosen.refine.validation_after == better.refine.validation_after);
+    CHECK((chosen.network.W1.array() == better.network.W1.array()).all());
+    CHECK(chosen.moments.second_order_units == better.moments.second_order_units);
   }
 
   TEST_CASE("train: tanh with correlated inputs, after standardisation") {

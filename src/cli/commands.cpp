@@ -398,10 +398,16 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
     log << "  units with |lambda| above " << o.moments.noise_threshold
         << " x the noise level: " << m.lambda.size() - static_cast<Index>(m.weak_units.size())
         << " of " << m.lambda.size();
-    if (!m.weak_units.empty() && o.moments.weak_units != WeakUnits::Keep) {
+    // (With every unit weak there is no strong share to take from M2: nothing is tried.)
+    if (!m.weak_units.empty() && static_cast<Index>(m.weak_units.size()) < m.lambda.size() &&
+        o.moments.weak_units != WeakUnits::Keep) {
       log << "; weak units' directions: "
-          << (m.second_order_units.empty() ? "the tensor's (they fit better)"
-                                           : "from the second moment");
+          << (m.second_order_units.empty() ? "the tensor's" : "from the second moment");
+      if (o.moments.weak_units == WeakUnits::Auto) {
+        log << (o.refine.enabled && r.validation.rows > 0
+                    ? " (the lower validation loss after refinement)"
+                    : " (the better training fit)");
+      }
     }
     log << "\n";
   }

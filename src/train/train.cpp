@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -277,6 +278,7 @@ TrainResult run_pipeline(const Dataset& data,
   TrainResult result;
   StageClock clock(result.stages, o.progress);
   TwoLayerNetwork& net = result.network;
+  std::optional<TrainResult> alternative;  // the other weak units' network, refined too
   net.task = o.labels.task;
   net.activation = o.activation;
   net.inputs = data.feature_names;
@@ -339,12 +341,19 @@ TrainResult run_pipeline(const Dataset& data,
     fit_layers(in, Ubar, result, &clock);
     if (second_order.cols() > 0) {
       // Weak units from the second moment (--weak-units): kept when they fit the training rows
-      // better (auto) or always (replace); the same number of parameters either way.
+      // better (auto) or always (replace); the same number of parameters either way. With the
+      // refinement and validation rows, auto refines both and keeps the better on validation:
+      // the better start need not refine to the better network.
       TrainResult other = result;
       fit_layers(in, second_order, other, nullptr);
       training_scores(other.network, X, data.y, context, other);
       training_scores(net, X, data.y, context, result);
-      detail::choose_weak_units(o, std::move(other), result);
+      if (o.refine.enabled && validation != nullptr && o.moments.weak_units == WeakUnits::Auto) {
+        other.moments.second_order_units = other.moments.weak_units;
+        alternative = std::move(other);
+      } else {
+        detail::choose_weak_units(o, std::move(other), result);
+      }
       clock.lap("second-order units");
     }
   }
@@ -366,9 +375,21 @@ TrainResult run_pipeline(const Dataset& data,
       rows_seen.Tv = &Tv;
       rows_seen.valid_context = &validation->context;
     }
-    result.refine = detail::refine_network(rows_seen, st, o.refine, context, net, refine_progress);
-    if (result.refine.diverged) {
-      result.warnings.push_back("refinement: " + result.refine.stop_reason);
+    const auto refine = [&](TrainResult& r) {
+      r.refine =
+          detail::refine_network(rows_seen, st, o.refine, context, r.network, refine_progress);
+      if (r.refine.diverged) {
+        r.warnings.push_back("refinement: " + r.refine.stop_reason);
+      }
+    };
+    refine(result);
+    if (alternative) {
+      refine(*alternative);
+      if (alternative->refine.validation_after < result.refine.validation_after) {
+        std::vector<StageTime> stages = std::move(result.stages);
+        result = std::move(*alternative);
+        result.stages = std::move(stages);
+      }
     }
     clock.lap("refine (L-BFGS)");
   }
