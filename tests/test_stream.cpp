@@ -172,6 +172,32 @@ TEST_SUITE("stream") {
     CHECK(streamed.network.inputs == s.truth.inputs);
   }
 
+  TEST_CASE("stream: weak units are chosen between the tensor and M2 as in memory") {
+    test::TempDir dir;
+    const nnlift::SynthData s = planted(8, 2, 40000, 11);
+    const nnlift::NpyRows file(planted_npy(dir, s, false));
+    for (const nnlift::WeakUnits mode : {nnlift::WeakUnits::Auto, nnlift::WeakUnits::Replace}) {
+      nnlift::TrainOptions o = covered(4);  // four units for a teacher of two: some are weak
+      o.moments.weak_units = mode;
+      const nnlift::TrainResult streamed = nnlift::train_streamed(file, all_but_last(file), o);
+      const nnlift::TrainResult held = nnlift::train(nnlift::training_set(s), o);
+      CAPTURE(nnlift::to_string(mode));
+      REQUIRE_FALSE(held.moments.weak_units.empty());
+      REQUIRE(held.moments.weak_units.size() < 4);
+      CHECK(streamed.moments.weak_units == held.moments.weak_units);
+      CHECK(streamed.moments.second_order_units == held.moments.second_order_units);
+      if (mode == nnlift::WeakUnits::Replace) {
+        CHECK_FALSE(held.moments.second_order_units.empty());
+      }
+      // The same function: a weak unit may be saturated (|b| > 4), so flat in the bias fit,
+      // where rounding moves its weights but not what the network computes.
+      const Vector f = nnlift::predict_value(streamed.network, s.X_train).col(0);
+      const Vector g = nnlift::predict_value(held.network, s.X_train).col(0);
+      CHECK((f - g).cwiseAbs().maxCoeff() <= 1e-4 * (g.array() - g.mean()).abs().maxCoeff());
+      CHECK(std::abs(streamed.train_loss - held.train_loss) <= 1e-6 * held.train_loss);
+    }
+  }
+
   TEST_CASE("stream: two classes, labelled 3 and 7, as the in-memory estimator; a third fails") {
     test::TempDir dir;
     nnlift::SynthOptions so;
