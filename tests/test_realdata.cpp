@@ -53,6 +53,14 @@ double r2(const Vector& y, const Vector& f) {
   return 1.0 - (y - f).squaredNorm() / (y.array() - y.mean()).square().sum();
 }
 
+// Options with k hidden units and the refinement on (validation: the default 0.2).
+nnlift::TrainOptions refining(Index k) {
+  nnlift::TrainOptions o;
+  o.hidden = k;
+  o.refine.enabled = true;
+  return o;
+}
+
 }  // namespace
 
 TEST_SUITE("realdata") {
@@ -321,9 +329,7 @@ TEST_SUITE("realdata") {
     // Few rows, many units: L-BFGS alone overfits; the kept point is the best on validation.
     const nnlift::SynthData s = planted(8, 4, 600, 13);
     const nnlift::Dataset data = nnlift::training_set(s);
-    nnlift::TrainOptions o;
-    o.hidden = 4;
-    o.refine.enabled = true;
+    nnlift::TrainOptions o = refining(4);
     for (const double decay : {0.0, 1e-3}) {
       o.refine.weight_decay = decay;
       const nnlift::TrainResult r = nnlift::train(data, o);
@@ -356,9 +362,7 @@ TEST_SUITE("realdata") {
   TEST_CASE("realdata: a refinement no better than chance on the validation rows is not kept") {
     const nnlift::SynthData s = planted(6, 2, 3000, 5);
     const nnlift::Dataset data = nnlift::training_set(s);
-    nnlift::TrainOptions o;
-    o.hidden = 2;
-    o.refine.enabled = true;
+    nnlift::TrainOptions o = refining(2);
     o.refine.weight_decay = 1e-4;
     // Any improvement kept: the reported improvement is the paired per-row difference, whose
     // mean is the difference of the validation losses.
