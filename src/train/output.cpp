@@ -344,7 +344,8 @@ RidgeChoice choose_class_ridge(const Design& D,
                                const Labels& labels,
                                const Vector& energy,
                                Index fit_rows,
-                               const ExecutionContext& context) {
+                               const ExecutionContext& context,
+                               LinearOnlyScores* linear_only) {
   const Index n = D.rows();
   const Index outputs = labels.multiclass() ? labels.onehot.cols() : 1;
   const Vector zero = Vector::Zero(outputs * D.p());
@@ -366,6 +367,15 @@ RidgeChoice choose_class_ridge(const Design& D,
     if (D.r() == 0 && factor != 1.0) {
       break;  // without a linear term there is no linear model to fall back on
     }
+    if (!std::isfinite(factor) && linear_only != nullptr && !linear_only->loss.empty()) {
+      // The linear model alone does not see the units: its scores are those already taken.
+      for (std::size_t i = 0; i < linear_only->loss.size(); ++i) {
+        tried.push_back({{linear_only->loss[i], linear_only->error[i]},
+                         kClassRidgeGrid[std::size(kClassRidgeGrid) - 1 - i],
+                         factor});
+      }
+      continue;
+    }
     const Design Dc = D.with_factor(factor);
     std::vector<Vector> starts(kFolds, zero);
     for (auto it = std::rbegin(kClassRidgeGrid); it != std::rend(kClassRidgeGrid); ++it) {
@@ -385,6 +395,10 @@ RidgeChoice choose_class_ridge(const Design& D,
       }
       cv.loss += factor == 1.0 ? unit_charge : 0.0;
       tried.push_back({cv, *it, factor});
+      if (!std::isfinite(factor) && linear_only != nullptr) {
+        linear_only->loss.push_back(cv.loss);
+        linear_only->error.push_back(cv.error);
+      }
     }
   }
   // Whether the hidden units are used: by the lowest cross-validated log-loss with the units'
@@ -420,7 +434,8 @@ constexpr Index kClassChoiceRows = 10000;
 RidgeChoice fit_class_output(const Design& D,
                              const Labels& labels,
                              const std::optional<double>& ridge,
-                             const ExecutionContext& context) {
+                             const ExecutionContext& context,
+                             LinearOnlyScores* linear_only) {
   const Index n = D.rows();
   const Index outputs = labels.multiclass() ? labels.onehot.cols() : 1;
   const Vector energy = column_energy(D, context);
@@ -431,7 +446,7 @@ RidgeChoice fit_class_output(const Design& D,
   } else {
     const Index rows = context.global_rows(n);
     if (rows <= kClassChoiceRows) {
-      best = choose_class_ridge(D, labels, energy, rows, context);
+      best = choose_class_ridge(D, labels, energy, rows, context, linear_only);
     } else {
       // The cross-validation on a strided subsample (the same for any partition of the rows),
       // the final fit on all rows.
@@ -451,8 +466,12 @@ RidgeChoice fit_class_output(const Design& D,
       if (labels.multiclass()) {
         sub.onehot = labels.onehot(picked, Eigen::all);
       }
-      best = choose_class_ridge(
-          Design{H, D.X != nullptr ? &X : nullptr, D.st}, sub, energy, rows, sub_context);
+      best = choose_class_ridge(Design{H, D.X != nullptr ? &X : nullptr, D.st},
+                                sub,
+                                energy,
+                                rows,
+                                sub_context,
+                                linear_only);
     }
   }
   best.beta = fit_classes(D.with_factor(best.hidden_factor),
@@ -494,11 +513,12 @@ OutputFit fit_output_layer(const Matrix& H,
                            Task task,
                            const OutputOptions& options,
                            const ExecutionContext& context,
-                           TwoLayerNetwork& net) {
+                           TwoLayerNetwork& net,
+                           LinearOnlyScores* linear_only) {
   const Design D{H, X, st};
   const RidgeChoice fit = task == Task::Regression
                               ? fit_ridge(D, labels.y, options.ridge, context)
-                              : fit_class_output(D, labels, options.ridge, context);
+                              : fit_class_output(D, labels, options.ridge, context, linear_only);
   return set_output_weights(fit, D.k(), D.r(), st, net);
 }
 

@@ -304,6 +304,12 @@ struct OutputFit : StageReport {
   double train_mse = std::numeric_limits<double>::quiet_NaN();
   bool linear_only() const { return !std::isfinite(hidden_factor); }
 };
+/// Classes: the cross-validated scores of the linear model alone (the units left out), one per
+/// ridge of the grid. They do not depend on the hidden units, so fits of the same rows with other
+/// units can share them: empty, the first fit fills them; filled, the next ones reuse them.
+struct LinearOnlyScores {
+  std::vector<double> loss, error;
+};
 OutputFit fit_output_layer(const Matrix& H,
                            const Matrix* X,
                            const Standardizer& st,
@@ -311,7 +317,8 @@ OutputFit fit_output_layer(const Matrix& H,
                            Task task,
                            const OutputOptions& options,
                            const ExecutionContext& context,
-                           TwoLayerNetwork& net);
+                           TwoLayerNetwork& net,
+                           LinearOnlyScores* linear_only = nullptr);
 
 /// The ridge solve of y on [H, 1] (intercept unpenalised) for H given by row blocks, so that it
 /// need not be stored: beta = k weights then the intercept, and the absolute penalty used.

@@ -261,7 +261,8 @@ detail::OutputFit output_layer(const StreamedRows& data,
                                const detail::Labels& sample_labels,
                                const TrainOptions& o,
                                const ExecutionContext& context,
-                               TwoLayerNetwork& net) {
+                               TwoLayerNetwork& net,
+                               detail::LinearOnlyScores* linear_only) {
   const Index n = data.rows(), k = o.hidden;
   const Index lin = o.output.linear_term ? data.inputs() : 0;
   if (o.labels.task == Task::Classification) {
@@ -272,7 +273,8 @@ detail::OutputFit output_layer(const StreamedRows& data,
                                     Task::Classification,
                                     o.output,
                                     context.local(),
-                                    net);
+                                    net,
+                                    linear_only);
   }
   const Index p = k + lin + 1;
   const Matrix normal = context.mean(n, p + 1, p + 1, [&](Index b, Index c) {
@@ -337,6 +339,7 @@ struct StreamedFit {
   bool lsq;  ///< least-squares biases
   const TrainOptions& o;
   const ExecutionContext& context;
+  detail::LinearOnlyScores* linear_only;  ///< shared by the fits of other directions
 };
 
 // Map back, biases, the output layer and the training loss for the directions Ubar (d×k,
@@ -376,7 +379,7 @@ void fit_layers(const StreamedFit& f, const Matrix& Ubar, TrainResult& result, S
   }
 
   const detail::OutputFit output =
-      output_layer(data, st, f.sample_X, f.sample_labels, o, f.context, net);
+      output_layer(data, st, f.sample_X, f.sample_labels, o, f.context, net, f.linear_only);
   result.output_ridge = output.ridge;
   result.output_linear_only = output.linear_only();
   absorb(result, output);
@@ -541,7 +544,9 @@ TrainResult train_streamed(const RowSource& source,
   if (lsq) {
     take_sample();
   }
-  const StreamedFit fit{data, st, ybar, sample_X, sample_y, sample_labels, lsq, o, context};
+  detail::LinearOnlyScores linear_only;
+  const StreamedFit fit{
+      data, st, ybar, sample_X, sample_y, sample_labels, lsq, o, context, &linear_only};
   fit_layers(fit, directions.Ubar, result, &clock);
   const Matrix second_order = o.moments.weak_units == WeakUnits::Keep
                                   ? Matrix()

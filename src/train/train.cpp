@@ -207,6 +207,7 @@ struct LayerInputs {
   const Standardizer& st;
   const TrainOptions& o;
   const ExecutionContext& context;
+  detail::LinearOnlyScores* linear_only;  ///< shared by the fits of other directions
 };
 
 // Map back, then biases (§4.4) and the output layer (§4.5), for the directions Ubar (d×k,
@@ -239,7 +240,8 @@ void fit_layers(const LayerInputs& in, const Matrix& Ubar, TrainResult& result, 
                                                             o.labels.task,
                                                             o.output,
                                                             in.context,
-                                                            net);
+                                                            net,
+                                                            in.linear_only);
   result.output_ridge = output.ridge;
   result.output_linear_only = output.linear_only();
   absorb(result, output);
@@ -337,7 +339,8 @@ TrainResult run_pipeline(const Dataset& data,
       Ubar = std::move(directions.Ubar);
     }
 
-    const LayerInputs in{data, Xs, labels, ybar, mixture.get(), st, o, context};
+    detail::LinearOnlyScores linear_only;
+    const LayerInputs in{data, Xs, labels, ybar, mixture.get(), st, o, context, &linear_only};
     fit_layers(in, Ubar, result, &clock);
     if (second_order.cols() > 0) {
       // Weak units from the second moment (--weak-units): kept when they fit the training rows
