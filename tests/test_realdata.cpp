@@ -188,6 +188,41 @@ TEST_SUITE("realdata") {
     CHECK(r.output_ridge >= 0.3);
   }
 
+  TEST_CASE("realdata: fits with other units share the linear model's cross-validated scores") {
+    // The linear model alone does not see the units, so its scores, taken in one fit, give a
+    // second fit with other units exactly what it would compute itself.
+    nnlift::detail::Rng rng(23);
+    nnlift::Dataset data = normal_inputs(rng, 400, 4);
+    data.y.resize(400);
+    for (Index i = 0; i < 400; ++i) {
+      data.y(i) = data.X(i, 0) + 0.5 * rng.normal() > 0 ? (data.X(i, 1) > 0.3 ? 2.0 : 1.0) : 0.0;
+    }
+    const nnlift::ExecutionContext context;
+    const nnlift::Standardizer st = nnlift::fit_standardizer(data.X, data.feature_names, context);
+    nnlift::LabelOptions lo;
+    lo.task = nnlift::Task::Classification;
+    const nnlift::detail::Labels labels = nnlift::detail::encode_labels(data, lo, 1, context);
+    REQUIRE(labels.multiclass());
+    const Matrix H1 = rng.normal_matrix(400, 2), H2 = rng.normal_matrix(400, 2).cwiseAbs();
+    nnlift::detail::LinearOnlyScores shared;
+    nnlift::TwoLayerNetwork first, reused, alone;
+    for (nnlift::TwoLayerNetwork* net : {&first, &reused, &alone}) {
+      net->link = nnlift::OutputLink::Softmax;
+      net->classes = labels.classes;
+    }
+    const nnlift::OutputOptions options;
+    nnlift::detail::fit_output_layer(
+        H1, &data.X, st, labels, nnlift::Task::Classification, options, context, first, &shared);
+    CHECK(shared.loss.size() == 10);  // one per ridge of the grid
+    const nnlift::detail::OutputFit a = nnlift::detail::fit_output_layer(
+        H2, &data.X, st, labels, nnlift::Task::Classification, options, context, reused, &shared);
+    const nnlift::detail::OutputFit b = nnlift::detail::fit_output_layer(
+        H2, &data.X, st, labels, nnlift::Task::Classification, options, context, alone);
+    CHECK(a.ridge == b.ridge);
+    CHECK(a.linear_only() == b.linear_only());
+    CHECK(same_weights(reused, alone));
+  }
+
   TEST_CASE("realdata: more inputs than rows train as a ridge fit would, not refused") {
     // 60 rows, 120 inputs, y linear in 5 of them: whitening keeps the 59 directions the rows
     // span (and says so); the output layer's ridge on the inputs does the rest. This used to be
