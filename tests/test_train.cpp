@@ -146,6 +146,15 @@ TEST_SUITE("train") {
     o.moments.weak_units = nnlift::WeakUnits::Auto;
     const nnlift::TrainResult chosen = nnlift::train(data, o);
     CHECK(chosen.moments.second_order_units == chosen.moments.weak_units);
+    // The run's stage times, with the second candidate's after the first's; its warnings once.
+    std::vector<std::string> stages;
+    for (const nnlift::StageTime& t : chosen.stages) {
+      stages.push_back(t.name);
+    }
+    CHECK(std::count(stages.begin(), stages.end(), "biases") == 1);
+    CHECK(std::count(stages.begin(), stages.end(), "output layer") == 1);
+    CHECK(stages.back() == "second-order units");
+    CHECK(chosen.warnings == kept.warnings);
     INFO("blind unit |cos|: kept " << blind_cosine(kept) << ", from M2 " << blind_cosine(chosen)
                                    << "; training MSE " << kept.train_loss << " -> "
                                    << chosen.train_loss);
@@ -165,7 +174,7 @@ TEST_SUITE("train") {
     o.hidden = 3;
     o.refine.enabled = true;
     o.refine.weight_decay = 1e-4;
-    o.refine.max_iterations = 60;
+    o.refine.max_iterations = 30;
     o.refine.min_improvement = 0;
     o.moments.weak_units = nnlift::WeakUnits::Keep;
     const nnlift::TrainResult kept = nnlift::train(data, o);

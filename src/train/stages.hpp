@@ -150,11 +150,13 @@ Matrix second_order_directions(const Matrix& M2,
                                const std::vector<Index>& weak);
 
 /// MomentOptions::weak_units between `result` (the tensor's directions) and `other` (the weak
-/// units' from M2), both fitted with their train_loss: `other` replaces `result` always
-/// (Replace) or when its training loss is lower (Auto), with its second_order_units set.
+/// units' from M2), both fitted with their train_loss from the same state: `other` replaces
+/// `result` always (Replace) or when its training loss is lower (Auto), with its
+/// second_order_units set and the run's stage times kept.
 inline void choose_weak_units(const TrainOptions& o, TrainResult&& other, TrainResult& result) {
   if (o.moments.weak_units == WeakUnits::Replace || other.train_loss < result.train_loss) {
     other.moments.second_order_units = other.moments.weak_units;
+    other.stages = std::move(result.stages);
     result = std::move(other);
   }
 }

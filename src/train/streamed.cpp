@@ -547,13 +547,14 @@ TrainResult train_streamed(const RowSource& source,
   detail::LinearOnlyScores linear_only;
   const StreamedFit fit{
       data, st, ybar, sample_X, sample_y, sample_labels, lsq, o, context, &linear_only};
+  const TrainResult before = result;  // for the second candidate: its own warnings only
   fit_layers(fit, directions.Ubar, result, &clock);
   const Matrix second_order = o.moments.weak_units == WeakUnits::Keep
                                   ? Matrix()
                                   : detail::second_order_directions(
                                         subspace.M2, directions.Ubar, result.moments.weak_units);
   if (second_order.cols() > 0) {
-    TrainResult other = result;
+    TrainResult other = before;
     fit_layers(fit, second_order, other, nullptr);
     detail::choose_weak_units(o, std::move(other), result);
     clock.lap("second-order units");

@@ -341,13 +341,16 @@ TrainResult run_pipeline(const Dataset& data,
 
     detail::LinearOnlyScores linear_only;
     const LayerInputs in{data, Xs, labels, ybar, mixture.get(), st, o, context, &linear_only};
+    // The state before the layers, for the second candidate (its own warnings, not these).
+    const std::optional<TrainResult> before =
+        second_order.cols() > 0 ? std::optional<TrainResult>(result) : std::nullopt;
     fit_layers(in, Ubar, result, &clock);
-    if (second_order.cols() > 0) {
+    if (before) {
       // Weak units from the second moment (--weak-units): kept when they fit the training rows
       // better (auto) or always (replace); the same number of parameters either way. With the
       // refinement and validation rows, auto refines both and keeps the better on validation:
       // the better start need not refine to the better network.
-      TrainResult other = result;
+      TrainResult other = *before;
       fit_layers(in, second_order, other, nullptr);
       training_scores(other.network, X, data.y, context, other);
       training_scores(net, X, data.y, context, result);
