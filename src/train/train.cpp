@@ -281,6 +281,7 @@ TrainResult run_pipeline(const Dataset& data,
   StageClock clock(result.stages, o.progress);
   TwoLayerNetwork& net = result.network;
   std::optional<TrainResult> alternative;  // the other weak units' network, refined too
+  bool scored = false;                     // result's training scores are those of its network
   net.task = o.labels.task;
   net.activation = o.activation;
   net.inputs = data.feature_names;
@@ -354,6 +355,7 @@ TrainResult run_pipeline(const Dataset& data,
       fit_layers(in, second_order, other, nullptr);
       training_scores(other.network, X, data.y, context, other);
       training_scores(net, X, data.y, context, result);
+      scored = true;
       if (o.refine.enabled && validation != nullptr && o.moments.weak_units == WeakUnits::Auto) {
         other.moments.second_order_units = other.moments.weak_units;
         alternative = std::move(other);
@@ -400,7 +402,9 @@ TrainResult run_pipeline(const Dataset& data,
     clock.lap("refine (L-BFGS)");
   }
 
-  training_scores(net, X, data.y, context, result);
+  if (o.refine.enabled || !scored) {  // else the weak units' choice scored the network kept
+    training_scores(net, X, data.y, context, result);
+  }
   net.metadata_json = detail::metadata(o, result, rows, d, data.target_name, ybar);
   return result;
 }
