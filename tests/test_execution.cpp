@@ -13,9 +13,11 @@
 
 #include <nnlift/execution.hpp>
 #include <nnlift/model.hpp>
+#include <nnlift/moments.hpp>
 #include <nnlift/synth.hpp>
 #include <nnlift/train.hpp>
 
+#include "detail/rng.hpp"
 #include "test_helpers.hpp"
 
 namespace {
@@ -389,6 +391,65 @@ TEST_SUITE("execution") {
       CHECK(r.validation.rows == whole.validation.rows);
       CHECK(r.validation.r2 == whole.validation.r2);
     }
+  }
+
+  TEST_CASE(
+      "execution: the quadratic residual of a row subset has the same bits for any partition") {
+    // A validation split's fit rows: the subset's blocks start at local rows whose alignment
+    // differs between one process and two; a row sum evaluated straight into the output would
+    // be grouped by that alignment (it was, in the quadratic control variate's O(d²) form).
+    const Index n = 20003, d = 5;
+    nnlift::detail::Rng rng(8);
+    const Matrix X = rng.normal_matrix(n, d);
+    const Vector y = (X.col(0).array() * X.col(1).array() + X.col(2).array().cube() -
+                      (X.col(3).array() + 0.5).abs())
+                         .matrix();
+    const auto kept = [](Index begin, Index count) {
+      std::vector<Index> rows;
+      for (Index i = 0; i < count; ++i) {
+        if ((begin + i) % 7 != 0) {
+          rows.push_back(i);
+        }
+      }
+      return rows;
+    };
+    const auto residual = [&](const nnlift::RowReducer& parent, Index begin, Index count) {
+      const std::vector<Index> rows = kept(begin, count);
+      const nnlift::SubsetReducer subset(parent, count, rows);
+      const Matrix Xp = X.middleRows(begin, count)(rows, Eigen::all);
+      const Vector yp = y.segment(begin, count)(rows);
+      return nnlift::residualize(
+          Xp, yp, nnlift::Residualize::Quadratic, ExecutionContext(subset, 2));
+    };
+    const nnlift::LocalReducer one(8192);
+    const Vector whole = residual(one, 0, n);
+    Exchange exchange(2);
+    std::vector<Vector> parts(2);
+    std::vector<std::thread> threads;
+    for (int p = 0; p < 2; ++p) {
+      threads.emplace_back([&, p] {
+        const PartReducer reducer(exchange, p);
+        parts[static_cast<std::size_t>(p)] =
+            p == 0 ? residual(reducer, 0, 8192) : residual(reducer, 8192, n - 8192);
+      });
+    }
+    for (std::thread& t : threads) {
+      t.join();
+    }
+    REQUIRE(parts[0].size() + parts[1].size() == whole.size());
+    CHECK((parts[0].array() == whole.head(parts[0].size()).array()).all());
+    CHECK((parts[1].array() == whole.tail(parts[1].size()).array()).all());
+    // In-sample, the quadratic residual is orthogonal to the quadratic features.
+    const std::vector<Index> rows = kept(0, n);
+    const Matrix Xk = X(rows, Eigen::all);
+    double worst = std::abs(whole.sum());
+    for (Index a = 0; a < d; ++a) {
+      worst = std::max(worst, std::abs(Xk.col(a).dot(whole)));
+      for (Index b = a; b < d; ++b) {
+        worst = std::max(worst, std::abs(Xk.col(a).cwiseProduct(Xk.col(b)).dot(whole)));
+      }
+    }
+    CHECK(worst < 1e-7 * static_cast<double>(rows.size()));
   }
 
   TEST_CASE("execution: parts not on block boundaries agree with each other and nearly with one") {

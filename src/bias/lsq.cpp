@@ -5,6 +5,7 @@
 
 #include "detail/activation_traits.hpp"
 #include "detail/lbfgs.hpp"
+#include "detail/sample.hpp"
 #include "train/stages.hpp"
 
 namespace nnlift::detail {
@@ -88,14 +89,7 @@ BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
 std::vector<Index> lsq_sample_rows(Index n, const ExecutionContext& context) {
   // A strided subsample by global row index (strided rather than leading rows, so that a sorted
   // file does not bias it), gathered so that every part fits the same 2k numbers.
-  const Index rows = context.global_rows(n);
-  const Index first = context.first_row(n);
-  const Index stride = (rows + kBiasRows - 1) / kBiasRows;
-  std::vector<Index> picked;
-  for (Index i = (stride - first % stride) % stride; i < n; i += stride) {
-    picked.push_back(i);
-  }
-  return picked;
+  return detail::strided_rows(n, context, kBiasRows);
 }
 
 BiasFit bias_by_lsq_on(const BiasProblem& p,

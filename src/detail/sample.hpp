@@ -10,9 +10,11 @@
 
 namespace nnlift::detail {
 
-/// Rows i with global index ≡ 0 (mod ⌈rows/sample_rows⌉): at most about sample_rows of them.
-inline Matrix strided_sample(const Matrix& X, const ExecutionContext& context, Index sample_rows) {
-  const Index n = X.rows();
+/// This part's local indices of the rows whose global index is ≡ 0 (mod ⌈rows/sample_rows⌉):
+/// over all parts, at most about sample_rows rows, the same ones whatever the partition.
+inline std::vector<Index> strided_rows(Index n,
+                                       const ExecutionContext& context,
+                                       Index sample_rows) {
   const Index rows = context.global_rows(n);
   const Index first = context.first_row(n);
   const Index stride = std::max<Index>(1, (rows + sample_rows - 1) / sample_rows);
@@ -20,7 +22,12 @@ inline Matrix strided_sample(const Matrix& X, const ExecutionContext& context, I
   for (Index i = (stride - first % stride) % stride; i < n; i += stride) {
     picked.push_back(i);
   }
-  return context.reducer().gather_rows(X(picked, Eigen::all));
+  return picked;
+}
+
+/// The rows of strided_rows, gathered from every part: every part holds the same sample.
+inline Matrix strided_sample(const Matrix& X, const ExecutionContext& context, Index sample_rows) {
+  return context.reducer().gather_rows(X(strided_rows(X.rows(), context, sample_rows), Eigen::all));
 }
 
 }  // namespace nnlift::detail

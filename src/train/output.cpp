@@ -11,6 +11,7 @@
 
 #include "detail/glm.hpp"
 #include "detail/lbfgs.hpp"
+#include "detail/sample.hpp"
 #include "train/stages.hpp"
 
 namespace nnlift::detail {
@@ -450,12 +451,7 @@ RidgeChoice fit_class_output(const Design& D,
     } else {
       // The cross-validation on a strided subsample (the same for any partition of the rows),
       // the final fit on all rows.
-      const Index stride = (rows + kClassChoiceRows - 1) / kClassChoiceRows;
-      const Index first = context.first_row(n);
-      std::vector<Index> picked;
-      for (Index i = (stride - first % stride) % stride; i < n; i += stride) {
-        picked.push_back(i);
-      }
+      const std::vector<Index> picked = strided_rows(n, context, kClassChoiceRows);
       const SubsetReducer subset(context.reducer(), n, picked);
       const ExecutionContext sub_context(subset, context.num_threads());
       const Matrix H = D.H(picked, Eigen::all);
