@@ -272,8 +272,25 @@ TEST_SUITE("cli") {
     o = run(
         {"train", "--data", dir.file("tr.csv"), "--hidden", "4", "--model", dir.file("w.json")});
     REQUIRE(o.code == 0);
-    CHECK(o.err.find("units with |lambda| above 3 x the noise level: 2 of 4; weak units' "
-                     "directions: ") != std::string::npos);
+    CHECK(o.err.find("units with |lambda| above 3 x the noise level: 2 of 4; second-moment "
+                     "directions tried for the 3 unit(s) below 6 x: ") != std::string::npos);
+    // The candidates for second-moment directions are never fewer than the weak units.
+    o = run({"train",
+             "--data",
+             dir.file("tr.csv"),
+             "--hidden",
+             "4",
+             "--model",
+             dir.file("w.json"),
+             "--second-order-threshold",
+             "0"});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("; second-moment directions tried for the 2 unit(s) below 3 x: ") !=
+          std::string::npos);
+    o = train_with("r.json", {"--second-order-threshold", "-1"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("--second-order-threshold = -1; must be finite and >= 0") !=
+          std::string::npos);
     o = run({"train",
              "--data",
              dir.file("tr.csv"),

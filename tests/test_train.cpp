@@ -40,11 +40,11 @@ double relative_error(const nnlift::SynthData& s, const nnlift::TwoLayerNetwork&
 
 // A sigmoid teacher with directions A (d×3) on N(0, I) inputs whose third unit sits in the blind
 // spot of kappa3 (b = 1.755), its labels with noise 0.05.
-nnlift::Dataset blind_spot_data(const Matrix& A, Index n) {
+nnlift::Dataset blind_spot_data(const Matrix& A, Index n, double blind_bias = 1.755) {
   const Index d = A.rows(), k = A.cols();
   nnlift::TwoLayerNetwork teacher;
   teacher.W1 = A.transpose();
-  teacher.b1 = (Vector(k) << 0.2, -0.4, 1.755).finished();
+  teacher.b1 = (Vector(k) << 0.2, -0.4, blind_bias).finished();
   teacher.W2 = (Matrix(1, k) << 1.5, -1.5, 3.0).finished();
   teacher.b2 = Vector::Zero(1);
   nnlift::detail::Rng rng(42);
@@ -164,6 +164,36 @@ TEST_SUITE("train") {
     o.moments.weak_units = nnlift::WeakUnits::Replace;
     const nnlift::TrainResult replaced = nnlift::train(data, o);
     CHECK((replaced.network.W1.array() == chosen.network.W1.array()).all());
+  }
+
+  TEST_CASE("train: a unit just above the noise threshold also gets M2's direction to try") {
+    // Near the blind spot (b = 1.65) the unit's |lambda| is 3.6 x the noise level: not weak,
+    // but its tensor direction is still noisy. Below second_order_threshold (6) it is tried
+    // with M2's direction as well, and that network fits better.
+    const Matrix A = test::random_unit_columns(8, 3, 41);
+    const nnlift::Dataset data = blind_spot_data(A, 100000, 1.65);
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    const auto cosine = [&](const nnlift::TrainResult& r) {
+      double best = 0;
+      for (Index j = 0; j < 3; ++j) {
+        best = std::max(best, test::abs_cosine(r.network.W1.row(j).transpose(), A.col(2)));
+      }
+      return best;
+    };
+    o.moments.second_order_threshold = o.moments.noise_threshold;  // the weak units only
+    const nnlift::TrainResult weak_only = nnlift::train(data, o);
+    REQUIRE(weak_only.moments.weak_units.empty());
+    CHECK(weak_only.moments.second_order_units.empty());
+    o.moments.second_order_threshold = 6;
+    const nnlift::TrainResult wider = nnlift::train(data, o);
+    CHECK(wider.moments.weak_units.empty());
+    CHECK(wider.moments.second_order_candidates == std::vector<Index>{2});
+    CHECK(wider.moments.second_order_units == std::vector<Index>{2});
+    INFO("|cos| " << cosine(weak_only) << " -> " << cosine(wider) << ", training MSE "
+                  << weak_only.train_loss << " -> " << wider.train_loss);
+    CHECK(cosine(wider) > cosine(weak_only) + 0.003);
+    CHECK(wider.train_loss < weak_only.train_loss);
   }
 
   TEST_CASE(

@@ -76,6 +76,13 @@ struct MomentOptions {
   /// is even in x, such as a squared input. The weak units take the top eigenvectors (by
   /// |eigenvalue|) of M2 less the strong units' least-squares share.
   WeakUnits weak_units = WeakUnits::Auto;
+  /// The units tried with directions from M2 (weak_units = Auto or Replace): those with |λ_j| <
+  /// max(noise_threshold, second_order_threshold) × the noise level, the weak units and those
+  /// near them, whose tensor directions are still noisy (planted d = 50 teachers with a unit
+  /// at 4-5× the noise level: min |cos| 0.95-0.98 from the tensor, 0.98-0.99 from M2); the weak
+  /// units alone when that would be every unit (M2 less the strong units' share needs some).
+  /// >= 0.
+  double second_order_threshold = 6.0;
 };
 
 /// Stage "biases".
@@ -195,8 +202,12 @@ struct MomentReport {
   Vector lambda;                                  ///< tensor weight λ_j per unit (standardised)
   double noise_level = 0;         ///< estimated spectral norm of the core tensor's noise
   std::vector<Index> weak_units;  ///< units with |λ_j| < noise_threshold × noise_level
-  /// The weak units whose directions came from the second moment instead (MomentOptions::
-  /// weak_units): empty, or weak_units.
+  /// The units tried with directions from the second moment (MomentOptions::
+  /// second_order_threshold): those with |λ_j| < max(noise_threshold, second_order_threshold) ×
+  /// noise_level, or the weak units when that is every unit.
+  std::vector<Index> second_order_candidates;
+  /// The units whose directions came from the second moment instead (MomentOptions::
+  /// weak_units): empty, or second_order_candidates.
   std::vector<Index> second_order_units;
 };
 

@@ -398,13 +398,18 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
     log << "  units with |lambda| above " << o.moments.noise_threshold
         << " x the noise level: " << m.lambda.size() - static_cast<Index>(m.weak_units.size())
         << " of " << m.lambda.size();
-    // (With every unit weak there is no strong share to take from M2: nothing is tried.)
-    if (!m.weak_units.empty() && static_cast<Index>(m.weak_units.size()) < m.lambda.size() &&
-        o.moments.weak_units != WeakUnits::Keep) {
-      log << "; weak units' directions: "
-          << (m.second_order_units.empty() ? "the tensor's" : "from the second moment");
+    // (With every unit a candidate there is no strong share to take from M2: nothing is tried.)
+    const auto tried = static_cast<Index>(m.second_order_candidates.size());
+    if (tried > 0 && tried < m.lambda.size() && o.moments.weak_units != WeakUnits::Keep) {
+      log << "; second-moment directions tried for the " << tried << " unit(s) below "
+          << std::max(o.moments.noise_threshold, o.moments.second_order_threshold) << " x: ";
+      if (m.second_order_units.empty()) {
+        log << "the tensor's kept";
+      } else {
+        log << "taken for " << m.second_order_units.size();
+      }
       if (o.moments.weak_units == WeakUnits::Auto) {
-        log << (o.refine.enabled && r.validation.rows > 0
+        log << (o.refine.enabled && r.validation.rows > 0 && !m.weak_units.empty()
                     ? " (the lower validation loss after refinement)"
                     : " (the better training fit)");
       }

@@ -168,12 +168,17 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "reported as within noise")(
       "weak-units",
       with_default(&f.weak_units),
-      "auto | keep | replace: units within the noise level take their directions from the "
-      "second score moment E[r S2(x)] (it sees units in a blind spot of the third moment, and "
-      "curvature such as a squared input). replace: always; auto: when that network fits the "
-      "training rows better; keep: never")("subspace-sweeps",
-                                           with_default(&o.subspace.max_sweeps),
-                                           "HOOI sweeps at most when finding the top-k subspace")(
+      "auto | keep | replace: units within the noise level (see --second-order-threshold) take "
+      "their directions from the second score moment E[r S2(x)] (it sees units in a blind spot "
+      "of the third moment, and curvature such as a squared input). replace: always; auto: when "
+      "that network fits the training rows better; keep: never")(
+      "second-order-threshold",
+      with_default(&o.moments.second_order_threshold),
+      "--weak-units tries second-moment directions for the units whose |lambda| is below this "
+      "many times the noise level (never fewer than --noise-threshold's weak units)")(
+      "subspace-sweeps",
+      with_default(&o.subspace.max_sweeps),
+      "HOOI sweeps at most when finding the top-k subspace")(
       "method",
       with_default(&f.method),
       "auto | power | jennrich | als: decomposition of the k x k x k core")(
@@ -287,6 +292,7 @@ const std::vector<std::pair<std::string, std::string>>& train_flag_names() {
       {"TrainOptions::labels.task", "--task"},
       {"TrainOptions::moments.residualize", "--residualize"},
       {"TrainOptions::moments.noise_threshold", "--noise-threshold"},
+      {"TrainOptions::moments.second_order_threshold", "--second-order-threshold"},
       {"TrainOptions::moments.weak_units", "--weak-units"},
       {"TrainOptions::subspace.max_sweeps", "--subspace-sweeps"},
       {"TrainOptions::decompose.method", "--method"},

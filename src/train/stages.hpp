@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -149,13 +150,43 @@ Matrix second_order_directions(const Matrix& M2,
                                const Matrix& Ubar,
                                const std::vector<Index>& weak);
 
-/// MomentOptions::weak_units between `result` (the tensor's directions) and `other` (the weak
-/// units' from M2), both fitted with their train_loss from the same state: `other` replaces
-/// `result` always (Replace) or when its training loss is lower (Auto), with its
-/// second_order_units set and the run's stage times kept.
+/// Directions with some units' taken from M2, and which units.
+struct SecondOrderStart {
+  Matrix Ubar;
+  std::vector<Index> units;
+};
+
+/// The starts tried with directions from M2: the weak units', then the candidates' (MomentOptions
+/// ::second_order_threshold) when they are other units; each only where second_order_directions
+/// gives one.
+std::vector<SecondOrderStart> second_order_starts(const Matrix& M2,
+                                                  const Matrix& Ubar,
+                                                  const MomentReport& report);
+
+/// The start whose network fits the training rows best, each fitted by fit(Ubar, result) (which
+/// sets result.train_loss) from `before`, with its second_order_units set; nothing for no start.
+template <class Fit>
+std::optional<TrainResult> best_second_order(const std::vector<SecondOrderStart>& starts,
+                                             const TrainResult& before,
+                                             Fit&& fit) {
+  std::optional<TrainResult> best;
+  for (const SecondOrderStart& s : starts) {
+    TrainResult other = before;
+    fit(s.Ubar, other);
+    other.moments.second_order_units = s.units;
+    if (!best || other.train_loss < best->train_loss) {
+      best = std::move(other);
+    }
+  }
+  return best;
+}
+
+/// MomentOptions::weak_units between `result` (the tensor's directions) and `other` (the best
+/// start from M2), both fitted with their train_loss from the same state: `other` replaces
+/// `result` always (Replace) or when its training loss is lower (Auto), with the run's stage
+/// times kept.
 inline void choose_weak_units(const TrainOptions& o, TrainResult&& other, TrainResult& result) {
   if (o.moments.weak_units == WeakUnits::Replace || other.train_loss < result.train_loss) {
-    other.moments.second_order_units = other.moments.weak_units;
     other.stages = std::move(result.stages);
     result = std::move(other);
   }

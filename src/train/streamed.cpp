@@ -549,14 +549,18 @@ TrainResult train_streamed(const RowSource& source,
       data, st, ybar, sample_X, sample_y, sample_labels, lsq, o, context, &linear_only};
   const TrainResult before = result;  // for the second candidate: its own warnings only
   fit_layers(fit, directions.Ubar, result, &clock);
-  const Matrix second_order = o.moments.weak_units == WeakUnits::Keep
-                                  ? Matrix()
-                                  : detail::second_order_directions(
-                                        subspace.M2, directions.Ubar, result.moments.weak_units);
-  if (second_order.cols() > 0) {
-    TrainResult other = before;
-    fit_layers(fit, second_order, other, nullptr);
-    detail::choose_weak_units(o, std::move(other), result);
+  const std::vector<detail::SecondOrderStart> second_order =
+      o.moments.weak_units == WeakUnits::Keep
+          ? std::vector<detail::SecondOrderStart>()
+          : detail::second_order_starts(subspace.M2, directions.Ubar, result.moments);
+  if (!second_order.empty()) {
+    detail::choose_weak_units(o,
+                              *detail::best_second_order(second_order,
+                                                         before,
+                                                         [&](const Matrix& U, TrainResult& fitted) {
+                                                           fit_layers(fit, U, fitted, nullptr);
+                                                         }),
+                              result);
     clock.lap("second-order units");
   }
   net.metadata_json = detail::metadata(o, result, rows, d, columns.target_name, ybar);

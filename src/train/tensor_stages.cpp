@@ -258,6 +258,22 @@ Matrix second_order_directions(const Matrix& M2,
   return U;
 }
 
+std::vector<SecondOrderStart> second_order_starts(const Matrix& M2,
+                                                  const Matrix& Ubar,
+                                                  const MomentReport& report) {
+  std::vector<SecondOrderStart> out;
+  for (const std::vector<Index>* units : {&report.weak_units, &report.second_order_candidates}) {
+    if (!out.empty() && out.back().units == *units) {
+      continue;
+    }
+    Matrix U = second_order_directions(M2, Ubar, *units);
+    if (U.cols() > 0) {
+      out.push_back({std::move(U), *units});
+    }
+  }
+  return out;
+}
+
 Subspace subspace_from(const SymmetricTensor3& T,
                        const Matrix& M2,
                        Index k,
@@ -380,7 +396,12 @@ Directions directions_from_core(const Core& core_fit,
   rep.lambda = dr.lambda;
   out.Ubar = Q * dr.components;
   rep.noise_level = core_fit.noise_level;
+  const double candidate_level =
+      std::max(o.moments.noise_threshold, o.moments.second_order_threshold) * rep.noise_level;
   for (Index j = 0; j < k; ++j) {
+    if (std::abs(rep.lambda(j)) < candidate_level) {
+      rep.second_order_candidates.push_back(j);
+    }
     if (std::abs(rep.lambda(j)) < o.moments.noise_threshold * rep.noise_level) {
       rep.weak_units.push_back(j);
       std::ostringstream msg;
@@ -390,6 +411,11 @@ Directions directions_from_core(const Core& core_fit,
              "units, or a unit in a blind spot of E[sigma'''], ALGORITHM.md §9.8)";
       out.warnings.push_back(msg.str());
     }
+  }
+  // With every unit below the candidates' level there is no strong share to subtract from M2:
+  // the candidates are then the weak units alone.
+  if (static_cast<Index>(rep.second_order_candidates.size()) == k) {
+    rep.second_order_candidates = rep.weak_units;
   }
   if (static_cast<Index>(rep.weak_units.size()) == k) {
     std::ostringstream msg;

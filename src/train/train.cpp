@@ -114,6 +114,7 @@ std::string detail::metadata(const TrainOptions& o,
       {"subspace_sweeps", m.subspace_sweeps},
       {"decomposition_residual", m.decomposition_residual},
       {"weak_units", one_based(m.weak_units)},
+      {"second_order_candidates", one_based(m.second_order_candidates)},
       {"second_order_units", one_based(m.second_order_units)},
       {"train_loss", r.train_loss}};
   return meta.dump();
@@ -312,8 +313,8 @@ TrainResult run_pipeline(const Dataset& data,
     random_init(st, k, outputs, o.labels.task == Task::Regression ? ybar : 0.0, o.seed, net);
     clock.lap("random init");
   } else {
-    Matrix Ubar;          // d×k unit directions in standardised coordinates
-    Matrix second_order;  // the same with the weak units from M2, or empty
+    Matrix Ubar;  // d×k unit directions in standardised coordinates
+    std::vector<detail::SecondOrderStart> second_order;  // some units' directions from M2
     if (o.directions.size() > 0) {
       // Given directions a_j (original coordinates): ⟨a, x⟩ = ⟨Σ̂^{1/2} a, x̃⟩ + const.
       Ubar = (st.W_inverse.transpose() * o.directions.transpose()).colwise().normalized();
@@ -330,8 +331,7 @@ TrainResult run_pipeline(const Dataset& data,
       clock.lap("decompose");
       absorb(result, directions);
       if (o.moments.weak_units != WeakUnits::Keep) {
-        second_order = detail::second_order_directions(
-            subspace.M2, directions.Ubar, directions.report.weak_units);
+        second_order = detail::second_order_starts(subspace.M2, directions.Ubar, directions.report);
       }
       result.moments = std::move(directions.report);
       if (directions.Ubar.size() == 0) {
@@ -344,20 +344,22 @@ TrainResult run_pipeline(const Dataset& data,
     const LayerInputs in{data, Xs, labels, ybar, mixture.get(), st, o, context, &linear_only};
     // The state before the layers, for the second candidate (its own warnings, not these).
     const std::optional<TrainResult> before =
-        second_order.cols() > 0 ? std::optional<TrainResult>(result) : std::nullopt;
+        second_order.empty() ? std::nullopt : std::optional<TrainResult>(result);
     fit_layers(in, Ubar, result, &clock);
     if (before) {
-      // Weak units from the second moment (--weak-units): kept when they fit the training rows
-      // better (auto) or always (replace); the same number of parameters either way. With the
-      // refinement and validation rows, auto refines both and keeps the better on validation:
-      // the better start need not refine to the better network.
-      TrainResult other = *before;
-      fit_layers(in, second_order, other, nullptr);
-      training_scores(other.network, X, data.y, context, other);
+      // Units from the second moment (--weak-units): kept when they fit the training rows
+      // better (auto) or always (replace); the same number of parameters either way. Where
+      // some units are weak, with the refinement and validation rows, auto refines both and
+      // keeps the better on validation: the better start need not refine to the better network.
+      TrainResult other =
+          *detail::best_second_order(second_order, *before, [&](const Matrix& U, TrainResult& r) {
+            fit_layers(in, U, r, nullptr);
+            training_scores(r.network, X, data.y, context, r);
+          });
       training_scores(net, X, data.y, context, result);
       scored = true;
-      if (o.refine.enabled && validation != nullptr && o.moments.weak_units == WeakUnits::Auto) {
-        other.moments.second_order_units = other.moments.weak_units;
+      if (o.refine.enabled && validation != nullptr && o.moments.weak_units == WeakUnits::Auto &&
+          !result.moments.weak_units.empty()) {
         alternative = std::move(other);
       } else {
         detail::choose_weak_units(o, std::move(other), result);
@@ -541,6 +543,8 @@ void validate(const TrainOptions& o) {
     detail::fail("TrainOptions::bias.method = lsq fits a squared loss: regression only");
   }
   detail::require_nonnegative(o.moments.noise_threshold, where, "moments.noise_threshold");
+  detail::require_nonnegative(
+      o.moments.second_order_threshold, where, "moments.second_order_threshold");
   detail::require(o.inputs.eigenvalue_floor >= 0 && o.inputs.eigenvalue_floor < 1,
                   where,
                   "inputs.eigenvalue_floor",
