@@ -269,21 +269,18 @@ TEST_SUITE("cli") {
     CHECK(o.err.find("unknown weak-units mode 'sometimes'") != std::string::npos);
     // Four units for two: the two weak ones are reported, with where their directions came from
     // (unless kept).
-    o = run(
-        {"train", "--data", dir.file("tr.csv"), "--hidden", "4", "--model", dir.file("w.json")});
+    const auto train_four = [&](std::vector<std::string> extra) {
+      std::vector<std::string> args = {
+          "train", "--data", dir.file("tr.csv"), "--hidden", "4", "--model", dir.file("w.json")};
+      args.insert(args.end(), extra.begin(), extra.end());
+      return run(args);
+    };
+    o = train_four({});
     REQUIRE(o.code == 0);
     CHECK(o.err.find("units with |lambda| above 3 x the noise level: 2 of 4; second-moment "
                      "directions tried for the 3 unit(s) below 6 x: ") != std::string::npos);
     // The candidates for second-moment directions are never fewer than the weak units.
-    o = run({"train",
-             "--data",
-             dir.file("tr.csv"),
-             "--hidden",
-             "4",
-             "--model",
-             dir.file("w.json"),
-             "--second-order-threshold",
-             "0"});
+    o = train_four({"--second-order-threshold", "0"});
     REQUIRE(o.code == 0);
     CHECK(o.err.find("; second-moment directions tried for the 2 unit(s) below 3 x: ") !=
           std::string::npos);
@@ -291,15 +288,7 @@ TEST_SUITE("cli") {
     CHECK(o.code == 2);
     CHECK(o.err.find("--second-order-threshold = -1; must be finite and >= 0") !=
           std::string::npos);
-    o = run({"train",
-             "--data",
-             dir.file("tr.csv"),
-             "--hidden",
-             "4",
-             "--model",
-             dir.file("w.json"),
-             "--weak-units",
-             "keep"});
+    o = train_four({"--weak-units", "keep"});
     REQUIRE(o.code == 0);
     CHECK(o.err.find("units with |lambda| above 3 x the noise level: 2 of 4\n") !=
           std::string::npos);

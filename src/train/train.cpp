@@ -347,10 +347,8 @@ TrainResult run_pipeline(const Dataset& data,
         second_order.empty() ? std::nullopt : std::optional<TrainResult>(result);
     fit_layers(in, Ubar, result, &clock);
     if (before) {
-      // Units from the second moment (--weak-units): kept when they fit the training rows
-      // better (auto) or always (replace); the same number of parameters either way. Where
-      // some units are weak, with the refinement and validation rows, auto refines both and
-      // keeps the better on validation: the better start need not refine to the better network.
+      // Units from M2 (--weak-units; stages.hpp). With weak units, the refinement and validation
+      // rows, auto refines both: the better start need not refine to the better network.
       TrainResult other =
           *detail::best_second_order(second_order, *before, [&](const Matrix& U, TrainResult& r) {
             fit_layers(in, U, r, nullptr);
