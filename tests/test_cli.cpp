@@ -284,6 +284,12 @@ TEST_SUITE("cli") {
     REQUIRE(o.code == 0);
     CHECK(o.err.find("; second-moment directions tried for the 2 unit(s) below 3 x: ") !=
           std::string::npos);
+    // Every unit below the level: no other unit's share to subtract from M2, so the weak
+    // units alone are tried.
+    o = train_four({"--second-order-threshold", "100"});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("; second-moment directions tried for the 2 unit(s) below 3 x: ") !=
+          std::string::npos);
     o = train_with("r.json", {"--second-order-threshold", "-1"});
     CHECK(o.code == 2);
     CHECK(o.err.find("--second-order-threshold = -1; must be finite and >= 0") !=

@@ -1,5 +1,6 @@
 // The execution context: global blocks, and a reducer over parts that must give the same model.
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
@@ -450,6 +451,30 @@ TEST_SUITE("execution") {
       }
     }
     CHECK(worst < 1e-7 * static_cast<double>(rows.size()));
+  }
+
+  TEST_CASE("execution: a part with a class-less fold still takes the three-class path") {
+    // The second part holds 2 rows, so one of the output layer's three folds has none of its
+    // rows there. Whether the classes are many must not depend on a part's rows (it did: an
+    // empty one-hot block read as "two classes", and that part ran other collective passes).
+    nnlift::Dataset data = planted_set(nnlift::Task::Regression, 7);
+    const Vector sorted = [&] {
+      Vector v = data.y;
+      std::sort(v.begin(), v.end());
+      return v;
+    }();
+    const double low = sorted(sorted.size() / 3), high = sorted(2 * sorted.size() / 3);
+    for (Index i = 0; i < data.y.size(); ++i) {
+      data.y(i) = data.y(i) < low ? 0.0 : (data.y(i) < high ? 1.0 : 2.0);
+    }
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.labels.task = nnlift::Task::Classification;
+    o.validation.fraction = 0.0;
+    const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {data.X.rows() - 2});
+    REQUIRE(parts.size() == 2);
+    CHECK(parts[0].network.classes.size() == 3);
+    CHECK(same_network(parts[0].network, parts[1].network));
   }
 
   TEST_CASE("execution: parts not on block boundaries agree with each other and nearly with one") {

@@ -401,8 +401,13 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
     // (With every unit a candidate there is no strong share to take from M2: nothing is tried.)
     const auto tried = static_cast<Index>(m.second_order_candidates.size());
     if (tried > 0 && tried < m.lambda.size() && o.moments.weak_units != WeakUnits::Keep) {
-      log << "; second-moment directions tried for the " << tried << " unit(s) below "
-          << std::max(o.moments.noise_threshold, o.moments.second_order_threshold) << " x: ";
+      // (The candidates are the weak units alone when the wider level would take every unit.)
+      const double level =
+          tried == static_cast<Index>(m.weak_units.size())
+              ? o.moments.noise_threshold
+              : std::max(o.moments.noise_threshold, o.moments.second_order_threshold);
+      log << "; second-moment directions tried for the " << tried << " unit(s) below " << level
+          << " x: ";
       if (m.second_order_units.empty()) {
         log << "the tensor's kept";
       } else {

@@ -338,6 +338,46 @@ Vector fit_classes(const Design& D,
                              : fit_logistic(D, labels.y, penalty, w, start, context);
 }
 
+// The rows of D (and their labels) that `keep(local row)` picks, with a context whose sums run
+// over them alone, in the full set's global blocks (the same for any partition of the rows).
+struct RowSubset {
+  template <class Keep>
+  RowSubset(const Design& D, const Labels& all, const ExecutionContext& parent, Keep&& keep)
+      : rows(picked(D.rows(), keep)),
+        reducer(parent.reducer(), D.rows(), rows),
+        context(reducer, parent.num_threads()),
+        H(D.H(rows, Eigen::all)),
+        X(D.X != nullptr ? Matrix((*D.X)(rows, Eigen::all)) : Matrix()),
+        full(D) {
+    labels.y = all.y(rows);
+    labels.classes = all.classes;
+    if (all.multiclass()) {
+      labels.onehot = all.onehot(rows, Eigen::all);
+    }
+  }
+  // The subset's design with the units' columns as `factor` says (Design::with_factor).
+  Design design(double factor) const {
+    return Design{H, full.X != nullptr ? &X : nullptr, full.st}.with_factor(factor);
+  }
+  template <class Keep>
+  static std::vector<Index> picked(Index n, Keep&& keep) {
+    std::vector<Index> out;
+    for (Index i = 0; i < n; ++i) {
+      if (keep(i)) {
+        out.push_back(i);
+      }
+    }
+    return out;
+  }
+
+  std::vector<Index> rows;
+  SubsetReducer reducer;
+  ExecutionContext context;
+  Matrix H, X;
+  Labels labels;
+  const Design& full;
+};
+
 // The ridge and hidden factor for classes by 3-fold cross-validation on the rows of D, for a
 // final fit on `fit_rows` rows: folds by global row index (any partition of the rows gives the
 // same folds), each grid warm-started from large to small ridges.
@@ -377,28 +417,34 @@ RidgeChoice choose_class_ridge(const Design& D,
       }
       continue;
     }
-    const Design Dc = D.with_factor(factor);
-    std::vector<Vector> starts(kFolds, zero);
-    for (auto it = std::rbegin(kClassRidgeGrid); it != std::rend(kClassRidgeGrid); ++it) {
-      const Vector penalty = column_penalties(energy, *it, D.k(), factor);
-      ClassScore cv;
-      for (int fold = 0; fold < kFolds; ++fold) {
-        Vector train(n), held(n);
-        for (Index i = 0; i < n; ++i) {
-          const bool out = (first + i) % kFolds == fold;
-          held(i) = out ? 1.0 : 0.0;
-          train(i) = out ? 0.0 : 1.0;
-        }
-        starts[fold] = fit_classes(Dc, labels, penalty, train, starts[fold], context, true);
-        const ClassScore held_score = class_score(Dc, labels, starts[fold], held, context);
-        cv.loss += held_score.loss / kFolds;
-        cv.error += held_score.error / kFolds;
+    // Fold by fold (each fold's fits warm-started from large to small ridges), on the fold's
+    // own rows: the training rows' fits and the held-out rows' scores touch only those rows.
+    constexpr Index kRidges = static_cast<Index>(std::size(kClassRidgeGrid));
+    std::vector<ClassScore> cv(static_cast<std::size_t>(kRidges));  // largest ridge first
+    for (int fold = 0; fold < kFolds; ++fold) {
+      const RowSubset train(
+          D, labels, context, [&](Index i) { return (first + i) % kFolds != fold; });
+      const RowSubset held(
+          D, labels, context, [&](Index i) { return (first + i) % kFolds == fold; });
+      Vector start = zero;
+      for (Index g = 0; g < kRidges; ++g) {
+        const Vector penalty =
+            column_penalties(energy, kClassRidgeGrid[kRidges - 1 - g], D.k(), factor);
+        start = fit_classes(
+            train.design(factor), train.labels, penalty, Vector(), start, train.context, true);
+        const ClassScore score =
+            class_score(held.design(factor), held.labels, start, Vector(), held.context);
+        cv[static_cast<std::size_t>(g)].loss += score.loss / kFolds;
+        cv[static_cast<std::size_t>(g)].error += score.error / kFolds;
       }
-      cv.loss += factor == 1.0 ? unit_charge : 0.0;
-      tried.push_back({cv, *it, factor});
+    }
+    for (Index g = 0; g < kRidges; ++g) {
+      ClassScore score = cv[static_cast<std::size_t>(g)];
+      score.loss += factor == 1.0 ? unit_charge : 0.0;
+      tried.push_back({score, kClassRidgeGrid[kRidges - 1 - g], factor});
       if (!std::isfinite(factor) && linear_only != nullptr) {
-        linear_only->loss.push_back(cv.loss);
-        linear_only->error.push_back(cv.error);
+        linear_only->loss.push_back(score.loss);
+        linear_only->error.push_back(score.error);
       }
     }
   }

@@ -82,7 +82,8 @@ struct Labels : StageReport {
   Matrix onehot;                ///< local rows × c one-hot targets when c >= 3, else empty
   std::vector<double> classes;  ///< classification: the distinct label values, ascending
   Vector codes;                 ///< classification: each class's working label (0/1, or θ)
-  bool multiclass() const noexcept { return onehot.size() > 0; }
+  /// c >= 3 classes: on every part, also one holding no rows (its one-hot block is 0 × c).
+  bool multiclass() const noexcept { return onehot.cols() > 0; }
 };
 
 /// Classification: the distinct labels (over all parts) are the classes. Two classes become 0/1
