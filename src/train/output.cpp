@@ -74,9 +74,6 @@ Vector column_penalties(const Vector& energy, double ridge, Index k, double hidd
   return pen;
 }
 
-// Row weights: 1 on the rows of the folds in use, 0 elsewhere (an empty vector: every row).
-double weight_at(const Vector& w, Index i) { return w.size() == 0 ? 1.0 : w(i); }
-
 // mean(F_j²) per column over all rows of all parts.
 Vector column_energy(const Design& D, const ExecutionContext& context) {
   return context.mean(D.rows(), D.p(), 1, [&](Index b, Index c) {
@@ -179,14 +176,13 @@ RidgeChoice ridge_from_normal(const Matrix& normal,
   return best;
 }
 
-// ---- classification: logistic (Newton) and softmax (L-BFGS) with row weights ------------------
+// ---- classification: logistic (Newton) and softmax (L-BFGS) -----------------------------------
 
-// L2-penalised logistic regression of 0/1 labels on the design by Newton's method, on the rows
-// of weight 1. Returns [weights; intercept].
+// L2-penalised logistic regression of 0/1 labels on the design by Newton's method. Returns
+// [weights; intercept].
 Vector fit_logistic(const Design& D,
                     const Vector& y,
                     const Vector& penalty,
-                    const Vector& w,
                     const Vector& start,
                     const ExecutionContext& context) {
   const Index n = D.rows(), p = D.p();
@@ -195,19 +191,16 @@ Vector fit_logistic(const Design& D,
     const Matrix gh = context.sum(n, p, p + 2, [&](Index b, Index c) {
       const Matrix F = D.block(b, c);
       Vector weight(c), residual(c);
-      double count = 0;
       const Vector f = F * beta;
       for (Index i = 0; i < c; ++i) {
-        const double wi = weight_at(w, b + i);
         const double q = activate(Activation::Sigmoid, f(i));
-        weight(i) = wi * q * (1.0 - q);
-        residual(i) = wi * (q - y(b + i));
-        count += wi;
+        weight(i) = q * (1.0 - q);
+        residual(i) = q - y(b + i);
       }
       Matrix out = Matrix::Zero(p, p + 2);
       out.leftCols(p).noalias() = F.transpose() * (weight.asDiagonal() * F);
       out.col(p).noalias() = F.transpose() * residual;
-      out(0, p + 1) = count;
+      out(0, p + 1) = static_cast<double>(c);
       return out;
     });
     const double count = std::max(gh(0, p + 1), 1.0);
@@ -228,12 +221,11 @@ Vector fit_logistic(const Design& D,
   return beta;
 }
 
-// Multinomial logistic regression of one-hot targets Y (local rows × c) by L-BFGS (convex), on
-// the rows of weight 1. Returns vec([W | b]) (c × p, column-major).
+// Multinomial logistic regression of one-hot targets Y (local rows × c) by L-BFGS (convex).
+// Returns vec([W | b]) (c × p, column-major).
 Vector fit_softmax(const Design& D,
                    const Matrix& Y,
                    const Vector& penalty,
-                   const Vector& w,
                    const Vector& start,
                    const ExecutionContext& context,
                    bool loose) {
@@ -250,16 +242,13 @@ Vector fit_softmax(const Design& D,
       const Vector log_normaliser = total.array().log() + top.array();
       P.array().colwise() /= total.array();
       const auto Yb = Y.middleRows(b, cnt);
-      const Vector weights = w.size() == 0 ? Vector::Ones(cnt) : Vector(w.segment(b, cnt));
       const Vector row_loss =
           log_normaliser.cwiseProduct(Yb.rowwise().sum()) - Yb.cwiseProduct(logits).rowwise().sum();
-      const double loss = weights.dot(row_loss);
-      const double count = weights.sum();
-      P = weights.asDiagonal() * (P - Yb);
+      P -= Yb;
       Matrix out(c * p + 2, 1);
       Eigen::Map<Matrix>(out.data(), c, p) = P.transpose() * F;
-      out(c * p, 0) = loss;
-      out(c * p + 1, 0) = count;
+      out(c * p, 0) = row_loss.sum();
+      out(c * p + 1, 0) = static_cast<double>(cnt);
       return out;
     });
     const double count = std::max(sum(c * p + 1, 0), 1.0);
@@ -282,7 +271,7 @@ Vector fit_softmax(const Design& D,
 }
 
 // The mean log-loss and the share of misclassified rows of [weights; intercept] (one output) or
-// vec([W | b]) on the rows of weight 1.
+// vec([W | b]).
 struct ClassScore {
   double loss = 0;
   double error = 0;
@@ -291,36 +280,31 @@ struct ClassScore {
 ClassScore class_score(const Design& D,
                        const Labels& labels,
                        const Vector& beta,
-                       const Vector& w,
                        const ExecutionContext& context) {
   const Index n = D.rows(), p = D.p();
   const Matrix total = context.sum(n, 3, 1, [&](Index b, Index cnt) {
     const Matrix F = D.block(b, cnt);
-    double loss = 0, errors = 0, count = 0;
+    double loss = 0, errors = 0;
     if (labels.multiclass()) {
       const Index c = labels.onehot.cols();
       const Eigen::Map<const Matrix> W(beta.data(), c, p);
       Matrix P = F * W.transpose();
       for (Index i = 0; i < cnt; ++i) {
-        const double wi = weight_at(w, b + i);
         Index cls = 0, predicted = 0;
         labels.onehot.row(b + i).maxCoeff(&cls);
         P.row(i).maxCoeff(&predicted);
         const double logit = P(i, cls);
-        loss += wi * (softmax_inplace(P.row(i)) - logit);
-        errors += wi * (predicted != cls ? 1.0 : 0.0);
-        count += wi;
+        loss += softmax_inplace(P.row(i)) - logit;
+        errors += predicted != cls ? 1.0 : 0.0;
       }
     } else {
       const Vector f = F * beta;
       for (Index i = 0; i < cnt; ++i) {
-        const double wi = weight_at(w, b + i);
-        loss += wi * logistic_loss(f(i), labels.y(b + i));
-        errors += wi * ((f(i) > 0) != (labels.y(b + i) > 0.5) ? 1.0 : 0.0);
-        count += wi;
+        loss += logistic_loss(f(i), labels.y(b + i));
+        errors += (f(i) > 0) != (labels.y(b + i) > 0.5) ? 1.0 : 0.0;
       }
     }
-    return Matrix((Matrix(3, 1) << loss, errors, count).finished());
+    return Matrix((Matrix(3, 1) << loss, errors, static_cast<double>(cnt)).finished());
   });
   const double count = std::max(total(2, 0), 1.0);
   return {total(0, 0) / count, total(1, 0) / count};
@@ -330,12 +314,11 @@ ClassScore class_score(const Design& D,
 Vector fit_classes(const Design& D,
                    const Labels& labels,
                    const Vector& penalty,
-                   const Vector& w,
                    const Vector& start,
                    const ExecutionContext& context,
                    bool loose = false) {
-  return labels.multiclass() ? fit_softmax(D, labels.onehot, penalty, w, start, context, loose)
-                             : fit_logistic(D, labels.y, penalty, w, start, context);
+  return labels.multiclass() ? fit_softmax(D, labels.onehot, penalty, start, context, loose)
+                             : fit_logistic(D, labels.y, penalty, start, context);
 }
 
 // The rows of D (and their labels) that `keep(local row)` picks, with a context whose sums run
@@ -430,10 +413,9 @@ RidgeChoice choose_class_ridge(const Design& D,
       for (Index g = 0; g < kRidges; ++g) {
         const Vector penalty =
             column_penalties(energy, kClassRidgeGrid[kRidges - 1 - g], D.k(), factor);
-        start = fit_classes(
-            train.design(factor), train.labels, penalty, Vector(), start, train.context, true);
-        const ClassScore score =
-            class_score(held.design(factor), held.labels, start, Vector(), held.context);
+        start =
+            fit_classes(train.design(factor), train.labels, penalty, start, train.context, true);
+        const ClassScore score = class_score(held.design(factor), held.labels, start, held.context);
         cv[static_cast<std::size_t>(g)].loss += score.loss / kFolds;
         cv[static_cast<std::size_t>(g)].error += score.error / kFolds;
       }
@@ -519,7 +501,6 @@ RidgeChoice fit_class_output(const Design& D,
   best.beta = fit_classes(D.with_factor(best.hidden_factor),
                           labels,
                           column_penalties(energy, best.ridge, D.k(), best.hidden_factor),
-                          Vector(),
                           zero,
                           context);
   return best;
