@@ -230,21 +230,6 @@ const detail::EnumName<Residualize> kResidualizeNames[] = {{Residualize::None, "
                                                            {Residualize::Auto, "auto"}};
 // "auto" takes the quadratic control variate while n·p² stays below this many multiply-adds.
 constexpr double kQuadraticBudget = 2e10;
-// The normal equations [FᵀF | Fᵀy] (p × (p + 1)) of the features(b, c) of n local rows, in one
-// pass; FᵀF by a symmetric rank update (half the multiply-adds), then mirrored.
-template <class Features>
-Matrix normal_equations(
-    Index n, Index p, const Vector& y, const ExecutionContext& context, const Features& features) {
-  return context.sum(n, p, p + 1, [&](Index b, Index c) {
-    const Matrix F = features(b, c);
-    Matrix gram = Matrix::Zero(p, p);
-    gram.selfadjointView<Eigen::Lower>().rankUpdate(F.transpose());
-    Matrix out(p, p + 1);
-    out.leftCols(p) = gram.selfadjointView<Eigen::Lower>();
-    out.col(p).noalias() = F.transpose() * y.segment(b, c);
-    return out;
-  });
-}
 }  // namespace
 
 const char* to_string(Residualize r) noexcept { return detail::name_of(kResidualizeNames, r); }
@@ -283,11 +268,17 @@ Vector residualize(const Matrix& Xs,
                      : linear_features(Xs.middleRows(b, c));
   };
   const Index p = quadratic ? 1 + d + d * (d + 1) / 2 : 1 + d;
-  // The quadratic's coefficients from a strided subsample of kQuadraticFitRows·p rows when there
-  // are more: any fixed quadratic is an exact control variate (E[q(x) S3(x)] = E[∇³q] = 0), so
-  // the subsample costs only the residual variance its coefficients' error adds, about p/m of it
-  // (2%), for an n·p²/2 pass that dominated training at small d.
-  const Matrix normal = normal_equations(n, p, y, context, features);
+  // Normal equations [FᵀF | Fᵀy] in one pass; a tiny relative ridge keeps LDLT well posed.
+  const Matrix normal = context.sum(n, p, p + 1, [&](Index b, Index c) {
+    const Matrix F = features(b, c);
+    // FᵀF by a symmetric rank update (half the multiply-adds), then mirrored.
+    Matrix gram = Matrix::Zero(p, p);
+    gram.selfadjointView<Eigen::Lower>().rankUpdate(F.transpose());
+    Matrix out(p, p + 1);
+    out.leftCols(p) = gram.selfadjointView<Eigen::Lower>();
+    out.col(p).noalias() = F.transpose() * y.segment(b, c);
+    return out;
+  });
   Matrix gram = normal.leftCols(p);
   gram.diagonal().array() += 1e-12 * gram.trace() / static_cast<double>(p);
   const Vector beta = gram.ldlt().solve(normal.col(p));

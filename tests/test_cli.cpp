@@ -245,9 +245,11 @@ TEST_SUITE("cli") {
     CHECK(o.err.find("route") != std::string::npos);
     CHECK(evaluated_min_cos(dir, "m.json") > 0.98);
     // `nnlift train` on the planted data with two hidden units and more flags.
-    auto train_with = [&](const std::string& model, std::vector<std::string> extra) {
+    auto train_with = [&](const std::string& model,
+                          std::vector<std::string> extra,
+                          const std::string& hidden = "2") {
       std::vector<std::string> args = {
-          "train", "--data", dir.file("tr.csv"), "--hidden", "2", "--model", dir.file(model)};
+          "train", "--data", dir.file("tr.csv"), "--hidden", hidden, "--model", dir.file(model)};
       args.insert(args.end(), extra.begin(), extra.end());
       return run(args);
     };
@@ -270,10 +272,7 @@ TEST_SUITE("cli") {
     // Four units for two: the two weak ones are reported, with where their directions came from
     // (unless kept).
     const auto train_four = [&](std::vector<std::string> extra) {
-      std::vector<std::string> args = {
-          "train", "--data", dir.file("tr.csv"), "--hidden", "4", "--model", dir.file("w.json")};
-      args.insert(args.end(), extra.begin(), extra.end());
-      return run(args);
+      return train_with("w.json", std::move(extra), "4");
     };
     o = train_four({});
     REQUIRE(o.code == 0);

@@ -79,8 +79,9 @@ struct MomentOptions {
   /// The units tried with directions from M2 (weak_units = Auto or Replace): those with |λ_j| <
   /// max(noise_threshold, second_order_threshold) × the noise level, the weak units and those
   /// near them, whose tensor directions are still noisy (planted d = 50 teachers with a unit
-  /// at 4-5× the noise level: min |cos| 0.95-0.98 from the tensor, 0.98-0.99 from M2); the weak
-  /// units alone when that would be every unit (M2 less the strong units' share needs some).
+  /// at 4-5× the noise level: min |cos| 0.949-0.985 with the tensor's directions, 0.983-0.995
+  /// with these, docs/benchmarks.md); the weak units alone when that would be every unit (M2
+  /// less the other units' share needs some).
   /// >= 0.
   double second_order_threshold = 6.0;
 };

@@ -387,41 +387,57 @@ RidgeChoice choose_class_ridge(const Design& D,
     double ridge, factor;
   };
   std::vector<Candidate> tried;
+  // The hidden factors whose folds are fitted here: the linear model alone may have its scores
+  // already (linear_only), and without a linear term there is no linear model to fall back on.
+  std::vector<double> factors;
   for (const double factor : kClassHiddenFactors) {
-    if (D.r() == 0 && factor != 1.0) {
-      break;  // without a linear term there is no linear model to fall back on
+    const bool shared =
+        !std::isfinite(factor) && linear_only != nullptr && !linear_only->loss.empty();
+    if ((D.r() > 0 || factor == 1.0) && !shared) {
+      factors.push_back(factor);
     }
-    if (!std::isfinite(factor) && linear_only != nullptr && !linear_only->loss.empty()) {
-      // The linear model alone does not see the units: its scores are those already taken.
-      for (std::size_t i = 0; i < linear_only->loss.size(); ++i) {
-        tried.push_back({{linear_only->loss[i], linear_only->error[i]},
-                         kClassRidgeGrid[std::size(kClassRidgeGrid) - 1 - i],
-                         factor});
-      }
-      continue;
-    }
-    // Fold by fold (each fold's fits warm-started from large to small ridges), on the fold's
-    // own rows: the training rows' fits and the held-out rows' scores touch only those rows.
-    constexpr Index kRidges = static_cast<Index>(std::size(kClassRidgeGrid));
-    std::vector<ClassScore> cv(static_cast<std::size_t>(kRidges));  // largest ridge first
-    for (int fold = 0; fold < kFolds; ++fold) {
-      const RowSubset train(
-          D, labels, context, [&](Index i) { return (first + i) % kFolds != fold; });
-      const RowSubset held(
-          D, labels, context, [&](Index i) { return (first + i) % kFolds == fold; });
+  }
+  // Fold by fold, on the fold's own rows (the training rows' fits and the held-out rows' scores
+  // touch only those rows), each factor's fits warm-started from large to small ridges.
+  constexpr Index kRidges = static_cast<Index>(std::size(kClassRidgeGrid));
+  std::vector<std::vector<ClassScore>> cv(
+      factors.size(), std::vector<ClassScore>(static_cast<std::size_t>(kRidges)));
+  for (int fold = 0; fold < kFolds; ++fold) {
+    const RowSubset train(
+        D, labels, context, [&](Index i) { return (first + i) % kFolds != fold; });
+    const RowSubset held(D, labels, context, [&](Index i) { return (first + i) % kFolds == fold; });
+    for (std::size_t f = 0; f < factors.size(); ++f) {
       Vector start = zero;
       for (Index g = 0; g < kRidges; ++g) {
         const Vector penalty =
-            column_penalties(energy, kClassRidgeGrid[kRidges - 1 - g], D.k(), factor);
-        start =
-            fit_classes(train.design(factor), train.labels, penalty, start, train.context, true);
-        const ClassScore score = class_score(held.design(factor), held.labels, start, held.context);
-        cv[static_cast<std::size_t>(g)].loss += score.loss / kFolds;
-        cv[static_cast<std::size_t>(g)].error += score.error / kFolds;
+            column_penalties(energy, kClassRidgeGrid[kRidges - 1 - g], D.k(), factors[f]);
+        start = fit_classes(
+            train.design(factors[f]), train.labels, penalty, start, train.context, true);
+        const ClassScore score =
+            class_score(held.design(factors[f]), held.labels, start, held.context);
+        cv[f][static_cast<std::size_t>(g)].loss += score.loss / kFolds;
+        cv[f][static_cast<std::size_t>(g)].error += score.error / kFolds;
       }
     }
+  }
+  // The candidates in the order of kClassHiddenFactors (the first of equal scores wins), the
+  // largest ridge first.
+  for (const double factor : kClassHiddenFactors) {
+    const auto at = std::find(factors.begin(), factors.end(), factor);
+    if (at == factors.end()) {
+      if (!std::isfinite(factor) && linear_only != nullptr && D.r() > 0) {
+        // The linear model alone does not see the units: its scores are those already taken.
+        for (std::size_t i = 0; i < linear_only->loss.size(); ++i) {
+          tried.push_back({{linear_only->loss[i], linear_only->error[i]},
+                           kClassRidgeGrid[std::size(kClassRidgeGrid) - 1 - i],
+                           factor});
+        }
+      }
+      continue;
+    }
+    const std::vector<ClassScore>& scores = cv[static_cast<std::size_t>(at - factors.begin())];
     for (Index g = 0; g < kRidges; ++g) {
-      ClassScore score = cv[static_cast<std::size_t>(g)];
+      ClassScore score = scores[static_cast<std::size_t>(g)];
       score.loss += factor == 1.0 ? unit_charge : 0.0;
       tried.push_back({score, kClassRidgeGrid[kRidges - 1 - g], factor});
       if (!std::isfinite(factor) && linear_only != nullptr) {

@@ -547,16 +547,18 @@ TrainResult train_streamed(const RowSource& source,
   detail::LinearOnlyScores linear_only;
   const StreamedFit fit{
       data, st, ybar, sample_X, sample_y, sample_labels, lsq, o, context, &linear_only};
-  const TrainResult before = result;  // for the second candidate: its own warnings only
-  fit_layers(fit, directions.Ubar, result, &clock);
   const std::vector<detail::SecondOrderStart> second_order =
       o.moments.weak_units == WeakUnits::Keep
           ? std::vector<detail::SecondOrderStart>()
           : detail::second_order_starts(subspace.M2, directions.Ubar, result.moments);
-  if (!second_order.empty()) {
+  // The state before the layers, for the other starts (their own warnings only).
+  const std::optional<TrainResult> before =
+      second_order.empty() ? std::nullopt : std::optional<TrainResult>(result);
+  fit_layers(fit, directions.Ubar, result, &clock);
+  if (before) {
     detail::choose_weak_units(o,
                               *detail::best_second_order(second_order,
-                                                         before,
+                                                         *before,
                                                          [&](const Matrix& U, TrainResult& fitted) {
                                                            fit_layers(fit, U, fitted, nullptr);
                                                          }),
