@@ -259,10 +259,13 @@ TEST_SUITE("cli") {
         {"--init", "random", "--refine", "lbfgs", "--refine-max-iterations", "5", "--strict"});
     CHECK(o.code == 0);
     CHECK(o.err.find("warning: \n") == std::string::npos);
+    // More units than inputs: the moments give six, three are extra (and said so).
     o = run(
-        {"train", "--data", dir.file("tr.csv"), "--hidden", "9", "--model", dir.file("r.json")});
-    CHECK(o.code == 2);
-    CHECK(o.err.find("--hidden 9 exceeds the 6 input columns") != std::string::npos);
+        {"train", "--data", dir.file("tr.csv"), "--hidden", "9", "--model", dir.file("x.json")});
+    CHECK(o.code == 0);
+    CHECK(o.err.find("units 7-9 of 9: extra (the inputs have 6 independent directions") !=
+          std::string::npos);
+    CHECK(nnlift::load_model(dir.file("x.json")).num_hidden() == 9);
     o = train_with("r.json", {"--ridge", "-1"});
     CHECK(o.code == 2);
     CHECK(o.err.find("--ridge = -1; must be finite and >= 0") != std::string::npos);
@@ -318,9 +321,6 @@ TEST_SUITE("cli") {
     o = train_with("r.json", {"--activation", "relu"});
     CHECK(o.code == 2);
     CHECK(o.err.find("third-order signal") != std::string::npos);
-    o = run(
-        {"train", "--data", dir.file("tr.csv"), "--hidden", "9", "--model", dir.file("r.json")});
-    CHECK(o.code == 2);
     const std::vector<std::string> files = dir.list();
     CHECK(std::find(files.begin(), files.end(), "r.json") == files.end());
   }
@@ -438,6 +438,18 @@ TEST_SUITE("cli") {
              "on"});
     CHECK(o.code == 2);
     CHECK(o.err.find("--hidden = auto") != std::string::npos);
+    o = run({"train",
+             "--data",
+             dir.file("tr.npy"),
+             "--hidden",
+             "9",
+             "--model",
+             dir.file("m2.json"),
+             "--stream",
+             "on"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("--hidden 9 exceeds the 6 input columns") != std::string::npos);
+    CHECK(o.err.find("--stream needs k <= d") != std::string::npos);
     o = run({"train",
              "--data",
              dir.file("tr.csv"),

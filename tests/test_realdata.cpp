@@ -487,12 +487,18 @@ TEST_SUITE("realdata") {
     o.hidden = 3;
     const nnlift::TrainResult r = nnlift::train(nnlift::training_set(s), o);
     bool said = false;
+    int weak_warnings = 0;  // one warning names all weak units, not one per unit
     for (const std::string& w : r.warnings) {
       said = said ||
              w.find("no better than random; use --refine lbfgs or more data") != std::string::npos;
+      weak_warnings += w.find("within 3 x the estimated noise level") != std::string::npos;
+      if (w.find("within 3 x the estimated") != std::string::npos) {
+        CHECK(w.rfind("units 1-3: |lambda| (in the summary's table) are within", 0) == 0);
+      }
     }
     CHECK(static_cast<Index>(r.moments.weak_units.size()) == 3);
     CHECK(said);
+    CHECK(weak_warnings == 1);
   }
 
   TEST_CASE("realdata: cli train drops a constant column, refuses it with --strict") {
@@ -833,8 +839,10 @@ TEST_SUITE("score models") {
     const nnlift::TrainResult chosen = nnlift::train(data, o);
     CHECK(chosen.score_used == nnlift::ScoreModel::RankGauss);
     CHECK(chosen.network.num_hidden() >= 2);  // one unit cannot fit a two-unit teacher
-    REQUIRE(chosen.candidates.size() == 9);   // k = 1, 2, 4 for each score model
-    CHECK(chosen.candidates[3].loss > 10 * chosen.candidates[4].loss);  // rankgauss k = 1 vs 2
+    REQUIRE(chosen.candidates.size() == 12);  // k = 1, 2, 4, 8 (4 extra) for each score model
+    CHECK(chosen.candidates[4].hidden == 1);
+    CHECK(chosen.candidates[4].score == nnlift::ScoreModel::RankGauss);
+    CHECK(chosen.candidates[4].loss > 10 * chosen.candidates[5].loss);  // rankgauss k = 1 vs 2
     CHECK(chosen.validation.rows > 0);
     o.validation.fraction = 0.0;
     CHECK_THROWS_WITH_AS(nnlift::train(data, o),

@@ -301,10 +301,6 @@ TEST_SUITE("train") {
                          doctest::Contains("third-order signal"),
                          std::invalid_argument);
     o.activation = nnlift::Activation::Sigmoid;
-    o.hidden = 5;
-    CHECK_THROWS_WITH_AS(nnlift::train(nnlift::training_set(s), o),
-                         doctest::Contains("TrainOptions::hidden = 5 exceeds the dimension d = 4"),
-                         std::invalid_argument);
     o.hidden = 2;
     o.labels.task = nnlift::Task::Classification;
     CHECK_THROWS_WITH_AS(nnlift::train(nnlift::training_set(s), o),
@@ -317,10 +313,61 @@ TEST_SUITE("train") {
     CHECK_THROWS_WITH_AS(
         nnlift::train(collinear, o), doctest::Contains("singular"), nnlift::DataError);
     o.inputs.drop_degenerate = true;
-    o.hidden = 4;  // 3 independent directions remain
+    o.hidden = 4;  // 3 independent directions remain: given directions cannot be 4
+    o.directions = Matrix::Identity(4, 4);
     CHECK_THROWS_WITH_AS(nnlift::train(collinear, o),
                          doctest::Contains("exceed the 3 independent directions"),
                          nnlift::DataError);
+    o.directions.resize(0, 0);  // from the moments: 3 units, and one extra
+    CHECK(nnlift::train(collinear, o).extra_units == 1);
+  }
+
+  TEST_CASE(
+      "train: units beyond the inputs' directions are extra units that fit what k <= d cannot") {
+    // y = x1^2 + x2^2 on two inputs: two sigmoid units along two directions cannot make a bowl
+    // (each is monotone along its direction); six can. The moments give two; four are extra.
+    nnlift::detail::Rng rng(17);
+    nnlift::Dataset data;
+    data.X = rng.normal_matrix(6000, 2);
+    data.y = data.X.rowwise().squaredNorm() + 0.1 * rng.normal_matrix(6000, 1).col(0);
+    data.feature_names = {"x1", "x2"};
+    data.target_name = "y";
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    const nnlift::TrainResult two = nnlift::train(data, o);
+    o.hidden = 6;
+    const nnlift::TrainResult six = nnlift::train(data, o, nnlift::ExecutionContext(2));
+    INFO("training MSE: k = 2 " << two.train_loss << ", k = 6 " << six.train_loss);
+    CHECK(two.extra_units == 0);
+    CHECK(six.extra_units == 4);
+    CHECK(six.network.num_hidden() == 6);
+    CHECK(six.moments.lambda.size() == 2);  // the moments' units
+    CHECK(six.network.W1.allFinite());
+    CHECK(six.network.b1.allFinite());
+    CHECK(six.train_loss < 0.5 * two.train_loss);
+    CHECK(six.train_loss < 0.1);  // Var y = 4; noise 0.01
+    CHECK(six.network.metadata_json.find("\"extra_units\":4") != std::string::npos);
+    // The extra units are seeded: the same bits for 1 and 2 threads, and another seed differs.
+    const nnlift::TrainResult one_thread = nnlift::train(data, o, nnlift::ExecutionContext(1));
+    CHECK((one_thread.network.W1.array() == six.network.W1.array()).all());
+    CHECK((one_thread.network.W2.array() == six.network.W2.array()).all());
+    o.seed = 2;
+    CHECK((nnlift::train(data, o).network.W1.array() != six.network.W1.array()).any());
+    // Classes: the moment-ratio biases keep the extra units' own; a ring is not linear.
+    nnlift::Dataset ring = data;
+    for (Index i = 0; i < ring.y.size(); ++i) {
+      ring.y(i) = data.X.row(i).squaredNorm() > 1.4 ? 1.0 : 0.0;
+    }
+    o.labels.task = nnlift::Task::Classification;
+    o.hidden = 2;
+    const nnlift::TrainResult ring2 = nnlift::train(ring, o);
+    o.hidden = 6;
+    const nnlift::TrainResult ring6 = nnlift::train(ring, o);
+    INFO("ring accuracy: k = 2 " << ring2.train_accuracy << ", k = 6 " << ring6.train_accuracy);
+    CHECK(ring6.extra_units == 4);
+    CHECK(!ring6.output_linear_only);
+    CHECK(ring6.train_accuracy > 0.9);
+    CHECK(ring6.train_accuracy > ring2.train_accuracy + 0.1);
   }
 
   TEST_CASE("train: L-BFGS refinement polishes the tensor estimate; random init needs refine") {

@@ -140,8 +140,10 @@ struct ValidationOptions {
 /// Options by stage. Fields that the pipeline derives (the ranks, seeds and thread counts of the
 /// sub-options) are not user fields: leave them at their defaults, or validate() names them.
 struct TrainOptions {
-  /// k hidden units, 1 <= k <= d; 0: chosen on the validation rows from 1, 2, 4, ... up to
-  /// min(32, d) (every candidate is reported in TrainResult::candidates).
+  /// k hidden units, k >= 1; 0: chosen on the validation rows from 1, 2, 4, ... up to
+  /// min(32, max(d, 8)) (every candidate is reported in TrainResult::candidates). The moments give
+  /// at most one unit per independent input direction; units beyond are extra units
+  /// (TrainResult::extra_units).
   Index hidden = 0;
   Activation activation = Activation::Sigmoid;  ///< sigmoid, tanh or softplus (not relu)
   Init init = Init::Tensor;                     ///< Random requires refine.enabled
@@ -260,6 +262,10 @@ struct TrainResult {
   /// The cross-validation found that the hidden units do not help: their output weights are
   /// zero and the model is the linear term.
   bool output_linear_only = false;
+  /// Hidden units beyond the inputs' independent directions (k > rank; the moments give at most
+  /// one unit per direction): they start from seeded random directions and biases, and the
+  /// bias estimator, the output layer and the refinement fit them with the others.
+  Index extra_units = 0;
   double train_loss = 0;      ///< regression: MSE; classification: log-loss
   double train_accuracy = 0;  ///< classification only
   ValidationReport validation;
@@ -279,7 +285,7 @@ struct TrainResult {
 ///
 /// `data` holds this part's rows; `context` says how they combine with other parts' rows (MPI
 /// ranks): every pass over rows goes through it, so each part returns the same model.
-/// \throws std::invalid_argument for invalid options or k > d (naming the field);
+/// \throws std::invalid_argument for invalid options (naming the field);
 ///         DataError for data that cannot be trained on (a singular input covariance, too few
 ///         rows, a target that does not fit the task, no target column).
 /// Threads: bitwise identical results for any context.num_threads().

@@ -151,6 +151,9 @@ BiasFit bias_by_fourier(const BiasProblem& p, const BiasFit& start) {
                           p.options.fourier_cap,
                           derive_seed(p.seed, 43),
                           p.context);
+  // Extra units (no moments of their own) keep the biases they started with.
+  const Index m = p.units.moment_units();
+  fit.b1.tail(fit.b1.size() - m) = start.b1.tail(start.b1.size() - m);
   return fit;
 }
 

@@ -42,10 +42,13 @@ BiasFit bias_by_ratio(const BiasProblem& p) {
   BiasFit fit;
   fit.b1.resize(k);
   fit.rescale = Vector::Ones(k);
-  const double c1_max = std::max(u.c1.cwiseAbs().maxCoeff(), 1e-300);
+  const Index m = u.moment_units();
+  const double c1_max = m > 0 ? std::max(u.c1.head(m).cwiseAbs().maxCoeff(), 1e-300) : 1.0;
   for (Index j = 0; j < k; ++j) {
     double b_std = 0.0;
-    if (std::abs(u.c1(j)) > 1e-12 * c1_max) {
+    if (j >= m) {
+      b_std = u.extra_bias(j - m);  // an extra unit: no moments of its own to take a bias from
+    } else if (std::abs(u.c1(j)) > 1e-12 * c1_max) {
       b_std = solve_bias(p.activation, u.scale(j), u.c2(j) / u.c1(j));
     } else {
       fit.warnings.push_back("unit " + std::to_string(j + 1) +

@@ -421,6 +421,16 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
     }
     log << "\n";
   }
+  if (r.extra_units > 0) {
+    const Index k = r.network.num_hidden(), first = k - r.extra_units + 1;
+    log << "  unit" << (r.extra_units > 1 ? "s " + std::to_string(first) + "-" : " ") << k << " of "
+        << k << ": extra (the inputs have " << first - 1
+        << " independent directions, and the moments give at most one unit per direction): "
+           "seeded random directions and biases, fitted by the bias estimator and the output "
+           "layer"
+        << (o.refine.enabled ? " and trained by the refinement" : "; --refine lbfgs trains them")
+        << "\n";
+  }
   if (r.mixture.components() > 0) {
     log << "  input mixture (--score gmm): " << r.mixture.components() << " component(s), "
         << to_string(r.mixture_fit.covariance) << " covariance, mean log-likelihood "
@@ -602,7 +612,9 @@ int train_streamed_file(const std::string& path,
   const Index d = static_cast<Index>(columns.features.size());
   if (o.hidden > d) {
     throw UsageError("--hidden " + std::to_string(o.hidden) + " exceeds the " + std::to_string(d) +
-                     " input columns of " + path + " (NN-LIFT needs k <= d)");
+                     " input columns of " + path +
+                     " (--stream needs k <= d; without it, units beyond the inputs' directions "
+                     "start from random directions)");
   }
   o.inputs.drop_degenerate = !strict;
   std::string task_reason;
@@ -775,11 +787,6 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   InputEncoding encoding;
   Dataset data = read_encoded_rows(
       files, data_flags, flags.threads, strict, missing, categorical, procs, log, encoding);
-  if (o.hidden > data.X.cols()) {
-    throw UsageError("--hidden " + std::to_string(o.hidden) + " exceeds the " +
-                     std::to_string(data.X.cols()) + " input columns of " + data_flags.path +
-                     " (NN-LIFT needs k <= d)");
-  }
   std::string task_reason;
   if (train_flags.task == "auto") {
     o.labels.task = auto_task(data.y, reducer, task_reason);

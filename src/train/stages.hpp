@@ -68,12 +68,15 @@ std::string metadata(const TrainOptions& o,
                      double label_mean);
 
 /// Warnings for the columns the standardisation dropped (constant, collinear), in the result.
-/// \throws DataError when fewer independent directions than k hidden units remain.
+/// \throws DataError when fewer independent directions than the k units that need one remain.
 void report_standardizer(const Standardizer& st,
                          const std::vector<std::string>& feature_names,
                          Index rows,
                          Index k,
                          TrainResult& result);
+
+/// TrainResult::extra_units for k hidden units on inputs of `rank` independent directions.
+void report_extra_units(Index k, Index rank, TrainResult& result);
 
 // ---- labels (labels.cpp) ----------------------------------------------------------------------
 
@@ -221,6 +224,10 @@ struct Units : StageReport {
   Matrix W1;    ///< k×d, original coordinates, rows of norm 1 in standardised units
   Vector scale;
   Vector c1, c2;
+  /// The trailing units beyond the inputs' independent directions (append_extra_units): their
+  /// biases in standardised coordinates, which the moment-ratio estimator keeps (c1, c2 are 0).
+  Vector extra_bias;
+  Index moment_units() const { return W1.rows() - extra_bias.size(); }
 };
 Units map_back(const Matrix& Xs,
                const MixtureScore* mixture,
@@ -229,6 +236,15 @@ Units map_back(const Matrix& Xs,
                const Matrix& Ubar,
                Activation activation,
                const ExecutionContext& context);
+
+/// Extra units (k > the inputs' rank: the moments give at most one unit per independent
+/// direction): the directions E (d×e, unit columns, standardised coordinates) appended to `u`
+/// with standardised biases b (e), as σ(⟨ē, x̃⟩ + b_e).
+void append_extra_units(const Matrix& E, const Vector& b, const Standardizer& st, Units& u);
+
+/// Seeded directions and biases for e extra units in r standardised dimensions: directions
+/// uniform on the sphere, biases U(−1.5, 1.5) (pre-activations of unit variance).
+void extra_units(Index r, Index e, std::uint64_t seed, Matrix& E, Vector& b);
 
 /// The same from the centred labels' first score moment M1 = E[yc x̃] (d) and their second one
 /// along each direction, q_j = ū_jᵀ E[yc S2(x̃)] ū_j (k): only these k numbers of the d×d moment

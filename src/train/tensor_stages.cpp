@@ -404,13 +404,38 @@ Directions directions_from_core(const Core& core_fit,
     }
     if (std::abs(rep.lambda(j)) < o.moments.noise_threshold * rep.noise_level) {
       rep.weak_units.push_back(j);
-      std::ostringstream msg;
-      msg << "unit " << j + 1 << ": |lambda| = " << std::abs(rep.lambda(j)) << " is within "
-          << o.moments.noise_threshold << " x the estimated noise level " << rep.noise_level
-          << " of the moment tensor: its direction is unreliable (more data, fewer hidden "
-             "units, or a unit in a blind spot of E[sigma'''], ALGORITHM.md §9.8)";
-      out.warnings.push_back(msg.str());
     }
+  }
+  if (!rep.weak_units.empty()) {
+    // One warning for all weak units (the summary's table lists each).
+    const bool one = rep.weak_units.size() == 1;
+    std::ostringstream msg;
+    const std::vector<Index>& weak = rep.weak_units;
+    msg << (one ? "unit " : "units ");
+    // Runs of consecutive units as "a-b" (1-based).
+    for (std::size_t i = 0; i < weak.size();) {
+      std::size_t last = i;
+      while (last + 1 < weak.size() && weak[last + 1] == weak[last] + 1) {
+        ++last;
+      }
+      msg << (i > 0 ? ", " : "") << weak[i] + 1;
+      if (last > i) {
+        msg << "-" << weak[last] + 1;
+      }
+      i = last + 1;
+    }
+    msg << ": |lambda| ";
+    if (one) {
+      msg << "= " << std::abs(rep.lambda(weak.front())) << " is";
+    } else {
+      msg << "(in the summary's table) are";
+    }
+    msg << " within " << o.moments.noise_threshold << " x the estimated noise level "
+        << rep.noise_level
+        << " of the moment tensor: " << (one ? "its direction is" : "their directions are")
+        << " unreliable (more data, fewer hidden units, or a unit in a blind spot of "
+           "E[sigma'''], ALGORITHM.md §9.8)";
+    out.warnings.push_back(msg.str());
   }
   // With every unit below the candidates' level there is no strong share to subtract from M2:
   // the candidates are then the weak units alone.

@@ -116,6 +116,7 @@ std::string detail::metadata(const TrainOptions& o,
       {"weak_units", one_based(m.weak_units)},
       {"second_order_candidates", one_based(m.second_order_candidates)},
       {"second_order_units", one_based(m.second_order_units)},
+      {"extra_units", r.extra_units},
       {"train_loss", r.train_loss}};
   return meta.dump();
 }
@@ -167,17 +168,27 @@ void detail::report_standardizer(const Standardizer& st,
   }
 }
 
+void detail::report_extra_units(Index k, Index rank, TrainResult& result) {
+  result.extra_units = k - std::min(k, rank);
+}
+
 namespace {
 
-// Stage "standardise": the whitening map, with a warning for each kind of column it drops.
-// \throws DataError when fewer independent directions than hidden units remain.
+// Stage "standardise": the whitening map, with a warning for each kind of column it drops, and
+// the number of extra units (hidden units beyond the inputs' independent directions).
+// \throws DataError when given directions outnumber the independent directions.
 Standardizer standardise_stage(const Dataset& data,
                                const TrainOptions& o,
                                const ExecutionContext& context,
                                TrainResult& result) {
   const Standardizer st = fit_standardizer(data.X, data.feature_names, context, o.inputs);
+  // Given directions fix k <= rank; otherwise units beyond the rank are extra units.
+  const Index k_fixed = o.directions.size() > 0 ? o.hidden : std::min(o.hidden, st.rank());
   detail::report_standardizer(
-      st, data.feature_names, context.global_rows(data.X.rows()), o.hidden, result);
+      st, data.feature_names, context.global_rows(data.X.rows()), k_fixed, result);
+  if (o.init == Init::Tensor && o.directions.size() == 0) {
+    detail::report_extra_units(o.hidden, st.rank(), result);
+  }
   return st;
 }
 
@@ -209,19 +220,22 @@ struct LayerInputs {
   const TrainOptions& o;
   const ExecutionContext& context;
   detail::LinearOnlyScores* linear_only;  ///< shared by the fits of other directions
+  const Matrix& extra_E;  ///< extra units' directions (d×e), appended to each start
+  const Vector& extra_b;  ///< and their standardised biases
 };
 
 // Map back, then biases (§4.4) and the output layer (§4.5), for the directions Ubar (d×k,
-// standardised coordinates): the network's layers and the stages' reports in `result`; with a
-// clock, a lap after each stage.
+// standardised coordinates) and the extra units after them: the network's layers and the
+// stages' reports in `result`; with a clock, a lap after each stage.
 void fit_layers(const LayerInputs& in, const Matrix& Ubar, TrainResult& result, StageClock* clock) {
   const Matrix& X = in.data.X;
   const Vector& y = in.labels.y;
   const TrainOptions& o = in.o;
   TwoLayerNetwork& net = result.network;
   const Vector yc = (y.array() - in.ybar).matrix();
-  const detail::Units units =
+  detail::Units units =
       detail::map_back(in.Xs, in.mixture, yc, in.st, Ubar, o.activation, in.context);
+  detail::append_extra_units(in.extra_E, in.extra_b, in.st, units);
   const detail::BiasProblem problem =
       detail::bias_problem(X, in.Xs, y, yc, in.st, units, o, in.context);
   const detail::BiasFit biases = detail::fit_biases(problem, &result.bias_used);
@@ -231,7 +245,7 @@ void fit_layers(const LayerInputs& in, const Matrix& Ubar, TrainResult& result, 
     clock->lap("biases");
   }
   const Matrix H =
-      in.context.map_rows(X.rows(), Ubar.cols(), [&](Index b, Index c, Eigen::Ref<Matrix> out) {
+      in.context.map_rows(X.rows(), net.b1.size(), [&](Index b, Index c, Eigen::Ref<Matrix> out) {
         out = hidden_layer(net, X.middleRows(b, c));
       });
   const detail::OutputFit output = detail::fit_output_layer(H,
@@ -264,7 +278,6 @@ TrainResult run_pipeline(const Dataset& data,
                          const HeldOut* validation) {
   const Matrix& X = data.X;
   const Index n = X.rows(), d = X.cols(), k = o.hidden;
-  detail::require_rank_fits(k, d, "train", "TrainOptions::hidden");
   if (o.directions.size() > 0 && (o.directions.rows() != k || o.directions.cols() != d)) {
     detail::fail("TrainOptions::directions is " + std::to_string(o.directions.rows()) + "x" +
                  std::to_string(o.directions.cols()) +
@@ -320,14 +333,22 @@ TrainResult run_pipeline(const Dataset& data,
       Ubar = (st.W_inverse.transpose() * o.directions.transpose()).colwise().normalized();
       clock.lap("given directions");
     } else {
+      // The moments give at most one unit per independent direction; the rest are extra units.
+      TrainOptions om = o;
+      om.hidden = k - result.extra_units;
       const detail::Residuals residuals = detail::residualize_labels(Xs, y, o.moments, context);
       clock.lap("residualise");
-      const detail::Subspace subspace = detail::find_subspace(
-          Xs, mixture.get(), residuals, k, o.subspace, detail::derive_seed(o.seed, 21), context);
+      const detail::Subspace subspace = detail::find_subspace(Xs,
+                                                              mixture.get(),
+                                                              residuals,
+                                                              om.hidden,
+                                                              o.subspace,
+                                                              detail::derive_seed(o.seed, 21),
+                                                              context);
       clock.lap("subspace");
       absorb(result, subspace);
       detail::Directions directions =
-          detail::decompose_core(Xs, mixture.get(), residuals, subspace, o, context);
+          detail::decompose_core(Xs, mixture.get(), residuals, subspace, om, context);
       clock.lap("decompose");
       absorb(result, directions);
       if (o.moments.weak_units != WeakUnits::Keep) {
@@ -341,7 +362,12 @@ TrainResult run_pipeline(const Dataset& data,
     }
 
     detail::LinearOnlyScores linear_only;
-    const LayerInputs in{data, Xs, labels, ybar, mixture.get(), st, o, context, &linear_only};
+    Matrix extra_E;
+    Vector extra_b;
+    detail::extra_units(
+        st.rank(), result.extra_units, detail::derive_seed(o.seed, 61), extra_E, extra_b);
+    const LayerInputs in{
+        data, Xs, labels, ybar, mixture.get(), st, o, context, &linear_only, extra_E, extra_b};
     // The state before the layers, for the second candidate (its own warnings, not these).
     const std::optional<TrainResult> before =
         second_order.empty() ? std::nullopt : std::optional<TrainResult>(result);
@@ -465,13 +491,14 @@ ValidationReport validation_scores(const TwoLayerNetwork& net,
   return v;
 }
 
-// The hidden-unit counts tried: k itself, or 1, 2, 4, ... up to min(32, d) for k = 0 (auto).
+// The hidden-unit counts tried: k itself, or 1, 2, 4, ... up to min(32, max(d, 8)) for k = 0
+// (auto); units beyond the inputs' independent directions are extra units.
 std::vector<Index> hidden_candidates(Index hidden, Index d) {
   if (hidden > 0) {
     return {hidden};
   }
   std::vector<Index> grid;
-  for (Index k = 1; k <= std::min<Index>(32, d); k *= 2) {
+  for (Index k = 1; k <= std::min<Index>(32, std::max<Index>(d, 8)); k *= 2) {
     grid.push_back(k);
   }
   return grid;
@@ -674,9 +701,6 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
       TrainOptions candidate = o;
       candidate.hidden = k;
       candidate.score = s;
-      if (k > data.X.cols()) {
-        continue;
-      }
       TrainResult r;
       try {
         r = run_pipeline(part.fit, candidate, fit_context, &held_out);
