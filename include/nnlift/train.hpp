@@ -125,6 +125,12 @@ struct RefineOptions {
   /// error rule); else the start is kept (RefineReport::start_kept), and train() refits the
   /// moment model on all rows as it does without refinement. 0: any improvement. Finite, >= 0.
   double min_improvement = 1.0;
+  /// With at least 200 validation rows and a tensor start: the refinement also runs from a seeded
+  /// random start (as init = Random, with the linear term at zero), and that network is kept when
+  /// it beats the moment start's on the validation rows by 2 standard errors of the paired per-row
+  /// loss difference (RefineReport::random_start). A moment start can sit in a worse basin than a
+  /// random one; on fewer rows the comparison picks the random run by chance.
+  bool random_start = true;
 };
 
 /// The validation split: a seeded share of the training rows (chosen by a hash of the row's
@@ -231,6 +237,10 @@ struct RefineReport {
   /// The start was kept: no refined point beat it on the validation rows by
   /// RefineOptions::min_improvement standard errors.
   bool start_kept = false;
+  /// RefineOptions::random_start: the network kept was refined from the random start, which beat
+  /// the moment start's refinement on the validation rows; `random_tried`: that start was run.
+  bool random_start = false;
+  bool random_tried = false;
 };
 
 /// One candidate tried on the validation rows (hidden = auto or score = auto).

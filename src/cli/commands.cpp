@@ -460,6 +460,13 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
       }
       log << ": the moment model is kept, refitted on all rows\n";
     }
+    if (r.refine.random_start) {
+      log << "  the refinement from a seeded random start beat the moment start's on the "
+             "validation rows: its network is kept (--refine-random-start)\n";
+    } else if (r.refine.random_tried) {
+      log << "  a refinement from a seeded random start was tried and did not beat the moment "
+             "start's on the validation rows\n";
+    }
   }
   if (r.validation.rows > 0) {
     log << "  validation (" << r.validation.rows << " rows held out): ";

@@ -235,6 +235,12 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "the refined network is kept only when its validation loss beats the moment model's by "
       "at least this many standard errors of the per-row difference; else the moment model "
       "is kept, refitted on all rows (0: any improvement)")(
+      "refine-random-start",
+      with_default(&f.refine_random_start),
+      "on | off: with 200 validation rows or more, the refinement also runs from a seeded "
+      "random start (as --init random) and keeps that network when it beats the moment "
+      "start's on the validation rows by 2 standard errors of the per-row difference (a "
+      "moment start can sit in a worse basin)")(
       "validation",
       with_default(&f.validation),
       "auto | fraction in [0, 1): training rows held out (seeded) to choose the weight decay "
@@ -256,6 +262,7 @@ TrainOptions to_train_options(const TrainFlags& f) {
   o.refine.enabled = f.refine == "lbfgs";
   o.output.ridge = parse_auto_number("ridge", f.ridge);
   o.output.linear_term = parse_on_off("linear-term", f.linear_term);
+  o.refine.random_start = parse_on_off("refine-random-start", f.refine_random_start);
   o.refine.weight_decay = parse_auto_number("weight-decay", f.weight_decay);
   o.score = parse_flag("score", f.score, parse_score_model);
   o.mixture.covariance =

@@ -39,6 +39,7 @@ struct TrainFlags {
   std::string refine = "none";
   std::string ridge = "auto";
   std::string linear_term = "on";
+  std::string refine_random_start = "on";
   std::string weight_decay = "auto";
   std::string validation = "auto";
   std::string score = to_string(options.score);

@@ -258,7 +258,57 @@ Run run_refinement(Objective& objective, const Vector& theta0, const RefineOptio
   return run;
 }
 
+Layout layout_of(const TwoLayerNetwork& net, Index r) {
+  return {net.num_hidden(), r, net.num_outputs(), net.C.size() > 0};
+}
+
+// The network's parameters in standardised coordinates: W1s = W1 W⁺, b1s = b1 + W1 μ; C
+// likewise; the outputs less `shift`, over `spread`.
+Vector pack(const TwoLayerNetwork& net,
+            const Standardizer& st,
+            const Layout& L,
+            double shift,
+            double spread) {
+  const Index k = L.k, r = L.r, c = L.c;
+  Vector theta(L.size());
+  Eigen::Map<Matrix>(theta.data() + L.w1(), k, r) = net.W1 * st.W_inverse;
+  theta.segment(L.b1(), k) = net.b1 + net.W1 * st.mean;
+  Eigen::Map<Matrix>(theta.data() + L.w2(), c, k) = net.W2 / spread;
+  Vector b2 = net.b2;
+  if (L.linear) {
+    b2 += net.C * st.mean;
+    Eigen::Map<Matrix>(theta.data() + L.cs(), c, r) = net.C * st.W_inverse / spread;
+  }
+  theta.segment(L.b2(), c) = (b2.array() - shift).matrix() / spread;
+  return theta;
+}
+
 }  // namespace
+
+bool beats_on_validation(const TwoLayerNetwork& a,
+                         const TwoLayerNetwork& b,
+                         const RefineData& data,
+                         const Standardizer& st,
+                         double min_improvement) {
+  if (data.Xv == nullptr || data.valid_context == nullptr) {
+    fail("beats_on_validation: no validation rows");
+  }
+  const Index r = data.Xs.cols();
+  const Layout La = layout_of(a, r), Lb = layout_of(b, r);
+  if (La.size() != Lb.size() || La.linear != Lb.linear) {
+    fail("beats_on_validation: the two networks have different shapes");
+  }
+  const auto [mean, var] = paired_difference(La,
+                                             pack(a, st, La, 0.0, 1.0),
+                                             pack(b, st, Lb, 0.0, 1.0),
+                                             *data.Xv,
+                                             *data.Tv,
+                                             a.activation,
+                                             a.link,
+                                             *data.valid_context);
+  const double rows = static_cast<double>(data.valid_context->global_rows(data.Xv->rows()));
+  return mean > min_improvement * std::sqrt(var / rows);
+}
 
 RefineReport refine_network(const RefineData& data,
                             const Standardizer& st,
@@ -291,18 +341,8 @@ RefineReport refine_network(const RefineData& data,
   if (data.Xv != nullptr) {
     Tv = squared ? Matrix((data.Tv->array() - shift) / spread) : *data.Tv;
   }
-  const Layout L{k, r, c, net.C.size() > 0};
-  // To standardised coordinates: W1s = W1 W⁺, b1s = b1 + W1 μ; C likewise; outputs scaled.
-  Vector theta(L.size());
-  Eigen::Map<Matrix>(theta.data() + L.w1(), k, r) = net.W1 * st.W_inverse;
-  theta.segment(L.b1(), k) = net.b1 + net.W1 * st.mean;
-  Eigen::Map<Matrix>(theta.data() + L.w2(), c, k) = net.W2 / spread;
-  Vector b2 = net.b2;
-  if (L.linear) {
-    b2 += net.C * st.mean;
-    Eigen::Map<Matrix>(theta.data() + L.cs(), c, r) = net.C * st.W_inverse / spread;
-  }
-  theta.segment(L.b2(), c) = (b2.array() - shift).matrix() / spread;
+  const Layout L = layout_of(net, r);
+  const Vector theta = pack(net, st, L, shift, spread);
 
   const std::vector<double> grid = options.weight_decay
                                        ? std::vector<double>{*options.weight_decay}

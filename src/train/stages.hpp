@@ -421,4 +421,13 @@ RefineReport refine_network(const RefineData& data,
                             TwoLayerNetwork& net,
                             const std::function<void(double)>& progress = {});
 
+/// Whether network b has the lower validation loss than network a (the refinement's losses, on
+/// data's validation rows) by at least `min_improvement` standard errors of the paired per-row
+/// difference. The two must have the same shape (hidden units, outputs, linear term or not).
+bool beats_on_validation(const TwoLayerNetwork& a,
+                         const TwoLayerNetwork& b,
+                         const RefineData& data,
+                         const Standardizer& st,
+                         double min_improvement);
+
 }  // namespace nnlift::detail
