@@ -237,8 +237,9 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "is kept, refitted on all rows (0: any improvement)")(
       "refine-random-start",
       with_default(&f.refine_random_start),
-      "on | off: with 200 validation rows or more, the refinement also runs from a seeded "
-      "random start (as --init random) and keeps that network when it beats the moment "
+      "on | off: with 200 validation rows or more and a weak or extra unit, the refinement "
+      "also runs from a seeded random start (as --init random) and keeps that network when it "
+      "beats the moment "
       "start's on the validation rows by 2 standard errors of the per-row difference (a "
       "moment start can sit in a worse basin)")(
       "validation",

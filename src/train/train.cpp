@@ -477,8 +477,11 @@ TrainResult run_pipeline(const Dataset& data,
         result.stages = std::move(stages);
       }
     }
+    // Only where the moments vouch for fewer than all units (weak units, extra units): with
+    // every unit above the noise level the moment start is in the right basin.
     if (o.refine.random_start && validation != nullptr && o.init == Init::Tensor &&
-        o.directions.size() == 0) {
+        o.directions.size() == 0 &&
+        (!result.moments.weak_units.empty() || result.extra_units > 0)) {
       refine_random_start(rows_seen, st, o, ybar, context, refine_progress, result);
     }
     clock.lap("refine (L-BFGS)");
