@@ -266,6 +266,11 @@ TEST_SUITE("cli") {
     CHECK(o.err.find("units 7-9 of 9: extra (the inputs have 6 independent directions") !=
           std::string::npos);
     CHECK(nnlift::load_model(dir.file("x.json")).num_hidden() == 9);
+    o = run(
+        {"train", "--data", dir.file("tr.csv"), "--hidden", "1025", "--model", dir.file("y.json")});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("--hidden 1025 exceeds max(d, 1024) for the 6 input columns") !=
+          std::string::npos);
     o = train_with("r.json", {"--ridge", "-1"});
     CHECK(o.code == 2);
     CHECK(o.err.find("--ridge = -1; must be finite and >= 0") != std::string::npos);

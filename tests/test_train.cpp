@@ -301,6 +301,10 @@ TEST_SUITE("train") {
                          doctest::Contains("third-order signal"),
                          std::invalid_argument);
     o.activation = nnlift::Activation::Sigmoid;
+    o.hidden = 1025;  // extra units: at most 1,024 units in all
+    CHECK_THROWS_WITH_AS(nnlift::train(nnlift::training_set(s), o),
+                         doctest::Contains("TrainOptions::hidden = 1025 exceeds max(d, 1024)"),
+                         std::invalid_argument);
     o.hidden = 2;
     o.labels.task = nnlift::Task::Classification;
     CHECK_THROWS_WITH_AS(nnlift::train(nnlift::training_set(s), o),
@@ -581,7 +585,7 @@ TEST_SUITE("train") {
     REQUIRE(best > frequency.maxCoeff() + 0.1);  // the classes are learnable
     CHECK(ours > best - 0.03);
     o.refine.enabled = true;
-    o.refine.weight_decay = 1e-4;  // one run, not the grid: this test is about the classes
+    o.refine.weight_decay = 1e-4;   // one run, not the grid: this test is about the classes
     o.refine.random_start = false;  // (and the moment start alone)
     const nnlift::TrainResult refined = nnlift::train(train_set, o);
     CHECK(refined.refine.validation_after <= refined.refine.validation_before);

@@ -794,6 +794,13 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   InputEncoding encoding;
   Dataset data = read_encoded_rows(
       files, data_flags, flags.threads, strict, missing, categorical, procs, log, encoding);
+  if (o.hidden > std::max<Index>(data.X.cols(), kMaxHiddenUnits)) {
+    throw UsageError("--hidden " + std::to_string(o.hidden) + " exceeds max(d, " +
+                     std::to_string(kMaxHiddenUnits) + ") for the " +
+                     std::to_string(data.X.cols()) + " input columns of " + data_flags.path +
+                     ": units beyond the inputs' directions are extra units, at most " +
+                     std::to_string(kMaxHiddenUnits) + " units in all");
+  }
   std::string task_reason;
   if (train_flags.task == "auto") {
     o.labels.task = auto_task(data.y, reducer, task_reason);

@@ -330,6 +330,13 @@ TrainResult run_pipeline(const Dataset& data,
                          const HeldOut* validation) {
   const Matrix& X = data.X;
   const Index n = X.rows(), d = X.cols(), k = o.hidden;
+  if (k > std::max(d, kMaxHiddenUnits)) {
+    detail::fail("TrainOptions::hidden = " + std::to_string(k) + " exceeds max(d, " +
+                 std::to_string(kMaxHiddenUnits) +
+                 ") = " + std::to_string(std::max(d, kMaxHiddenUnits)) +
+                 ": units beyond the inputs' directions are extra units, at most " +
+                 std::to_string(kMaxHiddenUnits) + " units in all");
+  }
   if (o.directions.size() > 0 && (o.directions.rows() != k || o.directions.cols() != d)) {
     detail::fail("TrainOptions::directions is " + std::to_string(o.directions.rows()) + "x" +
                  std::to_string(o.directions.cols()) +
