@@ -137,10 +137,9 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
         "hidden",
         po::value(&f.hidden)->required(),
         "k >= 1, hidden units, or auto: chosen on the validation rows from 1, 2, 4, ... up "
-        "to min(32, max(d, 8)) (required). The moments give at most one unit per independent input "
-        "direction; "
-        "units beyond that (up to max(d, 1024) units) are extra units from seeded random "
-        "directions, fitted by the later stages (and trained by --refine)")(
+        "to min(32, max(d, 8)) (required). The moments give at most one unit per independent "
+        "input direction; units beyond that (up to max(d, 1024) units) are extra units from "
+        "seeded random directions, fitted by the later stages (and trained by --refine)")(
         "activation", with_default(&f.activation), "sigmoid | tanh | softplus")(
         "task",
         with_default(&f.task),
