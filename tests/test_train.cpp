@@ -378,7 +378,7 @@ TEST_SUITE("train") {
     // 3 sinc(x1) + |x2| + x3 x4 on uniform inputs: the moment start's refinement stalls in a
     // worse basin here (0.90 against 0.98 of R^2 on the benchmark's splits).
     nnlift::detail::Rng rng(3);
-    const Index n = 3000;
+    const Index n = 2000;
     nnlift::Dataset data;
     data.X.resize(n, 4);
     for (Index i = 0; i < n; ++i) {

@@ -323,6 +323,56 @@ struct HeldOut {
   const ExecutionContext& context;
 };
 
+// Stage "refine": `result`'s network refined (and the weak units' alternative, the lower
+// validation loss kept), then, where the moments do not vouch for every unit, from a random start.
+void refine_stage(const Matrix& Xs,
+                  const detail::Labels& labels,
+                  const Standardizer& st,
+                  const HeldOut* validation,
+                  const TrainOptions& o,
+                  double ybar,
+                  const ExecutionContext& context,
+                  std::optional<TrainResult> alternative,
+                  TrainResult& result) {
+  const Matrix targets = labels.multiclass() ? labels.onehot : Matrix(labels.y);
+  const std::function<void(double)> refine_progress = [&](double fraction) {
+    if (o.progress) {
+      o.progress("refine (L-BFGS)", fraction);
+    }
+  };
+  detail::RefineData rows_seen{Xs, targets};
+  rows_seen.decay_to_start = o.init == Init::Tensor;
+  Matrix Xv, Tv;
+  if (validation != nullptr) {
+    Xv = standardize(st, validation->data.X, validation->context);
+    Tv = detail::encode_targets(validation->data.y, labels);
+    rows_seen.Xv = &Xv;
+    rows_seen.Tv = &Tv;
+    rows_seen.valid_context = &validation->context;
+  }
+  const auto refine = [&](TrainResult& r) {
+    r.refine = detail::refine_network(rows_seen, st, o.refine, context, r.network, refine_progress);
+    if (r.refine.diverged) {
+      r.warnings.push_back("refinement: " + r.refine.stop_reason);
+    }
+  };
+  refine(result);
+  if (alternative) {
+    refine(*alternative);
+    if (alternative->refine.validation_after < result.refine.validation_after) {
+      std::vector<StageTime> stages = std::move(result.stages);
+      result = std::move(*alternative);
+      result.stages = std::move(stages);
+    }
+  }
+  // Only where the moments vouch for fewer than all units (weak units, extra units): with
+  // every unit above the noise level the moment start is in the right basin.
+  if (o.refine.random_start && validation != nullptr && o.init == Init::Tensor &&
+      o.directions.size() == 0 && (!result.moments.weak_units.empty() || result.extra_units > 0)) {
+    refine_random_start(rows_seen, st, o, ybar, context, refine_progress, result);
+  }
+}
+
 // The stages on `data`; with `validation`, the refinement stops early on those rows.
 TrainResult run_pipeline(const Dataset& data,
                          const TrainOptions& o,
@@ -452,45 +502,7 @@ TrainResult run_pipeline(const Dataset& data,
   }
 
   if (o.refine.enabled) {
-    const Matrix targets = labels.multiclass() ? labels.onehot : Matrix(y);
-    const std::function<void(double)> refine_progress = [&](double fraction) {
-      if (o.progress) {
-        o.progress("refine (L-BFGS)", fraction);
-      }
-    };
-    detail::RefineData rows_seen{Xs, targets};
-    rows_seen.decay_to_start = o.init == Init::Tensor;
-    Matrix Xv, Tv;
-    if (validation != nullptr) {
-      Xv = standardize(st, validation->data.X, validation->context);
-      Tv = detail::encode_targets(validation->data.y, labels);
-      rows_seen.Xv = &Xv;
-      rows_seen.Tv = &Tv;
-      rows_seen.valid_context = &validation->context;
-    }
-    const auto refine = [&](TrainResult& r) {
-      r.refine =
-          detail::refine_network(rows_seen, st, o.refine, context, r.network, refine_progress);
-      if (r.refine.diverged) {
-        r.warnings.push_back("refinement: " + r.refine.stop_reason);
-      }
-    };
-    refine(result);
-    if (alternative) {
-      refine(*alternative);
-      if (alternative->refine.validation_after < result.refine.validation_after) {
-        std::vector<StageTime> stages = std::move(result.stages);
-        result = std::move(*alternative);
-        result.stages = std::move(stages);
-      }
-    }
-    // Only where the moments vouch for fewer than all units (weak units, extra units): with
-    // every unit above the noise level the moment start is in the right basin.
-    if (o.refine.random_start && validation != nullptr && o.init == Init::Tensor &&
-        o.directions.size() == 0 &&
-        (!result.moments.weak_units.empty() || result.extra_units > 0)) {
-      refine_random_start(rows_seen, st, o, ybar, context, refine_progress, result);
-    }
+    refine_stage(Xs, labels, st, validation, o, ybar, context, std::move(alternative), result);
     clock.lap("refine (L-BFGS)");
   }
 
