@@ -432,38 +432,18 @@ TEST_SUITE("cli") {
     REQUIRE(acc != std::string::npos);
     CHECK(std::stod(o.out.substr(acc + 9)) > 0.9);
     // What streaming does not cover is a usage error naming the flag.
-    o = run({"train",
-             "--data",
-             dir.file("tr.npy"),
-             "--hidden",
-             "auto",
-             "--model",
-             dir.file("m2.json"),
-             "--stream",
-             "on"});
+    const auto streamed = [&](const char* data, const char* hidden) {
+      const std::string path = dir.file(data), model = dir.file("m2.json");
+      return run({"train", "--data", path, "--hidden", hidden, "--model", model, "--stream", "on"});
+    };
+    o = streamed("tr.npy", "auto");
     CHECK(o.code == 2);
     CHECK(o.err.find("--hidden = auto") != std::string::npos);
-    o = run({"train",
-             "--data",
-             dir.file("tr.npy"),
-             "--hidden",
-             "9",
-             "--model",
-             dir.file("m2.json"),
-             "--stream",
-             "on"});
+    o = streamed("tr.npy", "9");
     CHECK(o.code == 2);
     CHECK(o.err.find("--hidden 9 exceeds the 6 input columns") != std::string::npos);
     CHECK(o.err.find("--stream needs k <= d") != std::string::npos);
-    o = run({"train",
-             "--data",
-             dir.file("tr.csv"),
-             "--hidden",
-             "2",
-             "--model",
-             dir.file("m2.json"),
-             "--stream",
-             "on"});
+    o = streamed("tr.csv", "2");
     CHECK(o.code == 2);
     CHECK(o.err.find("reads one .npy file") != std::string::npos);
     // A bad field deep in the file: its line and column, and neither output is written.
