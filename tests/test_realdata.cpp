@@ -394,6 +394,29 @@ TEST_SUITE("realdata") {
     CHECK(chosen.refine.validation_after == best);
   }
 
+  TEST_CASE("realdata: beats_on_validation compares two networks by the paired per-row loss") {
+    const nnlift::SynthData s = planted(6, 2, 4000, 11);
+    const nnlift::ExecutionContext context(1);
+    const nnlift::Standardizer st = nnlift::fit_standardizer(s.X_train, {}, context);
+    const Matrix Xs = nnlift::standardize(st, s.X_train, context);
+    const Matrix Xv = nnlift::standardize(st, s.X_test, context);
+    const Matrix T = s.y_train, Tv = s.y_test;
+    nnlift::detail::RefineData data{Xs, T};
+    data.Xv = &Xv;
+    data.Tv = &Tv;
+    data.valid_context = &context;
+    const nnlift::TwoLayerNetwork good = s.truth;
+    nnlift::TwoLayerNetwork bad = s.truth;
+    bad.W2 *= 0.5;  // half the teacher's output: a clearly larger loss on every part of the data
+    CHECK(nnlift::detail::beats_on_validation(bad, good, data, st, 2.0));
+    CHECK_FALSE(nnlift::detail::beats_on_validation(good, bad, data, st, 2.0));
+    CHECK_FALSE(nnlift::detail::beats_on_validation(good, good, data, st, 0.0));  // no difference
+    // A difference far within its standard error: a margin of 1,000 errors is not met.
+    nnlift::TwoLayerNetwork near = s.truth;
+    near.W2 *= 1.0 + 1e-3;
+    CHECK_FALSE(nnlift::detail::beats_on_validation(near, good, data, st, 1000.0));
+  }
+
   TEST_CASE("realdata: a refinement no better than chance on the validation rows is not kept") {
     const nnlift::SynthData s = planted(6, 2, 3000, 5);
     const nnlift::Dataset data = nnlift::training_set(s);
