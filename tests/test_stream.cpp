@@ -261,6 +261,9 @@ TEST_SUITE("stream") {
     CHECK(counted.rows_read() == 8192 + 1000 + n * (6 + r.moments.subspace_sweeps));
   }
 
+  // Left out under the sanitizers, for tools/check's time: 1.7-2.2 s of the 20 s release run. The
+  // streamed classes' paths run under the sanitizers in the two-class test.
+#if !defined(__SANITIZE_ADDRESS__)
   TEST_CASE("stream: three classes, softmax, as the in-memory estimator bit for bit") {
     test::TempDir dir;
     nnlift::SynthOptions so;
@@ -291,6 +294,7 @@ TEST_SUITE("stream") {
     CHECK(std::abs(streamed.train_loss - held.train_loss) < 1e-9 * held.train_loss);
     CHECK(streamed.train_accuracy > 1.0 / 3 + 0.3);
   }
+#endif
 
   TEST_CASE("stream: float32 data are accumulated in double; results do not depend on threads") {
     test::TempDir dir;
