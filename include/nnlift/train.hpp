@@ -148,6 +148,8 @@ struct ValidationOptions {
 /// max(d, kMaxHiddenUnits)): the classes' output layer costs O(n k²) per Newton step (k = 1,024 on
 /// 2,000 rows: 20 s), and k = 100,000 ran out of memory.
 inline constexpr Index kMaxHiddenUnits = 1024;
+/// The most hidden units on d inputs: max(d, kMaxHiddenUnits).
+inline Index max_hidden_units(Index d) { return d > kMaxHiddenUnits ? d : kMaxHiddenUnits; }
 
 /// Options by stage. Fields that the pipeline derives (the ranks, seeds and thread counts of the
 /// sub-options) are not user fields: leave them at their defaults, or validate() names them.

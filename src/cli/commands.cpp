@@ -794,7 +794,7 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   InputEncoding encoding;
   Dataset data = read_encoded_rows(
       files, data_flags, flags.threads, strict, missing, categorical, procs, log, encoding);
-  if (o.hidden > std::max<Index>(data.X.cols(), kMaxHiddenUnits)) {
+  if (o.hidden > max_hidden_units(data.X.cols())) {
     throw UsageError("--hidden " + std::to_string(o.hidden) + " exceeds max(d, " +
                      std::to_string(kMaxHiddenUnits) + ") for the " +
                      std::to_string(data.X.cols()) + " input columns of " + data_flags.path +

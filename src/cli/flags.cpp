@@ -238,9 +238,8 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       with_default(&f.refine_random_start),
       "on | off: with 200 validation rows or more and a weak or extra unit, the refinement "
       "also runs from a seeded random start (as --init random) and keeps that network when it "
-      "beats the moment "
-      "start's on the validation rows by 2 standard errors of the per-row difference (a "
-      "moment start can sit in a worse basin)")(
+      "beats the moment start's on the validation rows by 2 standard errors of the per-row "
+      "difference (a moment start can sit in a worse basin)")(
       "validation",
       with_default(&f.validation),
       "auto | fraction in [0, 1): training rows held out (seeded) to choose the weight decay "

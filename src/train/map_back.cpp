@@ -93,33 +93,31 @@ Units units_from_moments(const Vector& M1,
   return u;
 }
 
-void append_extra_units(const Matrix& E, const Vector& b, const Standardizer& st, Units& u) {
-  const Index k = u.W1.rows(), e = E.cols(), d = st.mean.size();
+void append_extra_units(const ExtraUnits& extra, const Standardizer& st, Units& u) {
+  const Index k = u.W1.rows(), e = extra.E.cols(), d = st.mean.size();
   u.Ubar.conservativeResize(Eigen::NoChange, k + e);
   u.W1.conservativeResize(k + e, d);
   u.scale.conservativeResize(k + e);
   u.c1.conservativeResize(k + e);
   u.c2.conservativeResize(k + e);
-  const Index before = u.extra_bias.size();
-  u.extra_bias.conservativeResize(before + e);
+  u.extra_bias = extra.b;
   for (Index j = 0; j < e; ++j) {
-    const Vector w = st.W.transpose() * E.col(j);
-    u.Ubar.col(k + j) = E.col(j);
+    const Vector w = st.W.transpose() * extra.E.col(j);
+    u.Ubar.col(k + j) = extra.E.col(j);
     u.scale(k + j) = 1.0 / w.norm();
     u.W1.row(k + j) = (w * u.scale(k + j)).transpose();
     u.c1(k + j) = u.c2(k + j) = 0.0;
-    u.extra_bias(before + j) = b(j);
   }
 }
 
-void extra_units(Index r, Index e, std::uint64_t seed, Matrix& E, Vector& b) {
+ExtraUnits extra_units(Index r, Index e, std::uint64_t seed) {
   Rng rng(seed);
-  E = rng.normal_matrix(r, e);
-  E.colwise().normalize();
-  b.resize(e);
+  ExtraUnits out{rng.normal_matrix(r, e), Vector(e)};
+  out.E.colwise().normalize();
   for (Index j = 0; j < e; ++j) {
-    b(j) = rng.uniform(-1.5, 1.5);
+    out.b(j) = rng.uniform(-1.5, 1.5);
   }
+  return out;
 }
 
 }  // namespace nnlift::detail

@@ -78,16 +78,19 @@ double row_loss(OutputLink link, const ConstRowRef& f, const ConstRowRef& t, Row
   return (t.array() * (log_normaliser - f.array())).sum();
 }
 
-// Over rows X, targets T: the mean and variance of the per-row loss difference
-// loss(theta_a) − loss(theta_b).
-std::pair<double, double> paired_difference(const Layout& L,
-                                            const Vector& theta_a,
-                                            const Vector& theta_b,
-                                            const Matrix& X,
-                                            const Matrix& T,
-                                            Activation act,
-                                            OutputLink link,
-                                            const ExecutionContext& context) {
+// Over rows X, targets T: the mean per-row loss difference loss(theta_a) − loss(theta_b), and
+// its standard error.
+struct Gain {
+  double mean, se;
+};
+Gain paired_gain(const Layout& L,
+                 const Vector& theta_a,
+                 const Vector& theta_b,
+                 const Matrix& X,
+                 const Matrix& T,
+                 Activation act,
+                 OutputLink link,
+                 const ExecutionContext& context) {
   const Matrix m = context.mean(X.rows(), 2, 1, [&](Index b, Index cnt) {
     const auto Xb = X.middleRows(b, cnt);
     const auto Tb = T.middleRows(b, cnt);
@@ -104,7 +107,8 @@ std::pair<double, double> paired_difference(const Layout& L,
     }
     return out;
   });
-  return {m(0, 0), std::max(0.0, m(1, 0) - m(0, 0) * m(0, 0))};
+  const double var = std::max(0.0, m(1, 0) - m(0, 0) * m(0, 0));
+  return {m(0, 0), std::sqrt(var / static_cast<double>(context.global_rows(X.rows())))};
 }
 
 // Loss and gradient of the unpenalised mean loss over rows X (standardised), targets T.
@@ -298,16 +302,15 @@ bool beats_on_validation(const TwoLayerNetwork& a,
   if (La.size() != Lb.size() || La.linear != Lb.linear) {
     fail("beats_on_validation: the two networks have different shapes");
   }
-  const auto [mean, var] = paired_difference(La,
-                                             pack(a, st, La, 0.0, 1.0),
-                                             pack(b, st, Lb, 0.0, 1.0),
-                                             *data.Xv,
-                                             *data.Tv,
-                                             a.activation,
-                                             a.link,
-                                             *data.valid_context);
-  const double rows = static_cast<double>(data.valid_context->global_rows(data.Xv->rows()));
-  return mean > min_improvement * std::sqrt(var / rows);
+  const Gain gain = paired_gain(La,
+                                pack(a, st, La, 0.0, 1.0),
+                                pack(b, st, Lb, 0.0, 1.0),
+                                *data.Xv,
+                                *data.Tv,
+                                a.activation,
+                                a.link,
+                                *data.valid_context);
+  return gain.mean > min_improvement * gain.se;
 }
 
 RefineReport refine_network(const RefineData& data,
@@ -406,12 +409,11 @@ RefineReport refine_network(const RefineData& data,
   if (data.Xv != nullptr && best_run.best_iterate > 0) {
     // A validation loss lower by chance is not an improvement: the refined point must beat the
     // start by min_improvement standard errors of the paired per-row difference.
-    const auto [mean, var] = paired_difference(
+    const Gain gain = paired_gain(
         L, theta, best_run.best, *data.Xv, Tv, net.activation, net.link, *data.valid_context);
-    const double rows = static_cast<double>(data.valid_context->global_rows(data.Xv->rows()));
     const double scale = squared ? 2 * spread * spread : 1.0;
-    report.improvement = mean * scale;
-    report.improvement_se = std::sqrt(var / rows) * scale;
+    report.improvement = gain.mean * scale;
+    report.improvement_se = gain.se * scale;
     if (report.improvement <= options.min_improvement * report.improvement_se) {
       best_run.best = theta;
       best_run.best_iterate = 0;

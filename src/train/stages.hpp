@@ -75,9 +75,6 @@ void report_standardizer(const Standardizer& st,
                          Index k,
                          TrainResult& result);
 
-/// TrainResult::extra_units for k hidden units on inputs of `rank` independent directions.
-void report_extra_units(Index k, Index rank, TrainResult& result);
-
 // ---- labels (labels.cpp) ----------------------------------------------------------------------
 
 struct Labels : StageReport {
@@ -238,13 +235,16 @@ Units map_back(const Matrix& Xs,
                const ExecutionContext& context);
 
 /// Extra units (k > the inputs' rank: the moments give at most one unit per independent
-/// direction): the directions E (d×e, unit columns, standardised coordinates) appended to `u`
-/// with standardised biases b (e), as σ(⟨ē, x̃⟩ + b_e).
-void append_extra_units(const Matrix& E, const Vector& b, const Standardizer& st, Units& u);
-
-/// Seeded directions and biases for e extra units in r standardised dimensions: directions
-/// uniform on the sphere, biases U(−1.5, 1.5) (pre-activations of unit variance).
-void extra_units(Index r, Index e, std::uint64_t seed, Matrix& E, Vector& b);
+/// direction), as σ(⟨ē_j, x̃⟩ + b_j).
+struct ExtraUnits {
+  Matrix E;  ///< r×e unit directions, standardised coordinates
+  Vector b;  ///< e standardised biases
+};
+/// Seeded extra units in r standardised dimensions: directions uniform on the sphere, biases
+/// U(−1.5, 1.5) (pre-activations of unit variance).
+ExtraUnits extra_units(Index r, Index e, std::uint64_t seed);
+/// The extra units appended to `u` after its moment units.
+void append_extra_units(const ExtraUnits& extra, const Standardizer& st, Units& u);
 
 /// The same from the centred labels' first score moment M1 = E[yc x̃] (d) and their second one
 /// along each direction, q_j = ū_jᵀ E[yc S2(x̃)] ū_j (k): only these k numbers of the d×d moment

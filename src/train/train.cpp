@@ -169,10 +169,6 @@ void detail::report_standardizer(const Standardizer& st,
   }
 }
 
-void detail::report_extra_units(Index k, Index rank, TrainResult& result) {
-  result.extra_units = k - std::min(k, rank);
-}
-
 namespace {
 
 // Stage "standardise": the whitening map, with a warning for each kind of column it drops, and
@@ -188,7 +184,7 @@ Standardizer standardise_stage(const Dataset& data,
   detail::report_standardizer(
       st, data.feature_names, context.global_rows(data.X.rows()), k_fixed, result);
   if (o.init == Init::Tensor && o.directions.size() == 0) {
-    detail::report_extra_units(o.hidden, st.rank(), result);
+    result.extra_units = o.hidden - k_fixed;
   }
   return st;
 }
@@ -221,8 +217,7 @@ struct LayerInputs {
   const TrainOptions& o;
   const ExecutionContext& context;
   detail::LinearOnlyScores* linear_only;  ///< shared by the fits of other directions
-  const Matrix& extra_E;  ///< extra units' directions (d×e), appended to each start
-  const Vector& extra_b;  ///< and their standardised biases
+  const detail::ExtraUnits& extra;        ///< appended to each start's units
 };
 
 // Map back, then biases (§4.4) and the output layer (§4.5), for the directions Ubar (d×k,
@@ -236,7 +231,7 @@ void fit_layers(const LayerInputs& in, const Matrix& Ubar, TrainResult& result, 
   const Vector yc = (y.array() - in.ybar).matrix();
   detail::Units units =
       detail::map_back(in.Xs, in.mixture, yc, in.st, Ubar, o.activation, in.context);
-  detail::append_extra_units(in.extra_E, in.extra_b, in.st, units);
+  detail::append_extra_units(in.extra, in.st, units);
   const detail::BiasProblem problem =
       detail::bias_problem(X, in.Xs, y, yc, in.st, units, o, in.context);
   const detail::BiasFit biases = detail::fit_biases(problem, &result.bias_used);
@@ -277,7 +272,10 @@ constexpr Index kRandomStartMinRows = 200;
 
 // RefineOptions::random_start: the refinement from a seeded random start (the linear term at
 // zero), kept in `result` when it beats the refined moment start on the validation rows by
-// kRandomStartMargin standard errors; tried with kRandomStartMinRows validation rows or more.
+// kRandomStartMargin standard errors. Tried for a tensor start with kRandomStartMinRows
+// validation rows or more, and only where the moments vouch for fewer than all units (weak
+// units, extra units): with every unit above the noise level the moment start is in the right
+// basin.
 void refine_random_start(const detail::RefineData& rows_seen,
                          const Standardizer& st,
                          const TrainOptions& o,
@@ -285,7 +283,9 @@ void refine_random_start(const detail::RefineData& rows_seen,
                          const ExecutionContext& context,
                          const std::function<void(double)>& progress,
                          TrainResult& result) {
-  if (rows_seen.valid_context->global_rows(rows_seen.Xv->rows()) < kRandomStartMinRows) {
+  if (!o.refine.random_start || rows_seen.Xv == nullptr || o.init != Init::Tensor ||
+      o.directions.size() > 0 || (result.moments.weak_units.empty() && result.extra_units == 0) ||
+      rows_seen.valid_context->global_rows(rows_seen.Xv->rows()) < kRandomStartMinRows) {
     return;
   }
   TwoLayerNetwork net = result.network;
@@ -309,11 +309,7 @@ void refine_random_start(const detail::RefineData& rows_seen,
     report.loss_before = result.refine.loss_before;
     report.validation_before = result.refine.validation_before;
     result.refine = report;
-    result.network.W1 = net.W1;
-    result.network.b1 = net.b1;
-    result.network.W2 = net.W2;
-    result.network.b2 = net.b2;
-    result.network.C = net.C;
+    result.network = std::move(net);  // a copy of result's network with new weights
   }
 }
 
@@ -365,12 +361,7 @@ void refine_stage(const Matrix& Xs,
       result.stages = std::move(stages);
     }
   }
-  // Only where the moments vouch for fewer than all units (weak units, extra units): with
-  // every unit above the noise level the moment start is in the right basin.
-  if (o.refine.random_start && validation != nullptr && o.init == Init::Tensor &&
-      o.directions.size() == 0 && (!result.moments.weak_units.empty() || result.extra_units > 0)) {
-    refine_random_start(rows_seen, st, o, ybar, context, refine_progress, result);
-  }
+  refine_random_start(rows_seen, st, o, ybar, context, refine_progress, result);
 }
 
 // The stages on `data`; with `validation`, the refinement stops early on those rows.
@@ -380,10 +371,9 @@ TrainResult run_pipeline(const Dataset& data,
                          const HeldOut* validation) {
   const Matrix& X = data.X;
   const Index n = X.rows(), d = X.cols(), k = o.hidden;
-  if (k > std::max(d, kMaxHiddenUnits)) {
+  if (k > max_hidden_units(d)) {
     detail::fail("TrainOptions::hidden = " + std::to_string(k) + " exceeds max(d, " +
-                 std::to_string(kMaxHiddenUnits) +
-                 ") = " + std::to_string(std::max(d, kMaxHiddenUnits)) +
+                 std::to_string(kMaxHiddenUnits) + ") = " + std::to_string(max_hidden_units(d)) +
                  ": units beyond the inputs' directions are extra units, at most " +
                  std::to_string(kMaxHiddenUnits) + " units in all");
   }
@@ -471,12 +461,10 @@ TrainResult run_pipeline(const Dataset& data,
     }
 
     detail::LinearOnlyScores linear_only;
-    Matrix extra_E;
-    Vector extra_b;
-    detail::extra_units(
-        st.rank(), result.extra_units, detail::derive_seed(o.seed, 61), extra_E, extra_b);
+    const detail::ExtraUnits extra =
+        detail::extra_units(st.rank(), result.extra_units, detail::derive_seed(o.seed, 61));
     const LayerInputs in{
-        data, Xs, labels, ybar, mixture.get(), st, o, context, &linear_only, extra_E, extra_b};
+        data, Xs, labels, ybar, mixture.get(), st, o, context, &linear_only, extra};
     // The state before the layers, for the second candidate (its own warnings, not these).
     const std::optional<TrainResult> before =
         second_order.empty() ? std::nullopt : std::optional<TrainResult>(result);
