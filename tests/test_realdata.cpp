@@ -407,7 +407,7 @@ TEST_SUITE("realdata") {
     data.valid_context = &context;
     const nnlift::TwoLayerNetwork good = s.truth;
     nnlift::TwoLayerNetwork bad = s.truth;
-    bad.W2 *= 0.5;  // half the teacher's output: a clearly larger loss on every part of the data
+    bad.W2 *= 0.5;  // half the teacher's output weights: a clearly larger loss
     CHECK(nnlift::detail::beats_on_validation(bad, good, data, st, 2.0));
     CHECK_FALSE(nnlift::detail::beats_on_validation(good, bad, data, st, 2.0));
     CHECK_FALSE(nnlift::detail::beats_on_validation(good, good, data, st, 0.0));  // no difference

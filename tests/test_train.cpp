@@ -357,7 +357,8 @@ TEST_SUITE("train") {
     CHECK((one_thread.network.W2.array() == six.network.W2.array()).all());
     o.seed = 2;
     CHECK((nnlift::train(data, o).network.W1.array() != six.network.W1.array()).any());
-    // Classes: the moment-ratio biases keep the extra units' own; a ring is not linear.
+    // Classes (moment-ratio biases for the moment units, the extra units' own for the rest): a
+    // ring is not linear.
     nnlift::Dataset ring = data;
     for (Index i = 0; i < ring.y.size(); ++i) {
       ring.y(i) = data.X.row(i).squaredNorm() > 1.4 ? 1.0 : 0.0;
