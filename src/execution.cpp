@@ -145,6 +145,15 @@ SubsetReducer::SubsetReducer(const RowReducer& parent,
       m_first += size;
     }
   }
+  // Blocks of the full set's row index, found once: every pass over the subset asks for them
+  // (a refinement on a few thousand rows asks thousands of times).
+  const Index block = block_rows();
+  for (Index i = 0; i < n; ++i) {
+    const auto at = static_cast<std::size_t>(i);
+    if (i == 0 || m_root_rows[at] / block != m_root_rows[at - 1] / block) {
+      m_block_starts.push_back(i);
+    }
+  }
 }
 
 std::vector<Index> SubsetReducer::block_starts(Index local_rows) const {
@@ -152,16 +161,7 @@ std::vector<Index> SubsetReducer::block_starts(Index local_rows) const {
     detail::fail("SubsetReducer: " + std::to_string(local_rows) + " local rows for a subset of " +
                  std::to_string(m_parent_rows.size()));
   }
-  // Blocks of the full set's row index.
-  const Index block = block_rows();
-  std::vector<Index> begins;
-  for (Index i = 0; i < local_rows; ++i) {
-    const auto at = static_cast<std::size_t>(i);
-    if (i == 0 || m_root_rows[at] / block != m_root_rows[at - 1] / block) {
-      begins.push_back(i);
-    }
-  }
-  return begins;
+  return m_block_starts;
 }
 
 std::vector<Index> RowReducer::root_rows(Index local_rows) const {

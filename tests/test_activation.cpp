@@ -28,22 +28,55 @@ TEST_SUITE("activation") {
     }
   }
 
-  TEST_CASE("activation: activate_with_slope equals activate and the first derivative exactly") {
-    // The bias fit and the refinement take σ' from σ; the model must not change by a bit.
+  TEST_CASE(
+      "activation: activate_with_slope equals activate_inplace, near activate, bits by value") {
+    // The bias fit and the refinement take σ' from σ; the model's forward pass takes σ alone:
+    // both must give the same bits. The logistic is vectorised (Eigen's exp), within a few ulp
+    // of activate(); the others are activate() itself.
     nnlift::Matrix z(3, 4);
     z << -40.0, -2.5, -0.7, -1e-300, 0.0, 1e-12, 0.4, 1.9, 7.5, 36.0, -710.0, 710.0;
     for (Activation a :
          {Activation::Sigmoid, Activation::Tanh, Activation::Softplus, Activation::Relu}) {
-      nnlift::Matrix values = z, slopes;
+      nnlift::Matrix values = z, slopes, alone = z;
       nnlift::detail::activate_with_slope(a, values, slopes);
+      nnlift::activate_inplace(a, alone);
       REQUIRE(slopes.rows() == z.rows());
       REQUIRE(slopes.cols() == z.cols());
       for (nnlift::Index i = 0; i < z.size(); ++i) {
         CAPTURE(nnlift::to_string(a));
-        CAPTURE(z.data()[i]);
-        CHECK(values.data()[i] == nnlift::activate(a, z.data()[i]));
-        CHECK(slopes.data()[i] == nnlift::activation_derivative(a, 1, z.data()[i]));
+        const double t = z.data()[i], v = values.data()[i];
+        CAPTURE(t);
+        CHECK(v == alone.data()[i]);
+        const double exact = nnlift::activate(a, t);
+        CHECK(std::abs(v - exact) <= 4e-16 * std::abs(exact) + 1e-300);
+        if (a == Activation::Sigmoid) {
+          CHECK(slopes.data()[i] == v * (1.0 - v));
+        } else {
+          CHECK(slopes.data()[i] == nnlift::activation_derivative(a, 1, t));
+        }
       }
+    }
+  }
+
+  TEST_CASE("activation: an entry's bits do not depend on where it lies (row blocks, partitions)") {
+    // Models must be bitwise the same for any row partition: a vectorised σ with a scalar tail
+    // would give an entry other bits at the end of a block than inside one.
+    nnlift::Matrix base(1, 40);
+    for (nnlift::Index j = 0; j < base.cols(); ++j) {
+      base(0, j) = -9.0 + 0.4567 * static_cast<double>(j);
+    }
+    nnlift::Matrix reference = base;
+    nnlift::activate_inplace(Activation::Sigmoid, reference);
+    for (nnlift::Index offset = 1; offset < 20; ++offset) {
+      nnlift::Matrix shifted = nnlift::Matrix::Constant(1, base.cols() + offset, 0.3);
+      shifted.rightCols(base.cols()) = base;
+      nnlift::Matrix slopes;
+      nnlift::detail::activate_with_slope(Activation::Sigmoid, shifted, slopes);
+      CAPTURE(offset);
+      CHECK(shifted.rightCols(base.cols()) == reference);
+      nnlift::Matrix head = base.leftCols(base.cols() - offset);
+      nnlift::activate_inplace(Activation::Sigmoid, head);
+      CHECK(head == reference.leftCols(base.cols() - offset));
     }
   }
 

@@ -108,7 +108,8 @@ class SubsetReducer final : public RowReducer {
  private:
   const RowReducer& m_parent;
   std::vector<Index> m_parent_rows;
-  std::vector<Index> m_root_rows;  // each local row's index in the full set
+  std::vector<Index> m_root_rows;     // each local row's index in the full set
+  std::vector<Index> m_block_starts;  // where the full set's blocks begin among the local rows
   Index m_first = 0;
   Index m_total = 0;
 };
