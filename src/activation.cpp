@@ -163,19 +163,25 @@ namespace {
 constexpr Index kChunk = 16;
 using Chunk = Eigen::Array<double, kChunk, 1>;
 
-template <class Out>
-void logistic_chunks(double* values, Index size, Out&& out) {
+// f(chunk) over `values` in chunks of kChunk entries, the last one padded with zeros; out(at,
+// count, f(chunk)) receives the first `count` entries of each result.
+template <class F, class Out>
+void by_chunks(const double* values, Index size, F&& f, Out&& out) {
   Index i = 0;
   for (; i + kChunk <= size; i += kChunk) {
-    const Chunk s = (1.0 + (-Eigen::Map<const Chunk>(values + i)).exp()).inverse();
-    out(i, kChunk, s);
+    out(i, kChunk, f(Chunk(Eigen::Map<const Chunk>(values + i))));
   }
   if (i < size) {
     Chunk t = Chunk::Zero();
     t.head(size - i) = Eigen::Map<const Eigen::ArrayXd>(values + i, size - i);
-    const Chunk s = (1.0 + (-t).exp()).inverse();
-    out(i, size - i, s);
+    out(i, size - i, f(t));
   }
+}
+
+template <class Out>
+void logistic_chunks(const double* values, Index size, Out&& out) {
+  by_chunks(
+      values, size, [](const Chunk& t) -> Chunk { return (1.0 + (-t).exp()).inverse(); }, out);
 }
 
 }  // namespace
@@ -195,6 +201,16 @@ void activate_inplace(Activation activation, Matrix& values) {
 }
 
 namespace detail {
+
+void exp_inplace(double* values, Index size) {
+  by_chunks(
+      values,
+      size,
+      [](const Chunk& t) -> Chunk { return t.exp(); },
+      [&](Index at, Index count, const Chunk& e) {
+        Eigen::Map<Eigen::ArrayXd>(values + at, count) = e.head(count);
+      });
+}
 
 void activate_with_slope(Activation activation, Matrix& values, Matrix& slopes) {
   slopes.resize(values.rows(), values.cols());

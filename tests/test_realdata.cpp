@@ -375,11 +375,19 @@ TEST_SUITE("realdata") {
       CHECK(r.refine.weight_decay == decay);
       CHECK(r.validation.mse == doctest::Approx(r.refine.validation_after).epsilon(1e-9));
     }
-    // Chosen from the grid, weakest first, stopping at the first decay that does no better on
-    // validation: the oracle is each decay run on its own.
-    const double grid[] = {1e-4, 1e-3, 1e-2, 1e-1};
+    // Chosen from the grid c / n (c = 0.01, 0.1, ..., up to 0.1; n the training rows), weakest
+    // first, stopping at the first decay that does no better on validation: the oracle is each
+    // decay run on its own.
+    const double rows = static_cast<double>(data.X.rows() - nnlift::train(data, o).validation.rows);
+    std::vector<double> grid;
+    for (const double c : {0.01, 0.1, 1.0, 10.0, 100.0, 1000.0}) {
+      if (c / rows <= 0.1) {
+        grid.push_back(c / rows);
+      }
+    }
+    REQUIRE(grid.size() == 4);  // about 480 training rows: 2.1e-5 ... 0.021
     double expected = grid[0], best = 0;
-    for (std::size_t i = 0; i < 4; ++i) {
+    for (std::size_t i = 0; i < grid.size(); ++i) {
       o.refine.weight_decay = grid[i];
       const double loss = nnlift::train(data, o).refine.validation_after;
       if (i > 0 && !(loss < best)) {

@@ -114,12 +114,13 @@ struct RefineOptions {
   /// L2 weight decay α: the objective adds α/2 ‖θ − θ0‖² over the weights W1, W2 and C (in
   /// standardised coordinates and standardised regression targets), θ0 the start: the moment
   /// estimate (so the decay pulls toward it), or zero with init = Random. Unset: chosen from
-  /// {1e-4, 1e-3, 1e-2, 1e-1} on the validation loss, weakest first, stopping at the first
-  /// that does no better than the one before. Finite, >= 0 when set.
+  /// c / n for c = 0.01, 0.1, ..., 1000, up to 0.1 (n the training rows: the start weighs like c
+  /// rows), on the validation loss, weakest first, stopping at the first that does no better
+  /// than the one before. Finite, >= 0 when set.
   std::optional<double> weight_decay;
   /// Early stopping: loss evaluations without a better validation loss before the search
   /// stops; > 0. Only with validation rows.
-  int patience = 20;
+  int patience = 50;
   /// With validation rows: the refined point is kept only when it beats the start there by at
   /// least this many standard errors of the paired per-row loss difference (1: the one-standard-
   /// error rule); else the start is kept (RefineReport::start_kept), and train() refits the

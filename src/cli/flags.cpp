@@ -223,8 +223,9 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       with_default(&f.weight_decay),
       "auto | alpha >= 0: the refinement's L2 penalty alpha/2 |theta - theta0|^2 on W1, W2 "
       "and C (standardised units), theta0 the moment estimate (zero with --init random); "
-      "auto: the best of 1e-4, 1e-3, 1e-2, 1e-1 on the validation loss, tried weakest first "
-      "and stopped at the first that does no better")(
+      "auto: the best of c/n for c = 0.01, 0.1, ..., 1000 up to 0.1 (n training rows; the start "
+      "weighs like c rows) on the validation loss, tried weakest first and stopped at the first "
+      "that does no better")(
       "refine-patience",
       with_default(&o.refine.patience),
       "early stopping: loss evaluations without a better validation loss before the "

@@ -21,6 +21,10 @@ struct ActivationTraits {
 /// The row of `activation` in the table (activation.cpp).
 const ActivationTraits& traits(Activation activation) noexcept;
 
+/// e^x of each of `size` doubles in place, vectorised (Eigen's exp) in fixed chunks: each entry's
+/// bits depend on its value alone, wherever it lies (any row block, partition or thread count).
+void exp_inplace(double* values, Index size);
+
 /// Every entry of `values` through σ, and σ' at the same points into `slopes`, with one
 /// transcendental per entry where σ' follows from σ (logistic: σ(1 − σ), tanh: 1 − σ²).
 /// The values equal activate_inplace()'s bit for bit; the logistic is vectorised there (within a

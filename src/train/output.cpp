@@ -9,6 +9,7 @@
 
 #include <Eigen/Cholesky>
 
+#include "detail/activation_traits.hpp"
 #include "detail/glm.hpp"
 #include "detail/lbfgs.hpp"
 #include "detail/sample.hpp"
@@ -237,7 +238,8 @@ Vector fit_softmax(const Design& D,
       const Matrix logits = F * W.transpose();  // cnt×c
       // Softmax by columns (vectorised): P = exp(L − max) / Σ, log-normaliser = log Σ + max.
       const Vector top = logits.rowwise().maxCoeff();
-      Matrix P = (logits.colwise() - top).array().exp().matrix();
+      Matrix P = logits.colwise() - top;
+      exp_inplace(P.data(), P.size());
       const Vector total = P.rowwise().sum();
       const Vector log_normaliser = total.array().log() + top.array();
       P.array().colwise() /= total.array();
