@@ -453,6 +453,31 @@ TEST_SUITE("execution") {
     CHECK(worst < 1e-7 * static_cast<double>(rows.size()));
   }
 
+  TEST_CASE(
+      "execution: the classes' cross-validation (gathered rows, chains of fits in parallel) gives "
+      "one model for any thread count and partition") {
+    // 9,000 rows: the output layer's cross-validation runs on all of them (no subsample). Every
+    // part gathers the rows and runs the (fold, factor) chains in threads on its own copy; the
+    // single process runs them on 1 or 2 threads.
+    nnlift::Dataset data = rows_of(planted_set(nnlift::Task::Regression, 4), 0, 9000);
+    for (Index i = 0; i < data.y.size(); ++i) {  // three classes: the softmax path
+      data.y(i) = data.y(i) < -0.2 ? 0.0 : (data.y(i) < 0.2 ? 1.0 : 2.0);
+    }
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.labels.task = nnlift::Task::Classification;
+    o.validation.fraction = 0.0;
+    const nnlift::TrainResult one = nnlift::train(data, o, ExecutionContext(1));
+    const nnlift::TrainResult two = nnlift::train(data, o, ExecutionContext(2));
+    CHECK(same_network(one.network, two.network));
+    REQUIRE(one.network.classes.size() == 3);
+    const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {8192});
+    REQUIRE(parts.size() == 2);
+    for (const nnlift::TrainResult& r : parts) {
+      CHECK(same_network(r.network, one.network));
+    }
+  }
+
   TEST_CASE("execution: a part with a class-less fold still takes the three-class path") {
     // The second part holds 2 rows, so one of the output layer's three folds has none of its
     // rows there. Whether the classes are many must not depend on a part's rows (it did: an

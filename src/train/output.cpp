@@ -12,6 +12,7 @@
 #include "detail/activation_traits.hpp"
 #include "detail/glm.hpp"
 #include "detail/lbfgs.hpp"
+#include "detail/parallel.hpp"
 #include "detail/sample.hpp"
 #include "train/stages.hpp"
 
@@ -39,6 +40,8 @@ struct Design {
   // no gradient and stay at 0, where a huge penalty instead would make the problem so
   // ill-conditioned that L-BFGS stops far from the optimum.
   bool hidden = true;
+  // Non-null: these rows' whole design, built once (block() then copies its rows).
+  const Matrix* built = nullptr;
   // The design for a hidden factor: without the units' columns for kUnitsLeftOut.
   Design with_factor(double factor) const {
     Design out = *this;
@@ -49,7 +52,18 @@ struct Design {
   Index r() const { return X != nullptr ? X->cols() : 0; }
   Index p() const { return k() + r() + 1; }
   Index rows() const { return H.rows(); }
+  // Rows [b, b + c): a view of `built`, else built into `scratch`.
+  Eigen::Ref<const Matrix> rows_of(Index b, Index c, Matrix& scratch) const {
+    if (built != nullptr) {
+      return built->middleRows(b, c);
+    }
+    scratch = block(b, c);
+    return scratch;
+  }
   Matrix block(Index b, Index c) const {
+    if (built != nullptr) {
+      return built->middleRows(b, c);
+    }
     Matrix F(c, p());
     if (hidden) {
       F.leftCols(k()) = H.middleRows(b, c);
@@ -190,7 +204,8 @@ Vector fit_logistic(const Design& D,
   Vector beta = start;
   for (int it = 0; it < 100; ++it) {
     const Matrix gh = context.sum(n, p, p + 2, [&](Index b, Index c) {
-      const Matrix F = D.block(b, c);
+      Matrix scratch;
+      const Eigen::Ref<const Matrix> F = D.rows_of(b, c, scratch);
       Vector weight(c), residual(c);
       const Vector f = F * beta;
       for (Index i = 0; i < c; ++i) {
@@ -234,7 +249,8 @@ Vector fit_softmax(const Design& D,
   auto objective = [&](const Vector& theta, Vector& grad) {
     const Eigen::Map<const Matrix> W(theta.data(), c, p);
     const Matrix sum = context.sum(n, c * p + 2, 1, [&](Index b, Index cnt) {
-      const Matrix F = D.block(b, cnt);
+      Matrix scratch;
+      const Eigen::Ref<const Matrix> F = D.rows_of(b, cnt, scratch);
       const Matrix logits = F * W.transpose();  // cnt×c
       // Softmax by columns (vectorised): P = exp(L − max) / Σ, log-normaliser = log Σ + max.
       const Vector top = logits.rowwise().maxCoeff();
@@ -285,7 +301,8 @@ ClassScore class_score(const Design& D,
                        const ExecutionContext& context) {
   const Index n = D.rows(), p = D.p();
   const Matrix total = context.sum(n, 3, 1, [&](Index b, Index cnt) {
-    const Matrix F = D.block(b, cnt);
+    Matrix scratch;
+    const Eigen::Ref<const Matrix> F = D.rows_of(b, cnt, scratch);
     double loss = 0, errors = 0;
     if (labels.multiclass()) {
       const Index c = labels.onehot.cols();
@@ -323,44 +340,62 @@ Vector fit_classes(const Design& D,
                              : fit_logistic(D, labels.y, penalty, start, context);
 }
 
-// The rows of D (and their labels) that `keep(local row)` picks, with a context whose sums run
-// over them alone, in the full set's global blocks (the same for any partition of the rows).
-struct RowSubset {
-  template <class Keep>
-  RowSubset(const Design& D, const Labels& all, const ExecutionContext& parent, Keep&& keep)
-      : rows(picked(D.rows(), keep)),
-        reducer(parent.reducer(), D.rows(), rows),
-        context(reducer, parent.num_threads()),
-        H(D.H(rows, Eigen::all)),
-        X(D.X != nullptr ? Matrix((*D.X)(rows, Eigen::all)) : Matrix()),
-        full(D) {
-    labels.y = all.y(rows);
+// The cross-validation's rows, gathered from every part (at most kClassChoiceRows of them): every
+// part holds all of them in global row order and runs the cross-validation on its own copy,
+// through local sums only. No collective call is made inside, so its chains of fits run in
+// parallel threads, and every part computes the same choice, bit for bit, for any partition of
+// the rows and any thread count.
+struct GatheredRows {
+  GatheredRows(const Design& D, const Labels& all, const ExecutionContext& context)
+      : H(context.reducer().gather_rows(D.H)),
+        X(D.X != nullptr ? context.reducer().gather_rows(*D.X) : Matrix()),
+        st(D.st),
+        has_x(D.X != nullptr) {
+    labels.y = context.reducer().gather_rows(Matrix(all.y)).col(0);
     labels.classes = all.classes;
     if (all.multiclass()) {
-      labels.onehot = all.onehot(rows, Eigen::all);
+      labels.onehot = context.reducer().gather_rows(all.onehot);
     }
   }
-  // The subset's design with the units' columns as `factor` says (Design::with_factor).
-  Design design(double factor) const {
-    return Design{H, full.X != nullptr ? &X : nullptr, full.st}.with_factor(factor);
-  }
+  Index rows() const { return H.rows(); }
+  Matrix H, X;
+  const Standardizer& st;
+  bool has_x;
+  Labels labels;
+};
+
+// The gathered rows that `keep(row)` picks, their design with all columns built once (each fit
+// evaluates it many times), and their labels.
+struct FoldRows {
   template <class Keep>
-  static std::vector<Index> picked(Index n, Keep&& keep) {
-    std::vector<Index> out;
-    for (Index i = 0; i < n; ++i) {
+  FoldRows(const GatheredRows& all, double factor, Keep&& keep) {
+    std::vector<Index> rows;
+    for (Index i = 0; i < all.rows(); ++i) {
       if (keep(i)) {
-        out.push_back(i);
+        rows.push_back(i);
       }
     }
-    return out;
+    H = all.H(rows, Eigen::all);
+    if (all.has_x) {
+      X = all.X(rows, Eigen::all);
+    }
+    F = Design{H, all.has_x ? &X : nullptr, all.st}.with_factor(factor).block(0, H.rows());
+    labels.y = all.labels.y(rows);
+    labels.classes = all.labels.classes;
+    if (all.labels.multiclass()) {
+      labels.onehot = all.labels.onehot(rows, Eigen::all);
+    }
   }
-
-  std::vector<Index> rows;
-  SubsetReducer reducer;
-  ExecutionContext context;
-  Matrix H, X;
+  FoldRows(const FoldRows&) = delete;
+  FoldRows& operator=(const FoldRows&) = delete;
+  // The design of these rows (every block copied from F).
+  Design design(const GatheredRows& all) const {
+    Design D{H, all.has_x ? &X : nullptr, all.st};
+    D.built = &F;
+    return D;
+  }
+  Matrix H, X, F;  // F = [H or zeros, z, 1]
   Labels labels;
-  const Design& full;
 };
 
 // The ridge and hidden factor for classes by 3-fold cross-validation on the rows of D, for a
@@ -377,7 +412,6 @@ RidgeChoice choose_class_ridge(const Design& D,
   const Vector zero = Vector::Zero(outputs * D.p());
   RidgeChoice best;
   constexpr int kFolds = 3;
-  const Index first = context.first_row(n);
   // As in the regression's GCV: the units' first-layer parameters were fitted to these labels,
   // which the folds do not see; a model that uses them is charged k (r + 1) / n per row
   // (Akaike's correction for a log-likelihood), so that the linear model alone wins where the
@@ -399,29 +433,55 @@ RidgeChoice choose_class_ridge(const Design& D,
       factors.push_back(factor);
     }
   }
-  // Fold by fold, on the fold's own rows (the training rows' fits and the held-out rows' scores
-  // touch only those rows), each factor's fits warm-started from large to small ridges.
+  // One chain of fits per (fold, factor), each warm-started from large to small ridges on the
+  // fold's rows, in parallel (a chain's sums are local: see GatheredRows); the scores are added
+  // in fold order afterwards.
+  const GatheredRows all(D, labels, context);
+  const LocalReducer local(context.reducer().block_rows());
+  const ExecutionContext one(local, 1);
   constexpr Index kRidges = static_cast<Index>(std::size(kClassRidgeGrid));
+  const Index chains = kFolds * static_cast<Index>(factors.size());
+  std::vector<std::vector<ClassScore>> by_chain(static_cast<std::size_t>(chains));
+  std::vector<std::vector<Vector>> fits(static_cast<std::size_t>(chains));  // each ridge's
+  parallel_for(chains, context.num_threads(), [&](Index chain) {
+    const int fold = static_cast<int>(chain / static_cast<Index>(factors.size()));
+    const double factor =
+        factors[static_cast<std::size_t>(chain % static_cast<Index>(factors.size()))];
+    const FoldRows train(all, factor, [&](Index i) { return i % kFolds != fold; });
+    const FoldRows held(all, factor, [&](Index i) { return i % kFolds == fold; });
+    std::vector<ClassScore>& out = by_chain[static_cast<std::size_t>(chain)];
+    Vector start = zero;
+    for (Index g = 0; g < kRidges; ++g) {
+      const Vector penalty =
+          column_penalties(energy, kClassRidgeGrid[kRidges - 1 - g], D.k(), factor);
+      start = fit_classes(train.design(all), train.labels, penalty, start, one, true);
+      out.push_back(class_score(held.design(all), held.labels, start, one));
+      fits[static_cast<std::size_t>(chain)].push_back(start);
+    }
+  });
   std::vector<std::vector<ClassScore>> cv(
       factors.size(), std::vector<ClassScore>(static_cast<std::size_t>(kRidges)));
-  for (int fold = 0; fold < kFolds; ++fold) {
-    const RowSubset train(
-        D, labels, context, [&](Index i) { return (first + i) % kFolds != fold; });
-    const RowSubset held(D, labels, context, [&](Index i) { return (first + i) % kFolds == fold; });
-    for (std::size_t f = 0; f < factors.size(); ++f) {
-      Vector start = zero;
-      for (Index g = 0; g < kRidges; ++g) {
-        const Vector penalty =
-            column_penalties(energy, kClassRidgeGrid[kRidges - 1 - g], D.k(), factors[f]);
-        start = fit_classes(
-            train.design(factors[f]), train.labels, penalty, start, train.context, true);
-        const ClassScore score =
-            class_score(held.design(factors[f]), held.labels, start, held.context);
-        cv[f][static_cast<std::size_t>(g)].loss += score.loss / kFolds;
-        cv[f][static_cast<std::size_t>(g)].error += score.error / kFolds;
-      }
+  for (Index chain = 0; chain < chains; ++chain) {
+    const auto f = static_cast<std::size_t>(chain % static_cast<Index>(factors.size()));
+    for (Index g = 0; g < kRidges; ++g) {
+      const ClassScore& score =
+          by_chain[static_cast<std::size_t>(chain)][static_cast<std::size_t>(g)];
+      cv[f][static_cast<std::size_t>(g)].loss += score.loss / kFolds;
+      cv[f][static_cast<std::size_t>(g)].error += score.error / kFolds;
     }
   }
+  // The folds' mean fit of factor f at ridge step g (the largest ridge first).
+  const auto mean_fit = [&](std::size_t f, std::size_t g) {
+    Vector mean = zero;
+    for (Index fold = 0; fold < kFolds; ++fold) {
+      const Index chain = fold * static_cast<Index>(factors.size()) + static_cast<Index>(f);
+      mean += fits[static_cast<std::size_t>(chain)][g] / kFolds;
+    }
+    return mean;
+  };
+  const auto linear_columns = [&](const Vector& beta) -> Matrix {
+    return Eigen::Map<const Matrix>(beta.data(), outputs, D.p()).rightCols(D.p() - D.k());
+  };
   // The candidates in the order of kClassHiddenFactors (the first of equal scores wins), the
   // largest ridge first.
   for (const double factor : kClassHiddenFactors) {
@@ -445,6 +505,8 @@ RidgeChoice choose_class_ridge(const Design& D,
       if (!std::isfinite(factor) && linear_only != nullptr) {
         linear_only->loss.push_back(score.loss);
         linear_only->error.push_back(score.error);
+        linear_only->fits.push_back(linear_columns(
+            mean_fit(static_cast<std::size_t>(at - factors.begin()), static_cast<std::size_t>(g))));
       }
     }
   }
@@ -471,6 +533,21 @@ RidgeChoice choose_class_ridge(const Design& D,
       best_loss = c.cv.loss;
       best.ridge = c.ridge;
     }
+  }
+  // The final fit's start: the folds' mean fit at the choice. For the linear model alone, only
+  // its columns after the units' can be nonzero, and a shared score list holds those.
+  const auto at = std::find(factors.begin(), factors.end(), best.hidden_factor);
+  const auto found = std::find(std::begin(kClassRidgeGrid), std::end(kClassRidgeGrid), best.ridge);
+  const auto step = static_cast<std::size_t>(std::end(kClassRidgeGrid) - 1 - found);
+  if (found == std::end(kClassRidgeGrid)) {
+    // No ridge was chosen (no finite score): the final fit starts from zero.
+  } else if (at != factors.end()) {
+    best.beta = mean_fit(static_cast<std::size_t>(at - factors.begin()), step);
+  } else if (!std::isfinite(best.hidden_factor) && linear_only != nullptr &&
+             step < linear_only->fits.size()) {
+    best.beta = zero;
+    Eigen::Map<Matrix>(best.beta.data(), outputs, D.p()).rightCols(D.p() - D.k()) =
+        linear_only->fits[step];
   }
   return best;
 }
@@ -519,7 +596,7 @@ RidgeChoice fit_class_output(const Design& D,
   best.beta = fit_classes(D.with_factor(best.hidden_factor),
                           labels,
                           column_penalties(energy, best.ridge, D.k(), best.hidden_factor),
-                          zero,
+                          best.beta.size() == zero.size() ? best.beta : zero,
                           context);
   return best;
 }

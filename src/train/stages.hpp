@@ -359,6 +359,9 @@ struct OutputFit : StageReport {
 /// units can share them: empty, the first fit fills them; filled, the next ones reuse them.
 struct LinearOnlyScores {
   std::vector<double> loss, error;
+  /// Classes: per ridge (largest first), the folds' mean fit of the linear model, its columns
+  /// after the units' (outputs × (r + 1)): the final fit's start when that model is chosen.
+  std::vector<Matrix> fits;
 };
 OutputFit fit_output_layer(const Matrix& H,
                            const Matrix* X,
