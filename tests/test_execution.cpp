@@ -457,8 +457,9 @@ TEST_SUITE("execution") {
       "execution: the classes' cross-validation (gathered rows, chains of fits in parallel) gives "
       "one model for any thread count and partition") {
     // 9,000 rows: the output layer's cross-validation runs on all of them (no subsample). Every
-    // part gathers the rows and runs the (fold, factor) chains in threads on its own copy; the
-    // single process runs them on 1 or 2 threads.
+    // part gathers the rows and runs the (fold, factor) chains on its own copy, one thread each;
+    // the single process runs them on 2 threads. (Two trainings, not three: 10.7 s under the
+    // sanitizers with a third on 1 thread.)
     nnlift::Dataset data = rows_of(planted_set(nnlift::Task::Regression, 4), 0, 9000);
     for (Index i = 0; i < data.y.size(); ++i) {  // three classes: the softmax path
       data.y(i) = data.y(i) < -0.2 ? 0.0 : (data.y(i) < 0.2 ? 1.0 : 2.0);
@@ -467,14 +468,12 @@ TEST_SUITE("execution") {
     o.hidden = 2;
     o.labels.task = nnlift::Task::Classification;
     o.validation.fraction = 0.0;
-    const nnlift::TrainResult one = nnlift::train(data, o, ExecutionContext(1));
     const nnlift::TrainResult two = nnlift::train(data, o, ExecutionContext(2));
-    CHECK(same_network(one.network, two.network));
-    REQUIRE(one.network.classes.size() == 3);
+    REQUIRE(two.network.classes.size() == 3);
     const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {8192});
     REQUIRE(parts.size() == 2);
     for (const nnlift::TrainResult& r : parts) {
-      CHECK(same_network(r.network, one.network));
+      CHECK(same_network(r.network, two.network));
     }
   }
 
