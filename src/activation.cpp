@@ -155,33 +155,29 @@ double activate(Activation activation, double t) noexcept {
 
 namespace {
 
-// The logistic function over an array of doubles by Eigen's vectorised exp, in chunks of fixed
-// size (the last one padded): every entry takes the same instructions wherever it lies, so the
-// same value gives the same bits in any block of rows, any row partition and any thread count.
-// 1/(1 + e^−t) is safe at both ends: Eigen's exp clamps its argument, so no inf/inf appears, and
-// the result keeps its relative accuracy far into the lower tail. Within a few ulp of logistic().
+// Eigen's vectorised exp (and the logistic built on it) over arrays of doubles, in chunks of
+// fixed size (the last one padded): every entry takes the same instructions wherever it lies, so
+// the same value gives the same bits in any block of rows, any row partition and any thread
+// count. The logistic 1/(1 + e^−t) is safe at both ends: Eigen's exp clamps its argument, so no
+// inf/inf appears, and the result keeps its relative accuracy far into the lower tail. Within a
+// few ulp of logistic().
 constexpr Index kChunk = 16;
 using Chunk = Eigen::Array<double, kChunk, 1>;
 
-// f(chunk) over `values` in chunks of kChunk entries, the last one padded with zeros; out(at,
-// count, f(chunk)) receives the first `count` entries of each result.
-template <class F, class Out>
-void by_chunks(const double* values, Index size, F&& f, Out&& out) {
+// f(chunk) over `values` in chunks of kChunk entries, in place; the last chunk is padded with
+// zeros and only its first entries are written back.
+template <class F>
+void by_chunks(double* values, Index size, F&& f) {
   Index i = 0;
   for (; i + kChunk <= size; i += kChunk) {
-    out(i, kChunk, f(Chunk(Eigen::Map<const Chunk>(values + i))));
+    Eigen::Map<Chunk> chunk(values + i);
+    chunk = f(Chunk(chunk));
   }
   if (i < size) {
     Chunk t = Chunk::Zero();
     t.head(size - i) = Eigen::Map<const Eigen::ArrayXd>(values + i, size - i);
-    out(i, size - i, f(t));
+    Eigen::Map<Eigen::ArrayXd>(values + i, size - i) = f(t).head(size - i);
   }
-}
-
-template <class Out>
-void logistic_chunks(const double* values, Index size, Out&& out) {
-  by_chunks(
-      values, size, [](const Chunk& t) -> Chunk { return (1.0 + (-t).exp()).inverse(); }, out);
 }
 
 }  // namespace
@@ -190,9 +186,7 @@ void activate_inplace(Activation activation, Matrix& values) {
   double* p = values.data();
   const Index size = values.size();
   if (activation == Activation::Sigmoid) {
-    logistic_chunks(p, size, [&](Index at, Index count, const Chunk& s) {
-      Eigen::Map<Eigen::ArrayXd>(p + at, count) = s.head(count);
-    });
+    by_chunks(p, size, [](const Chunk& t) -> Chunk { return (1.0 + (-t).exp()).inverse(); });
     return;
   }
   for (Index i = 0; i < size; ++i) {
@@ -203,13 +197,7 @@ void activate_inplace(Activation activation, Matrix& values) {
 namespace detail {
 
 void exp_inplace(double* values, Index size) {
-  by_chunks(
-      values,
-      size,
-      [](const Chunk& t) -> Chunk { return t.exp(); },
-      [&](Index at, Index count, const Chunk& e) {
-        Eigen::Map<Eigen::ArrayXd>(values + at, count) = e.head(count);
-      });
+  by_chunks(values, size, [](const Chunk& t) -> Chunk { return t.exp(); });
 }
 
 void activate_with_slope(Activation activation, Matrix& values, Matrix& slopes) {
@@ -218,11 +206,9 @@ void activate_with_slope(Activation activation, Matrix& values, Matrix& slopes) 
   double* d = slopes.data();
   const Index size = values.size();
   switch (activation) {
-    case Activation::Sigmoid:
-      logistic_chunks(v, size, [&](Index at, Index count, const Chunk& s) {
-        Eigen::Map<Eigen::ArrayXd>(v + at, count) = s.head(count);
-        Eigen::Map<Eigen::ArrayXd>(d + at, count) = (s * (1.0 - s)).head(count);
-      });
+    case Activation::Sigmoid:  // products round the same in vector and scalar code
+      activate_inplace(activation, values);
+      slopes.array() = values.array() * (1.0 - values.array());
       return;
     case Activation::Tanh:
       for (Index i = 0; i < size; ++i) {

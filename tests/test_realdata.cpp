@@ -378,7 +378,9 @@ TEST_SUITE("realdata") {
     // Chosen from the grid c / n (c = 0.01, 0.1, ..., up to 0.1; n the training rows), weakest
     // first, stopping at the first decay that does no better on validation: the oracle is each
     // decay run on its own.
-    const double rows = static_cast<double>(data.X.rows() - nnlift::train(data, o).validation.rows);
+    o.refine.weight_decay.reset();
+    const nnlift::TrainResult chosen = nnlift::train(data, o);
+    const double rows = static_cast<double>(data.X.rows() - chosen.validation.rows);
     std::vector<double> grid;
     for (const double c : {0.01, 0.1, 1.0, 10.0, 100.0, 1000.0}) {
       if (c / rows <= 0.1) {
@@ -396,8 +398,6 @@ TEST_SUITE("realdata") {
       best = loss;
       expected = grid[i];
     }
-    o.refine.weight_decay.reset();
-    const nnlift::TrainResult chosen = nnlift::train(data, o);
     CHECK(chosen.refine.weight_decay == expected);
     CHECK(chosen.refine.validation_after == best);
   }

@@ -40,7 +40,7 @@ struct Design {
   // no gradient and stay at 0, where a huge penalty instead would make the problem so
   // ill-conditioned that L-BFGS stops far from the optimum.
   bool hidden = true;
-  // Non-null: these rows' whole design, built once (block() then copies its rows).
+  // Non-null: these rows' whole design, built once (rows_of() then views its rows).
   const Matrix* built = nullptr;
   // The design for a hidden factor: without the units' columns for kUnitsLeftOut.
   Design with_factor(double factor) const {
@@ -61,9 +61,6 @@ struct Design {
     return scratch;
   }
   Matrix block(Index b, Index c) const {
-    if (built != nullptr) {
-      return built->middleRows(b, c);
-    }
     Matrix F(c, p());
     if (hidden) {
       F.leftCols(k()) = H.middleRows(b, c);
@@ -540,8 +537,9 @@ RidgeChoice choose_class_ridge(const Design& D,
   const auto found = std::find(std::begin(kClassRidgeGrid), std::end(kClassRidgeGrid), best.ridge);
   const auto step = static_cast<std::size_t>(std::end(kClassRidgeGrid) - 1 - found);
   if (found == std::end(kClassRidgeGrid)) {
-    // No ridge was chosen (no finite score): the final fit starts from zero.
-  } else if (at != factors.end()) {
+    return best;  // no ridge was chosen (no finite score): the final fit starts from zero
+  }
+  if (at != factors.end()) {
     best.beta = mean_fit(static_cast<std::size_t>(at - factors.begin()), step);
   } else if (!std::isfinite(best.hidden_factor) && linear_only != nullptr &&
              step < linear_only->fits.size()) {
