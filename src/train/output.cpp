@@ -535,10 +535,10 @@ RidgeChoice choose_class_ridge(const Design& D,
   // its columns after the units' can be nonzero, and a shared score list holds those.
   const auto at = std::find(factors.begin(), factors.end(), best.hidden_factor);
   const auto found = std::find(std::begin(kClassRidgeGrid), std::end(kClassRidgeGrid), best.ridge);
-  const auto step = static_cast<std::size_t>(std::end(kClassRidgeGrid) - 1 - found);
   if (found == std::end(kClassRidgeGrid)) {
     return best;  // no ridge was chosen (no finite score): the final fit starts from zero
   }
+  const auto step = static_cast<std::size_t>(std::end(kClassRidgeGrid) - 1 - found);
   if (at != factors.end()) {
     best.beta = mean_fit(static_cast<std::size_t>(at - factors.begin()), step);
   } else if (!std::isfinite(best.hidden_factor) && linear_only != nullptr &&
