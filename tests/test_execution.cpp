@@ -20,6 +20,7 @@
 
 #include "detail/rng.hpp"
 #include "test_helpers.hpp"
+#include "train/stages.hpp"
 
 namespace {
 
@@ -511,5 +512,66 @@ TEST_SUITE("execution") {
     const double diff = (parts[0].network.W1 - whole.network.W1).cwiseAbs().maxCoeff();
     INFO("max |W1 difference| " << diff);
     CHECK(diff < 1e-6);
+  }
+
+  TEST_CASE("execution: independent jobs run together only where every row is here") {
+    // run_independent: at the same time (job 0 alone reports progress) with two threads and a
+    // single part; one after another (each reports) with one thread or rows on other parts.
+    const auto reports = [](const ExecutionContext& c, const ExecutionContext* other) {
+      std::vector<int> seen(3, -1);
+      nnlift::detail::run_independent(
+          3, c, other, [&](Index i, bool r) { seen[static_cast<std::size_t>(i)] = r ? 1 : 0; });
+      return seen;
+    };
+    const nnlift::LocalReducer local;
+    CHECK(local.single_part());
+    const nnlift::SubsetReducer subset(local, 10, {1, 4, 7});
+    CHECK(subset.single_part());
+    const ExecutionContext two(2), one(1), subset_two(subset, 2);
+    CHECK(reports(two, nullptr) == std::vector<int>{1, 0, 0});
+    CHECK(reports(two, &subset_two) == std::vector<int>{1, 0, 0});
+    CHECK(reports(one, nullptr) == std::vector<int>{1, 1, 1});
+    Exchange exchange(1);
+    const PartReducer part(exchange, 0);
+    CHECK(!part.single_part());
+    const ExecutionContext elsewhere(part, 2);
+    CHECK(reports(elsewhere, nullptr) == std::vector<int>{1, 1, 1});
+    CHECK(reports(two, &elsewhere) == std::vector<int>{1, 1, 1});
+  }
+
+  TEST_CASE("execution: the refinement's runs give the same bits together as one after another") {
+    // With weak or extra units and 200 validation rows or more, the refinement runs from the
+    // moment start, the weak units' alternative and a random start, each over the weight
+    // decays; with two threads and every row here they run at the same time (their passes over
+    // a few thousand rows are one block each), else one after another.
+    nnlift::detail::Rng rng(9);
+    const Index n = 3000;
+    nnlift::Dataset data;
+    data.X.resize(n, 3);
+    data.y.resize(n);
+    for (Index i = 0; i < n; ++i) {
+      for (Index j = 0; j < 3; ++j) {
+        data.X(i, j) = rng.uniform(-2.0, 2.0);
+      }
+      data.y(i) = std::sin(2 * data.X(i, 0)) + data.X(i, 1) * data.X(i, 2) + 0.1 * rng.normal();
+    }
+    data.feature_names = {"x1", "x2", "x3"};
+    data.target_name = "y";
+    nnlift::TrainOptions o;
+    o.hidden = 5;  // two extra units
+    o.seed = 4;
+    o.refine.enabled = true;
+    o.refine.max_iterations = 40;
+    const nnlift::TrainResult one = nnlift::train(data, o, ExecutionContext(1));
+    CHECK(one.refine.random_tried);
+    CHECK(one.validation.rows >= 200);
+    const nnlift::TrainResult two = nnlift::train(data, o, ExecutionContext(2));
+    CHECK(same_network(one.network, two.network));
+    CHECK(one.refine.weight_decay == two.refine.weight_decay);
+    CHECK(one.validation.mse == two.validation.mse);
+    const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {2000});
+    for (const nnlift::TrainResult& r : parts) {
+      CHECK(same_network(r.network, parts[0].network));
+    }
   }
 }

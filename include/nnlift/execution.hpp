@@ -45,6 +45,10 @@ class RowReducer {
   /// The index in the full set (the root of any subsets) of each of this part's `local_rows`
   /// rows, ascending: where blocks are cut. Collective. The default: first_row + i.
   virtual std::vector<Index> root_rows(Index local_rows) const;
+  /// True when this part holds every row (no other part takes part in the collective calls):
+  /// independent passes may then run at the same time from several threads, each through its
+  /// own calls. The default: false.
+  virtual bool single_part() const { return false; }
 };
 
 /// The canonical sum of N block partials, the one every reducer computes: a pairwise tree over
@@ -81,6 +85,7 @@ class LocalReducer final : public RowReducer {
   Index global_rows(Index local_rows) const override { return local_rows; }
   Matrix combine(const std::vector<Matrix>& local_partials, Index rows, Index cols) const override;
   Matrix gather_rows(const Matrix& local) const override { return local; }
+  bool single_part() const override { return true; }
 
  private:
   Index m_block_rows;
@@ -104,6 +109,7 @@ class SubsetReducer final : public RowReducer {
   Matrix gather_rows(const Matrix& local) const override { return m_parent.gather_rows(local); }
   std::vector<Index> block_starts(Index local_rows) const override;
   std::vector<Index> root_rows(Index local_rows) const override;
+  bool single_part() const override { return m_parent.single_part(); }
 
  private:
   const RowReducer& m_parent;

@@ -2,6 +2,7 @@
 // weight decay, early stopping on a validation set and the best point kept.
 // SPDX-License-Identifier: MIT
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -12,6 +13,7 @@
 #include "detail/check.hpp"
 #include "detail/glm.hpp"
 #include "detail/lbfgs.hpp"
+#include "detail/parallel.hpp"
 #include "train/stages.hpp"
 
 namespace nnlift::detail {
@@ -310,6 +312,22 @@ Vector pack(const TwoLayerNetwork& net,
 
 }  // namespace
 
+void run_independent(Index count,
+                     const ExecutionContext& context,
+                     const ExecutionContext* other,
+                     const std::function<void(Index, bool)>& job) {
+  const bool together = count > 1 && resolve_threads(context.num_threads()) > 1 &&
+                        context.reducer().single_part() &&
+                        (other == nullptr || other->reducer().single_part());
+  if (!together) {
+    for (Index i = 0; i < count; ++i) {
+      job(i, true);
+    }
+    return;
+  }
+  parallel_for(count, context.num_threads(), [&](Index i) { job(i, i == 0); });
+}
+
 bool beats_on_validation(const TwoLayerNetwork& a,
                          const TwoLayerNetwork& b,
                          const RefineData& data,
@@ -377,11 +395,11 @@ RefineReport refine_network(const RefineData& data,
   Run best_run;
   double best_decay = grid.front();
   bool have = false;
-  int done = 0;
-  for (const double decay : grid) {
+  std::atomic<int> done{0};
+  const auto run_decay = [&](std::size_t i, bool reports) {
     const std::function<void(double)> part = [&](double f) {
       if (progress) {
-        progress((done + f) / static_cast<double>(grid.size()));
+        progress((done.load() + f) / static_cast<double>(grid.size()));
       }
     };
     Objective objective{L,
@@ -393,14 +411,26 @@ RefineReport refine_network(const RefineData& data,
                         data.valid_context,
                         net.activation,
                         net.link,
-                        decay,
+                        grid[i],
                         decay_mask(L),
                         data.decay_to_start ? theta : Vector::Zero(theta.size()),
                         options.patience};
-    objective.progress = &part;
+    objective.progress = reports ? &part : nullptr;
     objective.max_evaluations = options.max_iterations;
     Run run = run_refinement(objective, theta, options);
     ++done;
+    return run;
+  };
+  // The first two decays are always both run: at the same time where the rows allow it (their
+  // passes on a few thousand rows are one block each, which one thread computes).
+  std::vector<Run> first(std::min<std::size_t>(2, grid.size()));
+  run_independent(
+      static_cast<Index>(first.size()), context, data.valid_context, [&](Index i, bool reports) {
+        first[static_cast<std::size_t>(i)] = run_decay(static_cast<std::size_t>(i), reports);
+      });
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    const double decay = grid[i];
+    Run run = i < first.size() ? std::move(first[i]) : run_decay(i, true);
     if (have && !(run.best_score < best_run.best_score)) {
       // The decays are tried weakest first; once a stronger one does no better on the
       // validation rows, the stronger ones after it are not tried (the validation loss is taken

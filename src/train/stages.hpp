@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -423,6 +424,17 @@ RefineReport refine_network(const RefineData& data,
                             const ExecutionContext& context,
                             TwoLayerNetwork& net,
                             const std::function<void(double)>& progress = {});
+
+/// Runs job(i, reports) for i in [0, count): at the same time on the context's threads when it
+/// has two or more and its rows and `other`'s (when given) are all here
+/// (RowReducer::single_part), else one after another. When they run together only job 0 has
+/// `reports` true (progress comes from one thread). Each job must write only its own outputs;
+/// the passes inside run serially there, and their results do not depend on the thread count,
+/// so the outcome is the same either way.
+void run_independent(Index count,
+                     const ExecutionContext& context,
+                     const ExecutionContext* other,
+                     const std::function<void(Index, bool)>& job);
 
 /// Whether network b has the lower validation loss than network a (the refinement's losses, on
 /// data's validation rows) by at least `min_improvement` standard errors of the paired per-row

@@ -271,25 +271,11 @@ constexpr double kRandomStartMargin = 2.0;
 // with the margin of 2; split 0 gave a test R^2 of 0.313 with the random start kept).
 constexpr Index kRandomStartMinRows = 200;
 
-// RefineOptions::random_start: the refinement from a seeded random start (the linear term at
-// zero), kept in `result` when it beats the refined moment start on the validation rows by
-// kRandomStartMargin standard errors. Tried for a tensor start with kRandomStartMinRows
-// validation rows or more, and only where the moments vouch for fewer than all units (weak
-// units, extra units): with every unit above the noise level the moment start is in the right
-// basin.
-void refine_random_start(const detail::RefineData& rows_seen,
-                         const Standardizer& st,
-                         const TrainOptions& o,
-                         double ybar,
-                         const ExecutionContext& context,
-                         const std::function<void(double)>& progress,
-                         TrainResult& result) {
-  if (!o.refine.random_start || rows_seen.Xv == nullptr || o.init != Init::Tensor ||
-      o.directions.size() > 0 || (result.moments.weak_units.empty() && result.extra_units == 0) ||
-      rows_seen.valid_context->global_rows(rows_seen.Xv->rows()) < kRandomStartMinRows) {
-    return;
-  }
-  TwoLayerNetwork net = result.network;
+// The refinement's random start: `net` with seeded random weights and the linear term at zero.
+TwoLayerNetwork random_start(TwoLayerNetwork net,
+                             const Standardizer& st,
+                             const TrainOptions& o,
+                             double ybar) {
   random_init(st,
               net.num_hidden(),
               net.num_outputs(),
@@ -299,9 +285,31 @@ void refine_random_start(const detail::RefineData& rows_seen,
   if (net.C.size() > 0) {
     net.C.setZero();
   }
-  detail::RefineData from_zero = rows_seen;
-  from_zero.decay_to_start = false;
-  RefineReport report = detail::refine_network(from_zero, st, o.refine, context, net, progress);
+  return net;
+}
+
+// RefineOptions::random_start: whether the refinement also runs from a seeded random start (the
+// linear term at zero), to be kept when it beats the refined moment start on the validation rows
+// by kRandomStartMargin standard errors. Tried for a tensor start with kRandomStartMinRows
+// validation rows or more, and only where the moments vouch for fewer than all units (weak
+// units, extra units): with every unit above the noise level the moment start is in the right
+// basin.
+bool tries_random_start(const detail::RefineData& rows_seen,
+                        const TrainOptions& o,
+                        const TrainResult& result) {
+  return o.refine.random_start && rows_seen.Xv != nullptr && o.init == Init::Tensor &&
+         o.directions.size() == 0 &&
+         (!result.moments.weak_units.empty() || result.extra_units > 0) &&
+         rows_seen.valid_context->global_rows(rows_seen.Xv->rows()) >= kRandomStartMinRows;
+}
+
+// The random start's refined network `net` (its report `report`) replaces `result`'s when it
+// beats it on the validation rows by kRandomStartMargin standard errors.
+void keep_random_start(const detail::RefineData& rows_seen,
+                       const Standardizer& st,
+                       TwoLayerNetwork net,
+                       RefineReport report,
+                       TrainResult& result) {
   result.refine.random_tried = true;
   if (!report.start_kept && !report.diverged &&
       detail::beats_on_validation(result.network, net, rows_seen, st, kRandomStartMargin)) {
@@ -347,22 +355,45 @@ void refine_stage(const Matrix& Xs,
     rows_seen.Tv = &Tv;
     rows_seen.valid_context = &validation->context;
   }
-  const auto refine = [&](TrainResult& r) {
-    r.refine = detail::refine_network(rows_seen, st, o.refine, context, r.network, refine_progress);
+  const auto refine = [&](TrainResult& r, const std::function<void(double)>& progress) {
+    r.refine = detail::refine_network(rows_seen, st, o.refine, context, r.network, progress);
     if (r.refine.diverged) {
       r.warnings.push_back("refinement: " + r.refine.stop_reason);
     }
   };
-  refine(result);
+  // The runs from the moment start, the weak units' alternative and the random start are
+  // independent: they may run at the same time (run_independent), and are compared after.
+  const bool random = tries_random_start(rows_seen, o, result);
+  detail::RefineData from_zero = rows_seen;
+  from_zero.decay_to_start = false;
+  TwoLayerNetwork random_net = random ? random_start(result.network, st, o, ybar) : result.network;
+  RefineReport random_report;
+  using Progress = std::function<void(double)>;
+  std::vector<std::function<void(const Progress&)>> runs{
+      [&](const Progress& p) { refine(result, p); }};
   if (alternative) {
-    refine(*alternative);
-    if (alternative->refine.validation_after < result.refine.validation_after) {
-      std::vector<StageTime> stages = std::move(result.stages);
-      result = std::move(*alternative);
-      result.stages = std::move(stages);
-    }
+    runs.emplace_back([&](const Progress& p) { refine(*alternative, p); });
   }
-  refine_random_start(rows_seen, st, o, ybar, context, refine_progress, result);
+  if (random) {
+    runs.emplace_back([&](const Progress& p) {
+      random_report = detail::refine_network(from_zero, st, o.refine, context, random_net, p);
+    });
+  }
+  const Progress silent;
+  detail::run_independent(static_cast<Index>(runs.size()),
+                          context,
+                          rows_seen.valid_context,
+                          [&](Index i, bool reports) {
+                            runs[static_cast<std::size_t>(i)](reports ? refine_progress : silent);
+                          });
+  if (alternative && alternative->refine.validation_after < result.refine.validation_after) {
+    std::vector<StageTime> stages = std::move(result.stages);
+    result = std::move(*alternative);
+    result.stages = std::move(stages);
+  }
+  if (random) {
+    keep_random_start(rows_seen, st, std::move(random_net), std::move(random_report), result);
+  }
 }
 
 // The stages on `data`; with `validation`, the refinement stops early on those rows.
@@ -499,6 +530,24 @@ TrainResult run_pipeline(const Dataset& data,
     training_scores(net, X, data.y, context, result);
   }
   net.metadata_json = detail::metadata(o, result, rows, d, data.target_name, ybar);
+  return result;
+}
+
+// `validated` (trained on the fit rows, the refinement's choices made on the validation rows)
+// replaced by the pipeline `o` on all rows, with the validated run's refinement report and stage
+// times (the new run's time as one stage).
+TrainResult refit_on_all_rows(const Dataset& data,
+                              const TrainOptions& o,
+                              const ExecutionContext& context,
+                              TrainResult validated) {
+  TrainResult result = run_pipeline(data, o, context, nullptr);
+  double seconds = 0;
+  for (const StageTime& stage : result.stages) {
+    seconds += stage.seconds;
+  }
+  result.stages = std::move(validated.stages);
+  result.stages.push_back({"refit on all rows", seconds});
+  result.refine = validated.refine;
   return result;
 }
 
@@ -808,9 +857,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
     // The refinement kept its start, the moment model: that estimator is defined on all rows.
     TrainOptions again = chosen;
     again.refine.enabled = false;
-    const RefineReport refine = result.refine;
-    result = run_pipeline(inputs_for(chosen_score), again, context, nullptr);
-    result.refine = refine;
+    result = refit_on_all_rows(inputs_for(chosen_score), again, context, std::move(result));
   }
   result.validation = best_v;
   result.candidates = curve;
