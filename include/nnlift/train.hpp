@@ -118,8 +118,9 @@ struct RefineOptions {
   /// rows), on the validation loss, weakest first, stopping at the first that does no better
   /// than the one before. Finite, >= 0 when set.
   std::optional<double> weight_decay;
-  /// Early stopping: loss evaluations without a better validation loss before the search
-  /// stops; > 0. Only with validation rows.
+  /// Early stopping: the search stops after max(patience, i) iterates (points that lowered the
+  /// training objective) without a better validation loss, i the best point's iterate, so that
+  /// the wait grows with the run; > 0. Only with validation rows.
   int patience = 50;
   /// With validation rows: the refined point is kept only when it beats the start there by at
   /// least this many standard errors of the paired per-row loss difference (1: the one-standard-

@@ -237,9 +237,12 @@ struct Objective {
         best = theta;
         best_iterate = iterates;
         since_best = 0;
-      } else if (Xv != nullptr && ++since_best >= patience) {
+      } else if (Xv != nullptr && ++since_best >= std::max(patience, best_iterate)) {
+        // The wait grows with the run: a validation loss that bumps for a while (noisy rows, a
+        // unit leaving a plateau) and then improves again is waited for as long as the best
+        // point took to reach (tests/test_realdata.cpp has the sets where this mattered).
         throw StopSearch{"early stopping: the validation loss did not improve over " +
-                         std::to_string(patience) + " iterates"};
+                         std::to_string(since_best) + " iterates"};
       }
       ++iterates;
     }
