@@ -462,6 +462,9 @@ TEST_SUITE("hardening") {
     o = with({"--eigenvalue-floor", "1"});
     CHECK(o.code == 2);
     CHECK(contains(o.err, "--eigenvalue-floor = 1; must be in [0, 1)"));
+    o = with({"--refine-all-rows", "yes"});
+    CHECK(o.code == 2);
+    CHECK(contains(o.err, "--refine-all-rows: 'yes'; expected on or off"));
     o = with({"--refine-patience", "0"});
     CHECK(o.code == 2);
     CHECK(contains(o.err, "--refine-patience = 0; must be > 0"));

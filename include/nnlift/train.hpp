@@ -134,6 +134,13 @@ struct RefineOptions {
   /// per-row loss difference (RefineReport::random_start). A moment start can sit in a worse basin
   /// than a random one; on fewer rows the comparison picks the random run by chance.
   bool random_start = true;
+  /// With validation rows, when the refined network is kept (not its start): it goes on training
+  /// from where it stopped on all rows, the validation rows too, with the same weight decay,
+  /// until its loss on the validation rows is down to its loss on the fit rows at the stopping
+  /// point, or for as many iterates again as the early-stopped run took (RefineReport::all_rows).
+  /// The early-stopped network is the one the validation rows chose and scored; this spends them
+  /// on the fit, as the moment model is refitted on all rows.
+  bool all_rows = true;
 };
 
 /// The validation split: a seeded share of the training rows (chosen by a hash of the row's
@@ -141,8 +148,10 @@ struct RefineOptions {
 /// chosen automatically and to report a validation score.
 struct ValidationOptions {
   /// In [0, 1). Unset: 0.2 when the refinement is on (its weight decay and stopping point are
-  /// chosen on it), else 0. Without refinement the model is refitted on all rows after the
-  /// validation score is taken; with it, the early-stopped model is returned.
+  /// chosen on it), else 0. After the validation score is taken the rows are used for the fit:
+  /// without refinement the model is refitted on all rows; with it, the refined network goes on
+  /// training on all rows (RefineOptions::all_rows), or the moment model is refitted when the
+  /// refinement kept it.
   std::optional<double> fraction;
 };
 
@@ -251,6 +260,11 @@ struct RefineReport {
   /// the moment start's refinement on the validation rows; `random_tried`: that start was run.
   bool random_start = false;
   bool random_tried = false;
+  /// RefineOptions::all_rows: the network went on training on all rows for all_rows_iterates
+  /// iterates, and why that stopped. The other fields describe the early-stopped run.
+  bool all_rows = false;
+  int all_rows_iterates = 0;
+  std::string all_rows_stop;
 };
 
 /// One candidate tried on the validation rows (hidden = auto or score = auto).

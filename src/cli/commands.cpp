@@ -460,6 +460,10 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
       }
       log << ": the moment model is kept, refitted on all rows\n";
     }
+    if (r.refine.all_rows) {
+      log << "  then trained on all rows (--refine-all-rows): " << r.refine.all_rows_iterates
+          << " iterates (" << r.refine.all_rows_stop << ")\n";
+    }
     if (r.refine.random_start) {
       log << "  the refinement from a seeded random start beat the moment start's on the "
              "validation rows: its network is kept (--refine-random-start)\n";
@@ -475,7 +479,12 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
     } else {
       log << "accuracy " << r.validation.accuracy << ", log-loss " << r.validation.log_loss;
     }
-    log << (o.refine.enabled ? "" : " (then refitted on all rows)") << "\n";
+    if (!o.refine.enabled || r.refine.start_kept) {
+      log << " (then refitted on all rows)";
+    } else if (r.refine.all_rows) {
+      log << " (then trained on all rows)";
+    }
+    log << "\n";
   }
   if (!r.candidates.empty()) {
     log << "  chosen on the validation rows: hidden " << r.network.num_hidden() << ", score "

@@ -241,11 +241,17 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "also runs from a seeded random start (as --init random) and keeps that network when it "
       "beats the moment start's on the validation rows by 2 standard errors of the per-row "
       "difference (a moment start can sit in a worse basin)")(
+      "refine-all-rows",
+      with_default(&f.refine_all_rows),
+      "on | off: once the validation rows have chosen and scored the refined network, it goes "
+      "on training on all rows (the validation rows too) until its loss on the validation rows "
+      "is down to its loss on the fit rows at the stopping point, or for as many iterates again; "
+      "off: the early-stopped network")(
       "validation",
       with_default(&f.validation),
       "auto | fraction in [0, 1): training rows held out (seeded) to choose the weight decay "
       "and stopping point and to report a validation score; auto: 0.2 with --refine lbfgs, "
-      "else 0. Without refinement the model is then refitted on all rows");
+      "else 0. The model is then refitted on all rows (with refinement: --refine-all-rows)");
 }
 
 TrainOptions to_train_options(const TrainFlags& f) {
@@ -263,6 +269,7 @@ TrainOptions to_train_options(const TrainFlags& f) {
   o.output.ridge = parse_auto_number("ridge", f.ridge);
   o.output.linear_term = parse_on_off("linear-term", f.linear_term);
   o.refine.random_start = parse_on_off("refine-random-start", f.refine_random_start);
+  o.refine.all_rows = parse_on_off("refine-all-rows", f.refine_all_rows);
   o.refine.weight_decay = parse_auto_number("weight-decay", f.weight_decay);
   o.score = parse_flag("score", f.score, parse_score_model);
   o.mixture.covariance =

@@ -40,6 +40,7 @@ struct TrainFlags {
   std::string ridge = "auto";
   std::string linear_term = "on";
   std::string refine_random_start = "on";
+  std::string refine_all_rows = "on";
   std::string weight_decay = "auto";
   std::string validation = "auto";
   std::string score = to_string(options.score);

@@ -263,7 +263,8 @@ struct Run {
   bool diverged = false;
 };
 
-Run run_refinement(Objective& objective, const Vector& theta0, const RefineOptions& options) {
+// The L-BFGS settings of every refinement run.
+LBFGSpp::LBFGSParam<double> lbfgs_param(const RefineOptions& options) {
   LBFGSpp::LBFGSParam<double> param;
   param.max_iterations = options.max_iterations;
   param.epsilon = options.tolerance;
@@ -271,6 +272,11 @@ Run run_refinement(Objective& objective, const Vector& theta0, const RefineOptio
   param.past = 5;
   param.delta = 1e-10;
   param.max_linesearch = 40;
+  return param;
+}
+
+Run run_refinement(Objective& objective, const Vector& theta0, const RefineOptions& options) {
+  const LBFGSpp::LBFGSParam<double> param = lbfgs_param(options);
   Run run;
   try {
     const LbfgsRun lbfgs = run_lbfgs(objective, theta0, param);
@@ -311,6 +317,62 @@ Vector pack(const TwoLayerNetwork& net,
   }
   theta.segment(L.b2(), c) = (b2.array() - shift).matrix() / spread;
   return theta;
+}
+
+// The refinement's problem in standardised coordinates: the network packed, and the targets of
+// the fit and validation rows, standardised for regression (t = (y − shift)/spread) so that the
+// weight decay and the tolerances mean the same at any label scale.
+struct Problem {
+  Layout L;
+  bool squared = false;
+  double shift = 0, spread = 1;
+  Matrix T, Tv;
+  Vector theta;
+};
+
+Problem prepare(const RefineData& data,
+                const Standardizer& st,
+                const ExecutionContext& context,
+                const TwoLayerNetwork& net) {
+  const Index c = net.num_outputs();
+  if (data.targets.rows() != data.Xs.rows() || data.targets.cols() != c) {
+    fail("refine_network: targets are " + std::to_string(data.targets.rows()) + "x" +
+         std::to_string(data.targets.cols()) + "; expected n x " + std::to_string(c));
+  }
+  if (data.Xv != nullptr && data.valid_context == nullptr) {
+    fail("refine_network: validation rows without their execution context");
+  }
+  Problem p;
+  p.squared = net.link == OutputLink::Identity;
+  if (p.squared) {
+    p.shift = context.mean_of(data.targets.col(0));
+    const double var = context.mean(data.targets.rows(), 1, 1, [&](Index b, Index cnt) {
+      return Matrix::Constant(
+          1, 1, (data.targets.col(0).segment(b, cnt).array() - p.shift).square().sum());
+    })(0, 0);
+    p.spread = var > 0 ? std::sqrt(var) : 1.0;
+  }
+  p.T = p.squared ? Matrix((data.targets.array() - p.shift) / p.spread) : data.targets;
+  if (data.Xv != nullptr) {
+    p.Tv = p.squared ? Matrix((data.Tv->array() - p.shift) / p.spread) : *data.Tv;
+  }
+  p.L = layout_of(net, data.Xs.cols());
+  p.theta = pack(net, st, p.L, p.shift, p.spread);
+  return p;
+}
+
+// The parameters `best` (standardised coordinates) back into `net`.
+void unpack(const Problem& p, const Vector& best, const Standardizer& st, TwoLayerNetwork& net) {
+  const Layout& L = p.L;
+  const Matrix W1s = Eigen::Map<const Matrix>(best.data() + L.w1(), L.k, L.r);
+  net.W1 = W1s * st.W;
+  net.b1 = best.segment(L.b1(), L.k) - net.W1 * st.mean;
+  net.W2 = Eigen::Map<const Matrix>(best.data() + L.w2(), L.c, L.k) * p.spread;
+  net.b2 = (best.segment(L.b2(), L.c) * p.spread).array() + p.shift;
+  if (L.linear) {
+    net.C = Eigen::Map<const Matrix>(best.data() + L.cs(), L.c, L.r) * p.spread * st.W;
+    net.b2 -= net.C * st.mean;
+  }
 }
 
 }  // namespace
@@ -361,33 +423,13 @@ RefineReport refine_network(const RefineData& data,
                             const ExecutionContext& context,
                             TwoLayerNetwork& net,
                             const std::function<void(double)>& progress) {
-  const Index k = net.num_hidden(), r = data.Xs.cols(), c = net.num_outputs();
-  if (data.targets.rows() != data.Xs.rows() || data.targets.cols() != c) {
-    fail("refine_network: targets are " + std::to_string(data.targets.rows()) + "x" +
-         std::to_string(data.targets.cols()) + "; expected n x " + std::to_string(c));
-  }
-  if (data.Xv != nullptr && data.valid_context == nullptr) {
-    fail("refine_network: validation rows without their execution context");
-  }
-  const bool squared = net.link == OutputLink::Identity;
-  // Regression targets are standardised (t = (y − ȳ)/s) so that the weight decay and the
-  // tolerances mean the same at any label scale; the outputs are mapped back at the end.
-  double shift = 0, spread = 1;
-  if (squared) {
-    shift = context.mean_of(data.targets.col(0));
-    const double var = context.mean(data.targets.rows(), 1, 1, [&](Index b, Index cnt) {
-      return Matrix::Constant(
-          1, 1, (data.targets.col(0).segment(b, cnt).array() - shift).square().sum());
-    })(0, 0);
-    spread = var > 0 ? std::sqrt(var) : 1.0;
-  }
-  const Matrix T = squared ? Matrix((data.targets.array() - shift) / spread) : data.targets;
-  Matrix Tv;
-  if (data.Xv != nullptr) {
-    Tv = squared ? Matrix((data.Tv->array() - shift) / spread) : *data.Tv;
-  }
-  const Layout L = layout_of(net, r);
-  const Vector theta = pack(net, st, L, shift, spread);
+  const Problem p = prepare(data, st, context, net);
+  const Layout& L = p.L;
+  const bool squared = p.squared;
+  const double spread = p.spread;
+  const Matrix& T = p.T;
+  const Matrix& Tv = p.Tv;
+  const Vector& theta = p.theta;
 
   const std::vector<double> grid =
       options.weight_decay ? std::vector<double>{*options.weight_decay}
@@ -475,17 +517,113 @@ RefineReport refine_network(const RefineData& data,
     }
   }
   report.start_kept = best_run.best_iterate == 0;
-  const Vector& best = best_run.best;  // never worse than the start: the start was evaluated
-  const Matrix W1s = Eigen::Map<const Matrix>(best.data() + L.w1(), k, r);
-  net.W1 = W1s * st.W;
-  net.b1 = best.segment(L.b1(), k) - net.W1 * st.mean;
-  net.W2 = Eigen::Map<const Matrix>(best.data() + L.w2(), c, k) * spread;
-  net.b2 = (best.segment(L.b2(), c) * spread).array() + shift;
-  if (L.linear) {
-    net.C = Eigen::Map<const Matrix>(best.data() + L.cs(), c, r) * spread * st.W;
-    net.b2 -= net.C * st.mean;
-  }
+  unpack(p, best_run.best, st, net);  // never worse than the start: the start was evaluated
   return report;
+}
+
+namespace {
+
+// The objective of the continuation on all rows: the mean loss over the fit rows X and the
+// validation rows Xe together, plus the weight decay toward the anchor. It stops the search at
+// the first iterate whose loss on Xe is down to `target`, or at iterate max_iterates; the point
+// kept is the last iterate (the lowest objective).
+struct AllRowsObjective {
+  const Layout& L;
+  const Matrix& X;
+  const Matrix& T;
+  const Matrix& Xe;
+  const Matrix& Te;
+  const ExecutionContext& context;
+  const ExecutionContext& extra_context;
+  Activation act;
+  OutputLink link;
+  double share;  // the fit rows' share of all rows
+  double decay;
+  Vector mask;
+  Vector anchor;
+  double target;
+  int max_iterates;
+  Vector best{};
+  double lowest = std::numeric_limits<double>::infinity();
+  double extra_loss = 0;
+  int iterates = 0;
+
+  double operator()(const Vector& theta, Vector& grad) {
+    Vector g_fit, g_extra;
+    double fit = 0, extra = 0;
+    run_independent(2, context, &extra_context, [&](Index part, bool /*reports*/) {
+      if (part == 0) {
+        fit = data_loss(L, theta, X, T, act, link, context, &g_fit);
+      } else {
+        extra = data_loss(L, theta, Xe, Te, act, link, extra_context, &g_extra);
+      }
+    });
+    const Vector shift = (theta - anchor).cwiseProduct(mask);
+    const double value = share * fit + (1 - share) * extra + 0.5 * decay * shift.squaredNorm();
+    grad = share * g_fit + (1 - share) * g_extra + decay * shift;
+    if (!std::isfinite(value) || !grad.allFinite()) {
+      throw StopSearch{"diverged (non-finite loss or gradient); the last iterate is kept"};
+    }
+    if (value <= lowest) {
+      lowest = value;
+      best = theta;
+      extra_loss = extra;
+      if (extra <= target) {
+        throw StopSearch{"the validation rows' loss reached the fit rows'"};
+      }
+      if (++iterates >= max_iterates) {
+        throw StopSearch{"as many iterates as the early-stopped run's"};
+      }
+    }
+    return value;
+  }
+};
+
+}  // namespace
+
+void continue_on_all_rows(const RefineData& data,
+                          const Standardizer& st,
+                          const RefineOptions& options,
+                          const Continuation& how,
+                          const ExecutionContext& context,
+                          TwoLayerNetwork& net,
+                          RefineReport& report) {
+  if (data.Xv == nullptr || data.valid_context == nullptr) {
+    fail("continue_on_all_rows: no validation rows");
+  }
+  const Problem p = prepare(data, st, context, net);
+  const Index fit_rows = context.global_rows(data.Xs.rows());
+  const Index valid_rows = data.valid_context->global_rows(data.Xv->rows());
+  const double target =
+      data_loss(p.L, p.theta, data.Xs, p.T, net.activation, net.link, context, nullptr);
+  AllRowsObjective objective{
+      p.L,
+      data.Xs,
+      p.T,
+      *data.Xv,
+      p.Tv,
+      context,
+      *data.valid_context,
+      net.activation,
+      net.link,
+      static_cast<double>(fit_rows) / static_cast<double>(fit_rows + valid_rows),
+      how.decay,
+      decay_mask(p.L),
+      how.anchor != nullptr ? pack(*how.anchor, st, p.L, p.shift, p.spread)
+                            : Vector::Zero(p.theta.size()),
+      target,
+      std::max(1, how.max_iterates)};
+  const LBFGSpp::LBFGSParam<double> param = lbfgs_param(options);
+  try {
+    report.all_rows_stop = run_lbfgs(objective, p.theta, param).stop_reason;
+  } catch (const StopSearch& stop) {
+    report.all_rows_stop = stop.reason;
+  }
+  report.all_rows_iterates = objective.iterates;
+  report.all_rows = objective.iterates > 0;
+  if (report.all_rows) {
+    unpack(p, objective.best, st, net);
+  }
 }
 
 }  // namespace nnlift::detail

@@ -436,6 +436,29 @@ void run_independent(Index count,
                      const ExecutionContext* other,
                      const std::function<void(Index, bool)>& job);
 
+/// How the continuation on all rows goes on from a refined network: the chosen run's weight
+/// decay, toward its anchor (the start it was refined from; nullptr: zero, as for a random start),
+/// for at most max_iterates iterates.
+struct Continuation {
+  double decay = 0;
+  const TwoLayerNetwork* anchor = nullptr;
+  int max_iterates = 0;
+};
+
+/// RefineOptions::all_rows: `net`, refined on data's fit rows and early-stopped on its validation
+/// rows, trained on from where it stopped on the fit and validation rows together (the mean loss
+/// over all of them plus the weight decay), until its mean loss on the validation rows is down to
+/// its mean loss on the fit rows at the start (Goodfellow, Bengio and Courville, Deep Learning,
+/// §7.8, algorithm 7.3), or for how.max_iterates iterates at most. Fills report.all_rows,
+/// all_rows_iterates and all_rows_stop; `net` changes only when an iterate was taken.
+void continue_on_all_rows(const RefineData& data,
+                          const Standardizer& st,
+                          const RefineOptions& options,
+                          const Continuation& how,
+                          const ExecutionContext& context,
+                          TwoLayerNetwork& net,
+                          RefineReport& report);
+
 /// Whether network b has the lower validation loss than network a (the refinement's losses, on
 /// data's validation rows) by at least `min_improvement` standard errors of the paired per-row
 /// difference. The two must have the same shape (hidden units, outputs, linear term or not).

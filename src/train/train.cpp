@@ -111,6 +111,7 @@ std::string detail::metadata(const TrainOptions& o,
       {"lambda", std::vector<double>(m.lambda.data(), m.lambda.data() + m.lambda.size())},
       {"refine_iterations", r.refine.iterations},
       {"refine_random_start", r.refine.random_start},
+      {"refine_all_rows_iterates", r.refine.all_rows_iterates},
       {"noise_level", m.noise_level},
       {"subspace_sweeps", m.subspace_sweeps},
       {"decomposition_residual", m.decomposition_residual},
@@ -322,6 +323,19 @@ void keep_random_start(const detail::RefineData& rows_seen,
   }
 }
 
+ValidationReport validation_scores(const TwoLayerNetwork& net,
+                                   const Dataset& valid,
+                                   const ExecutionContext& context) {
+  ValidationReport v;
+  v.rows = context.global_rows(valid.X.rows());
+  const Scores s = score(net, valid.X, valid.y, context);
+  v.mse = s.mse;
+  v.r2 = s.r2;
+  v.accuracy = s.accuracy;
+  v.log_loss = s.log_loss;
+  return v;
+}
+
 // Validation rows and the context their passes run in.
 struct HeldOut {
   const Dataset& data;
@@ -363,6 +377,10 @@ void refine_stage(const Matrix& Xs,
   };
   // The runs from the moment start, the weak units' alternative and the random start are
   // independent: they may run at the same time (run_independent), and are compared after.
+  // The starts, kept as the continuation's anchors (RefineOptions::all_rows).
+  const TwoLayerNetwork moment_start = result.network;
+  const std::optional<TwoLayerNetwork> other_start =
+      alternative ? std::optional<TwoLayerNetwork>(alternative->network) : std::nullopt;
   const bool random = tries_random_start(rows_seen, o, result);
   detail::RefineData from_zero = rows_seen;
   from_zero.decay_to_start = false;
@@ -386,13 +404,26 @@ void refine_stage(const Matrix& Xs,
                           [&](Index i, bool reports) {
                             runs[static_cast<std::size_t>(i)](reports ? refine_progress : silent);
                           });
+  const TwoLayerNetwork* anchor = &moment_start;
   if (alternative && alternative->refine.validation_after < result.refine.validation_after) {
     std::vector<StageTime> stages = std::move(result.stages);
     result = std::move(*alternative);
     result.stages = std::move(stages);
+    anchor = &*other_start;
   }
   if (random) {
     keep_random_start(rows_seen, st, std::move(random_net), std::move(random_report), result);
+  }
+  if (validation != nullptr) {
+    // The validation rows' scores are the early-stopped network's, taken before they are spent.
+    result.validation = validation_scores(result.network, validation->data, validation->context);
+    if (o.refine.all_rows && !result.refine.start_kept && !result.refine.diverged) {
+      const detail::Continuation how{result.refine.weight_decay,
+                                     result.refine.random_start ? nullptr : anchor,
+                                     result.refine.best_iterate};
+      detail::continue_on_all_rows(
+          rows_seen, st, o.refine, how, context, result.network, result.refine);
+    }
   }
 }
 
@@ -592,19 +623,6 @@ Split split_rows(const Dataset& data,
     (u < fraction ? valid_rows : train_rows).push_back(i);
   }
   return {take_rows(data, train_rows), take_rows(data, valid_rows), train_rows, valid_rows};
-}
-
-ValidationReport validation_scores(const TwoLayerNetwork& net,
-                                   const Dataset& valid,
-                                   const ExecutionContext& context) {
-  ValidationReport v;
-  v.rows = context.global_rows(valid.X.rows());
-  const Scores s = score(net, valid.X, valid.y, context);
-  v.mse = s.mse;
-  v.r2 = s.r2;
-  v.accuracy = s.accuracy;
-  v.log_loss = s.log_loss;
-  return v;
 }
 
 // The hidden-unit counts tried: k itself, or 1, 2, 4, ... up to min(32, max(d, 8)) for k = 0
@@ -833,7 +851,11 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
         }
         continue;
       }
-      const ValidationReport v = validation_scores(r.network, part.valid, valid_context);
+      // With the refinement, the validation scores were taken before its continuation on all
+      // rows (RefineOptions::all_rows).
+      const ValidationReport v = r.validation.rows > 0
+                                     ? r.validation
+                                     : validation_scores(r.network, part.valid, valid_context);
       const double loss = o.labels.task == Task::Regression ? v.mse : v.log_loss;
       curve.push_back({k, s, loss});
       // A tie (to rounding) goes to the earlier candidate: fewer units, the Gaussian score.
