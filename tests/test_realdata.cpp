@@ -49,6 +49,18 @@ nnlift::Dataset normal_inputs(nnlift::detail::Rng& rng, Index rows, Index d) {
   return data;
 }
 
+// y = 3 sin(2 x1) + |x2| + x3 x4 + noise, on four standard normal inputs.
+nnlift::Dataset sine_set(std::uint64_t seed, Index rows, double noise) {
+  nnlift::detail::Rng rng(seed);
+  nnlift::Dataset data = normal_inputs(rng, rows, 4);
+  data.y.resize(rows);
+  for (Index i = 0; i < rows; ++i) {
+    const auto x = data.X.row(i);
+    data.y(i) = 3 * std::sin(2 * x(0)) + std::abs(x(1)) + x(2) * x(3) + noise * rng.normal();
+  }
+  return data;
+}
+
 double r2(const Vector& y, const Vector& f) {
   return 1.0 - (y - f).squaredNorm() / (y.array() - y.mean()).square().sum();
 }
@@ -407,13 +419,7 @@ TEST_SUITE("realdata") {
     // plateau) stopped a refinement at its best iterate + patience: on a Student-t set (8
     // inputs, 10 units) patience 50 stopped at iterate 126 with test R^2 0.81, where waiting on
     // reached 0.91 (fashion: 0.847 -> 0.850). The wait is max(patience, best iterate).
-    nnlift::detail::Rng rng(5);
-    nnlift::Dataset data = normal_inputs(rng, 800, 4);
-    data.y.resize(800);
-    for (Index i = 0; i < 800; ++i) {
-      const auto x = data.X.row(i);
-      data.y(i) = 3 * std::sin(2 * x(0)) + std::abs(x(1)) + x(2) * x(3) + 0.3 * rng.normal();
-    }
+    const nnlift::Dataset data = sine_set(5, 800, 0.3);
     nnlift::TrainOptions o = refining(10);  // six extra units: a long way from the start
     o.refine.weight_decay = 0.0;
     o.refine.patience = 5;
@@ -440,13 +446,7 @@ TEST_SUITE("realdata") {
     // then join the fit (Deep Learning §7.8, algorithm 7.3). On make_classification (4,500
     // rows, 4 classes, k = 10) the early-stopped network's test accuracy was 0.842 over three
     // splits; scikit-learn's MLP on the 80% it is fitted on, 0.830, and on all rows 0.862.
-    nnlift::detail::Rng rng(8);
-    nnlift::Dataset data = normal_inputs(rng, 800, 4);
-    data.y.resize(800);
-    for (Index i = 0; i < 800; ++i) {
-      const auto x = data.X.row(i);
-      data.y(i) = std::sin(2 * x(0)) + x(1) * x(2) + 0.5 * std::abs(x(3)) + 0.5 * rng.normal();
-    }
+    const nnlift::Dataset data = sine_set(8, 800, 1.0);
     nnlift::TrainOptions o = refining(8);
     o.refine.weight_decay = 1e-5;
     o.refine.all_rows = false;
@@ -460,7 +460,7 @@ TEST_SUITE("realdata") {
     CHECK(stopped.refine.all_rows_iterates == 0);
     CHECK(on.refine.all_rows);
     CHECK(on.refine.all_rows_iterates >= 1);
-    CHECK(on.refine.all_rows_iterates <= on.refine.best_iterate);
+    CHECK(on.refine.all_rows_iterates <= std::max(1, on.refine.best_iterate / 2));
     // The validation scores are the early-stopped network's, the same either way.
     CHECK(on.validation.mse == stopped.validation.mse);
     CHECK(on.refine.validation_after == stopped.refine.validation_after);

@@ -137,7 +137,8 @@ struct RefineOptions {
   /// With validation rows, when the refined network is kept (not its start): it goes on training
   /// from where it stopped on all rows, the validation rows too, with the same weight decay,
   /// until its loss on the validation rows is down to its loss on the fit rows at the stopping
-  /// point, or for as many iterates again as the early-stopped run took (RefineReport::all_rows).
+  /// point, or for half as many iterates again as the early-stopped run took (at least one;
+  /// RefineReport::all_rows).
   /// The early-stopped network is the one the validation rows chose and scored; this spends them
   /// on the fit, as the moment model is refitted on all rows.
   bool all_rows = true;

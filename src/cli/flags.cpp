@@ -245,7 +245,9 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       with_default(&f.refine_all_rows),
       "on | off: once the validation rows have chosen and scored the refined network, it goes "
       "on training on all rows (the validation rows too) until its loss on the validation rows "
-      "is down to its loss on the fit rows at the stopping point, or for as many iterates again; "
+      "is down to its loss on the fit rows at the stopping point, or for half as many iterates "
+      "again as the "
+      "early-stopped run took; "
       "off: the early-stopped network")(
       "validation",
       with_default(&f.validation),

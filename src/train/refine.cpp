@@ -572,7 +572,7 @@ struct AllRowsObjective {
         throw StopSearch{"the validation rows' loss reached the fit rows'"};
       }
       if (++iterates >= max_iterates) {
-        throw StopSearch{"as many iterates as the early-stopped run's"};
+        throw StopSearch{"the iterate budget: half the early-stopped run's"};
       }
     }
     return value;

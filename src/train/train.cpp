@@ -420,7 +420,7 @@ void refine_stage(const Matrix& Xs,
     if (o.refine.all_rows && !result.refine.start_kept && !result.refine.diverged) {
       const detail::Continuation how{result.refine.weight_decay,
                                      result.refine.random_start ? nullptr : anchor,
-                                     result.refine.best_iterate};
+                                     std::max(1, result.refine.best_iterate / 2)};
       detail::continue_on_all_rows(
           rows_seen, st, o.refine, how, context, result.network, result.refine);
     }
