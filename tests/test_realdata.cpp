@@ -414,17 +414,17 @@ TEST_SUITE("realdata") {
     CHECK(chosen.refine.validation_after == best);
   }
 
-  TEST_CASE("realdata: early stopping waits at least as long as the best point took to reach") {
+  TEST_CASE("realdata: early stopping waits as long as the best point took, up to 2 patience") {
     // A validation loss that bumps and then improves again (noisy rows, a unit leaving a
-    // plateau) stopped a refinement at its best iterate + patience: on a Student-t set (8
-    // inputs, 10 units) patience 50 stopped at iterate 126 with test R^2 0.81, where waiting on
-    // reached 0.91 (fashion: 0.847 -> 0.850). The wait is max(patience, best iterate).
+    // plateau) stopped a refinement at its best iterate + patience: on make_classification (4
+    // classes, 4,500 rows, k = 10) test accuracy 0.830 over three splits, 0.842 when waiting on.
+    // The wait is max(patience, min(best iterate, 2 patience)).
     const nnlift::Dataset data = sine_set(5, 800, 0.3);
     nnlift::TrainOptions o = refining(10);  // six extra units: a long way from the start
     o.refine.weight_decay = 0.0;
-    o.refine.patience = 5;
+    o.refine.patience = 40;
     o.refine.random_start = false;
-    int late = 0;  // early-stopped runs whose best point came after 20 iterates
+    int late = 0;  // early-stopped runs whose best point came after `patience` iterates
     for (const std::uint64_t seed : {1, 2, 3, 4}) {
       o.seed = seed;
       const nnlift::TrainResult r = nnlift::train(data, o);
@@ -433,12 +433,15 @@ TEST_SUITE("realdata") {
       if (r.refine.stop_reason.rfind("early stopping", 0) != 0) {
         continue;  // the iteration limit
       }
+      const int wait =
+          std::max(o.refine.patience, std::min(r.refine.best_iterate, 2 * o.refine.patience));
       // Evaluations include the line searches' trial points: at least the iterates.
-      CHECK(r.refine.iterations >= 2 * r.refine.best_iterate);
-      CHECK(r.refine.iterations >= r.refine.best_iterate + o.refine.patience);
-      late += r.refine.best_iterate >= 20 ? 1 : 0;
+      CHECK(r.refine.iterations >= r.refine.best_iterate + wait);
+      CHECK(r.refine.stop_reason.find("over " + std::to_string(wait) + " iterates") !=
+            std::string::npos);
+      late += r.refine.best_iterate > o.refine.patience ? 1 : 0;
     }
-    CHECK(late >= 1);  // (this build: seed 1, best iterate 155, stopped after 328 evaluations)
+    CHECK(late >= 1);
   }
 
   TEST_CASE("realdata: the refined network goes on training on all rows after it is scored") {

@@ -118,9 +118,10 @@ struct RefineOptions {
   /// rows), on the validation loss, weakest first, stopping at the first that does no better
   /// than the one before. Finite, >= 0 when set.
   std::optional<double> weight_decay;
-  /// Early stopping: the search stops after max(patience, i) iterates (points that lowered the
-  /// training objective) without a better validation loss, i the best point's iterate, so that
-  /// the wait grows with the run; > 0. Only with validation rows.
+  /// Early stopping: the search stops after max(patience, min(i, 2 patience)) iterates (points
+  /// that lowered the training objective) without a better validation loss, i the best point's
+  /// iterate, so that the wait grows with the run up to twice the patience; > 0. Only with
+  /// validation rows.
   int patience = 50;
   /// With validation rows: the refined point is kept only when it beats the start there by at
   /// least this many standard errors of the paired per-row loss difference (1: the one-standard-

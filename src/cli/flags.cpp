@@ -229,7 +229,8 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "refine-patience",
       with_default(&o.refine.patience),
       "early stopping: iterates without a better validation loss before the refinement "
-      "stops, at least this many and at least as many as the best point took to reach")(
+      "stops: as many as the best point took to reach, at least this many and at most twice "
+      "this many")(
       "refine-min-improvement",
       with_default(&o.refine.min_improvement),
       "the refined network is kept only when its validation loss beats the moment model's by "
