@@ -49,6 +49,28 @@ nnlift::Dataset normal_inputs(nnlift::detail::Rng& rng, Index rows, Index d) {
   return data;
 }
 
+// A planted set's training rows as the refinement's fit rows and its test rows (targets Tv) as
+// its validation rows, standardised, in one thread.
+struct RefineRows {
+  nnlift::ExecutionContext context{1};
+  nnlift::Standardizer st;
+  Matrix Xs, Xv, T, Tv;
+  nnlift::detail::RefineData data;
+  RefineRows(const nnlift::SynthData& s, const Matrix& valid_targets)
+      : st(nnlift::fit_standardizer(s.X_train, {}, context)),
+        Xs(nnlift::standardize(st, s.X_train, context)),
+        Xv(nnlift::standardize(st, s.X_test, context)),
+        T(s.y_train),
+        Tv(valid_targets),
+        data{Xs, T} {
+    data.Xv = &Xv;
+    data.Tv = &Tv;
+    data.valid_context = &context;
+  }
+  RefineRows(const RefineRows&) = delete;
+  RefineRows& operator=(const RefineRows&) = delete;
+};
+
 // y = 3 sin(2 x1) + |x2| + x3 x4 + noise, on four standard normal inputs.
 nnlift::Dataset sine_set(std::uint64_t seed, Index rows, double noise) {
   nnlift::detail::Rng rng(seed);
@@ -482,17 +504,45 @@ TEST_SUITE("realdata") {
     CHECK(!kept.refine.all_rows);
   }
 
+  TEST_CASE("realdata: the continuation on all rows takes as many steps as its budget says") {
+    // Noisier validation targets keep their loss above the fit rows': only the budget stops it.
+    const nnlift::SynthData s = planted(6, 2, 4000, 11);
+    nnlift::detail::Rng rng(3);
+    const RefineRows rows(s, s.y_test + rng.normal_matrix(s.y_test.size(), 1));
+    const nnlift::detail::RefineData& data = rows.data;
+    const nnlift::Standardizer& st = rows.st;
+    const nnlift::ExecutionContext& context = rows.context;
+    const Matrix& Tv = rows.Tv;
+    nnlift::TwoLayerNetwork start = s.truth;
+    start.W2 *= 0.5;
+    nnlift::RefineOptions options;
+    const auto all_rows_mse = [&](const nnlift::TwoLayerNetwork& net) {
+      return (nnlift::score(net, s.X_train, s.y_train).mse * s.X_train.rows() +
+              nnlift::score(net, s.X_test, Tv.col(0)).mse * s.X_test.rows()) /
+             static_cast<double>(s.X_train.rows() + s.X_test.rows());
+    };
+    double before = all_rows_mse(start);
+    for (const int budget : {1, 3}) {
+      nnlift::TwoLayerNetwork net = start;
+      nnlift::RefineReport report;
+      nnlift::detail::continue_on_all_rows(
+          data, st, options, {0.0, &start, budget}, context, net, report);
+      INFO("budget " << budget << ": " << report.all_rows_iterates << " steps ("
+                     << report.all_rows_stop << ")");
+      CHECK(report.all_rows);
+      CHECK(report.all_rows_iterates == budget);
+      CHECK(report.all_rows_stop.find("iterate budget") != std::string::npos);
+      const double after = all_rows_mse(net);
+      CHECK(after < before);  // each budget takes steps further down the same path
+      before = after;
+    }
+  }
+
   TEST_CASE("realdata: beats_on_validation compares two networks by the paired per-row loss") {
     const nnlift::SynthData s = planted(6, 2, 4000, 11);
-    const nnlift::ExecutionContext context(1);
-    const nnlift::Standardizer st = nnlift::fit_standardizer(s.X_train, {}, context);
-    const Matrix Xs = nnlift::standardize(st, s.X_train, context);
-    const Matrix Xv = nnlift::standardize(st, s.X_test, context);
-    const Matrix T = s.y_train, Tv = s.y_test;
-    nnlift::detail::RefineData data{Xs, T};
-    data.Xv = &Xv;
-    data.Tv = &Tv;
-    data.valid_context = &context;
+    const RefineRows rows(s, s.y_test);
+    const nnlift::detail::RefineData& data = rows.data;
+    const nnlift::Standardizer& st = rows.st;
     const nnlift::TwoLayerNetwork good = s.truth;
     nnlift::TwoLayerNetwork bad = s.truth;
     bad.W2 *= 0.5;  // half the teacher's output weights: a clearly larger loss

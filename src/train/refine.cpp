@@ -188,6 +188,25 @@ Vector decay_mask(const Layout& L) {
   return m;
 }
 
+// The weight decay α/2 ‖(θ − anchor) ∘ mask‖² added to a loss `value` and its gradient `grad`,
+// and the penalised value returned; a non-finite value or gradient ends the search, keeping
+// `kept` (what the caller's search keeps).
+double penalise(double value,
+                Vector& grad,
+                const Vector& theta,
+                const Vector& anchor,
+                const Vector& mask,
+                double decay,
+                const char* kept) {
+  const Vector shift = (theta - anchor).cwiseProduct(mask);
+  value += 0.5 * decay * shift.squaredNorm();
+  grad += decay * shift;
+  if (!std::isfinite(value) || !grad.allFinite()) {
+    throw StopSearch{std::string("diverged (non-finite loss or gradient); ") + kept + " is kept"};
+  }
+  return value;
+}
+
 struct Objective {
   const Layout& L;
   const Matrix& X;
@@ -215,13 +234,13 @@ struct Objective {
   const std::function<void(double)>* progress = nullptr;
 
   double operator()(const Vector& theta, Vector& grad) {
-    double value = data_loss(L, theta, X, T, act, link, context, &grad);
-    const Vector shift = (theta - anchor).cwiseProduct(mask);
-    value += 0.5 * decay * shift.squaredNorm();
-    grad += decay * shift;
-    if (!std::isfinite(value) || !grad.allFinite()) {
-      throw StopSearch{"diverged (non-finite loss or gradient); the best point seen is kept"};
-    }
+    const double value = penalise(data_loss(L, theta, X, T, act, link, context, &grad),
+                                  grad,
+                                  theta,
+                                  anchor,
+                                  mask,
+                                  decay,
+                                  "the best point seen");
     ++evaluations;
     // Only the points that lower the training objective are candidates: a line search's trial
     // step that overshoots may fit a few validation rows by chance.
@@ -242,7 +261,7 @@ struct Objective {
         // The wait grows with the run, up to twice the patience: a validation loss that bumps
         // for a while (noisy rows, a unit leaving a plateau) and then improves again is waited
         // for as long as the best point took to reach (tests/test_realdata.cpp has the sets
-        // where this mattered; without the cap fashion's refinement took 40% longer for 0.001).
+        // where this mattered). The cap bounds what a long run may wait for nothing.
         throw StopSearch{"early stopping: the validation loss did not improve over " +
                          std::to_string(since_best) + " iterates"};
       }
@@ -332,17 +351,18 @@ struct Problem {
   Vector theta;
 };
 
-Problem prepare(const RefineData& data,
+Problem prepare(const char* who,
+                const RefineData& data,
                 const Standardizer& st,
                 const ExecutionContext& context,
                 const TwoLayerNetwork& net) {
   const Index c = net.num_outputs();
   if (data.targets.rows() != data.Xs.rows() || data.targets.cols() != c) {
-    fail("refine_network: targets are " + std::to_string(data.targets.rows()) + "x" +
+    fail(std::string(who) + ": targets are " + std::to_string(data.targets.rows()) + "x" +
          std::to_string(data.targets.cols()) + "; expected n x " + std::to_string(c));
   }
   if (data.Xv != nullptr && data.valid_context == nullptr) {
-    fail("refine_network: validation rows without their execution context");
+    fail(std::string(who) + ": validation rows without their execution context");
   }
   Problem p;
   p.squared = net.link == OutputLink::Identity;
@@ -425,7 +445,7 @@ RefineReport refine_network(const RefineData& data,
                             const ExecutionContext& context,
                             TwoLayerNetwork& net,
                             const std::function<void(double)>& progress) {
-  const Problem p = prepare(data, st, context, net);
+  const Problem p = prepare("refine_network", data, st, context, net);
   const Layout& L = p.L;
   const bool squared = p.squared;
   const double spread = p.spread;
@@ -527,8 +547,8 @@ namespace {
 
 // The objective of the continuation on all rows: the mean loss over the fit rows X and the
 // validation rows Xe together, plus the weight decay toward the anchor. It stops the search at
-// the first iterate whose loss on Xe is down to `target`, or at iterate max_iterates; the point
-// kept is the last iterate (the lowest objective).
+// the first iterate whose loss on Xe is down to `target` (the start included), or at iterate
+// max_iterates; the point kept is the last iterate (the lowest objective).
 struct AllRowsObjective {
   const Layout& L;
   const Matrix& X;
@@ -547,8 +567,8 @@ struct AllRowsObjective {
   int max_iterates;
   Vector best{};
   double lowest = std::numeric_limits<double>::infinity();
-  double extra_loss = 0;
-  int iterates = 0;
+  int iterates = 0;  // iterates seen, the start included
+  int last = 0;      // the last iterate's index: the steps taken
 
   double operator()(const Vector& theta, Vector& grad) {
     Vector g_fit, g_extra;
@@ -560,20 +580,17 @@ struct AllRowsObjective {
         extra = data_loss(L, theta, Xe, Te, act, link, extra_context, &g_extra);
       }
     });
-    const Vector shift = (theta - anchor).cwiseProduct(mask);
-    const double value = share * fit + (1 - share) * extra + 0.5 * decay * shift.squaredNorm();
-    grad = share * g_fit + (1 - share) * g_extra + decay * shift;
-    if (!std::isfinite(value) || !grad.allFinite()) {
-      throw StopSearch{"diverged (non-finite loss or gradient); the last iterate is kept"};
-    }
-    if (value <= lowest) {
+    grad = share * g_fit + (1 - share) * g_extra;
+    const double value = penalise(
+        share * fit + (1 - share) * extra, grad, theta, anchor, mask, decay, "the last iterate");
+    if (value <= lowest) {  // an iterate: the start is iterate 0
       lowest = value;
       best = theta;
-      extra_loss = extra;
+      last = iterates++;
       if (extra <= target) {
         throw StopSearch{"the validation rows' loss reached the fit rows'"};
       }
-      if (++iterates >= max_iterates) {
+      if (last == max_iterates) {
         throw StopSearch{"the iterate budget: half the early-stopped run's"};
       }
     }
@@ -593,7 +610,7 @@ void continue_on_all_rows(const RefineData& data,
   if (data.Xv == nullptr || data.valid_context == nullptr) {
     fail("continue_on_all_rows: no validation rows");
   }
-  const Problem p = prepare(data, st, context, net);
+  const Problem p = prepare("continue_on_all_rows", data, st, context, net);
   const Index fit_rows = context.global_rows(data.Xs.rows());
   const Index valid_rows = data.valid_context->global_rows(data.Xv->rows());
   const double target =
@@ -621,8 +638,8 @@ void continue_on_all_rows(const RefineData& data,
   } catch (const StopSearch& stop) {
     report.all_rows_stop = stop.reason;
   }
-  report.all_rows_iterates = objective.iterates;
-  report.all_rows = objective.iterates > 0;
+  report.all_rows_iterates = objective.last;
+  report.all_rows = objective.last > 0;
   if (report.all_rows) {
     unpack(p, objective.best, st, net);
   }
