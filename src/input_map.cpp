@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <nnlift/input_map.hpp>
 
@@ -15,7 +16,8 @@ namespace {
 const detail::EnumName<ScoreModel> kScoreNames[] = {{ScoreModel::Gaussian, "gaussian"},
                                                     {ScoreModel::RankGauss, "rankgauss"},
                                                     {ScoreModel::Mixture, "gmm"},
-                                                    {ScoreModel::Auto, "auto"}};
+                                                    {ScoreModel::Auto, "auto"},
+                                                    {ScoreModel::Adaptive, "adaptive"}};
 
 // Standard normal CDF.
 double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
@@ -71,6 +73,34 @@ Matrix RankGaussMap::apply(const Matrix& X) const {
     }
   }
   return out;
+}
+
+InputTails input_tails(const Matrix& X,
+                       const ExecutionContext& context,
+                       double threshold,
+                       Index sample_rows) {
+  detail::require(sample_rows >= 2, "input_tails", "sample_rows", sample_rows, ">= 2");
+  const Matrix sample = detail::strided_sample(X, context, sample_rows);
+  InputTails tails;
+  tails.threshold = threshold;
+  std::vector<double> kurtosis;
+  for (Index j = 0; j < sample.cols(); ++j) {
+    const Eigen::ArrayXd centred = sample.col(j).array() - sample.col(j).mean();
+    const double m2 = centred.square().mean();
+    if (!(m2 > 0) || !std::isfinite(m2)) {
+      continue;  // constant on the sample
+    }
+    const double excess = centred.square().square().mean() / (m2 * m2) - 3.0;
+    kurtosis.push_back(excess);
+    tails.heavy += excess > threshold ? 1 : 0;
+  }
+  tails.columns = static_cast<Index>(kurtosis.size());
+  if (!kurtosis.empty()) {
+    const auto mid = kurtosis.begin() + static_cast<std::ptrdiff_t>(kurtosis.size() / 2);
+    std::nth_element(kurtosis.begin(), mid, kurtosis.end());
+    tails.median_kurtosis = *mid;
+  }
+  return tails;
 }
 
 RankGaussMap fit_rank_gauss(const Matrix& X,

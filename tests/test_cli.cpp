@@ -522,6 +522,65 @@ TEST_SUITE("cli") {
 }
 
 TEST_SUITE("cli") {
+  TEST_CASE("cli: heavy-tailed columns get the rank-Gauss map tried, which predict applies") {
+    test::TempDir dir;
+    nnlift::detail::Rng rng(5);
+    std::ostringstream csv, test_csv;
+    csv << "a,b,c,y\n";
+    test_csv << "a,b,c,y\n";
+    for (int i = 0; i < 3200; ++i) {
+      const double g1 = rng.normal(), g2 = rng.normal(), g3 = rng.normal();
+      const double y = 1.0 / (1.0 + std::exp(-2 * g1 + g2)) + 0.3 * g3 + 0.02 * rng.normal();
+      (i < 3000 ? csv : test_csv) << std::exp(g1) << "," << std::exp(1.5 * g2) << ","
+                                  << std::exp(g3) << "," << y << "\n";
+    }
+    test::write_text(dir.file("tr.csv"), csv.str());
+    test::write_text(dir.file("te.csv"), test_csv.str());
+    const auto train = [&](std::vector<std::string> extra) {
+      std::vector<std::string> args = {
+          "train", "--data", dir.file("tr.csv"), "--hidden", "2", "--model", dir.file("m.json")};
+      args.insert(args.end(), extra.begin(), extra.end());
+      return run(args);
+    };
+    Outcome o = train({});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("inputs: 3 of 3 columns heavy-tailed (excess kurtosis above 5") !=
+          std::string::npos);
+    CHECK(o.err.find("the rank-Gauss map was tried as well (--score adaptive)") !=
+          std::string::npos);
+    CHECK(o.err.find("2/gaussian") != std::string::npos);
+    CHECK(o.err.find("2/rankgauss") != std::string::npos);
+    const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("m.json"));
+    CHECK(!net.input_map.empty());  // the rank-Gauss map won: the teacher acts on log x
+    CHECK(net.metadata_json.find("\"score\":\"rankgauss\"") != std::string::npos);
+    o = run({"predict",
+             "--model",
+             dir.file("m.json"),
+             "--data",
+             dir.file("te.csv"),
+             "--out",
+             dir.file("p.csv")});
+    REQUIRE(o.code == 0);
+    CHECK(nnlift::read_csv(dir.file("p.csv"),
+                           [] {
+                             nnlift::CsvOptions c;
+                             c.has_target = false;
+                             return c;
+                           }())
+              .X.rows() == 200);
+    // No validation rows: nothing to choose on, and the summary says so.
+    o = train({"--validation", "0"});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("the rank-Gauss map needs validation rows to be tried") != std::string::npos);
+    CHECK(nnlift::load_model(dir.file("m.json")).input_map.empty());
+    // --score gaussian is the Gaussian score alone.
+    o = train({"--score", "gaussian"});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("heavy-tailed") == std::string::npos);
+    CHECK(nnlift::load_model(dir.file("m.json")).input_map.empty());
+  }
+
   TEST_CASE("cli: mixture inputs and --score gmm, with their flags' errors") {
     test::TempDir dir;
     const std::vector<std::string> synth = {"synth",

@@ -954,6 +954,88 @@ TEST_SUITE("score models") {
     CHECK(map.apply(far)(0, 1) == map.z[1].front());
   }
 
+  TEST_CASE("score: input_tails counts the heavy-tailed columns, not the constant ones") {
+    nnlift::detail::Rng rng(12);
+    const Index n = 20000;
+    Matrix X(n, 5);
+    for (Index i = 0; i < n; ++i) {
+      X(i, 0) = rng.normal();                  // excess kurtosis 0
+      X(i, 1) = rng.uniform(-1.0, 1.0);        // -1.2
+      X(i, 2) = std::exp(1.5 * rng.normal());  // log-normal: in the hundreds
+      X(i, 3) = 7.0;                           // constant: not counted
+      const double a = rng.normal(), b = rng.normal();
+      X(i, 4) = a * b * b;  // a Gaussian scale mixture: 3·15/1 − 3 = 12
+    }
+    const nnlift::InputTails all = nnlift::input_tails(X, nnlift::ExecutionContext());
+    CHECK(all.columns == 4);
+    CHECK(all.heavy == 2);
+    CHECK(all.threshold == nnlift::kHeavyTailKurtosis);
+    CHECK(all.heavy_tailed());  // two of four: half
+    const nnlift::InputTails light = nnlift::input_tails(X.leftCols(3), nnlift::ExecutionContext());
+    CHECK(light.columns == 3);
+    CHECK(light.heavy == 1);
+    CHECK(!light.heavy_tailed());  // one of three
+    CHECK(light.median_kurtosis == doctest::Approx(0.0).epsilon(0.1));
+    // The statistic is taken on a strided sample gathered from every part: the same for any
+    // split of the rows (tests/test_execution.cpp's parts).
+    const nnlift::InputTails two_threads = nnlift::input_tails(X, nnlift::ExecutionContext(2));
+    CHECK(two_threads.median_kurtosis == all.median_kurtosis);
+    CHECK_THROWS_AS((void)nnlift::input_tails(X, nnlift::ExecutionContext(), 5.0, 1),
+                    std::invalid_argument);
+  }
+
+  TEST_CASE("score: adaptive tries the rank-Gauss map only on heavy-tailed inputs") {
+    nnlift::SynthData s;
+    {
+      nnlift::SynthOptions so;
+      so.dim = 5;
+      so.hidden = 2;
+      so.samples = 6000;
+      so.test_samples = 10;
+      so.noise = 0.02;
+      so.seed = 31;
+      s = nnlift::make_synthetic(so);
+    }
+    const nnlift::Dataset gaussian = nnlift::training_set(s);
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    REQUIRE(o.score == nnlift::ScoreModel::Adaptive);  // the default
+    // Gaussian inputs: exactly the Gaussian score's model, no validation rows, no candidates.
+    const nnlift::TrainResult adaptive = nnlift::train(gaussian, o);
+    nnlift::TrainOptions g = o;
+    g.score = nnlift::ScoreModel::Gaussian;
+    const nnlift::TrainResult plain = nnlift::train(gaussian, g);
+    CHECK(!adaptive.input_tails.heavy_tailed());
+    CHECK(adaptive.input_tails.columns == 5);
+    CHECK(adaptive.candidates.empty());
+    CHECK(adaptive.validation.rows == 0);
+    CHECK(adaptive.score_used == nnlift::ScoreModel::Gaussian);
+    CHECK((adaptive.network.W1.array() == plain.network.W1.array()).all());
+    CHECK((adaptive.network.W2.array() == plain.network.W2.array()).all());
+    CHECK((adaptive.network.b1.array() == plain.network.b1.array()).all());
+    CHECK(adaptive.network.metadata_json == plain.network.metadata_json);
+    // Log-normal inputs (the teacher acts on their logarithms): both score models are tried on
+    // the validation rows and the rank-Gauss map, which undoes the skew, is chosen.
+    nnlift::Dataset skewed = gaussian;
+    skewed.X = skewed.X.array().exp().matrix();
+    const nnlift::TrainResult chosen = nnlift::train(skewed, o);
+    CHECK(chosen.input_tails.heavy_tailed());
+    REQUIRE(chosen.candidates.size() == 2);
+    CHECK(chosen.candidates[0].score == nnlift::ScoreModel::Gaussian);
+    CHECK(chosen.candidates[1].score == nnlift::ScoreModel::RankGauss);
+    CHECK(chosen.candidates[1].loss < chosen.candidates[0].loss);
+    CHECK(chosen.score_used == nnlift::ScoreModel::RankGauss);
+    CHECK(!chosen.network.input_map.empty());
+    CHECK(chosen.validation.rows > 0);
+    // With no validation rows there is nothing to choose on: the Gaussian score, no error.
+    o.validation.fraction = 0.0;
+    const nnlift::TrainResult none = nnlift::train(skewed, o);
+    CHECK(none.input_tails.heavy_tailed());
+    CHECK(none.candidates.empty());
+    CHECK(none.score_used == nnlift::ScoreModel::Gaussian);
+    CHECK(none.network.input_map.empty());
+  }
+
   // Left out under the sanitizers, for tools/check's time: 2.9-3.6 s of the 20 s release run
   // (every candidate of hidden auto x score auto). The rank-Gauss map runs under the sanitizers in
   // the test above.

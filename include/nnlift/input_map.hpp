@@ -17,6 +17,10 @@ enum class ScoreModel {
   RankGauss,  ///< each column through its empirical CDF, then Φ⁻¹: marginally Gaussian inputs
   Mixture,    ///< "gmm": a Gaussian mixture fitted to the standardised inputs (nnlift/mixture.hpp)
   Auto,       ///< the best of the three on the validation rows
+  /// Gaussian, and RankGauss as well when the inputs are heavy-tailed (InputTails): the better
+  /// of the two on the validation rows. Without validation rows (or for Gaussian-tailed inputs)
+  /// it is Gaussian.
+  Adaptive,
 };
 const char* to_string(ScoreModel model) noexcept;
 /// \throws std::invalid_argument listing the accepted names.
@@ -40,6 +44,29 @@ RankGaussMap fit_rank_gauss(const Matrix& X,
                             const ExecutionContext& context,
                             Index sample_rows = 20000,
                             Index max_knots = 1000);
+
+/// How heavy the inputs' tails are, from a strided subsample of the rows (gathered from every
+/// part, so every part sees the same): the columns with a spread, and how many of them have an
+/// excess kurtosis above a threshold. Heavy tails make the Gaussian score's third-order term,
+/// whose variance grows with E[x⁶], noisy, and put outlying rows where a network extrapolates.
+struct InputTails {
+  Index columns = 0;  ///< columns that are not constant on the sample
+  Index heavy = 0;    ///< of them, those with an excess kurtosis above the threshold
+  double threshold = 0;
+  double median_kurtosis = 0;  ///< over the columns counted
+  /// At least half the columns counted are heavy-tailed.
+  bool heavy_tailed() const noexcept { return heavy > 0 && 2 * heavy >= columns; }
+};
+
+/// The default threshold of input_tails: an excess kurtosis of 5 (Laplace: 3, exponential: 6,
+/// Student-t with 5 degrees of freedom: 6, with 4: infinite; Gaussian: 0).
+inline constexpr double kHeavyTailKurtosis = 5.0;
+
+/// \throws std::invalid_argument for sample_rows < 2.
+InputTails input_tails(const Matrix& X,
+                       const ExecutionContext& context,
+                       double threshold = kHeavyTailKurtosis,
+                       Index sample_rows = 20000);
 
 /// Φ⁻¹(p) for p in (0, 1), to about 1e-15 relative (rational start, two Halley steps).
 double normal_quantile(double p);

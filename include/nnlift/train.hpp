@@ -180,7 +180,7 @@ struct TrainOptions {
   /// Mixture: a Gaussian mixture fitted by EM to the standardised inputs (options in `mixture`),
   /// whose score S3 = Σ_c r_c(x)[z_c^{⊗3} − sym(z_c ⊗ Σ_c⁻¹)] replaces the Gaussian one in every
   /// moment (ALGORITHM.md §2.5); the mixture goes into the model's metadata.
-  ScoreModel score = ScoreModel::Gaussian;
+  ScoreModel score = ScoreModel::Adaptive;
   /// The mixture of score = Mixture (its seed is derived from `seed`: leave it 0).
   MixtureOptions mixture;
   LabelOptions labels;
@@ -307,6 +307,8 @@ struct TrainResult {
   ValidationReport validation;
   std::vector<CandidateScore> candidates;  ///< the curve, when something was chosen
   ScoreModel score_used = ScoreModel::Gaussian;
+  /// score = Adaptive: the inputs' tails, which decide whether the rank-Gauss map is tried.
+  InputTails input_tails;
   /// score = Mixture: the mixture fitted to the standardised inputs, and its fit.
   GaussianMixture mixture;
   MixtureCandidate mixture_fit;

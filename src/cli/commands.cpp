@@ -431,6 +431,14 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
         << (o.refine.enabled ? " and trained by the refinement" : "; --refine lbfgs trains them")
         << "\n";
   }
+  if (r.input_tails.heavy_tailed()) {
+    log << "  inputs: " << r.input_tails.heavy << " of " << r.input_tails.columns
+        << " columns heavy-tailed (excess kurtosis above " << r.input_tails.threshold << "; median "
+        << r.input_tails.median_kurtosis << ")"
+        << (r.candidates.empty() ? ": the rank-Gauss map needs validation rows to be tried"
+                                 : ": the rank-Gauss map was tried as well (--score adaptive)")
+        << "\n";
+  }
   if (r.mixture.components() > 0) {
     log << "  input mixture (--score gmm): " << r.mixture.components() << " component(s), "
         << to_string(r.mixture_fit.covariance) << " covariance, mean log-likelihood "

@@ -149,12 +149,14 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
   desc.add_options()(
       "score",
       with_default(&f.score),
-      "gaussian | rankgauss | gmm | auto: the input density the moments assume. rankgauss maps "
-      "each column through its empirical CDF to a Gaussian (for skewed, bounded or "
-      "heavy-tailed inputs; the map is stored in the model and applied by predict); gmm fits a "
-      "Gaussian mixture to the standardised inputs by EM and uses its score (for clustered, "
+      "adaptive | gaussian | rankgauss | gmm | auto: the input density the moments assume. "
+      "rankgauss maps each column through its empirical CDF to a Gaussian (for skewed, bounded "
+      "or heavy-tailed inputs; the map is stored in the model and applied by predict); gmm fits "
+      "a Gaussian mixture to the standardised inputs by EM and uses its score (for clustered, "
       "multimodal inputs; the mixture goes into the model's metadata); auto: the best of the "
-      "three on the validation rows")(
+      "three on the validation rows; adaptive: gaussian, and rankgauss as well when at least "
+      "half the columns are heavy-tailed (excess kurtosis above 5), the better of the two on "
+      "the validation rows")(
       "mixture-components",
       with_default(&f.mixture_components),
       "with --score gmm: C >= 1 mixture components, or auto: the lowest BIC among 1..5")(
@@ -253,8 +255,10 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "validation",
       with_default(&f.validation),
       "auto | fraction in [0, 1): training rows held out (seeded) to choose the weight decay "
-      "and stopping point and to report a validation score; auto: 0.2 with --refine lbfgs, "
-      "else 0. The model is then refitted on all rows (with refinement: --refine-all-rows)");
+      "and stopping point and to report a validation score; auto: 0.2 when something is chosen "
+      "on them (--refine lbfgs, --hidden auto, --score auto, --score adaptive on heavy-tailed "
+      "inputs), else 0. The model is then refitted on all rows (with refinement: "
+      "--refine-all-rows)");
 }
 
 TrainOptions to_train_options(const TrainFlags& f) {

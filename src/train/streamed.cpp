@@ -36,7 +36,8 @@ void validate_streamed(const TrainOptions& o) {
   if (o.init != Init::Tensor || o.directions.size() > 0) {
     refuse("TrainOptions::init = random or given directions");
   }
-  if (o.score != ScoreModel::Gaussian) {
+  // Adaptive is the Gaussian score here: its alternative is chosen on validation rows.
+  if (o.score != ScoreModel::Gaussian && o.score != ScoreModel::Adaptive) {
     refuse(std::string("TrainOptions::score = ") + to_string(o.score));
   }
   if (o.refine.enabled) {

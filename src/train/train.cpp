@@ -638,9 +638,17 @@ std::vector<Index> hidden_candidates(Index hidden, Index d) {
   return grid;
 }
 
-std::vector<ScoreModel> score_candidates(ScoreModel score) {
+// The score models tried: all three for Auto; for Adaptive, the rank-Gauss map as well as the
+// Gaussian score where the inputs are heavy-tailed and validation rows may be held out.
+std::vector<ScoreModel> score_candidates(ScoreModel score, bool heavy_tails) {
   if (score == ScoreModel::Auto) {
     return {ScoreModel::Gaussian, ScoreModel::RankGauss, ScoreModel::Mixture};
+  }
+  if (score == ScoreModel::Adaptive) {
+    if (heavy_tails) {
+      return {ScoreModel::Gaussian, ScoreModel::RankGauss};
+    }
+    return {ScoreModel::Gaussian};
   }
   return {score};
 }
@@ -763,7 +771,13 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   // The candidates chosen among on the validation rows: the hidden-unit counts (--hidden auto)
   // times the score models (--score auto).
   const std::vector<Index> hidden_grid = hidden_candidates(o.hidden, data.X.cols());
-  const std::vector<ScoreModel> scores = score_candidates(o.score);
+  InputTails tails;
+  if (o.score == ScoreModel::Adaptive) {
+    tails = input_tails(data.X, context);
+  }
+  const bool no_validation = o.validation.fraction && *o.validation.fraction == 0;
+  const std::vector<ScoreModel> scores =
+      score_candidates(o.score, tails.heavy_tailed() && !no_validation);
   const bool choosing = hidden_grid.size() * scores.size() > 1;
   // Inputs through the rank-Gauss map (fitted on all rows: it does not see the labels).
   RankGaussMap map;
@@ -781,6 +795,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
       r.network.input_map = map;
     }
     r.score_used = s;
+    r.input_tails = tails;
     return r;
   };
   double share = validation_share(o);
