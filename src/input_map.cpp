@@ -22,6 +22,27 @@ const detail::EnumName<ScoreModel> kScoreNames[] = {{ScoreModel::Gaussian, "gaus
 // Standard normal CDF.
 double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 
+// Whether a column holds at most two distinct values.
+bool at_most_two_values(const Eigen::Ref<const Vector>& v) {
+  if (v.size() == 0) {
+    return true;
+  }
+  const double a = v(0);
+  bool have_b = false;
+  double b = a;
+  for (Index i = 1; i < v.size(); ++i) {
+    if (v(i) == a || (have_b && v(i) == b)) {
+      continue;
+    }
+    if (have_b) {
+      return false;
+    }
+    b = v(i);
+    have_b = true;
+  }
+  return true;
+}
+
 }  // namespace
 
 const char* to_string(ScoreModel model) noexcept { return detail::name_of(kScoreNames, model); }
@@ -85,10 +106,13 @@ InputTails input_tails(const Matrix& X,
   tails.threshold = threshold;
   std::vector<double> kurtosis;
   for (Index j = 0; j < sample.cols(); ++j) {
+    if (at_most_two_values(sample.col(j))) {
+      continue;  // constant or binary: a monotone map of it is affine, and changes nothing
+    }
     const Eigen::ArrayXd centred = sample.col(j).array() - sample.col(j).mean();
     const double m2 = centred.square().mean();
     if (!(m2 > 0) || !std::isfinite(m2)) {
-      continue;  // constant on the sample
+      continue;
     }
     const double excess = centred.square().square().mean() / (m2 * m2) - 3.0;
     kurtosis.push_back(excess);

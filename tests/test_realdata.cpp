@@ -957,17 +957,18 @@ TEST_SUITE("score models") {
   TEST_CASE("score: input_tails counts the heavy-tailed columns, not the constant ones") {
     nnlift::detail::Rng rng(12);
     const Index n = 20000;
-    Matrix X(n, 5);
+    Matrix X(n, 6);
     for (Index i = 0; i < n; ++i) {
       X(i, 0) = rng.normal();                  // excess kurtosis 0
       X(i, 1) = rng.uniform(-1.0, 1.0);        // -1.2
       X(i, 2) = std::exp(1.5 * rng.normal());  // log-normal: in the hundreds
       X(i, 3) = 7.0;                           // constant: not counted
       const double a = rng.normal(), b = rng.normal();
-      X(i, 4) = a * b * b;  // a Gaussian scale mixture: 3·15/1 − 3 = 12
+      X(i, 4) = a * b * b;                // E x⁴ / (E x²)² − 3 = 3·105 / 3² − 3 = 32
+      X(i, 5) = i % 50 == 0 ? 1.0 : 0.0;  // a rare binary column: excess kurtosis 45, not counted
     }
     const nnlift::InputTails all = nnlift::input_tails(X, nnlift::ExecutionContext());
-    CHECK(all.columns == 4);
+    CHECK(all.columns == 4);  // the constant and the binary column are not counted
     CHECK(all.heavy == 2);
     CHECK(all.threshold == nnlift::kHeavyTailKurtosis);
     CHECK(all.heavy_tailed());  // two of four: half

@@ -50,8 +50,10 @@ RankGaussMap fit_rank_gauss(const Matrix& X,
 /// excess kurtosis above a threshold. Heavy tails make the Gaussian score's third-order term,
 /// whose variance grows with E[x⁶], noisy, and put outlying rows where a network extrapolates.
 struct InputTails {
-  Index columns = 0;  ///< columns that are not constant on the sample
-  Index heavy = 0;    ///< of them, those with an excess kurtosis above the threshold
+  /// Columns with more than two values on the sample (a monotone map of a binary column, as a
+  /// one-hot category's, is affine: it cannot change the model).
+  Index columns = 0;
+  Index heavy = 0;  ///< of them, those with an excess kurtosis above the threshold
   double threshold = 0;
   double median_kurtosis = 0;  ///< over the columns counted
   /// At least half the columns counted are heavy-tailed.
