@@ -155,8 +155,8 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "a Gaussian mixture to the standardised inputs by EM and uses its score (for clustered, "
       "multimodal inputs; the mixture goes into the model's metadata); auto: the best of the "
       "three on the validation rows; adaptive: gaussian, and rankgauss as well when at least "
-      "half the columns are heavy-tailed (excess kurtosis above 5), the better of the two on "
-      "the validation rows")(
+      "half the columns with more than two values are heavy-tailed (excess kurtosis above 5), "
+      "the better of the two on the validation rows")(
       "mixture-components",
       with_default(&f.mixture_components),
       "with --score gmm: C >= 1 mixture components, or auto: the lowest BIC among 1..5")(
