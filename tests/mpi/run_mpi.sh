@@ -27,8 +27,8 @@ run() { "$mpiexec" --oversubscribe -np "$@"; }
 # process.
 awk -F, -v OFS=, 'NR == 1 { print; next } { for (i = 1; i < NF; ++i) $i = exp($i); print }' \
   train.csv > heavy.csv
-"$nnlift" train --data heavy.csv --hidden 3 --model heavy.json 2>&1 |
-  grep -q 'columns heavy-tailed' || fail "heavy.csv: the inputs were not found heavy-tailed"
+out=$("$nnlift" train --data heavy.csv --hidden 3 --model heavy.json 2>&1)
+grep -q 'columns heavy-tailed' <<< "$out" || fail "heavy.csv: the inputs were not found heavy-tailed"
 
 # Identical model files for every process count (the job includes a validation split and the
 # refinement's weight-decay choice and early stopping).
