@@ -570,7 +570,9 @@ TEST_SUITE("realdata") {
         any.refine.improvement ==
         doctest::Approx(any.refine.validation_before - any.refine.validation_after).epsilon(1e-8));
     CHECK(any.refine.improvement_se > 0);
-    // The one-standard-error rule: a planted network's refinement is well beyond chance.
+    // The default margin is two standard errors; a planted network's refinement is well beyond
+    // one.
+    CHECK(nnlift::RefineOptions{}.min_improvement == 2.0);
     o.refine.min_improvement = 1;
     const nnlift::TrainResult rule = nnlift::train(data, o);
     INFO("improvement " << rule.refine.improvement << " +- " << rule.refine.improvement_se);
