@@ -200,7 +200,7 @@ TEST_SUITE("cli") {
     REQUIRE(o.code == 0);
     CHECK(o.out.find("3 rows, 2 inputs, target 'y'") != std::string::npos);
     CHECK(o.out.find("constant") != std::string::npos);  // column b
-    CHECK(o.out.find("id") == std::string::npos);
+    CHECK(o.out.find("\nid ") == std::string::npos);     // no line for the dropped column
     o = run({"describe", "--data", dir.file("d.csv"), "--features", "a", "--drop", "id"});
     CHECK(o.code == 2);
     o = run({"describe", "--data", dir.file("d.csv"), "--target", "zz"});
@@ -579,6 +579,39 @@ TEST_SUITE("cli") {
     REQUIRE(o.code == 0);
     CHECK(o.err.find("heavy-tailed") == std::string::npos);
     CHECK(nnlift::load_model(dir.file("m.json")).input_map.empty());
+  }
+
+  TEST_CASE("cli: describe shows each column's kurtosis and the tails train will see") {
+    test::TempDir dir;
+    nnlift::detail::Rng rng(9);
+    std::ostringstream csv;
+    csv << "skewed,plain,flag,y\n";
+    for (int i = 0; i < 4000; ++i) {
+      const double g = rng.normal(), h = rng.normal();
+      csv << std::exp(1.5 * g) << "," << h << "," << (i % 40 == 0 ? 1 : 0) << ","
+          << g + h + 0.1 * rng.normal() << "\n";
+    }
+    test::write_text(dir.file("t.csv"), csv.str());
+    const Outcome o = run({"describe", "--data", dir.file("t.csv")});
+    INFO(o.out << o.err);
+    REQUIRE(o.code == 0);
+    const auto line_of = [&](const std::string& name) {
+      const std::size_t at = o.out.find("\n" + name + " ");
+      REQUIRE(at != std::string::npos);
+      return o.out.substr(at + 1, o.out.find('\n', at + 1) - at - 1);
+    };
+    CHECK(line_of("skewed").find("heavy-tailed") != std::string::npos);
+    CHECK(line_of("plain").find("heavy-tailed") == std::string::npos);
+    // The rare flag has a kurtosis of 35 but two values: not counted, not marked.
+    CHECK(line_of("flag").find("heavy-tailed") == std::string::npos);
+    CHECK(o.out.find("heavy-tailed inputs: 1 of the 2 numeric inputs with more than two values") !=
+          std::string::npos);
+    CHECK(o.out.find("--score adaptive tries the rank-Gauss map as well") != std::string::npos);
+    // train counts the same columns.
+    const Outcome t =
+        run({"train", "--data", dir.file("t.csv"), "--hidden", "1", "--model", dir.file("m.json")});
+    REQUIRE(t.code == 0);
+    CHECK(t.err.find("inputs: 1 of 2 columns heavy-tailed") != std::string::npos);
   }
 
   TEST_CASE("cli: mixture inputs and --score gmm, with their flags' errors") {

@@ -220,8 +220,9 @@ void for_npy_blocks(const std::string& path, const CsvOptions& csv, Fn&& f) {
   }
 }
 
-// One column's count, mean, standard deviation, min, max and missing values (NaN), summed over
-// blocks of rows; moments about the first value seen, so that a large mean does not cancel.
+// One column's count, mean, standard deviation, min, max, excess kurtosis and missing values
+// (NaN), summed over blocks of rows; moments about the first value seen, so that a large mean does
+// not cancel.
 class ColumnSummary {
  public:
   void add(const Vector& values) {
@@ -237,14 +238,24 @@ class ColumnSummary {
         m_min = m_max = v;
       }
       ++m_present;
-      m_s1 += v - m_shift;
-      m_s2 += (v - m_shift) * (v - m_shift);
+      const double e = v - m_shift, e2 = e * e;
+      m_s1 += e;
+      m_s2 += e2;
+      m_s3 += e2 * e;
+      m_s4 += e2 * e2;
+      // A third value: one unlike both ends of the (not single-valued) range seen so far.
+      m_third = m_third || (m_min != m_max && v != m_min && v != m_max);
       m_min = std::min(m_min, v);
       m_max = std::max(m_max, v);
     }
   }
   Index rows() const { return m_rows; }
-  void print(std::ostream& out, const std::string& name, const char* role) const {
+  /// Whether the excess kurtosis is above input_tails' threshold, for a column with more than
+  /// two values (as train's --score adaptive counts them).
+  bool heavy() const { return counted() && kurtosis() > kHeavyTailKurtosis; }
+  /// More than two values: the columns --score adaptive counts.
+  bool counted() const { return m_present > 0 && m_third; }
+  void print(std::ostream& out, const std::string& name, const char* role, bool input) const {
     out << std::left << std::setw(16) << name << std::right << std::setw(8) << role;
     if (m_present == 0) {
       out << "  no value (all " << m_missing << " missing)\n";
@@ -255,8 +266,16 @@ class ColumnSummary {
     const double ss = std::max(m_s2 - m_s1 * m_s1 / m, 0.0);
     const double sd = m_present > 1 ? std::sqrt(ss / (m - 1)) : 0.0;
     out << std::setw(14) << std::setprecision(6) << mean << std::setw(14) << sd << std::setw(14)
-        << m_min << std::setw(14) << m_max
-        << (m_min == m_max ? "  constant: carries no information" : "");
+        << m_min << std::setw(14) << m_max;
+    if (m_min == m_max) {
+      out << std::setw(14) << "-"
+          << "  constant: carries no information";
+    } else {
+      out << std::setw(14) << std::setprecision(3) << kurtosis() << std::setprecision(6);
+    }
+    if (input && heavy()) {
+      out << "  heavy-tailed";
+    }
     if (m_missing > 0) {
       out << "  " << m_missing << " missing";
     }
@@ -264,8 +283,18 @@ class ColumnSummary {
   }
 
  private:
+  // The excess kurtosis m4 / m2² − 3 from the central moments (about the mean, from the sums
+  // about the shift).
+  double kurtosis() const {
+    const auto m = static_cast<double>(m_present);
+    const double a = m_s1 / m;
+    const double m2 = m_s2 / m - a * a;
+    const double m4 = m_s4 / m - 4 * a * m_s3 / m + 6 * a * a * m_s2 / m - 3 * a * a * a * a;
+    return m2 > 0 ? m4 / (m2 * m2) - 3.0 : 0.0;
+  }
   Index m_rows = 0, m_present = 0, m_missing = 0;
-  double m_shift = 0, m_s1 = 0, m_s2 = 0, m_min = 0, m_max = 0;
+  double m_shift = 0, m_s1 = 0, m_s2 = 0, m_s3 = 0, m_s4 = 0, m_min = 0, m_max = 0;
+  bool m_third = false;
 };
 
 int run_describe(const std::vector<std::string>& args, Context& ctx) {
@@ -277,7 +306,9 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
   if (!parse_command(
           "usage: nnlift describe --data file.csv [--target y] [--features a,b | --drop c]\n\n"
           "Reads the file exactly as training does (same column choice, same checks) and\n"
-          "prints one line per column: count, mean, standard deviation, min and max.",
+          "prints one line per column: mean, standard deviation, min, max and excess kurtosis\n"
+          "(0 for a Gaussian); then how many inputs are heavy-tailed (excess kurtosis above\n"
+          "5), which decides whether train's default --score adaptive tries the rank-Gauss map.",
           args,
           desc,
           ctx.out)) {
@@ -314,8 +345,9 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       << ")\n";
   out << std::left << std::setw(16) << "column" << std::right << std::setw(8) << "role"
       << std::setw(14) << "mean" << std::setw(14) << "sd" << std::setw(14) << "min" << std::setw(14)
-      << "max"
+      << "max" << std::setw(14) << "kurtosis"
       << "\n";
+  Index counted = 0, heavy = 0;
   for (std::size_t c = 0; c < shape.feature_names.size(); ++c) {
     if (c < shape.text.size() && !shape.text[c].empty()) {
       std::set<std::string> categories;
@@ -336,10 +368,19 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       }
       out << "\n";
     } else {
-      columns[c].print(out, shape.feature_names[c], "input");
+      columns[c].print(out, shape.feature_names[c], "input", true);
+      counted += columns[c].counted() ? 1 : 0;
+      heavy += columns[c].heavy() ? 1 : 0;
     }
   }
-  columns.back().print(out, shape.target_name, "target");
+  columns.back().print(out, shape.target_name, "target", false);
+  out << "heavy-tailed inputs: " << heavy << " of the " << counted
+      << " numeric inputs with more than two values (excess kurtosis above " << kHeavyTailKurtosis
+      << ")"
+      << (heavy > 0 && 2 * heavy >= counted
+              ? ": train's default --score adaptive tries the rank-Gauss map as well"
+              : ": train's default --score adaptive uses the Gaussian score")
+      << " (train decides on a strided sample of at most 20,000 rows)\n";
   return kOk;
 }
 
