@@ -1037,6 +1037,20 @@ TEST_SUITE("score models") {
     CHECK(none.candidates.empty());
     CHECK(none.score_used == nnlift::ScoreModel::Gaussian);
     CHECK(none.network.input_map.empty());
+    // Given directions are in the original coordinates: adaptive keeps the Gaussian score, and
+    // the score models that map the inputs are refused with them.
+    o.validation.fraction.reset();
+    o.directions = s.truth.W1;
+    const nnlift::TrainResult given = nnlift::train(skewed, o);
+    CHECK(given.candidates.empty());
+    CHECK(given.network.input_map.empty());
+    for (const nnlift::ScoreModel mapped :
+         {nnlift::ScoreModel::RankGauss, nnlift::ScoreModel::Auto}) {
+      o.score = mapped;
+      CHECK_THROWS_WITH_AS(nnlift::train(skewed, o),
+                           doctest::Contains("directions are in the original coordinates"),
+                           std::invalid_argument);
+    }
   }
 
   // Left out under the sanitizers, for tools/check's time: 2.9-3.6 s of the 20 s release run

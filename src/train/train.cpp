@@ -701,6 +701,12 @@ void validate(const TrainOptions& o) {
     detail::fail(std::string("TrainOptions::activation = ") + to_string(o.activation) + ": " +
                  refusal);
   }
+  if (o.directions.size() > 0 &&
+      (o.score == ScoreModel::RankGauss || o.score == ScoreModel::Auto)) {
+    detail::fail(std::string("TrainOptions::score = ") + to_string(o.score) +
+                 " with directions: the directions are in the original coordinates, which the "
+                 "rank-Gauss map changes");
+  }
   if (o.init == Init::Random && !o.refine.enabled) {
     detail::fail(
         "TrainOptions::init = random needs refine.enabled (random weights alone are no "
@@ -775,9 +781,10 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   if (o.score == ScoreModel::Adaptive) {
     tails = input_tails(data.X, context);
   }
+  // Given directions are in the original coordinates, which the rank-Gauss map would change.
   const bool no_validation = o.validation.fraction && *o.validation.fraction == 0;
   const std::vector<ScoreModel> scores =
-      score_candidates(o.score, tails.heavy_tailed() && !no_validation);
+      score_candidates(o.score, tails.heavy_tailed() && !no_validation && o.directions.size() == 0);
   const bool choosing = hidden_grid.size() * scores.size() > 1;
   // Inputs through the rank-Gauss map (fitted on all rows: it does not see the labels).
   RankGaussMap map;
