@@ -30,6 +30,17 @@ double evaluated_min_cos(const test::TempDir& dir, const std::string& model) {
   return std::stod(o.out.substr(at + 10));
 }
 
+// `nnlift predict` of the model m.json in dir on dir's `data`, written to p.csv there.
+Outcome predict_in(const test::TempDir& dir, const std::string& data) {
+  return run({"predict",
+              "--model",
+              dir.file("m.json"),
+              "--data",
+              dir.file(data),
+              "--out",
+              dir.file("p.csv")});
+}
+
 }  // namespace
 
 TEST_SUITE("cli") {
@@ -305,13 +316,7 @@ TEST_SUITE("cli") {
     REQUIRE(o.code == 0);
     CHECK(o.err.find("units with |lambda| above 3 x the noise level: 2 of 4\n") !=
           std::string::npos);
-    o = run({"predict",
-             "--model",
-             dir.file("m.json"),
-             "--data",
-             dir.file("te.csv"),
-             "--out",
-             dir.file("p.csv")});
+    o = predict_in(dir, "te.csv");
     REQUIRE(o.code == 0);
     nnlift::CsvOptions no_target;
     no_target.has_target = false;
@@ -554,13 +559,7 @@ TEST_SUITE("cli") {
     const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("m.json"));
     CHECK(!net.input_map.empty());  // the rank-Gauss map won: the teacher acts on log x
     CHECK(net.metadata_json.find("\"score\":\"rankgauss\"") != std::string::npos);
-    o = run({"predict",
-             "--model",
-             dir.file("m.json"),
-             "--data",
-             dir.file("te.csv"),
-             "--out",
-             dir.file("p.csv")});
+    o = predict_in(dir, "te.csv");
     REQUIRE(o.code == 0);
     CHECK(nnlift::read_csv(dir.file("p.csv"),
                            [] {

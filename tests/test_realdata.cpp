@@ -988,17 +988,7 @@ TEST_SUITE("score models") {
   }
 
   TEST_CASE("score: adaptive tries the rank-Gauss map only on heavy-tailed inputs") {
-    nnlift::SynthData s;
-    {
-      nnlift::SynthOptions so;
-      so.dim = 5;
-      so.hidden = 2;
-      so.samples = 6000;
-      so.test_samples = 10;
-      so.noise = 0.02;
-      so.seed = 31;
-      s = nnlift::make_synthetic(so);
-    }
+    const nnlift::SynthData s = planted(5, 2, 6000, 31);
     const nnlift::Dataset gaussian = nnlift::training_set(s);
     nnlift::TrainOptions o;
     o.hidden = 2;
@@ -1013,9 +1003,7 @@ TEST_SUITE("score models") {
     CHECK(adaptive.candidates.empty());
     CHECK(adaptive.validation.rows == 0);
     CHECK(adaptive.score_used == nnlift::ScoreModel::Gaussian);
-    CHECK((adaptive.network.W1.array() == plain.network.W1.array()).all());
-    CHECK((adaptive.network.W2.array() == plain.network.W2.array()).all());
-    CHECK((adaptive.network.b1.array() == plain.network.b1.array()).all());
+    CHECK(same_weights(adaptive.network, plain.network));
     CHECK(adaptive.network.metadata_json == plain.network.metadata_json);
     // Log-normal inputs (the teacher acts on their logarithms): both score models are tried on
     // the validation rows and the rank-Gauss map, which undoes the skew, is chosen.
