@@ -541,9 +541,9 @@ TEST_SUITE("cli") {
     }
     test::write_text(dir.file("tr.csv"), csv.str());
     test::write_text(dir.file("te.csv"), test_csv.str());
-    const auto train = [&](std::vector<std::string> extra) {
+    const auto train = [&](std::vector<std::string> extra, const char* model = "m.json") {
       std::vector<std::string> args = {
-          "train", "--data", dir.file("tr.csv"), "--hidden", "2", "--model", dir.file("m.json")};
+          "train", "--data", dir.file("tr.csv"), "--hidden", "2", "--model", dir.file(model)};
       args.insert(args.end(), extra.begin(), extra.end());
       return run(args);
     };
@@ -568,6 +568,21 @@ TEST_SUITE("cli") {
                              return c;
                            }())
               .X.rows() == 200);
+    // Its first layer acts on mapped inputs: evaluate --truth against a teacher on the raw
+    // inputs says the |cos| do not compare.
+    o = train({"--score", "gaussian"}, "raw.json");
+    REQUIRE(o.code == 0);
+    o = run({"evaluate",
+             "--model",
+             dir.file("m.json"),
+             "--data",
+             dir.file("tr.csv"),
+             "--truth",
+             dir.file("raw.json")});
+    REQUIRE(o.code == 0);
+    CHECK(o.out.find("min |cos|") != std::string::npos);
+    CHECK(o.out.find("not comparable: one first layer acts on rank-Gauss-mapped inputs") !=
+          std::string::npos);
     // No validation rows: nothing to choose on, and the summary says so.
     o = train({"--validation", "0"});
     REQUIRE(o.code == 0);

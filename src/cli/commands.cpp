@@ -1201,6 +1201,10 @@ int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
       out << " " << std::setprecision(4) << rec.cosine(j);
     }
     out << "\nmin |cos| " << rec.min_cosine << "\nmean |cos| " << rec.mean_cosine << "\n";
+    if (net.input_map.empty() != truth.input_map.empty()) {
+      out << "(not comparable: one first layer acts on rank-Gauss-mapped inputs, the other on the "
+             "raw inputs; --score gaussian trains on the raw inputs)\n";
+    }
     const double err = sums.truth_mse(), var_f = sums.truth_variance();
     out << std::setprecision(6) << "MSE vs noise-free truth " << err << "\nrelative to Var f "
         << (var_f > 0 ? err / var_f : 0.0) << "\n";
