@@ -1,5 +1,7 @@
 // The rank-Gauss input map (include/nnlift/input_map.hpp).
 // SPDX-License-Identifier: MIT
+#include "detail/input_map.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -96,12 +98,7 @@ Matrix RankGaussMap::apply(const Matrix& X) const {
   return out;
 }
 
-InputTails input_tails(const Matrix& X,
-                       const ExecutionContext& context,
-                       double threshold,
-                       Index sample_rows) {
-  detail::require(sample_rows >= 2, "input_tails", "sample_rows", sample_rows, ">= 2");
-  const Matrix sample = detail::strided_sample(X, context, sample_rows);
+InputTails detail::tails_of_sample(const Matrix& sample, double threshold) {
   InputTails tails;
   tails.threshold = threshold;
   std::vector<double> kurtosis;
@@ -112,7 +109,7 @@ InputTails input_tails(const Matrix& X,
     const Eigen::ArrayXd centred = sample.col(j).array() - sample.col(j).mean();
     const double m2 = centred.square().mean();
     if (!(m2 > 0) || !std::isfinite(m2)) {
-      continue;
+      continue;  // the values overflow: no kurtosis to take
     }
     const double excess = centred.square().square().mean() / (m2 * m2) - 3.0;
     kurtosis.push_back(excess);
@@ -120,11 +117,20 @@ InputTails input_tails(const Matrix& X,
   }
   tails.columns = static_cast<Index>(kurtosis.size());
   if (!kurtosis.empty()) {
-    const auto mid = kurtosis.begin() + static_cast<std::ptrdiff_t>(kurtosis.size() / 2);
-    std::nth_element(kurtosis.begin(), mid, kurtosis.end());
-    tails.median_kurtosis = *mid;
+    std::sort(kurtosis.begin(), kurtosis.end());
+    const std::size_t half = kurtosis.size() / 2;
+    tails.median_kurtosis =
+        kurtosis.size() % 2 == 1 ? kurtosis[half] : 0.5 * (kurtosis[half - 1] + kurtosis[half]);
   }
   return tails;
+}
+
+InputTails input_tails(const Matrix& X,
+                       const ExecutionContext& context,
+                       double threshold,
+                       Index sample_rows) {
+  detail::require(sample_rows >= 2, "input_tails", "sample_rows", sample_rows, ">= 2");
+  return detail::tails_of_sample(detail::strided_sample(X, context, sample_rows), threshold);
 }
 
 RankGaussMap fit_rank_gauss(const Matrix& X,
@@ -133,8 +139,11 @@ RankGaussMap fit_rank_gauss(const Matrix& X,
                             Index max_knots) {
   detail::require(sample_rows >= 2, "fit_rank_gauss", "sample_rows", sample_rows, ">= 2");
   detail::require(max_knots >= 2, "fit_rank_gauss", "max_knots", max_knots, ">= 2");
-  const Index d = X.cols();
-  const Matrix sample = detail::strided_sample(X, context, sample_rows);
+  return detail::rank_gauss_of_sample(detail::strided_sample(X, context, sample_rows), max_knots);
+}
+
+RankGaussMap detail::rank_gauss_of_sample(const Matrix& sample, Index max_knots) {
+  const Index d = sample.cols();
   const Index m = sample.rows();
   if (m < 1) {
     throw DataError("rank-Gauss map: no rows");

@@ -395,6 +395,26 @@ TEST_SUITE("execution") {
     }
   }
 
+  TEST_CASE("execution: the adaptive score on heavy-tailed inputs gives the same bits in parts") {
+    // Its tails and the rank-Gauss map come from one strided sample gathered from every part:
+    // every part decides to try the map, fits the same one and chooses the same candidate.
+    nnlift::Dataset data = planted_set(nnlift::Task::Regression, 7);
+    data.X = data.X.array().exp().matrix();
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.seed = 3;
+    REQUIRE(o.score == nnlift::ScoreModel::Adaptive);
+    const nnlift::TrainResult whole = nnlift::train(data, o, ExecutionContext(2));
+    REQUIRE(whole.candidates.size() == 2);  // the rank-Gauss map was tried
+    const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {8192});
+    for (const nnlift::TrainResult& r : parts) {
+      CHECK(same_network(r.network, whole.network));
+      CHECK(r.network.input_map.x == whole.network.input_map.x);
+      CHECK(r.network.input_map.z == whole.network.input_map.z);
+      CHECK(r.input_tails.median_kurtosis == whole.input_tails.median_kurtosis);
+    }
+  }
+
   TEST_CASE(
       "execution: the quadratic residual of a row subset has the same bits for any partition") {
     // A validation split's fit rows: the subset's blocks start at local rows whose alignment

@@ -37,13 +37,18 @@ struct RankGaussMap {
   Matrix apply(const Matrix& X) const;
 };
 
+/// The default strided subsample of fit_rank_gauss and input_tails, in rows.
+inline constexpr Index kInputSampleRows = 20000;
+/// The default knots per column of fit_rank_gauss.
+inline constexpr Index kRankGaussKnots = 1000;
+
 /// Fits the map on the rows of every part of `context`: the knots are order statistics of a
 /// strided subsample of at most `sample_rows` rows (by global row index, gathered, so every
 /// part fits the same map), at most `max_knots` per column; ties get their mid-rank.
 RankGaussMap fit_rank_gauss(const Matrix& X,
                             const ExecutionContext& context,
-                            Index sample_rows = 20000,
-                            Index max_knots = 1000);
+                            Index sample_rows = kInputSampleRows,
+                            Index max_knots = kRankGaussKnots);
 
 /// How heavy the inputs' tails are, from a strided subsample of the rows (gathered from every
 /// part, so every part sees the same): the columns with a spread, and how many of them have an
@@ -55,7 +60,7 @@ struct InputTails {
   Index columns = 0;
   Index heavy = 0;  ///< of them, those with an excess kurtosis above the threshold
   double threshold = 0;
-  double median_kurtosis = 0;  ///< over the columns counted
+  double median_kurtosis = 0;  ///< over the columns counted (0 for none)
   /// At least half the columns counted are heavy-tailed.
   bool heavy_tailed() const noexcept { return heavy > 0 && 2 * heavy >= columns; }
 };
@@ -68,7 +73,7 @@ inline constexpr double kHeavyTailKurtosis = 5.0;
 InputTails input_tails(const Matrix& X,
                        const ExecutionContext& context,
                        double threshold = kHeavyTailKurtosis,
-                       Index sample_rows = 20000);
+                       Index sample_rows = kInputSampleRows);
 
 /// Φ⁻¹(p) for p in (0, 1), to about 1e-15 relative (rational start, two Halley steps).
 double normal_quantile(double p);

@@ -10,10 +10,12 @@
 
 #include "detail/activation_traits.hpp"
 #include "detail/check.hpp"
+#include "detail/input_map.hpp"
 #include "detail/mixture_json.hpp"
 #include "detail/names.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
+#include "detail/sample.hpp"
 #include "detail/text.hpp"
 #include "train/stages.hpp"
 
@@ -653,6 +655,38 @@ std::vector<ScoreModel> score_candidates(ScoreModel score, bool heavy_tails) {
   return {score};
 }
 
+// The score models tried, with what chose them: the inputs' tails (Adaptive) and the rank-Gauss
+// map (fitted on all rows: it does not see the labels). Both are taken on one strided sample,
+// gathered once.
+struct ScorePlan {
+  InputTails tails;
+  std::vector<ScoreModel> scores;
+  RankGaussMap map;  // empty unless RankGauss is among the scores
+};
+
+ScorePlan plan_scores(const Dataset& data, const TrainOptions& o, const ExecutionContext& context) {
+  std::optional<Matrix> sample;
+  const auto gathered = [&]() -> const Matrix& {
+    if (!sample) {
+      sample = detail::strided_sample(data.X, context, kInputSampleRows);
+    }
+    return *sample;
+  };
+  ScorePlan plan;
+  if (o.score == ScoreModel::Adaptive) {
+    plan.tails = detail::tails_of_sample(gathered(), kHeavyTailKurtosis);
+  }
+  // Given directions are in the original coordinates, which the rank-Gauss map would change.
+  const bool no_validation = o.validation.fraction && *o.validation.fraction == 0;
+  plan.scores = score_candidates(
+      o.score, plan.tails.heavy_tailed() && !no_validation && o.directions.size() == 0);
+  if (std::find(plan.scores.begin(), plan.scores.end(), ScoreModel::RankGauss) !=
+      plan.scores.end()) {
+    plan.map = detail::rank_gauss_of_sample(gathered(), kRankGaussKnots);
+  }
+  return plan;
+}
+
 // The validation scores (those of the task), the candidates tried (if any) and the score model,
 // in the network's metadata.
 void add_validation_metadata(double share,
@@ -775,22 +809,15 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
     throw DataError("train: the data set has no target column");
   }
   // The candidates chosen among on the validation rows: the hidden-unit counts (--hidden auto)
-  // times the score models (--score auto).
+  // times the score models (--score auto, or adaptive on heavy-tailed inputs).
   const std::vector<Index> hidden_grid = hidden_candidates(o.hidden, data.X.cols());
-  InputTails tails;
-  if (o.score == ScoreModel::Adaptive) {
-    tails = input_tails(data.X, context);
-  }
-  // Given directions are in the original coordinates, which the rank-Gauss map would change.
-  const bool no_validation = o.validation.fraction && *o.validation.fraction == 0;
-  const std::vector<ScoreModel> scores =
-      score_candidates(o.score, tails.heavy_tailed() && !no_validation && o.directions.size() == 0);
+  const ScorePlan plan = plan_scores(data, o, context);
+  const InputTails& tails = plan.tails;
+  const std::vector<ScoreModel>& scores = plan.scores;
+  const RankGaussMap& map = plan.map;
   const bool choosing = hidden_grid.size() * scores.size() > 1;
-  // Inputs through the rank-Gauss map (fitted on all rows: it does not see the labels).
-  RankGaussMap map;
-  Dataset mapped;
-  if (std::find(scores.begin(), scores.end(), ScoreModel::RankGauss) != scores.end()) {
-    map = fit_rank_gauss(data.X, context);
+  Dataset mapped;  // the inputs through the rank-Gauss map
+  if (!map.empty()) {
     mapped = data;
     mapped.X = map.apply(data.X);
   }
