@@ -581,8 +581,19 @@ TEST_SUITE("cli") {
              dir.file("raw.json")});
     REQUIRE(o.code == 0);
     CHECK(o.out.find("min |cos|") != std::string::npos);
-    CHECK(o.out.find("not comparable: one first layer acts on rank-Gauss-mapped inputs") !=
+    CHECK(o.out.find("not comparable: the two first layers act on different inputs") !=
           std::string::npos);
+    // The model against itself: the same map, comparable.
+    o = run({"evaluate",
+             "--model",
+             dir.file("m.json"),
+             "--data",
+             dir.file("tr.csv"),
+             "--truth",
+             dir.file("m.json")});
+    REQUIRE(o.code == 0);
+    CHECK(o.out.find("min |cos| 1") != std::string::npos);
+    CHECK(o.out.find("not comparable") == std::string::npos);
     // No validation rows: nothing to choose on, and the summary says so.
     o = train({"--validation", "0"});
     REQUIRE(o.code == 0);

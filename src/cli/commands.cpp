@@ -347,7 +347,8 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       << std::setw(14) << "mean" << std::setw(14) << "sd" << std::setw(14) << "min" << std::setw(14)
       << "max" << std::setw(14) << "kurtosis"
       << "\n";
-  Index counted = 0, heavy = 0;
+  InputTails tails;  // counted as train counts them, on all rows
+  tails.threshold = kHeavyTailKurtosis;
   for (std::size_t c = 0; c < shape.feature_names.size(); ++c) {
     if (c < shape.text.size() && !shape.text[c].empty()) {
       std::set<std::string> categories;
@@ -369,18 +370,18 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       out << "\n";
     } else {
       columns[c].print(out, shape.feature_names[c], "input", true);
-      counted += columns[c].counted() ? 1 : 0;
-      heavy += columns[c].heavy() ? 1 : 0;
+      tails.columns += columns[c].counted() ? 1 : 0;
+      tails.heavy += columns[c].heavy() ? 1 : 0;
     }
   }
   columns.back().print(out, shape.target_name, "target", false);
-  out << "heavy-tailed inputs: " << heavy << " of the " << counted
-      << " numeric inputs with more than two values (excess kurtosis above " << kHeavyTailKurtosis
+  out << "heavy-tailed inputs: " << tails.heavy << " of the " << tails.columns
+      << " numeric inputs with more than two values (excess kurtosis above " << tails.threshold
       << ")"
-      << (heavy > 0 && 2 * heavy >= counted
+      << (tails.heavy_tailed()
               ? ": train's default --score adaptive tries the rank-Gauss map as well"
               : ": train's default --score adaptive uses the Gaussian score")
-      << " (train decides on a strided sample of at most 20,000 rows)\n";
+      << " (train decides on a strided sample of at most " << kInputSampleRows << " rows)\n";
   return kOk;
 }
 
@@ -1201,9 +1202,10 @@ int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
       out << " " << std::setprecision(4) << rec.cosine(j);
     }
     out << "\nmin |cos| " << rec.min_cosine << "\nmean |cos| " << rec.mean_cosine << "\n";
-    if (net.input_map.empty() != truth.input_map.empty()) {
-      out << "(not comparable: one first layer acts on rank-Gauss-mapped inputs, the other on the "
-             "raw inputs; --score gaussian trains on the raw inputs)\n";
+    if (net.input_map.x != truth.input_map.x || net.input_map.z != truth.input_map.z) {
+      out << "(not comparable: the two first layers act on different inputs, rank-Gauss-mapped "
+             "by one and not the other or by different maps; --score gaussian trains on the raw "
+             "inputs)\n";
     }
     const double err = sums.truth_mse(), var_f = sums.truth_variance();
     out << std::setprecision(6) << "MSE vs noise-free truth " << err << "\nrelative to Var f "
