@@ -572,25 +572,22 @@ TEST_SUITE("cli") {
     // inputs says the |cos| do not compare.
     o = train({"--score", "gaussian"}, "raw.json");
     REQUIRE(o.code == 0);
-    o = run({"evaluate",
-             "--model",
-             dir.file("m.json"),
-             "--data",
-             dir.file("tr.csv"),
-             "--truth",
-             dir.file("raw.json")});
+    const auto evaluate_against = [&](const char* truth) {
+      return run({"evaluate",
+                  "--model",
+                  dir.file("m.json"),
+                  "--data",
+                  dir.file("tr.csv"),
+                  "--truth",
+                  dir.file(truth)});
+    };
+    o = evaluate_against("raw.json");
     REQUIRE(o.code == 0);
     CHECK(o.out.find("min |cos|") != std::string::npos);
     CHECK(o.out.find("not comparable: the two first layers act on different inputs") !=
           std::string::npos);
     // The model against itself: the same map, comparable.
-    o = run({"evaluate",
-             "--model",
-             dir.file("m.json"),
-             "--data",
-             dir.file("tr.csv"),
-             "--truth",
-             dir.file("m.json")});
+    o = evaluate_against("m.json");
     REQUIRE(o.code == 0);
     CHECK(o.out.find("min |cos| 1") != std::string::npos);
     CHECK(o.out.find("not comparable") == std::string::npos);
