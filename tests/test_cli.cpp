@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
+#include <iomanip>
 #include <sstream>
 
 #include <doctest/doctest.h>
@@ -658,6 +659,24 @@ TEST_SUITE("cli") {
     Outcome o = run(synth);
     INFO(o.err);
     REQUIRE(o.code == 0);
+    // The summary names the law, and its tensor weights are E[σ'''] over the training rows (the
+    // Gaussian closed form, printed before, is not the weight under a mixture's score).
+    CHECK(o.err.find("inputs from a mixture of 2 Gaussians (separation 2.5)") != std::string::npos);
+    CHECK(o.err.find("E over the training rows") != std::string::npos);
+    {
+      const nnlift::TwoLayerNetwork teacher = nnlift::load_model(dir.file("t.json"));
+      const nnlift::Dataset rows = nnlift::read_csv(dir.file("g.csv"));
+      for (Index j = 0; j < 2; ++j) {
+        const Vector z = (rows.X * teacher.W1.row(j).transpose()).array() + teacher.b1(j);
+        double mean = 0;
+        for (Index i = 0; i < z.size(); ++i) {
+          mean += nnlift::activation_derivative(nnlift::Activation::Sigmoid, 3, z(i));
+        }
+        std::ostringstream lambda;
+        lambda << std::fixed << std::setprecision(4) << teacher.W2(0, j) * mean / 20000.0 << "\n";
+        CHECK(o.err.find(lambda.str()) != std::string::npos);
+      }
+    }
     const std::string truth = nnlift::load_model(dir.file("t.json")).metadata_json;
     CHECK(truth.find("\"input_mixture\"") != std::string::npos);
     CHECK(truth.find("\"mixture_separation\":2.5") != std::string::npos);

@@ -80,6 +80,24 @@ std::ostream& diag(const CommonFlags& flags, std::ostream& err) {
   return flags.quiet ? null_stream : err;
 }
 
+// The law of synth's inputs in words, for its summary.
+std::string input_law_text(const SynthOptions& o) {
+  std::ostringstream s;
+  if (o.inputs == InputLaw::Mixture) {
+    s << "from a mixture of " << o.mixture_components << " Gaussians (separation "
+      << o.mixture_separation << ")";
+  } else if (o.inputs != InputLaw::Gaussian) {
+    s << to_string(o.inputs) << " (independent coordinates, mean 0, variance 1)";
+  } else if (o.correlated) {
+    s << "N(mu, Sigma)";
+  } else if (o.ball_radius > 0) {
+    s << "uniform on the ball of radius " << o.ball_radius;
+  } else {
+    s << "N(0, I)";
+  }
+  return s.str();
+}
+
 // ---------------------------------------------------------------------------------------------
 int run_synth(const std::vector<std::string>& args, Context& ctx) {
   SynthFlags synth;
@@ -93,7 +111,8 @@ int run_synth(const std::vector<std::string>& args, Context& ctx) {
   add_common(desc, flags, true);
   if (!parse_command("usage: nnlift synth --out train.csv --truth truth.json [options]\n\n"
                      "Draws a planted two-layer network (unit-norm first-layer rows, mixed-sign\n"
-                     "output weights) and Gaussian inputs, and writes data and the true model.",
+                     "output weights) and its inputs (Gaussian unless --inputs or --ball-radius\n"
+                     "says otherwise), and writes data and the true model.",
                      args,
                      desc,
                      ctx.out)) {
@@ -132,21 +151,35 @@ int run_synth(const std::vector<std::string>& args, Context& ctx) {
   }
   log << " and " << truth_path << " in " << format_seconds(seconds_since(t0)) << "\n";
   log << "  teacher: k = " << o.hidden << " " << to_string(o.activation) << " units, "
-      << to_string(o.task) << ", inputs "
-      << (o.correlated        ? std::string("N(mu, Sigma)")
-          : o.ball_radius > 0 ? "uniform on the ball of radius " + std::to_string(o.ball_radius)
-                              : std::string("N(0, I)"))
-      << ", noise sd " << o.noise << "\n";
+      << to_string(o.task) << ", inputs " << input_law_text(o) << ", noise sd " << o.noise << "\n";
   log << "  Var f(x) on the training inputs = " << var_f;
   if (o.task == Task::Regression && o.noise > 0) {
     log << "  (signal-to-noise variance ratio " << var_f / (o.noise * o.noise) << ")";
   }
-  log << "\n  unit  bias     out-weight  lambda_j = a2_j E[sigma'''(z_j)] (tensor weight)\n";
+  // Gaussian inputs: E[σ'''] in closed form. Other inputs: its mean over the training rows,
+  // which is the tensor weight under their exact score (the closed form would be wrong there);
+  // ReLU's σ''' is a distribution, so for it the Gaussian form is the only one.
+  const bool gaussian = o.inputs == InputLaw::Gaussian && o.ball_radius <= 0;
+  const bool empirical = !gaussian && o.activation != Activation::Relu;
+  log << "\n  unit  bias     out-weight  lambda_j = a2_j E[sigma'''(z_j)] (tensor weight"
+      << (empirical  ? "; E over the training rows"
+          : gaussian ? ""
+                     : "; E for Gaussian inputs of the same mean and covariance")
+      << ")\n";
   for (Index j = 0; j < o.hidden; ++j) {
     const Vector a = t.W1.row(j).transpose();
-    const double shift = t.b1(j) + a.dot(data.input_mean);
-    const double scale = std::sqrt(a.dot(data.input_cov * a));
-    const double lambda = t.W2(0, j) * activation_moment(o.activation, 3, shift, scale);
+    double moment = 0;
+    if (empirical) {
+      const Vector z = (data.X_train * a).array() + t.b1(j);
+      for (Index i = 0; i < z.size(); ++i) {
+        moment += activation_derivative(o.activation, 3, z(i));
+      }
+      moment /= static_cast<double>(std::max<Index>(z.size(), 1));
+    } else {
+      const double shift = t.b1(j) + a.dot(data.input_mean);
+      moment = activation_moment(o.activation, 3, shift, std::sqrt(a.dot(data.input_cov * a)));
+    }
+    const double lambda = t.W2(0, j) * moment;
     log << "  " << std::setw(4) << j + 1 << "  " << std::setw(7) << std::fixed
         << std::setprecision(3) << t.b1(j) << "  " << std::setw(10) << t.W2(0, j) << "  "
         << std::setw(10) << std::setprecision(4) << lambda << "\n";
