@@ -18,6 +18,7 @@
 #include <nnlift/synth.hpp>
 #include <nnlift/train.hpp>
 
+#include "detail/parallel.hpp"
 #include "detail/rng.hpp"
 #include "test_helpers.hpp"
 #include "train/stages.hpp"
@@ -182,6 +183,21 @@ nnlift::Dataset planted_set(nnlift::Task task, std::uint64_t seed) {
 }  // namespace
 
 TEST_SUITE("execution") {
+#ifdef _OPENMP
+  TEST_CASE("execution: a single block runs on the calling thread, several in a team") {
+    // A parallel region around one iteration is only overhead (on a busy machine, milliseconds
+    // per pass of the small fits); it failed before parallel_for skipped it.
+    int in_parallel = -1;
+    nnlift::detail::parallel_for(1, 2, [&](Index) { in_parallel = omp_in_parallel(); });
+    CHECK(in_parallel == 0);
+    std::vector<int> seen(4, -1);
+    nnlift::detail::parallel_for(4, 2, [&](Index i) { seen[i] = omp_in_parallel(); });
+    for (const int s : seen) {
+      CHECK(s == 1);
+    }
+  }
+#endif
+
   TEST_CASE("execution: the block tree gives the same bits for any split of the blocks") {
     // Partials whose sum depends on the order of addition: sequential order, the tree on one
     // part and the tree finished from the pieces of any split must be told apart by rounding.

@@ -72,8 +72,11 @@ void parallel_for(Index count, int num_threads, Fn&& f) {
   std::exception_ptr error;
   Index error_index = count;
   std::mutex guard;  // taken only when an iteration throws
+  // One iteration runs on the calling thread: a parallel region around it is only overhead,
+  // and on a busy machine its wake-up costs milliseconds, thousands of times over in the small
+  // passes of an L-BFGS fit on a small data set (one block).
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (count > 1)
 #endif
   for (Index i = 0; i < count; ++i) {
     if (failed.load(std::memory_order_relaxed)) {
