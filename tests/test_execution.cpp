@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <doctest/doctest.h>
+#ifdef NNLIFT_TESTS_OPENMP
+#include <omp.h>
+#endif
 
 #include <nnlift/execution.hpp>
 #include <nnlift/model.hpp>
@@ -18,7 +21,6 @@
 #include <nnlift/synth.hpp>
 #include <nnlift/train.hpp>
 
-#include "detail/parallel.hpp"
 #include "detail/rng.hpp"
 #include "test_helpers.hpp"
 #include "train/stages.hpp"
@@ -183,17 +185,20 @@ nnlift::Dataset planted_set(nnlift::Task task, std::uint64_t seed) {
 }  // namespace
 
 TEST_SUITE("execution") {
-#ifdef _OPENMP
+#ifdef NNLIFT_TESTS_OPENMP
   TEST_CASE("execution: a single block runs on the calling thread, several in a team") {
-    // A parallel region around one iteration is only overhead (on a busy machine, milliseconds
-    // per pass of the small fits); it failed before parallel_for skipped it.
-    int in_parallel = -1;
-    nnlift::detail::parallel_for(1, 2, [&](Index) { in_parallel = omp_in_parallel(); });
-    CHECK(in_parallel == 0);
-    std::vector<int> seen(4, -1);
-    nnlift::detail::parallel_for(4, 2, [&](Index i) { seen[i] = omp_in_parallel(); });
-    for (const int s : seen) {
-      CHECK(s == 1);
+    // A parallel region around one block is only overhead (on a busy machine, milliseconds per
+    // pass of a small set's fits); it failed before parallel_for skipped it.
+    const nnlift::LocalReducer blocks_of_100(100);
+    for (const Index n : {Index{100}, Index{400}}) {
+      std::vector<int> inside(static_cast<std::size_t>(n / 100), -1);
+      (void)ExecutionContext(blocks_of_100, 2).sum(n, 1, 1, [&](Index b, Index) {
+        inside[static_cast<std::size_t>(b / 100)] = omp_in_parallel();
+        return Matrix(Matrix::Zero(1, 1));
+      });
+      for (const int in : inside) {
+        CHECK(in == (n == 100 ? 0 : 1));
+      }
     }
   }
 #endif
