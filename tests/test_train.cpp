@@ -9,6 +9,7 @@
 #include <nnlift/synth.hpp>
 #include <nnlift/train.hpp>
 
+#include "detail/lbfgs.hpp"
 #include "test_helpers.hpp"
 
 namespace {
@@ -61,6 +62,50 @@ nnlift::Dataset blind_spot_data(const Matrix& A, Index n, double blind_bias = 1.
 }  // namespace
 
 TEST_SUITE("train") {
+  TEST_CASE("lbfgs: a line search that gives up mid-run restarts from the lowest point") {
+    // ½ Σ c_i (x_i − a_i)², with the gradient of one point poisoned (negated, ten times over):
+    // the next quasi-Newton direction points uphill and LBFGSpp's line search gives up. The run
+    // goes on from the lowest point with an empty memory and reaches a; before, it stopped there.
+    const Vector a = (Vector(3) << 1.0, 2.0, 3.0).finished();
+    const Vector c = (Vector(3) << 1.0, 10.0, 100.0).finished();
+    int evaluations = 0;
+    auto f = [&](const Vector& x, Vector& grad) {
+      grad = c.cwiseProduct(x - a);
+      if (++evaluations == 4) {
+        grad *= -10.0;
+      }
+      return 0.5 * (x - a).cwiseAbs2().dot(c);
+    };
+    const nnlift::detail::LbfgsRun run =
+        nnlift::detail::run_lbfgs(f, Vector::Zero(3), nnlift::detail::tight_lbfgs(100));
+    INFO(run.stop_reason);
+    CHECK(run.restarts == 1);
+    CHECK(!run.line_search_failed);
+    CHECK((run.x - a).norm() < 1e-6);
+    CHECK(run.value == doctest::Approx(0.5 * (run.x - a).cwiseAbs2().dot(c)));
+  }
+
+  TEST_CASE("lbfgs: a run whose line search cannot descend returns its lowest point, not a trial") {
+    // The gradient of another function (its sign flipped): every step along −grad goes uphill,
+    // the line search shrinks its step until it gives up, with LBFGSpp's x at a rejected trial.
+    const Vector x0 = (Vector(2) << 1.0, -2.0).finished();
+    double lowest = std::numeric_limits<double>::infinity();
+    auto f = [&](const Vector& x, Vector& grad) {
+      grad = -x;
+      const double v = 0.5 * x.squaredNorm();
+      lowest = std::min(lowest, v);
+      return v;
+    };
+    const nnlift::detail::LbfgsRun run =
+        nnlift::detail::run_lbfgs(f, x0, nnlift::detail::tight_lbfgs(100));
+    INFO(run.stop_reason);
+    CHECK(run.line_search_failed);
+    CHECK(run.stop_reason.rfind("line search: ", 0) == 0);
+    CHECK(run.x == x0);  // the lowest point evaluated
+    CHECK(run.value == lowest);
+    CHECK(run.restarts == 1);  // the second stretch made no progress: no third
+  }
+
   TEST_CASE("train: a planted sigmoid network is recovered end to end") {
     const nnlift::SynthData s = planted(8, 3, 20000, 5);
     nnlift::TrainOptions o;

@@ -110,7 +110,7 @@ BiasFit bias_by_lsq_on(const BiasProblem& p,
   const LbfgsRun run = run_lbfgs(objective, theta, param);
   BiasFit fit = start;
   if (run.line_search_failed) {
-    // The line search gave up near the optimum: x holds the last point it reached.
+    // The line search gave up even after a fresh start: x holds the lowest point evaluated.
     fit.warnings.push_back("bias least squares: " + run.stop_reason);
   }
   if (run.x.allFinite()) {

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <LBFGS.h>
+#include <algorithm>
 #include <exception>
+#include <limits>
 #include <string>
 
 #include <nnlift/types.hpp>
@@ -12,11 +14,12 @@
 namespace nnlift::detail {
 
 struct LbfgsRun {
-  Vector x;                 ///< the last point L-BFGS holds
-  double value = 0;         ///< f(x) as last reported by the solver
-  int iterations = 0;       ///< iterations done
+  Vector x;                 ///< the lowest point evaluated (never a rejected line-search trial)
+  double value = 0;         ///< f(x)
+  int iterations = 0;       ///< iterations done (see run_lbfgs for a failed line search's count)
   std::string stop_reason;  ///< "converged", "iteration limit" or "line search: <why>"
-  bool line_search_failed = false;
+  bool line_search_failed = false;  ///< the last restart's line search gave up too
+  int restarts = 0;  ///< fresh starts after a line search gave up (at most kLbfgsRestarts)
 };
 
 /// Settings for the small, smooth fits (output layer, biases): tight gradient tolerances and a
@@ -31,23 +34,77 @@ inline LBFGSpp::LBFGSParam<double> tight_lbfgs(int max_iterations) {
   return param;
 }
 
-/// Minimises f (double f(const Vector& x, Vector& grad)) from x0 with the given settings. A line
-/// search that gives up (LBFGSpp throws) ends the run with line_search_failed and x where the
-/// solver left it; numerical outcomes are reported, never thrown.
+/// How many times run_lbfgs starts afresh after a line search gives up.
+inline constexpr int kLbfgsRestarts = 5;
+
+/// Minimises f (double f(const Vector& x, Vector& grad)) from x0 with the given settings.
+///
+/// A line search can give up far from the optimum: the quasi-Newton memory (curvature pairs
+/// taken under the backtracking line search's Armijo rule) may point uphill, or the search runs
+/// out of steps. LBFGSpp then throws with x at its last trial, which may be worse than the
+/// points before it. Here the run continues from the lowest point evaluated with an empty memory
+/// (a steepest-descent step first), as long as the failed stretch lowered f, at most
+/// kLbfgsRestarts times; a failure with no progress since the last start ends the run with
+/// line_search_failed. Numerical outcomes are reported, never thrown. A stretch that ended in a
+/// failed line search counts its evaluations after the first as iterations (each iteration takes at
+/// least one): an upper bound, so that max_iterations still bounds the whole run.
 template <class Objective>
 LbfgsRun run_lbfgs(Objective& f, const Vector& x0, const LBFGSpp::LBFGSParam<double>& param) {
-  // LBFGSSolver keeps a reference to its settings: `param` outlives it here.
-  LBFGSpp::LBFGSSolver<double> solver(param);
+  struct Tracked {
+    Objective& f;
+    Vector best;
+    double best_value = std::numeric_limits<double>::infinity();
+    int evaluations = 0;
+    double operator()(const Vector& x, Vector& grad) {
+      const double v = f(x, grad);
+      ++evaluations;
+      if (v < best_value) {  // false for NaN
+        best_value = v;
+        best = x;
+      }
+      return v;
+    }
+  };
+  Tracked tracked{f, x0, std::numeric_limits<double>::infinity(), 0};
   LbfgsRun run;
   run.x = x0;
-  try {
-    run.iterations = solver.minimize(f, run.x, run.value);
-    run.stop_reason = run.iterations >= param.max_iterations ? "iteration limit" : "converged";
-  } catch (const std::exception& e) {
-    run.line_search_failed = true;
-    run.stop_reason = std::string("line search: ") + e.what();
+  double start_value = std::numeric_limits<double>::infinity();
+  for (;;) {
+    LBFGSpp::LBFGSParam<double> stretch = param;
+    if (param.max_iterations > 0) {
+      stretch.max_iterations = std::max(1, param.max_iterations - run.iterations);
+    }
+    // LBFGSSolver keeps a reference to its settings: `stretch` outlives it here.
+    LBFGSpp::LBFGSSolver<double> solver(stretch);
+    Vector x = run.x;
+    double value = 0;
+    const int evaluations_before = tracked.evaluations;
+    try {
+      run.iterations += solver.minimize(tracked, x, value);
+      run.x = std::move(x);
+      run.value = value;
+      run.line_search_failed = false;
+      run.stop_reason = param.max_iterations > 0 && run.iterations >= param.max_iterations
+                            ? "iteration limit"
+                            : "converged";
+      return run;
+    } catch (const std::exception& e) {
+      run.iterations += std::max(0, tracked.evaluations - evaluations_before - 1);
+      run.line_search_failed = true;
+      run.stop_reason = std::string("line search: ") + e.what();
+    }
+    const bool progress = tracked.best_value < start_value;
+    if (tracked.best.size() == x0.size()) {
+      run.x = tracked.best;
+      run.value = tracked.best_value;
+    }
+    const bool budget_left = param.max_iterations <= 0 || run.iterations < param.max_iterations;
+    if (!progress || run.restarts == kLbfgsRestarts || !budget_left) {
+      return run;
+    }
+    start_value = tracked.best_value;
+    ++run.restarts;
   }
-  return run;
 }
 
 }  // namespace nnlift::detail
