@@ -98,6 +98,33 @@ nnlift::TrainOptions refining(Index k) {
 }  // namespace
 
 TEST_SUITE("realdata") {
+  TEST_CASE("realdata: a unit's scale that runs off in the bias fit keeps its start") {
+    // On these rows (columns in units from 1e-3 to 1e4) the least-squares biases lower their loss
+    // by saturating units without bound: once L-BFGS went on after failed line searches, a scale
+    // reached e^665, the refinement met non-finite weights and train failed. Such a unit now
+    // keeps its moment-ratio bias and scale.
+    test::TempDir dir;
+    const test::Outcome o = test::run({"train",
+                                       "--data",
+                                       std::string(NNLIFT_DATA_DIR) + "/friedman1_scaled_1000.csv",
+                                       "--target",
+                                       "y",
+                                       "--hidden",
+                                       "10",
+                                       "--refine",
+                                       "lbfgs",
+                                       "--seed",
+                                       "1",
+                                       "--model",
+                                       dir.file("m.json")});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("m.json"));
+    CHECK(net.W1.allFinite());
+    CHECK(net.b1.allFinite());
+    CHECK(net.W2.allFinite());
+  }
+
   TEST_CASE("realdata: the linear term carries the linear part of y, in original coordinates") {
     // y = teacher(x) + ⟨c, x⟩ with inputs in odd units: without a linear term the hidden units
     // cannot carry ⟨c, x⟩; with it, C recovers c.

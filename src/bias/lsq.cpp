@@ -1,7 +1,9 @@
 // Least-squares biases with the directions fixed (ALGORITHM.md §4.4c), by variable projection.
 // SPDX-License-Identifier: MIT
 #include <cmath>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "detail/activation_traits.hpp"
 #include "detail/lbfgs.hpp"
@@ -13,6 +15,9 @@ namespace {
 
 // The fit uses a strided subsample of at most this many rows: only 2k numbers are fitted.
 constexpr Index kBiasRows = 200000;
+// The fitted scale of a unit stays within this factor of the moment estimate's, or the unit
+// keeps its start.
+constexpr double kMaxRescale = 1e6;
 
 // Variable projection: with the directions fixed, unit j is σ(s_j t_j + b_j) with t = Xs Ū. For
 // given (b, s) the output layer is a ridge solve; L-BFGS moves (b, log s) using the
@@ -113,16 +118,35 @@ BiasFit bias_by_lsq_on(const BiasProblem& p,
     // The line search gave up even after a fresh start: x holds the lowest point evaluated.
     fit.warnings.push_back("bias least squares: " + run.stop_reason);
   }
-  if (run.x.allFinite()) {
-    for (Index j = 0; j < k; ++j) {
-      // Row j of the map-back is W ū_j · scale_j; the fitted scale is s_j.
-      fit.rescale(j) = std::exp(run.x(k + j)) / u.scale(j);
-      fit.b1(j) = run.x(j) - (u.W1.row(j) * fit.rescale(j)).dot(p.st.mean);
-    }
-  } else {
+  if (!run.x.allFinite()) {
     fit.warnings.push_back(
         "bias least squares: non-finite parameters; the moment-ratio "
         "biases are kept");
+    return fit;
+  }
+  // A unit whose scale ran off (the fit can lower the loss by saturating a unit without bound:
+  // scales of e^665 and more on a set with columns of very different units) keeps its start:
+  // a step function is no start for the output layer or the refinement, and e^x overflows.
+  std::vector<Index> ran_off;
+  for (Index j = 0; j < k; ++j) {
+    // Row j of the map-back is W ū_j · scale_j; the fitted scale is s_j.
+    const double rescale = std::exp(run.x(k + j)) / u.scale(j);
+    if (!(rescale >= 1.0 / kMaxRescale && rescale <= kMaxRescale)) {
+      ran_off.push_back(j);
+      continue;
+    }
+    fit.rescale(j) = rescale;
+    fit.b1(j) = run.x(j) - (u.W1.row(j) * fit.rescale(j)).dot(p.st.mean);
+  }
+  if (!ran_off.empty()) {
+    std::ostringstream msg;
+    msg << "bias least squares: the scale of unit" << (ran_off.size() == 1 ? " " : "s ");
+    for (std::size_t i = 0; i < ran_off.size(); ++i) {
+      msg << (i > 0 ? ", " : "") << ran_off[i] + 1;
+    }
+    msg << " left [1/" << kMaxRescale << ", " << kMaxRescale
+        << "] of the moment estimate's; its moment-ratio bias and scale are kept";
+    fit.warnings.push_back(msg.str());
   }
   return fit;
 }
