@@ -8,6 +8,7 @@
 #include "detail/activation_traits.hpp"
 #include "detail/lbfgs.hpp"
 #include "detail/sample.hpp"
+#include "detail/text.hpp"
 #include "train/stages.hpp"
 
 namespace nnlift::detail {
@@ -140,12 +141,9 @@ BiasFit bias_by_lsq_on(const BiasProblem& p,
   }
   if (!ran_off.empty()) {
     std::ostringstream msg;
-    msg << "bias least squares: the scale of unit" << (ran_off.size() == 1 ? " " : "s ");
-    for (std::size_t i = 0; i < ran_off.size(); ++i) {
-      msg << (i > 0 ? ", " : "") << ran_off[i] + 1;
-    }
-    msg << " left [1/" << kMaxRescale << ", " << kMaxRescale
-        << "] of the moment estimate's; its moment-ratio bias and scale are kept";
+    msg << "bias least squares: the scale of " << unit_list(ran_off) << " left [1/" << kMaxRescale
+        << ", " << kMaxRescale << "] of the moment estimate's; the moment-ratio bias and scale "
+        << "are kept";
     fit.warnings.push_back(msg.str());
   }
   return fit;

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nnlift/types.hpp>
+
 namespace nnlift::detail {
 
 /// At most `max` characters of `text` (the last three "..." when cut), control bytes as '?'.
@@ -32,6 +34,24 @@ inline std::string name_list(const std::vector<std::string>& names, std::size_t 
   }
   if (names.size() > shown) {
     out += ", ... (" + std::to_string(names.size() - shown) + " more)";
+  }
+  return out;
+}
+
+/// "unit 3" or "units 1-3, 5": 0-based unit indices, ascending, named 1-based with runs of
+/// consecutive units as "a-b".
+inline std::string unit_list(const std::vector<Index>& units) {
+  std::string out = units.size() == 1 ? "unit " : "units ";
+  for (std::size_t i = 0; i < units.size();) {
+    std::size_t last = i;
+    while (last + 1 < units.size() && units[last + 1] == units[last] + 1) {
+      ++last;
+    }
+    out += (i > 0 ? ", " : "") + std::to_string(units[i] + 1);
+    if (last > i) {
+      out += "-" + std::to_string(units[last] + 1);
+    }
+    i = last + 1;
   }
   return out;
 }

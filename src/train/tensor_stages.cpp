@@ -11,6 +11,7 @@
 
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
+#include "detail/text.hpp"
 #include "train/stages.hpp"
 
 namespace nnlift::detail {
@@ -411,20 +412,7 @@ Directions directions_from_core(const Core& core_fit,
     const bool one = rep.weak_units.size() == 1;
     std::ostringstream msg;
     const std::vector<Index>& weak = rep.weak_units;
-    msg << (one ? "unit " : "units ");
-    // Runs of consecutive units as "a-b" (1-based).
-    for (std::size_t i = 0; i < weak.size();) {
-      std::size_t last = i;
-      while (last + 1 < weak.size() && weak[last + 1] == weak[last] + 1) {
-        ++last;
-      }
-      msg << (i > 0 ? ", " : "") << weak[i] + 1;
-      if (last > i) {
-        msg << "-" << weak[last] + 1;
-      }
-      i = last + 1;
-    }
-    msg << ": |lambda| ";
+    msg << unit_list(weak) << ": |lambda| ";
     if (one) {
       msg << "= " << std::abs(rep.lambda(weak.front())) << " is";
     } else {
