@@ -43,21 +43,27 @@ inline constexpr int kLbfgsRestarts = 5;
 /// taken under the backtracking line search's Armijo rule) may point uphill, or the search runs
 /// out of steps. LBFGSpp then throws with x at its last trial, which may be worse than the
 /// points before it. Here the run continues from the lowest point evaluated with an empty memory
-/// (a steepest-descent step first), as long as the failed stretch lowered f, at most
-/// kLbfgsRestarts times; a failure with no progress since the last start ends the run with
-/// line_search_failed. Numerical outcomes are reported, never thrown. A stretch that ended in a
-/// failed line search counts its evaluations after the first as iterations (each iteration takes at
-/// least one): an upper bound, so that max_iterations still bounds the whole run.
+/// (a steepest-descent step first), as long as the failed stretch went below the value it
+/// started from, at most kLbfgsRestarts times; a failure with no progress (from x0, or since the
+/// last start) ends the run with line_search_failed. Numerical outcomes are reported, never thrown.
+/// A stretch that ended in a failed line search counts its evaluations after the first as
+/// iterations (each iteration takes at least one): an upper bound, so that max_iterations still
+/// bounds the whole run.
 template <class Objective>
 LbfgsRun run_lbfgs(Objective& f, const Vector& x0, const LBFGSpp::LBFGSParam<double>& param) {
+  // The lowest point evaluated; the first evaluation is f(x0) (LBFGSpp evaluates its start
+  // first), and every later stretch starts from `best`.
   struct Tracked {
     Objective& f;
     Vector best;
     double best_value = std::numeric_limits<double>::infinity();
+    double first_value = std::numeric_limits<double>::quiet_NaN();
     int evaluations = 0;
     double operator()(const Vector& x, Vector& grad) {
       const double v = f(x, grad);
-      ++evaluations;
+      if (evaluations++ == 0) {
+        first_value = v;
+      }
       if (v < best_value) {  // false for NaN
         best_value = v;
         best = x;
@@ -65,11 +71,12 @@ LbfgsRun run_lbfgs(Objective& f, const Vector& x0, const LBFGSpp::LBFGSParam<dou
       return v;
     }
   };
-  Tracked tracked{f, x0, std::numeric_limits<double>::infinity(), 0};
+  Tracked tracked{f, x0};
   LbfgsRun run;
   run.x = x0;
-  double start_value = std::numeric_limits<double>::infinity();
   for (;;) {
+    // f where this stretch starts: f(best) after a restart; f(x0), its first evaluation, before.
+    const double restart_value = tracked.best_value;
     LBFGSpp::LBFGSParam<double> stretch = param;
     if (param.max_iterations > 0) {
       stretch.max_iterations = std::max(1, param.max_iterations - run.iterations);
@@ -93,16 +100,15 @@ LbfgsRun run_lbfgs(Objective& f, const Vector& x0, const LBFGSpp::LBFGSParam<dou
       run.line_search_failed = true;
       run.stop_reason = std::string("line search: ") + e.what();
     }
+    // NaN when f(x0) is not finite: no progress, no restart.
+    const double start_value = run.restarts == 0 ? tracked.first_value : restart_value;
     const bool progress = tracked.best_value < start_value;
-    if (tracked.best.size() == x0.size()) {
-      run.x = tracked.best;
-      run.value = tracked.best_value;
-    }
+    run.x = tracked.best;
+    run.value = tracked.best_value;
     const bool budget_left = param.max_iterations <= 0 || run.iterations < param.max_iterations;
     if (!progress || run.restarts == kLbfgsRestarts || !budget_left) {
       return run;
     }
-    start_value = tracked.best_value;
     ++run.restarts;
   }
 }
