@@ -171,10 +171,8 @@ int run_synth(const std::vector<std::string>& args, Context& ctx) {
     double moment = 0;
     if (empirical) {
       const Vector z = (data.X_train * a).array() + t.b1(j);
-      for (Index i = 0; i < z.size(); ++i) {
-        moment += activation_derivative(o.activation, 3, z(i));
-      }
-      moment /= static_cast<double>(std::max<Index>(z.size(), 1));
+      moment =
+          z.unaryExpr([&](double v) { return activation_derivative(o.activation, 3, v); }).mean();
     } else {
       const double shift = t.b1(j) + a.dot(data.input_mean);
       moment = activation_moment(o.activation, 3, shift, std::sqrt(a.dot(data.input_cov * a)));
