@@ -25,6 +25,8 @@ namespace {
 
 using detail::kSkip;
 using detail::kTarget;
+// The text slot of the target column, among the feature indices of the text slots.
+constexpr Index kTargetSlot = -1;
 constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
 // The first bytes of a file, checked before anything else is read.
 constexpr std::uint64_t kPrefixBytes = std::uint64_t{1} << 16;
@@ -86,7 +88,7 @@ std::vector<std::string> split_header(Line line) {
     if (field.size() >= 2 && field.front() == '"' && field.back() == '"') {
       field = field.substr(1, field.size() - 2);
     }
-    names.emplace_back(field);
+    names.push_back(detail::to_utf8(field));
     if (e == line.end) {
       break;
     }
@@ -99,7 +101,8 @@ struct ParseError {
   Index line = -1;   // 0-based line within the chunk
   Index column = 0;  // 1-based character column
   std::string message;
-  int text_field = -1;  // a feature field that is neither a number nor missing: its index
+  int text_field = -1;       // a feature field that is neither a number nor missing: its index
+  bool text_target = false;  // the target's field is neither a number nor missing
 };
 
 // The spellings of a missing value (compared without case).
@@ -223,8 +226,10 @@ class RowParser {
         p = field_end(p, line.end);
         const auto [b, e] = field_content(field_start, p);
         std::string& text = texts[m_text_slot[c]];
-        text = is_missing_token(b, e) ? std::string() : std::string(b, e);
-        values[dest] = std::numeric_limits<double>::quiet_NaN();
+        text = is_missing_token(b, e)
+                   ? std::string()
+                   : detail::to_utf8(std::string_view(b, static_cast<std::size_t>(e - b)));
+        values[dest == kTarget ? m_width - 1 : dest] = std::numeric_limits<double>::quiet_NaN();
       } else if (!parse_number(p, line.end, c, values, error)) {
         error.column = (field_start - line.begin) + 1;
         return false;
@@ -253,6 +258,8 @@ class RowParser {
         error.column = (p - line.begin) + 1;
         error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
                         "') has trailing characters: '" + field_text(field_start, line.end) + "'";
+        // A date, a percentage, a unit: not a number, so text (categories) when detecting.
+        mark_text(c, error);
         return false;
       }
     }
@@ -260,6 +267,15 @@ class RowParser {
   }
 
  private:
+  // A field that is not a number, in a column that may be read as text: which column.
+  void mark_text(std::size_t c, ParseError& error) const {
+    if (m_dest[c] >= 0) {
+      error.text_field = static_cast<int>(c);
+    } else if (m_dest[c] == kTarget) {
+      error.text_target = true;
+    }
+  }
+
   // Parses field c starting at p into its destination; on failure sets error.message only.
   bool parse_number(
       const char*& p, const char* end, std::size_t c, double* values, ParseError& error) const {
@@ -304,12 +320,10 @@ class RowParser {
     if (r.ec != std::errc()) {
       error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
                       "') is not a number: '" + field_text(start, end) + "'";
-      if (m_dest[c] >= 0) {
-        error.text_field = static_cast<int>(c);
-        if (!m_detect_text) {
-          error.message += " (a text column? --categorical auto reads it as categories)";
-        }
+      if (m_dest[c] >= 0 && !m_detect_text) {
+        error.message += " (a text column? --categorical auto reads it as categories)";
       }
+      mark_text(c, error);
       return false;
     }
     if (!std::isfinite(value)) {
@@ -621,7 +635,9 @@ void parse_rows(const CsvSource& source,
       out.y.segment(chunk.first_row, chunk.rows) = block.col(d);
     }
     for (Index s = 0; s < slots; ++s) {
-      std::vector<std::string>& column = out.text[static_cast<std::size_t>(text_columns[s])];
+      std::vector<std::string>& column = text_columns[s] == kTargetSlot
+                                             ? out.target_text
+                                             : out.text[static_cast<std::size_t>(text_columns[s])];
       for (Index r = 0; r < chunk.rows; ++r) {
         column[static_cast<std::size_t>(chunk.first_row + r)] =
             std::move(texts[static_cast<std::size_t>(r * slots + s)]);
@@ -635,14 +651,22 @@ void parse_rows(const CsvSource& source,
 }
 
 // The text slot of each field (-1 for a numeric or unused one) and the feature index of each
-// slot, for the text columns named in the options.
+// slot (kTargetSlot for the target), for the text columns named in the options.
 std::vector<int> text_slots(const std::string& path,
                             const std::vector<std::string>& names,
                             const std::vector<int>& dest,
                             const std::vector<std::string>& text_columns,
+                            bool text_target,
                             std::vector<Index>& features) {
   std::vector<int> slot(names.size(), -1);
   features.clear();
+  if (text_target) {
+    const auto at = std::find(dest.begin(), dest.end(), kTarget);
+    if (at != dest.end()) {
+      slot[static_cast<std::size_t>(at - dest.begin())] = 0;
+      features.push_back(kTargetSlot);
+    }
+  }
   for (const std::string& name : text_columns) {
     const auto at = std::find(names.begin(), names.end(), name);
     if (at == names.end()) {
@@ -761,12 +785,16 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   // With detect_text_columns, a feature column found to hold text joins the text columns and
   // the rows are parsed again (once per such column found; a numeric file parses once).
   std::vector<std::string> text_columns = options.text_columns;
+  bool text_target = options.text_target && options.has_target;
   for (;;) {
     std::vector<Index> text_features;
-    const std::vector<int> slots = text_slots(path, names, dest, text_columns, text_features);
+    const std::vector<int> slots =
+        text_slots(path, names, dest, text_columns, text_target, text_features);
     out.text.assign(out.feature_names.size(), {});
+    out.target_text.clear();
     for (const Index j : text_features) {
-      out.text[static_cast<std::size_t>(j)].resize(static_cast<std::size_t>(rows));
+      (j == kTargetSlot ? out.target_text : out.text[static_cast<std::size_t>(j)])
+          .resize(static_cast<std::size_t>(rows));
     }
     for (Chunk& chunk : chunks) {
       chunk.error = ParseError();
@@ -782,6 +810,11 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
       break;
     } catch (const IoError&) {
       const Chunk* failed = first_error(chunks);
+      if (failed != nullptr && failed->error.text_target && options.detect_text_target &&
+          !text_target) {
+        text_target = true;
+        continue;
+      }
       if (!options.detect_text_columns || failed == nullptr || failed->error.text_field < 0) {
         throw;
       }

@@ -1,7 +1,9 @@
 // One-hot categories and missing-value imputation (include/nnlift/encoding.hpp).
 // SPDX-License-Identifier: MIT
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include <nnlift/encoding.hpp>
@@ -102,6 +104,23 @@ std::vector<std::string> InputEncoding::categorical_names() const {
     if (c.categorical()) {
       out.push_back(c.name);
     }
+  }
+  return out;
+}
+
+std::vector<std::vector<Index>> InputEncoding::one_hot_groups() const {
+  std::vector<std::vector<Index>> out;
+  Index at = 0;
+  for (const ColumnEncoding& c : columns) {
+    if (!c.categorical()) {
+      ++at;
+      continue;
+    }
+    std::vector<Index> group;
+    for (std::size_t k = 0; k < c.categories.size(); ++k) {
+      group.push_back(at++);
+    }
+    out.push_back(std::move(group));
   }
   return out;
 }
@@ -262,6 +281,95 @@ Dataset apply_encoding(const Dataset& raw,
                        " row(s) hold a category not seen in training; its inputs are all 0");
   }
   return data;
+}
+
+std::vector<std::string> encode_text_target(Dataset& data,
+                                            const std::string& source,
+                                            std::size_t max_classes) {
+  std::vector<std::string> names;
+  if (data.target_text.empty()) {
+    return names;
+  }
+  std::map<std::string, Index> index;
+  std::size_t first_text = data.target_text.size();  // the first label that is not a number
+  bool numbers = false;
+  for (std::size_t i = 0; i < data.target_text.size(); ++i) {
+    const std::string& label = data.target_text[i];
+    if (label.empty()) {
+      continue;
+    }
+    index.emplace(label, 0);
+    double value = 0;
+    const char* end = label.data() + label.size();
+    const auto r = std::from_chars(label.data(), end, value);
+    if (r.ec == std::errc() && r.ptr == end) {
+      numbers = true;
+    } else if (first_text == data.target_text.size()) {
+      first_text = i;
+    }
+  }
+  if (numbers && first_text < data.target_text.size()) {
+    // Numbers with a stray word among them: a typo in a numeric target, not class labels.
+    throw DataError(where(source, data.target_name, static_cast<Index>(first_text)) + ": '" +
+                    detail::excerpt(data.target_text[first_text]) +
+                    "' is not a number, and other rows' targets are (text labels are classes, "
+                    "but not mixed with numbers)");
+  }
+  if (index.size() > max_classes) {
+    throw DataError(source + ": target '" + data.target_name + "' holds " +
+                    std::to_string(index.size()) + " distinct text values (e.g. '" +
+                    detail::excerpt(index.begin()->first) + "'), more than " +
+                    std::to_string(max_classes) +
+                    " classes: a numeric target must hold numbers only (fix the values that are "
+                    "not)");
+  }
+  for (auto& [label, at] : index) {
+    at = static_cast<Index>(names.size());
+    names.push_back(label);
+  }
+  const Index n = static_cast<Index>(data.target_text.size());
+  data.y.resize(n);
+  for (Index i = 0; i < n; ++i) {
+    const std::string& label = data.target_text[static_cast<std::size_t>(i)];
+    data.y(i) = label.empty() ? std::numeric_limits<double>::quiet_NaN()
+                              : static_cast<double>(index[label]);
+  }
+  data.target_text.clear();
+  return names;
+}
+
+Index apply_class_names(Dataset& data,
+                        const std::vector<std::string>& class_names,
+                        const std::vector<double>& classes,
+                        const std::string& source,
+                        Index first) {
+  if (class_names.size() != classes.size() || classes.empty()) {
+    detail::fail("apply_class_names: " + std::to_string(class_names.size()) + " names for " +
+                 std::to_string(classes.size()) + " classes");
+  }
+  if (data.target_text.size() != static_cast<std::size_t>(data.X.rows())) {
+    detail::fail("apply_class_names: the data set has no text labels");
+  }
+  std::map<std::string, double> value;
+  for (std::size_t c = 0; c < classes.size(); ++c) {
+    value.emplace(class_names[c], classes[c]);
+  }
+  const double outside = *std::min_element(classes.begin(), classes.end()) - 1.0;
+  const Index n = data.X.rows();
+  data.y.resize(n);
+  Index unknown = 0;
+  for (Index i = 0; i < n; ++i) {
+    const std::string& label = data.target_text[static_cast<std::size_t>(i)];
+    if (label.empty()) {
+      throw DataError(source + ": target '" + data.target_name + "' is missing in data row " +
+                      std::to_string(first + i + 1));
+    }
+    const auto it = value.find(label);
+    data.y(i) = it != value.end() ? it->second : outside;
+    unknown += it == value.end() ? 1 : 0;
+  }
+  data.target_text.clear();
+  return unknown;
 }
 
 }  // namespace nnlift

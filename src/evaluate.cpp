@@ -18,6 +18,7 @@ Matrix detail::class_score_sums(const TwoLayerNetwork& net,
                                 const Matrix& p,
                                 const Eigen::Ref<const Vector>& y) {
   // The positive class of a logistic model is the second label (1 for 0/1 labels).
+  const double negative_label = net.classes.size() == 2 ? net.classes[0] : 0.0;
   const double positive_label = net.classes.size() == 2 ? net.classes[1] : 1.0;
   double correct = 0, loss = 0;
   for (Index i = 0; i < y.size(); ++i) {
@@ -25,6 +26,10 @@ Matrix detail::class_score_sums(const TwoLayerNetwork& net,
     if (net.link == OutputLink::Logistic) {
       const bool positive = label == positive_label;
       const double q = std::clamp(p(i, 0), 1e-15, 1.0 - 1e-15);
+      if (!positive && label != negative_label) {  // neither class: wrong, as for softmax
+        loss -= std::log(1e-15);
+        continue;
+      }
       correct += ((q >= 0.5) == positive) ? 1 : 0;
       loss -= positive ? std::log(q) : std::log(1.0 - q);
     } else {

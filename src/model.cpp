@@ -233,6 +233,16 @@ void validate(const TwoLayerNetwork& net) {
       fail("class labels must be finite and distinct");
     }
   }
+  if (!net.class_names.empty()) {
+    if (net.class_names.size() != net.classes.size()) {
+      fail("'class_names' has " + std::to_string(net.class_names.size()) + " names for " +
+           std::to_string(net.classes.size()) + " classes");
+    }
+    const std::set<std::string> names(net.class_names.begin(), net.class_names.end());
+    if (names.size() != net.class_names.size() || names.count("") > 0) {
+      fail("class names must be distinct and non-empty");
+    }
+  }
 }
 
 Matrix hidden_layer(const TwoLayerNetwork& net, const Matrix& X) {
@@ -336,6 +346,9 @@ void save_model(const std::string& path, const TwoLayerNetwork& net) {
   }
   if (!net.classes.empty()) {
     doc["classes"] = net.classes;
+  }
+  if (!net.class_names.empty()) {
+    doc["class_names"] = net.class_names;
   }
   if (!net.input_map.empty()) {
     doc["input_map"] = {{"kind", "rankgauss"}, {"x", net.input_map.x}, {"z", net.input_map.z}};
@@ -514,6 +527,15 @@ TwoLayerNetwork load_model_document(const std::string& path) {
     }
     if (doc.contains("encoding")) {
       net.encoding = read_encoding(path, doc["encoding"]);
+    }
+    if (doc.contains("class_names")) {
+      const json& names = doc["class_names"];
+      if (!names.is_array()) {
+        bad_model(path, "'class_names' must be an array of strings");
+      }
+      for (const json& v : names) {
+        net.class_names.push_back(text_at(path, v, "class_names[]"));
+      }
     }
   }
   if (doc.contains("classes")) {

@@ -129,6 +129,17 @@ Standardizer detail::standardizer_from_moments(const Vector& mean,
                                                const std::vector<std::string>& names,
                                                const StandardizerOptions& options) {
   const Index d = cov.rows();
+  std::vector<char> grouped(static_cast<std::size_t>(d), 0);
+  for (const std::vector<Index>& group : options.one_hot_groups) {
+    for (const Index j : group) {
+      if (j < 0 || j >= d || grouped[static_cast<std::size_t>(j)]) {
+        detail::fail(
+            "StandardizerOptions::one_hot_groups: column " + std::to_string(j) +
+            (j < 0 || j >= d ? " is outside [0, " + std::to_string(d) + ")" : " is in two groups"));
+      }
+      grouped[static_cast<std::size_t>(j)] = 1;
+    }
+  }
   Standardizer s;
   s.mean = mean;
   const auto names_of = [&](const std::vector<Index>& columns) {
@@ -178,8 +189,18 @@ Standardizer detail::standardizer_from_moments(const Vector& mean,
   while (dropped < d && !(values(dropped) > floor)) {
     ++dropped;
   }
-  // Directions dropped beyond the constant columns (whose own eigenvalue is 0): collinearity.
-  const Index collinear = dropped - static_cast<Index>(s.constant_columns.size());
+  // Directions dropped beyond the constant columns (whose own eigenvalue is 0) and one per
+  // one-hot group (whose centred columns sum to zero): collinearity.
+  for (const std::vector<Index>& group : options.one_hot_groups) {
+    const auto varying =
+        std::count_if(group.begin(), group.end(), [&](Index j) { return inv_sd(j) != 0; });
+    s.one_hot_directions += varying >= 2 ? 1 : 0;
+  }
+  s.one_hot_directions =
+      std::min(s.one_hot_directions,
+               std::max<Index>(dropped - static_cast<Index>(s.constant_columns.size()), 0));
+  const Index collinear =
+      dropped - static_cast<Index>(s.constant_columns.size()) - s.one_hot_directions;
   if (collinear > 0) {
     for (Index j = 0; j < d; ++j) {
       if (inv_sd(j) == 0) {

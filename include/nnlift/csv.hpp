@@ -37,6 +37,11 @@ struct CsvOptions {
   /// A feature column with a field that is neither a number nor missing is read as text (it is
   /// added to text_columns) instead of an error.
   bool detect_text_columns = false;
+  /// The target column read as text (Dataset::target_text; y is NaN): class labels.
+  bool text_target = false;
+  /// A target field that is neither a number nor missing makes the target text (as text_target)
+  /// instead of an error.
+  bool detect_text_target = false;
   int num_threads = 0;  ///< 0 = OpenMP default. The result does not depend on it.
   CsvShare share;       ///< the rows to read: all of them by default
 };

@@ -19,6 +19,9 @@ struct Dataset {
   /// Text feature columns (CsvOptions::text_columns): text[j] holds column j's fields by row
   /// ("" for a missing value) and X's column j is NaN; empty for a numeric column (or all).
   std::vector<std::vector<std::string>> text;
+  /// The target's fields by row when it was read as text (CsvOptions::text_target; "" for a
+  /// missing value; y is NaN): class labels. Empty for a numeric target.
+  std::vector<std::string> target_text;
 };
 
 }  // namespace nnlift

@@ -42,6 +42,9 @@ struct InputEncoding {
   std::vector<std::string> input_names() const;
   /// The raw columns that are categorical.
   std::vector<std::string> categorical_names() const;
+  /// Each categorical column's inputs (indices into input_names()): one-hot groups that sum to
+  /// one in every row (StandardizerOptions::one_hot_groups).
+  std::vector<std::vector<Index>> one_hot_groups() const;
 };
 
 /// Limits of the encoder.
@@ -76,5 +79,25 @@ Dataset apply_encoding(const Dataset& raw,
                        const InputEncoding& encoding,
                        const std::string& source,
                        std::vector<std::string>& warnings);
+
+/// Class labels read as text (Dataset::target_text) as numbers: returns the sorted distinct
+/// labels, and sets y to each row's index among them (NaN for a missing label) and clears
+/// target_text. A data set without text labels is left as it is (returns none).
+/// \throws DataError naming the target and `source` for more than max_classes distinct labels.
+std::vector<std::string> encode_text_target(Dataset& data,
+                                            const std::string& source,
+                                            std::size_t max_classes = 100);
+
+/// Text labels of rows to score against a model's classes: y(i) = classes[c] for the label
+/// class_names[c]; a label not among class_names gets a value below every class (scored as
+/// wrong). Returns how many labels were unknown; clears target_text. `first` numbers the rows
+/// in messages (data row first + i + 1).
+/// \throws DataError naming `source` and the row for a missing label; std::invalid_argument if
+///         the two lists differ in size or are empty, or data has no text labels.
+Index apply_class_names(Dataset& data,
+                        const std::vector<std::string>& class_names,
+                        const std::vector<double>& classes,
+                        const std::string& source,
+                        Index first = 0);
 
 }  // namespace nnlift

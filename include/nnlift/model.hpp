@@ -42,6 +42,10 @@ struct TwoLayerNetwork {
   Vector b2;                        ///< c output biases
   Matrix C;                         ///< c×d linear term (empty: none)
   std::vector<double> classes;      ///< classification: the label value of each class
+  /// Classification from text labels: the label of each class, in the order of `classes`
+  /// (whose values are then the codes 0, 1, ...); empty: the labels are the numbers in classes.
+  /// The command line prints and reads these; the library works with the codes.
+  std::vector<std::string> class_names;
   /// How raw CSV columns become `inputs` (categories, missing values); empty: inputs are raw
   /// numeric columns. The library's predict() takes encoded inputs; the command line applies it.
   InputEncoding encoding;

@@ -24,6 +24,10 @@ struct Standardizer {
   Vector inv_sd;                         ///< 1/σ̂_j per column (0 for a constant column)
   std::vector<Index> constant_columns;   ///< columns with zero variance (ignored by W)
   std::vector<Index> collinear_columns;  ///< columns carrying a dropped eigen-direction
+  /// Directions dropped because a one-hot group sums to one (StandardizerOptions::
+  /// one_hot_groups): expected, neither warned about nor refused. Not in collinear_columns
+  /// unless other directions were dropped too.
+  Index one_hot_directions = 0;
   Index rank() const noexcept { return W.rows(); }
 };
 
@@ -33,12 +37,16 @@ struct StandardizerOptions {
   double eigenvalue_floor = 1e-6;
   /// Drop constant columns and directions below the floor (true), or refuse them (false).
   bool drop_degenerate = true;
+  /// Groups of columns (0-based, disjoint) that sum to one in every row by construction: the
+  /// one-hot columns of a categorical input. Each group with two or more varying columns loses
+  /// one direction, which is expected: it is dropped without counting as collinearity.
+  std::vector<std::vector<Index>> one_hot_groups;
 };
 
-/// Fits μ̂ and Σ̂ (divisor n) from X (n×d). 	hrows DataError naming the columns involved when
+/// Fits μ̂ and Σ̂ (divisor n) from X (n×d). \throws DataError naming the columns involved when
 /// Σ̂ overflows, when no direction is left, or (drop_degenerate = false) when a column is
 /// constant or the correlation matrix has an eigenvalue below the floor.
-/// 	hrows std::invalid_argument if n < 2 or the floor is outside [0, 1).
+/// \throws std::invalid_argument if n < 2 or the floor is outside [0, 1).
 Standardizer fit_standardizer(const Matrix& X,
                               const std::vector<std::string>& names,
                               const ExecutionContext& context,

@@ -348,6 +348,7 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
   CsvOptions options = csv_options(data_flags, flags.threads);
   options.detect_text_columns = true;  // shown as text columns, as train --categorical auto
   options.allow_missing = true;        // counted, as train --missing mean would see them
+  options.detect_text_target = true;   // class labels, as train reads them
   const auto t0 = std::chrono::steady_clock::now();
   // The columns' summaries as sums over blocks of rows: a .npy table is read a block at a time.
   Dataset shape;  // names, and text columns (CSV only)
@@ -357,6 +358,12 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       shape.feature_names = block.feature_names;
       shape.target_name = block.target_name;
       shape.text = block.text;
+      shape.target_text = block.target_text;
+      // Text labels mixed with numbers are refused, as train refuses them.
+      Dataset labels;
+      labels.target_name = block.target_name;
+      labels.target_text = block.target_text;
+      encode_text_target(labels, data_flags.path);
       columns.resize(block.feature_names.size() + 1);
     }
     for (Index j = 0; j < block.X.cols(); ++j) {
@@ -380,32 +387,44 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       << "\n";
   InputTails tails;  // counted as train counts them, on all rows
   tails.threshold = kHeavyTailKurtosis;
+  // A text column: its distinct values, and what train does with them.
+  const auto print_text = [&](const std::string& name,
+                              const std::vector<std::string>& values,
+                              const char* role,
+                              const char* what) {
+    std::set<std::string> distinct;
+    Index missing = 0;
+    for (const std::string& v : values) {
+      if (v.empty()) {
+        ++missing;
+      } else {
+        distinct.insert(v);
+      }
+    }
+    out << std::left << std::setw(16) << name << std::right << std::setw(8) << role
+        << "  text: " << distinct.size() << " " << what;
+    if (missing > 0) {
+      out << "  " << missing << " missing";
+    }
+    out << "\n";
+  };
   for (std::size_t c = 0; c < shape.feature_names.size(); ++c) {
     if (c < shape.text.size() && !shape.text[c].empty()) {
-      std::set<std::string> categories;
-      Index missing = 0;
-      for (const std::string& v : shape.text[c]) {
-        if (v.empty()) {
-          ++missing;
-        } else {
-          categories.insert(v);
-        }
-      }
-      out << std::left << std::setw(16) << shape.feature_names[c] << std::right << std::setw(8)
-          << "input"
-          << "  text: " << categories.size() << " categories (train --categorical auto one-hot "
-          << "encodes them)";
-      if (missing > 0) {
-        out << "  " << missing << " missing";
-      }
-      out << "\n";
+      print_text(shape.feature_names[c],
+                 shape.text[c],
+                 "input",
+                 "categories (train --categorical auto one-hot encodes them)");
     } else {
       columns[c].print(out, shape.feature_names[c], "input", true);
       tails.columns += columns[c].counted() ? 1 : 0;
       tails.heavy += columns[c].heavy() ? 1 : 0;
     }
   }
-  columns.back().print(out, shape.target_name, "target", false);
+  if (!shape.target_text.empty()) {
+    print_text(shape.target_name, shape.target_text, "target", "labels (train classifies them)");
+  } else {
+    columns.back().print(out, shape.target_name, "target", false);
+  }
   out << "heavy-tailed inputs: " << tails.heavy << " of the " << tails.columns
       << " numeric inputs with more than two values (excess kurtosis above " << tails.threshold
       << ")"
@@ -440,6 +459,33 @@ Task auto_task(const Vector& y, const RowReducer& reducer, std::string& reason) 
   }
   reason.clear();
   return Task::Regression;
+}
+
+// A target of text labels (codes 0, 1, ... in data.y, the labels in class_names): always
+// classification, of at least two classes among the rows kept.
+void text_label_task(const Dataset& data,
+                     const std::vector<std::string>& class_names,
+                     const std::string& task,
+                     const std::string& path,
+                     std::string& reason) {
+  if (task == "regression") {
+    throw DataError(path + ": target '" + data.target_name + "' holds text (e.g. '" +
+                    detail::excerpt(class_names.front()) +
+                    "'); a regression target must be numeric (--task auto reads text labels as "
+                    "classes)");
+  }
+  const std::set<double> present(data.y.data(), data.y.data() + data.y.size());
+  std::vector<std::string> labels;
+  for (const double code : present) {
+    labels.push_back(detail::excerpt(class_names.at(static_cast<std::size_t>(code)), 40));
+  }
+  if (labels.size() < 2) {
+    throw DataError(
+        path + ": target '" + data.target_name + "' holds " +
+        (labels.empty() ? std::string("no label") : "a single label ('" + labels[0] + "')") +
+        ": there is nothing to classify");
+  }
+  reason = ": " + std::to_string(labels.size()) + " text labels " + detail::name_list(labels, 5);
 }
 
 // The per-stage summary of a training run on the diagnostics stream.
@@ -786,9 +832,13 @@ Dataset read_encoded_rows(const std::vector<std::string>& files,
                           const std::string& categorical,
                           const Processes& procs,
                           std::ostream& log,
-                          InputEncoding& encoding) {
+                          InputEncoding& encoding,
+                          std::vector<std::string>& class_names) {
   CsvOptions csv = csv_options(data_flags, threads);
   csv.reject_constant_features = strict;
+  // Class labels such as yes/no or species names; among several processes a text target is
+  // refused anyway, and a field that is not a number is named where it is.
+  csv.detect_text_target = procs.size <= 1;
   EncodeOptions encode;
   try {
     encode.missing = parse_missing_policy(missing);
@@ -807,7 +857,8 @@ Dataset read_encoded_rows(const std::vector<std::string>& files,
                      "(use --missing error, or train in one process)");
   }
   Dataset data = read_training_rows(files, csv, procs);
-  if (!data.text.empty() || encode.missing != MissingPolicy::Error) {
+  class_names = encode_text_target(data, data_flags.path);
+  if (!data.text.empty() || !class_names.empty() || encode.missing != MissingPolicy::Error) {
     Encoded encoded = fit_encoding(data, encode, data_flags.path);
     for (const std::string& w : encoded.warnings) {
       log << "nnlift: warning: " << w << "\n";
@@ -882,8 +933,17 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   o.inputs.drop_degenerate = !strict;
   const auto t0 = std::chrono::steady_clock::now();
   InputEncoding encoding;
-  Dataset data = read_encoded_rows(
-      files, data_flags, flags.threads, strict, missing, categorical, procs, log, encoding);
+  std::vector<std::string> class_names;
+  Dataset data = read_encoded_rows(files,
+                                   data_flags,
+                                   flags.threads,
+                                   strict,
+                                   missing,
+                                   categorical,
+                                   procs,
+                                   log,
+                                   encoding,
+                                   class_names);
   if (o.hidden > max_hidden_units(data.X.cols())) {
     throw UsageError("--hidden " + std::to_string(o.hidden) + " exceeds max(d, " +
                      std::to_string(kMaxHiddenUnits) + ") for the " +
@@ -892,7 +952,10 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
                      std::to_string(kMaxHiddenUnits) + " units in all");
   }
   std::string task_reason;
-  if (train_flags.task == "auto") {
+  if (!class_names.empty()) {
+    text_label_task(data, class_names, train_flags.task, data_flags.path, task_reason);
+    o.labels.task = Task::Classification;
+  } else if (train_flags.task == "auto") {
     o.labels.task = auto_task(data.y, reducer, task_reason);
   }
   log << "nnlift train: " << data_flags.path << ": " << reducer.global_rows(data.X.rows())
@@ -917,8 +980,13 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
       show(stage, fraction);
     };
   }
+  o.inputs.one_hot_groups = encoding.one_hot_groups();
   TrainResult r = train(data, o, ExecutionContext(reducer, flags.threads));
   r.network.encoding = std::move(encoding);
+  for (const double code : class_names.empty() ? std::vector<double>{} : r.network.classes) {
+    // The names of the classes left in training, by their codes.
+    r.network.class_names.push_back(class_names.at(static_cast<std::size_t>(code)));
+  }
   return finish_train(r, o, model_path, strict, procs.rank, log, ctx, [&] {
     if (!communication.empty()) {
       log << "  communication (rank 0, waiting included):";
@@ -944,6 +1012,7 @@ CsvOptions model_columns(const TwoLayerNetwork& net, bool with_target, int threa
   csv.features = net.inputs;
   csv.has_target = with_target;
   csv.target = net.target;
+  csv.text_target = with_target && !net.class_names.empty();
   csv.num_threads = threads;
   if (!net.encoding.empty()) {
     csv.features.clear();
@@ -964,6 +1033,13 @@ Dataset encode_for_model(Dataset raw,
                          Index first,
                          std::ostream& log,
                          std::set<std::string>& seen) {
+  if (!raw.target_text.empty()) {
+    const Index unknown = apply_class_names(raw, net.class_names, net.classes, path, first);
+    if (unknown > 0) {
+      log << "nnlift: warning: " << path << ": " << unknown << " row(s) from data row " << first + 1
+          << " on hold a label the model was not trained on; they count as wrong\n";
+    }
+  }
   if (net.encoding.empty()) {
     return raw;
   }
@@ -1011,8 +1087,10 @@ Matrix prediction_table(const TwoLayerNetwork& net,
   const bool binary = net.link == OutputLink::Logistic;
   const Index columns = binary ? 1 : p.cols();
   for (Index c = 0; c < columns; ++c) {
+    const auto k = static_cast<std::size_t>(c);
     names.push_back(binary ? std::string("probability")
-                           : "probability_" + nnlift_label(classes[static_cast<std::size_t>(c)]));
+                           : "probability_" + (net.class_names.empty() ? nnlift_label(classes[k])
+                                                                       : net.class_names[k]));
   }
   names.push_back("class");
   Matrix table(p.rows(), columns + 1);
@@ -1024,21 +1102,49 @@ Matrix prediction_table(const TwoLayerNetwork& net,
     } else {
       p.row(i).maxCoeff(&best);
     }
-    table(i, columns) = classes[static_cast<std::size_t>(best)];
+    // With text labels the class column holds the class's index, written as its name.
+    table(i, columns) = net.class_names.empty() ? classes[static_cast<std::size_t>(best)]
+                                                : static_cast<double>(best);
   }
   return table;
 }
 
-// CSV rows of `table`, each number in its shortest form that reads back exactly.
-void write_rows(std::ostream& out, const Matrix& table) {
+// A CSV field: quoted (quotes doubled) when it holds a comma, a quote, a line break or spaces at
+// either end.
+std::string csv_field(const std::string& text) {
+  const bool plain = text.find_first_of(",\"\r\n") == std::string::npos &&
+                     (text.empty() || (text.front() != ' ' && text.back() != ' '));
+  if (plain) {
+    return text;
+  }
+  std::string out = "\"";
+  for (const char c : text) {
+    out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  }
+  return out + "\"";
+}
+
+// CSV rows of a prediction table, each number in its shortest form that reads back exactly;
+// with text labels, the last (class) column as the class names.
+void write_rows(std::ostream& out, const TwoLayerNetwork& net, const Matrix& table) {
   std::string text;
-  detail::append_csv_rows(table, 0, table.rows(), text);
+  if (net.class_names.empty()) {
+    detail::append_csv_rows(table, 0, table.rows(), text);
+  } else {
+    const Index columns = table.cols() - 1;
+    for (Index i = 0; i < table.rows(); ++i) {
+      detail::append_csv_rows(table.row(i).head(columns), 0, 1, text);
+      text.back() = ',';
+      text += csv_field(net.class_names[static_cast<std::size_t>(table(i, columns))]);
+      text += '\n';
+    }
+  }
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
 }
 
 void write_header(std::ostream& out, const std::vector<std::string>& names) {
   for (std::size_t j = 0; j < names.size(); ++j) {
-    out << (j ? "," : "") << names[j];
+    out << (j ? "," : "") << csv_field(names[j]);
   }
   out << "\n";
 }
@@ -1059,7 +1165,7 @@ int predict_npy(const TwoLayerNetwork& net,
     for_npy_blocks(
         data_path, model_columns(net, false, flags.threads), [&](const Dataset& raw, Index first) {
           const Dataset data = encode_for_model(raw, net, data_path, first, log, seen);
-          write_rows(out, prediction_table(net, data.X, names));
+          write_rows(out, net, prediction_table(net, data.X, names));
           rows += data.X.rows();
         });
   };
@@ -1101,11 +1207,18 @@ int run_predict(const std::vector<std::string>& args, Context& ctx) {
   }
   std::vector<std::string> names;
   const Matrix table = prediction_table(net, data.X, names);
+  const auto emit = [&](std::ostream& out) {
+    write_header(out, names);
+    write_rows(out, net, table);
+  };
   if (out_path.empty()) {
-    write_header(ctx.out, names);
-    write_rows(ctx.out, table);
+    emit(ctx.out);
   } else {
-    write_csv(out_path, names, table, flags.threads);
+    if (net.class_names.empty()) {
+      write_csv(out_path, names, table, flags.threads);  // formatted in parallel
+    } else {
+      detail::write_atomically(out_path, emit);
+    }
     diag(flags, ctx.err) << "nnlift predict: wrote " << table.rows() << " predictions to "
                          << out_path << "\n";
   }

@@ -56,6 +56,9 @@ Dataset stack(std::vector<Dataset>& parts) {
     for (std::size_t j = 0; j < out.text.size() && i > 0; ++j) {
       out.text[j].insert(out.text[j].end(), p.text[j].begin(), p.text[j].end());
     }
+    if (i > 0) {
+      out.target_text.insert(out.target_text.end(), p.target_text.begin(), p.target_text.end());
+    }
     at += p.X.rows();
   }
   out.X = std::move(X);
@@ -84,6 +87,11 @@ Dataset read_files(const std::vector<std::string>& files,
     }
     if (sets.back().text.empty() != sets.front().text.empty()) {
       throw IoError(f + ": text (categorical) columns differ from those of " + files.front());
+    }
+    if (sets.back().target_text.empty() != sets.front().target_text.empty()) {
+      throw IoError(f + ": its target holds " +
+                    (sets.back().target_text.empty() ? "numbers" : "text (class labels)") +
+                    ", that of " + files.front() + " does not");
     }
   }
   return stack(sets);
@@ -198,6 +206,7 @@ Dataset read_training_rows(const std::vector<std::string>& files,
                     mine.X.resize(0, mine.X.cols());
                     mine.y.resize(0);
                     mine.text.clear();
+                    mine.target_text.clear();
                   }
                 }));
   }
@@ -219,6 +228,10 @@ Dataset read_training_rows(const std::vector<std::string>& files,
                    " hold text (categorical values, or a field that is not a number); text "
                    "columns are not supported across several processes: encode them as numbers "
                    "first, or train in one process";
+  } else if (!mine.target_text.empty()) {
+    disagreement = files.front() + ": target '" + mine.target_name +
+                   "' holds text (class labels); text labels are not supported across several "
+                   "processes: encode them as numbers 0, 1, ... first, or train in one process";
   }
   throw_first(reducer, disagreement);
   if (P > 1) {

@@ -26,6 +26,65 @@ inline std::string excerpt(std::string_view text, std::size_t max = 80) {
   return out;
 }
 
+/// Whether `text` is valid UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
+inline bool is_utf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned char c = *p++;
+    if (c < 0x80) {
+      continue;
+    }
+    int more = 0;
+    unsigned int lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      more = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      more = 2;
+      lo = c == 0xE0 ? 0xA0 : 0x80;
+      hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      more = 3;
+      lo = c == 0xF0 ? 0x90 : 0x80;
+      hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+      return false;
+    }
+    if (end - p < more || *p < lo || *p > hi) {
+      return false;
+    }
+    for (int i = 1; i < more; ++i) {
+      if ((p[i] & 0xC0) != 0x80) {
+        return false;
+      }
+    }
+    p += more;
+  }
+  return true;
+}
+
+/// Text from a file as UTF-8: as it is when it is valid UTF-8, else read as Latin-1 (ISO
+/// 8859-1, each byte one code point), the usual encoding of a file that is not UTF-8. The same
+/// bytes always give the same text, so a category or label read in training is matched when
+/// read again for prediction, and model files (JSON) hold valid UTF-8.
+inline std::string to_utf8(std::string_view text) {
+  if (is_utf8(text)) {
+    return std::string(text);
+  }
+  std::string out;
+  out.reserve(text.size() + text.size() / 2);
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      out.push_back(ch);
+    } else {
+      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    }
+  }
+  return out;
+}
+
 /// "a, b, c", or the first `shown` names and "... (N more)".
 inline std::string name_list(const std::vector<std::string>& names, std::size_t shown = 20) {
   std::string out;

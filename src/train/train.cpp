@@ -159,7 +159,8 @@ void detail::report_standardizer(const Standardizer& st,
                                             std::to_string(d) + " inputs)"
                                       : "";
     result.warnings.push_back(
-        std::to_string(d - st.rank() - static_cast<Index>(st.constant_columns.size())) +
+        std::to_string(d - st.rank() - static_cast<Index>(st.constant_columns.size()) -
+                       st.one_hot_directions) +
         " direction(s) of the inputs are (nearly) collinear" + why + ", among column(s) " +
         column_names(st.collinear_columns) + "; they are dropped (" + std::to_string(st.rank()) +
         " independent directions remain)");

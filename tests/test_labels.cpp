@@ -1,0 +1,405 @@
+// Text in real CSV files beyond categorical inputs: class labels as text, one-hot groups that
+// are not collinearity, values that are not numbers (dates, percentages) and files that are
+// not UTF-8.
+// SPDX-License-Identifier: MIT
+#include <cmath>
+#include <sstream>
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include <nnlift/csv.hpp>
+#include <nnlift/encoding.hpp>
+#include <nnlift/evaluate.hpp>
+#include <nnlift/model.hpp>
+#include <nnlift/moments.hpp>
+
+#include "cli_helpers.hpp"
+#include "detail/rng.hpp"
+#include "detail/text.hpp"
+#include "test_helpers.hpp"
+
+namespace {
+
+using test::Index;
+using test::Matrix;
+using test::Vector;
+
+// Three well separated classes in two inputs, with text labels; one label holds a comma.
+const char* const kSpecies[] = {"setosa", "versi, color", "virginica"};
+
+std::string species_csv(int rows, std::uint64_t seed) {
+  std::string text = "x1,x2,species\n";
+  nnlift::detail::Rng rng(seed);
+  for (int i = 0; i < rows; ++i) {
+    const int c = i % 3;
+    const double x1 = 3.0 * c + 0.5 * rng.normal(), x2 = -2.0 * c + 0.5 * rng.normal();
+    text += std::to_string(x1) + "," + std::to_string(x2) + ",\"" + kSpecies[c] + "\"\n";
+  }
+  return text;
+}
+
+// The lines of a text, without the header.
+std::vector<std::string> body_lines(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> lines;
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+double number_after(const std::string& text, const std::string& key) {
+  const std::size_t at = text.find(key);
+  REQUIRE(at != std::string::npos);
+  return std::stod(text.substr(at + key.size()));
+}
+
+}  // namespace
+
+TEST_SUITE("labels") {
+  TEST_CASE("labels: a text target is classes, predicted and scored by name") {
+    test::TempDir dir;
+    test::write_text(dir.file("train.csv"), species_csv(150, 1));
+    test::write_text(dir.file("test.csv"), species_csv(90, 2));
+    test::Outcome o = test::run(
+        {"train", "--data", dir.file("train.csv"), "--hidden", "2", "--model", dir.file("m.json")});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("(classification: 3 text labels setosa, versi, color, virginica)") !=
+          std::string::npos);
+    const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("m.json"));
+    CHECK(net.class_names == std::vector<std::string>{"setosa", "versi, color", "virginica"});
+    CHECK(net.classes == std::vector<double>{0, 1, 2});
+    CHECK(net.link == nnlift::OutputLink::Softmax);
+
+    // predict names the classes, quoting the one with a comma.
+    o = test::run({"predict", "--model", dir.file("m.json"), "--data", dir.file("test.csv")});
+    REQUIRE(o.code == 0);
+    CHECK(o.out.rfind("probability_setosa,\"probability_versi, color\",probability_virginica,"
+                      "class\n",
+                      0) == 0);
+    const std::vector<std::string> predicted = body_lines(o.out);
+    REQUIRE(predicted.size() == 90);
+    int right = 0;
+    for (std::size_t i = 0; i < predicted.size(); ++i) {
+      const std::string name = kSpecies[i % 3];
+      const std::string field = name.find(',') != std::string::npos ? "\"" + name + "\"" : name;
+      right +=
+          predicted[i].size() > field.size() &&
+                  predicted[i].compare(predicted[i].size() - field.size(), field.size(), field) == 0
+              ? 1
+              : 0;
+    }
+    CHECK(right >= 85);
+
+    // evaluate reads the labels by name; its accuracy is predict's.
+    o = test::run({"evaluate", "--model", dir.file("m.json"), "--data", dir.file("test.csv")});
+    REQUIRE(o.code == 0);
+    const double accuracy = number_after(o.out, "accuracy ");
+    CHECK(accuracy == doctest::Approx(right / 90.0));
+    // A label the model never saw counts as wrong, with a warning.
+    std::string unseen = test::read_text(dir.file("test.csv"));
+    unseen.replace(unseen.find("\"setosa\""), 8, "\"lotus\"");
+    test::write_text(dir.file("unseen.csv"), unseen);
+    o = test::run({"evaluate", "--model", dir.file("m.json"), "--data", dir.file("unseen.csv")});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("1 row(s) from data row 1 on hold a label the model was not trained on") !=
+          std::string::npos);
+    CHECK(number_after(o.out, "accuracy ") == doctest::Approx(accuracy - 1.0 / 90));
+    // describe shows the labels as text.
+    o = test::run({"describe", "--data", dir.file("train.csv")});
+    REQUIRE(o.code == 0);
+    CHECK(o.out.find("text: 3 labels (train classifies them)") != std::string::npos);
+  }
+
+  TEST_CASE("labels: text targets that cannot be classes are refused, naming why") {
+    test::TempDir dir;
+    test::write_text(dir.file("train.csv"), species_csv(60, 3));
+    auto train = [&](const std::string& file, std::vector<std::string> extra = {}) {
+      std::vector<std::string> args = {
+          "train", "--data", dir.file(file), "--hidden", "1", "--model", dir.file("m.json")};
+      args.insert(args.end(), extra.begin(), extra.end());
+      return test::run(args);
+    };
+    test::Outcome o = train("train.csv", {"--task", "regression"});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("target 'species' holds text (e.g. 'setosa'); a regression target must be "
+                     "numeric") != std::string::npos);
+    test::write_text(dir.file("one.csv"), "x,y\n1,a\n2,a\n3,a\n4,a\n5,a\n");
+    o = train("one.csv");
+    CHECK(o.code == 1);
+    CHECK(o.err.find("target 'y' holds a single label ('a')") != std::string::npos);
+    // A number target with a stray word is a typo, named where it is, not a third class.
+    test::write_text(dir.file("typo.csv"), "x,y\n1,0\n2,1\n3,1x\n4,0\n5,1\n6,0\n");
+    o = train("typo.csv");
+    CHECK(o.code == 1);
+    CHECK(o.err.find("typo.csv: column 'y', data row 3: '1x' is not a number") !=
+          std::string::npos);
+    // A missing label is refused by default and dropped with --missing drop-rows.
+    std::string gap = test::read_text(dir.file("train.csv"));
+    gap.replace(gap.find("\"setosa\""), 8, "NA");
+    test::write_text(dir.file("gap.csv"), gap);
+    o = train("gap.csv");
+    CHECK(o.code == 1);
+    INFO(o.err);
+    CHECK(o.err.find("gap.csv:2:21: field 3 ('species') is 'NA' (a missing value") !=
+          std::string::npos);
+    o = train("gap.csv", {"--missing", "drop-rows"});
+    CHECK(o.code == 0);
+    CHECK(o.err.find("59 rows") != std::string::npos);
+    CHECK(dir.list() ==
+          std::vector<std::string>{"gap.csv", "m.json", "one.csv", "train.csv", "typo.csv"});
+  }
+
+  TEST_CASE("labels: binary text labels, and a file that is not UTF-8 (Latin-1)") {
+    test::TempDir dir;
+    // Latin-1 bytes in a category ("M\xfcnchen") and a label ("n\xe9in"): training used to write
+    // no model ("invalid UTF-8 byte" from the JSON writer) after all its work.
+    std::string text = "x,city,answer\n";
+    nnlift::detail::Rng rng(5);
+    for (int i = 0; i < 200; ++i) {
+      const double x = rng.normal();
+      text += std::to_string(x) + "," + (i % 2 ? "M\xfcnchen" : "Berlin") + "," +
+              (x + (i % 2 ? 0.5 : -0.5) > 0 ? "ja" : "n\xe9in") + "\n";
+    }
+    test::write_text(dir.file("latin1.csv"), text);
+    test::Outcome o = test::run({"train",
+                                 "--data",
+                                 dir.file("latin1.csv"),
+                                 "--hidden",
+                                 "1",
+                                 "--model",
+                                 dir.file("m.json")});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("m.json"));
+    CHECK(net.class_names == std::vector<std::string>{"ja", "n\xc3\xa9in"});
+    CHECK(net.link == nnlift::OutputLink::Logistic);
+    CHECK(net.encoding.columns[1].categories ==
+          std::vector<std::string>{"Berlin", "M\xc3\xbcnchen"});
+    // The same bytes read for prediction match the stored category: no row is unseen.
+    o = test::run({"predict", "--model", dir.file("m.json"), "--data", dir.file("latin1.csv")});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("not seen in training") == std::string::npos);
+    CHECK(o.out.rfind("probability,class\n", 0) == 0);
+    const std::vector<std::string> rows = body_lines(o.out);
+    REQUIRE(rows.size() == 200);
+    for (const std::string& row : rows) {
+      const std::string label = row.substr(row.find(',') + 1);
+      const double p = std::stod(row);
+      CHECK(label == (p >= 0.5 ? "n\xc3\xa9in" : "ja"));  // the probability is the second class's
+    }
+    o = test::run({"evaluate", "--model", dir.file("m.json"), "--data", dir.file("latin1.csv")});
+    REQUIRE(o.code == 0);
+    CHECK(number_after(o.out, "accuracy ") > 0.9);
+  }
+
+  TEST_CASE("labels: to_utf8 keeps UTF-8 and reads other bytes as Latin-1") {
+    using nnlift::detail::is_utf8;
+    using nnlift::detail::to_utf8;
+    CHECK(is_utf8("plain"));
+    CHECK(is_utf8("M\xc3\xbcnchen \xe2\x82\xac \xf0\x9f\x98\x80"));
+    CHECK_FALSE(is_utf8("M\xfcnchen"));
+    CHECK_FALSE(is_utf8("\xc0\xaf"));          // an overlong '/'
+    CHECK_FALSE(is_utf8("\xed\xa0\x80"));      // a surrogate
+    CHECK_FALSE(is_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+    CHECK_FALSE(is_utf8("\xe2\x82"));          // cut short
+    CHECK(to_utf8("M\xc3\xbcnchen") == "M\xc3\xbcnchen");
+    CHECK(to_utf8("M\xfcnchen") == "M\xc3\xbcnchen");
+    CHECK(to_utf8("\x80\xff") == "\xc2\x80\xc3\xbf");
+    CHECK(is_utf8(to_utf8("\xc0\xaf\xed\xa0\x80")));
+  }
+
+  TEST_CASE("labels: a categorical column is not collinearity, and --strict accepts it") {
+    test::TempDir dir;
+    std::string text = "a,color,y\n";
+    nnlift::detail::Rng rng(7);
+    const char* colors[] = {"red", "green", "blue"};
+    for (int i = 0; i < 300; ++i) {
+      const double a = rng.normal();
+      const int c = i % 3;
+      text += std::to_string(a) + "," + colors[c] + "," + std::to_string(std::tanh(a) + c) + "\n";
+    }
+    test::write_text(dir.file("c.csv"), text);
+    for (const char* strict : {"", "--strict"}) {
+      std::vector<std::string> args = {
+          "train", "--data", dir.file("c.csv"), "--hidden", "1", "--model", dir.file("m.json")};
+      if (*strict) {
+        args.emplace_back(strict);
+      }
+      const test::Outcome o = test::run(args);
+      INFO(strict << ": " << o.err);
+      CHECK(o.code != 1);  // --strict may exit 3 for a stage's warning, never refuse the column
+      CHECK(o.err.find("collinear") == std::string::npos);
+    }
+    // A true collinearity beside the group is still reported, counted without the group.
+    std::string twin = "a,b,color,y\n";
+    for (int i = 0; i < 300; ++i) {
+      const double a = rng.normal();
+      twin += std::to_string(a) + "," + std::to_string(2 * a) + "," + colors[i % 3] + "," +
+              std::to_string(std::tanh(a) + i % 3) + "\n";
+    }
+    test::write_text(dir.file("t.csv"), twin);
+    const test::Outcome o = test::run(
+        {"train", "--data", dir.file("t.csv"), "--hidden", "1", "--model", dir.file("t.json")});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("1 direction(s) of the inputs are (nearly) collinear") != std::string::npos);
+    CHECK(o.err.find("(3 independent directions remain)") != std::string::npos);
+  }
+
+  TEST_CASE("labels: one-hot groups in fit_standardizer") {
+    nnlift::detail::Rng rng(11);
+    const Index n = 400;
+    Matrix X(n, 5);
+    X.col(0) = rng.normal_vector(n);
+    X.col(4) = -3.0 * X.col(0);  // collinear with column 0
+    for (Index i = 0; i < n; ++i) {
+      const Index c = i % 3;
+      for (Index j = 0; j < 3; ++j) {
+        X(i, 1 + j) = c == j ? 1.0 : 0.0;
+      }
+    }
+    const std::vector<std::string> names = {"a", "c=x", "c=y", "c=z", "b"};
+    nnlift::StandardizerOptions options;
+    options.one_hot_groups = {{1, 2, 3}};
+    const nnlift::ExecutionContext context(1);
+    nnlift::Standardizer st = nnlift::fit_standardizer(X, names, context, options);
+    CHECK(st.rank() == 3);
+    CHECK(st.one_hot_directions == 1);
+    CHECK_FALSE(st.collinear_columns.empty());
+    // Without the collinear column, the group alone is no collinearity, even when refused.
+    options.drop_degenerate = false;
+    const Matrix Xg = X.leftCols(4);
+    st = nnlift::fit_standardizer(Xg, {"a", "c=x", "c=y", "c=z"}, context, options);
+    CHECK(st.rank() == 3);
+    CHECK(st.collinear_columns.empty());
+    CHECK_THROWS_WITH_AS(nnlift::fit_standardizer(X, names, context, options),
+                         doctest::Contains("collinear"),
+                         nnlift::DataError);
+    // Misuse names the field.
+    options.one_hot_groups = {{1, 2}, {2, 3}};
+    CHECK_THROWS_WITH_AS(nnlift::fit_standardizer(Xg, {"a", "c=x", "c=y", "c=z"}, context, options),
+                         doctest::Contains("one_hot_groups: column 2 is in two groups"),
+                         std::invalid_argument);
+    options.one_hot_groups = {{4}};
+    CHECK_THROWS_WITH_AS(nnlift::fit_standardizer(Xg, {"a", "c=x", "c=y", "c=z"}, context, options),
+                         doctest::Contains("outside [0, 4)"),
+                         std::invalid_argument);
+  }
+
+  TEST_CASE("labels: dates, percentages and text targets are detected as text by read_csv") {
+    test::TempDir dir;
+    test::write_text(dir.file("d.csv"),
+                     "day,share,x,label\n2024-01-02,12.5%,1.5,up\n2024-01-03,7%,2.5,down\n");
+    nnlift::CsvOptions options;
+    CHECK_THROWS_WITH_AS(nnlift::read_csv(dir.file("d.csv"), options),
+                         doctest::Contains("d.csv:2:5: field 1 ('day') has trailing characters"),
+                         nnlift::IoError);
+    options.detect_text_columns = true;
+    CHECK_THROWS_WITH_AS(nnlift::read_csv(dir.file("d.csv"), options),
+                         doctest::Contains("field 4 ('label') is not a number: 'up'"),
+                         nnlift::IoError);
+    options.detect_text_target = true;
+    const nnlift::Dataset data = nnlift::read_csv(dir.file("d.csv"), options);
+    REQUIRE(data.text.size() == 3);
+    CHECK(data.text[0] == std::vector<std::string>{"2024-01-02", "2024-01-03"});
+    CHECK(data.text[1] == std::vector<std::string>{"12.5%", "7%"});
+    CHECK(data.text[2].empty());
+    CHECK(data.X(1, 2) == 2.5);
+    CHECK(data.target_text == std::vector<std::string>{"up", "down"});
+    CHECK(std::isnan(data.y(0)));
+    // Read as text when asked, without detection.
+    nnlift::CsvOptions asked;
+    asked.text_columns = {"day", "share"};
+    asked.text_target = true;
+    CHECK(nnlift::read_csv(dir.file("d.csv"), asked).target_text ==
+          std::vector<std::string>{"up", "down"});
+  }
+
+  TEST_CASE("labels: encode_text_target and apply_class_names") {
+    nnlift::Dataset data;
+    data.X = Matrix::Zero(4, 1);
+    data.target_name = "t";
+    data.target_text = {"b", "a", "", "b"};
+    const std::vector<std::string> names = nnlift::encode_text_target(data, "f.csv");
+    CHECK(names == std::vector<std::string>{"a", "b"});
+    CHECK(data.y(0) == 1.0);
+    CHECK(data.y(1) == 0.0);
+    CHECK(std::isnan(data.y(2)));
+    CHECK(data.target_text.empty());
+    data.target_text = {"x", "y", "z"};
+    data.X = Matrix::Zero(3, 1);
+    CHECK_THROWS_WITH_AS(nnlift::encode_text_target(data, "f.csv", 2),
+                         doctest::Contains("f.csv: target 't' holds 3 distinct text values"),
+                         nnlift::DataError);
+    // Scoring rows by a model's names: an unknown label below every class, a missing one refused.
+    data.target_text = {"b", "q", "a"};
+    CHECK(nnlift::apply_class_names(data, {"a", "b"}, {3.0, 5.0}, "g.csv") == 1);
+    CHECK(data.y(0) == 5.0);
+    CHECK(data.y(1) == 2.0);
+    CHECK(data.y(2) == 3.0);
+    data.target_text = {"b", "", "a"};
+    CHECK_THROWS_WITH_AS(nnlift::apply_class_names(data, {"a", "b"}, {0.0, 1.0}, "g.csv", 10),
+                         doctest::Contains("g.csv: target 't' is missing in data row 12"),
+                         nnlift::DataError);
+    CHECK_THROWS_AS(nnlift::apply_class_names(data, {"a"}, {0.0, 1.0}, "g.csv"),
+                    std::invalid_argument);
+  }
+
+  TEST_CASE("labels: a binary label outside both classes counts as wrong") {
+    nnlift::TwoLayerNetwork net;
+    net.task = nnlift::Task::Classification;
+    net.link = nnlift::OutputLink::Logistic;
+    net.inputs = {"x"};
+    net.target = "y";
+    net.W1 = Matrix::Constant(1, 1, 1.0);
+    net.b1 = Vector::Zero(1);
+    net.W2 = Matrix::Constant(1, 1, 8.0);
+    net.b2 = Vector::Constant(1, -4.0);
+    net.classes = {0.0, 1.0};
+    const Matrix X = (Matrix(3, 1) << 3.0, -3.0, 3.0).finished();
+    // Rows 1 and 2 are right; row 3's label 7 is neither class (it used to count as class 0,
+    // and as right whenever the model said class 0).
+    const Vector y = (Vector(3) << 1.0, 0.0, 7.0).finished();
+    const nnlift::Scores s = nnlift::score(net, X, y, nnlift::ExecutionContext(1));
+    CHECK(s.accuracy == doctest::Approx(2.0 / 3.0));
+    const Vector y_neg = (Vector(3) << 1.0, 0.0, 0.0).finished();
+    const Matrix X_neg = (Matrix(3, 1) << 3.0, -3.0, -3.0).finished();
+    const Vector y_out = (Vector(3) << 1.0, 0.0, -1.0).finished();
+    CHECK(nnlift::score(net, X_neg, y_neg, nnlift::ExecutionContext(1)).accuracy == 1.0);
+    const nnlift::Scores out = nnlift::score(net, X_neg, y_out, nnlift::ExecutionContext(1));
+    CHECK(out.accuracy == doctest::Approx(2.0 / 3.0));
+    CHECK(out.log_loss > -std::log(1e-15) / 3 - 1e-9);
+  }
+
+  TEST_CASE("labels: class names in a model file are validated") {
+    test::TempDir dir;
+    const std::string good = R"({"format": "nnlift-model", "version": 2,
+        "task": "classification", "activation": "tanh", "inputs": ["a"], "target": "t",
+        "hidden": {"weights": [[1]], "bias": [0]},
+        "output": {"weights": [2], "bias": 1, "link": "logistic"},
+        "classes": [0, 1], "class_names": ["no", "yes"]})";
+    test::write_text(dir.file("good.json"), good);
+    CHECK(nnlift::load_model(dir.file("good.json")).class_names ==
+          std::vector<std::string>{"no", "yes"});
+    auto refused = [&](const std::string& from, const std::string& to, const char* fragment) {
+      std::string text = good;
+      text.replace(text.find(from), from.size(), to);
+      test::write_text(dir.file("bad.json"), text);
+      CHECK_THROWS_WITH_AS(
+          nnlift::load_model(dir.file("bad.json")), doctest::Contains(fragment), nnlift::IoError);
+    };
+    refused("[\"no\", \"yes\"]", "[\"no\"]", "'class_names' has 1 names for 2 classes");
+    refused("[\"no\", \"yes\"]", "[\"no\", \"no\"]", "distinct and non-empty");
+    refused("[\"no\", \"yes\"]", "\"no\"", "'class_names' must be an array");
+    refused("[\"no\", \"yes\"]", "[\"no\", 1]", "class_names[]");
+    // Saved and read back.
+    nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("good.json"));
+    nnlift::save_model(dir.file("again.json"), net);
+    CHECK(nnlift::load_model(dir.file("again.json")).class_names == net.class_names);
+  }
+}
