@@ -338,8 +338,10 @@ class RowParser {
     }
     if (quoted) {
       if (p == end || *p != '"') {
+        // "1,234.5" or "12 kg": text when detecting.
         error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
                         "') is not a number: '" + field_text(start, end) + "'";
+        mark_text(c, error);
         return false;
       }
       ++p;

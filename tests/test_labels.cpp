@@ -294,27 +294,29 @@ TEST_SUITE("labels") {
   TEST_CASE("labels: dates, percentages and text targets are detected as text by read_csv") {
     test::TempDir dir;
     test::write_text(dir.file("d.csv"),
-                     "day,share,x,label\n2024-01-02,12.5%,1.5,up\n2024-01-03,7%,2.5,down\n");
+                     "day,share,x,amount,label\n2024-01-02,12.5%,1.5,\"1,200\",up\n"
+                     "2024-01-03,7%,2.5,\"3,400\",down\n");
     nnlift::CsvOptions options;
     CHECK_THROWS_WITH_AS(nnlift::read_csv(dir.file("d.csv"), options),
                          doctest::Contains("d.csv:2:5: field 1 ('day') has trailing characters"),
                          nnlift::IoError);
     options.detect_text_columns = true;
     CHECK_THROWS_WITH_AS(nnlift::read_csv(dir.file("d.csv"), options),
-                         doctest::Contains("field 4 ('label') is not a number: 'up'"),
+                         doctest::Contains("field 5 ('label') is not a number: 'up'"),
                          nnlift::IoError);
     options.detect_text_target = true;
     const nnlift::Dataset data = nnlift::read_csv(dir.file("d.csv"), options);
-    REQUIRE(data.text.size() == 3);
+    REQUIRE(data.text.size() == 4);
     CHECK(data.text[0] == std::vector<std::string>{"2024-01-02", "2024-01-03"});
     CHECK(data.text[1] == std::vector<std::string>{"12.5%", "7%"});
     CHECK(data.text[2].empty());
+    CHECK(data.text[3] == std::vector<std::string>{"1,200", "3,400"});  // a quoted "number
     CHECK(data.X(1, 2) == 2.5);
     CHECK(data.target_text == std::vector<std::string>{"up", "down"});
     CHECK(std::isnan(data.y(0)));
     // Read as text when asked, without detection.
     nnlift::CsvOptions asked;
-    asked.text_columns = {"day", "share"};
+    asked.text_columns = {"day", "share", "amount"};
     asked.text_target = true;
     CHECK(nnlift::read_csv(dir.file("d.csv"), asked).target_text ==
           std::vector<std::string>{"up", "down"});
