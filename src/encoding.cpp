@@ -183,27 +183,58 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
     out.warnings.push_back(std::to_string(out.dropped_rows - missing_targets) +
                            " row(s) with missing input values were left out (--missing drop-rows)");
   }
+  // The text columns' categories over the kept rows; all those with too many are named at once.
+  std::vector<std::map<std::string, Index>> categories(d);
+  std::vector<std::size_t> too_many;
+  for (std::size_t j = 0; j < d; ++j) {
+    if (!is_text(raw, j)) {
+      continue;
+    }
+    for (const Index i : rows) {
+      const std::string& v = raw.text[j][static_cast<std::size_t>(i)];
+      if (!v.empty()) {
+        ++categories[j][v];
+      }
+    }
+    if (categories[j].size() > options.max_categories) {
+      too_many.push_back(j);
+    }
+  }
+  const auto holds = [&](std::size_t j) {
+    return std::to_string(categories[j].size()) + " distinct text values, e.g. '" +
+           detail::excerpt(categories[j].begin()->first, 40) + "'";
+  };
+  const std::string limit = std::to_string(options.max_categories);
+  if (too_many.size() == 1) {
+    const std::size_t j = too_many[0];
+    throw DataError(source + ": column '" + raw.feature_names[j] + "' holds " +
+                    std::to_string(categories[j].size()) + " distinct text values (e.g. '" +
+                    detail::excerpt(categories[j].begin()->first) + "'), more than " + limit +
+                    " categories: if it is numeric, fix those values; if it is an identifier, "
+                    "--drop it");
+  }
+  if (!too_many.empty()) {
+    std::vector<std::string> described;
+    std::string drop;
+    for (const std::size_t j : too_many) {
+      described.push_back("'" + raw.feature_names[j] + "' (" + holds(j) + ")");
+      drop += (drop.empty() ? "" : ",") + raw.feature_names[j];
+    }
+    throw DataError(source + ": columns " + detail::name_list(described, 5) + ": more than " +
+                    limit +
+                    " categories each. Identifiers and free text are no categories: --drop " +
+                    detail::excerpt(drop, 200) +
+                    "; a numeric column among them needs its values that are not numbers fixed");
+  }
   // The columns: categories from the kept rows, fills from their means.
   for (std::size_t j = 0; j < d; ++j) {
     ColumnEncoding col;
     col.name = raw.feature_names[j];
     Index present = 0;
     if (is_text(raw, j)) {
-      std::map<std::string, Index> counts;
-      for (const Index i : rows) {
-        const std::string& v = raw.text[j][static_cast<std::size_t>(i)];
-        if (!v.empty()) {
-          ++counts[v];
-          ++present;
-        }
-      }
-      if (counts.size() > options.max_categories) {
-        throw DataError(source + ": column '" + col.name + "' holds " +
-                        std::to_string(counts.size()) + " distinct text values (e.g. '" +
-                        detail::excerpt(counts.begin()->first) + "'), more than " +
-                        std::to_string(options.max_categories) +
-                        " categories: if it is numeric, fix those values; if it is an "
-                        "identifier, --drop it");
+      const std::map<std::string, Index>& counts = categories[j];
+      for (const auto& [value, count] : counts) {
+        present += count;
       }
       if (counts.empty()) {
         throw DataError(source + ": column '" + col.name + "' has no value in any kept row");

@@ -251,6 +251,25 @@ TEST_SUITE("labels") {
     CHECK(o.err.find("(3 independent directions remain)") != std::string::npos);
   }
 
+  TEST_CASE("labels: every identifier-like text column is named at once, with the --drop") {
+    test::TempDir dir;
+    std::string text = "name,x,ticket,color,y\n";
+    for (int i = 0; i < 150; ++i) {
+      text += "\"P" + std::to_string(i) + ", Mr\"," + std::to_string(i % 7) + ",T" +
+              std::to_string(1000 + i) + "," + (i % 2 ? "red" : "blue") + "," +
+              std::to_string(i % 5) + "\n";
+    }
+    test::write_text(dir.file("ids.csv"), text);
+    const test::Outcome o = test::run(
+        {"train", "--data", dir.file("ids.csv"), "--hidden", "1", "--model", dir.file("m.json")});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("columns 'name' (150 distinct text values, e.g. 'P0, Mr'), 'ticket' (150 "
+                     "distinct text values, e.g. 'T1000'): more than 100 categories each") !=
+          std::string::npos);
+    CHECK(o.err.find("--drop name,ticket;") != std::string::npos);
+    CHECK(dir.list() == std::vector<std::string>{"ids.csv"});
+  }
+
   TEST_CASE("labels: one-hot groups in fit_standardizer") {
     nnlift::detail::Rng rng(11);
     const Index n = 400;
