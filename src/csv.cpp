@@ -210,7 +210,8 @@ class RowParser {
         m_width(width),
         m_text_slot(text_slot),
         m_allow_missing(options.allow_missing),
-        m_detect_text(options.detect_text_columns) {}
+        m_detect_text(options.detect_text_columns),
+        m_text_hint(options.text_hint) {}
 
   // Parses one data line into values[0, width) (and its text fields into texts[0, slots)); on
   // failure fills `error` (column and message).
@@ -321,7 +322,7 @@ class RowParser {
       error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
                       "') is not a number: '" + field_text(start, end) + "'";
       if (m_dest[c] >= 0 && !m_detect_text) {
-        error.message += " (a text column? --categorical auto reads it as categories)";
+        error.message += m_text_hint;
       }
       mark_text(c, error);
       return false;
@@ -360,6 +361,7 @@ class RowParser {
   const std::vector<int>& m_text_slot;  // per field: its slot among the text fields, or -1
   bool m_allow_missing;
   bool m_detect_text;
+  const std::string& m_text_hint;
 };
 
 // A CSV file read with pread, a chunk at a time into per-thread buffers (twice: to count, then

@@ -214,16 +214,15 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
                     "--drop it");
   }
   if (!too_many.empty()) {
-    std::vector<std::string> described;
-    std::string drop;
+    std::vector<std::string> described, names;
     for (const std::size_t j : too_many) {
       described.push_back("'" + raw.feature_names[j] + "' (" + holds(j) + ")");
-      drop += (drop.empty() ? "" : ",") + raw.feature_names[j];
+      names.push_back(raw.feature_names[j]);
     }
     throw DataError(source + ": columns " + detail::name_list(described, 5) + ": more than " +
                     limit +
                     " categories each. Identifiers and free text are no categories: --drop " +
-                    detail::excerpt(drop, 200) +
+                    detail::excerpt(detail::join(names, ","), 200) +
                     "; a numeric column among them needs its values that are not numbers fixed");
   }
   // The columns: categories from the kept rows, fills from their means.

@@ -270,6 +270,28 @@ TEST_SUITE("labels") {
     CHECK(dir.list() == std::vector<std::string>{"ids.csv"});
   }
 
+  TEST_CASE("labels: a text field's error says what the command offers for text") {
+    test::TempDir dir;
+    test::write_text(dir.file("train.csv"), species_csv(30, 4));
+    test::Outcome o = test::run(
+        {"convert", "--data", dir.file("train.csv"), "--out", dir.file("t.npy"), "--quiet"});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("train.csv:2:") != std::string::npos);
+    CHECK(o.err.find("is not a number: '\"setosa\"' (a text column? a .npy file holds numbers "
+                     "only: --drop it") != std::string::npos);
+    CHECK(dir.list() == std::vector<std::string>{"train.csv"});
+    // predict: the model's numeric column holds text.
+    test::write_text(dir.file("n.csv"), "x,y\n1,2\n2,3.5\n3,3.9\n4,5.2\n5,5.8\n6,7.1\n");
+    o = test::run(
+        {"train", "--data", dir.file("n.csv"), "--hidden", "1", "--model", dir.file("n.json")});
+    REQUIRE(o.code == 0);
+    test::write_text(dir.file("p.csv"), "x\n1\nabc\n");
+    o = test::run({"predict", "--model", dir.file("n.json"), "--data", dir.file("p.csv")});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("p.csv:3:1: field 1 ('x') is not a number: 'abc' (the model was trained on "
+                     "numbers in this column)") != std::string::npos);
+  }
+
   TEST_CASE("labels: one-hot groups in fit_standardizer") {
     nnlift::detail::Rng rng(11);
     const Index n = 400;

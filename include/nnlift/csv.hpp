@@ -42,6 +42,9 @@ struct CsvOptions {
   /// A target field that is neither a number nor missing makes the target text (as text_target)
   /// instead of an error.
   bool detect_text_target = false;
+  /// Appended to the error for an input field that is neither a number nor missing (without
+  /// detect_text_columns): what the caller offers for text columns.
+  std::string text_hint;
   int num_threads = 0;  ///< 0 = OpenMP default. The result does not depend on it.
   CsvShare share;       ///< the rows to read: all of them by default
 };

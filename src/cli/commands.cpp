@@ -851,6 +851,7 @@ Dataset read_encoded_rows(const std::vector<std::string>& files,
   } else if (categorical != "none") {
     csv.text_columns = split_list(categorical, "categorical");
   }
+  csv.text_hint = " (a text column? --categorical auto reads it as categories)";
   if (procs.size > 1 && encode.missing != MissingPolicy::Error) {
     throw UsageError("--missing " + missing +
                      " fits fill values on all rows: not supported across several processes "
@@ -1014,6 +1015,7 @@ CsvOptions model_columns(const TwoLayerNetwork& net, bool with_target, int threa
   csv.target = net.target;
   csv.text_target = with_target && !net.class_names.empty();
   csv.num_threads = threads;
+  csv.text_hint = " (the model was trained on numbers in this column)";
   if (!net.encoding.empty()) {
     csv.features.clear();
     for (const ColumnEncoding& c : net.encoding.columns) {
@@ -1405,6 +1407,9 @@ int run_convert(const std::vector<std::string>& args, Context& ctx) {
     csv.drop = split_list(drop, "drop");
   }
   csv.num_threads = flags.threads;
+  csv.text_hint =
+      " (a text column? a .npy file holds numbers only: --drop it, or encode it as "
+      "numbers first)";
   std::ostream& log = diag(flags, ctx.err);
   const auto t0 = std::chrono::steady_clock::now();
   // Equal byte shares of the body, each cut at line starts (as the processes of a distributed run

@@ -85,6 +85,15 @@ inline std::string to_utf8(std::string_view text) {
   return out;
 }
 
+/// The names joined by `separator` ("a,b,c" for a --drop list).
+inline std::string join(const std::vector<std::string>& names, const char* separator) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out += (i ? separator : "") + names[i];
+  }
+  return out;
+}
+
 /// "a, b, c", or the first `shown` names and "... (N more)".
 inline std::string name_list(const std::vector<std::string>& names, std::size_t shown = 20) {
   std::string out;
