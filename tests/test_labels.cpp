@@ -292,6 +292,26 @@ TEST_SUITE("labels") {
                      "numbers in this column)") != std::string::npos);
   }
 
+  TEST_CASE("labels: a target of a few integers is regression, with a hint at classes") {
+    test::TempDir dir;
+    std::string ints = "x,y\n", reals = "x,y\n";
+    for (int i = 0; i < 60; ++i) {
+      ints += std::to_string(i) + "," + std::to_string(i % 3) + "\n";
+      reals += std::to_string(i) + "," + std::to_string(0.5 * (i % 3)) + "\n";
+    }
+    test::write_text(dir.file("ints.csv"), ints);
+    test::write_text(dir.file("reals.csv"), reals);
+    test::Outcome o = test::run(
+        {"train", "--data", dir.file("ints.csv"), "--hidden", "1", "--model", dir.file("m.json")});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("target 'y' (regression: 3 distinct integer values; --task classification "
+                     "if they are classes)") != std::string::npos);
+    o = test::run(
+        {"train", "--data", dir.file("reals.csv"), "--hidden", "1", "--model", dir.file("m.json")});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("target 'y' (regression)") != std::string::npos);
+  }
+
   TEST_CASE("labels: one-hot groups in fit_standardizer") {
     nnlift::detail::Rng rng(11);
     const Index n = 400;

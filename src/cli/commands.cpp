@@ -440,8 +440,9 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
 // classification target; anything else is regression. `reason` explains a classification.
 // Classification for a two-valued integer target, over the rows of every process.
 Task auto_task(const Vector& y, const RowReducer& reducer, std::string& reason) {
+  constexpr std::size_t kFewValues = 20;  // integer targets with this many values get a hint
   std::set<double> local;
-  for (Index i = 0; i < y.size() && local.size() <= 2; ++i) {
+  for (Index i = 0; i < y.size() && local.size() <= kFewValues; ++i) {
     local.insert(y(i));
   }
   Vector values(static_cast<Index>(local.size()));
@@ -458,6 +459,11 @@ Task auto_task(const Vector& y, const RowReducer& reducer, std::string& reason) 
     return Task::Classification;
   }
   reason.clear();
+  if (integers && distinct.size() > 2 && distinct.size() <= kFewValues) {
+    // Iris as 0/1/2, ratings 1-5: counts or classes, which only the user knows.
+    reason = ": " + std::to_string(distinct.size()) +
+             " distinct integer values; --task classification if they are classes";
+  }
   return Task::Regression;
 }
 
