@@ -211,7 +211,9 @@ class RowParser {
         m_text_slot(text_slot),
         m_allow_missing(options.allow_missing),
         m_detect_text(options.detect_text_columns),
-        m_text_hint(options.text_hint) {}
+        m_text_hint(options.text_hint),
+        m_detect_target(options.detect_text_target),
+        m_target_hint(options.target_hint) {}
 
   // Parses one data line into values[0, width) (and its text fields into texts[0, slots)); on
   // failure fills `error` (column and message).
@@ -323,6 +325,8 @@ class RowParser {
                       "') is not a number: '" + field_text(start, end) + "'";
       if (m_dest[c] >= 0 && !m_detect_text) {
         error.message += m_text_hint;
+      } else if (m_dest[c] == kTarget && !m_detect_target) {
+        error.message += m_target_hint;
       }
       mark_text(c, error);
       return false;
@@ -362,6 +366,8 @@ class RowParser {
   bool m_allow_missing;
   bool m_detect_text;
   const std::string& m_text_hint;
+  bool m_detect_target;
+  const std::string& m_target_hint;
 };
 
 // A CSV file read with pread, a chunk at a time into per-thread buffers (twice: to count, then

@@ -45,6 +45,8 @@ struct CsvOptions {
   /// Appended to the error for an input field that is neither a number nor missing (without
   /// detect_text_columns): what the caller offers for text columns.
   std::string text_hint;
+  /// The same for a target field (without detect_text_target).
+  std::string target_hint;
   int num_threads = 0;  ///< 0 = OpenMP default. The result does not depend on it.
   CsvShare share;       ///< the rows to read: all of them by default
 };

@@ -858,6 +858,9 @@ Dataset read_encoded_rows(const std::vector<std::string>& files,
     csv.text_columns = split_list(categorical, "categorical");
   }
   csv.text_hint = " (a text column? --categorical auto reads it as categories)";
+  csv.target_hint =
+      " (if these are class labels: text labels are read in one process only; "
+      "under mpirun, encode them as numbers 0, 1, ... first)";
   if (procs.size > 1 && encode.missing != MissingPolicy::Error) {
     throw UsageError("--missing " + missing +
                      " fits fill values on all rows: not supported across several processes "

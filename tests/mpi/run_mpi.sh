@@ -79,6 +79,20 @@ rc=$?
 [ ! -e bad.json ] || fail "malformed row: a model file was written"
 echo "ok: a malformed row in rank 2's share: $(grep 'bad.csv:18001:' <<< "$out")"
 
+# Text class labels: trained in one process, refused under mpirun with a message that says so.
+awk -F, -v OFS=, 'NR == 1 { print; next } { $NF = ($NF == 1 ? "yes" : "no"); print }' \
+  classes.csv > labels.csv
+"$nnlift" train --data labels.csv --hidden 3 --model labels.json --quiet ||
+  fail "text labels: one process exited $?"
+out=$(timeout 120 "$mpiexec" --oversubscribe -np 2 "$nnlift" train --data labels.csv --hidden 3 \
+  --model labels2.json 2>&1)
+rc=$?
+[ "$rc" -eq 1 ] || fail "text labels under mpirun: exit $rc, expected 1"
+grep -q "labels.csv:2:.*is not a number: '\(yes\|no\)' (if these are class labels" <<< "$out" ||
+  fail "text labels under mpirun: message: $out"
+[ ! -e labels2.json ] || fail "text labels under mpirun: a model file was written"
+echo "ok: text labels under mpirun: $(grep 'labels.csv' <<< "$out" | head -n 1)"
+
 # A shard list with a missing file fails before any work, naming it.
 out=$(timeout 120 "$mpiexec" --oversubscribe -np 2 "$nnlift" train \
   --data 'shard-aa.csv,missing.csv' --hidden 3 --model missing.json 2>&1)
