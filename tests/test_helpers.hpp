@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <unistd.h>  // getpid
 #include <vector>
@@ -55,6 +56,15 @@ class TempDir {
  private:
   std::filesystem::path m_path;
 };
+
+/// `text` with its first `from` replaced by `to` (`from` must occur).
+inline std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const std::size_t at = text.find(from);
+  if (at == std::string::npos) {
+    throw std::logic_error("replaced: '" + from + "' does not occur");
+  }
+  return text.replace(at, from.size(), to);
+}
 
 inline void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);

@@ -51,6 +51,17 @@ std::vector<std::string> body_lines(const std::string& text) {
   return lines;
 }
 
+// `nnlift train` on dir's file with k hidden units, writing dir's m.json.
+test::Outcome train(const test::TempDir& dir,
+                    const std::string& file,
+                    const std::string& k,
+                    const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {
+      "train", "--data", dir.file(file), "--hidden", k, "--model", dir.file("m.json")};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return test::run(args);
+}
+
 double number_after(const std::string& text, const std::string& key) {
   const std::size_t at = text.find(key);
   REQUIRE(at != std::string::npos);
@@ -64,8 +75,7 @@ TEST_SUITE("labels") {
     test::TempDir dir;
     test::write_text(dir.file("train.csv"), species_csv(150, 1));
     test::write_text(dir.file("test.csv"), species_csv(90, 2));
-    test::Outcome o = test::run(
-        {"train", "--data", dir.file("train.csv"), "--hidden", "2", "--model", dir.file("m.json")});
+    test::Outcome o = train(dir, "train.csv", "2");
     INFO(o.err);
     REQUIRE(o.code == 0);
     CHECK(o.err.find("(classification: 3 text labels setosa, versi, color, virginica)") !=
@@ -118,23 +128,17 @@ TEST_SUITE("labels") {
   TEST_CASE("labels: text targets that cannot be classes are refused, naming why") {
     test::TempDir dir;
     test::write_text(dir.file("train.csv"), species_csv(60, 3));
-    auto train = [&](const std::string& file, std::vector<std::string> extra = {}) {
-      std::vector<std::string> args = {
-          "train", "--data", dir.file(file), "--hidden", "1", "--model", dir.file("m.json")};
-      args.insert(args.end(), extra.begin(), extra.end());
-      return test::run(args);
-    };
-    test::Outcome o = train("train.csv", {"--task", "regression"});
+    test::Outcome o = train(dir, "train.csv", "1", {"--task", "regression"});
     CHECK(o.code == 1);
     CHECK(o.err.find("target 'species' holds text (e.g. 'setosa'); a regression target must be "
                      "numeric") != std::string::npos);
     test::write_text(dir.file("one.csv"), "x,y\n1,a\n2,a\n3,a\n4,a\n5,a\n");
-    o = train("one.csv");
+    o = train(dir, "one.csv", "1");
     CHECK(o.code == 1);
     CHECK(o.err.find("target 'y' holds a single label ('a')") != std::string::npos);
     // A number target with a stray word is a typo, named where it is, not a third class.
     test::write_text(dir.file("typo.csv"), "x,y\n1,0\n2,1\n3,1x\n4,0\n5,1\n6,0\n");
-    o = train("typo.csv");
+    o = train(dir, "typo.csv", "1");
     CHECK(o.code == 1);
     CHECK(o.err.find("typo.csv: column 'y', data row 3: '1x' is not a number") !=
           std::string::npos);
@@ -142,12 +146,12 @@ TEST_SUITE("labels") {
     std::string gap = test::read_text(dir.file("train.csv"));
     gap.replace(gap.find("\"setosa\""), 8, "NA");
     test::write_text(dir.file("gap.csv"), gap);
-    o = train("gap.csv");
+    o = train(dir, "gap.csv", "1");
     CHECK(o.code == 1);
     INFO(o.err);
     CHECK(o.err.find("gap.csv:2:21: field 3 ('species') is 'NA' (a missing value") !=
           std::string::npos);
-    o = train("gap.csv", {"--missing", "drop-rows"});
+    o = train(dir, "gap.csv", "1", {"--missing", "drop-rows"});
     CHECK(o.code == 0);
     CHECK(o.err.find("59 rows") != std::string::npos);
     CHECK(dir.list() ==
@@ -166,13 +170,7 @@ TEST_SUITE("labels") {
               (x + (i % 2 ? 0.5 : -0.5) > 0 ? "ja" : "n\xe9in") + "\n";
     }
     test::write_text(dir.file("latin1.csv"), text);
-    test::Outcome o = test::run({"train",
-                                 "--data",
-                                 dir.file("latin1.csv"),
-                                 "--hidden",
-                                 "1",
-                                 "--model",
-                                 dir.file("m.json")});
+    test::Outcome o = train(dir, "latin1.csv", "1");
     INFO(o.err);
     REQUIRE(o.code == 0);
     const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("m.json"));
@@ -225,12 +223,11 @@ TEST_SUITE("labels") {
     }
     test::write_text(dir.file("c.csv"), text);
     for (const char* strict : {"", "--strict"}) {
-      std::vector<std::string> args = {
-          "train", "--data", dir.file("c.csv"), "--hidden", "1", "--model", dir.file("m.json")};
-      if (*strict) {
-        args.emplace_back(strict);
-      }
-      const test::Outcome o = test::run(args);
+      const test::Outcome o =
+          train(dir,
+                "c.csv",
+                "1",
+                *strict ? std::vector<std::string>{strict} : std::vector<std::string>{});
       INFO(strict << ": " << o.err);
       CHECK(o.code != 1);  // --strict may exit 3 for a stage's warning, never refuse the column
       CHECK(o.err.find("collinear") == std::string::npos);
@@ -243,8 +240,7 @@ TEST_SUITE("labels") {
               std::to_string(std::tanh(a) + i % 3) + "\n";
     }
     test::write_text(dir.file("t.csv"), twin);
-    const test::Outcome o = test::run(
-        {"train", "--data", dir.file("t.csv"), "--hidden", "1", "--model", dir.file("t.json")});
+    const test::Outcome o = train(dir, "t.csv", "1");
     INFO(o.err);
     REQUIRE(o.code == 0);
     CHECK(o.err.find("1 direction(s) of the inputs are (nearly) collinear") != std::string::npos);
@@ -260,8 +256,7 @@ TEST_SUITE("labels") {
               std::to_string(i % 5) + "\n";
     }
     test::write_text(dir.file("ids.csv"), text);
-    const test::Outcome o = test::run(
-        {"train", "--data", dir.file("ids.csv"), "--hidden", "1", "--model", dir.file("m.json")});
+    const test::Outcome o = train(dir, "ids.csv", "1");
     CHECK(o.code == 1);
     CHECK(o.err.find("columns 'name' (150 distinct text values, e.g. 'P0, Mr'), 'ticket' (150 "
                      "distinct text values, e.g. 'T1000'): more than 100 categories each") !=
@@ -282,11 +277,10 @@ TEST_SUITE("labels") {
     CHECK(dir.list() == std::vector<std::string>{"train.csv"});
     // predict: the model's numeric column holds text.
     test::write_text(dir.file("n.csv"), "x,y\n1,2\n2,3.5\n3,3.9\n4,5.2\n5,5.8\n6,7.1\n");
-    o = test::run(
-        {"train", "--data", dir.file("n.csv"), "--hidden", "1", "--model", dir.file("n.json")});
+    o = train(dir, "n.csv", "1");
     REQUIRE(o.code == 0);
     test::write_text(dir.file("p.csv"), "x\n1\nabc\n");
-    o = test::run({"predict", "--model", dir.file("n.json"), "--data", dir.file("p.csv")});
+    o = test::run({"predict", "--model", dir.file("m.json"), "--data", dir.file("p.csv")});
     CHECK(o.code == 1);
     CHECK(o.err.find("p.csv:3:1: field 1 ('x') is not a number: 'abc' (the model was trained on "
                      "numbers in this column)") != std::string::npos);
@@ -301,13 +295,11 @@ TEST_SUITE("labels") {
     }
     test::write_text(dir.file("ints.csv"), ints);
     test::write_text(dir.file("reals.csv"), reals);
-    test::Outcome o = test::run(
-        {"train", "--data", dir.file("ints.csv"), "--hidden", "1", "--model", dir.file("m.json")});
+    test::Outcome o = train(dir, "ints.csv", "1");
     REQUIRE(o.code == 0);
     CHECK(o.err.find("target 'y' (regression: 3 distinct integer values; --task classification "
                      "if they are classes)") != std::string::npos);
-    o = test::run(
-        {"train", "--data", dir.file("reals.csv"), "--hidden", "1", "--model", dir.file("m.json")});
+    o = train(dir, "reals.csv", "1");
     REQUIRE(o.code == 0);
     CHECK(o.err.find("target 'y' (regression)") != std::string::npos);
   }
@@ -449,17 +441,17 @@ TEST_SUITE("labels") {
     test::write_text(dir.file("good.json"), good);
     CHECK(nnlift::load_model(dir.file("good.json")).class_names ==
           std::vector<std::string>{"no", "yes"});
-    auto refused = [&](const std::string& from, const std::string& to, const char* fragment) {
-      std::string text = good;
-      text.replace(text.find(from), from.size(), to);
-      test::write_text(dir.file("bad.json"), text);
+    // The names replaced by each of these is refused, naming why.
+    const std::pair<const char*, const char*> bad_names[] = {
+        {R"(["no"])", "'class_names' has 1 names for 2 classes"},
+        {R"(["no", "no"])", "distinct and non-empty"},
+        {R"("no")", "'class_names' must be an array"},
+        {R"(["no", 1])", "class_names[]"}};
+    for (const auto& [names, fragment] : bad_names) {
+      test::write_text(dir.file("bad.json"), test::replaced(good, R"(["no", "yes"])", names));
       CHECK_THROWS_WITH_AS(
           nnlift::load_model(dir.file("bad.json")), doctest::Contains(fragment), nnlift::IoError);
-    };
-    refused("[\"no\", \"yes\"]", "[\"no\"]", "'class_names' has 1 names for 2 classes");
-    refused("[\"no\", \"yes\"]", "[\"no\", \"no\"]", "distinct and non-empty");
-    refused("[\"no\", \"yes\"]", "\"no\"", "'class_names' must be an array");
-    refused("[\"no\", \"yes\"]", "[\"no\", 1]", "class_names[]");
+    }
     // Saved and read back.
     nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("good.json"));
     nnlift::save_model(dir.file("again.json"), net);

@@ -937,9 +937,7 @@ TEST_SUITE("encoding") {
     test::write_text(dir.file("good.json"), good);
     CHECK(nnlift::load_model(dir.file("good.json")).encoding.columns.size() == 2);
     auto refused = [&](const std::string& from, const std::string& to, const char* fragment) {
-      std::string text = good;
-      text.replace(text.find(from), from.size(), to);
-      test::write_text(dir.file("bad.json"), text);
+      test::write_text(dir.file("bad.json"), test::replaced(good, from, to));
       CHECK_THROWS_WITH_AS(
           nnlift::load_model(dir.file("bad.json")), doctest::Contains(fragment), nnlift::IoError);
     };
