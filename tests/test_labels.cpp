@@ -304,6 +304,27 @@ TEST_SUITE("labels") {
     CHECK(o.err.find("target 'y' (regression)") != std::string::npos);
   }
 
+  TEST_CASE("labels: a regression target's far outliers are named in a warning") {
+    test::TempDir dir;
+    nnlift::detail::Rng rng(13);
+    std::string clean = "x,y\n", typo = "x,y\n";
+    for (int i = 0; i < 300; ++i) {
+      const double x = rng.normal(), y = std::tanh(x) + 0.1 * rng.normal();
+      clean += std::to_string(x) + "," + std::to_string(y) + "\n";
+      typo += std::to_string(x) + "," + (i == 40 ? std::string("1e6") : std::to_string(y)) + "\n";
+    }
+    test::write_text(dir.file("clean.csv"), clean);
+    test::write_text(dir.file("typo.csv"), typo);
+    test::Outcome o = train(dir, "clean.csv", "1");
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("median absolute deviations") == std::string::npos);
+    o = train(dir, "typo.csv", "1");
+    REQUIRE(o.code == 0);  // a warning, not a refusal: the value may be real
+    CHECK(o.err.find("warning: target 'y': 1 value(s) lie more than 1000 median absolute "
+                     "deviations from its median") != std::string::npos);
+    CHECK(o.err.find("(farthest 1e+06)") != std::string::npos);
+  }
+
   TEST_CASE("labels: one-hot groups in fit_standardizer") {
     nnlift::detail::Rng rng(11);
     const Index n = 400;

@@ -467,6 +467,63 @@ Task auto_task(const Vector& y, const RowReducer& reducer, std::string& reason) 
   return Task::Regression;
 }
 
+// Regression targets far from the rest (a typo such as 1e6 for 1.0, or a heavy tail) dominate a
+// squared-error fit: a warning counts the values more than kFar median absolute deviations from
+// the median (both from a strided sample of every process's rows) and names the farthest.
+void warn_target_outliers(const Vector& y,
+                          const RowReducer& reducer,
+                          const std::string& target,
+                          std::ostream& log) {
+  constexpr double kFar = 1000;
+  constexpr Index kSample = 20000;
+  const Index stride = std::max<Index>(1, reducer.global_rows(y.size()) / kSample);
+  Vector mine((y.size() + stride - 1) / stride);
+  for (Index i = 0; i < mine.size(); ++i) {
+    mine(i) = y(i * stride);
+  }
+  Vector sample = reducer.gather_rows(mine).col(0);
+  if (sample.size() < 10) {
+    return;
+  }
+  const auto median = [](Vector v) {
+    const auto mid = v.data() + v.size() / 2;
+    std::nth_element(v.data(), mid, v.data() + v.size());
+    return *mid;
+  };
+  const double centre = median(sample);
+  const double mad = median((sample.array() - centre).abs().matrix());
+  if (!(mad > 0)) {
+    return;  // half the values equal: no scale to measure against
+  }
+  Matrix local = Matrix::Zero(1, 2);  // the count beyond kFar MADs, the farthest value
+  double farthest = -1;
+  for (Index i = 0; i < y.size(); ++i) {
+    const double distance = std::abs(y(i) - centre);
+    if (distance > kFar * mad) {
+      local(0, 0) += 1;
+      if (distance > farthest) {
+        farthest = distance;
+        local(0, 1) = y(i);
+      }
+    }
+  }
+  const Matrix all = reducer.gather_rows(local);
+  Index count = 0;
+  double value = 0;
+  for (Index r = 0; r < all.rows(); ++r) {
+    if (all(r, 0) > 0 && (count == 0 || std::abs(all(r, 1) - centre) > std::abs(value - centre))) {
+      value = all(r, 1);
+    }
+    count += static_cast<Index>(all(r, 0));
+  }
+  if (count > 0) {
+    log << "nnlift: warning: target '" << target << "': " << count << " value(s) lie more than "
+        << kFar << " median absolute deviations from its median " << centre << " (farthest "
+        << value << "); a squared-error fit follows them: check them for typos, or transform the "
+        << "target (e.g. its log)\n";
+  }
+}
+
 // A target of text labels (codes 0, 1, ... in data.y, the labels in class_names): always
 // classification, of at least two classes among the rows kept.
 void text_label_task(const Dataset& data,
@@ -976,6 +1033,9 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     log << " by " << procs.size << " processes";
   }
   log << "\n";
+  if (o.labels.task == Task::Regression) {
+    warn_target_outliers(data.y, reducer, data.target_name, log);
+  }
   o.progress = stage_progress(log, is_terminal(flags, ctx));
   // Among several processes: the communication time of each stage, from the stage ends.
   std::vector<std::pair<std::string, double>> communication;
