@@ -144,7 +144,8 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
         "task",
         with_default(&f.task),
         "auto | regression | classification (auto: classification for a target with "
-        "two integer values, e.g. 0/1 or -1/1)")("seed", with_default(&o.seed), "random seed");
+        "two integer values, e.g. 0/1 or -1/1, or of text labels such as yes/no, whose names "
+        "the model keeps for predict and evaluate)")("seed", with_default(&o.seed), "random seed");
   }
   desc.add_options()(
       "score",
