@@ -3,6 +3,7 @@
 // not UTF-8.
 // SPDX-License-Identifier: MIT
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include <nnlift/evaluate.hpp>
 #include <nnlift/model.hpp>
 #include <nnlift/moments.hpp>
+#include <nnlift/train.hpp>
 
 #include "cli_helpers.hpp"
 #include "detail/rng.hpp"
@@ -323,6 +325,33 @@ TEST_SUITE("labels") {
     CHECK(o.err.find("warning: target 'y': 1 value(s) lie more than 1000 median absolute "
                      "deviations from its median") != std::string::npos);
     CHECK(o.err.find("(farthest 1e+06)") != std::string::npos);
+  }
+
+  TEST_CASE("labels: the library's train refuses a value that is not finite, naming it") {
+    nnlift::detail::Rng rng(17);
+    nnlift::Dataset data;
+    data.X = rng.normal_matrix(200, 3);
+    data.y = data.X.col(0).array().tanh().matrix();
+    data.feature_names = {"a", "b", "c"};
+    data.target_name = "t";
+    nnlift::TrainOptions o;
+    o.hidden = 1;
+    const nnlift::ExecutionContext context(1);
+    data.X(17, 1) = std::numeric_limits<double>::quiet_NaN();
+    data.y(30) = std::numeric_limits<double>::infinity();
+    CHECK_THROWS_WITH_AS(nnlift::train(data, o, context),
+                         doctest::Contains("train: row 18, input 'b': a value that is not finite"),
+                         nnlift::DataError);
+    data.X(17, 1) = 0.5;
+    CHECK_THROWS_WITH_AS(nnlift::train(data, o, context),
+                         doctest::Contains("train: row 31, the target: a value that is not finite"),
+                         nnlift::DataError);
+    data.y(30) = 0.5;
+    data.feature_names.clear();  // unnamed inputs are numbered
+    data.X(3, 2) = -std::numeric_limits<double>::infinity();
+    CHECK_THROWS_WITH_AS(nnlift::train(data, o, context),
+                         doctest::Contains("train: row 4, input 3:"),
+                         nnlift::DataError);
   }
 
   TEST_CASE("labels: one-hot groups in fit_standardizer") {

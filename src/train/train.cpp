@@ -803,12 +803,53 @@ void validate(const TrainOptions& o) {
   detail::require_positive(o.refine.tolerance, where, "refine.tolerance");
 }
 
+namespace {
+
+// A value that is not finite (a missing value read as NaN, text read as NaN) in the inputs or
+// the target: every process throws the same error, naming the first such value's global row.
+void refuse_non_finite(const Dataset& data, const ExecutionContext& context) {
+  Matrix mine = Matrix::Constant(1, 2, -1.0);  // this part's first bad row and its column
+  if (!data.X.allFinite() || !data.y.allFinite()) {
+    const Index d = data.X.cols();
+    for (Index i = 0; i < data.X.rows() && mine(0, 0) < 0; ++i) {
+      for (Index j = 0; j <= d; ++j) {
+        if (!std::isfinite(j < d ? data.X(i, j) : data.y(i))) {
+          mine << static_cast<double>(i), static_cast<double>(j);
+          break;
+        }
+      }
+    }
+  }
+  const Index first = context.first_row(data.X.rows());
+  Matrix at(1, 3);
+  at << static_cast<double>(first) + mine(0, 0), mine(0, 0), mine(0, 1);
+  const Matrix all = context.reducer().gather_rows(at);
+  for (Index r = 0; r < all.rows(); ++r) {
+    if (all(r, 1) < 0) {
+      continue;
+    }
+    const auto j = static_cast<Index>(all(r, 2));
+    const auto named = static_cast<std::size_t>(j) < data.feature_names.size();
+    const std::string column =
+        j == data.X.cols() ? "the target"
+        : named            ? "input '" + data.feature_names[static_cast<std::size_t>(j)] + "'"
+                           : "input " + std::to_string(j + 1);
+    throw DataError("train: row " + std::to_string(static_cast<Index>(all(r, 0)) + 1) + ", " +
+                    column +
+                    ": a value that is not finite (NaN or infinite; a missing value needs an "
+                    "encoding: fit_encoding, or train --missing)");
+  }
+}
+
+}  // namespace
+
 TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionContext& context) {
   validate(o);
   const detail::ThreadBudget threads(context.num_threads());
   if (data.y.size() != data.X.rows()) {
     throw DataError("train: the data set has no target column");
   }
+  refuse_non_finite(data, context);
   // The candidates chosen among on the validation rows: the hidden-unit counts (--hidden auto)
   // times the score models (--score auto, or adaptive on heavy-tailed inputs).
   const std::vector<Index> hidden_grid = hidden_candidates(o.hidden, data.X.cols());
