@@ -704,9 +704,18 @@ std::vector<int> detail::choose_columns(const std::string& path,
                                         const CsvOptions& options,
                                         Dataset& out) {
   std::unordered_map<std::string, int> index;
+  const bool default_target = options.has_target && options.target.empty();
   for (std::size_t c = 0; c < names.size(); ++c) {
     if (names[c].empty()) {
-      throw IoError(path + ":1: column " + std::to_string(c + 1) + " has an empty name");
+      // An unnamed column (pandas writes its row index so) is not read, unless it would be the
+      // default target: a column of data may not silently stop being the target.
+      if (default_target && c + 1 == names.size()) {
+        throw IoError(path + ":1: column " + std::to_string(c + 1) +
+                      ", the last, has an empty name and would be the target: name it, or "
+                      "name the target (--target; a comma at the end of every line makes such a "
+                      "column)");
+      }
+      continue;
     }
     if (!index.emplace(names[c], static_cast<int>(c)).second) {
       throw IoError(path + ":1: duplicate column name '" + names[c] + "' (columns " +
@@ -751,7 +760,7 @@ std::vector<int> detail::choose_columns(const std::string& path,
       dropped[static_cast<std::size_t>(find(name, "drop"))] = true;
     }
     for (std::size_t c = 0; c < names.size(); ++c) {
-      if (static_cast<int>(c) != target && !dropped[c]) {
+      if (static_cast<int>(c) != target && !dropped[c] && !names[c].empty()) {
         dest[c] = static_cast<int>(out.feature_names.size());
         out.feature_names.push_back(names[c]);
       }
@@ -762,7 +771,8 @@ std::vector<int> detail::choose_columns(const std::string& path,
   }
   for (std::size_t c = 0; c < names.size(); ++c) {
     if (dest[c] == kSkip) {
-      out.unused_columns.push_back(names[c]);
+      out.unused_columns.push_back(
+          names[c].empty() ? "(column " + std::to_string(c + 1) + ", no name)" : names[c]);
     }
   }
   return dest;

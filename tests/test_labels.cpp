@@ -354,6 +354,32 @@ TEST_SUITE("labels") {
                          nnlift::DataError);
   }
 
+  TEST_CASE("labels: an unnamed column (pandas' row index) is not read") {
+    test::TempDir dir;
+    std::string index = ",a,y\n", trailing = "a,y,\n";
+    for (int i = 0; i < 60; ++i) {
+      const std::string row = std::to_string(0.1 * i) + "," + std::to_string(std::sin(0.1 * i));
+      index += std::to_string(i) + "," + row + "\n";
+      trailing += row + ",\n";
+    }
+    test::write_text(dir.file("index.csv"), index);
+    test::write_text(dir.file("trailing.csv"), trailing);
+    const nnlift::Dataset d = nnlift::read_csv(dir.file("index.csv"));
+    CHECK(d.feature_names == std::vector<std::string>{"a"});
+    CHECK(d.unused_columns == std::vector<std::string>{"(column 1, no name)"});
+    test::Outcome o = train(dir, "index.csv", "1");
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("columns not read: (column 1, no name)") != std::string::npos);
+    CHECK(nnlift::load_model(dir.file("m.json")).inputs == std::vector<std::string>{"a"});
+    // An unnamed last column would be the default target: refused, unless the target is named.
+    o = train(dir, "trailing.csv", "1");
+    CHECK(o.code == 1);
+    CHECK(o.err.find("trailing.csv:1: column 3, the last, has an empty name and would be the "
+                     "target") != std::string::npos);
+    o = train(dir, "trailing.csv", "1", {"--target", "y"});
+    CHECK(o.code == 0);
+  }
+
   TEST_CASE("labels: one-hot groups in fit_standardizer") {
     nnlift::detail::Rng rng(11);
     const Index n = 400;

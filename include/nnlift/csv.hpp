@@ -52,12 +52,15 @@ struct CsvOptions {
 };
 
 /// Reads a CSV file with a header row of column names. Lines may end in LF or CRLF; blank lines
-/// are skipped. Parsing uses std::from_chars and runs in parallel over chunks of the file.
-/// Columns that are not selected are split but not parsed (they may hold text).
+/// are skipped. A column with an empty name (a row index written by pandas) is not read; it is
+/// listed in Dataset::unused_columns as "(column N, no name)". Parsing uses std::from_chars and
+/// runs in parallel over chunks of the file. Columns that are not selected are split but not
+/// parsed (they may hold text).
 /// \throws IoError (file, line and column in the message) for a missing or empty file, a file with
 ///         a header only, a ragged row, an empty, non-numeric, NaN or infinite field, duplicate
-///         column names, a target/feature/drop name the file does not have, or no feature column
-///         left; std::invalid_argument for contradictory options (features and drop, a column
+///         column names, an unnamed last column that would be the default target, a
+///         target/feature/drop name the file does not have, or no feature column left;
+///         std::invalid_argument for contradictory options (features and drop, a column
 ///         both target and feature, a feature listed twice);
 ///         DataError for a constant feature column when options.reject_constant_features.
 /// Cost: one pass over the file, O(bytes / threads).

@@ -1033,6 +1033,9 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     log << " by " << procs.size << " processes";
   }
   log << "\n";
+  if (!data.unused_columns.empty()) {
+    log << "  columns not read: " << detail::name_list(data.unused_columns) << "\n";
+  }
   if (o.labels.task == Task::Regression) {
     warn_target_outliers(data.y, reducer, data.target_name, log);
   }
