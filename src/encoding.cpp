@@ -29,6 +29,14 @@ bool missing_at(const Dataset& raw, std::size_t j, Index i) {
                          : std::isnan(raw.X(i, static_cast<Index>(j)));
 }
 
+// Whether the whole text reads as a number.
+bool parses_as_number(const std::string& text) {
+  double value = 0;
+  const char* end = text.data() + text.size();
+  const auto r = std::from_chars(text.data(), end, value);
+  return r.ec == std::errc() && r.ptr == end;
+}
+
 std::string where(const std::string& source, const std::string& column, Index row) {
   return source + ": column '" + column + "', data row " + std::to_string(row + 1);
 }
@@ -205,6 +213,31 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
            detail::excerpt(categories[j].begin()->first, 40) + "'";
   };
   const std::string limit = std::to_string(options.max_categories);
+  // A column of numbers with a few that are not (a typo, a unit): not categories. Named where.
+  for (const std::size_t j : too_many) {
+    Index numbers = 0, others = 0, first = -1;
+    for (const Index i : rows) {
+      const std::string& v = raw.text[j][static_cast<std::size_t>(i)];
+      if (v.empty()) {
+        continue;
+      }
+      if (parses_as_number(v)) {
+        ++numbers;
+      } else {
+        first = others++ == 0 ? i : first;
+      }
+    }
+    if (numbers >= others) {
+      const std::string value = detail::excerpt(raw.text[j][static_cast<std::size_t>(first)]);
+      throw DataError(
+          where(source, raw.feature_names[j], first) + ": '" + value + "' is not a number" +
+          (others == 1 ? ", and the column's " + std::to_string(numbers) +
+                             " other values are: fix it (or make it missing, NA, for --missing)"
+                       : ", nor are " + std::to_string(others - 1) + " other values, among " +
+                             std::to_string(numbers) +
+                             " numbers: fix them (or make them missing, NA, for --missing)"));
+    }
+  }
   if (too_many.size() == 1) {
     const std::size_t j = too_many[0];
     throw DataError(source + ": column '" + raw.feature_names[j] + "' holds " +
@@ -329,10 +362,7 @@ std::vector<std::string> encode_text_target(Dataset& data,
       continue;
     }
     index.emplace(label, 0);
-    double value = 0;
-    const char* end = label.data() + label.size();
-    const auto r = std::from_chars(label.data(), end, value);
-    if (r.ec == std::errc() && r.ptr == end) {
+    if (parses_as_number(label)) {
       numbers = true;
     } else if (first_text == data.target_text.size()) {
       first_text = i;

@@ -380,6 +380,29 @@ TEST_SUITE("labels") {
     CHECK(o.code == 0);
   }
 
+  TEST_CASE("labels: a number column with a typo is named where the typo is, not as categories") {
+    test::TempDir dir;
+    nnlift::detail::Rng rng(19);
+    std::string one = "a,y\n", two = "a,y\n";
+    for (int i = 0; i < 300; ++i) {
+      const std::string a = std::to_string(rng.normal());
+      one += (i == 41 ? a + "x" : a) + "," + std::to_string(i % 7) + "\n";
+      two += (i == 41 || i == 90 ? a + " kg" : a) + "," + std::to_string(i % 7) + "\n";
+    }
+    test::write_text(dir.file("one.csv"), one);
+    test::write_text(dir.file("two.csv"), two);
+    test::Outcome o = train(dir, "one.csv", "1");
+    CHECK(o.code == 1);
+    CHECK(o.err.find("one.csv: column 'a', data row 42: '") != std::string::npos);
+    CHECK(o.err.find("x' is not a number, and the column's 299 other values are: fix it") !=
+          std::string::npos);
+    o = train(dir, "two.csv", "1");
+    CHECK(o.code == 1);
+    CHECK(o.err.find("two.csv: column 'a', data row 42: '") != std::string::npos);
+    CHECK(o.err.find(" kg' is not a number, nor are 1 other values, among 298 numbers") !=
+          std::string::npos);
+  }
+
   TEST_CASE("labels: one-hot groups in fit_standardizer") {
     nnlift::detail::Rng rng(11);
     const Index n = 400;
