@@ -141,6 +141,22 @@ std::pair<const char*, const char*> field_content(const char* p, const char* end
   return {p, end};
 }
 
+// A text field's value: trimmed, its quotes removed, a doubled quote inside a quoted field read
+// as one ("a ""b"" c" is a "b" c, as spreadsheets write it), and as UTF-8 (detail::to_utf8).
+std::string text_value(const char* p, const char* end) {
+  const auto [b, e] = field_content(p, end);
+  const bool quoted = e - b < end - p && b > p && b[-1] == '"';
+  std::string out(b, e);
+  if (quoted) {
+    std::size_t at = 0;
+    while ((at = out.find("\"\"", at)) != std::string::npos) {
+      out.erase(at, 1);
+      ++at;
+    }
+  }
+  return detail::to_utf8(out);
+}
+
 struct Chunk {
   std::uint64_t begin = 0;  // byte offsets in the file
   std::uint64_t end = 0;
@@ -229,9 +245,7 @@ class RowParser {
         p = field_end(p, line.end);
         const auto [b, e] = field_content(field_start, p);
         std::string& text = texts[m_text_slot[c]];
-        text = is_missing_token(b, e)
-                   ? std::string()
-                   : detail::to_utf8(std::string_view(b, static_cast<std::size_t>(e - b)));
+        text = is_missing_token(b, e) ? std::string() : text_value(field_start, p);
         values[dest == kTarget ? m_width - 1 : dest] = std::numeric_limits<double>::quiet_NaN();
       } else if (!parse_number(p, line.end, c, values, error)) {
         error.column = (field_start - line.begin) + 1;

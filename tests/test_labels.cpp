@@ -403,6 +403,28 @@ TEST_SUITE("labels") {
           std::string::npos);
   }
 
+  TEST_CASE("labels: a doubled quote in a quoted text field is one quote, and is written so") {
+    test::TempDir dir;
+    std::string text = "x,kind,label\n";
+    for (int i = 1; i <= 40; ++i) {
+      text += std::to_string(i % 2 ? -i : i) + (i % 3 ? ",\"6\"\" pipe\"" : ",plain") +
+              (i % 2 ? ",small\n" : ",\"the \"\"big\"\" one\"\n");
+    }
+    test::write_text(dir.file("q.csv"), text);
+    test::Outcome o = train(dir, "q.csv", "1");
+    REQUIRE(o.code == 0);
+    const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("m.json"));
+    CHECK(net.class_names == std::vector<std::string>{"small", "the \"big\" one"});
+    CHECK(net.encoding.columns[1].categories == std::vector<std::string>{"6\" pipe", "plain"});
+    o = test::run({"predict", "--model", dir.file("m.json"), "--data", dir.file("q.csv")});
+    REQUIRE(o.code == 0);
+    CHECK(o.out.find(",\"the \"\"big\"\" one\"\n") != std::string::npos);
+    CHECK(o.err.find("not seen in training") == std::string::npos);
+    o = test::run({"evaluate", "--model", dir.file("m.json"), "--data", dir.file("q.csv")});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("not trained on") == std::string::npos);
+  }
+
   TEST_CASE("labels: one-hot groups in fit_standardizer") {
     nnlift::detail::Rng rng(11);
     const Index n = 400;
