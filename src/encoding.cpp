@@ -83,6 +83,83 @@ bool encode_row(const Dataset& raw,
   return seen;
 }
 
+// The text columns' categories (with their counts) over the kept rows; every column with more
+// than options.max_categories is refused, all of them in one message, or, when most of a
+// column's values are numbers, naming its first value that is not.
+std::vector<std::map<std::string, Index>> text_categories(const Dataset& raw,
+                                                          const std::vector<Index>& rows,
+                                                          const EncodeOptions& options,
+                                                          const std::string& source) {
+  const std::size_t d = raw.feature_names.size();
+  std::vector<std::map<std::string, Index>> categories(d);
+  std::vector<std::size_t> too_many;
+  for (std::size_t j = 0; j < d; ++j) {
+    if (!is_text(raw, j)) {
+      continue;
+    }
+    for (const Index i : rows) {
+      const std::string& v = raw.text[j][static_cast<std::size_t>(i)];
+      if (!v.empty()) {
+        ++categories[j][v];
+      }
+    }
+    if (categories[j].size() > options.max_categories) {
+      too_many.push_back(j);
+    }
+  }
+  const auto holds = [&](std::size_t j) {
+    return std::to_string(categories[j].size()) + " distinct text values, e.g. '" +
+           detail::excerpt(categories[j].begin()->first, 40) + "'";
+  };
+  const std::string limit = std::to_string(options.max_categories);
+  // A column of numbers with a few that are not (a typo, a unit): not categories. Named where.
+  for (const std::size_t j : too_many) {
+    Index numbers = 0, others = 0, first = -1;
+    for (const Index i : rows) {
+      const std::string& v = raw.text[j][static_cast<std::size_t>(i)];
+      if (v.empty()) {
+        continue;
+      }
+      if (parses_as_number(v)) {
+        ++numbers;
+      } else {
+        first = others++ == 0 ? i : first;
+      }
+    }
+    if (numbers >= others) {
+      const std::string value = detail::excerpt(raw.text[j][static_cast<std::size_t>(first)]);
+      throw DataError(
+          where(source, raw.feature_names[j], first) + ": '" + value + "' is not a number" +
+          (others == 1 ? ", and the column's " + std::to_string(numbers) +
+                             " other values are: fix it (or make it missing, NA, for --missing)"
+                       : ", nor are " + std::to_string(others - 1) + " other values, among " +
+                             std::to_string(numbers) +
+                             " numbers: fix them (or make them missing, NA, for --missing)"));
+    }
+  }
+  if (too_many.size() == 1) {
+    const std::size_t j = too_many[0];
+    throw DataError(source + ": column '" + raw.feature_names[j] + "' holds " +
+                    std::to_string(categories[j].size()) + " distinct text values (e.g. '" +
+                    detail::excerpt(categories[j].begin()->first) + "'), more than " + limit +
+                    " categories: if it is numeric, fix those values; if it is an identifier, "
+                    "--drop it");
+  }
+  if (!too_many.empty()) {
+    std::vector<std::string> described, names;
+    for (const std::size_t j : too_many) {
+      described.push_back("'" + raw.feature_names[j] + "' (" + holds(j) + ")");
+      names.push_back(raw.feature_names[j]);
+    }
+    throw DataError(source + ": columns " + detail::name_list(described, 5) + ": more than " +
+                    limit +
+                    " categories each. Identifiers and free text are no categories: --drop " +
+                    detail::excerpt(detail::join(names, ","), 200) +
+                    "; a numeric column among them needs its values that are not numbers fixed");
+  }
+  return categories;
+}
+
 }  // namespace
 
 const char* to_string(MissingPolicy policy) noexcept {
@@ -191,73 +268,8 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
     out.warnings.push_back(std::to_string(out.dropped_rows - missing_targets) +
                            " row(s) with missing input values were left out (--missing drop-rows)");
   }
-  // The text columns' categories over the kept rows; all those with too many are named at once.
-  std::vector<std::map<std::string, Index>> categories(d);
-  std::vector<std::size_t> too_many;
-  for (std::size_t j = 0; j < d; ++j) {
-    if (!is_text(raw, j)) {
-      continue;
-    }
-    for (const Index i : rows) {
-      const std::string& v = raw.text[j][static_cast<std::size_t>(i)];
-      if (!v.empty()) {
-        ++categories[j][v];
-      }
-    }
-    if (categories[j].size() > options.max_categories) {
-      too_many.push_back(j);
-    }
-  }
-  const auto holds = [&](std::size_t j) {
-    return std::to_string(categories[j].size()) + " distinct text values, e.g. '" +
-           detail::excerpt(categories[j].begin()->first, 40) + "'";
-  };
-  const std::string limit = std::to_string(options.max_categories);
-  // A column of numbers with a few that are not (a typo, a unit): not categories. Named where.
-  for (const std::size_t j : too_many) {
-    Index numbers = 0, others = 0, first = -1;
-    for (const Index i : rows) {
-      const std::string& v = raw.text[j][static_cast<std::size_t>(i)];
-      if (v.empty()) {
-        continue;
-      }
-      if (parses_as_number(v)) {
-        ++numbers;
-      } else {
-        first = others++ == 0 ? i : first;
-      }
-    }
-    if (numbers >= others) {
-      const std::string value = detail::excerpt(raw.text[j][static_cast<std::size_t>(first)]);
-      throw DataError(
-          where(source, raw.feature_names[j], first) + ": '" + value + "' is not a number" +
-          (others == 1 ? ", and the column's " + std::to_string(numbers) +
-                             " other values are: fix it (or make it missing, NA, for --missing)"
-                       : ", nor are " + std::to_string(others - 1) + " other values, among " +
-                             std::to_string(numbers) +
-                             " numbers: fix them (or make them missing, NA, for --missing)"));
-    }
-  }
-  if (too_many.size() == 1) {
-    const std::size_t j = too_many[0];
-    throw DataError(source + ": column '" + raw.feature_names[j] + "' holds " +
-                    std::to_string(categories[j].size()) + " distinct text values (e.g. '" +
-                    detail::excerpt(categories[j].begin()->first) + "'), more than " + limit +
-                    " categories: if it is numeric, fix those values; if it is an identifier, "
-                    "--drop it");
-  }
-  if (!too_many.empty()) {
-    std::vector<std::string> described, names;
-    for (const std::size_t j : too_many) {
-      described.push_back("'" + raw.feature_names[j] + "' (" + holds(j) + ")");
-      names.push_back(raw.feature_names[j]);
-    }
-    throw DataError(source + ": columns " + detail::name_list(described, 5) + ": more than " +
-                    limit +
-                    " categories each. Identifiers and free text are no categories: --drop " +
-                    detail::excerpt(detail::join(names, ","), 200) +
-                    "; a numeric column among them needs its values that are not numbers fixed");
-  }
+  const std::vector<std::map<std::string, Index>> categories =
+      text_categories(raw, rows, options, source);
   // The columns: categories from the kept rows, fills from their means.
   for (std::size_t j = 0; j < d; ++j) {
     ColumnEncoding col;
