@@ -235,9 +235,12 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
       ++missing_targets;
     }
   }
+  // Each column's missing values among the rows with a target, for the messages below.
+  const std::vector<char> labelled = keep;
+  std::vector<Index> missing(d, 0);
   for (std::size_t j = 0; j < d; ++j) {
     for (Index i = 0; i < n; ++i) {
-      if (!keep[static_cast<std::size_t>(i)] || !missing_at(raw, j, i)) {
+      if (!labelled[static_cast<std::size_t>(i)] || !missing_at(raw, j, i)) {
         continue;
       }
       if (options.missing == MissingPolicy::Error) {
@@ -245,11 +248,30 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
                         ": missing value (--missing mean fills it, --missing drop-rows leaves "
                         "the row out)");
       }
+      ++missing[j];
       if (options.missing == MissingPolicy::DropRows) {
         keep[static_cast<std::size_t>(i)] = 0;
       }
     }
   }
+  // The columns with the most missing values, "'a' (400 missing), 'b' (12 missing)".
+  const auto most_missing = [&]() {
+    std::vector<std::size_t> order;
+    for (std::size_t j = 0; j < d; ++j) {
+      if (missing[j] > 0) {
+        order.push_back(j);
+      }
+    }
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return missing[a] > missing[b];
+    });
+    std::vector<std::string> named;
+    for (const std::size_t j : order) {
+      named.push_back("'" + raw.feature_names[j] + "' (" + std::to_string(missing[j]) +
+                      " missing)");
+    }
+    return detail::name_list(named, 3);
+  };
   std::vector<Index> rows;
   for (Index i = 0; i < n; ++i) {
     if (keep[static_cast<std::size_t>(i)]) {
@@ -258,7 +280,10 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
   }
   out.dropped_rows = n - static_cast<Index>(rows.size());
   if (rows.empty()) {
-    throw DataError(source + ": no row is left once the rows with missing values are dropped");
+    throw DataError(source + ": no row is left once the rows with missing values are dropped; " +
+                    "the columns with most: " + most_missing() + " of the " +
+                    std::to_string(n - missing_targets) +
+                    " rows with a target (--drop such a column, or --missing mean)");
   }
   if (missing_targets > 0) {
     out.warnings.push_back(std::to_string(missing_targets) +
@@ -266,7 +291,9 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
   }
   if (out.dropped_rows > missing_targets) {
     out.warnings.push_back(std::to_string(out.dropped_rows - missing_targets) +
-                           " row(s) with missing input values were left out (--missing drop-rows)");
+                           " row(s) with missing input values were left out (--missing "
+                           "drop-rows); the columns with most: " +
+                           most_missing());
   }
   const std::vector<std::map<std::string, Index>> categories =
       text_categories(raw, rows, options, source);
@@ -281,7 +308,8 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
         present += count;
       }
       if (counts.empty()) {
-        throw DataError(source + ": column '" + col.name + "' has no value in any kept row");
+        throw DataError(source + ": column '" + col.name +
+                        "' has no value in any kept row: --drop it");
       }
       for (const auto& [value, count] : counts) {
         col.categories.push_back(value);
@@ -297,7 +325,8 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
         }
       }
       if (present == 0) {
-        throw DataError(source + ": column '" + col.name + "' has no value in any kept row");
+        throw DataError(source + ": column '" + col.name +
+                        "' has no value in any kept row: --drop it");
       }
       col.fill.push_back(sum);
     }

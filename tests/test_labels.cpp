@@ -425,6 +425,29 @@ TEST_SUITE("labels") {
     CHECK(o.err.find("not trained on") == std::string::npos);
   }
 
+  TEST_CASE("labels: missing values that leave out rows name the columns they are in") {
+    test::TempDir dir;
+    std::string text = "a,empty,sparse,y\n";
+    for (int i = 0; i < 100; ++i) {
+      text += std::to_string(0.01 * i) + ",," + (i % 10 ? std::string("NA") : std::to_string(i)) +
+              "," + std::to_string(i % 3) + "\n";
+    }
+    test::write_text(dir.file("gaps.csv"), text);
+    test::Outcome o = train(dir, "gaps.csv", "1", {"--missing", "drop-rows"});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("no row is left once the rows with missing values are dropped; the columns "
+                     "with most: 'empty' (100 missing), 'sparse' (90 missing) of the 100 rows") !=
+          std::string::npos);
+    o = train(dir, "gaps.csv", "1", {"--missing", "mean"});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("column 'empty' has no value in any kept row: --drop it") !=
+          std::string::npos);
+    o = train(dir, "gaps.csv", "1", {"--missing", "drop-rows", "--drop", "empty"});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("90 row(s) with missing input values were left out (--missing drop-rows); "
+                     "the columns with most: 'sparse' (90 missing)") != std::string::npos);
+  }
+
   TEST_CASE("labels: one-hot groups in fit_standardizer") {
     nnlift::detail::Rng rng(11);
     const Index n = 400;
