@@ -107,6 +107,21 @@ TEST_SUITE("labels") {
     }
     CHECK(right >= 85);
 
+    // The same rows as a .npy table (inputs only) predict the same names, block by block.
+    REQUIRE(test::run({"convert",
+                       "--data",
+                       dir.file("test.csv"),
+                       "--drop",
+                       "species",
+                       "--out",
+                       dir.file("test.npy"),
+                       "--quiet"})
+                .code == 0);
+    const test::Outcome npy =
+        test::run({"predict", "--model", dir.file("m.json"), "--data", dir.file("test.npy")});
+    REQUIRE(npy.code == 0);
+    CHECK(npy.out == o.out);
+
     // evaluate reads the labels by name; its accuracy is predict's.
     o = test::run({"evaluate", "--model", dir.file("m.json"), "--data", dir.file("test.csv")});
     REQUIRE(o.code == 0);
