@@ -136,6 +136,10 @@ TEST_SUITE("labels") {
     CHECK(o.err.find("1 row(s) from data row 1 on hold a label the model was not trained on") !=
           std::string::npos);
     CHECK(number_after(o.out, "accuracy ") == doctest::Approx(accuracy - 1.0 / 90));
+    // Recall by class: the unseen label's row counts in no class; 29 setosa rows are left.
+    CHECK(o.out.find("recall by class: setosa: ") != std::string::npos);
+    CHECK(o.out.find("(29 rows), versi, color: ") != std::string::npos);
+    CHECK(number_after(o.out, "balanced accuracy ") > 0.9);
     // describe shows the labels as text.
     o = test::run({"describe", "--data", dir.file("train.csv")});
     REQUIRE(o.code == 0);
@@ -386,6 +390,21 @@ TEST_SUITE("labels") {
     REQUIRE(o.code == 0);
     CHECK(o.err.find("columns not read: (column 1, no name)") != std::string::npos);
     CHECK(nnlift::load_model(dir.file("m.json")).inputs == std::vector<std::string>{"a"});
+    // evaluate's RMSE and MAE, against predict's values.
+    o = test::run({"evaluate", "--model", dir.file("m.json"), "--data", dir.file("index.csv")});
+    REQUIRE(o.code == 0);
+    CHECK(number_after(o.out, "RMSE ") ==
+          doctest::Approx(std::sqrt(number_after(o.out, "MSE "))).epsilon(1e-5));
+    const test::Outcome p =
+        test::run({"predict", "--model", dir.file("m.json"), "--data", dir.file("index.csv")});
+    REQUIRE(p.code == 0);
+    const std::vector<std::string> predicted = body_lines(p.out);
+    REQUIRE(predicted.size() == 60);
+    double abs_error = 0;
+    for (std::size_t i = 0; i < predicted.size(); ++i) {
+      abs_error += std::abs(std::stod(predicted[i]) - d.y(static_cast<Index>(i)));
+    }
+    CHECK(number_after(o.out, "MAE ") == doctest::Approx(abs_error / 60).epsilon(1e-5));
     // An unnamed last column would be the default target: refused, unless the target is named.
     o = train(dir, "trailing.csv", "1");
     CHECK(o.code == 1);

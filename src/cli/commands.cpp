@@ -1320,12 +1320,14 @@ class EvaluationSums {
     if (m_net.link == OutputLink::Identity) {
       const Vector p = predict(m_net, data.X).col(0);
       m_sse += (p - data.y).squaredNorm();
+      m_sae += (p - data.y).cwiseAbs().sum();
       m_y1 += (data.y.array() - m_y0).sum();
       m_y2 += (data.y.array() - m_y0).square().sum();
     } else {
       const Scores b = score(m_net, data.X, data.y, ExecutionContext(m_threads));
       m_correct += b.accuracy * static_cast<double>(c);
       m_loss += b.log_loss * static_cast<double>(c);
+      count_by_class(data);
     }
     if (m_truth != nullptr) {
       const Vector f = predict_value(*m_truth, data.X).col(0);
@@ -1350,6 +1352,13 @@ class EvaluationSums {
     s.log_loss = m_loss / n;
     return s;
   }
+  double mae() const { return m_sae / static_cast<double>(m_rows); }
+  /// Each class's label (its name, or its number), rows and rows predicted right.
+  struct ClassCount {
+    std::string label;
+    Index rows = 0, right = 0;
+  };
+  const std::vector<ClassCount>& by_class() const { return m_by_class; }
   double truth_mse() const { return m_truth_sse / static_cast<double>(m_rows); }
   double truth_variance() const {
     const auto n = static_cast<double>(m_rows);
@@ -1357,13 +1366,74 @@ class EvaluationSums {
   }
 
  private:
+  // Rows and right predictions by true class (a label outside the classes counts in neither).
+  void count_by_class(const Dataset& data) {
+    const std::vector<double> classes =
+        m_net.classes.empty() ? std::vector<double>{0.0, 1.0} : m_net.classes;
+    if (m_by_class.empty()) {
+      for (std::size_t k = 0; k < classes.size(); ++k) {
+        m_by_class.push_back(
+            {m_net.class_names.empty() ? nnlift_label(classes[k]) : m_net.class_names[k], 0, 0});
+      }
+    }
+    const Matrix p = predict(m_net, data.X);
+    for (Index i = 0; i < data.X.rows(); ++i) {
+      const auto truth = std::find(classes.begin(), classes.end(), data.y(i));
+      if (truth == classes.end()) {
+        continue;
+      }
+      Index best = 0;
+      if (m_net.link == OutputLink::Logistic) {
+        best = p(i, 0) >= 0.5 ? 1 : 0;
+      } else {
+        p.row(i).maxCoeff(&best);
+      }
+      ClassCount& count = m_by_class[static_cast<std::size_t>(truth - classes.begin())];
+      ++count.rows;
+      count.right += best == truth - classes.begin() ? 1 : 0;
+    }
+  }
+
   const TwoLayerNetwork& m_net;
   const TwoLayerNetwork* m_truth;
   int m_threads;
   Index m_rows = 0;
-  double m_y0 = 0, m_y1 = 0, m_y2 = 0, m_sse = 0, m_correct = 0, m_loss = 0;
+  double m_y0 = 0, m_y1 = 0, m_y2 = 0, m_sse = 0, m_sae = 0, m_correct = 0, m_loss = 0;
+  std::vector<ClassCount> m_by_class;
   double m_f0 = 0, m_f1 = 0, m_f2 = 0, m_truth_sse = 0;
 };
+
+// The balanced accuracy (the mean recall over the classes present) and, for up to 20 classes,
+// each class's recall and rows.
+void print_recalls(const std::vector<EvaluationSums::ClassCount>& by_class, std::ostream& out) {
+  double sum = 0;
+  Index present = 0;
+  for (const auto& c : by_class) {
+    if (c.rows > 0) {
+      sum += static_cast<double>(c.right) / static_cast<double>(c.rows);
+      ++present;
+    }
+  }
+  if (present == 0) {
+    return;
+  }
+  out << "balanced accuracy " << sum / static_cast<double>(present) << "\n";
+  if (by_class.size() <= 20) {
+    out << "recall by class:";
+    for (std::size_t k = 0; k < by_class.size(); ++k) {
+      const auto& c = by_class[k];
+      out << (k ? ", " : " ") << detail::excerpt(c.label, 40) << ": ";
+      if (c.rows > 0) {
+        out << std::setprecision(4) << static_cast<double>(c.right) / static_cast<double>(c.rows)
+            << std::setprecision(6);
+      } else {
+        out << "-";
+      }
+      out << " (" << c.rows << " rows)";
+    }
+    out << "\n";
+  }
+}
 
 int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
   CommonFlags flags;
@@ -1379,7 +1449,10 @@ int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
       "error against the noise-free truth");
   add_common(desc, flags, true);
   if (!parse_command(
-          "usage: nnlift evaluate --model model.json --data test.csv [--truth truth.json]",
+          "usage: nnlift evaluate --model model.json --data test.csv [--truth truth.json]\n\n"
+          "Scores the model on labelled rows: MSE, R2, RMSE and MAE (regression), or accuracy,\n"
+          "log-loss, balanced accuracy (the mean recall over the classes present) and each\n"
+          "class's recall (classification).",
           args,
           desc,
           ctx.out)) {
@@ -1409,9 +1482,11 @@ int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
   std::ostream& out = ctx.out;
   out << "data: " << data_path << " (" << sums.rows() << " rows)\n";
   if (net.link == OutputLink::Identity) {
-    out << "MSE " << s.mse << "\nR2 " << s.r2 << "\n";
+    out << "MSE " << s.mse << "\nR2 " << s.r2 << "\nRMSE " << std::sqrt(s.mse) << "\nMAE "
+        << sums.mae() << "\n";
   } else {
     out << "accuracy " << s.accuracy << "\nlog-loss " << s.log_loss << "\n";
+    print_recalls(sums.by_class(), out);
   }
   if (!truth_path.empty()) {
     const Recovery rec = recovery(truth, net);
