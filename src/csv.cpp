@@ -166,6 +166,7 @@ struct Chunk {
   Index first_line = 0;   // 1-based file line number of the chunk's first line
   Index short_line = -1;  // 0-based line within the chunk too short for the header's fields
   ParseError error;
+  std::vector<char> found;  // per field: a value taken as text (RowParser::parse)
 };
 
 // Refuses what is plainly not a comma-separated text file, from its first bytes.
@@ -232,8 +233,10 @@ class RowParser {
         m_target_hint(options.target_hint) {}
 
   // Parses one data line into values[0, width) (and its text fields into texts[0, slots)); on
-  // failure fills `error` (column and message).
-  bool parse(Line line, double* values, std::string* texts, ParseError& error) const {
+  // failure fills `error` (column and message). A field that is not a number, in a column that
+  // is detected as text (detect_text_columns, detect_text_target), reads as NaN and sets
+  // taken[field]: the caller reads such columns as text in a second pass.
+  bool parse(Line line, double* values, std::string* texts, ParseError& error, char* taken) const {
     const char* p = line.begin;
     const std::size_t num_fields = m_dest.size();
     for (std::size_t c = 0; c < num_fields; ++c) {
@@ -248,8 +251,21 @@ class RowParser {
         text = is_missing_token(b, e) ? std::string() : text_value(field_start, p);
         values[dest == kTarget ? m_width - 1 : dest] = std::numeric_limits<double>::quiet_NaN();
       } else if (!parse_number(p, line.end, c, values, error)) {
-        error.column = (field_start - line.begin) + 1;
-        return false;
+        if (!take_as_text(c, error, values, taken)) {
+          error.column = (field_start - line.begin) + 1;
+          return false;
+        }
+        p = field_end(field_start, line.end);
+      } else if (p != line.end && *p != ',') {
+        error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
+                        "') has trailing characters: '" + field_text(field_start, line.end) + "'";
+        // A date, a percentage, a unit: not a number, so text (categories) when detecting.
+        mark_text(c, error);
+        if (!take_as_text(c, error, values, taken)) {
+          error.column = (p - line.begin) + 1;
+          return false;
+        }
+        p = field_end(field_start, line.end);
       }
       const bool last = c + 1 == num_fields;
       if (p == line.end) {
@@ -271,19 +287,27 @@ class RowParser {
           return false;
         }
         ++p;
-      } else {
-        error.column = (p - line.begin) + 1;
-        error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
-                        "') has trailing characters: '" + field_text(field_start, line.end) + "'";
-        // A date, a percentage, a unit: not a number, so text (categories) when detecting.
-        mark_text(c, error);
-        return false;
       }
     }
     return true;
   }
 
  private:
+  // Whether the failed field c is taken as text (its column detected as text): then it reads as
+  // NaN, taken[c] is set and the error is cleared.
+  bool take_as_text(std::size_t c, ParseError& error, double* values, char* taken) const {
+    const bool text = (m_detect_text && error.text_field == static_cast<int>(c)) ||
+                      (m_detect_target && error.text_target);
+    if (!text) {
+      return false;
+    }
+    taken[c] = 1;
+    error = ParseError();
+    const int dest = m_dest[c];
+    values[dest == kTarget ? m_width - 1 : dest] = std::numeric_limits<double>::quiet_NaN();
+    return true;
+  }
+
   // A field that is not a number, in a column that may be read as text: which column.
   void mark_text(std::size_t c, ParseError& error) const {
     if (m_dest[c] >= 0) {
@@ -635,8 +659,11 @@ void parse_rows(const CsvSource& source,
       if (row >= chunk.rows) {
         throw IoError(source.path() + ": file changed while reading");
       }
-      if (!parser.parse(
-              line, values.data() + row * width, texts.data() + row * slots, chunk.error)) {
+      if (!parser.parse(line,
+                        values.data() + row * width,
+                        texts.data() + row * slots,
+                        chunk.error,
+                        chunk.found.data())) {
         chunk.error.line = index;
         chunk.error.message += quote_hint(line);
         failed = true;
@@ -816,8 +843,9 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   refuse_short_rows(source, chunks, names.size());
   allocate(path, rows, options.has_target, out);
   const Index width = out.X.cols() + (options.has_target ? 1 : 0);
-  // With detect_text_columns, a feature column found to hold text joins the text columns and
-  // the rows are parsed again (once per such column found; a numeric file parses once).
+  // With detect_text_columns (detect_text_target), the columns found to hold text join the text
+  // columns (the target is read as text) and the rows are parsed once more: a numeric file
+  // parses once, any other twice.
   std::vector<std::string> text_columns = options.text_columns;
   bool text_target = options.text_target && options.has_target;
   for (;;) {
@@ -832,27 +860,32 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     }
     for (Chunk& chunk : chunks) {
       chunk.error = ParseError();
+      chunk.found.assign(names.size(), 0);
     }
-    try {
-      parse_rows(source,
-                 chunks,
-                 RowParser(dest, names, width, slots, options),
-                 width,
-                 text_features,
-                 options.num_threads,
-                 out);
-      break;
-    } catch (const IoError&) {
-      const Chunk* failed = first_error(chunks);
-      if (failed != nullptr && failed->error.text_target && options.detect_text_target &&
-          !text_target) {
-        text_target = true;
+    parse_rows(source,
+               chunks,
+               RowParser(dest, names, width, slots, options),
+               width,
+               text_features,
+               options.num_threads,
+               out);
+    // The columns detected as text in any chunk are read again, as text, in one more pass.
+    bool more = false;
+    for (std::size_t c = 0; c < names.size(); ++c) {
+      const bool found = std::any_of(
+          chunks.begin(), chunks.end(), [&](const Chunk& chunk) { return chunk.found[c] != 0; });
+      if (!found) {
         continue;
       }
-      if (!options.detect_text_columns || failed == nullptr || failed->error.text_field < 0) {
-        throw;
+      more = true;
+      if (dest[c] == kTarget) {
+        text_target = true;
+      } else {
+        text_columns.push_back(names[c]);
       }
-      text_columns.push_back(names[static_cast<std::size_t>(failed->error.text_field)]);
+    }
+    if (!more) {
+      break;
     }
   }
   if (std::all_of(out.text.begin(), out.text.end(), [](const auto& t) { return t.empty(); })) {
