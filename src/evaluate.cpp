@@ -18,8 +18,9 @@ Matrix detail::class_score_sums(const TwoLayerNetwork& net,
                                 const Matrix& p,
                                 const Eigen::Ref<const Vector>& y) {
   // The positive class of a logistic model is the second label (1 for 0/1 labels).
-  const double negative_label = net.classes.size() == 2 ? net.classes[0] : 0.0;
-  const double positive_label = net.classes.size() == 2 ? net.classes[1] : 1.0;
+  const std::vector<double> classes = class_values(net);
+  const double negative_label = classes.front();
+  const double positive_label = classes.size() == 2 ? classes[1] : 1.0;
   double correct = 0, loss = 0;
   for (Index i = 0; i < y.size(); ++i) {
     const double label = y(i);
@@ -30,11 +31,10 @@ Matrix detail::class_score_sums(const TwoLayerNetwork& net,
         loss -= std::log(1e-15);
         continue;
       }
-      correct += ((q >= 0.5) == positive) ? 1 : 0;
+      correct += (predicted_class(net, p, i) == 1) == positive ? 1 : 0;
       loss -= positive ? std::log(q) : std::log(1.0 - q);
     } else {
-      Index best = 0;
-      p.row(i).maxCoeff(&best);
+      const Index best = predicted_class(net, p, i);
       Index truth = -1;
       for (std::size_t k = 0; k < net.classes.size(); ++k) {
         if (net.classes[k] == label) {

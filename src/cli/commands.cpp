@@ -24,6 +24,8 @@
 #include "cli/shards.hpp"
 #include "detail/columns.hpp"
 #include "detail/io.hpp"
+#include "detail/sample.hpp"
+#include "detail/scores.hpp"
 #include "detail/text.hpp"
 
 namespace nnlift::cli {
@@ -476,12 +478,7 @@ void warn_target_outliers(const Vector& y,
                           std::ostream& log) {
   constexpr double kFar = 1000;
   constexpr Index kSample = 20000;
-  const Index stride = std::max<Index>(1, reducer.global_rows(y.size()) / kSample);
-  Vector mine((y.size() + stride - 1) / stride);
-  for (Index i = 0; i < mine.size(); ++i) {
-    mine(i) = y(i * stride);
-  }
-  Vector sample = reducer.gather_rows(mine).col(0);
+  const Vector sample = detail::strided_sample(Matrix(y), ExecutionContext(reducer, 1), kSample);
   if (sample.size() < 10) {
     return;
   }
@@ -1078,6 +1075,11 @@ std::string nnlift_label(double value) {
   return o.str();
 }
 
+// Class k's label as printed: its name (text labels), else its number.
+std::string class_label(const TwoLayerNetwork& net, std::size_t k) {
+  return net.class_names.empty() ? nnlift_label(detail::class_values(net)[k]) : net.class_names[k];
+}
+
 // The columns a model reads from a table by name: its inputs (or, with an input encoding, its
 // raw columns, text and missing values allowed) and, if asked, its target.
 CsvOptions model_columns(const TwoLayerNetwork& net, bool with_target, int threads) {
@@ -1156,26 +1158,18 @@ Matrix prediction_table(const TwoLayerNetwork& net,
     names = {"prediction"};
     return p;
   }
-  const std::vector<double> classes =
-      net.classes.empty() ? std::vector<double>{0.0, 1.0} : net.classes;
+  const std::vector<double> classes = detail::class_values(net);
   const bool binary = net.link == OutputLink::Logistic;
   const Index columns = binary ? 1 : p.cols();
   for (Index c = 0; c < columns; ++c) {
-    const auto k = static_cast<std::size_t>(c);
     names.push_back(binary ? std::string("probability")
-                           : "probability_" + (net.class_names.empty() ? nnlift_label(classes[k])
-                                                                       : net.class_names[k]));
+                           : "probability_" + class_label(net, static_cast<std::size_t>(c)));
   }
   names.push_back("class");
   Matrix table(p.rows(), columns + 1);
   table.leftCols(columns) = p.leftCols(columns);
   for (Index i = 0; i < p.rows(); ++i) {
-    Index best = 0;
-    if (binary) {
-      best = p(i, 0) >= 0.5 ? 1 : 0;
-    } else {
-      p.row(i).maxCoeff(&best);
-    }
+    const Index best = detail::predicted_class(net, p, i);
     // With text labels the class column holds the class's index, written as its name.
     table(i, columns) = net.class_names.empty() ? classes[static_cast<std::size_t>(best)]
                                                 : static_cast<double>(best);
@@ -1324,10 +1318,12 @@ class EvaluationSums {
       m_y1 += (data.y.array() - m_y0).sum();
       m_y2 += (data.y.array() - m_y0).square().sum();
     } else {
-      const Scores b = score(m_net, data.X, data.y, ExecutionContext(m_threads));
-      m_correct += b.accuracy * static_cast<double>(c);
-      m_loss += b.log_loss * static_cast<double>(c);
-      count_by_class(data);
+      // One prediction for the scores and the counts by class.
+      const Matrix p = predict(m_net, data.X);
+      const Matrix sums = detail::class_score_sums(m_net, p, data.y);
+      m_correct += sums(0, 0);
+      m_loss += sums(1, 0);
+      count_by_class(p, data.y);
     }
     if (m_truth != nullptr) {
       const Vector f = predict_value(*m_truth, data.X).col(0);
@@ -1367,30 +1363,21 @@ class EvaluationSums {
 
  private:
   // Rows and right predictions by true class (a label outside the classes counts in neither).
-  void count_by_class(const Dataset& data) {
-    const std::vector<double> classes =
-        m_net.classes.empty() ? std::vector<double>{0.0, 1.0} : m_net.classes;
+  void count_by_class(const Matrix& p, const Vector& y) {
+    const std::vector<double> classes = detail::class_values(m_net);
     if (m_by_class.empty()) {
       for (std::size_t k = 0; k < classes.size(); ++k) {
-        m_by_class.push_back(
-            {m_net.class_names.empty() ? nnlift_label(classes[k]) : m_net.class_names[k], 0, 0});
+        m_by_class.push_back({class_label(m_net, k), 0, 0});
       }
     }
-    const Matrix p = predict(m_net, data.X);
-    for (Index i = 0; i < data.X.rows(); ++i) {
-      const auto truth = std::find(classes.begin(), classes.end(), data.y(i));
+    for (Index i = 0; i < y.size(); ++i) {
+      const auto truth = std::find(classes.begin(), classes.end(), y(i));
       if (truth == classes.end()) {
         continue;
       }
-      Index best = 0;
-      if (m_net.link == OutputLink::Logistic) {
-        best = p(i, 0) >= 0.5 ? 1 : 0;
-      } else {
-        p.row(i).maxCoeff(&best);
-      }
       ClassCount& count = m_by_class[static_cast<std::size_t>(truth - classes.begin())];
       ++count.rows;
-      count.right += best == truth - classes.begin() ? 1 : 0;
+      count.right += detail::predicted_class(m_net, p, i) == truth - classes.begin() ? 1 : 0;
     }
   }
 
