@@ -72,31 +72,6 @@ std::string field_text(const char* p, const char* end) {
   return detail::excerpt(std::string_view(p, static_cast<std::size_t>(field_end(p, end) - p)), 40);
 }
 
-// Splits the header into trimmed, unquoted names.
-std::vector<std::string> split_header(Line line) {
-  std::vector<std::string> names;
-  const char* p = line.begin;
-  while (true) {
-    const char* e = field_end(p, line.end);
-    std::string_view field(p, static_cast<std::size_t>(e - p));
-    while (!field.empty() && is_space(field.front())) {
-      field.remove_prefix(1);
-    }
-    while (!field.empty() && is_space(field.back())) {
-      field.remove_suffix(1);
-    }
-    if (field.size() >= 2 && field.front() == '"' && field.back() == '"') {
-      field = field.substr(1, field.size() - 2);
-    }
-    names.push_back(detail::to_utf8(field));
-    if (e == line.end) {
-      break;
-    }
-    p = e + 1;
-  }
-  return names;
-}
-
 struct ParseError {
   Index line = -1;   // 0-based line within the chunk
   Index column = 0;  // 1-based character column
@@ -145,7 +120,7 @@ std::pair<const char*, const char*> field_content(const char* p, const char* end
 // as one ("a ""b"" c" is a "b" c, as spreadsheets write it), and as UTF-8 (detail::to_utf8).
 std::string text_value(const char* p, const char* end) {
   const auto [b, e] = field_content(p, end);
-  const bool quoted = e - b < end - p && b > p && b[-1] == '"';
+  const bool quoted = b > p && b[-1] == '"';  // field_content removed a quote
   std::string out(b, e);
   if (quoted) {
     std::size_t at = 0;
@@ -157,6 +132,19 @@ std::string text_value(const char* p, const char* end) {
   return detail::to_utf8(out);
 }
 
+// Splits the header into its names, read as text fields are (text_value).
+std::vector<std::string> split_header(Line line) {
+  std::vector<std::string> names;
+  for (const char* p = line.begin;;) {
+    const char* e = field_end(p, line.end);
+    names.push_back(text_value(p, e));
+    if (e == line.end) {
+      return names;
+    }
+    p = e + 1;
+  }
+}
+
 struct Chunk {
   std::uint64_t begin = 0;  // byte offsets in the file
   std::uint64_t end = 0;
@@ -166,7 +154,7 @@ struct Chunk {
   Index first_line = 0;   // 1-based file line number of the chunk's first line
   Index short_line = -1;  // 0-based line within the chunk too short for the header's fields
   ParseError error;
-  std::vector<char> found;  // per field: a value taken as text (RowParser::parse)
+  std::vector<char> taken;  // per field: a value taken as text (RowParser::parse)
 };
 
 // Refuses what is plainly not a comma-separated text file, from its first bytes.
@@ -257,10 +245,9 @@ class RowParser {
         }
         p = field_end(field_start, line.end);
       } else if (p != line.end && *p != ',') {
-        error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
-                        "') has trailing characters: '" + field_text(field_start, line.end) + "'";
         // A date, a percentage, a unit: not a number, so text (categories) when detecting.
-        mark_text(c, error);
+        not_a_number(
+            c, "has trailing characters: '" + field_text(field_start, line.end) + "'", error);
         if (!take_as_text(c, error, values, taken)) {
           error.column = (p - line.begin) + 1;
           return false;
@@ -308,13 +295,18 @@ class RowParser {
     return true;
   }
 
-  // A field that is not a number, in a column that may be read as text: which column.
-  void mark_text(std::size_t c, ParseError& error) const {
+  // Field c is not a number (`what` says how): the error, with the caller's hint for a column
+  // not detected as text, and the column marked as one that may be read as text.
+  bool not_a_number(std::size_t c, const std::string& what, ParseError& error) const {
+    error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] + "') " + what;
     if (m_dest[c] >= 0) {
       error.text_field = static_cast<int>(c);
+      error.message += m_detect_text ? "" : m_text_hint;
     } else if (m_dest[c] == kTarget) {
       error.text_target = true;
+      error.message += m_detect_target ? "" : m_target_hint;
     }
+    return false;
   }
 
   // Parses field c starting at p into its destination; on failure sets error.message only.
@@ -359,15 +351,7 @@ class RowParser {
       return false;
     }
     if (r.ec != std::errc()) {
-      error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
-                      "') is not a number: '" + field_text(start, end) + "'";
-      if (m_dest[c] >= 0 && !m_detect_text) {
-        error.message += m_text_hint;
-      } else if (m_dest[c] == kTarget && !m_detect_target) {
-        error.message += m_target_hint;
-      }
-      mark_text(c, error);
-      return false;
+      return not_a_number(c, "is not a number: '" + field_text(start, end) + "'", error);
     }
     if (!std::isfinite(value)) {
       error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] + "') is " +
@@ -380,12 +364,8 @@ class RowParser {
       ++p;
     }
     if (quoted) {
-      if (p == end || *p != '"') {
-        // "1,234.5" or "12 kg": text when detecting.
-        error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
-                        "') is not a number: '" + field_text(start, end) + "'";
-        mark_text(c, error);
-        return false;
+      if (p == end || *p != '"') {  // "1,234.5" or "12 kg": text when detecting
+        return not_a_number(c, "is not a number: '" + field_text(start, end) + "'", error);
       }
       ++p;
       while (p < end && is_space(*p)) {
@@ -663,7 +643,7 @@ void parse_rows(const CsvSource& source,
                         values.data() + row * width,
                         texts.data() + row * slots,
                         chunk.error,
-                        chunk.found.data())) {
+                        chunk.taken.data())) {
         chunk.error.line = index;
         chunk.error.message += quote_hint(line);
         failed = true;
@@ -860,7 +840,7 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     }
     for (Chunk& chunk : chunks) {
       chunk.error = ParseError();
-      chunk.found.assign(names.size(), 0);
+      chunk.taken.assign(names.size(), 0);
     }
     parse_rows(source,
                chunks,
@@ -873,7 +853,7 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     bool more = false;
     for (std::size_t c = 0; c < names.size(); ++c) {
       const bool found = std::any_of(
-          chunks.begin(), chunks.end(), [&](const Chunk& chunk) { return chunk.found[c] != 0; });
+          chunks.begin(), chunks.end(), [&](const Chunk& chunk) { return chunk.taken[c] != 0; });
       if (!found) {
         continue;
       }
