@@ -142,6 +142,11 @@ Standardizer detail::standardizer_from_moments(const Vector& mean,
   }
   Standardizer s;
   s.mean = mean;
+  for (Index j = 0; j < d; ++j) {
+    if (grouped[static_cast<std::size_t>(j)]) {
+      s.one_hot_columns.push_back(j);
+    }
+  }
   const auto names_of = [&](const std::vector<Index>& columns) {
     std::vector<std::string> out;
     for (const Index j : columns) {

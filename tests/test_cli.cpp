@@ -290,25 +290,28 @@ TEST_SUITE("cli") {
     o = train_with("r.json", {"--weak-units", "sometimes"});
     CHECK(o.code == 2);
     CHECK(o.err.find("unknown weak-units mode 'sometimes'") != std::string::npos);
-    // Four units for two: the two weak ones are reported, with where their directions came from
-    // (unless kept).
+    // Four units for two: one of the extra two splits a real unit in two (a CP degeneracy:
+    // merged, its direction from M2), the other is weak; both are reported, with where their
+    // directions came from (unless kept).
     const auto train_four = [&](std::vector<std::string> extra) {
       return train_with("w.json", std::move(extra), "4");
     };
     o = train_four({});
     REQUIRE(o.code == 0);
+    CHECK(o.err.find("0  degenerate: nearly parallel to a stronger unit, merged into it; "
+                     "direction from the second moment\n") != std::string::npos);
     CHECK(o.err.find("units with |lambda| above 3 x the noise level: 2 of 4; second-moment "
-                     "directions tried for the 3 unit(s) below 6 x: ") != std::string::npos);
+                     "directions tried for the 2 unit(s) below 6 x: ") != std::string::npos);
     // The candidates for second-moment directions are never fewer than the weak units.
     o = train_four({"--second-order-threshold", "0"});
     REQUIRE(o.code == 0);
-    CHECK(o.err.find("; second-moment directions tried for the 2 unit(s) below 3 x: ") !=
+    CHECK(o.err.find("; second-moment directions tried for the 1 unit(s) below 3 x: ") !=
           std::string::npos);
     // Every unit below the level: no other unit's share to subtract from M2, so the weak
     // units alone are tried.
     o = train_four({"--second-order-threshold", "100"});
     REQUIRE(o.code == 0);
-    CHECK(o.err.find("; second-moment directions tried for the 2 unit(s) below 3 x: ") !=
+    CHECK(o.err.find("; second-moment directions tried for the 1 unit(s) below 3 x: ") !=
           std::string::npos);
     o = train_with("r.json", {"--second-order-threshold", "-1"});
     CHECK(o.code == 2);

@@ -28,6 +28,10 @@ struct Standardizer {
   /// one_hot_groups): expected, neither warned about nor refused. Not in collinear_columns
   /// unless other directions were dropped too.
   Index one_hot_directions = 0;
+  /// The columns of StandardizerOptions::one_hot_groups, ascending: 0/1 indicators, whose
+  /// output-layer weights are penalised as those of 0/1 columns (a rare category's effect is
+  /// shrunk more), not as those of unit-variance columns.
+  std::vector<Index> one_hot_columns;
   Index rank() const noexcept { return W.rows(); }
 };
 

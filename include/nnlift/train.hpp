@@ -242,6 +242,10 @@ struct MomentReport {
   /// The units whose directions came from the second moment instead (MomentOptions::
   /// weak_units): empty, or second_order_candidates.
   std::vector<Index> second_order_units;
+  /// Units of a CP degeneracy: each nearly parallel (|cos| > 0.95) to a stronger unit whose λ
+  /// it nearly cancelled. The pair is merged into the stronger unit (λ_j = 0 here), and these
+  /// units' directions come from the second moment instead (as for weak units).
+  std::vector<Index> degenerate_units;
 };
 
 /// What the refinement did.

@@ -1,7 +1,13 @@
 // Stage "biases": the one dispatch point. Adding an estimator: a file here with a function of
 // the BiasProblem (train/stages.hpp), a BiasMethod value with its name, and one case below.
 // SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <vector>
+
 #include "detail/names.hpp"
+#include "detail/text.hpp"
 #include "train/stages.hpp"
 
 namespace nnlift {
@@ -20,6 +26,74 @@ BiasMethod parse_bias_method(const std::string& name) {
 
 namespace detail {
 
+namespace {
+
+// A bounded unit (sigmoid, tanh) needs at least this many rows on its slope (activation between
+// 10% and 90% of its range), and a tenth of the rows when they are fewer than ten times that ...
+constexpr Index kMinSlopeRows = 20;
+// Where the activation is 10% (90%) of the way up its range: |z| below this is its slope.
+double slope_edge(Activation act) { return act == Activation::Tanh ? 1.0986 : 2.1972; }
+
+}  // namespace
+
+Matrix unit_projections(const Units& units, const Matrix& X, const std::vector<Index>& rows) {
+  Matrix p(static_cast<Index>(rows.size()), units.W1.rows());
+  for (Index i = 0; i < p.rows(); ++i) {
+    for (Index j = 0; j < p.cols(); ++j) {
+      p(i, j) = X.row(rows[static_cast<std::size_t>(i)]).dot(units.W1.row(j));
+    }
+  }
+  return p;
+}
+
+std::vector<Index> soften_steps(Activation act, const Matrix& p, BiasFit& fit) {
+  std::vector<Index> softened;
+  if (act != Activation::Sigmoid && act != Activation::Tanh) {
+    return softened;
+  }
+  const Index k = p.cols();
+  const Index m = std::min<Index>(kMinSlopeRows, p.rows() / 10);
+  if (m < 1) {
+    return softened;
+  }
+  const double edge = slope_edge(act);
+  for (Index j = 0; j < k; ++j) {
+    const double r = fit.rescale(j), b = fit.b1(j);
+    if (!(std::abs(r) > 0) || !std::isfinite(r) || !std::isfinite(b)) {
+      continue;
+    }
+    const Vector z = (r * p.col(j)).array() + b;
+    if ((z.array().abs() < edge).count() >= m) {
+      continue;
+    }
+    // Keep the step where it is (z = 0 at p = tau) and widen it until m rows are on its slope.
+    const double tau = -b / r;
+    std::vector<double> distance(static_cast<std::size_t>(p.rows()));
+    for (Index i = 0; i < p.rows(); ++i) {
+      distance[static_cast<std::size_t>(i)] = std::abs(p(i, j) - tau);
+    }
+    std::nth_element(distance.begin(), distance.begin() + (m - 1), distance.end());
+    const double delta = distance[static_cast<std::size_t>(m - 1)];
+    if (!(delta > 0) || !std::isfinite(delta)) {
+      continue;
+    }
+    const double width = edge / (delta * (1.0 + 1e-9));  // |r'| so that the m-th row is inside
+    fit.rescale(j) = std::copysign(width, r);
+    fit.b1(j) = -tau * fit.rescale(j);
+    softened.push_back(j);
+  }
+  if (!softened.empty()) {
+    std::ostringstream msg;
+    msg << "biases: " << unit_list(softened) << " had fewer than " << m << " rows on "
+        << (softened.size() == 1 ? "its" : "their")
+        << " slope (a step that singles out a few rows, whose labels it would copy onto every "
+           "new row beyond them): widened to "
+        << m << " rows at the same threshold";
+    fit.warnings.push_back(msg.str());
+  }
+  return softened;
+}
+
 BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used) {
   // The moment-ratio estimate is closed-form and cheap: it is the answer for "ratio" and the
   // start of the iterative estimators.
@@ -29,16 +103,24 @@ BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used) {
     method = problem.task == Task::Regression ? BiasMethod::Lsq : BiasMethod::Ratio;
   }
   *used = method;
+  BiasFit fit = ratio;
   switch (method) {
     case BiasMethod::Lsq:
-      return bias_by_lsq(problem, ratio);
+      fit = bias_by_lsq(problem, ratio);
+      break;
     case BiasMethod::Fourier:
-      return bias_by_fourier(problem, ratio);
+      fit = bias_by_fourier(problem, ratio);
+      break;
     case BiasMethod::Ratio:
     case BiasMethod::Auto:
       break;
   }
-  return ratio;
+  // The rows of the least-squares fit's sample (the streamed trainer holds the same ones).
+  soften_steps(problem.activation,
+               problem.context.reducer().gather_rows(unit_projections(
+                   problem.units, problem.X, lsq_sample_rows(problem.X.rows(), problem.context))),
+               fit);
+  return fit;
 }
 
 }  // namespace detail

@@ -572,10 +572,13 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
       };
       log << "  " << std::setw(4) << j + 1 << "  " << std::setw(10) << m.lambda(j)
           << (has(m.weak_units) ? "  within noise" : "")
+          << (has(m.degenerate_units) ? "  degenerate: nearly parallel to a stronger unit, "
+                                        "merged into it; direction from the second moment"
+                                      : "")
           << (has(m.second_order_units) ? "; direction from the second moment" : "") << "\n";
     }
-    log << "  units with |lambda| above " << o.moments.noise_threshold
-        << " x the noise level: " << m.lambda.size() - static_cast<Index>(m.weak_units.size())
+    log << "  units with |lambda| above " << o.moments.noise_threshold << " x the noise level: "
+        << m.lambda.size() - static_cast<Index>(m.weak_units.size() + m.degenerate_units.size())
         << " of " << m.lambda.size();
     // (With every unit a candidate there is no strong share to take from M2: nothing is tried.)
     const auto tried = static_cast<Index>(m.second_order_candidates.size());

@@ -5,9 +5,12 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <vector>
 
 #include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
 
 #include "detail/activation_traits.hpp"
 #include "detail/glm.hpp"
@@ -93,7 +96,20 @@ Vector column_energy(const Design& D, const ExecutionContext& context) {
   });
 }
 
-// ---- regression: ridge with the penalty chosen by GCV -----------------------------------------
+// Each design column's penalty base: mean(F_j²), and for a one-hot column of the linear term
+// that times 1/σ_j², so that its weight is penalised as a 0/1 column's would be (λ on the
+// category's effect, as scikit-learn's ridge on one-hot columns does) and not as a unit-variance
+// column's: a rare category's effect, seen in few rows, is then shrunk more, not less.
+Vector penalty_base(Vector energy, Index k, Index r, const Standardizer& st) {
+  if (r > 0) {
+    for (const Index j : st.one_hot_columns) {
+      energy(k + j) *= st.inv_sd(j) * st.inv_sd(j);
+    }
+  }
+  return energy;
+}
+
+// ---- regression: ridge with the penalty chosen by leave-one-out or GCV ------------------------
 
 struct RidgeChoice {
   Vector beta;
@@ -101,10 +117,128 @@ struct RidgeChoice {
   double hidden_factor = 1;
 };
 
-RidgeChoice ridge_from_normal(const Matrix& normal,
-                              Index k,
+// The normal equations [FᵀF | Fᵀy | yᵀy] / n of a design with k unit columns, and the ridge
+// solution for a penalty (λ, hidden factor).
+struct NormalEquations {
+  NormalEquations(const Matrix& normal, Index k_, Vector base_)
+      : p(normal.rows() - 1),
+        k(k_),
+        A(normal.topLeftCorner(p, p)),
+        g(normal.col(p).head(p)),
+        yy(normal(p, p)),
+        base(std::move(base_)),
+        A_linear(A),
+        g_linear(g) {
+    // The normal equations of the design with the units left out: their rows and columns zero.
+    A_linear.topRows(k).setZero();
+    A_linear.leftCols(k).setZero();
+    g_linear.head(k).setZero();
+  }
+  std::pair<Vector, Eigen::LDLT<Matrix>> solve(double lambda, double factor) const {
+    const bool units = std::isfinite(factor);
+    Matrix M = units ? A : A_linear;
+    M.diagonal() += column_penalties(base, lambda, k, factor);
+    M.diagonal().array() += 1e-13 * A.diagonal().maxCoeff();
+    const Eigen::LDLT<Matrix> ldlt(M);
+    return std::make_pair(ldlt.solve(units ? g : g_linear).eval(), ldlt);
+  }
+  Index p, k;
+  Matrix A;
+  Vector g;
+  double yy;
+  Vector base;  // penalty_base of the columns
+  Matrix A_linear;
+  Vector g_linear;
+};
+
+// The hidden units' directions and biases were fitted to these labels too (by the moments),
+// which neither a ridge's degrees of freedom nor its leave-one-out residuals see: each unit is
+// charged its share s_j = [(A + λP)⁻¹A]_jj of a degree of freedom times its r + 1 first-layer
+// parameters, so that on data where the units only fit noise the linear model alone wins. The
+// score is multiplied by 1/(1 − charge/n)², as GCV's is by its degrees of freedom.
+double unit_charge_factor(double charge, Index rows) {
+  const double denominator = 1.0 - charge / static_cast<double>(rows);
+  return denominator > 1e-9 ? 1.0 / (denominator * denominator)
+                            : std::numeric_limits<double>::infinity();
+}
+
+// The exact leave-one-out mean squared error (PRESS / n) of every ridge on kRidgeGrid for one
+// hidden factor, with the units' charge, from one pass over the rows. The intercept is free, so
+// the columns are centred; with the columns' penalties P = λ W, W^{-1/2} C W^{-1/2} = V M Vᵀ
+// (C the centred covariance) gives every ridge's fit and leverages from t_i = Vᵀ W^{-1/2}
+// (f_i − m): h_i = (1 + Σ_m t_im² / (μ_m + λ)) / n.
+std::vector<double> leave_one_out(const Design& D,
+                                  const Vector& y,
+                                  const NormalEquations& ne,
+                                  double factor,
+                                  double unit_params,
+                                  const ExecutionContext& context) {
+  const Index p = ne.p, k = ne.k;
+  const Index rows = context.global_rows(D.rows());
+  const bool units = std::isfinite(factor);
+  std::vector<Index> cols;  // the penalised columns in the model: units (if any), linear term
+  for (Index j = units ? 0 : k; j < p - 1; ++j) {
+    cols.push_back(j);
+  }
+  const Vector m = ne.A.col(p - 1)(cols);  // column means (the intercept column is ones)
+  const double ybar = ne.g(p - 1);
+  const Matrix C = ne.A(cols, cols) - m * m.transpose();
+  Vector w = ne.base(cols).cwiseMax(1e-12);
+  if (units) {
+    w.head(k) *= factor;
+  }
+  const Vector s = w.cwiseSqrt().cwiseInverse();
+  const Eigen::SelfAdjointEigenSolver<Matrix> eig(s.asDiagonal() * C * s.asDiagonal());
+  const Vector mu = eig.eigenvalues().cwiseMax(0.0);
+  const Matrix T = s.asDiagonal() * eig.eigenvectors();  // t_i = Tᵀ (f_i − m)
+  const Vector gt = T.transpose() * (ne.g(cols) - m * ybar);
+  constexpr Index kGrid = static_cast<Index>(std::size(kRidgeGrid));
+  const double n = static_cast<double>(rows);
+  const Matrix press = context.mean(D.rows(), kGrid, 1, [&](Index b, Index c) {
+    thread_local Matrix F;
+    F = D.block(b, c);
+    const Matrix t = (F(Eigen::all, cols).rowwise() - m.transpose()) * T;  // c×q
+    const Matrix t2 = t.cwiseAbs2();
+    const Vector yc = (y.segment(b, c).array() - ybar).matrix();
+    Matrix out(kGrid, 1);
+    for (Index g = 0; g < kGrid; ++g) {
+      const Vector inv = (mu.array() + kRidgeGrid[g]).inverse().matrix();
+      const Vector e = yc - t * gt.cwiseProduct(inv);
+      const Vector h = ((t2 * inv).array() + 1.0) / n;
+      double sum = 0;
+      for (Index i = 0; i < c; ++i) {
+        const double keep = 1.0 - h(i);
+        sum +=
+            keep > 1e-9 ? (e(i) / keep) * (e(i) / keep) : std::numeric_limits<double>::infinity();
+      }
+      out(g, 0) = sum;
+    }
+    return out;
+  });
+  std::vector<double> scores(static_cast<std::size_t>(kGrid));
+  for (Index g = 0; g < kGrid; ++g) {
+    double charge = 0;
+    if (units) {
+      // s_j = Σ_m T_jm² w_j μ_m/(μ_m + λ) for the unit columns (the diagonal of (C + λW)⁻¹C).
+      const Vector shrink = mu.array() / (mu.array() + kRidgeGrid[g]);
+      for (Index j = 0; j < k; ++j) {
+        charge += std::max(w(j) * T.row(j).cwiseAbs2().dot(shrink), 0.0);
+      }
+    }
+    scores[static_cast<std::size_t>(g)] =
+        press(g, 0) * unit_charge_factor(unit_params * charge, rows);
+  }
+  return scores;
+}
+
+// At most this many multiply-adds (rows × p²) for the leave-one-out choice; beyond, GCV (whose
+// choice the leave-one-out one approaches as the rows grow, every leverage near p/n).
+constexpr double kLeaveOneOutCost = 1e9;
+
+RidgeChoice ridge_from_normal(const NormalEquations& ne,
                               Index rows,
-                              const std::optional<double>& ridge);
+                              const std::optional<double>& ridge,
+                              const std::function<std::vector<double>(double)>& loo);
 OutputFit set_output_weights(
     const RidgeChoice& fit, Index k, Index r, const Standardizer& st, TwoLayerNetwork& net);
 
@@ -124,67 +258,62 @@ RidgeChoice fit_ridge(const Design& D,
     out(p, p) = yb.squaredNorm();
     return out;
   });
-  return ridge_from_normal(normal, D.k(), rows, ridge);
+  const NormalEquations ne(
+      normal, D.k(), penalty_base(normal.diagonal().head(p), D.k(), D.r(), D.st));
+  const double unit_params = D.r() > 0 ? static_cast<double>(D.r()) + 1.0 : 0.0;
+  const bool exact = static_cast<double>(rows) * static_cast<double>(p * p) <= kLeaveOneOutCost;
+  return ridge_from_normal(ne, rows, ridge, [&](double factor) {
+    return exact ? leave_one_out(D, y, ne, factor, unit_params, context) : std::vector<double>();
+  });
 }
 
-RidgeChoice ridge_from_normal(const Matrix& normal,
-                              Index k,
+// The ridge given, or chosen on the grid: by the scores `loo` gives for a hidden factor (exact
+// leave-one-out), or by GCV where it gives none.
+RidgeChoice ridge_from_normal(const NormalEquations& ne,
                               Index rows,
-                              const std::optional<double>& ridge) {
-  const Index p = normal.rows() - 1;
-  const Index r = p - k - 1;
-  const Matrix A = normal.topLeftCorner(p, p);
-  const Vector g = normal.col(p).head(p);
-  const double yy = normal(p, p);
-  const bool linear = r > 0;
-  // The normal equations of the design with the units left out: their rows and columns zero.
-  Matrix A_linear = A;
-  A_linear.topRows(k).setZero();
-  A_linear.leftCols(k).setZero();
-  Vector g_linear = g;
-  g_linear.head(k).setZero();
-  auto solve = [&](double lambda, double factor) {
-    const bool units = std::isfinite(factor);
-    Matrix M = units ? A : A_linear;
-    M.diagonal() += column_penalties(A.diagonal(), lambda, k, factor);
-    M.diagonal().array() += 1e-13 * A.diagonal().maxCoeff();
-    const Eigen::LDLT<Matrix> ldlt(M);
-    return std::make_pair(ldlt.solve(units ? g : g_linear).eval(), ldlt);
-  };
+                              const std::optional<double>& ridge,
+                              const std::function<std::vector<double>(double)>& loo) {
+  const Index k = ne.k;
+  const Index r = ne.p - k - 1;
   RidgeChoice best;
   if (ridge) {
     best.ridge = *ridge;
-    best.beta = solve(*ridge, 1.0).first;
+    best.beta = ne.solve(*ridge, 1.0).first;
     return best;
   }
-  // GCV(λ) = (RSS/n) / (1 − df/n)², df = tr((A + λP)⁻¹ A); RSS/n = yᵀy/n − 2βᵀg + βᵀAβ.
-  // The hidden units' directions and biases were fitted to these labels too (by the moments),
-  // which the ridge's df does not see: each unit is charged its share s_j = [(A + λP)⁻¹A]_jj of
-  // a degree of freedom times its r + 1 first-layer parameters, so that on data where the units
-  // only fit noise the linear model alone wins.
+  // GCV(λ) = (RSS/n) / (1 − df/n)², df = tr((A + λP)⁻¹ A); RSS/n = yᵀy/n − 2βᵀg + βᵀAβ, with
+  // the units' charge (unit_charge_factor) in df.
   const double unit_params = r > 0 ? static_cast<double>(r) + 1.0 : 0.0;
   double best_score = std::numeric_limits<double>::infinity();
   for (const double factor : kHiddenFactors) {
-    if (!linear && factor != 1.0) {
+    if (r == 0 && factor != 1.0) {
       break;  // without a linear term there is no linear model to fall back on
     }
-    for (const double lambda : kRidgeGrid) {
-      const auto [beta, ldlt] = solve(lambda, factor);
-      // (β's units' entries are 0 without them, so A and g give the same RSS as A_linear.)
-      const double rss = std::max(yy - 2 * beta.dot(g) + beta.dot(A * beta), 0.0);
-      const Matrix share = ldlt.solve(std::isfinite(factor) ? A : A_linear);
-      const double df = share.trace() + unit_params * share.diagonal().head(k).cwiseMax(0.0).sum();
-      const double denominator = 1.0 - df / static_cast<double>(rows);
-      const double score = denominator > 1e-9 ? rss / (denominator * denominator)
-                                              : std::numeric_limits<double>::infinity();
-      if (best.beta.size() == 0 || score < best_score) {
+    const std::vector<double> exact = loo(factor);
+    for (std::size_t g = 0; g < std::size(kRidgeGrid); ++g) {
+      const double lambda = kRidgeGrid[g];
+      double score = 0;
+      if (!exact.empty()) {
+        score = exact[g];
+      } else {
+        const auto [beta, ldlt] = ne.solve(lambda, factor);
+        // (β's units' entries are 0 without them, so A and g give the same RSS as A_linear.)
+        const double rss = std::max(ne.yy - 2 * beta.dot(ne.g) + beta.dot(ne.A * beta), 0.0);
+        const Matrix share = ldlt.solve(std::isfinite(factor) ? ne.A : ne.A_linear);
+        const double df =
+            share.trace() + unit_params * share.diagonal().head(k).cwiseMax(0.0).sum();
+        const double denominator = 1.0 - df / static_cast<double>(rows);
+        score = denominator > 1e-9 ? rss / (denominator * denominator)
+                                   : std::numeric_limits<double>::infinity();
+      }
+      if (!std::isfinite(best_score) || score < best_score) {
         best_score = score;
-        best.beta = beta;
         best.ridge = lambda;
         best.hidden_factor = factor;
       }
     }
   }
+  best.beta = ne.solve(best.ridge, best.hidden_factor).first;
   return best;
 }
 
@@ -560,7 +689,7 @@ RidgeChoice fit_class_output(const Design& D,
                              LinearOnlyScores* linear_only) {
   const Index n = D.rows();
   const Index outputs = labels.multiclass() ? labels.onehot.cols() : 1;
-  const Vector energy = column_energy(D, context);
+  const Vector energy = penalty_base(column_energy(D, context), D.k(), D.r(), D.st);
   const Vector zero = Vector::Zero(outputs * D.p());
   RidgeChoice best;
   if (ridge) {
@@ -600,6 +729,29 @@ RidgeChoice fit_class_output(const Design& D,
 }
 
 }  // namespace
+
+std::vector<double> regression_ridge_grid() {
+  return std::vector<double>(std::begin(kRidgeGrid), std::end(kRidgeGrid));
+}
+
+std::vector<double> leave_one_out_scores(const Matrix& H,
+                                         const Matrix* X,
+                                         const Standardizer& st,
+                                         const Vector& y,
+                                         double hidden_factor,
+                                         const ExecutionContext& context) {
+  const Design D{H, X, st};
+  const Index p = D.p();
+  const Matrix normal = context.mean(D.rows(), p + 1, p + 1, [&](Index b, Index c) {
+    Matrix F(c, p + 1);
+    F << D.block(b, c), y.segment(b, c);
+    return Matrix(F.transpose() * F);
+  });
+  const NormalEquations ne(
+      normal, D.k(), penalty_base(normal.diagonal().head(p), D.k(), D.r(), D.st));
+  const double unit_params = D.r() > 0 ? static_cast<double>(D.r()) + 1.0 : 0.0;
+  return leave_one_out(D, y, ne, hidden_factor, unit_params, context);
+}
 
 RidgeFit solve_ridge(Index n,
                      Index k,
@@ -646,7 +798,9 @@ OutputFit output_from_normal(const Matrix& normal,
                              TwoLayerNetwork& net) {
   const Index r = normal.rows() - 2 - k;
   const Index p = normal.rows() - 1;
-  const RidgeChoice fit = ridge_from_normal(normal, k, rows, options.ridge);
+  const NormalEquations ne(normal, k, penalty_base(normal.diagonal().head(p), k, r, st));
+  const RidgeChoice fit =
+      ridge_from_normal(ne, rows, options.ridge, [](double) { return std::vector<double>(); });
   OutputFit out = set_output_weights(fit, k, r, st, net);
   const double yy = normal(p, p);
   const double mse = yy - 2.0 * fit.beta.dot(normal.col(p).head(p)) +

@@ -152,6 +152,15 @@ Matrix second_order_directions(const Matrix& M2,
                                const Matrix& Ubar,
                                const std::vector<Index>& weak);
 
+/// CP degeneracy: pairs of units with |cos| > 0.95 of the directions (the larger |λ| first) are
+/// merged into the larger (λ_i + c³ λ_j, c the cosine); the others get λ = 0 and are returned,
+/// ascending.
+std::vector<Index> merge_degenerate_pairs(const Matrix& Ubar, Vector& lambda);
+
+/// The degenerate units (MomentReport::degenerate_units) take their directions from M2 as
+/// second_order_directions gives them; unchanged when it gives none or M2 is empty.
+void replace_degenerate_units(const Matrix& M2, Directions& directions);
+
 /// Directions with some units' taken from M2, and which units.
 struct SecondOrderStart {
   Matrix Ubar;
@@ -322,8 +331,21 @@ inline void set_first_layer(const Units& units, const BiasFit& biases, TwoLayerN
   net.b1 = biases.b1;
 }
 
-/// The one dispatch point: ratio always (the start of the others), then the chosen estimator.
+/// The one dispatch point: ratio always (the start of the others), then the chosen estimator,
+/// then soften_steps.
 BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used);
+
+/// The rows' projections p_ij = ⟨W1_j, x_i⟩ on the units' directions (before the bias
+/// estimator's rescale), row by row (the same bits for any set of rows around them).
+Matrix unit_projections(const Units& units, const Matrix& X, const std::vector<Index>& rows);
+
+/// A bounded unit (sigmoid, tanh) with fewer than min(20, rows/10) rows of a sample (p: its
+/// unit_projections, the same on every part: lsq_sample_rows's) on its slope (activation between
+/// 10% and 90% of its range) is a step that singles out a few rows: on a small set it copies
+/// their labels onto every new row beyond them. Its scale is lowered until that many rows are on
+/// its slope, its threshold (where the activation is half-way) kept. Returns those units, with a
+/// warning in `fit`.
+std::vector<Index> soften_steps(Activation act, const Matrix& p, BiasFit& fit);
 
 BiasFit bias_by_ratio(const BiasProblem& problem);                      // bias/ratio.cpp
 BiasFit bias_by_lsq(const BiasProblem& problem, const BiasFit& start);  // bias/lsq.cpp
@@ -373,6 +395,18 @@ OutputFit fit_output_layer(const Matrix& H,
                            const ExecutionContext& context,
                            TwoLayerNetwork& net,
                            LinearOnlyScores* linear_only = nullptr);
+
+/// Regression's ridge choice, exposed for its tests: the grid of λ, and for each λ the exact
+/// leave-one-out mean squared error of the design [H, z, 1] (z the column-standardised X, or
+/// none) with the hidden units' penalty times hidden_factor (infinite: the units left out),
+/// times the units' charge for their first-layer parameters (with X and the units in).
+std::vector<double> regression_ridge_grid();
+std::vector<double> leave_one_out_scores(const Matrix& H,
+                                         const Matrix* X,
+                                         const Standardizer& st,
+                                         const Vector& y,
+                                         double hidden_factor,
+                                         const ExecutionContext& context);
 
 /// The ridge solve of y on [H, 1] (intercept unpenalised) for H given by row blocks, so that it
 /// need not be stored: beta = k weights then the intercept, and the absolute penalty used.

@@ -4,6 +4,7 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <sstream>
 
 #include <nnlift/stream.hpp>
@@ -373,6 +374,9 @@ void fit_layers(const StreamedFit& f, const Matrix& Ubar, TrainResult& result, S
     biases = detail::bias_by_lsq_on(problem, biases, t, f.sample_y);
     result.bias_used = BiasMethod::Lsq;
   }
+  std::vector<Index> every(static_cast<std::size_t>(f.sample_X.rows()));
+  std::iota(every.begin(), every.end(), Index{0});
+  detail::soften_steps(o.activation, detail::unit_projections(units, f.sample_X, every), biases);
   absorb(result, biases);
   detail::set_first_layer(units, biases, net);
   if (clock != nullptr) {
@@ -533,6 +537,7 @@ TrainResult train_streamed(const RowSource& source,
       report,
       o,
       context);
+  detail::replace_degenerate_units(subspace.M2, directions);
   absorb(result, directions);
   result.moments = std::move(directions.report);
   clock.lap("decompose");

@@ -259,6 +259,17 @@ Matrix second_order_directions(const Matrix& M2,
   return U;
 }
 
+void replace_degenerate_units(const Matrix& M2, Directions& directions) {
+  const std::vector<Index>& units = directions.report.degenerate_units;
+  if (units.empty() || M2.size() == 0 || directions.Ubar.size() == 0) {
+    return;
+  }
+  Matrix U = second_order_directions(M2, directions.Ubar, units);
+  if (U.cols() > 0) {
+    directions.Ubar = std::move(U);
+  }
+}
+
 std::vector<SecondOrderStart> second_order_starts(const Matrix& M2,
                                                   const Matrix& Ubar,
                                                   const MomentReport& report) {
@@ -371,6 +382,45 @@ Directions directions_from_blocks(Index n,
   return directions_from_core(core_fit, Q, std::move(report), o, context);
 }
 
+// CP degeneracy. ALS on a core with no good rank-k fit (noise, or fewer real components than k)
+// can return two components that nearly cancel: λ_i u_i⊗u_i⊗u_i + λ_j u_j⊗u_j⊗u_j with
+// u_j ≈ ±u_i and large weights of opposite effect. Their sum is one component, λ_i + c³ λ_j
+// along u_i (c = ⟨u_i, u_j⟩), and two units along one direction only let the output layer
+// build a steep difference of two sigmoids from it. Each such pair (|c| > kDegenerateCosine,
+// the larger |λ| first) is merged into its larger unit; the other's λ is set to 0 and it is
+// returned, for its direction to come from elsewhere.
+constexpr double kDegenerateCosine = 0.95;
+std::vector<Index> merge_degenerate_pairs(const Matrix& Ubar, Vector& lambda) {
+  const Index k = Ubar.cols();
+  const Matrix U = Ubar.colwise().normalized();
+  std::vector<Index> order(static_cast<std::size_t>(k));
+  std::iota(order.begin(), order.end(), Index{0});
+  std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) {
+    return std::abs(lambda(a)) > std::abs(lambda(b));
+  });
+  std::vector<Index> merged;
+  const auto taken = [&](Index j) {
+    return std::find(merged.begin(), merged.end(), j) != merged.end();
+  };
+  for (std::size_t a = 0; a < order.size(); ++a) {
+    const Index i = order[a];
+    if (taken(i)) {
+      continue;
+    }
+    for (std::size_t b = a + 1; b < order.size(); ++b) {
+      const Index j = order[b];
+      const double c = U.col(i).dot(U.col(j));
+      if (!taken(j) && std::abs(c) > kDegenerateCosine) {
+        lambda(i) += c * c * c * lambda(j);
+        lambda(j) = 0;
+        merged.push_back(j);
+      }
+    }
+  }
+  std::sort(merged.begin(), merged.end());
+  return merged;
+}
+
 namespace {
 Directions directions_from_core(const Core& core_fit,
                                 const Matrix& Q,
@@ -396,10 +446,15 @@ Directions directions_from_core(const Core& core_fit,
   }
   rep.lambda = dr.lambda;
   out.Ubar = Q * dr.components;
+  rep.degenerate_units = merge_degenerate_pairs(out.Ubar, rep.lambda);
   rep.noise_level = core_fit.noise_level;
   const double candidate_level =
       std::max(o.moments.noise_threshold, o.moments.second_order_threshold) * rep.noise_level;
   for (Index j = 0; j < k; ++j) {
+    if (std::find(rep.degenerate_units.begin(), rep.degenerate_units.end(), j) !=
+        rep.degenerate_units.end()) {
+      continue;  // its direction comes from the second moment (replace_degenerate_units)
+    }
     if (std::abs(rep.lambda(j)) < candidate_level) {
       rep.second_order_candidates.push_back(j);
     }
@@ -427,10 +482,10 @@ Directions directions_from_core(const Core& core_fit,
   }
   // With every unit below the candidates' level there is no strong share to subtract from M2:
   // the candidates are then the weak units alone.
-  if (static_cast<Index>(rep.second_order_candidates.size()) == k) {
+  if (static_cast<Index>(rep.second_order_candidates.size() + rep.degenerate_units.size()) == k) {
     rep.second_order_candidates = rep.weak_units;
   }
-  if (static_cast<Index>(rep.weak_units.size()) == k) {
+  if (static_cast<Index>(rep.weak_units.size() + rep.degenerate_units.size()) == k) {
     std::ostringstream msg;
     msg << "no unit's |lambda| is above " << o.moments.noise_threshold
         << " x the moment tensor's noise level: at this n the moment directions are no better "

@@ -120,6 +120,7 @@ std::string detail::metadata(const TrainOptions& o,
       {"weak_units", one_based(m.weak_units)},
       {"second_order_candidates", one_based(m.second_order_candidates)},
       {"second_order_units", one_based(m.second_order_units)},
+      {"degenerate_units", one_based(m.degenerate_units)},
       {"extra_units", r.extra_units},
       {"train_loss", r.train_loss}};
   return meta.dump();
@@ -514,6 +515,7 @@ TrainResult run_pipeline(const Dataset& data,
       absorb(result, subspace);
       detail::Directions directions =
           detail::decompose_core(Xs, mixture.get(), residuals, subspace, om, context);
+      detail::replace_degenerate_units(subspace.M2, directions);
       clock.lap("decompose");
       absorb(result, directions);
       if (o.moments.weak_units != WeakUnits::Keep) {
