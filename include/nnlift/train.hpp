@@ -96,11 +96,13 @@ struct BiasOptions {
 /// Stage "output layer": ridge (regression), logistic or softmax regression (classification) of
 /// the targets on [σ(W1 x + b1), x, 1].
 struct OutputOptions {
-  /// λ: column j of the design gets the penalty λ · mean(F_j²). Unset: chosen by generalised
-  /// cross-validation (regression; grid 1e-8 … 10) or 3-fold cross-validation (classification;
-  /// grid 1e-5 … 1): whether the hidden units are used by the log-loss with their parameters
-  /// charged, then the lowest log-loss among the ridges whose error rate is within one standard
-  /// error of the fewest errors. Finite, >= 0 when set.
+  /// λ: column j of the design gets the penalty λ · mean(F_j²), and a one-hot column of the
+  /// inputs (Standardizer::one_hot_columns) λ on its weight in 0/1 units. Unset: chosen by exact
+  /// leave-one-out (regression; grid 1e-8 … 10; generalised cross-validation when rows × p²
+  /// exceeds 1e9) or 3-fold cross-validation (classification; grid 1e-5 … 1): whether the hidden
+  /// units are used by the log-loss with their parameters charged, then the lowest log-loss
+  /// among the ridges whose error rate is within one standard error of the fewest errors.
+  /// Finite, >= 0 when set.
   std::optional<double> ridge;
   /// Fit a linear term C x beside the hidden units (f = W2 σ(W1 x + b1) + C x + b2).
   bool linear_term = true;

@@ -37,13 +37,17 @@ double slope_edge(Activation act) { return act == Activation::Tanh ? 1.0986 : 2.
 }  // namespace
 
 Matrix unit_projections(const Units& units, const Matrix& X, const std::vector<Index>& rows) {
-  Matrix p(static_cast<Index>(rows.size()), units.W1.rows());
-  for (Index i = 0; i < p.rows(); ++i) {
-    for (Index j = 0; j < p.cols(); ++j) {
-      p(i, j) = X.row(rows[static_cast<std::size_t>(i)]).dot(units.W1.row(j));
+  // Column by column (one sweep down each of X's columns), each sum in column order: the same
+  // bits whatever matrix the rows sit in.
+  const Index k = units.W1.rows(), m = static_cast<Index>(rows.size());
+  Matrix pt = Matrix::Zero(k, m);  // row i's projections in column i
+  for (Index c = 0; c < X.cols(); ++c) {
+    const auto w = units.W1.col(c);
+    for (Index i = 0; i < m; ++i) {
+      pt.col(i) += X(rows[static_cast<std::size_t>(i)], c) * w;
     }
   }
-  return p;
+  return pt.transpose();
 }
 
 std::vector<Index> soften_steps(Activation act, const Matrix& p, BiasFit& fit) {

@@ -201,8 +201,10 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "ridge",
       with_default(&f.ridge),
       "auto | lambda >= 0: output-layer ridge; column j of [hidden units, inputs] gets the "
-      "penalty lambda x mean(column_j^2). auto: chosen by generalised cross-validation "
-      "(regression) or 3-fold cross-validation (classification)")(
+      "penalty lambda x mean(column_j^2) (a one-hot column: lambda on its 0/1 weight, so a rare "
+      "category is shrunk more). auto: chosen by exact leave-one-out (regression; generalised "
+      "cross-validation when rows x columns^2 exceeds 1e9) or 3-fold cross-validation "
+      "(classification)")(
       "linear-term",
       with_default(&f.linear_term),
       "on | off: a linear term C x beside the hidden units, fitted with the output layer and "
