@@ -106,6 +106,23 @@ TEST_SUITE("smalldata") {
     }
   }
 
+  TEST_CASE("smalldata: a ridge that fits rows by themselves has no leave-one-out error") {
+    // More inputs than rows: at a near-zero ridge every row's leverage is within 1e-6 of 1, its
+    // held-out error 0/0 in rounding. Such a ridge scores infinite (it was finite, and chosen);
+    // the larger ones keep their scores.
+    nnlift::detail::Rng rng(4);
+    const Index n = 5, d = 6;
+    const Matrix X = rng.normal_matrix(n, d);
+    const Vector y = rng.normal_matrix(n, 1);
+    const nnlift::ExecutionContext context(1);
+    const nnlift::Standardizer st =
+        nnlift::fit_standardizer(X, {"a", "b", "c", "e", "f", "g"}, context);
+    const std::vector<double> loo = nnlift::detail::leave_one_out_scores(
+        Matrix::Zero(n, 1), &X, st, y, std::numeric_limits<double>::infinity(), context);
+    CHECK(std::isinf(loo.front()));
+    CHECK(std::isfinite(loo.back()));
+  }
+
   TEST_CASE("smalldata: train's ridge is the leave-one-out choice where GCV's differs") {
     // Few rows of skewed inputs (rows of high leverage, which GCV's average leverage hides): on
     // the first seed where the two choose different ridges for the linear model, train's is the
@@ -189,7 +206,7 @@ TEST_SUITE("smalldata") {
     // The oracle: [H, z_x, one-hot columns centred in their 0/1 units, 1], penalties λ · mean of
     // the column's square for H and z_x and λ for the 0/1 columns.
     Matrix F(n, 6);
-    F << H, standardised_columns(X.leftCols(1), st).leftCols(1),
+    F << H, standardised_columns(X, st).leftCols(1),
         X.rightCols(3).rowwise() - X.rightCols(3).colwise().mean(), Vector::Ones(n);
     Matrix A = F.transpose() * F / static_cast<double>(n);
     A(0, 0) += lambda * H.squaredNorm() / n;

@@ -206,10 +206,12 @@ std::vector<double> leave_one_out(const Design& D,
       const Vector e = yc - t * gt.cwiseProduct(inv);
       const Vector h = ((t2 * inv).array() + 1.0) / n;
       double sum = 0;
+      // A row whose leverage is within 1e-6 of 1 is fitted by itself (more columns than rows,
+      // a near-zero ridge): its held-out error is not defined, and this ridge is not chosen.
       for (Index i = 0; i < c; ++i) {
         const double keep = 1.0 - h(i);
         sum +=
-            keep > 1e-9 ? (e(i) / keep) * (e(i) / keep) : std::numeric_limits<double>::infinity();
+            keep > 1e-6 ? (e(i) / keep) * (e(i) / keep) : std::numeric_limits<double>::infinity();
       }
       out(g, 0) = sum;
     }
