@@ -36,6 +36,8 @@ double slope_edge(Activation act) { return act == Activation::Tanh ? 1.0986 : 2.
 
 }  // namespace
 
+bool saturates(Activation act) { return act == Activation::Sigmoid || act == Activation::Tanh; }
+
 Matrix unit_projections(const Units& units, const Matrix& X, const std::vector<Index>& rows) {
   // Column by column (one sweep down each of X's columns), each sum in column order: the same
   // bits whatever matrix the rows sit in.
@@ -52,7 +54,7 @@ Matrix unit_projections(const Units& units, const Matrix& X, const std::vector<I
 
 std::vector<Index> soften_steps(Activation act, const Matrix& p, BiasFit& fit) {
   std::vector<Index> softened;
-  if (act != Activation::Sigmoid && act != Activation::Tanh) {
+  if (!saturates(act)) {
     return softened;
   }
   const Index k = p.cols();
@@ -119,11 +121,13 @@ BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used) {
     case BiasMethod::Auto:
       break;
   }
-  // The rows of the least-squares fit's sample (the streamed trainer holds the same ones).
-  soften_steps(problem.activation,
-               problem.context.reducer().gather_rows(unit_projections(
-                   problem.units, problem.X, lsq_sample_rows(problem.X.rows(), problem.context))),
-               fit);
+  if (saturates(problem.activation)) {
+    // The rows of the least-squares fit's sample (the streamed trainer holds the same ones).
+    soften_steps(problem.activation,
+                 problem.context.reducer().gather_rows(unit_projections(
+                     problem.units, problem.X, lsq_sample_rows(problem.X.rows(), problem.context))),
+                 fit);
+  }
   return fit;
 }
 

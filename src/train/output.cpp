@@ -5,7 +5,6 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <limits>
 #include <vector>
 
@@ -120,13 +119,14 @@ struct RidgeChoice {
 // The normal equations [FᵀF | Fᵀy | yᵀy] / n of a design with k unit columns, and the ridge
 // solution for a penalty (λ, hidden factor).
 struct NormalEquations {
-  NormalEquations(const Matrix& normal, Index k_, Vector base_)
+  NormalEquations(const Matrix& normal, Index k_, const Standardizer& st)
       : p(normal.rows() - 1),
         k(k_),
+        r(p - k_ - 1),
         A(normal.topLeftCorner(p, p)),
         g(normal.col(p).head(p)),
         yy(normal(p, p)),
-        base(std::move(base_)),
+        base(penalty_base(normal.diagonal().head(p), k_, r, st)),
         A_linear(A),
         g_linear(g) {
     // The normal equations of the design with the units left out: their rows and columns zero.
@@ -142,7 +142,16 @@ struct NormalEquations {
     const Eigen::LDLT<Matrix> ldlt(M);
     return std::make_pair(ldlt.solve(units ? g : g_linear).eval(), ldlt);
   }
-  Index p, k;
+  // The first-layer parameters charged per unit (unit_charge_factor): r + 1 with a linear term
+  // (its direction and bias), none without (no linear model to fall back on).
+  double unit_params() const { return r > 0 ? static_cast<double>(r) + 1.0 : 0.0; }
+  // The hidden factors tried: all of kHiddenFactors with a linear term, else the units as they
+  // are.
+  std::vector<double> factors() const {
+    return r > 0 ? std::vector<double>(std::begin(kHiddenFactors), std::end(kHiddenFactors))
+                 : std::vector<double>{1.0};
+  }
+  Index p, k, r;  // columns (units, linear term, intercept), units, inputs
   Matrix A;
   Vector g;
   double yy;
@@ -162,73 +171,90 @@ double unit_charge_factor(double charge, Index rows) {
                             : std::numeric_limits<double>::infinity();
 }
 
-// The exact leave-one-out mean squared error (PRESS / n) of every ridge on kRidgeGrid for one
-// hidden factor, with the units' charge, from one pass over the rows. The intercept is free, so
-// the columns are centred; with the columns' penalties P = λ W, W^{-1/2} C W^{-1/2} = V M Vᵀ
-// (C the centred covariance) gives every ridge's fit and leverages from t_i = Vᵀ W^{-1/2}
-// (f_i − m): h_i = (1 + Σ_m t_im² / (μ_m + λ)) / n.
-std::vector<double> leave_one_out(const Design& D,
-                                  const Vector& y,
-                                  const NormalEquations& ne,
-                                  double factor,
-                                  double unit_params,
-                                  const ExecutionContext& context) {
+// The exact leave-one-out mean squared error (PRESS / n) of every ridge on kRidgeGrid, with the
+// units' charge, for each hidden factor in `factors`, from one pass over the rows. The intercept
+// is free, so the columns are centred; with the columns' penalties P = λ W,
+// W^{-1/2} C W^{-1/2} = V M Vᵀ (C the centred covariance) gives every ridge's fit and leverages
+// from t_i = Vᵀ W^{-1/2} (f_i − m): h_i = (1 + Σ_m t_im² / (μ_m + λ)) / n.
+std::vector<std::vector<double>> leave_one_out(const Design& D,
+                                               const Vector& y,
+                                               const NormalEquations& ne,
+                                               const std::vector<double>& factors,
+                                               const ExecutionContext& context) {
   const Index p = ne.p, k = ne.k;
-  const Index rows = context.global_rows(D.rows());
-  const bool units = std::isfinite(factor);
-  std::vector<Index> cols;  // the penalised columns in the model: units (if any), linear term
-  for (Index j = units ? 0 : k; j < p - 1; ++j) {
-    cols.push_back(j);
-  }
-  const Vector m = ne.A.col(p - 1)(cols);  // column means (the intercept column is ones)
   const double ybar = ne.g(p - 1);
-  const Matrix C = ne.A(cols, cols) - m * m.transpose();
-  Vector w = ne.base(cols).cwiseMax(1e-12);
-  if (units) {
-    w.head(k) *= factor;
+  // Per factor: its columns, their means, the whitening T and the spectrum μ.
+  struct Basis {
+    std::vector<Index> cols;  // the penalised columns in the model: units (if any), linear term
+    Vector m, w, mu, gt;
+    Matrix T;
+  };
+  std::vector<Basis> bases;
+  for (const double factor : factors) {
+    Basis v;
+    const bool units = std::isfinite(factor);
+    for (Index j = units ? 0 : k; j < p - 1; ++j) {
+      v.cols.push_back(j);
+    }
+    v.m = ne.A.col(p - 1)(v.cols);  // column means (the intercept column is ones)
+    const Matrix C = ne.A(v.cols, v.cols) - v.m * v.m.transpose();
+    v.w = ne.base(v.cols).cwiseMax(1e-12);
+    if (units) {
+      v.w.head(k) *= factor;
+    }
+    const Vector s = v.w.cwiseSqrt().cwiseInverse();
+    const Eigen::SelfAdjointEigenSolver<Matrix> eig(s.asDiagonal() * C * s.asDiagonal());
+    v.mu = eig.eigenvalues().cwiseMax(0.0);
+    v.T = s.asDiagonal() * eig.eigenvectors();  // t_i = Tᵀ (f_i − m)
+    v.gt = v.T.transpose() * (ne.g(v.cols) - v.m * ybar);
+    bases.push_back(std::move(v));
   }
-  const Vector s = w.cwiseSqrt().cwiseInverse();
-  const Eigen::SelfAdjointEigenSolver<Matrix> eig(s.asDiagonal() * C * s.asDiagonal());
-  const Vector mu = eig.eigenvalues().cwiseMax(0.0);
-  const Matrix T = s.asDiagonal() * eig.eigenvectors();  // t_i = Tᵀ (f_i − m)
-  const Vector gt = T.transpose() * (ne.g(cols) - m * ybar);
   constexpr Index kGrid = static_cast<Index>(std::size(kRidgeGrid));
+  const auto nf = static_cast<Index>(factors.size());
+  const Index rows = context.global_rows(D.rows());
   const double n = static_cast<double>(rows);
-  const Matrix press = context.mean(D.rows(), kGrid, 1, [&](Index b, Index c) {
+  const Matrix press = context.mean(D.rows(), kGrid, nf, [&](Index b, Index c) {
     thread_local Matrix F;
     F = D.block(b, c);
-    const Matrix t = (F(Eigen::all, cols).rowwise() - m.transpose()) * T;  // c×q
-    const Matrix t2 = t.cwiseAbs2();
     const Vector yc = (y.segment(b, c).array() - ybar).matrix();
-    Matrix out(kGrid, 1);
-    for (Index g = 0; g < kGrid; ++g) {
-      const Vector inv = (mu.array() + kRidgeGrid[g]).inverse().matrix();
-      const Vector e = yc - t * gt.cwiseProduct(inv);
-      const Vector h = ((t2 * inv).array() + 1.0) / n;
-      double sum = 0;
-      // A row whose leverage is within 1e-6 of 1 is fitted by itself (more columns than rows,
-      // a near-zero ridge): its held-out error is not defined, and this ridge is not chosen.
-      for (Index i = 0; i < c; ++i) {
-        const double keep = 1.0 - h(i);
-        sum +=
-            keep > 1e-6 ? (e(i) / keep) * (e(i) / keep) : std::numeric_limits<double>::infinity();
+    Matrix out(kGrid, nf);
+    for (Index f = 0; f < nf; ++f) {
+      const Basis& v = bases[static_cast<std::size_t>(f)];
+      const Matrix t = (F(Eigen::all, v.cols).rowwise() - v.m.transpose()) * v.T;  // c×q
+      const Matrix t2 = t.cwiseAbs2();
+      for (Index g = 0; g < kGrid; ++g) {
+        const Vector inv = (v.mu.array() + kRidgeGrid[g]).inverse().matrix();
+        const Vector e = yc - t * v.gt.cwiseProduct(inv);
+        const Vector h = ((t2 * inv).array() + 1.0) / n;
+        double sum = 0;
+        // A row whose leverage is within 1e-6 of 1 is fitted by itself (more columns than rows,
+        // a near-zero ridge): its held-out error is not defined, and this ridge is not chosen.
+        for (Index i = 0; i < c; ++i) {
+          const double keep = 1.0 - h(i);
+          sum +=
+              keep > 1e-6 ? (e(i) / keep) * (e(i) / keep) : std::numeric_limits<double>::infinity();
+        }
+        out(g, f) = sum;
       }
-      out(g, 0) = sum;
     }
     return out;
   });
-  std::vector<double> scores(static_cast<std::size_t>(kGrid));
-  for (Index g = 0; g < kGrid; ++g) {
-    double charge = 0;
-    if (units) {
-      // s_j = Σ_m T_jm² w_j μ_m/(μ_m + λ) for the unit columns (the diagonal of (C + λW)⁻¹C).
-      const Vector shrink = mu.array() / (mu.array() + kRidgeGrid[g]);
-      for (Index j = 0; j < k; ++j) {
-        charge += std::max(w(j) * T.row(j).cwiseAbs2().dot(shrink), 0.0);
+  std::vector<std::vector<double>> scores(factors.size(),
+                                          std::vector<double>(static_cast<std::size_t>(kGrid)));
+  for (Index f = 0; f < nf; ++f) {
+    const Basis& v = bases[static_cast<std::size_t>(f)];
+    for (Index g = 0; g < kGrid; ++g) {
+      double charge = 0;
+      if (std::isfinite(factors[static_cast<std::size_t>(f)])) {
+        // s_j = Σ_m T_jm² w_j μ_m/(μ_m + λ) for the unit columns (the diagonal of (C + λW)⁻¹C).
+        const Vector shrink = v.mu.array() / (v.mu.array() + kRidgeGrid[g]);
+        for (Index j = 0; j < k; ++j) {
+          charge += std::max(v.w(j) * v.T.row(j).cwiseAbs2().dot(shrink), 0.0);
+        }
       }
+      scores[static_cast<std::size_t>(f)][static_cast<std::size_t>(g)] =
+          press(g, f) * unit_charge_factor(ne.unit_params() * charge, rows);
     }
-    scores[static_cast<std::size_t>(g)] =
-        press(g, 0) * unit_charge_factor(unit_params * charge, rows);
   }
   return scores;
 }
@@ -240,18 +266,14 @@ constexpr double kLeaveOneOutCost = 1e9;
 RidgeChoice ridge_from_normal(const NormalEquations& ne,
                               Index rows,
                               const std::optional<double>& ridge,
-                              const std::function<std::vector<double>(double)>& loo);
+                              const std::vector<std::vector<double>>& exact);
 OutputFit set_output_weights(
     const RidgeChoice& fit, Index k, Index r, const Standardizer& st, TwoLayerNetwork& net);
 
-RidgeChoice fit_ridge(const Design& D,
-                      const Vector& y,
-                      const std::optional<double>& ridge,
-                      const ExecutionContext& context) {
-  const Index n = D.rows(), p = D.p();
-  const Index rows = context.global_rows(n);
-  // [FᵀF | Fᵀy | yᵀy] / n in one pass.
-  const Matrix normal = context.mean(n, p + 1, p + 1, [&](Index b, Index c) {
+// [FᵀF | Fᵀy | yᵀy] / n of the design and labels, in one pass.
+Matrix normal_equations(const Design& D, const Vector& y, const ExecutionContext& context) {
+  const Index p = D.p();
+  return context.mean(D.rows(), p + 1, p + 1, [&](Index b, Index c) {
     const Matrix F = D.block(b, c);
     const auto yb = y.segment(b, c);
     Matrix out = Matrix::Zero(p + 1, p + 1);
@@ -260,23 +282,30 @@ RidgeChoice fit_ridge(const Design& D,
     out(p, p) = yb.squaredNorm();
     return out;
   });
-  const NormalEquations ne(
-      normal, D.k(), penalty_base(normal.diagonal().head(p), D.k(), D.r(), D.st));
-  const double unit_params = D.r() > 0 ? static_cast<double>(D.r()) + 1.0 : 0.0;
-  const bool exact = static_cast<double>(rows) * static_cast<double>(p * p) <= kLeaveOneOutCost;
-  return ridge_from_normal(ne, rows, ridge, [&](double factor) {
-    return exact ? leave_one_out(D, y, ne, factor, unit_params, context) : std::vector<double>();
-  });
 }
 
-// The ridge given, or chosen on the grid: by the scores `loo` gives for a hidden factor (exact
-// leave-one-out), or by GCV where it gives none.
+RidgeChoice fit_ridge(const Design& D,
+                      const Vector& y,
+                      const std::optional<double>& ridge,
+                      const ExecutionContext& context) {
+  const Index p = D.p();
+  const Index rows = context.global_rows(D.rows());
+  const NormalEquations ne(normal_equations(D, y, context), D.k(), D.st);
+  const bool exact = static_cast<double>(rows) * static_cast<double>(p * p) <= kLeaveOneOutCost;
+  return ridge_from_normal(ne,
+                           rows,
+                           ridge,
+                           exact && !ridge ? leave_one_out(D, y, ne, ne.factors(), context)
+                                           : std::vector<std::vector<double>>());
+}
+
+// The ridge given, or chosen on the grid: by `exact`, the leave-one-out scores of each of
+// ne.factors() (leave_one_out), or by GCV where it is empty.
 RidgeChoice ridge_from_normal(const NormalEquations& ne,
                               Index rows,
                               const std::optional<double>& ridge,
-                              const std::function<std::vector<double>(double)>& loo) {
+                              const std::vector<std::vector<double>>& exact) {
   const Index k = ne.k;
-  const Index r = ne.p - k - 1;
   RidgeChoice best;
   if (ridge) {
     best.ridge = *ridge;
@@ -285,25 +314,22 @@ RidgeChoice ridge_from_normal(const NormalEquations& ne,
   }
   // GCV(λ) = (RSS/n) / (1 − df/n)², df = tr((A + λP)⁻¹ A); RSS/n = yᵀy/n − 2βᵀg + βᵀAβ, with
   // the units' charge (unit_charge_factor) in df.
-  const double unit_params = r > 0 ? static_cast<double>(r) + 1.0 : 0.0;
   double best_score = std::numeric_limits<double>::infinity();
-  for (const double factor : kHiddenFactors) {
-    if (r == 0 && factor != 1.0) {
-      break;  // without a linear term there is no linear model to fall back on
-    }
-    const std::vector<double> exact = loo(factor);
+  const std::vector<double> factors = ne.factors();
+  for (std::size_t f = 0; f < factors.size(); ++f) {
+    const double factor = factors[f];
     for (std::size_t g = 0; g < std::size(kRidgeGrid); ++g) {
       const double lambda = kRidgeGrid[g];
       double score = 0;
       if (!exact.empty()) {
-        score = exact[g];
+        score = exact[f][g];
       } else {
         const auto [beta, ldlt] = ne.solve(lambda, factor);
         // (β's units' entries are 0 without them, so A and g give the same RSS as A_linear.)
         const double rss = std::max(ne.yy - 2 * beta.dot(ne.g) + beta.dot(ne.A * beta), 0.0);
         const Matrix share = ldlt.solve(std::isfinite(factor) ? ne.A : ne.A_linear);
         const double df =
-            share.trace() + unit_params * share.diagonal().head(k).cwiseMax(0.0).sum();
+            share.trace() + ne.unit_params() * share.diagonal().head(k).cwiseMax(0.0).sum();
         const double denominator = 1.0 - df / static_cast<double>(rows);
         score = denominator > 1e-9 ? rss / (denominator * denominator)
                                    : std::numeric_limits<double>::infinity();
@@ -743,16 +769,8 @@ std::vector<double> leave_one_out_scores(const Matrix& H,
                                          double hidden_factor,
                                          const ExecutionContext& context) {
   const Design D{H, X, st};
-  const Index p = D.p();
-  const Matrix normal = context.mean(D.rows(), p + 1, p + 1, [&](Index b, Index c) {
-    Matrix F(c, p + 1);
-    F << D.block(b, c), y.segment(b, c);
-    return Matrix(F.transpose() * F);
-  });
-  const NormalEquations ne(
-      normal, D.k(), penalty_base(normal.diagonal().head(p), D.k(), D.r(), D.st));
-  const double unit_params = D.r() > 0 ? static_cast<double>(D.r()) + 1.0 : 0.0;
-  return leave_one_out(D, y, ne, hidden_factor, unit_params, context);
+  const NormalEquations ne(normal_equations(D, y, context), D.k(), st);
+  return leave_one_out(D, y, ne, {hidden_factor}, context).front();
 }
 
 RidgeFit solve_ridge(Index n,
@@ -800,9 +818,8 @@ OutputFit output_from_normal(const Matrix& normal,
                              TwoLayerNetwork& net) {
   const Index r = normal.rows() - 2 - k;
   const Index p = normal.rows() - 1;
-  const NormalEquations ne(normal, k, penalty_base(normal.diagonal().head(p), k, r, st));
-  const RidgeChoice fit =
-      ridge_from_normal(ne, rows, options.ridge, [](double) { return std::vector<double>(); });
+  const RidgeChoice fit = ridge_from_normal(
+      NormalEquations(normal, k, st), rows, options.ridge, std::vector<std::vector<double>>());
   OutputFit out = set_output_weights(fit, k, r, st, net);
   const double yy = normal(p, p);
   const double mse = yy - 2.0 * fit.beta.dot(normal.col(p).head(p)) +

@@ -335,6 +335,9 @@ inline void set_first_layer(const Units& units, const BiasFit& biases, TwoLayerN
 /// then soften_steps.
 BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used);
 
+/// Sigmoid and tanh saturate: a unit of theirs can be a step (soften_steps).
+bool saturates(Activation act);
+
 /// The rows' projections p_ij = ⟨W1_j, x_i⟩ on the units' directions (before the bias
 /// estimator's rescale), row by row (the same bits for any set of rows around them).
 Matrix unit_projections(const Units& units, const Matrix& X, const std::vector<Index>& rows);

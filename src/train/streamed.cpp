@@ -374,9 +374,11 @@ void fit_layers(const StreamedFit& f, const Matrix& Ubar, TrainResult& result, S
     biases = detail::bias_by_lsq_on(problem, biases, t, f.sample_y);
     result.bias_used = BiasMethod::Lsq;
   }
-  std::vector<Index> every(static_cast<std::size_t>(f.sample_X.rows()));
-  std::iota(every.begin(), every.end(), Index{0});
-  detail::soften_steps(o.activation, detail::unit_projections(units, f.sample_X, every), biases);
+  if (detail::saturates(o.activation)) {
+    std::vector<Index> every(static_cast<std::size_t>(f.sample_X.rows()));
+    std::iota(every.begin(), every.end(), Index{0});
+    detail::soften_steps(o.activation, detail::unit_projections(units, f.sample_X, every), biases);
+  }
   absorb(result, biases);
   detail::set_first_layer(units, biases, net);
   if (clock != nullptr) {
