@@ -164,6 +164,23 @@ std::vector<nnlift::TrainResult> train_in_parts(const nnlift::Dataset& data,
   return results;
 }
 
+// y = sin(2 x1) + x2 x3 + noise, x uniform on [−2, 2]³.
+nnlift::Dataset sine_rows(Index n, std::uint64_t seed, double noise) {
+  nnlift::detail::Rng rng(seed);
+  nnlift::Dataset data;
+  data.X.resize(n, 3);
+  data.y.resize(n);
+  for (Index i = 0; i < n; ++i) {
+    for (Index j = 0; j < 3; ++j) {
+      data.X(i, j) = rng.uniform(-2.0, 2.0);
+    }
+    data.y(i) = std::sin(2 * data.X(i, 0)) + data.X(i, 1) * data.X(i, 2) + noise * rng.normal();
+  }
+  data.feature_names = {"x1", "x2", "x3"};
+  data.target_name = "y";
+  return data;
+}
+
 bool same_network(const nnlift::TwoLayerNetwork& a, const nnlift::TwoLayerNetwork& b) {
   return a.W1.rows() == b.W1.rows() && (a.W1.array() == b.W1.array()).all() &&
          (a.b1.array() == b.b1.array()).all() && (a.W2.array() == b.W2.array()).all() &&
@@ -585,19 +602,7 @@ TEST_SUITE("execution") {
     // moment start, the weak units' alternative and a random start, each over the weight
     // decays; with two threads and every row here they run at the same time (their passes over
     // a few thousand rows are one block each), else one after another.
-    nnlift::detail::Rng rng(9);
-    const Index n = 3000;
-    nnlift::Dataset data;
-    data.X.resize(n, 3);
-    data.y.resize(n);
-    for (Index i = 0; i < n; ++i) {
-      for (Index j = 0; j < 3; ++j) {
-        data.X(i, j) = rng.uniform(-2.0, 2.0);
-      }
-      data.y(i) = std::sin(2 * data.X(i, 0)) + data.X(i, 1) * data.X(i, 2) + 0.1 * rng.normal();
-    }
-    data.feature_names = {"x1", "x2", "x3"};
-    data.target_name = "y";
+    const nnlift::Dataset data = sine_rows(3000, 9, 0.1);
     nnlift::TrainOptions o;
     o.hidden = 5;  // two extra units
     o.seed = 4;
@@ -613,6 +618,41 @@ TEST_SUITE("execution") {
     const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {2000});
     for (const nnlift::TrainResult& r : parts) {
       CHECK(same_network(r.network, parts[0].network));
+    }
+  }
+
+  TEST_CASE("execution: cross-validation gives the same bits in parts and on any thread count") {
+    // Folds keyed by global row index, each fold's passes through subset reducers, the curves
+    // summed in fold order: any partition of the rows and any thread count choose the same
+    // decay and iterate count, and train the same network. (Parts cut where the blocks are, as
+    // this test's reducer needs: so more rows, with the folds asked for.)
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    o.seed = 4;
+    o.refine.enabled = true;
+    o.refine.max_iterations = 40;
+    const nnlift::Dataset few = sine_rows(400, 12, 0.3);
+    const nnlift::TrainResult one = nnlift::train(few, o, ExecutionContext(1));
+    REQUIRE(one.validation.folds == nnlift::kCrossValidationFolds);
+    CHECK(one.validation.rows == 400);
+    const nnlift::TrainResult two = nnlift::train(few, o, ExecutionContext(2));
+    CHECK(same_network(one.network, two.network));
+    CHECK(one.validation.mse == two.validation.mse);
+    CHECK(one.refine.best_iterate == two.refine.best_iterate);
+    CHECK(one.refine.best_iterate > 0);  // refined: the chosen iterate count is the same
+
+    const nnlift::Dataset many = sine_rows(9000, 13, 0.3);
+    o.validation.folds = 3;
+    o.refine.max_iterations = 10;
+    const nnlift::TrainResult whole = nnlift::train(many, o, ExecutionContext(2));
+    REQUIRE(whole.validation.folds == 3);
+    CHECK(whole.refine.best_iterate > 0);
+    const std::vector<nnlift::TrainResult> parts = train_in_parts(many, o, {8192});
+    for (const nnlift::TrainResult& r : parts) {
+      CHECK(same_network(r.network, whole.network));
+      CHECK(r.validation.mse == whole.validation.mse);
+      CHECK(r.refine.weight_decay == whole.refine.weight_decay);
+      CHECK(r.refine.best_iterate == whole.refine.best_iterate);
     }
   }
 }

@@ -2,6 +2,7 @@
 // penalised as 0/1 columns, CP degeneracies merged, and steps softened in the bias fit.
 // SPDX-License-Identifier: MIT
 #include <cmath>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -283,5 +284,223 @@ TEST_SUITE("smalldata") {
       warned = warned || w.find("rows on") != std::string::npos;
     }
     CHECK(warned);
+  }
+
+  TEST_CASE("smalldata: the refinement's curves score every iterate; a run stopped there is it") {
+    // Oracles: the start's point is the moment network's held-out squared error (predict), each
+    // point's loss plus its gain is the start's loss, and a run without validation rows stopped
+    // at iterate t (RefineData::stop_after, what train() does after cross-validation) ends on the
+    // network whose held-out error the curve recorded at t.
+    nnlift::detail::Rng rng(3);
+    const Index n = 150, fit = 120, d = 3;
+    nnlift::Dataset data;
+    data.X = rng.normal_matrix(n, d);
+    data.y = (2 * data.X.col(0)).array().sin().matrix() +
+             data.X.col(1).cwiseProduct(data.X.col(2)) + 0.1 * Vector(rng.normal_matrix(n, 1));
+    data.feature_names = {"a", "b", "c"};
+    data.target_name = "y";
+    nnlift::Dataset part = data;
+    part.X = data.X.topRows(fit);
+    part.y = data.y.head(fit);
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    o.score = nnlift::ScoreModel::Gaussian;
+    const nnlift::TwoLayerNetwork net = nnlift::train(part, o).network;
+    const nnlift::ExecutionContext context(1);
+    const nnlift::Standardizer st = nnlift::fit_standardizer(part.X, part.feature_names, context);
+    const Matrix Xs = nnlift::standardize(st, part.X, context);
+    const Matrix Xv = nnlift::standardize(st, data.X.bottomRows(n - fit), context);
+    const Matrix T = part.y, Tv = data.y.tail(n - fit);
+    nnlift::detail::RefineData rows{Xs, T};
+    rows.Xv = &Xv;
+    rows.Tv = &Tv;
+    rows.valid_context = &context;
+    nnlift::RefineOptions ro;
+    ro.enabled = true;
+    ro.max_iterations = 60;
+    ro.patience = 20;
+    const std::vector<double> strengths = {0.01, 1.0};
+    const nnlift::detail::RefineCurves curves =
+        nnlift::detail::refine_curves(rows, st, ro, strengths, context, net);
+    REQUIRE(curves.runs.size() == 2);
+    const auto held_error = [&](const nnlift::TwoLayerNetwork& m) {
+      return (nnlift::predict_value(m, data.X.bottomRows(n - fit)).col(0) - Tv).squaredNorm();
+    };
+    const double start = held_error(net);
+    for (std::size_t g = 0; g < 2; ++g) {
+      const std::vector<nnlift::detail::CurvePoint>& run = curves.runs[g];
+      REQUIRE(run.size() >= 6);
+      CHECK(run[0].loss == doctest::Approx(start).epsilon(1e-9));
+      CHECK(std::abs(run[0].gain) < 1e-12 * start);  // the same network (to rounding)
+      CHECK(run[0].gain2 < 1e-24 * start * start);
+      for (const nnlift::detail::CurvePoint& p : run) {
+        CHECK(p.loss + p.gain == doctest::Approx(start).epsilon(1e-9));
+        CHECK(p.gain2 >= p.gain * p.gain / static_cast<double>(n - fit) - 1e-12);
+      }
+      CHECK(run.back().loss < start);  // these rows have a nonlinear signal to fit
+      const int t = 5;
+      nnlift::detail::RefineData plain{Xs, T};
+      plain.stop_after = t;
+      nnlift::RefineOptions fixed = ro;
+      fixed.weight_decay = strengths[g] / static_cast<double>(fit);
+      nnlift::TwoLayerNetwork stopped = net;
+      const nnlift::RefineReport report =
+          nnlift::detail::refine_network(plain, st, fixed, context, stopped);
+      CHECK(report.best_iterate == t);
+      CHECK(report.stop_reason == "the iterate count chosen by cross-validation (5)");
+      CHECK(held_error(stopped) == doctest::Approx(run[t].loss).epsilon(1e-8));
+    }
+  }
+
+  TEST_CASE(
+      "smalldata: on few rows, cross-validation keeps the moment model where one split is fooled") {
+    // A linear teacher with noise on 60 rows: nothing for the refinement to add. One held-out
+    // share (12 rows) kept a refinement that doubled the test error on two of these five seeds
+    // (2 and 5); five folds, all 60 rows held out in turn, keep the moment model on all five.
+    int fooled = 0;
+    for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+      nnlift::detail::Rng rng(seed);
+      const Index n = 60, d = 6, m = 4000;
+      const Matrix X = rng.normal_matrix(n + m, d);
+      Vector w(d);
+      w << 1.0, -0.5, 0.3, 0.0, 0.8, -0.2;
+      const Vector y = X * w + Vector(rng.normal_matrix(n + m, 1));
+      nnlift::Dataset data;
+      data.X = X.topRows(n);
+      data.y = y.head(n);
+      data.feature_names = {"x1", "x2", "x3", "x4", "x5", "x6"};
+      data.target_name = "y";
+      const auto test_error = [&](const nnlift::TrainResult& r) {
+        return (nnlift::predict_value(r.network, X.bottomRows(m)).col(0) - X.bottomRows(m) * w)
+                   .squaredNorm() /
+               static_cast<double>(m);
+      };
+      nnlift::TrainOptions o;
+      o.hidden = 4;
+      o.seed = seed;
+      const double moment = test_error(nnlift::train(data, o));
+      o.refine.enabled = true;
+      const nnlift::TrainResult cv = nnlift::train(data, o);  // the default on 60 rows
+      o.validation.folds = 1;
+      const nnlift::TrainResult one = nnlift::train(data, o);
+      INFO("seed " << seed << ": moment " << moment << ", cross-validated " << test_error(cv)
+                   << ", one split " << test_error(one));
+      CHECK(cv.validation.folds == nnlift::kCrossValidationFolds);
+      CHECK(cv.validation.rows == n);
+      CHECK(cv.refine.start_kept);
+      CHECK(test_error(cv) == doctest::Approx(moment).epsilon(1e-12));
+      fooled += !one.refine.start_kept && test_error(one) > 1.1 * moment ? 1 : 0;
+    }
+    CHECK(fooled >= 1);  // what the default did before
+  }
+
+  TEST_CASE("smalldata: cross-validation refines where it helps, for the iterates it chose") {
+    nnlift::detail::Rng rng(5);
+    const Index n = 300, m = 4000;
+    const Matrix X = rng.normal_matrix(n + m, 3);
+    const Vector f = (2 * X.col(0)).array().sin().matrix() + X.col(1).cwiseProduct(X.col(2));
+    nnlift::Dataset data;
+    data.X = X.topRows(n);
+    data.y = f.head(n) + 0.1 * Vector(rng.normal_matrix(n, 1));
+    data.feature_names = {"a", "b", "c"};
+    data.target_name = "y";
+    nnlift::TrainOptions o;
+    o.hidden = 4;
+    const nnlift::TrainResult moment = nnlift::train(data, o);
+    o.refine.enabled = true;
+    const nnlift::TrainResult r = nnlift::train(data, o);
+    const auto test_error = [&](const nnlift::TrainResult& t) {
+      return (nnlift::predict_value(t.network, X.bottomRows(m)).col(0) - f.tail(m)).squaredNorm() /
+             static_cast<double>(m);
+    };
+    INFO(r.refine.stop_reason << "; test MSE " << test_error(r) << " against the moment model's "
+                              << test_error(moment));
+    REQUIRE(!r.refine.start_kept);
+    CHECK(r.validation.folds == nnlift::kCrossValidationFolds);
+    CHECK(r.refine.best_iterate >= 1);
+    CHECK(r.refine.stop_reason == "the iterate count chosen by cross-validation (" +
+                                      std::to_string(r.refine.best_iterate) + ")");
+    CHECK(r.refine.validation_after < r.refine.validation_before);
+    CHECK(r.validation.mse == doctest::Approx(r.refine.validation_after).epsilon(1e-12));
+    CHECK(r.refine.improvement > 2 * r.refine.improvement_se);
+    CHECK(test_error(r) < 0.8 * test_error(moment));
+    const nlohmann::json meta = nlohmann::json::parse(r.network.metadata_json);
+    CHECK(meta["validation"]["folds"] == nnlift::kCrossValidationFolds);
+    CHECK(!meta["validation"].contains("fraction"));
+    // Same bits on one thread and two.
+    const nnlift::TrainResult two = nnlift::train(data, o, nnlift::ExecutionContext(2));
+    const nnlift::TrainResult one = nnlift::train(data, o, nnlift::ExecutionContext(1));
+    CHECK((one.network.W1.array() == two.network.W1.array()).all());
+    CHECK((one.network.W2.array() == two.network.W2.array()).all());
+    CHECK(one.validation.mse == two.validation.mse);
+  }
+
+  TEST_CASE("smalldata: validation.folds is checked") {
+    nnlift::TrainOptions o;
+    o.validation.folds = 0;
+    CHECK_THROWS_AS(nnlift::validate(o), std::invalid_argument);
+    o.validation.folds = 3;
+    o.validation.fraction = 0.3;
+    CHECK_THROWS_WITH_AS(
+        nnlift::validate(o),
+        doctest::Contains("validation.folds = 3 with TrainOptions::validation.fraction set"),
+        std::invalid_argument);
+    o.validation.folds = 1;
+    CHECK_NOTHROW(nnlift::validate(o));
+  }
+
+  TEST_CASE("smalldata: train --validation-folds on the command line") {
+    test::TempDir dir;
+    nnlift::detail::Rng rng(8);
+    {
+      std::ofstream csv(dir.file("tr.csv"));
+      csv << "a,b,y\n";
+      for (int i = 0; i < 120; ++i) {
+        const double a = rng.normal(), b = rng.normal();
+        csv << a << "," << b << "," << std::sin(2 * a) + 0.5 * b + 0.1 * rng.normal() << "\n";
+      }
+    }
+    const auto train = [&](std::vector<std::string> extra) {
+      std::vector<std::string> args = {"train",
+                                       "--data",
+                                       dir.file("tr.csv"),
+                                       "--hidden",
+                                       "3",
+                                       "--refine",
+                                       "lbfgs",
+                                       "--model",
+                                       dir.file("m.json")};
+      args.insert(args.end(), extra.begin(), extra.end());
+      return test::run(args);
+    };
+    test::Outcome o = train({});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("validation (5-fold cross-validation, 120 rows held out in turn)") !=
+          std::string::npos);
+    o = train({"--validation-folds", "3"});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("validation (3-fold cross-validation, 120 rows held out in turn)") !=
+          std::string::npos);
+    CHECK(nnlift::load_model(dir.file("m.json")).metadata_json.find("\"folds\":3") !=
+          std::string::npos);
+    o = train({"--validation-folds", "1"});
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("rows held out): ") != std::string::npos);
+    CHECK(o.err.find("cross-validation,") == std::string::npos);
+    // Mistakes: exit 2, naming the flags; the model file is left as it was.
+    const std::string before = test::read_text(dir.file("m.json"));
+    o = train({"--validation-folds", "0"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("--validation-folds: '0'; expected auto or an integer in [1, 1000]") !=
+          std::string::npos);
+    o = train({"--validation-folds", "2.5"});
+    CHECK(o.code == 2);
+    o = train({"--validation-folds", "4", "--validation", "0.3"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("--validation-folds = 4 with --validation set") != std::string::npos);
+    CHECK(test::read_text(dir.file("m.json")) == before);
+    o = test::run({"train", "--help"});
+    CHECK(o.out.find("--validation-folds") != std::string::npos);
   }
 }

@@ -470,6 +470,8 @@ TEST_SUITE("train") {
     few.X = data.X.topRows(900);
     few.y = data.y.head(900);  // 180 validation rows
     o.refine.max_iterations = 20;
+    o.validation.folds =
+        1;  // one held-out share (else cross-validation, which has no random start)
     const nnlift::TrainResult small = nnlift::train(few, o);
     CHECK(small.validation.rows < 200);
     CHECK(!small.refine.random_tried);

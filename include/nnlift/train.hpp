@@ -160,7 +160,27 @@ struct ValidationOptions {
   /// training on all rows (RefineOptions::all_rows), or the moment model is refitted when the
   /// refinement kept it.
   std::optional<double> fraction;
+  /// K-fold cross-validation instead of one held-out share, for few rows, where one share's
+  /// choice is noise (docs/benchmarks.md, session 20: nine held-out rows kept a refinement that
+  /// took a test R² from 0.65 to −0.58). Rows go to K folds by a hash of (seed, global row index);
+  /// each candidate (hidden = auto, the score models) is trained K times, each fold held out
+  /// once, and scored on the pooled held-out rows. With the refinement, each fold's run records
+  /// the held-out loss of every iterate at every weight decay of the grid, and the decay and
+  /// iterate count of the lowest pooled loss are chosen; the refinement is kept when it beats the
+  /// moment model there by RefineOptions::min_improvement standard errors of the pooled per-row
+  /// difference. The model is then trained on all rows with those choices (the refinement for
+  /// exactly that many iterates, without early stopping). 1: one held-out share (`fraction`).
+  /// Unset: kCrossValidationFolds when `fraction` is unset and its share would hold fewer than
+  /// kCrossValidationRows rows, else 1. Only used when something is chosen. >= 1 when set; not
+  /// with `fraction` unless 1.
+  std::optional<int> folds;
 };
+
+/// ValidationOptions::folds unset: the folds of cross-validation, used when the automatic
+/// validation share would hold fewer than kCrossValidationRows rows (fewer than 1,000 training
+/// rows at the share 0.2).
+inline constexpr int kCrossValidationFolds = 5;
+inline constexpr Index kCrossValidationRows = 200;
 
 /// With extra units (k > d), at most this many hidden units in all (TrainOptions::hidden <=
 /// max(d, kMaxHiddenUnits)): the classes' output layer costs O(n k²) per Newton step (k = 1,024 on
@@ -288,6 +308,7 @@ struct CandidateScore {
 /// Scores on the validation rows (all zero when there were none).
 struct ValidationReport {
   Index rows = 0;       ///< validation rows over all parts (0: no validation)
+  int folds = 1;        ///< > 1: cross-validation, its held-out rows pooled (all rows)
   double r2 = 0;        ///< regression
   double mse = 0;       ///< regression
   double accuracy = 0;  ///< classification

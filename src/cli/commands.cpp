@@ -596,7 +596,8 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
         log << "taken for " << m.second_order_units.size();
       }
       if (o.moments.weak_units == WeakUnits::Auto) {
-        log << (o.refine.enabled && r.validation.rows > 0 && !m.weak_units.empty()
+        log << (o.refine.enabled && r.validation.rows > 0 && r.validation.folds <= 1 &&
+                        !m.weak_units.empty()
                     ? " (the lower validation loss after refinement)"
                     : " (the better training fit)");
       }
@@ -643,7 +644,8 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
     }
     log << "\n";
     if (r.refine.start_kept && r.validation.rows > 0) {
-      log << "  the refinement did not beat the moment model on the validation rows";
+      log << "  the refinement did not beat the moment model "
+          << (r.validation.folds > 1 ? "in cross-validation" : "on the validation rows");
       if (r.refine.improvement > 0) {
         log << " by " << o.refine.min_improvement << " standard error(s) (improvement "
             << r.refine.improvement << ", standard error " << r.refine.improvement_se << ")";
@@ -662,14 +664,23 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
              "start's on the validation rows\n";
     }
   }
-  if (r.validation.rows > 0) {
+  if (r.validation.rows > 0 && r.validation.folds > 1) {
+    log << "  validation (" << r.validation.folds << "-fold cross-validation, " << r.validation.rows
+        << " rows held out in turn): ";
+  } else if (r.validation.rows > 0) {
     log << "  validation (" << r.validation.rows << " rows held out): ";
+  }
+  if (r.validation.rows > 0) {
     if (o.labels.task == Task::Regression) {
       log << "R^2 " << r.validation.r2 << ", MSE " << r.validation.mse;
     } else {
       log << "accuracy " << r.validation.accuracy << ", log-loss " << r.validation.log_loss;
     }
-    if (!o.refine.enabled || r.refine.start_kept) {
+    if (r.validation.folds > 1) {
+      log << (o.refine.enabled && !r.refine.start_kept
+                  ? " (then trained on all rows, refined for the chosen iterates)"
+                  : " (then trained on all rows)");
+    } else if (!o.refine.enabled || r.refine.start_kept) {
       log << " (then refitted on all rows)";
     } else if (r.refine.all_rows) {
       log << " (then trained on all rows)";
@@ -677,9 +688,11 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
     log << "\n";
   }
   if (!r.candidates.empty()) {
-    log << "  chosen on the validation rows: hidden " << r.network.num_hidden() << ", score "
-        << to_string(r.score_used) << "; validation "
-        << (o.labels.task == Task::Regression ? "MSE" : "log-loss") << " per candidate:";
+    log << "  chosen "
+        << (r.validation.folds > 1 ? "by cross-validation" : "on the validation rows")
+        << ": hidden " << r.network.num_hidden() << ", score " << to_string(r.score_used)
+        << "; validation " << (o.labels.task == Task::Regression ? "MSE" : "log-loss")
+        << " per candidate:";
     for (const CandidateScore& c : r.candidates) {
       log << " " << c.hidden << "/" << to_string(c.score) << " " << c.loss << ";";
     }

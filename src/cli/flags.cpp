@@ -36,6 +36,19 @@ std::optional<double> parse_auto_number(const char* flag, const std::string& val
   return number;
 }
 
+// "auto" (nullopt) or an integer in [1, most].
+std::optional<Index> parse_auto_count(const char* flag, const std::string& value, Index most) {
+  const std::optional<double> k = parse_auto_number(flag, value);
+  if (!k) {
+    return std::nullopt;
+  }
+  if (*k < 1 || *k != std::floor(*k) || *k > static_cast<double>(most)) {
+    throw UsageError(std::string("--") + flag + ": '" + value +
+                     "'; expected auto or an integer in [1, " + std::to_string(most) + "]");
+  }
+  return static_cast<Index>(*k);
+}
+
 bool parse_on_off(const char* flag, const std::string& value) {
   if (value != "on" && value != "off") {
     throw UsageError(std::string("--") + flag + ": '" + value + "'; expected on or off");
@@ -261,7 +274,16 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "and stopping point and to report a validation score; auto: 0.2 when something is chosen "
       "on them (--refine lbfgs, --hidden auto, --score auto, --score adaptive on heavy-tailed "
       "inputs), else 0. The model is then refitted on all rows (with refinement: "
-      "--refine-all-rows)");
+      "--refine-all-rows)")(
+      "validation-folds",
+      with_default(&f.validation_folds),
+      "auto | K >= 1: K >= 2 chooses what the validation rows would (the refinement's weight "
+      "decay and number of iterates, --hidden auto, the score model) by K-fold "
+      "cross-validation: each candidate trained K times, each fold held out once, scored on "
+      "all the held-out rows together; the model is then trained on all rows with those "
+      "choices. 1: one held-out share (--validation). auto: 5 when --validation is auto and "
+      "its share would hold fewer than 200 rows (fewer than 1,000 training rows), else 1. "
+      "--refine-random-start and --refine-all-rows apply to one held-out share");
 }
 
 TrainOptions to_train_options(const TrainFlags& f) {
@@ -284,13 +306,9 @@ TrainOptions to_train_options(const TrainFlags& f) {
   o.score = parse_flag("score", f.score, parse_score_model);
   o.mixture.covariance =
       parse_flag("mixture-covariance", f.mixture_covariance, parse_mixture_covariance);
-  if (f.mixture_components != "auto") {
-    const std::optional<double> c = parse_auto_number("mixture-components", f.mixture_components);
-    if (!c || *c < 1 || *c != std::floor(*c) || *c > 1000) {
-      throw UsageError("--mixture-components: '" + f.mixture_components +
-                       "'; expected auto or an integer in [1, 1000]");
-    }
-    o.mixture.components = static_cast<Index>(*c);
+  if (const std::optional<Index> c =
+          parse_auto_count("mixture-components", f.mixture_components, 1000)) {
+    o.mixture.components = *c;
   }
   if (!f.hidden.empty()) {
     if (f.hidden == "auto") {
@@ -304,6 +322,10 @@ TrainOptions to_train_options(const TrainFlags& f) {
     }
   }
   o.validation.fraction = parse_auto_number("validation", f.validation);
+  if (const std::optional<Index> k =
+          parse_auto_count("validation-folds", f.validation_folds, 1000)) {
+    o.validation.folds = static_cast<int>(*k);
+  }
   if (f.task != "auto") {
     o.labels.task = parse_flag("task", f.task, parse_task);
   }
@@ -336,6 +358,7 @@ const std::vector<std::pair<std::string, std::string>>& train_flag_names() {
       {"TrainOptions::refine.patience", "--refine-patience"},
       {"TrainOptions::refine.min_improvement", "--refine-min-improvement"},
       {"TrainOptions::validation.fraction", "--validation"},
+      {"TrainOptions::validation.folds", "--validation-folds"},
       {"TrainOptions::score", "--score"},
       {"TrainOptions::mixture.components", "--mixture-components"},
       {"TrainOptions::mixture.covariance", "--mixture-covariance"},

@@ -43,6 +43,7 @@ struct TrainFlags {
   std::string refine_all_rows = "on";
   std::string weight_decay = "auto";
   std::string validation = "auto";
+  std::string validation_folds = "auto";
   std::string score = to_string(options.score);
   std::string mixture_components = "auto";
   std::string mixture_covariance = to_string(options.mixture.covariance);

@@ -80,6 +80,52 @@ double row_loss(OutputLink link, const ConstRowRef& f, const ConstRowRef& t, Row
   return (t.array() * (log_normaliser - f.array())).sum();
 }
 
+// Whether outputs f classify target row t correctly (classes; regression: never counted).
+bool classified(OutputLink link, const ConstRowRef& f, const ConstRowRef& t) {
+  if (link == OutputLink::Identity) {
+    return false;
+  }
+  if (link == OutputLink::Logistic) {
+    return (f(0) > 0) == (t(0) > 0.5);
+  }
+  Index predicted = 0, cls = 0;
+  f.maxCoeff(&predicted);
+  t.maxCoeff(&cls);
+  return predicted == cls;
+}
+
+// The curve point of theta on rows X, targets T, against the start theta0: the row losses in
+// original units (the refinement's row loss times `scale`), summed.
+CurvePoint curve_point(const Layout& L,
+                       const Vector& theta,
+                       const Vector& theta0,
+                       const Matrix& X,
+                       const Matrix& T,
+                       Activation act,
+                       OutputLink link,
+                       double scale,
+                       const ExecutionContext& context) {
+  const Matrix s = context.sum(X.rows(), 4, 1, [&](Index b, Index cnt) {
+    const auto Xb = X.middleRows(b, cnt);
+    const auto Tb = T.middleRows(b, cnt);
+    Matrix H, dH;
+    const Matrix F = forward(L, theta, Xb, act, H, dH);
+    const Matrix F0 = forward(L, theta0, Xb, act, H, dH);
+    Eigen::RowVectorXd e(L.c);
+    Matrix out = Matrix::Zero(4, 1);
+    for (Index i = 0; i < cnt; ++i) {
+      const double loss = scale * row_loss(link, F.row(i), Tb.row(i), e);
+      const double gain = scale * row_loss(link, F0.row(i), Tb.row(i), e) - loss;
+      out(0, 0) += loss;
+      out(1, 0) += gain;
+      out(2, 0) += gain * gain;
+      out(3, 0) += classified(link, F.row(i), Tb.row(i)) ? 1.0 : 0.0;
+    }
+    return out;
+  });
+  return {s(0, 0), s(1, 0), s(2, 0), s(3, 0)};
+}
+
 // Over rows X, targets T: the mean per-row loss difference loss(theta_a) − loss(theta_b), and
 // its standard error.
 struct Gain {
@@ -93,24 +139,11 @@ Gain paired_gain(const Layout& L,
                  Activation act,
                  OutputLink link,
                  const ExecutionContext& context) {
-  const Matrix m = context.mean(X.rows(), 2, 1, [&](Index b, Index cnt) {
-    const auto Xb = X.middleRows(b, cnt);
-    const auto Tb = T.middleRows(b, cnt);
-    Matrix H, dH;
-    const Matrix Fa = forward(L, theta_a, Xb, act, H, dH);
-    const Matrix Fb = forward(L, theta_b, Xb, act, H, dH);
-    Eigen::RowVectorXd e(L.c);
-    Matrix out = Matrix::Zero(2, 1);
-    for (Index i = 0; i < cnt; ++i) {
-      const double diff =
-          row_loss(link, Fa.row(i), Tb.row(i), e) - row_loss(link, Fb.row(i), Tb.row(i), e);
-      out(0, 0) += diff;
-      out(1, 0) += diff * diff;
-    }
-    return out;
-  });
-  const double var = std::max(0.0, m(1, 0) - m(0, 0) * m(0, 0));
-  return {m(0, 0), std::sqrt(var / static_cast<double>(context.global_rows(X.rows())))};
+  const CurvePoint p = curve_point(L, theta_b, theta_a, X, T, act, link, 1.0, context);
+  const auto rows = static_cast<double>(context.global_rows(X.rows()));
+  const double mean = p.gain / rows;
+  const double var = std::max(0.0, p.gain2 / rows - mean * mean);
+  return {mean, std::sqrt(var / rows)};
 }
 
 // Loss and gradient of the unpenalised mean loss over rows X (standardised), targets T.
@@ -169,10 +202,8 @@ double data_loss(const Layout& L,
 // gave 0.889 and 0.890, with --refine-patience 1000 --refine-max-iterations 1000.)
 std::vector<double> decay_grid(double rows) {
   std::vector<double> grid;
-  for (const double c : {0.01, 0.1, 1.0, 10.0, 100.0, 1000.0}) {
-    if (c / rows <= 0.1) {
-      grid.push_back(c / rows);
-    }
+  for (const double c : decay_strengths(rows)) {
+    grid.push_back(c / rows);
   }
   return grid;
 }
@@ -232,6 +263,13 @@ struct Objective {
   int best_iterate = 0;
   int max_evaluations = 1;
   const std::function<void(double)>* progress = nullptr;
+  // > 0: the search ends at this iterate (RefineData::stop_after).
+  int stop_after = 0;
+  // Cross-validation (refine_curves): each iterate's point on the validation rows is appended,
+  // against the start `curve_start`, in original units (`curve_scale`).
+  std::vector<CurvePoint>* curve = nullptr;
+  const Vector* curve_start = nullptr;
+  double curve_scale = 1;
 
   double operator()(const Vector& theta, Vector& grad) {
     const double value = penalise(data_loss(L, theta, X, T, act, link, context, &grad),
@@ -246,8 +284,15 @@ struct Objective {
     // step that overshoots may fit a few validation rows by chance.
     if (value <= lowest_value) {
       lowest_value = value;
-      const double score =
-          Xv != nullptr ? data_loss(L, theta, *Xv, *Tv, act, link, *valid_context, nullptr) : value;
+      double score = value;
+      if (curve != nullptr) {
+        curve->push_back(
+            curve_point(L, theta, *curve_start, *Xv, *Tv, act, link, curve_scale, *valid_context));
+        score = curve->back().loss /
+                (curve_scale * static_cast<double>(valid_context->global_rows(Xv->rows())));
+      } else if (Xv != nullptr) {
+        score = data_loss(L, theta, *Xv, *Tv, act, link, *valid_context, nullptr);
+      }
       if (iterates == 0) {
         start_score = score;
       }
@@ -266,6 +311,10 @@ struct Objective {
                          std::to_string(since_best) + " iterates"};
       }
       ++iterates;
+      if (stop_after > 0 && iterates > stop_after) {
+        throw StopSearch{"the iterate count chosen by cross-validation (" +
+                         std::to_string(stop_after) + ")"};
+      }
     }
     if (progress != nullptr && *progress) {
       (*progress)(std::min(0.99, evaluations / static_cast<double>(max_evaluations)));
@@ -439,6 +488,55 @@ bool beats_on_validation(const TwoLayerNetwork& a,
   return gain.mean > min_improvement * gain.se;
 }
 
+std::vector<double> decay_strengths(double rows) {
+  std::vector<double> strengths;
+  for (const double c : {0.01, 0.1, 1.0, 10.0, 100.0, 1000.0}) {
+    if (c / rows <= 0.1) {
+      strengths.push_back(c);
+    }
+  }
+  return strengths;
+}
+
+RefineCurves refine_curves(const RefineData& data,
+                           const Standardizer& st,
+                           const RefineOptions& options,
+                           const std::vector<double>& strengths,
+                           const ExecutionContext& context,
+                           const TwoLayerNetwork& net) {
+  if (data.Xv == nullptr || data.valid_context == nullptr) {
+    fail("refine_curves: no validation rows");
+  }
+  const Problem p = prepare("refine_curves", data, st, context, net);
+  const double rows = static_cast<double>(context.global_rows(data.Xs.rows()));
+  RefineCurves curves;
+  curves.strengths = strengths;
+  curves.runs.resize(strengths.size());
+  run_independent(
+      static_cast<Index>(strengths.size()), context, data.valid_context, [&](Index g, bool) {
+        const auto at = static_cast<std::size_t>(g);
+        Objective objective{p.L,
+                            data.Xs,
+                            p.T,
+                            data.Xv,
+                            &p.Tv,
+                            context,
+                            data.valid_context,
+                            net.activation,
+                            net.link,
+                            strengths[at] / rows,
+                            decay_mask(p.L),
+                            data.decay_to_start ? p.theta : Vector::Zero(p.theta.size()),
+                            options.patience};
+        objective.max_evaluations = options.max_iterations;
+        objective.curve = &curves.runs[at];
+        objective.curve_start = &p.theta;
+        objective.curve_scale = p.squared ? 2 * p.spread * p.spread : 1.0;
+        run_refinement(objective, p.theta, options);
+      });
+  return curves;
+}
+
 RefineReport refine_network(const RefineData& data,
                             const Standardizer& st,
                             const RefineOptions& options,
@@ -484,6 +582,7 @@ RefineReport refine_network(const RefineData& data,
                         options.patience};
     objective.progress = reports ? &part : nullptr;
     objective.max_evaluations = options.max_iterations;
+    objective.stop_after = data.stop_after;
     Run run = run_refinement(objective, theta, options);
     ++done;
     return run;

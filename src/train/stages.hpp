@@ -445,7 +445,39 @@ struct RefineData {
   const Matrix* Tv = nullptr;
   const ExecutionContext* valid_context = nullptr;  ///< where the validation rows' passes run
   bool decay_to_start = true;  ///< the decay pulls toward the start (else toward zero)
+  /// > 0: the run ends at this iterate (a point that lowered the training objective; the start
+  /// is iterate 0), the count that cross-validation chose (refine_curves).
+  int stop_after = 0;
 };
+
+/// The weight decays' strengths c that RefineOptions::weight_decay unset tries (α = c / n on n
+/// training rows), weakest first: 0.01, 0.1, ..., 1000, up to c / n = 0.1.
+std::vector<double> decay_strengths(double rows);
+
+/// One iterate of a refinement run on its validation rows, summed over them in the labels'
+/// units (regression: squared errors; classes: log-losses): the loss, the gain on the start
+/// (the start's loss − this point's, per row) and its square, and the rows classified right.
+struct CurvePoint {
+  double loss = 0, gain = 0, gain2 = 0, correct = 0;
+};
+
+/// The validation curves of refinements from one start: runs[g][t] is the point of iterate t
+/// (t = 0: the start) of the run at weight decay strengths[g] / (training rows).
+struct RefineCurves {
+  std::vector<double> strengths;
+  std::vector<std::vector<CurvePoint>> runs;
+};
+
+/// Cross-validation of the refinement (train() on few rows): from `net`, one run per strength,
+/// each iterate's point on data's validation rows recorded; each run stops early as
+/// refine_network's does (a point after the stop is taken as the last one's). The runs go at
+/// the same time where run_independent allows.
+RefineCurves refine_curves(const RefineData& data,
+                           const Standardizer& st,
+                           const RefineOptions& options,
+                           const std::vector<double>& strengths,
+                           const ExecutionContext& context,
+                           const TwoLayerNetwork& net);
 
 /// Minimises the mean squared error (identity link, on standardised targets), the logistic loss
 /// or the softmax cross-entropy, plus weight decay on W1, W2 and C, over all parameters with

@@ -344,6 +344,10 @@ ValidationReport validation_scores(const TwoLayerNetwork& net,
 struct HeldOut {
   const Dataset& data;
   const ExecutionContext& context;
+  // Cross-validation: the refinement records its curves here at these decay strengths instead
+  // of refining (the network stays the moment model).
+  detail::RefineCurves* curves = nullptr;
+  std::vector<double> strengths{};
 };
 
 // Stage "refine": `result`'s network refined (and the weak units' alternative, the lower
@@ -356,6 +360,7 @@ void refine_stage(const Matrix& Xs,
                   double ybar,
                   const ExecutionContext& context,
                   std::optional<TrainResult> alternative,
+                  int stop_after,
                   TrainResult& result) {
   const Matrix targets = labels.multiclass() ? labels.onehot : Matrix(labels.y);
   const std::function<void(double)> refine_progress = [&](double fraction) {
@@ -365,6 +370,7 @@ void refine_stage(const Matrix& Xs,
   };
   detail::RefineData rows_seen{Xs, targets};
   rows_seen.decay_to_start = o.init == Init::Tensor;
+  rows_seen.stop_after = stop_after;
   Matrix Xv, Tv;
   if (validation != nullptr) {
     Xv = standardize(st, validation->data.X, validation->context);
@@ -372,6 +378,11 @@ void refine_stage(const Matrix& Xs,
     rows_seen.Xv = &Xv;
     rows_seen.Tv = &Tv;
     rows_seen.valid_context = &validation->context;
+    if (validation->curves != nullptr) {
+      *validation->curves = detail::refine_curves(
+          rows_seen, st, o.refine, validation->strengths, context, result.network);
+      return;
+    }
   }
   const auto refine = [&](TrainResult& r, const std::function<void(double)>& progress) {
     r.refine = detail::refine_network(rows_seen, st, o.refine, context, r.network, progress);
@@ -431,11 +442,13 @@ void refine_stage(const Matrix& Xs,
   }
 }
 
-// The stages on `data`; with `validation`, the refinement stops early on those rows.
+// The stages on `data`; with `validation`, the refinement stops early on those rows (or records
+// its curves there, HeldOut::curves); stop_after > 0: the refinement ends at that iterate.
 TrainResult run_pipeline(const Dataset& data,
                          const TrainOptions& o,
                          const ExecutionContext& context,
-                         const HeldOut* validation) {
+                         const HeldOut* validation,
+                         int stop_after = 0) {
   const Matrix& X = data.X;
   const Index n = X.rows(), d = X.cols(), k = o.hidden;
   if (k > max_hidden_units(d)) {
@@ -547,8 +560,8 @@ TrainResult run_pipeline(const Dataset& data,
           });
       training_scores(net, X, data.y, context, result);
       scored = true;
-      if (o.refine.enabled && validation != nullptr && o.moments.weak_units == WeakUnits::Auto &&
-          !result.moments.weak_units.empty()) {
+      if (o.refine.enabled && validation != nullptr && validation->curves == nullptr &&
+          o.moments.weak_units == WeakUnits::Auto && !result.moments.weak_units.empty()) {
         alternative = std::move(other);
       } else {
         detail::choose_weak_units(o, std::move(other), result);
@@ -558,7 +571,8 @@ TrainResult run_pipeline(const Dataset& data,
   }
 
   if (o.refine.enabled) {
-    refine_stage(Xs, labels, st, validation, o, ybar, context, std::move(alternative), result);
+    refine_stage(
+        Xs, labels, st, validation, o, ybar, context, std::move(alternative), stop_after, result);
     clock.lap("refine (L-BFGS)");
   }
 
@@ -612,11 +626,13 @@ Dataset take_rows(const Dataset& data, const std::vector<Index>& idx) {
   return part;
 }
 
-// Rows split by a hash of (seed, global row index): the same split for any partition of rows.
-Split split_rows(const Dataset& data,
-                 double fraction,
-                 std::uint64_t seed,
-                 const ExecutionContext& context) {
+// Rows split by a uniform draw u from a hash of (seed, global row index), held out where
+// held(u): the same split for any partition of rows.
+template <class Held>
+Split split_by(const Dataset& data,
+               std::uint64_t seed,
+               const ExecutionContext& context,
+               Held&& held) {
   const Index n = data.X.rows();
   const Index first = context.first_row(n);
   const std::uint64_t key = detail::derive_seed(seed, 41);
@@ -625,9 +641,25 @@ Split split_rows(const Dataset& data,
     std::uint64_t state = key ^ static_cast<std::uint64_t>(first + i);
     const std::uint64_t h = detail::splitmix64(state);
     const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
-    (u < fraction ? valid_rows : train_rows).push_back(i);
+    (held(u) ? valid_rows : train_rows).push_back(i);
   }
   return {take_rows(data, train_rows), take_rows(data, valid_rows), train_rows, valid_rows};
+}
+
+// A share `fraction` of the rows held out.
+Split split_rows(const Dataset& data,
+                 double fraction,
+                 std::uint64_t seed,
+                 const ExecutionContext& context) {
+  return split_by(data, seed, context, [&](double u) { return u < fraction; });
+}
+
+// Fold `fold` of `folds` held out.
+Split split_fold(
+    const Dataset& data, int fold, int folds, std::uint64_t seed, const ExecutionContext& context) {
+  return split_by(data, seed, context, [&](double u) {
+    return std::min(static_cast<int>(u * folds), folds - 1) == fold;
+  });
 }
 
 // The hidden-unit counts tried: k itself, or 1, 2, 4, ... up to min(32, max(d, 8)) for k = 0
@@ -700,7 +732,12 @@ void add_validation_metadata(double share,
                              TwoLayerNetwork& net) {
   nlohmann::json meta = nlohmann::json::parse(net.metadata_json);
   nlohmann::json& v = meta["validation"];
-  v = {{"fraction", share}, {"rows", best_v.rows}};
+  v = {{"rows", best_v.rows}};
+  if (best_v.folds > 1) {
+    v["folds"] = best_v.folds;
+  } else {
+    v["fraction"] = share;
+  }
   if (task == Task::Regression) {
     v["r2"] = best_v.r2;
     v["mse"] = best_v.mse;
@@ -717,6 +754,301 @@ void add_validation_metadata(double share,
   }
   meta["options"]["score"] = to_string(chosen_score);
   net.metadata_json = meta.dump();
+}
+
+// ValidationOptions::folds: as given, else kCrossValidationFolds when the automatic share of
+// `rows` would hold fewer than kCrossValidationRows rows.
+int fold_count(const TrainOptions& o, double share, Index rows) {
+  if (o.validation.folds) {
+    return *o.validation.folds;
+  }
+  if (o.validation.fraction) {
+    return 1;
+  }
+  return share * static_cast<double>(rows) < static_cast<double>(kCrossValidationRows)
+             ? kCrossValidationFolds
+             : 1;
+}
+
+// One fold of the cross-validation: its split and the contexts of its two parts.
+struct Fold {
+  Fold(const Dataset& data, int fold, int folds, std::uint64_t seed, const ExecutionContext& c)
+      : split(split_fold(data, fold, folds, seed, c)),
+        fit_reducer(c.reducer(), data.X.rows(), split.fit_rows),
+        valid_reducer(c.reducer(), data.X.rows(), split.valid_rows),
+        fit_context(fit_reducer, c.num_threads()),
+        valid_context(valid_reducer, c.num_threads()) {}
+  Split split;
+  SubsetReducer fit_reducer, valid_reducer;
+  ExecutionContext fit_context, valid_context;
+};
+
+// One candidate's held-out points, summed over the folds: without the refinement its moment
+// model's (`plain`), with it every decay's and iterate's (runs[g][t], each fold's run padded with
+// its last point); the choice is the decay and iterate of the lowest pooled loss.
+struct Pooled {
+  std::vector<std::vector<detail::CurvePoint>> runs;
+  detail::CurvePoint plain;
+  double rows = 0;
+  std::size_t strength = 0, iterate = 0;
+  double loss = std::numeric_limits<double>::infinity();  // per held-out row
+  double gain = 0, se = 0;  // the chosen point's mean per-row gain on the start, its error
+  const detail::CurvePoint& chosen() const {
+    return runs.empty() ? plain : runs[strength][iterate];
+  }
+};
+
+void pool_curves(const std::vector<detail::RefineCurves>& folds, bool from_random, Pooled& p) {
+  std::size_t strengths = 0, length = 0;
+  for (const detail::RefineCurves& f : folds) {
+    strengths = std::max(strengths, f.runs.size());
+    for (const auto& run : f.runs) {
+      length = std::max(length, run.size());
+    }
+  }
+  p.runs.assign(strengths, std::vector<detail::CurvePoint>(length));
+  for (std::size_t g = 0; g < strengths; ++g) {
+    bool complete = true;
+    for (const detail::RefineCurves& f : folds) {
+      complete = complete && g < f.runs.size() && !f.runs[g].empty();
+    }
+    if (!complete) {
+      continue;  // a fold's start had no finite loss: this decay is not scored
+    }
+    for (const detail::RefineCurves& f : folds) {
+      const std::vector<detail::CurvePoint>& run = f.runs[g];
+      for (std::size_t t = 0; t < length; ++t) {
+        const detail::CurvePoint& q = run[std::min(t, run.size() - 1)];
+        detail::CurvePoint& sum = p.runs[g][t];
+        sum.loss += q.loss;
+        sum.gain += q.gain;
+        sum.gain2 += q.gain2;
+        sum.correct += q.correct;
+      }
+    }
+    // The lowest loss, the earliest iterate and weakest decay among equals; a random start is
+    // no model, so its iterate 0 is not a choice.
+    for (std::size_t t = from_random ? 1 : 0; t < length; ++t) {
+      const double loss = p.runs[g][t].loss / p.rows;
+      if (!std::isfinite(p.loss) || loss < p.loss - 1e-12 * std::abs(p.loss)) {
+        p.loss = loss;
+        p.strength = g;
+        p.iterate = t;
+      }
+    }
+  }
+}
+
+// The refinement's choice kept only where it beats the moment model (iterate 0) by
+// min_improvement standard errors of the pooled per-row difference (a random start, no model,
+// is always refined); else the choice is the start, and so is the candidate's loss.
+void settle(const TrainOptions& o, const std::vector<detail::RefineCurves>& folds, Pooled& p) {
+  if (!std::isfinite(p.loss)) {
+    return;
+  }
+  const detail::CurvePoint& at = p.runs[p.strength][p.iterate];
+  p.gain = at.gain / p.rows;
+  p.se = std::sqrt(std::max(0.0, at.gain2 / p.rows - p.gain * p.gain) / p.rows);
+  // The folds that gain there (their own runs, padded as pooled).
+  std::size_t gaining = 0;
+  for (const detail::RefineCurves& f : folds) {
+    const std::vector<detail::CurvePoint>& run = f.runs[p.strength];
+    gaining += run[std::min(p.iterate, run.size() - 1)].gain > 0 ? 1 : 0;
+  }
+  const bool agreed = 5 * gaining >= 4 * folds.size();
+  if (o.init != Init::Random && p.iterate > 0 &&
+      !(p.gain > o.refine.min_improvement * p.se && agreed)) {
+    p.iterate = 0;
+    p.loss = p.runs[p.strength][0].loss / p.rows;
+  }
+}
+
+// What cross-validation chose, and the network trained on all rows with it.
+struct CrossValidated {
+  TrainResult result;
+  ScoreModel score = ScoreModel::Gaussian;
+  std::vector<CandidateScore> curve;
+};
+
+// ValidationOptions::folds > 1: every candidate (hidden units × score models) cross-validated,
+// the lowest pooled held-out loss chosen (regression: MSE; classes: log-loss), and the chosen
+// candidate trained on all rows, with the refinement (when on) at the cross-validated decay for
+// the cross-validated number of iterates, or not at all when it did not beat the moment model.
+CrossValidated cross_validate(const Dataset& data,
+                              const Dataset& mapped,
+                              const TrainOptions& o,
+                              const ExecutionContext& context,
+                              const std::vector<Index>& hidden_grid,
+                              const std::vector<ScoreModel>& scores,
+                              int folds) {
+  const bool choosing = hidden_grid.size() * scores.size() > 1;
+  const Index n = data.X.rows();
+  const double all_rows = static_cast<double>(context.global_rows(n));
+  std::vector<std::unique_ptr<Fold>> parts;
+  double fewest_fit = all_rows;
+  for (int f = 0; f < folds; ++f) {
+    auto part = std::make_unique<Fold>(data, f, folds, o.seed, context);
+    const Split& sp = part->split;
+    if (part->valid_context.global_rows(sp.valid.X.rows()) == 0) {
+      continue;  // few rows: this fold drew none
+    }
+    fewest_fit =
+        std::min(fewest_fit, static_cast<double>(part->fit_context.global_rows(sp.fit.X.rows())));
+    parts.push_back(std::move(part));
+  }
+  if (parts.size() < 2) {
+    throw DataError("train: " + std::to_string(folds) + "-fold cross-validation of " +
+                    std::to_string(static_cast<Index>(all_rows)) +
+                    " rows holds out rows in fewer than two folds; use more rows or "
+                    "--validation-folds 1");
+  }
+  // The decays' strengths c (decay c / fit rows), or the given decay (c = decay × fit rows).
+  const std::vector<double> strengths = o.refine.weight_decay
+                                            ? std::vector<double>{*o.refine.weight_decay}
+                                            : detail::decay_strengths(fewest_fit);
+  const auto strengths_for = [&](const Fold& part) {
+    if (!o.refine.weight_decay) {
+      return strengths;
+    }
+    return std::vector<double>{
+        *o.refine.weight_decay *
+        static_cast<double>(part.fit_context.global_rows(part.split.fit.X.rows()))};
+  };
+  // The labels' spread about their mean, for the pooled R².
+  const double ybar = context.mean_of(data.y);
+  const double sst = context.sum(n, 1, 1, [&](Index b, Index cnt) {
+    return Matrix::Constant(1, 1, (data.y.segment(b, cnt).array() - ybar).square().sum());
+  })(0, 0);
+
+  CrossValidated out;
+  TrainOptions chosen = o;
+  Pooled best;
+  std::string first_error;
+  for (const ScoreModel s : scores) {
+    const Dataset& source = s == ScoreModel::RankGauss ? mapped : data;
+    for (const Index k : hidden_grid) {
+      TrainOptions candidate = o;
+      candidate.hidden = k;
+      candidate.score = s;
+      Pooled pooled;
+      std::vector<detail::RefineCurves> curves(parts.size());
+      bool failed = false;
+      for (std::size_t f = 0; f < parts.size() && !failed; ++f) {
+        const Fold& part = *parts[f];
+        const Split rows = s == ScoreModel::RankGauss
+                               ? Split{take_rows(source, part.split.fit_rows),
+                                       take_rows(source, part.split.valid_rows),
+                                       {},
+                                       {}}
+                               : Split{};
+        const Dataset& fit = s == ScoreModel::RankGauss ? rows.fit : part.split.fit;
+        const Dataset& valid = s == ScoreModel::RankGauss ? rows.valid : part.split.valid;
+        HeldOut held{valid, part.valid_context, &curves[f], strengths_for(part)};
+        TrainResult r;
+        try {
+          r = run_pipeline(fit, candidate, part.fit_context, o.refine.enabled ? &held : nullptr);
+        } catch (const DataError& e) {
+          if (!choosing) {
+            throw;
+          }
+          first_error = first_error.empty() ? e.what() : first_error;
+          failed = true;  // e.g. more units than independent input directions
+          continue;
+        }
+        if (r.network.W2.size() == 0) {
+          if (!choosing) {
+            out.result = std::move(r);  // no network: the status says why
+            out.score = s;
+            return out;
+          }
+          failed = true;
+          continue;
+        }
+        const double held_rows =
+            static_cast<double>(part.valid_context.global_rows(valid.X.rows()));
+        pooled.rows += held_rows;
+        if (!o.refine.enabled) {
+          const ValidationReport v = validation_scores(r.network, valid, part.valid_context);
+          pooled.plain.loss += (o.labels.task == Task::Regression ? v.mse : v.log_loss) * held_rows;
+          pooled.plain.correct += v.accuracy * held_rows;
+        }
+      }
+      if (failed) {
+        continue;
+      }
+      if (o.refine.enabled) {
+        pool_curves(curves, o.init == Init::Random, pooled);
+        settle(o, curves, pooled);
+      } else {
+        pooled.loss = pooled.plain.loss / pooled.rows;
+      }
+      if (!std::isfinite(pooled.loss)) {
+        continue;
+      }
+      out.curve.push_back({k, s, pooled.loss});
+      // A tie (to rounding) goes to the earlier candidate: fewer units, the Gaussian score.
+      if (!std::isfinite(best.loss) || pooled.loss < best.loss - 1e-9 * std::abs(best.loss)) {
+        best = std::move(pooled);
+        chosen = candidate;
+        out.score = s;
+      }
+    }
+  }
+  if (!std::isfinite(best.loss)) {
+    throw DataError("train: no candidate (hidden units, score model) could be trained" +
+                    (first_error.empty() ? std::string() : "; the first: " + first_error));
+  }
+
+  // The chosen candidate on all rows, refined as cross-validation chose.
+  TrainOptions final_options = chosen;
+  int stop_after = 0;
+  RefineReport cv;
+  bool refined = false;
+  if (o.refine.enabled) {
+    cv.validation_before = best.runs[best.strength].front().loss / best.rows;
+    cv.validation_after = best.chosen().loss / best.rows;
+    cv.improvement = best.gain;
+    cv.improvement_se = best.se;
+    cv.weight_decay =
+        o.refine.weight_decay ? *o.refine.weight_decay : strengths[best.strength] / all_rows;
+    refined = best.iterate > 0;
+    if (refined) {
+      final_options.refine.weight_decay = cv.weight_decay;
+      stop_after = static_cast<int>(best.iterate);
+    } else {
+      final_options.refine.enabled = false;
+    }
+  }
+  const Dataset& source = out.score == ScoreModel::RankGauss ? mapped : data;
+  out.result = run_pipeline(source, final_options, context, nullptr, stop_after);
+  TrainResult& result = out.result;
+  if (o.refine.enabled) {
+    if (refined) {
+      cv.iterations = result.refine.iterations;
+      cv.stop_reason = result.refine.stop_reason;
+      cv.weight_decay = result.refine.weight_decay;
+      cv.loss_before = result.refine.loss_before;
+      cv.diverged = result.refine.diverged;
+      cv.best_iterate = result.refine.best_iterate;
+    } else {
+      cv.start_kept = true;
+      cv.loss_before = result.train_loss;
+      cv.stop_reason = "cross-validation kept the moment model";
+    }
+    result.refine = cv;
+  }
+  const detail::CurvePoint& point = best.chosen();
+  ValidationReport& v = result.validation;
+  v.rows = static_cast<Index>(best.rows);
+  v.folds = static_cast<int>(parts.size());
+  if (o.labels.task == Task::Regression) {
+    v.mse = point.loss / best.rows;
+    v.r2 = sst > 0 ? 1.0 - point.loss / sst : 0.0;
+  } else {
+    v.log_loss = point.loss / best.rows;
+    v.accuracy = point.correct / best.rows;
+  }
+  return out;
 }
 
 }  // namespace
@@ -803,6 +1135,15 @@ void validate(const TrainOptions& o) {
                     "in [0, 1)");
   }
   detail::require_positive(o.refine.tolerance, where, "refine.tolerance");
+  if (o.validation.folds) {
+    detail::require(
+        *o.validation.folds >= 1, where, "validation.folds", *o.validation.folds, ">= 1");
+    if (*o.validation.folds > 1 && o.validation.fraction) {
+      detail::fail("TrainOptions::validation.folds = " + std::to_string(*o.validation.folds) +
+                   " with TrainOptions::validation.fraction set: cross-validation holds out "
+                   "each fold in turn, not a share; set one of them");
+    }
+  }
 }
 
 namespace {
@@ -890,6 +1231,17 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
     one.hidden = hidden_grid.front();
     one.score = scores.front();
     return finish(run_pipeline(inputs_for(scores.front()), one, context, nullptr), scores.front());
+  }
+  const int folds = fold_count(o, share, context.global_rows(data.X.rows()));
+  if (folds > 1) {
+    CrossValidated cv = cross_validate(data, mapped, o, context, hidden_grid, scores, folds);
+    TrainResult result = finish(std::move(cv.result), cv.score);
+    result.candidates = choosing ? cv.curve : std::vector<CandidateScore>{};
+    if (result.network.W2.size() > 0) {
+      add_validation_metadata(
+          share, result.validation, result.candidates, o.labels.task, cv.score, result.network);
+    }
+    return result;
   }
   const Split split = split_rows(data, share, o.seed, context);
   // The parts' passes over each subset combine through subset reducers, whose blocks are cut
