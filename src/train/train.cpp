@@ -842,22 +842,14 @@ void pool_curves(const std::vector<detail::RefineCurves>& folds, bool from_rando
 // The refinement's choice kept only where it beats the moment model (iterate 0) by
 // min_improvement standard errors of the pooled per-row difference (a random start, no model,
 // is always refined); else the choice is the start, and so is the candidate's loss.
-void settle(const TrainOptions& o, const std::vector<detail::RefineCurves>& folds, Pooled& p) {
+void settle(const TrainOptions& o, Pooled& p) {
   if (!std::isfinite(p.loss)) {
     return;
   }
   const detail::CurvePoint& at = p.runs[p.strength][p.iterate];
   p.gain = at.gain / p.rows;
   p.se = std::sqrt(std::max(0.0, at.gain2 / p.rows - p.gain * p.gain) / p.rows);
-  // The folds that gain there (their own runs, padded as pooled).
-  std::size_t gaining = 0;
-  for (const detail::RefineCurves& f : folds) {
-    const std::vector<detail::CurvePoint>& run = f.runs[p.strength];
-    gaining += run[std::min(p.iterate, run.size() - 1)].gain > 0 ? 1 : 0;
-  }
-  const bool agreed = 5 * gaining >= 4 * folds.size();
-  if (o.init != Init::Random && p.iterate > 0 &&
-      !(p.gain > o.refine.min_improvement * p.se && agreed)) {
+  if (o.init != Init::Random && p.iterate > 0 && !(p.gain > o.refine.min_improvement * p.se)) {
     p.iterate = 0;
     p.loss = p.runs[p.strength][0].loss / p.rows;
   }
@@ -978,7 +970,7 @@ CrossValidated cross_validate(const Dataset& data,
       }
       if (o.refine.enabled) {
         pool_curves(curves, o.init == Init::Random, pooled);
-        settle(o, curves, pooled);
+        settle(o, pooled);
       } else {
         pooled.loss = pooled.plain.loss / pooled.rows;
       }
