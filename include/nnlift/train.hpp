@@ -165,10 +165,8 @@ struct ValidationOptions {
   /// took a test R² from 0.65 to −0.58). Rows go to K folds by a hash of (seed, global row index);
   /// each candidate (hidden = auto, the score models) is trained K times, each fold held out
   /// once, and scored on the pooled held-out rows. With the refinement, each fold's run records
-  /// the held-out loss of every iterate at every weight decay of the grid (from the tensor's
-  /// directions and, with weak units and MomentOptions::weak_units = Auto, from their
-  /// second-moment alternative), and the start, decay and iterate count of the lowest pooled
-  /// loss are chosen; the refinement is kept when it beats the
+  /// the held-out loss of every iterate at every weight decay of the grid, and the decay and
+  /// iterate count of the lowest pooled loss are chosen; the refinement is kept when it beats the
   /// moment model there by RefineOptions::min_improvement standard errors of the pooled per-row
   /// difference. The model is then trained on all rows with those choices (the refinement for
   /// exactly that many iterates, without early stopping). 1: one held-out share (`fraction`).
@@ -298,9 +296,6 @@ struct RefineReport {
   bool all_rows = false;
   int all_rows_iterates = 0;
   std::string all_rows_stop;
-  /// Cross-validation (ValidationOptions::folds) chose between the weak units' two starts, the
-  /// tensor's directions and their second-moment alternative, by their pooled held-out loss.
-  bool weak_units_cross_validated = false;
 };
 
 /// One candidate tried on the validation rows (hidden = auto or score = auto).

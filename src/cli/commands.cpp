@@ -595,10 +595,9 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
       } else {
         log << "taken for " << m.second_order_units.size();
       }
-      if (r.refine.weak_units_cross_validated) {
-        log << " (the lower cross-validated loss, with the refinement)";
-      } else if (o.moments.weak_units == WeakUnits::Auto) {
-        log << (o.refine.enabled && r.validation.rows > 0 && !m.weak_units.empty()
+      if (o.moments.weak_units == WeakUnits::Auto) {
+        log << (o.refine.enabled && r.validation.rows > 0 && r.validation.folds <= 1 &&
+                        !m.weak_units.empty()
                     ? " (the lower validation loss after refinement)"
                     : " (the better training fit)");
       }

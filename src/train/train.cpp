@@ -347,9 +347,6 @@ struct HeldOut {
   // Cross-validation: the refinement records its curves here at these decay strengths instead
   // of refining (the network stays the moment model).
   detail::RefineCurves* curves = nullptr;
-  // With weak units (WeakUnits::Auto), the curves from their second-moment alternative; left
-  // empty when there is none.
-  detail::RefineCurves* alt_curves = nullptr;
   std::vector<double> strengths{};
 };
 
@@ -384,10 +381,6 @@ void refine_stage(const Matrix& Xs,
     if (validation->curves != nullptr) {
       *validation->curves = detail::refine_curves(
           rows_seen, st, o.refine, validation->strengths, context, result.network);
-      if (alternative && validation->alt_curves != nullptr) {
-        *validation->alt_curves = detail::refine_curves(
-            rows_seen, st, o.refine, validation->strengths, context, alternative->network);
-      }
       return;
     }
   }
@@ -567,8 +560,8 @@ TrainResult run_pipeline(const Dataset& data,
           });
       training_scores(net, X, data.y, context, result);
       scored = true;
-      if (o.refine.enabled && validation != nullptr && o.moments.weak_units == WeakUnits::Auto &&
-          !result.moments.weak_units.empty()) {
+      if (o.refine.enabled && validation != nullptr && validation->curves == nullptr &&
+          o.moments.weak_units == WeakUnits::Auto && !result.moments.weak_units.empty()) {
         alternative = std::move(other);
       } else {
         detail::choose_weak_units(o, std::move(other), result);
@@ -800,9 +793,6 @@ struct Pooled {
   std::size_t strength = 0, iterate = 0;
   double loss = std::numeric_limits<double>::infinity();  // per held-out row
   double gain = 0, se = 0;  // the chosen point's mean per-row gain on the start, its error
-  // Weak units in some fold: which start the choice is from (Keep: the tensor's directions;
-  // Replace: their second-moment alternative); else unset.
-  std::optional<WeakUnits> weak_units;
   const detail::CurvePoint& chosen() const {
     return runs.empty() ? plain : runs[strength][iterate];
   }
@@ -933,9 +923,7 @@ CrossValidated cross_validate(const Dataset& data,
       candidate.hidden = k;
       candidate.score = s;
       Pooled pooled;
-      // The curves from the tensor's directions and from the weak units' alternative (the same
-      // start in a fold without weak units).
-      std::vector<detail::RefineCurves> curves(parts.size()), alt(parts.size());
+      std::vector<detail::RefineCurves> curves(parts.size());
       bool failed = false;
       for (std::size_t f = 0; f < parts.size() && !failed; ++f) {
         const Fold& part = *parts[f];
@@ -947,7 +935,7 @@ CrossValidated cross_validate(const Dataset& data,
                                : Split{};
         const Dataset& fit = s == ScoreModel::RankGauss ? rows.fit : part.split.fit;
         const Dataset& valid = s == ScoreModel::RankGauss ? rows.valid : part.split.valid;
-        HeldOut held{valid, part.valid_context, &curves[f], &alt[f], strengths_for(part)};
+        HeldOut held{valid, part.valid_context, &curves[f], strengths_for(part)};
         TrainResult r;
         try {
           r = run_pipeline(fit, candidate, part.fit_context, o.refine.enabled ? &held : nullptr);
@@ -980,29 +968,9 @@ CrossValidated cross_validate(const Dataset& data,
       if (failed) {
         continue;
       }
-      bool replace = false;  // the weak units' alternative chosen
       if (o.refine.enabled) {
-        bool any_alt = false;
-        for (std::size_t f = 0; f < parts.size(); ++f) {
-          any_alt = any_alt || !alt[f].runs.empty();
-          if (alt[f].runs.empty()) {
-            alt[f] = curves[f];
-          }
-        }
-        Pooled other = pooled;
         pool_curves(curves, o.init == Init::Random, pooled);
         settle(o, pooled);
-        if (any_alt) {
-          pool_curves(alt, o.init == Init::Random, other);
-          settle(o, other);
-          if (std::isfinite(other.loss) &&
-              (!std::isfinite(pooled.loss) ||
-               other.loss < pooled.loss - 1e-9 * std::abs(pooled.loss))) {
-            pooled = std::move(other);
-            replace = true;
-          }
-          pooled.weak_units = replace ? WeakUnits::Replace : WeakUnits::Keep;
-        }
       } else {
         pooled.loss = pooled.plain.loss / pooled.rows;
       }
@@ -1027,10 +995,6 @@ CrossValidated cross_validate(const Dataset& data,
   TrainOptions final_options = chosen;
   int stop_after = 0;
   RefineReport cv;
-  if (best.weak_units) {
-    final_options.moments.weak_units = *best.weak_units;
-    cv.weak_units_cross_validated = true;
-  }
   bool refined = false;
   if (o.refine.enabled) {
     cv.validation_before = best.runs[best.strength].front().loss / best.rows;
