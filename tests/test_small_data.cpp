@@ -355,10 +355,11 @@ TEST_SUITE("smalldata") {
   TEST_CASE(
       "smalldata: on few rows, cross-validation keeps the moment model where one split is fooled") {
     // A linear teacher with noise on 60 rows: nothing for the refinement to add. One held-out
-    // share (12 rows) kept a refinement that doubled the test error on two of these five seeds
-    // (2 and 5); five folds, all 60 rows held out in turn, keep the moment model on all five.
+    // share (12 rows) kept a refinement that made the test error worse on seeds 2, 5 and 9 of
+    // 1-10 (2.5 and 1.5 times on 2 and 5); five folds, all 60 rows held out in turn, kept the
+    // moment model on all ten. Seeds 2 and 5 here.
     int fooled = 0;
-    for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    for (const std::uint64_t seed : {2, 5}) {
       nnlift::detail::Rng rng(seed);
       const Index n = 60, d = 6, m = 4000;
       const Matrix X = rng.normal_matrix(n + m, d);
@@ -391,7 +392,7 @@ TEST_SUITE("smalldata") {
       CHECK(test_error(cv) == doctest::Approx(moment).epsilon(1e-12));
       fooled += !one.refine.start_kept && test_error(one) > 1.1 * moment ? 1 : 0;
     }
-    CHECK(fooled >= 1);  // what the default did before
+    CHECK(fooled == 2);  // what the default did before
   }
 
   TEST_CASE("smalldata: cross-validation refines where it helps, for the iterates it chose") {
@@ -408,7 +409,7 @@ TEST_SUITE("smalldata") {
     o.hidden = 4;
     const nnlift::TrainResult moment = nnlift::train(data, o);
     o.refine.enabled = true;
-    const nnlift::TrainResult r = nnlift::train(data, o);
+    const nnlift::TrainResult r = nnlift::train(data, o, nnlift::ExecutionContext(2));
     const auto test_error = [&](const nnlift::TrainResult& t) {
       return (nnlift::predict_value(t.network, X.bottomRows(m)).col(0) - f.tail(m)).squaredNorm() /
              static_cast<double>(m);
@@ -428,11 +429,10 @@ TEST_SUITE("smalldata") {
     CHECK(meta["validation"]["folds"] == nnlift::kCrossValidationFolds);
     CHECK(!meta["validation"].contains("fraction"));
     // Same bits on one thread and two.
-    const nnlift::TrainResult two = nnlift::train(data, o, nnlift::ExecutionContext(2));
     const nnlift::TrainResult one = nnlift::train(data, o, nnlift::ExecutionContext(1));
-    CHECK((one.network.W1.array() == two.network.W1.array()).all());
-    CHECK((one.network.W2.array() == two.network.W2.array()).all());
-    CHECK(one.validation.mse == two.validation.mse);
+    CHECK((one.network.W1.array() == r.network.W1.array()).all());
+    CHECK((one.network.W2.array() == r.network.W2.array()).all());
+    CHECK(one.validation.mse == r.validation.mse);
   }
 
   TEST_CASE("smalldata: validation.folds is checked") {
