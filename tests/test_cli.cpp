@@ -456,6 +456,20 @@ TEST_SUITE("cli") {
     o = streamed("tr.csv", "2");
     CHECK(o.code == 2);
     CHECK(o.err.find("reads one .npy file") != std::string::npos);
+    o = run({"train",
+             "--data",
+             dir.file("tr.npy"),
+             "--hidden",
+             "2",
+             "--model",
+             dir.file("m2.json"),
+             "--stream",
+             "on",
+             "--refine",
+             "lbfgs"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("--refine lbfgs (L-BFGS): not available when training streams its rows") !=
+          std::string::npos);
     // A bad field deep in the file: its line and column, and neither output is written.
     std::string text = test::read_text(dir.file("tr.csv"));
     const std::size_t line = text.find('\n', text.size() / 2) + 1;

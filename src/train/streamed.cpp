@@ -42,7 +42,7 @@ void validate_streamed(const TrainOptions& o) {
     refuse(std::string("TrainOptions::score = ") + to_string(o.score));
   }
   if (o.refine.enabled) {
-    refuse("TrainOptions::refine (L-BFGS)");
+    refuse("TrainOptions::refine.enabled (L-BFGS)");
   }
   if (o.validation.fraction && *o.validation.fraction > 0) {
     refuse("TrainOptions::validation.fraction > 0");
