@@ -442,10 +442,14 @@ TEST_SUITE("cli") {
     REQUIRE(acc != std::string::npos);
     CHECK(std::stod(o.out.substr(acc + 9)) > 0.9);
     // What streaming does not cover is a usage error naming the flag.
-    const auto streamed = [&](const char* data, const char* hidden) {
-      const std::string path = dir.file(data), model = dir.file("m2.json");
-      return run({"train", "--data", path, "--hidden", hidden, "--model", model, "--stream", "on"});
-    };
+    const auto streamed =
+        [&](const char* data, const char* hidden, const std::vector<std::string>& extra = {}) {
+          const std::string path = dir.file(data), model = dir.file("m2.json");
+          std::vector<std::string> args = {
+              "train", "--data", path, "--hidden", hidden, "--model", model, "--stream", "on"};
+          args.insert(args.end(), extra.begin(), extra.end());
+          return run(args);
+        };
     o = streamed("tr.npy", "auto");
     CHECK(o.code == 2);
     CHECK(o.err.find("--hidden = auto") != std::string::npos);
@@ -456,17 +460,7 @@ TEST_SUITE("cli") {
     o = streamed("tr.csv", "2");
     CHECK(o.code == 2);
     CHECK(o.err.find("reads one .npy file") != std::string::npos);
-    o = run({"train",
-             "--data",
-             dir.file("tr.npy"),
-             "--hidden",
-             "2",
-             "--model",
-             dir.file("m2.json"),
-             "--stream",
-             "on",
-             "--refine",
-             "lbfgs"});
+    o = streamed("tr.npy", "2", {"--refine", "lbfgs"});
     CHECK(o.code == 2);
     CHECK(o.err.find("--refine lbfgs (L-BFGS): not available when training streams its rows") !=
           std::string::npos);

@@ -1,6 +1,7 @@
 // NN-LIFT training: the stages composed (train/stages.hpp; docs/architecture.md).
 // SPDX-License-Identifier: MIT
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <optional>
 
@@ -925,44 +926,78 @@ CrossValidated cross_validate(const Dataset& data,
       Pooled pooled;
       std::vector<detail::RefineCurves> curves(parts.size());
       bool failed = false;
-      for (std::size_t f = 0; f < parts.size() && !failed; ++f) {
-        const Fold& part = *parts[f];
-        const Split rows = s == ScoreModel::RankGauss
-                               ? Split{take_rows(source, part.split.fit_rows),
-                                       take_rows(source, part.split.valid_rows),
-                                       {},
-                                       {}}
-                               : Split{};
-        const Dataset& fit = s == ScoreModel::RankGauss ? rows.fit : part.split.fit;
-        const Dataset& valid = s == ScoreModel::RankGauss ? rows.valid : part.split.valid;
-        HeldOut held{valid, part.valid_context, &curves[f], strengths_for(part)};
-        TrainResult r;
-        try {
-          r = run_pipeline(fit, candidate, part.fit_context, o.refine.enabled ? &held : nullptr);
-        } catch (const DataError& e) {
+      // The folds are independent: at the same time where run_independent allows (the passes
+      // inside then run serially; only fold 0 reports progress), then taken in fold order.
+      struct FoldRun {
+        std::exception_ptr error;  // a DataError
+        std::string what;
+        TrainResult result;  // kept when it has no network: its status says why
+        bool has_network = false;
+        double held_rows = 0;
+        ValidationReport scores;
+      };
+      std::vector<FoldRun> runs(parts.size());
+      detail::run_independent(
+          static_cast<Index>(parts.size()), context, nullptr, [&](Index fi, bool reports) {
+            const auto f = static_cast<std::size_t>(fi);
+            const Fold& part = *parts[f];
+            const Split rows = s == ScoreModel::RankGauss
+                                   ? Split{take_rows(source, part.split.fit_rows),
+                                           take_rows(source, part.split.valid_rows),
+                                           {},
+                                           {}}
+                                   : Split{};
+            const Dataset& fit = s == ScoreModel::RankGauss ? rows.fit : part.split.fit;
+            const Dataset& valid = s == ScoreModel::RankGauss ? rows.valid : part.split.valid;
+            HeldOut held{valid, part.valid_context, &curves[f], strengths_for(part)};
+            TrainOptions fold_options = candidate;
+            if (!reports) {
+              fold_options.progress = nullptr;
+            }
+            FoldRun& run = runs[f];
+            TrainResult r;
+            try {
+              r = run_pipeline(
+                  fit, fold_options, part.fit_context, o.refine.enabled ? &held : nullptr);
+            } catch (const DataError& e) {
+              run.error = std::current_exception();
+              run.what = e.what();
+              return;
+            }
+            run.has_network = r.network.W2.size() > 0;
+            if (!run.has_network) {
+              run.result = std::move(r);
+              return;
+            }
+            run.held_rows = static_cast<double>(part.valid_context.global_rows(valid.X.rows()));
+            if (!o.refine.enabled) {
+              run.scores = validation_scores(r.network, valid, part.valid_context);
+            }
+          });
+      for (FoldRun& run : runs) {
+        if (run.error) {
           if (!choosing) {
-            throw;
+            std::rethrow_exception(run.error);
           }
-          first_error = first_error.empty() ? e.what() : first_error;
+          first_error = first_error.empty() ? run.what : first_error;
           failed = true;  // e.g. more units than independent input directions
-          continue;
+          break;
         }
-        if (r.network.W2.size() == 0) {
+        if (!run.has_network) {
           if (!choosing) {
-            out.result = std::move(r);  // no network: the status says why
+            out.result = std::move(run.result);  // no network: the status says why
             out.score = s;
             return out;
           }
           failed = true;
-          continue;
+          break;
         }
-        const double held_rows =
-            static_cast<double>(part.valid_context.global_rows(valid.X.rows()));
-        pooled.rows += held_rows;
+        pooled.rows += run.held_rows;
         if (!o.refine.enabled) {
-          const ValidationReport v = validation_scores(r.network, valid, part.valid_context);
-          pooled.plain.loss += (o.labels.task == Task::Regression ? v.mse : v.log_loss) * held_rows;
-          pooled.plain.correct += v.accuracy * held_rows;
+          const ValidationReport& v = run.scores;
+          pooled.plain.loss +=
+              (o.labels.task == Task::Regression ? v.mse : v.log_loss) * run.held_rows;
+          pooled.plain.correct += v.accuracy * run.held_rows;
         }
       }
       if (failed) {
