@@ -503,4 +503,30 @@ TEST_SUITE("smalldata") {
     o = test::run({"train", "--help"});
     CHECK(o.out.find("--validation-folds") != std::string::npos);
   }
+
+  TEST_CASE("smalldata: too few rows for every fold falls back to one held-out share") {
+    // Five rows: some fold leaves three to fit, too few. The automatic folds give way to one
+    // share, with a warning (before the folds, five rows refined on one share); folds asked for
+    // keep their error.
+    nnlift::detail::Rng rng(5);
+    nnlift::Dataset data;
+    data.X = rng.normal_matrix(5, 3);
+    data.y = data.X.col(0) + data.X.col(1);
+    data.feature_names = {"a", "b", "c"};
+    data.target_name = "y";
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.refine.enabled = true;
+    const nnlift::TrainResult r = nnlift::train(data, o);
+    CHECK(r.validation.folds == 1);
+    CHECK(r.validation.rows >= 1);
+    bool warned = false;
+    for (const std::string& w : r.warnings) {
+      warned = warned || w.find("5-fold cross-validation failed") != std::string::npos;
+    }
+    CHECK(warned);
+    o.validation.folds = 5;
+    CHECK_THROWS_WITH_AS(
+        nnlift::train(data, o), doctest::Contains("too few to train on"), nnlift::DataError);
+  }
 }

@@ -171,8 +171,9 @@ struct ValidationOptions {
   /// difference. The model is then trained on all rows with those choices (the refinement for
   /// exactly that many iterates, without early stopping). 1: one held-out share (`fraction`).
   /// Unset: kCrossValidationFolds when `fraction` is unset and its share would hold fewer than
-  /// kCrossValidationRows rows, else 1. Only used when something is chosen. >= 1 when set; not
-  /// with `fraction` unless 1.
+  /// kCrossValidationRows rows, else 1 (and 1, with a warning, when the automatic folds fail:
+  /// some fold leaves too few rows to fit). Only used when something is chosen. >= 1 when set;
+  /// not with `fraction` unless 1.
   std::optional<int> folds;
 };
 

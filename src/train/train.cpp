@@ -1260,15 +1260,25 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
     return finish(run_pipeline(inputs_for(scores.front()), one, context, nullptr), scores.front());
   }
   const int folds = fold_count(o, share, context.global_rows(data.X.rows()));
+  std::string fallback;  // why the automatic cross-validation gave way to one held-out share
   if (folds > 1) {
-    CrossValidated cv = cross_validate(data, mapped, o, context, hidden_grid, scores, folds);
-    TrainResult result = finish(std::move(cv.result), cv.score);
-    result.candidates = choosing ? cv.curve : std::vector<CandidateScore>{};
-    if (result.network.W2.size() > 0) {
-      add_validation_metadata(
-          share, result.validation, result.candidates, o.labels.task, cv.score, result.network);
+    try {
+      CrossValidated cv = cross_validate(data, mapped, o, context, hidden_grid, scores, folds);
+      TrainResult result = finish(std::move(cv.result), cv.score);
+      result.candidates = choosing ? cv.curve : std::vector<CandidateScore>{};
+      if (result.network.W2.size() > 0) {
+        add_validation_metadata(
+            share, result.validation, result.candidates, o.labels.task, cv.score, result.network);
+      }
+      return result;
+    } catch (const DataError& e) {
+      if (o.validation.folds) {
+        throw;  // asked for: its failure stands
+      }
+      // Too few rows for some fold (a few rows left to fit): one share, as asked for by 1.
+      fallback = "validation: " + std::to_string(folds) + "-fold cross-validation failed (" +
+                 e.what() + "); one held-out share was used instead";
     }
-    return result;
   }
   const Split split = split_rows(data, share, o.seed, context);
   // The parts' passes over each subset combine through subset reducers, whose blocks are cut
@@ -1363,6 +1373,9 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
                             o.labels.task,
                             chosen_score,
                             result.network);
+  }
+  if (!fallback.empty()) {
+    result.warnings.push_back(fallback);
   }
   return result;
 }
