@@ -548,6 +548,132 @@ void text_label_task(const Dataset& data,
   reason = ": " + std::to_string(labels.size()) + " text labels " + detail::name_list(labels, 5);
 }
 
+// The moment stages' summary: how the labels were residualised, each unit's lambda and what
+// became of the weak and degenerate units.
+void print_moment_report(const TrainOptions& o, const TrainResult& r, std::ostream& log) {
+  const MomentReport& m = r.moments;
+  if (m.lambda.size() == 0) {
+    return;
+  }
+  log << "  labels residualised: " << to_string(m.residualize_used)
+      << (m.quadratic_in_subspace ? " (+ quadratic in the subspace)" : "") << "; subspace sweeps "
+      << m.subspace_sweeps << " (gap sigma_k/sigma_k+1 = " << m.subspace_gap << "); route "
+      << to_string(m.route) << ", core residual " << m.decomposition_residual << "; biases "
+      << to_string(r.bias_used) << "\n";
+  log << "  unit  lambda_j  (noise level of the moment tensor: " << std::setprecision(4)
+      << m.noise_level << ")\n";
+  for (Index j = 0; j < m.lambda.size(); ++j) {
+    const auto has = [j](const std::vector<Index>& v) {
+      return std::find(v.begin(), v.end(), j) != v.end();
+    };
+    log << "  " << std::setw(4) << j + 1 << "  " << std::setw(10) << m.lambda(j)
+        << (has(m.weak_units) ? "  within noise" : "")
+        << (has(m.degenerate_units) ? "  degenerate: nearly parallel to a stronger unit, "
+                                      "merged into it; direction from the second moment"
+                                    : "")
+        << (has(m.second_order_units) ? "; direction from the second moment" : "") << "\n";
+  }
+  log << "  units with |lambda| above " << o.moments.noise_threshold << " x the noise level: "
+      << m.lambda.size() - static_cast<Index>(m.weak_units.size() + m.degenerate_units.size())
+      << " of " << m.lambda.size();
+  // (With every unit a candidate there is no strong share to take from M2: nothing is tried.)
+  const auto tried = static_cast<Index>(m.second_order_candidates.size());
+  if (tried > 0 && tried < m.lambda.size() && o.moments.weak_units != WeakUnits::Keep) {
+    // (The candidates are the weak units alone when the wider level would take every unit.)
+    const double level =
+        tried == static_cast<Index>(m.weak_units.size())
+            ? o.moments.noise_threshold
+            : std::max(o.moments.noise_threshold, o.moments.second_order_threshold);
+    log << "; second-moment directions tried for the " << tried << " unit(s) below " << level
+        << " x: ";
+    if (m.second_order_units.empty()) {
+      log << "the tensor's kept";
+    } else {
+      log << "taken for " << m.second_order_units.size();
+    }
+    if (o.moments.weak_units == WeakUnits::Auto) {
+      log << (o.refine.enabled && r.validation.rows > 0 && r.validation.folds <= 1 &&
+                      !m.weak_units.empty()
+                  ? " (the lower validation loss after refinement)"
+                  : " (the better training fit)");
+    }
+  }
+  log << "\n";
+}
+
+// The refinement's summary (with --refine lbfgs).
+void print_refine_report(const TrainOptions& o, const TrainResult& r, std::ostream& log) {
+  if (!o.refine.enabled) {
+    return;
+  }
+  log << "  L-BFGS refinement: " << r.refine.iterations << " iterations (" << r.refine.stop_reason
+      << "), weight decay " << r.refine.weight_decay << ", training loss " << r.refine.loss_before
+      << " -> " << r.train_loss;
+  if (r.validation.rows > 0) {
+    log << ", validation loss " << r.refine.validation_before << " -> "
+        << r.refine.validation_after;
+  }
+  log << "\n";
+  if (r.refine.start_kept && r.validation.rows > 0) {
+    log << "  the refinement did not beat the moment model "
+        << (r.validation.folds > 1 ? "in cross-validation" : "on the validation rows");
+    if (r.refine.improvement > 0) {
+      log << " by " << o.refine.min_improvement << " standard error(s) (improvement "
+          << r.refine.improvement << ", standard error " << r.refine.improvement_se << ")";
+    }
+    log << ": the moment model is kept, refitted on all rows\n";
+  }
+  if (r.refine.all_rows) {
+    log << "  then trained on all rows (--refine-all-rows): " << r.refine.all_rows_iterates
+        << " iterates (" << r.refine.all_rows_stop << ")\n";
+  }
+  if (r.refine.random_start) {
+    log << "  the refinement from a seeded random start beat the moment start's on the "
+           "validation rows: its network is kept (--refine-random-start)\n";
+  } else if (r.refine.random_tried) {
+    log << "  a refinement from a seeded random start was tried and did not beat the moment "
+           "start's on the validation rows\n";
+  }
+}
+
+// The validation rows' (or folds') scores, and the candidates chosen among on them.
+void print_validation_report(const TrainOptions& o, const TrainResult& r, std::ostream& log) {
+  if (r.validation.rows > 0) {
+    if (r.validation.folds > 1) {
+      log << "  validation (" << r.validation.folds << "-fold cross-validation, "
+          << r.validation.rows << " rows held out in turn): ";
+    } else {
+      log << "  validation (" << r.validation.rows << " rows held out): ";
+    }
+    if (o.labels.task == Task::Regression) {
+      log << "R^2 " << r.validation.r2 << ", MSE " << r.validation.mse;
+    } else {
+      log << "accuracy " << r.validation.accuracy << ", log-loss " << r.validation.log_loss;
+    }
+    if (r.validation.folds > 1) {
+      log << (o.refine.enabled && !r.refine.start_kept
+                  ? " (then trained on all rows, refined for the chosen iterates)"
+                  : " (then trained on all rows)");
+    } else if (!o.refine.enabled || r.refine.start_kept) {
+      log << " (then refitted on all rows)";
+    } else if (r.refine.all_rows) {
+      log << " (then trained on all rows)";
+    }
+    log << "\n";
+  }
+  if (!r.candidates.empty()) {
+    log << "  chosen "
+        << (r.validation.folds > 1 ? "by cross-validation" : "on the validation rows")
+        << ": hidden " << r.network.num_hidden() << ", score " << to_string(r.score_used)
+        << "; validation " << (o.labels.task == Task::Regression ? "MSE" : "log-loss")
+        << " per candidate:";
+    for (const CandidateScore& c : r.candidates) {
+      log << " " << c.hidden << "/" << to_string(c.score) << " " << c.loss << ";";
+    }
+    log << "\n";
+  }
+}
+
 // The per-stage summary of a training run on the diagnostics stream.
 void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostream& log) {
   log << "  stage times:";
@@ -557,53 +683,7 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
     total += s.seconds;
   }
   log << " total " << format_seconds(total) << "\n";
-  const MomentReport& m = r.moments;
-  if (m.lambda.size() > 0) {
-    log << "  labels residualised: " << to_string(m.residualize_used)
-        << (m.quadratic_in_subspace ? " (+ quadratic in the subspace)" : "") << "; subspace sweeps "
-        << m.subspace_sweeps << " (gap sigma_k/sigma_k+1 = " << m.subspace_gap << "); route "
-        << to_string(m.route) << ", core residual " << m.decomposition_residual << "; biases "
-        << to_string(r.bias_used) << "\n";
-    log << "  unit  lambda_j  (noise level of the moment tensor: " << std::setprecision(4)
-        << m.noise_level << ")\n";
-    for (Index j = 0; j < m.lambda.size(); ++j) {
-      const auto has = [j](const std::vector<Index>& v) {
-        return std::find(v.begin(), v.end(), j) != v.end();
-      };
-      log << "  " << std::setw(4) << j + 1 << "  " << std::setw(10) << m.lambda(j)
-          << (has(m.weak_units) ? "  within noise" : "")
-          << (has(m.degenerate_units) ? "  degenerate: nearly parallel to a stronger unit, "
-                                        "merged into it; direction from the second moment"
-                                      : "")
-          << (has(m.second_order_units) ? "; direction from the second moment" : "") << "\n";
-    }
-    log << "  units with |lambda| above " << o.moments.noise_threshold << " x the noise level: "
-        << m.lambda.size() - static_cast<Index>(m.weak_units.size() + m.degenerate_units.size())
-        << " of " << m.lambda.size();
-    // (With every unit a candidate there is no strong share to take from M2: nothing is tried.)
-    const auto tried = static_cast<Index>(m.second_order_candidates.size());
-    if (tried > 0 && tried < m.lambda.size() && o.moments.weak_units != WeakUnits::Keep) {
-      // (The candidates are the weak units alone when the wider level would take every unit.)
-      const double level =
-          tried == static_cast<Index>(m.weak_units.size())
-              ? o.moments.noise_threshold
-              : std::max(o.moments.noise_threshold, o.moments.second_order_threshold);
-      log << "; second-moment directions tried for the " << tried << " unit(s) below " << level
-          << " x: ";
-      if (m.second_order_units.empty()) {
-        log << "the tensor's kept";
-      } else {
-        log << "taken for " << m.second_order_units.size();
-      }
-      if (o.moments.weak_units == WeakUnits::Auto) {
-        log << (o.refine.enabled && r.validation.rows > 0 && r.validation.folds <= 1 &&
-                        !m.weak_units.empty()
-                    ? " (the lower validation loss after refinement)"
-                    : " (the better training fit)");
-      }
-    }
-    log << "\n";
-  }
+  print_moment_report(o, r, log);
   if (r.extra_units > 0) {
     const Index k = r.network.num_hidden(), first = k - r.extra_units + 1;
     log << "  unit" << (r.extra_units > 1 ? "s " + std::to_string(first) + "-" : " ") << k << " of "
@@ -634,70 +714,8 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
               ? " (the hidden units did not help in cross-validation: the model is linear)"
               : "")
       << "\n";
-  if (o.refine.enabled) {
-    log << "  L-BFGS refinement: " << r.refine.iterations << " iterations (" << r.refine.stop_reason
-        << "), weight decay " << r.refine.weight_decay << ", training loss " << r.refine.loss_before
-        << " -> " << r.train_loss;
-    if (r.validation.rows > 0) {
-      log << ", validation loss " << r.refine.validation_before << " -> "
-          << r.refine.validation_after;
-    }
-    log << "\n";
-    if (r.refine.start_kept && r.validation.rows > 0) {
-      log << "  the refinement did not beat the moment model "
-          << (r.validation.folds > 1 ? "in cross-validation" : "on the validation rows");
-      if (r.refine.improvement > 0) {
-        log << " by " << o.refine.min_improvement << " standard error(s) (improvement "
-            << r.refine.improvement << ", standard error " << r.refine.improvement_se << ")";
-      }
-      log << ": the moment model is kept, refitted on all rows\n";
-    }
-    if (r.refine.all_rows) {
-      log << "  then trained on all rows (--refine-all-rows): " << r.refine.all_rows_iterates
-          << " iterates (" << r.refine.all_rows_stop << ")\n";
-    }
-    if (r.refine.random_start) {
-      log << "  the refinement from a seeded random start beat the moment start's on the "
-             "validation rows: its network is kept (--refine-random-start)\n";
-    } else if (r.refine.random_tried) {
-      log << "  a refinement from a seeded random start was tried and did not beat the moment "
-             "start's on the validation rows\n";
-    }
-  }
-  if (r.validation.rows > 0 && r.validation.folds > 1) {
-    log << "  validation (" << r.validation.folds << "-fold cross-validation, " << r.validation.rows
-        << " rows held out in turn): ";
-  } else if (r.validation.rows > 0) {
-    log << "  validation (" << r.validation.rows << " rows held out): ";
-  }
-  if (r.validation.rows > 0) {
-    if (o.labels.task == Task::Regression) {
-      log << "R^2 " << r.validation.r2 << ", MSE " << r.validation.mse;
-    } else {
-      log << "accuracy " << r.validation.accuracy << ", log-loss " << r.validation.log_loss;
-    }
-    if (r.validation.folds > 1) {
-      log << (o.refine.enabled && !r.refine.start_kept
-                  ? " (then trained on all rows, refined for the chosen iterates)"
-                  : " (then trained on all rows)");
-    } else if (!o.refine.enabled || r.refine.start_kept) {
-      log << " (then refitted on all rows)";
-    } else if (r.refine.all_rows) {
-      log << " (then trained on all rows)";
-    }
-    log << "\n";
-  }
-  if (!r.candidates.empty()) {
-    log << "  chosen "
-        << (r.validation.folds > 1 ? "by cross-validation" : "on the validation rows")
-        << ": hidden " << r.network.num_hidden() << ", score " << to_string(r.score_used)
-        << "; validation " << (o.labels.task == Task::Regression ? "MSE" : "log-loss")
-        << " per candidate:";
-    for (const CandidateScore& c : r.candidates) {
-      log << " " << c.hidden << "/" << to_string(c.score) << " " << c.loss << ";";
-    }
-    log << "\n";
-  }
+  print_refine_report(o, r, log);
+  print_validation_report(o, r, log);
   if (o.labels.task == Task::Regression) {
     log << "  training MSE " << r.train_loss << "\n";
   } else {

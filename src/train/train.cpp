@@ -757,6 +757,11 @@ void add_validation_metadata(double share,
   net.metadata_json = meta.dump();
 }
 
+// The inputs a score model sees: the rank-Gauss map's (`mapped`) or the data's own.
+const Dataset& inputs_of(ScoreModel s, const Dataset& data, const Dataset& mapped) {
+  return s == ScoreModel::RankGauss ? mapped : data;
+}
+
 // ValidationOptions::folds: as given, else kCrossValidationFolds when the automatic share of
 // `rows` would hold fewer than kCrossValidationRows rows.
 int fold_count(const TrainOptions& o, double share, Index rows) {
@@ -856,158 +861,246 @@ void settle(const TrainOptions& o, Pooled& p) {
   }
 }
 
-// What cross-validation chose, and the network trained on all rows with it.
-struct CrossValidated {
+// What validation (cross-validation or one held-out share) chose: the score model, the curve of
+// candidates, and the network trained with the choice, its validation scores set.
+struct Validated {
   TrainResult result;
   ScoreModel score = ScoreModel::Gaussian;
   std::vector<CandidateScore> curve;
 };
 
-// ValidationOptions::folds > 1: every candidate (hidden units × score models) cross-validated,
-// the lowest pooled held-out loss chosen (regression: MSE; classes: log-loss), and the chosen
-// candidate trained on all rows, with the refinement (when on) at the cross-validated decay for
-// the cross-validated number of iterates, or not at all when it did not beat the moment model.
-CrossValidated cross_validate(const Dataset& data,
-                              const Dataset& mapped,
-                              const TrainOptions& o,
-                              const ExecutionContext& context,
-                              const std::vector<Index>& hidden_grid,
-                              const std::vector<ScoreModel>& scores,
-                              int folds) {
-  const bool choosing = hidden_grid.size() * scores.size() > 1;
-  const Index n = data.X.rows();
-  const double all_rows = static_cast<double>(context.global_rows(n));
+// The folds of ValidationOptions::folds that hold out some row, and the fewest rows any of them
+// leaves to fit.
+struct Folds {
   std::vector<std::unique_ptr<Fold>> parts;
-  double fewest_fit = all_rows;
+  double fewest_fit = 0;
+};
+
+Folds make_folds(const Dataset& data, int folds, std::uint64_t seed, const ExecutionContext& c) {
+  const Index all_rows = c.global_rows(data.X.rows());
+  Folds out;
+  out.fewest_fit = static_cast<double>(all_rows);
   for (int f = 0; f < folds; ++f) {
-    auto part = std::make_unique<Fold>(data, f, folds, o.seed, context);
+    auto part = std::make_unique<Fold>(data, f, folds, seed, c);
     const Split& sp = part->split;
     if (part->valid_context.global_rows(sp.valid.X.rows()) == 0) {
       continue;  // few rows: this fold drew none
     }
-    fewest_fit =
-        std::min(fewest_fit, static_cast<double>(part->fit_context.global_rows(sp.fit.X.rows())));
-    parts.push_back(std::move(part));
+    out.fewest_fit = std::min(out.fewest_fit,
+                              static_cast<double>(part->fit_context.global_rows(sp.fit.X.rows())));
+    out.parts.push_back(std::move(part));
   }
-  if (parts.size() < 2) {
+  if (out.parts.size() < 2) {
     throw DataError("train: " + std::to_string(folds) + "-fold cross-validation of " +
-                    std::to_string(static_cast<Index>(all_rows)) +
+                    std::to_string(all_rows) +
                     " rows holds out rows in fewer than two folds; use more rows or "
                     "--validation-folds 1");
   }
-  // The decays' strengths c (decay c / fit rows), or the given decay (c = decay × fit rows).
-  const std::vector<double> strengths = o.refine.weight_decay
-                                            ? std::vector<double>{*o.refine.weight_decay}
-                                            : detail::decay_strengths(fewest_fit);
-  const auto strengths_for = [&](const Fold& part) {
+  return out;
+}
+
+// What cross-validation needs besides the candidate: the folds, the decay strengths each fold's
+// refinement tries, and whether candidates are chosen among (else a candidate's failure is the
+// training's).
+struct CrossValidation {
+  const Folds& folds;
+  const TrainOptions& o;
+  const ExecutionContext& context;
+  std::vector<double> strengths;  // c (decay c / fit rows), or the given decay
+  bool choosing = false;
+  // The strengths of one fold: a given decay is c = decay × its fit rows.
+  std::vector<double> strengths_for(const Fold& part) const {
     if (!o.refine.weight_decay) {
       return strengths;
     }
-    return std::vector<double>{
-        *o.refine.weight_decay *
-        static_cast<double>(part.fit_context.global_rows(part.split.fit.X.rows()))};
-  };
-  // The labels' spread about their mean, for the pooled R².
-  const double ybar = context.mean_of(data.y);
-  const double sst = context.sum(n, 1, 1, [&](Index b, Index cnt) {
-    return Matrix::Constant(1, 1, (data.y.segment(b, cnt).array() - ybar).square().sum());
-  })(0, 0);
+    return {*o.refine.weight_decay *
+            static_cast<double>(part.fit_context.global_rows(part.split.fit.X.rows()))};
+  }
+};
 
-  CrossValidated out;
+// One candidate's folds, pooled and settled. A candidate that cannot be trained has an infinite
+// loss (the first such error in `first_error`); without choosing, its DataError is rethrown, and
+// a run without a network is moved to `stopped`.
+Pooled cross_validate_candidate(const CrossValidation& cv,
+                                const Dataset& source,
+                                const TrainOptions& candidate,
+                                std::string& first_error,
+                                std::optional<TrainResult>& stopped) {
+  const TrainOptions& o = cv.o;
+  const std::vector<std::unique_ptr<Fold>>& parts = cv.folds.parts;
+  const bool mapped = candidate.score == ScoreModel::RankGauss;
+  Pooled pooled;
+  std::vector<detail::RefineCurves> curves(parts.size());
+  // The folds are independent: at the same time where run_independent allows (the passes
+  // inside then run serially; only fold 0 reports progress), then taken in fold order.
+  struct FoldRun {
+    std::exception_ptr error;  // a DataError
+    std::string what;
+    TrainResult result;  // kept when it has no network: its status says why
+    bool has_network = false;
+    double held_rows = 0;
+    ValidationReport scores;
+  };
+  std::vector<FoldRun> runs(parts.size());
+  detail::run_independent(
+      static_cast<Index>(parts.size()), cv.context, nullptr, [&](Index fi, bool reports) {
+        const auto f = static_cast<std::size_t>(fi);
+        const Fold& part = *parts[f];
+        const Split rows = mapped ? Split{take_rows(source, part.split.fit_rows),
+                                          take_rows(source, part.split.valid_rows),
+                                          {},
+                                          {}}
+                                  : Split{};
+        const Dataset& fit = mapped ? rows.fit : part.split.fit;
+        const Dataset& valid = mapped ? rows.valid : part.split.valid;
+        HeldOut held{valid, part.valid_context, &curves[f], cv.strengths_for(part)};
+        TrainOptions fold_options = candidate;
+        if (!reports) {
+          fold_options.progress = nullptr;
+        }
+        FoldRun& run = runs[f];
+        TrainResult r;
+        try {
+          r = run_pipeline(fit, fold_options, part.fit_context, o.refine.enabled ? &held : nullptr);
+        } catch (const DataError& e) {
+          run.error = std::current_exception();
+          run.what = e.what();
+          return;
+        }
+        run.has_network = r.network.W2.size() > 0;
+        if (!run.has_network) {
+          run.result = std::move(r);
+          return;
+        }
+        run.held_rows = static_cast<double>(part.valid_context.global_rows(valid.X.rows()));
+        if (!o.refine.enabled) {
+          run.scores = validation_scores(r.network, valid, part.valid_context);
+        }
+      });
+  for (FoldRun& run : runs) {
+    if (run.error) {
+      if (!cv.choosing) {
+        std::rethrow_exception(run.error);
+      }
+      first_error = first_error.empty() ? run.what : first_error;
+      return {};  // e.g. more units than independent input directions
+    }
+    if (!run.has_network) {
+      if (!cv.choosing) {
+        stopped = std::move(run.result);  // no network: the status says why
+      }
+      return {};
+    }
+    pooled.rows += run.held_rows;
+    if (!o.refine.enabled) {
+      const ValidationReport& v = run.scores;
+      pooled.plain.loss += (o.labels.task == Task::Regression ? v.mse : v.log_loss) * run.held_rows;
+      pooled.plain.correct += v.accuracy * run.held_rows;
+    }
+  }
+  if (o.refine.enabled) {
+    pool_curves(curves, o.init == Init::Random, pooled);
+    settle(o, pooled);
+  } else {
+    pooled.loss = pooled.plain.loss / pooled.rows;
+  }
+  return pooled;
+}
+
+// The candidate cross-validation chose (`best`, options `chosen`) trained on all rows, refined
+// for the chosen iterates at the chosen decay (or not at all), with the pooled scores as its
+// validation report and the refinement's choice as its refinement report.
+TrainResult train_as_chosen(const CrossValidation& cv,
+                            const Pooled& best,
+                            const TrainOptions& chosen,
+                            const Dataset& source) {
+  const TrainOptions& o = cv.o;
+  const ExecutionContext& context = cv.context;
+  const Index n = source.X.rows();
+  TrainOptions final_options = chosen;
+  int stop_after = 0;
+  RefineReport report;
+  if (o.refine.enabled) {
+    report.validation_before = best.runs[best.strength].front().loss / best.rows;
+    report.validation_after = best.chosen().loss / best.rows;
+    report.improvement = best.gain;
+    report.improvement_se = best.se;
+    report.weight_decay = o.refine.weight_decay ? *o.refine.weight_decay
+                                                : cv.strengths[best.strength] /
+                                                      static_cast<double>(context.global_rows(n));
+    if (best.iterate > 0) {
+      final_options.refine.weight_decay = report.weight_decay;
+      stop_after = static_cast<int>(best.iterate);
+    } else {
+      final_options.refine.enabled = false;
+    }
+  }
+  TrainResult result = run_pipeline(source, final_options, context, nullptr, stop_after);
+  if (o.refine.enabled) {
+    if (best.iterate > 0) {
+      report.iterations = result.refine.iterations;
+      report.stop_reason = result.refine.stop_reason;
+      report.loss_before = result.refine.loss_before;
+      report.diverged = result.refine.diverged;
+      report.best_iterate = result.refine.best_iterate;
+    } else {
+      report.start_kept = true;
+      report.loss_before = result.train_loss;
+      report.stop_reason = "cross-validation kept the moment model";
+    }
+    result.refine = report;
+  }
+  // The pooled scores; R² against the labels' spread about their mean over all rows.
+  const detail::CurvePoint& point = best.chosen();
+  ValidationReport& v = result.validation;
+  v.rows = static_cast<Index>(best.rows);
+  v.folds = static_cast<int>(cv.folds.parts.size());
+  if (o.labels.task == Task::Regression) {
+    const double ybar = context.mean_of(source.y);
+    const double sst = context.sum(n, 1, 1, [&](Index b, Index cnt) {
+      return Matrix::Constant(1, 1, (source.y.segment(b, cnt).array() - ybar).square().sum());
+    })(0, 0);
+    v.mse = point.loss / best.rows;
+    v.r2 = sst > 0 ? 1.0 - point.loss / sst : 0.0;
+  } else {
+    v.log_loss = point.loss / best.rows;
+    v.accuracy = point.correct / best.rows;
+  }
+  return result;
+}
+
+// ValidationOptions::folds > 1: every candidate (hidden units × score models) cross-validated,
+// the lowest pooled held-out loss chosen (regression: MSE; classes: log-loss), and the chosen
+// candidate trained on all rows, with the refinement (when on) at the cross-validated decay for
+// the cross-validated number of iterates, or not at all when it did not beat the moment model.
+Validated cross_validate(const Dataset& data,
+                         const Dataset& mapped,
+                         const TrainOptions& o,
+                         const ExecutionContext& context,
+                         const std::vector<Index>& hidden_grid,
+                         const std::vector<ScoreModel>& scores,
+                         int folds) {
+  const Folds parts = make_folds(data, folds, o.seed, context);
+  const CrossValidation cv{parts,
+                           o,
+                           context,
+                           o.refine.weight_decay ? std::vector<double>{*o.refine.weight_decay}
+                                                 : detail::decay_strengths(parts.fewest_fit),
+                           hidden_grid.size() * scores.size() > 1};
+  Validated out;
   TrainOptions chosen = o;
   Pooled best;
   std::string first_error;
   for (const ScoreModel s : scores) {
-    const Dataset& source = s == ScoreModel::RankGauss ? mapped : data;
     for (const Index k : hidden_grid) {
       TrainOptions candidate = o;
       candidate.hidden = k;
       candidate.score = s;
-      Pooled pooled;
-      std::vector<detail::RefineCurves> curves(parts.size());
-      bool failed = false;
-      // The folds are independent: at the same time where run_independent allows (the passes
-      // inside then run serially; only fold 0 reports progress), then taken in fold order.
-      struct FoldRun {
-        std::exception_ptr error;  // a DataError
-        std::string what;
-        TrainResult result;  // kept when it has no network: its status says why
-        bool has_network = false;
-        double held_rows = 0;
-        ValidationReport scores;
-      };
-      std::vector<FoldRun> runs(parts.size());
-      detail::run_independent(
-          static_cast<Index>(parts.size()), context, nullptr, [&](Index fi, bool reports) {
-            const auto f = static_cast<std::size_t>(fi);
-            const Fold& part = *parts[f];
-            const Split rows = s == ScoreModel::RankGauss
-                                   ? Split{take_rows(source, part.split.fit_rows),
-                                           take_rows(source, part.split.valid_rows),
-                                           {},
-                                           {}}
-                                   : Split{};
-            const Dataset& fit = s == ScoreModel::RankGauss ? rows.fit : part.split.fit;
-            const Dataset& valid = s == ScoreModel::RankGauss ? rows.valid : part.split.valid;
-            HeldOut held{valid, part.valid_context, &curves[f], strengths_for(part)};
-            TrainOptions fold_options = candidate;
-            if (!reports) {
-              fold_options.progress = nullptr;
-            }
-            FoldRun& run = runs[f];
-            TrainResult r;
-            try {
-              r = run_pipeline(
-                  fit, fold_options, part.fit_context, o.refine.enabled ? &held : nullptr);
-            } catch (const DataError& e) {
-              run.error = std::current_exception();
-              run.what = e.what();
-              return;
-            }
-            run.has_network = r.network.W2.size() > 0;
-            if (!run.has_network) {
-              run.result = std::move(r);
-              return;
-            }
-            run.held_rows = static_cast<double>(part.valid_context.global_rows(valid.X.rows()));
-            if (!o.refine.enabled) {
-              run.scores = validation_scores(r.network, valid, part.valid_context);
-            }
-          });
-      for (FoldRun& run : runs) {
-        if (run.error) {
-          if (!choosing) {
-            std::rethrow_exception(run.error);
-          }
-          first_error = first_error.empty() ? run.what : first_error;
-          failed = true;  // e.g. more units than independent input directions
-          break;
-        }
-        if (!run.has_network) {
-          if (!choosing) {
-            out.result = std::move(run.result);  // no network: the status says why
-            out.score = s;
-            return out;
-          }
-          failed = true;
-          break;
-        }
-        pooled.rows += run.held_rows;
-        if (!o.refine.enabled) {
-          const ValidationReport& v = run.scores;
-          pooled.plain.loss +=
-              (o.labels.task == Task::Regression ? v.mse : v.log_loss) * run.held_rows;
-          pooled.plain.correct += v.accuracy * run.held_rows;
-        }
-      }
-      if (failed) {
-        continue;
-      }
-      if (o.refine.enabled) {
-        pool_curves(curves, o.init == Init::Random, pooled);
-        settle(o, pooled);
-      } else {
-        pooled.loss = pooled.plain.loss / pooled.rows;
+      std::optional<TrainResult> stopped;
+      Pooled pooled =
+          cross_validate_candidate(cv, inputs_of(s, data, mapped), candidate, first_error, stopped);
+      if (stopped) {
+        return {std::move(*stopped), s, {}};
       }
       if (!std::isfinite(pooled.loss)) {
         continue;
@@ -1025,57 +1118,109 @@ CrossValidated cross_validate(const Dataset& data,
     throw DataError("train: no candidate (hidden units, score model) could be trained" +
                     (first_error.empty() ? std::string() : "; the first: " + first_error));
   }
-
-  // The chosen candidate on all rows, refined as cross-validation chose.
-  TrainOptions final_options = chosen;
-  int stop_after = 0;
-  RefineReport cv;
-  bool refined = false;
-  if (o.refine.enabled) {
-    cv.validation_before = best.runs[best.strength].front().loss / best.rows;
-    cv.validation_after = best.chosen().loss / best.rows;
-    cv.improvement = best.gain;
-    cv.improvement_se = best.se;
-    cv.weight_decay =
-        o.refine.weight_decay ? *o.refine.weight_decay : strengths[best.strength] / all_rows;
-    refined = best.iterate > 0;
-    if (refined) {
-      final_options.refine.weight_decay = cv.weight_decay;
-      stop_after = static_cast<int>(best.iterate);
-    } else {
-      final_options.refine.enabled = false;
-    }
-  }
-  const Dataset& source = out.score == ScoreModel::RankGauss ? mapped : data;
-  out.result = run_pipeline(source, final_options, context, nullptr, stop_after);
-  TrainResult& result = out.result;
-  if (o.refine.enabled) {
-    if (refined) {
-      cv.iterations = result.refine.iterations;
-      cv.stop_reason = result.refine.stop_reason;
-      cv.weight_decay = result.refine.weight_decay;
-      cv.loss_before = result.refine.loss_before;
-      cv.diverged = result.refine.diverged;
-      cv.best_iterate = result.refine.best_iterate;
-    } else {
-      cv.start_kept = true;
-      cv.loss_before = result.train_loss;
-      cv.stop_reason = "cross-validation kept the moment model";
-    }
-    result.refine = cv;
-  }
-  const detail::CurvePoint& point = best.chosen();
-  ValidationReport& v = result.validation;
-  v.rows = static_cast<Index>(best.rows);
-  v.folds = static_cast<int>(parts.size());
-  if (o.labels.task == Task::Regression) {
-    v.mse = point.loss / best.rows;
-    v.r2 = sst > 0 ? 1.0 - point.loss / sst : 0.0;
-  } else {
-    v.log_loss = point.loss / best.rows;
-    v.accuracy = point.correct / best.rows;
-  }
+  out.result = train_as_chosen(cv, best, chosen, inputs_of(out.score, data, mapped));
+  out.result.candidates = cv.choosing ? out.curve : std::vector<CandidateScore>{};
   return out;
+}
+
+// One held-out share of the rows (ValidationOptions::fraction): each candidate trained on the
+// rest and scored there; the chosen candidate refitted on all rows, or its refined network kept
+// (early stopping on the share).
+Validated hold_out_share(const Dataset& data,
+                         const Dataset& mapped,
+                         const TrainOptions& o,
+                         const ExecutionContext& context,
+                         const std::vector<Index>& hidden_grid,
+                         const std::vector<ScoreModel>& scores,
+                         double share) {
+  const bool choosing = hidden_grid.size() * scores.size() > 1;
+  const Split split = split_rows(data, share, o.seed, context);
+  // The parts' passes over each subset combine through subset reducers, whose blocks are cut
+  // where the full set's are: the result does not depend on how the rows are partitioned.
+  const Index n = data.X.rows();
+  const SubsetReducer fit_reducer(context.reducer(), n, split.fit_rows);
+  const SubsetReducer valid_reducer(context.reducer(), n, split.valid_rows);
+  const ExecutionContext fit_context(fit_reducer, context.num_threads());
+  const ExecutionContext valid_context(valid_reducer, context.num_threads());
+  if (valid_context.global_rows(split.valid.X.rows()) < 1) {
+    throw DataError("train: the validation share " + std::to_string(share) + " of " +
+                    std::to_string(context.global_rows(data.X.rows())) +
+                    " rows holds no row; use more rows or --validation 0");
+  }
+  // Each candidate on the fit part, scored on the held-out rows (regression: MSE; classes:
+  // log-loss). With the refinement (its weight decay and stopping point chosen on them) the
+  // early-stopped model is the estimator, as in any early stopping; without, the estimator is
+  // defined on all rows, so the chosen candidate is refitted on them. The validation scores are
+  // those of the fit without the validation rows.
+  TrainResult best;
+  ValidationReport best_v;
+  double best_loss = std::numeric_limits<double>::infinity();
+  TrainOptions chosen = o;
+  ScoreModel chosen_score = scores.front();
+  std::vector<CandidateScore> curve;
+  std::string first_error;  // why the first candidate that failed did
+  for (const ScoreModel s : scores) {
+    const Dataset& source = inputs_of(s, data, mapped);
+    // The same rows (by index) of the inputs this score model sees.
+    const Split part =
+        s == ScoreModel::RankGauss
+            ? Split{take_rows(source, split.fit_rows), take_rows(source, split.valid_rows), {}, {}}
+            : Split{split.fit, split.valid, {}, {}};
+    const HeldOut held_out{part.valid, valid_context};
+    for (const Index k : hidden_grid) {
+      TrainOptions candidate = o;
+      candidate.hidden = k;
+      candidate.score = s;
+      TrainResult r;
+      try {
+        r = run_pipeline(part.fit, candidate, fit_context, &held_out);
+      } catch (const DataError& e) {
+        if (!choosing) {
+          throw;
+        }
+        first_error = first_error.empty() ? e.what() : first_error;
+        continue;  // e.g. more units than independent input directions
+      }
+      if (r.network.W2.size() == 0) {
+        if (!choosing) {
+          return {std::move(r), s, {}};  // no network: the status says why
+        }
+        continue;
+      }
+      // With the refinement, the validation scores were taken before its continuation on all
+      // rows (RefineOptions::all_rows).
+      const ValidationReport v = r.validation.rows > 0
+                                     ? r.validation
+                                     : validation_scores(r.network, part.valid, valid_context);
+      const double loss = o.labels.task == Task::Regression ? v.mse : v.log_loss;
+      curve.push_back({k, s, loss});
+      // A tie (to rounding) goes to the earlier candidate: fewer units, the Gaussian score.
+      if (best.network.W2.size() == 0 || loss < best_loss - 1e-9 * std::abs(best_loss)) {
+        best_loss = loss;
+        best = std::move(r);
+        best_v = v;
+        chosen = candidate;
+        chosen_score = s;
+      }
+    }
+  }
+  if (best.network.W2.size() == 0) {
+    throw DataError("train: no candidate (hidden units, score model) could be trained" +
+                    (first_error.empty() ? std::string() : "; the first: " + first_error));
+  }
+  TrainResult result = std::move(best);
+  if (!o.refine.enabled) {
+    result = run_pipeline(inputs_of(chosen_score, data, mapped), chosen, context, nullptr);
+  } else if (result.refine.start_kept) {
+    // The refinement kept its start, the moment model: that estimator is defined on all rows.
+    TrainOptions again = chosen;
+    again.refine.enabled = false;
+    result =
+        refit_on_all_rows(inputs_of(chosen_score, data, mapped), again, context, std::move(result));
+  }
+  result.validation = best_v;
+  result.candidates = curve;
+  return {std::move(result), chosen_score, std::move(curve)};
 }
 
 }  // namespace
@@ -1233,9 +1378,6 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
     mapped = data;
     mapped.X = map.apply(data.X);
   }
-  auto inputs_for = [&](ScoreModel s) -> const Dataset& {
-    return s == ScoreModel::RankGauss ? mapped : data;
-  };
   auto finish = [&](TrainResult r, ScoreModel s) {
     if (s == ScoreModel::RankGauss && r.network.W2.size() > 0) {
       r.network.input_map = map;
@@ -1257,20 +1399,15 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
     TrainOptions one = o;
     one.hidden = hidden_grid.front();
     one.score = scores.front();
-    return finish(run_pipeline(inputs_for(scores.front()), one, context, nullptr), scores.front());
+    return finish(run_pipeline(inputs_of(scores.front(), data, mapped), one, context, nullptr),
+                  scores.front());
   }
   const int folds = fold_count(o, share, context.global_rows(data.X.rows()));
   std::string fallback;  // why the automatic cross-validation gave way to one held-out share
+  std::optional<Validated> chosen;
   if (folds > 1) {
     try {
-      CrossValidated cv = cross_validate(data, mapped, o, context, hidden_grid, scores, folds);
-      TrainResult result = finish(std::move(cv.result), cv.score);
-      result.candidates = choosing ? cv.curve : std::vector<CandidateScore>{};
-      if (result.network.W2.size() > 0) {
-        add_validation_metadata(
-            share, result.validation, result.candidates, o.labels.task, cv.score, result.network);
-      }
-      return result;
+      chosen = cross_validate(data, mapped, o, context, hidden_grid, scores, folds);
     } catch (const DataError& e) {
       if (o.validation.folds) {
         throw;  // asked for: its failure stands
@@ -1280,98 +1417,16 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
                  e.what() + "); one held-out share was used instead";
     }
   }
-  const Split split = split_rows(data, share, o.seed, context);
-  // The parts' passes over each subset combine through subset reducers, whose blocks are cut
-  // where the full set's are: the result does not depend on how the rows are partitioned.
-  const Index n = data.X.rows();
-  const SubsetReducer fit_reducer(context.reducer(), n, split.fit_rows);
-  const SubsetReducer valid_reducer(context.reducer(), n, split.valid_rows);
-  const ExecutionContext fit_context(fit_reducer, context.num_threads());
-  const ExecutionContext valid_context(valid_reducer, context.num_threads());
-  if (valid_context.global_rows(split.valid.X.rows()) < 1) {
-    throw DataError("train: the validation share " + std::to_string(share) + " of " +
-                    std::to_string(context.global_rows(data.X.rows())) +
-                    " rows holds no row; use more rows or --validation 0");
+  if (!chosen) {
+    chosen = hold_out_share(data, mapped, o, context, hidden_grid, scores, share);
   }
-  // Each candidate on the fit part, scored on the held-out rows (regression: MSE; classes:
-  // log-loss). With the refinement (its weight decay and stopping point chosen on them) the
-  // early-stopped model is the estimator, as in any early stopping; without, the estimator is
-  // defined on all rows, so the chosen candidate is refitted on them. The validation scores are
-  // those of the fit without the validation rows.
-  TrainResult best;
-  ValidationReport best_v;
-  double best_loss = std::numeric_limits<double>::infinity();
-  TrainOptions chosen = o;
-  ScoreModel chosen_score = scores.front();
-  std::vector<CandidateScore> curve;
-  std::string first_error;  // why the first candidate that failed did
-  for (const ScoreModel s : scores) {
-    const Dataset& source = inputs_for(s);
-    // The same rows (by index) of the inputs this score model sees.
-    const Split part =
-        s == ScoreModel::RankGauss
-            ? Split{take_rows(source, split.fit_rows), take_rows(source, split.valid_rows), {}, {}}
-            : Split{split.fit, split.valid, {}, {}};
-    const HeldOut held_out{part.valid, valid_context};
-    for (const Index k : hidden_grid) {
-      TrainOptions candidate = o;
-      candidate.hidden = k;
-      candidate.score = s;
-      TrainResult r;
-      try {
-        r = run_pipeline(part.fit, candidate, fit_context, &held_out);
-      } catch (const DataError& e) {
-        if (!choosing) {
-          throw;
-        }
-        first_error = first_error.empty() ? e.what() : first_error;
-        continue;  // e.g. more units than independent input directions
-      }
-      if (r.network.W2.size() == 0) {
-        if (!choosing) {
-          return finish(std::move(r), s);
-        }
-        continue;
-      }
-      // With the refinement, the validation scores were taken before its continuation on all
-      // rows (RefineOptions::all_rows).
-      const ValidationReport v = r.validation.rows > 0
-                                     ? r.validation
-                                     : validation_scores(r.network, part.valid, valid_context);
-      const double loss = o.labels.task == Task::Regression ? v.mse : v.log_loss;
-      curve.push_back({k, s, loss});
-      // A tie (to rounding) goes to the earlier candidate: fewer units, the Gaussian score.
-      if (best.network.W2.size() == 0 || loss < best_loss - 1e-9 * std::abs(best_loss)) {
-        best_loss = loss;
-        best = std::move(r);
-        best_v = v;
-        chosen = candidate;
-        chosen_score = s;
-      }
-    }
-  }
-  if (best.network.W2.size() == 0) {
-    throw DataError("train: no candidate (hidden units, score model) could be trained" +
-                    (first_error.empty() ? std::string() : "; the first: " + first_error));
-  }
-  TrainResult result = std::move(best);
-  if (!o.refine.enabled) {
-    result = run_pipeline(inputs_for(chosen_score), chosen, context, nullptr);
-  } else if (result.refine.start_kept) {
-    // The refinement kept its start, the moment model: that estimator is defined on all rows.
-    TrainOptions again = chosen;
-    again.refine.enabled = false;
-    result = refit_on_all_rows(inputs_for(chosen_score), again, context, std::move(result));
-  }
-  result.validation = best_v;
-  result.candidates = curve;
-  result = finish(std::move(result), chosen_score);
+  TrainResult result = finish(std::move(chosen->result), chosen->score);
   if (result.network.W2.size() > 0) {
     add_validation_metadata(share,
-                            best_v,
-                            choosing ? curve : std::vector<CandidateScore>{},
+                            result.validation,
+                            choosing ? chosen->curve : std::vector<CandidateScore>{},
                             o.labels.task,
-                            chosen_score,
+                            chosen->score,
                             result.network);
   }
   if (!fallback.empty()) {
