@@ -319,9 +319,9 @@ TEST_SUITE("smalldata") {
     ro.enabled = true;
     ro.max_iterations = 60;
     ro.patience = 20;
-    const std::vector<double> strengths = {0.01, 1.0};
+    const std::vector<double> decays = {0.01 / fit, 1.0 / fit};
     const nnlift::detail::RefineCurves curves =
-        nnlift::detail::refine_curves(rows, st, ro, strengths, context, net);
+        nnlift::detail::refine_curves(rows, st, ro, decays, context, net);
     REQUIRE(curves.runs.size() == 2);
     const auto held_error = [&](const nnlift::TwoLayerNetwork& m) {
       return (nnlift::predict_value(m, data.X.bottomRows(n - fit)).col(0) - Tv).squaredNorm();
@@ -342,7 +342,7 @@ TEST_SUITE("smalldata") {
       nnlift::detail::RefineData plain{Xs, T};
       plain.stop_after = t;
       nnlift::RefineOptions fixed = ro;
-      fixed.weight_decay = strengths[g] / static_cast<double>(fit);
+      fixed.weight_decay = decays[g];
       nnlift::TwoLayerNetwork stopped = net;
       const nnlift::RefineReport report =
           nnlift::detail::refine_network(plain, st, fixed, context, stopped);

@@ -501,19 +501,18 @@ std::vector<double> decay_strengths(double rows) {
 RefineCurves refine_curves(const RefineData& data,
                            const Standardizer& st,
                            const RefineOptions& options,
-                           const std::vector<double>& strengths,
+                           const std::vector<double>& decays,
                            const ExecutionContext& context,
                            const TwoLayerNetwork& net) {
   if (data.Xv == nullptr || data.valid_context == nullptr) {
     fail("refine_curves: no validation rows");
   }
   const Problem p = prepare("refine_curves", data, st, context, net);
-  const double rows = static_cast<double>(context.global_rows(data.Xs.rows()));
   RefineCurves curves;
-  curves.strengths = strengths;
-  curves.runs.resize(strengths.size());
+  curves.decays = decays;
+  curves.runs.resize(decays.size());
   run_independent(
-      static_cast<Index>(strengths.size()), context, data.valid_context, [&](Index g, bool) {
+      static_cast<Index>(decays.size()), context, data.valid_context, [&](Index g, bool) {
         const auto at = static_cast<std::size_t>(g);
         Objective objective{p.L,
                             data.Xs,
@@ -524,7 +523,7 @@ RefineCurves refine_curves(const RefineData& data,
                             data.valid_context,
                             net.activation,
                             net.link,
-                            strengths[at] / rows,
+                            decays[at],
                             decay_mask(p.L),
                             data.decay_to_start ? p.theta : Vector::Zero(p.theta.size()),
                             options.patience};

@@ -462,20 +462,20 @@ struct CurvePoint {
 };
 
 /// The validation curves of refinements from one start: runs[g][t] is the point of iterate t
-/// (t = 0: the start) of the run at weight decay strengths[g] / (training rows).
+/// (t = 0: the start) of the run at weight decay decays[g].
 struct RefineCurves {
-  std::vector<double> strengths;
+  std::vector<double> decays;
   std::vector<std::vector<CurvePoint>> runs;
 };
 
-/// Cross-validation of the refinement (train() on few rows): from `net`, one run per strength,
+/// Cross-validation of the refinement (train() on few rows): from `net`, one run per decay,
 /// each iterate's point on data's validation rows recorded; each run stops early as
 /// refine_network's does (a point after the stop is taken as the last one's). The runs go at
 /// the same time where run_independent allows.
 RefineCurves refine_curves(const RefineData& data,
                            const Standardizer& st,
                            const RefineOptions& options,
-                           const std::vector<double>& strengths,
+                           const std::vector<double>& decays,
                            const ExecutionContext& context,
                            const TwoLayerNetwork& net);
 

@@ -345,10 +345,10 @@ ValidationReport validation_scores(const TwoLayerNetwork& net,
 struct HeldOut {
   const Dataset& data;
   const ExecutionContext& context;
-  // Cross-validation: the refinement records its curves here at these decay strengths instead
+  // Cross-validation: the refinement records its curves here at these weight decays instead
   // of refining (the network stays the moment model).
   detail::RefineCurves* curves = nullptr;
-  std::vector<double> strengths{};
+  std::vector<double> decays{};
 };
 
 // Stage "refine": `result`'s network refined (and the weak units' alternative, the lower
@@ -381,7 +381,7 @@ void refine_stage(const Matrix& Xs,
     rows_seen.valid_context = &validation->context;
     if (validation->curves != nullptr) {
       *validation->curves = detail::refine_curves(
-          rows_seen, st, o.refine, validation->strengths, context, result.network);
+          rows_seen, st, o.refine, validation->decays, context, result.network);
       return;
     }
   }
@@ -906,15 +906,19 @@ struct CrossValidation {
   const Folds& folds;
   const TrainOptions& o;
   const ExecutionContext& context;
-  std::vector<double> strengths;  // c (decay c / fit rows), or the given decay
+  std::vector<double> strengths;  // the grid's c (decay c / fit rows); unused with a given decay
   bool choosing = false;
-  // The strengths of one fold: a given decay is c = decay × its fit rows.
-  std::vector<double> strengths_for(const Fold& part) const {
-    if (!o.refine.weight_decay) {
-      return strengths;
+  // The decays one fold's refinement tries: the given one, or c / its fit rows.
+  std::vector<double> decays_for(const Fold& part) const {
+    if (o.refine.weight_decay) {
+      return {*o.refine.weight_decay};
     }
-    return {*o.refine.weight_decay *
-            static_cast<double>(part.fit_context.global_rows(part.split.fit.X.rows()))};
+    const auto rows = static_cast<double>(part.fit_context.global_rows(part.split.fit.X.rows()));
+    std::vector<double> decays;
+    for (const double c : strengths) {
+      decays.push_back(c / rows);
+    }
+    return decays;
   }
 };
 
@@ -953,7 +957,7 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
                                   : Split{};
         const Dataset& fit = mapped ? rows.fit : part.split.fit;
         const Dataset& valid = mapped ? rows.valid : part.split.valid;
-        HeldOut held{valid, part.valid_context, &curves[f], cv.strengths_for(part)};
+        HeldOut held{valid, part.valid_context, &curves[f], cv.decays_for(part)};
         TrainOptions fold_options = candidate;
         if (!reports) {
           fold_options.progress = nullptr;
@@ -1081,12 +1085,12 @@ Validated cross_validate(const Dataset& data,
                          const std::vector<ScoreModel>& scores,
                          int folds) {
   const Folds parts = make_folds(data, folds, o.seed, context);
-  const CrossValidation cv{parts,
-                           o,
-                           context,
-                           o.refine.weight_decay ? std::vector<double>{*o.refine.weight_decay}
-                                                 : detail::decay_strengths(parts.fewest_fit),
-                           hidden_grid.size() * scores.size() > 1};
+  const CrossValidation cv{
+      parts,
+      o,
+      context,
+      o.refine.weight_decay ? std::vector<double>{} : detail::decay_strengths(parts.fewest_fit),
+      hidden_grid.size() * scores.size() > 1};
   Validated out;
   TrainOptions chosen = o;
   Pooled best;
