@@ -502,6 +502,79 @@ TEST_SUITE("realdata") {
     CHECK(late >= 1);
   }
 
+  TEST_CASE("realdata: early stopping counts only a validation loss 1e-5 of itself lower") {
+    // On many rows the validation loss creeps down for hundreds of iterates by amounts no test
+    // set could see; the wait is counted from the last iterate that lowered it by a relative
+    // 1e-5 (at n = 10⁶, d = 100, k = 10 the run went on for 100 iterates after the last one that
+    // mattered). The oracle replays the rule on the run's curve of validation losses, and the
+    // run must have passed over an iterate that lowered the best loss by less: the old rule
+    // (any lower loss) waits on from there.
+    const nnlift::SynthData s = planted(6, 3, 20000, 3);
+    RefineRows rows(s, s.y_test);
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    const nnlift::TwoLayerNetwork net = nnlift::train(nnlift::training_set(s), o).network;
+    nnlift::RefineOptions ro;
+    ro.enabled = true;
+    ro.max_iterations = 400;
+    ro.patience = 10;
+    const nnlift::detail::RefineCurves curves =
+        nnlift::detail::refine_curves(rows.data, rows.st, ro, {1.0 / 20000}, rows.context, net);
+    const std::vector<nnlift::detail::CurvePoint>& run = curves.runs.at(0);
+    REQUIRE(run.size() >= 3);
+    const int last = static_cast<int>(run.size()) - 1;
+    double progress = run[0].loss, best = run[0].loss;
+    int progress_at = 0, since = 0, stop = -1;
+    bool crept = false;  // a lower loss that was not progress, in the wait that stopped the run
+    for (int t = 1; t <= last && stop < 0; ++t) {
+      const double loss = run[static_cast<std::size_t>(t)].loss;
+      const bool lower = loss < best - 1e-9 * std::abs(best);
+      best = lower ? loss : best;
+      if (loss < progress - 1e-5 * std::abs(progress)) {
+        progress = loss;
+        progress_at = t;
+        since = 0;
+        crept = false;
+        continue;
+      }
+      crept = crept || lower;
+      if (++since >= std::max(ro.patience, std::min(progress_at, 2 * ro.patience))) {
+        stop = t;
+      }
+    }
+    INFO("curve of " << run.size() << " points; the rule stops at " << stop << ", progress at "
+                     << progress_at);
+    CHECK(stop == last);
+    CHECK(crept);
+    CHECK(last < ro.max_iterations);
+  }
+
+  TEST_CASE("realdata: with 100 rows per parameter the refinement runs one weight decay") {
+    // Where the grid's strongest prior (1,000 rows) is under a hundredth of the rows per
+    // parameter, its runs end within the validation loss's noise of one another: c = 1 alone.
+    CHECK(nnlift::detail::decay_strengths(1400.0, 14) == std::vector<double>{1.0});
+    CHECK(nnlift::detail::decay_strengths(1399.0, 14) ==
+          std::vector<double>{0.01, 0.1, 1.0, 10.0, 100.0});
+    CHECK(nnlift::detail::decay_strengths(1e6) ==
+          std::vector<double>{0.01, 0.1, 1.0, 10.0, 100.0, 1000.0});
+    // d = 3, k = 2, one output with a linear term: 6 + 2 + 2 + 1 + 3 = 14 parameters.
+    const nnlift::Dataset many = nnlift::training_set(planted(3, 2, 2500, 4));
+    const nnlift::TrainResult r = nnlift::train(many, refining(2));
+    const double fit_rows = static_cast<double>(many.X.rows() - r.validation.rows);
+    REQUIRE(fit_rows >= 1400);
+    CHECK(r.refine.weight_decay == 1.0 / fit_rows);
+    // Fewer rows: the grid, weakest first (at least its two weakest are run).
+    const nnlift::Dataset few = nnlift::training_set(planted(3, 2, 1500, 4));
+    const nnlift::TrainResult g = nnlift::train(few, refining(2));
+    const double grid_rows = static_cast<double>(few.X.rows() - g.validation.rows);
+    REQUIRE(grid_rows < 1400);
+    bool on_grid = false;
+    for (const double c : {0.01, 0.1, 1.0, 10.0, 100.0}) {
+      on_grid = on_grid || g.refine.weight_decay == c / grid_rows;
+    }
+    CHECK(on_grid);
+  }
+
   TEST_CASE("realdata: the refined network goes on training on all rows after it is scored") {
     // RefineOptions::all_rows: the validation rows choose and score the early-stopped network,
     // then join the fit (Deep Learning §7.8, algorithm 7.3). On make_classification (4,500

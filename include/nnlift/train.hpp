@@ -118,12 +118,15 @@ struct RefineOptions {
   /// estimate (so the decay pulls toward it), or zero with init = Random. Unset: chosen from
   /// c / n for c = 0.01, 0.1, ..., 1000, up to 0.1 (n the training rows: the start weighs like c
   /// rows), on the validation loss, weakest first, stopping at the first that does no better
-  /// than the one before. Finite, >= 0 when set.
+  /// than the one before; c = 1 alone where there are at least 100 training rows per parameter
+  /// (the grid's runs there end within the validation loss's noise of one another). Finite,
+  /// >= 0 when set.
   std::optional<double> weight_decay;
   /// Early stopping: the search stops after max(patience, min(i, 2 patience)) iterates (points
-  /// that lowered the training objective) without a better validation loss, i the best point's
-  /// iterate, so that the wait grows with the run up to twice the patience; > 0. Only with
-  /// validation rows.
+  /// that lowered the training objective) without progress, a validation loss lower by 10⁻⁵ of
+  /// itself than the last progress's, i the last progress's iterate, so that the wait grows with
+  /// the run up to twice the patience; > 0. The point kept is the lowest validation loss seen.
+  /// Only with validation rows.
   int patience = 50;
   /// With validation rows: the refined point is kept only when it beats the start there by at
   /// least this many standard errors of the paired per-row loss difference; else the start is

@@ -243,12 +243,12 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "and C (standardised units), theta0 the moment estimate (zero with --init random); "
       "auto: the best of c/n for c = 0.01, 0.1, ..., 1000 up to 0.1 (n training rows; the start "
       "weighs like c rows) on the validation loss, tried weakest first and stopped at the first "
-      "that does no better")(
+      "that does no better; c = 1 alone with at least 100 training rows per parameter")(
       "refine-patience",
       with_default(&o.refine.patience),
-      "early stopping: iterates without a better validation loss before the refinement "
-      "stops: as many as the best point took to reach, at least this many and at most twice "
-      "this many")(
+      "early stopping: iterates without a validation loss lower by 1e-5 of itself before the "
+      "refinement stops: as many as that point took to reach, at least this many and at most "
+      "twice this many")(
       "refine-min-improvement",
       with_default(&o.refine.min_improvement),
       "the refined network is kept only when its validation loss beats the moment model's by "

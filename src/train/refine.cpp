@@ -37,29 +37,46 @@ struct Layout {
   Index size() const { return cs() + (linear ? c * r : 0); }
 };
 
-// The outputs F (rows × c) of rows Xb (standardised); the hidden activations in H and their
-// slopes in dH.
+// The first layer's weights and the linear term's stacked, [W1; C] ((k + c)×r with the linear
+// term, else k×r): the rows' products with both come from one pass over the rows.
+Matrix input_weights(const Layout& L, const Vector& theta) {
+  Matrix A(L.k + (L.linear ? L.c : 0), L.r);
+  A.topRows(L.k) = Eigen::Map<const Matrix>(theta.data() + L.w1(), L.k, L.r);
+  if (L.linear) {
+    A.bottomRows(L.c) = Eigen::Map<const Matrix>(theta.data() + L.cs(), L.c, L.r);
+  }
+  return A;
+}
+
+// The outputs F (rows × c) of rows Xb (standardised), given A = input_weights(L, theta); the
+// hidden activations in H and their slopes in dH.
 Matrix forward(const Layout& L,
                const Vector& theta,
+               const Matrix& A,
                const Eigen::Ref<const Matrix>& Xb,
                Activation act,
                Matrix& H,
                Matrix& dH) {
-  const Index k = L.k, r = L.r, c = L.c;
-  const Eigen::Map<const Matrix> W1(theta.data() + L.w1(), k, r);
+  const Index k = L.k, c = L.c;
   const Eigen::Map<const Vector> b1(theta.data() + L.b1(), k);
   const Eigen::Map<const Matrix> W2(theta.data() + L.w2(), c, k);
   const Eigen::Map<const Vector> b2(theta.data() + L.b2(), c);
-  H.noalias() = Xb * W1.transpose();  // the pre-activations, activated in place
+  const Matrix P = Xb * A.transpose();  // pre-activations, then the linear term's outputs
+  H = P.leftCols(k);
   H.rowwise() += b1.transpose();
   detail::activate_with_slope(act, H, dH);
   Matrix F = H * W2.transpose();
   F.rowwise() += b2.transpose();
   if (L.linear) {
-    F.noalias() += Xb * Eigen::Map<const Matrix>(theta.data() + L.cs(), c, r).transpose();
+    F += P.rightCols(c);
   }
   return F;
 }
+
+// Rows per chunk of a block in the refinement's passes: a chunk of X is read by the forward and
+// the backward product while it is still in cache. Chunks are cut from the block's start, so
+// they do not depend on the partition either.
+constexpr Index kChunkRows = 1024;
 
 // One row's loss for outputs f and target t (squared error / 2, logistic or softmax log-loss),
 // and ∂loss/∂f in e.
@@ -105,12 +122,13 @@ CurvePoint curve_point(const Layout& L,
                        OutputLink link,
                        double scale,
                        const ExecutionContext& context) {
+  const Matrix A = input_weights(L, theta), A0 = input_weights(L, theta0);
   const Matrix s = context.sum(X.rows(), 4, 1, [&](Index b, Index cnt) {
     const auto Xb = X.middleRows(b, cnt);
     const auto Tb = T.middleRows(b, cnt);
     Matrix H, dH;
-    const Matrix F = forward(L, theta, Xb, act, H, dH);
-    const Matrix F0 = forward(L, theta0, Xb, act, H, dH);
+    const Matrix F = forward(L, theta, A, Xb, act, H, dH);
+    const Matrix F0 = forward(L, theta0, A0, Xb, act, H, dH);
     Eigen::RowVectorXd e(L.c);
     Matrix out = Matrix::Zero(4, 1);
     for (Index i = 0; i < cnt; ++i) {
@@ -158,34 +176,46 @@ double data_loss(const Layout& L,
                  Vector* grad) {
   const Index n = X.rows(), k = L.k, r = L.r, c = L.c;
   const Eigen::Map<const Matrix> W2(theta.data() + L.w2(), c, k);
+  const Matrix A = input_weights(L, theta);
   const Index size = grad != nullptr ? L.size() : 0;
   const Matrix sum = context.mean(n, size + 1, 1, [&](Index b, Index cnt) {
-    const auto Xb = X.middleRows(b, cnt);
-    Matrix H, dH;
-    const Matrix F = forward(L, theta, Xb, act, H, dH);
-    const auto Tb = T.middleRows(b, cnt);
-    Matrix E(cnt, c);  // ∂loss/∂F per row
-    double loss = 0;
-    if (link == OutputLink::Identity) {  // the squared error, vectorised
-      E = F - Tb;
-      loss = 0.5 * E.squaredNorm();
-    } else {
-      for (Index i = 0; i < cnt; ++i) {
-        loss += row_loss(link, F.row(i), Tb.row(i), E.row(i));
+    Matrix out = Matrix::Zero(size + 1, 1);
+    Matrix H, dH, E, D, G;
+    for (Index s = 0; s < cnt; s += kChunkRows) {
+      const Index len = std::min(kChunkRows, cnt - s);
+      const auto Xb = X.middleRows(b + s, len);
+      const auto Tb = T.middleRows(b + s, len);
+      const Matrix F = forward(L, theta, A, Xb, act, H, dH);
+      E.resize(len, c);  // ∂loss/∂F per row
+      double loss = 0;
+      if (link == OutputLink::Identity) {  // the squared error, vectorised
+        E = F - Tb;
+        loss = 0.5 * E.squaredNorm();
+      } else {
+        for (Index i = 0; i < len; ++i) {
+          loss += row_loss(link, F.row(i), Tb.row(i), E.row(i));
+        }
       }
-    }
-    Matrix out(size + 1, 1);
-    if (size > 0) {
-      const Matrix dZ = (E * W2).cwiseProduct(dH);
-      Eigen::Map<Matrix>(out.data() + L.w1(), k, r) = dZ.transpose() * Xb;
-      out.col(0).segment(L.b1(), k) = dZ.colwise().sum().transpose();
-      Eigen::Map<Matrix>(out.data() + L.w2(), c, k) = E.transpose() * H;
-      out.col(0).segment(L.b2(), c) = E.colwise().sum().transpose();
+      out(size, 0) += loss;
+      if (size == 0) {
+        continue;
+      }
+      // ∂loss/∂(pre-activations) and ∂loss/∂F side by side, as A's rows are: one product with
+      // the chunk gives the gradients of W1 and C.
+      D.resize(len, A.rows());
+      D.leftCols(k) = (E * W2).cwiseProduct(dH);
       if (L.linear) {
-        Eigen::Map<Matrix>(out.data() + L.cs(), c, r) = E.transpose() * Xb;
+        D.rightCols(c) = E;
+      }
+      G.noalias() = D.transpose() * Xb;
+      Eigen::Map<Matrix>(out.data() + L.w1(), k, r) += G.topRows(k);
+      out.col(0).segment(L.b1(), k) += D.leftCols(k).colwise().sum().transpose();
+      Eigen::Map<Matrix>(out.data() + L.w2(), c, k) += E.transpose() * H;
+      out.col(0).segment(L.b2(), c) += E.colwise().sum().transpose();
+      if (L.linear) {
+        Eigen::Map<Matrix>(out.data() + L.cs(), c, r) += G.bottomRows(c);
       }
     }
-    out(size, 0) = loss;
     return out;
   });
   if (grad != nullptr) {
@@ -195,14 +225,15 @@ double data_loss(const Layout& L,
 }
 
 // The weight decays that RefineOptions::weight_decay unset tries, weakest first: α = c / n for
-// c = 0.01, 0.1, ..., 1000, up to 0.1 (n the training rows). Against a mean loss over n rows,
-// α/2 ‖θ − θ0‖² weighs like c rows of evidence for the start, so the grid means the same
-// strengths of the prior at any n. (The fixed grid 1e-4 ... 1e-1, this one at n = 100, chose 1e-4
-// on Friedman #3's 3,000 training rows: test R² 0.883 over three splits, where 1e-5 and 1e-6
-// gave 0.889 and 0.890, with --refine-patience 1000 --refine-max-iterations 1000.)
-std::vector<double> decay_grid(double rows) {
+// the strengths c of decay_strengths (n the training rows, `params` the parameters). Against a
+// mean loss over n rows, α/2 ‖θ − θ0‖² weighs like c rows of evidence for the start, so the grid
+// means the same strengths of the prior at any n. (The fixed grid 1e-4 ... 1e-1, this one at
+// n = 100, chose 1e-4 on Friedman #3's 3,000 training rows: test R² 0.883 over three splits,
+// where 1e-5 and 1e-6 gave 0.889 and 0.890, with --refine-patience 1000
+// --refine-max-iterations 1000.)
+std::vector<double> decay_grid(double rows, Index params) {
   std::vector<double> grid;
-  for (const double c : decay_strengths(rows)) {
+  for (const double c : decay_strengths(rows, params)) {
     grid.push_back(c / rows);
   }
   return grid;
@@ -238,6 +269,10 @@ double penalise(double value,
   return value;
 }
 
+// The relative decrease of the validation loss that counts as progress for early stopping.
+// 10⁻⁵ of the loss is a thousandth of its standard error on 10⁴ validation rows.
+constexpr double kProgress = 1e-5;
+
 struct Objective {
   const Layout& L;
   const Matrix& X;
@@ -257,7 +292,11 @@ struct Objective {
   double best_score = std::numeric_limits<double>::infinity();
   double start_score = 0;
   double lowest_value = std::numeric_limits<double>::infinity();
-  int since_best = 0;
+  int since_best = 0;  // iterates since the last progress
+  // The last validation score that lowered the one before it by a relative kProgress, and its
+  // iterate (-1: none yet).
+  double progress_score = std::numeric_limits<double>::infinity();
+  int progress_iterate = -1;
   int evaluations = 0;
   int iterates = 0;  // evaluations that lowered the training objective (L-BFGS's iterates)
   int best_iterate = 0;
@@ -300,9 +339,16 @@ struct Objective {
         best_score = score;
         best = theta;
         best_iterate = iterates;
+      }
+      // The wait is counted from the last iterate that lowered the validation loss by a
+      // relative kProgress: on many rows it creeps down for hundreds of iterates by amounts no
+      // test set could see (the best point is still the lowest seen).
+      if (progress_iterate < 0 || score < progress_score - kProgress * std::abs(progress_score)) {
+        progress_score = score;
+        progress_iterate = iterates;
         since_best = 0;
       } else if (Xv != nullptr &&
-                 ++since_best >= std::max(patience, std::min(best_iterate, 2 * patience))) {
+                 ++since_best >= std::max(patience, std::min(progress_iterate, 2 * patience))) {
         // The wait grows with the run, up to twice the patience: a validation loss that bumps
         // for a while (noisy rows, a unit leaving a plateau) and then improves again is waited
         // for as long as the best point took to reach (tests/test_realdata.cpp has the sets
@@ -488,7 +534,10 @@ bool beats_on_validation(const TwoLayerNetwork& a,
   return gain.mean > min_improvement * gain.se;
 }
 
-std::vector<double> decay_strengths(double rows) {
+std::vector<double> decay_strengths(double rows, Index params) {
+  if (params > 0 && rows >= kRowsPerParameterForOneDecay * static_cast<double>(params)) {
+    return {1.0};
+  }
   std::vector<double> strengths;
   for (const double c : {0.01, 0.1, 1.0, 10.0, 100.0, 1000.0}) {
     if (c / rows <= 0.1) {
@@ -551,8 +600,9 @@ RefineReport refine_network(const RefineData& data,
   const Vector& theta = p.theta;
 
   const std::vector<double> grid =
-      options.weight_decay ? std::vector<double>{*options.weight_decay}
-                           : decay_grid(static_cast<double>(context.global_rows(data.Xs.rows())));
+      options.weight_decay
+          ? std::vector<double>{*options.weight_decay}
+          : decay_grid(static_cast<double>(context.global_rows(data.Xs.rows())), L.size());
   RefineReport report;
   report.loss_before = data_loss(L, theta, data.Xs, T, net.activation, net.link, context, nullptr) *
                        (squared ? 2 * spread * spread : 1.0);
@@ -599,8 +649,8 @@ RefineReport refine_network(const RefineData& data,
     if (have && !(run.best_score < best_run.best_score)) {
       // The decays are tried weakest first; once a stronger one does no better on the
       // validation rows, the stronger ones after it are not tried (the validation loss is taken
-      // as unimodal in the decay). Each refinement is a full L-BFGS run: at n = 10⁶ the four
-      // took 132 s.
+      // as unimodal in the decay). Each refinement is a full L-BFGS run: at n = 10⁶ (d = 100,
+      // k = 10) the five took 136 s, which is why many rows per parameter run c = 1 alone.
       break;
     }
     best_run = std::move(run);

@@ -12,6 +12,7 @@
 #include "detail/activation_traits.hpp"
 #include "detail/check.hpp"
 #include "detail/input_map.hpp"
+#include "detail/io.hpp"
 #include "detail/mixture_json.hpp"
 #include "detail/names.hpp"
 #include "detail/parallel.hpp"
@@ -617,12 +618,22 @@ struct Split {
   std::vector<Index> fit_rows, valid_rows;
 };
 
-// The rows `idx` of a data set.
-Dataset take_rows(const Dataset& data, const std::vector<Index>& idx) {
+// The rows `idx` of a data set, gathered a column per thread into memory asked for in huge pages
+// (a share of 10⁶ × 100 rows took 2.2 s on one thread, most of it first touches of its pages).
+Dataset take_rows(const Dataset& data, const std::vector<Index>& idx, int num_threads) {
   Dataset part;
   part.feature_names = data.feature_names;
   part.target_name = data.target_name;
-  part.X = data.X(idx, Eigen::all);
+  const auto m = static_cast<Index>(idx.size());
+  part.X.resize(m, data.X.cols());
+  detail::advise_huge_pages(part.X);
+  detail::parallel_for(data.X.cols(), num_threads, [&](Index j) {
+    const double* from = data.X.col(j).data();
+    double* to = part.X.col(j).data();
+    for (Index i = 0; i < m; ++i) {
+      to[i] = from[idx[static_cast<std::size_t>(i)]];
+    }
+  });
   part.y = data.y(idx);
   return part;
 }
@@ -644,7 +655,10 @@ Split split_by(const Dataset& data,
     const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
     (held(u) ? valid_rows : train_rows).push_back(i);
   }
-  return {take_rows(data, train_rows), take_rows(data, valid_rows), train_rows, valid_rows};
+  return {take_rows(data, train_rows, context.num_threads()),
+          take_rows(data, valid_rows, context.num_threads()),
+          train_rows,
+          valid_rows};
 }
 
 // A share `fraction` of the rows held out.
@@ -933,6 +947,7 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
   const TrainOptions& o = cv.o;
   const std::vector<std::unique_ptr<Fold>>& parts = cv.folds.parts;
   const bool mapped = candidate.score == ScoreModel::RankGauss;
+  const int threads = cv.context.num_threads();
   Pooled pooled;
   std::vector<detail::RefineCurves> curves(parts.size());
   // The folds are independent: at the same time where run_independent allows (the passes
@@ -950,8 +965,8 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
       static_cast<Index>(parts.size()), cv.context, nullptr, [&](Index fi, bool reports) {
         const auto f = static_cast<std::size_t>(fi);
         const Fold& part = *parts[f];
-        const Split rows = mapped ? Split{take_rows(source, part.split.fit_rows),
-                                          take_rows(source, part.split.valid_rows),
+        const Split rows = mapped ? Split{take_rows(source, part.split.fit_rows, threads),
+                                          take_rows(source, part.split.valid_rows, threads),
                                           {},
                                           {}}
                                   : Split{};
@@ -1165,11 +1180,16 @@ Validated hold_out_share(const Dataset& data,
   std::string first_error;  // why the first candidate that failed did
   for (const ScoreModel s : scores) {
     const Dataset& source = inputs_of(s, data, mapped);
-    // The same rows (by index) of the inputs this score model sees.
-    const Split part =
-        s == ScoreModel::RankGauss
-            ? Split{take_rows(source, split.fit_rows), take_rows(source, split.valid_rows), {}, {}}
-            : Split{split.fit, split.valid, {}, {}};
+    // The same rows (by index) of the inputs this score model sees (the split itself, not a
+    // copy of it, for the original inputs).
+    const int threads = context.num_threads();
+    const Split mapped_part = s == ScoreModel::RankGauss
+                                  ? Split{take_rows(source, split.fit_rows, threads),
+                                          take_rows(source, split.valid_rows, threads),
+                                          {},
+                                          {}}
+                                  : Split{};
+    const Split& part = s == ScoreModel::RankGauss ? mapped_part : split;
     const HeldOut held_out{part.valid, valid_context};
     for (const Index k : hidden_grid) {
       TrainOptions candidate = o;
