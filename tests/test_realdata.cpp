@@ -428,6 +428,14 @@ TEST_SUITE("realdata") {
     o.seed = 0;
     CHECK_THROWS_WITH_AS(
         nnlift::train(tiny, o), doctest::Contains("holds no row"), nnlift::DataError);
+    // Fewer rows than any training needs: that is what is said (it said that a validation share
+    // of 0.200000 held no row).
+    tiny.X = data.X.topRows(2);
+    tiny.y = data.y.head(2);
+    o.validation.fraction.reset();
+    o.refine.enabled = true;
+    CHECK_THROWS_WITH_AS(
+        nnlift::train(tiny, o), doctest::Contains("too few to train on"), nnlift::DataError);
   }
 
   TEST_CASE("realdata: the refinement never ends worse on the validation rows than its start") {

@@ -4,6 +4,7 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -1162,9 +1163,10 @@ Validated hold_out_share(const Dataset& data,
   const ExecutionContext fit_context(fit_reducer, context.num_threads());
   const ExecutionContext valid_context(valid_reducer, context.num_threads());
   if (valid_context.global_rows(split.valid.X.rows()) < 1) {
-    throw DataError("train: the validation share " + std::to_string(share) + " of " +
-                    std::to_string(context.global_rows(data.X.rows())) +
-                    " rows holds no row; use more rows or --validation 0");
+    std::ostringstream msg;
+    msg << "train: the validation share " << share << " of " << context.global_rows(data.X.rows())
+        << " rows holds no row; use more rows or --validation 0";
+    throw DataError(msg.str());
   }
   // Each candidate on the fit part, scored on the held-out rows (regression: MSE; classes:
   // log-loss). With the refinement (its weight decay and stopping point chosen on them) the
@@ -1389,6 +1391,8 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
     throw DataError("train: the data set has no target column");
   }
   refuse_non_finite(data, context);
+  // Too few rows is what to say, before any split of them holds no row.
+  detail::require_min_rows(context.global_rows(data.X.rows()));
   // The candidates chosen among on the validation rows: the hidden-unit counts (--hidden auto)
   // times the score models (--score auto, or adaptive on heavy-tailed inputs).
   const std::vector<Index> hidden_grid = hidden_candidates(o.hidden, data.X.cols());
