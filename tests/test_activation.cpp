@@ -6,6 +6,7 @@
 #include <nnlift/activation.hpp>
 
 #include "detail/activation_traits.hpp"
+#include "detail/glm.hpp"
 #include "test_helpers.hpp"
 
 using nnlift::Activation;
@@ -77,6 +78,33 @@ TEST_SUITE("activation") {
       nnlift::Matrix head = base.leftCols(base.cols() - offset);
       nnlift::activate_inplace(Activation::Sigmoid, head);
       CHECK(head == reference.leftCols(base.cols() - offset));
+    }
+  }
+
+  TEST_CASE("activation: the vectorised softmax loss is the row-by-row one, and so its gradient") {
+    // The output layer's and the refinement's passes take the softmax of a whole chunk at once
+    // (softmax_losses); the oracle is softmax_inplace row by row, with loss Σ_c t_c (log Z − f_c).
+    nnlift::Matrix logits(7, 5), targets = nnlift::Matrix::Zero(7, 5);
+    for (nnlift::Index i = 0; i < logits.rows(); ++i) {
+      for (nnlift::Index c = 0; c < logits.cols(); ++c) {
+        logits(i, c) = std::sin(1.7 * static_cast<double>(i) + 0.9 * static_cast<double>(c)) *
+                       (i == 3 ? 400.0 : 3.0);  // row 3: logits whose exponentials overflow
+      }
+      targets(i, (2 * i) % 5) = 1.0;
+    }
+    nnlift::Matrix P;
+    const nnlift::Vector losses = nnlift::detail::softmax_losses(logits, targets, P);
+    REQUIRE(losses.size() == 7);
+    for (nnlift::Index i = 0; i < logits.rows(); ++i) {
+      Eigen::RowVectorXd p = logits.row(i);
+      const double log_z = nnlift::detail::softmax_inplace(p);
+      const double loss = (targets.row(i).array() * (log_z - logits.row(i).array())).sum();
+      CAPTURE(i);
+      CHECK(std::isfinite(losses(i)));
+      CHECK(losses(i) == doctest::Approx(loss).epsilon(1e-12));
+      for (nnlift::Index c = 0; c < logits.cols(); ++c) {
+        CHECK(P(i, c) == doctest::Approx(p(c) - targets(i, c)).epsilon(1e-12));
+      }
     }
   }
 

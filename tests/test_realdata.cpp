@@ -510,6 +510,67 @@ TEST_SUITE("realdata") {
     CHECK(late >= 1);
   }
 
+  TEST_CASE("realdata: the refinement's gradient is its loss's, for each output, over chunks") {
+    // The refinement's pass works in chunks of 1,024 rows with the first layer and the linear
+    // term in one product each way, and the softmax of a whole chunk at once. Oracles: central
+    // differences of the loss for every parameter, and the log-loss of the network as it is (its
+    // original coordinates) for the classes.
+    nnlift::detail::Rng rng(11);
+    const Index n = 2500, d = 4, k = 3;  // three chunks
+    const Matrix X = rng.normal_matrix(n, d) * 2.0;
+    const nnlift::ExecutionContext context(2);
+    const nnlift::Standardizer st = nnlift::fit_standardizer(X, {"a", "b", "c", "e"}, context);
+    const Matrix Xs = nnlift::standardize(st, X, context);
+    for (const nnlift::OutputLink link : {nnlift::OutputLink::Identity,
+                                          nnlift::OutputLink::Logistic,
+                                          nnlift::OutputLink::Softmax}) {
+      const Index c = link == nnlift::OutputLink::Softmax ? 3 : 1;
+      nnlift::TwoLayerNetwork net;
+      net.activation = nnlift::Activation::Sigmoid;
+      net.link = link;
+      net.W1 = rng.normal_matrix(k, d) * 0.5;
+      net.b1 = rng.normal_matrix(k, 1);
+      net.W2 = rng.normal_matrix(c, k);
+      net.b2 = rng.normal_matrix(c, 1);
+      net.C = rng.normal_matrix(c, d) * 0.3;
+      const Matrix logits = nnlift::predict_value(net, X);
+      Matrix T = Matrix::Zero(n, c);
+      double log_loss = 0;
+      for (Index i = 0; i < n; ++i) {
+        const Index label = static_cast<Index>(rng.uniform() * 3.0) % 3;
+        if (link == nnlift::OutputLink::Identity) {
+          T(i, 0) = rng.normal();
+        } else if (link == nnlift::OutputLink::Logistic) {
+          T(i, 0) = label == 0 ? 1.0 : 0.0;
+          log_loss += std::log1p(std::exp(logits(i, 0))) - T(i, 0) * logits(i, 0);
+        } else {
+          T(i, label) = 1.0;
+          const double top = logits.row(i).maxCoeff();
+          log_loss += std::log((logits.row(i).array() - top).exp().sum()) + top - logits(i, label);
+        }
+      }
+      const nnlift::detail::RefineData data{Xs, T};
+      const nnlift::detail::RefineObjective f =
+          nnlift::detail::refine_objective(data, st, context, net);
+      Vector grad;
+      const double value = f.loss(f.theta, &grad);
+      CAPTURE(static_cast<int>(link));
+      REQUIRE(grad.size() == f.theta.size());
+      if (link != nnlift::OutputLink::Identity) {
+        CHECK(value == doctest::Approx(log_loss / static_cast<double>(n)).epsilon(1e-10));
+      }
+      for (Index j = 0; j < f.theta.size(); ++j) {
+        const double h = 1e-5;
+        Vector up = f.theta, down = f.theta;
+        up(j) += h;
+        down(j) -= h;
+        const double numeric = (f.loss(up, nullptr) - f.loss(down, nullptr)) / (2 * h);
+        CAPTURE(j);
+        CHECK(grad(j) == doctest::Approx(numeric).epsilon(1e-6).scale(1e-3));
+      }
+    }
+  }
+
   TEST_CASE("realdata: early stopping counts only a validation loss 1e-5 of itself lower") {
     // On many rows the validation loss creeps down for hundreds of iterates by amounts no test
     // set could see; the wait is counted from the last iterate that lowered it by a relative

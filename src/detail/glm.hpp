@@ -8,6 +8,8 @@
 
 #include <nnlift/types.hpp>
 
+#include "detail/activation_traits.hpp"
+
 namespace nnlift::detail {
 
 /// [H, 1]: the rows of H with an intercept column appended.
@@ -28,6 +30,20 @@ double softmax_inplace(Row&& row) {
   const double z = row.sum();
   row /= z;
   return std::log(z) + top;
+}
+
+/// The softmax log-loss of each row of `logits` against the target rows Y (one-hot), and in P
+/// its gradient softmax(logits) − Y: P = exp(L − max) / Σ by columns, every exponential through
+/// exp_inplace (vectorised, each entry's bits from its value alone); log-normaliser log Σ + max.
+inline Vector softmax_losses(const Matrix& logits, const Eigen::Ref<const Matrix>& Y, Matrix& P) {
+  const Vector top = logits.rowwise().maxCoeff();
+  P = logits.colwise() - top;
+  exp_inplace(P.data(), P.size());
+  const Vector total = P.rowwise().sum();
+  const Vector log_normaliser = total.array().log() + top.array();
+  P.array().colwise() /= total.array();
+  P -= Y;
+  return log_normaliser.cwiseProduct(Y.rowwise().sum()) - Y.cwiseProduct(logits).rowwise().sum();
 }
 
 /// log(1 + e^f) − t f, the logistic loss of logit f for a 0/1 label t, computed stably.

@@ -406,17 +406,8 @@ Vector fit_softmax(const Design& D,
       Matrix scratch;
       const Eigen::Ref<const Matrix> F = D.rows_of(b, cnt, scratch);
       const Matrix logits = F * W.transpose();  // cnt×c
-      // Softmax by columns (vectorised): P = exp(L − max) / Σ, log-normaliser = log Σ + max.
-      const Vector top = logits.rowwise().maxCoeff();
-      Matrix P = logits.colwise() - top;
-      exp_inplace(P.data(), P.size());
-      const Vector total = P.rowwise().sum();
-      const Vector log_normaliser = total.array().log() + top.array();
-      P.array().colwise() /= total.array();
-      const auto Yb = Y.middleRows(b, cnt);
-      const Vector row_loss =
-          log_normaliser.cwiseProduct(Yb.rowwise().sum()) - Yb.cwiseProduct(logits).rowwise().sum();
-      P -= Yb;
+      Matrix P;
+      const Vector row_loss = softmax_losses(logits, Y.middleRows(b, cnt), P);
       Matrix out(c * p + 2, 1);
       Eigen::Map<Matrix>(out.data(), c, p) = P.transpose() * F;
       out(c * p, 0) = row_loss.sum();

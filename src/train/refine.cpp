@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 
@@ -191,6 +192,8 @@ double data_loss(const Layout& L,
       if (link == OutputLink::Identity) {  // the squared error, vectorised
         E = F - Tb;
         loss = 0.5 * E.squaredNorm();
+      } else if (link == OutputLink::Softmax) {  // vectorised too
+        loss = softmax_losses(F, Tb, E).sum();
       } else {
         for (Index i = 0; i < len; ++i) {
           loss += row_loss(link, F.row(i), Tb.row(i), E.row(i));
@@ -583,6 +586,20 @@ RefineCurves refine_curves(const RefineData& data,
         run_refinement(objective, p.theta, options);
       });
   return curves;
+}
+
+RefineObjective refine_objective(const RefineData& data,
+                                 const Standardizer& st,
+                                 const ExecutionContext& context,
+                                 const TwoLayerNetwork& net) {
+  const auto p =
+      std::make_shared<const Problem>(prepare("refine_objective", data, st, context, net));
+  const Activation act = net.activation;
+  const OutputLink link = net.link;
+  return {[p, &data, &context, act, link](const Vector& theta, Vector* grad) {
+            return data_loss(p->L, theta, data.Xs, p->T, act, link, context, grad);
+          },
+          p->theta};
 }
 
 RefineReport refine_network(const RefineData& data,

@@ -486,6 +486,19 @@ RefineCurves refine_curves(const RefineData& data,
 
 /// Minimises the mean squared error (identity link, on standardised targets), the logistic loss
 /// or the softmax cross-entropy, plus weight decay on W1, W2 and C, over all parameters with
+/// The refinement's data term as L-BFGS sees it, for tests: the mean loss over data's fit rows
+/// (regression: squared error / 2 on standardised targets; classes: log-loss) at packed
+/// parameters θ, with its gradient when `grad` is given, and θ at `net` (standardised
+/// coordinates, the layout refine_network packs).
+struct RefineObjective {
+  std::function<double(const Vector& theta, Vector* grad)> loss;
+  Vector theta;
+};
+RefineObjective refine_objective(const RefineData& data,
+                                 const Standardizer& st,
+                                 const ExecutionContext& context,
+                                 const TwoLayerNetwork& net);
+
 /// L-BFGS from `net`, on standardised inputs. With validation rows, the search stops when the
 /// validation loss has not improved over `patience` loss evaluations, and the point of lowest
 /// validation loss is kept (the start is one of the points, so the result is never worse on the
