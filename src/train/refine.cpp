@@ -195,9 +195,7 @@ double data_loss(const Layout& L,
       } else if (link == OutputLink::Softmax) {  // vectorised too
         loss = softmax_losses(F, Tb, E).sum();
       } else {
-        for (Index i = 0; i < len; ++i) {
-          loss += row_loss(link, F.row(i), Tb.row(i), E.row(i));
-        }
+        loss = logistic_losses(F, Tb, E);
       }
       out(size, 0) += loss;
       if (size == 0) {
