@@ -270,17 +270,18 @@ RidgeChoice ridge_from_normal(const NormalEquations& ne,
 OutputFit set_output_weights(
     const RidgeChoice& fit, Index k, Index r, const Standardizer& st, TwoLayerNetwork& net);
 
-// [FᵀF | Fᵀy | yᵀy] / n of the design and labels, in one pass.
+// [FᵀF | Fᵀy | yᵀy] / n of the design and labels, in one pass: the Gram matrix of [F, y], its
+// lower triangle by a symmetric rank update (half the multiply-adds of a general product), then
+// mirrored.
 Matrix normal_equations(const Design& D, const Vector& y, const ExecutionContext& context) {
   const Index p = D.p();
   return context.mean(D.rows(), p + 1, p + 1, [&](Index b, Index c) {
-    const Matrix F = D.block(b, c);
-    const auto yb = y.segment(b, c);
+    Matrix Fy(c, p + 1);
+    Fy.leftCols(p) = D.block(b, c);
+    Fy.col(p) = y.segment(b, c);
     Matrix out = Matrix::Zero(p + 1, p + 1);
-    out.topLeftCorner(p, p).noalias() = F.transpose() * F;
-    out.col(p).head(p).noalias() = F.transpose() * yb;
-    out(p, p) = yb.squaredNorm();
-    return out;
+    out.selfadjointView<Eigen::Lower>().rankUpdate(Fy.transpose());
+    return Matrix(out.selfadjointView<Eigen::Lower>());
   });
 }
 
