@@ -449,6 +449,7 @@ TEST_SUITE("realdata") {
       INFO("decay " << decay << ": validation loss " << r.refine.validation_before << " -> "
                     << r.refine.validation_after << " (" << r.refine.stop_reason << ")");
       CHECK(r.validation.rows > 0);
+      CHECK(r.candidates.empty());  // one candidate: nothing chosen among (it had the one)
       CHECK(r.refine.validation_after <= r.refine.validation_before);
       CHECK(r.refine.weight_decay == decay);
       CHECK(r.validation.mse == doctest::Approx(r.refine.validation_after).epsilon(1e-9));

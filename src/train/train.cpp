@@ -876,6 +876,42 @@ void settle(const TrainOptions& o, Pooled& p) {
   }
 }
 
+// The choice among candidates (hidden units × score models) by their validation loss, in either
+// kind of validation: the curve of their losses, the lowest (a tie, to rounding, goes to the
+// earlier candidate: fewer units, the Gaussian score), and why the first candidate that could
+// not be trained failed.
+struct CandidateChoice {
+  std::vector<CandidateScore> curve;
+  TrainOptions chosen;
+  double best_loss = std::numeric_limits<double>::infinity();
+  bool have = false;
+  std::string first_error;
+  // Records a trained candidate's loss; true when it is the lowest so far.
+  bool offer(const TrainOptions& candidate, double loss) {
+    curve.push_back({candidate.hidden, candidate.score, loss});
+    if (have && !(loss < best_loss - 1e-9 * std::abs(best_loss))) {
+      return false;
+    }
+    best_loss = loss;
+    chosen = candidate;
+    have = true;
+    return true;
+  }
+  // A candidate that could not be trained (e.g. more units than independent input directions).
+  void failed(const std::string& what) {
+    if (first_error.empty()) {
+      first_error = what;
+    }
+  }
+  // \throws DataError when no candidate could be trained.
+  void require_one() const {
+    if (!have) {
+      throw DataError("train: no candidate (hidden units, score model) could be trained" +
+                      (first_error.empty() ? std::string() : "; the first: " + first_error));
+    }
+  }
+};
+
 // What validation (cross-validation or one held-out share) chose: the score model, the curve of
 // candidates, and the network trained with the choice, its validation scores set.
 struct Validated {
@@ -938,12 +974,12 @@ struct CrossValidation {
 };
 
 // One candidate's folds, pooled and settled. A candidate that cannot be trained has an infinite
-// loss (the first such error in `first_error`); without choosing, its DataError is rethrown, and
-// a run without a network is moved to `stopped`.
+// loss (its error goes to choice.failed); without choosing, its DataError is rethrown, and a run
+// without a network is moved to `stopped`.
 Pooled cross_validate_candidate(const CrossValidation& cv,
                                 const Dataset& source,
                                 const TrainOptions& candidate,
-                                std::string& first_error,
+                                CandidateChoice& choice,
                                 std::optional<TrainResult>& stopped) {
   const TrainOptions& o = cv.o;
   const std::vector<std::unique_ptr<Fold>>& parts = cv.folds.parts;
@@ -1002,8 +1038,8 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
       if (!cv.choosing) {
         std::rethrow_exception(run.error);
       }
-      first_error = first_error.empty() ? run.what : first_error;
-      return {};  // e.g. more units than independent input directions
+      choice.failed(run.what);
+      return {};
     }
     if (!run.has_network) {
       if (!cv.choosing) {
@@ -1107,10 +1143,8 @@ Validated cross_validate(const Dataset& data,
       context,
       o.refine.weight_decay ? std::vector<double>{} : detail::decay_strengths(parts.fewest_fit),
       hidden_grid.size() * scores.size() > 1};
-  Validated out;
-  TrainOptions chosen = o;
+  CandidateChoice choice;
   Pooled best;
-  std::string first_error;
   for (const ScoreModel s : scores) {
     for (const Index k : hidden_grid) {
       TrainOptions candidate = o;
@@ -1118,29 +1152,20 @@ Validated cross_validate(const Dataset& data,
       candidate.score = s;
       std::optional<TrainResult> stopped;
       Pooled pooled =
-          cross_validate_candidate(cv, inputs_of(s, data, mapped), candidate, first_error, stopped);
+          cross_validate_candidate(cv, inputs_of(s, data, mapped), candidate, choice, stopped);
       if (stopped) {
         return {std::move(*stopped), s, {}};
       }
-      if (!std::isfinite(pooled.loss)) {
-        continue;
-      }
-      out.curve.push_back({k, s, pooled.loss});
-      // A tie (to rounding) goes to the earlier candidate: fewer units, the Gaussian score.
-      if (!std::isfinite(best.loss) || pooled.loss < best.loss - 1e-9 * std::abs(best.loss)) {
+      if (std::isfinite(pooled.loss) && choice.offer(candidate, pooled.loss)) {
         best = std::move(pooled);
-        chosen = candidate;
-        out.score = s;
       }
     }
   }
-  if (!std::isfinite(best.loss)) {
-    throw DataError("train: no candidate (hidden units, score model) could be trained" +
-                    (first_error.empty() ? std::string() : "; the first: " + first_error));
-  }
-  out.result = train_as_chosen(cv, best, chosen, inputs_of(out.score, data, mapped));
-  out.result.candidates = cv.choosing ? out.curve : std::vector<CandidateScore>{};
-  return out;
+  choice.require_one();
+  const ScoreModel score = choice.chosen.score;
+  return {train_as_chosen(cv, best, choice.chosen, inputs_of(score, data, mapped)),
+          score,
+          std::move(choice.curve)};
 }
 
 // One held-out share of the rows (ValidationOptions::fraction): each candidate trained on the
@@ -1173,13 +1198,9 @@ Validated hold_out_share(const Dataset& data,
   // early-stopped model is the estimator, as in any early stopping; without, the estimator is
   // defined on all rows, so the chosen candidate is refitted on them. The validation scores are
   // those of the fit without the validation rows.
+  CandidateChoice choice;
   TrainResult best;
   ValidationReport best_v;
-  double best_loss = std::numeric_limits<double>::infinity();
-  TrainOptions chosen = o;
-  ScoreModel chosen_score = scores.front();
-  std::vector<CandidateScore> curve;
-  std::string first_error;  // why the first candidate that failed did
   for (const ScoreModel s : scores) {
     const Dataset& source = inputs_of(s, data, mapped);
     // The same rows (by index) of the inputs this score model sees (the split itself, not a
@@ -1204,8 +1225,8 @@ Validated hold_out_share(const Dataset& data,
         if (!choosing) {
           throw;
         }
-        first_error = first_error.empty() ? e.what() : first_error;
-        continue;  // e.g. more units than independent input directions
+        choice.failed(e.what());
+        continue;
       }
       if (r.network.W2.size() == 0) {
         if (!choosing) {
@@ -1218,35 +1239,26 @@ Validated hold_out_share(const Dataset& data,
       const ValidationReport v = r.validation.rows > 0
                                      ? r.validation
                                      : validation_scores(r.network, part.valid, valid_context);
-      const double loss = o.labels.task == Task::Regression ? v.mse : v.log_loss;
-      curve.push_back({k, s, loss});
-      // A tie (to rounding) goes to the earlier candidate: fewer units, the Gaussian score.
-      if (best.network.W2.size() == 0 || loss < best_loss - 1e-9 * std::abs(best_loss)) {
-        best_loss = loss;
+      if (choice.offer(candidate, o.labels.task == Task::Regression ? v.mse : v.log_loss)) {
         best = std::move(r);
         best_v = v;
-        chosen = candidate;
-        chosen_score = s;
       }
     }
   }
-  if (best.network.W2.size() == 0) {
-    throw DataError("train: no candidate (hidden units, score model) could be trained" +
-                    (first_error.empty() ? std::string() : "; the first: " + first_error));
-  }
+  choice.require_one();
+  const TrainOptions& chosen = choice.chosen;
+  const Dataset& source = inputs_of(chosen.score, data, mapped);
   TrainResult result = std::move(best);
   if (!o.refine.enabled) {
-    result = run_pipeline(inputs_of(chosen_score, data, mapped), chosen, context, nullptr);
+    result = run_pipeline(source, chosen, context, nullptr);
   } else if (result.refine.start_kept) {
     // The refinement kept its start, the moment model: that estimator is defined on all rows.
     TrainOptions again = chosen;
     again.refine.enabled = false;
-    result =
-        refit_on_all_rows(inputs_of(chosen_score, data, mapped), again, context, std::move(result));
+    result = refit_on_all_rows(source, again, context, std::move(result));
   }
   result.validation = best_v;
-  result.candidates = curve;
-  return {std::move(result), chosen_score, std::move(curve)};
+  return {std::move(result), chosen.score, std::move(choice.curve)};
 }
 
 }  // namespace
@@ -1449,13 +1461,11 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
     chosen = hold_out_share(data, mapped, o, context, hidden_grid, scores, share);
   }
   TrainResult result = finish(std::move(chosen->result), chosen->score);
+  // The curve only when candidates were chosen among (TrainResult::candidates).
+  result.candidates = choosing ? std::move(chosen->curve) : std::vector<CandidateScore>{};
   if (result.network.W2.size() > 0) {
-    add_validation_metadata(share,
-                            result.validation,
-                            choosing ? chosen->curve : std::vector<CandidateScore>{},
-                            o.labels.task,
-                            chosen->score,
-                            result.network);
+    add_validation_metadata(
+        share, result.validation, result.candidates, o.labels.task, chosen->score, result.network);
   }
   if (!fallback.empty()) {
     result.warnings.push_back(fallback);
