@@ -47,18 +47,18 @@ inline Vector softmax_losses(const Matrix& logits, const Eigen::Ref<const Matrix
   return log_normaliser.cwiseProduct(Y.rowwise().sum()) - Y.cwiseProduct(logits).rowwise().sum();
 }
 
-/// log(1 + e^f) − t f, the logistic loss of the logits in F's one column for the 0/1 targets T,
-/// summed, and in E its gradient σ(F) − T: the sigmoids and e^{−|f|} of the whole column through
-/// the vectorised activate_inplace and exp_inplace (each entry's bits from its value alone).
-inline double logistic_losses(const Matrix& F, const Eigen::Ref<const Matrix>& T, Matrix& E) {
+/// log(1 + e^f) − t f, the logistic loss of each logit in F's one column for the 0/1 targets T,
+/// and in E its gradient σ(F) − T: the sigmoids and e^{−|f|} of the whole column through the
+/// vectorised activate_inplace and exp_inplace (each entry's bits from its value alone).
+inline Vector logistic_losses(const Matrix& F, const Eigen::Ref<const Matrix>& T, Matrix& E) {
   E = F;
   activate_inplace(Activation::Sigmoid, E);
   E -= T;
   Matrix tail = -F.array().abs();
   exp_inplace(tail.data(), tail.size());
-  double loss = 0;
+  Vector loss(F.rows());
   for (Index i = 0; i < F.rows(); ++i) {
-    loss += std::max(F(i, 0), 0.0) + std::log1p(tail(i, 0)) - T(i, 0) * F(i, 0);
+    loss(i) = std::max(F(i, 0), 0.0) + std::log1p(tail(i, 0)) - T(i, 0) * F(i, 0);
   }
   return loss;
 }

@@ -79,25 +79,17 @@ Matrix forward(const Layout& L,
 // they do not depend on the partition either.
 constexpr Index kChunkRows = 1024;
 
-// One row's loss for outputs f and target t (squared error / 2, logistic or softmax log-loss),
-// and ∂loss/∂f in e.
-using RowRef = Eigen::Ref<Eigen::RowVectorXd, 0, Eigen::InnerStride<>>;
-using ConstRowRef = Eigen::Ref<const Eigen::RowVectorXd, 0, Eigen::InnerStride<>>;
-double row_loss(OutputLink link, const ConstRowRef& f, const ConstRowRef& t, RowRef e) {
+// The loss of each row of outputs F against targets T (squared error / 2, logistic or softmax
+// log-loss), a chunk of rows at once, and ∂loss/∂F in E.
+Vector row_losses(OutputLink link, const Matrix& F, const Eigen::Ref<const Matrix>& T, Matrix& E) {
   if (link == OutputLink::Identity) {
-    e = f - t;
-    return 0.5 * e.squaredNorm();
+    E = F - T;
+    return 0.5 * E.rowwise().squaredNorm();
   }
-  if (link == OutputLink::Logistic) {
-    e(0) = activate(Activation::Sigmoid, f(0)) - t(0);
-    return logistic_loss(f(0), t(0));
-  }
-  Eigen::RowVectorXd p = f;
-  const double log_normaliser = softmax_inplace(p);
-  e = p - t;
-  return (t.array() * (log_normaliser - f.array())).sum();
+  return link == OutputLink::Softmax ? softmax_losses(F, T, E) : logistic_losses(F, T, E);
 }
 
+using ConstRowRef = Eigen::Ref<const Eigen::RowVectorXd, 0, Eigen::InnerStride<>>;
 // Whether outputs f classify target row t correctly (classes; regression: never counted).
 bool classified(OutputLink link, const ConstRowRef& f, const ConstRowRef& t) {
   if (link == OutputLink::Identity) {
@@ -130,11 +122,13 @@ CurvePoint curve_point(const Layout& L,
     Matrix H, dH;
     const Matrix F = forward(L, theta, A, Xb, act, H, dH);
     const Matrix F0 = forward(L, theta0, A0, Xb, act, H, dH);
-    Eigen::RowVectorXd e(L.c);
+    Matrix E;
+    const Vector losses = row_losses(link, F, Tb, E);
+    const Vector start_losses = row_losses(link, F0, Tb, E);
     Matrix out = Matrix::Zero(4, 1);
     for (Index i = 0; i < cnt; ++i) {
-      const double loss = scale * row_loss(link, F.row(i), Tb.row(i), e);
-      const double gain = scale * row_loss(link, F0.row(i), Tb.row(i), e) - loss;
+      const double loss = scale * losses(i);
+      const double gain = scale * start_losses(i) - loss;
       out(0, 0) += loss;
       out(1, 0) += gain;
       out(2, 0) += gain * gain;
@@ -187,17 +181,7 @@ double data_loss(const Layout& L,
       const auto Xb = X.middleRows(b + s, len);
       const auto Tb = T.middleRows(b + s, len);
       const Matrix F = forward(L, theta, A, Xb, act, H, dH);
-      E.resize(len, c);  // ∂loss/∂F per row
-      double loss = 0;
-      if (link == OutputLink::Identity) {  // the squared error, vectorised
-        E = F - Tb;
-        loss = 0.5 * E.squaredNorm();
-      } else if (link == OutputLink::Softmax) {  // vectorised too
-        loss = softmax_losses(F, Tb, E).sum();
-      } else {
-        loss = logistic_losses(F, Tb, E);
-      }
-      out(size, 0) += loss;
+      out(size, 0) += row_losses(link, F, Tb, E).sum();  // E: ∂loss/∂F per row
       if (size == 0) {
         continue;
       }
