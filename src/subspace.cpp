@@ -113,11 +113,14 @@ SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions&
     result.sweeps = sweep + 1;
     // HOOI converges linearly, at about ρ = σ_{k+1}/σ_k per sweep: what is left to move after a
     // change c is about c·ρ/(1 − ρ). Stop when that, or the change itself, is below tolerance.
+    // From a sketch the first change is not a HOOI step's (the sketch is not a HOOI iterate);
+    // from a given start (options.sketch false: a subspace HOOI found) it is.
     const Vector& sv = result.singular_values;
     const double rho = sv.size() > k && sv(k - 1) > 0 ? sv(k) / sv(k - 1) : 1.0;
     const double left = rho < 0.9 ? result.last_change * rho / (1.0 - rho) : result.last_change;
     const double tolerance = std::max(options.tolerance, options.noise_tolerance * rho);
-    if (result.last_change < options.tolerance || (sweep > 0 && left < tolerance)) {
+    const bool step = sweep > 0 || !options.sketch;
+    if (result.last_change < options.tolerance || (step && left < tolerance)) {
       result.status = Status::Success;
       break;
     }

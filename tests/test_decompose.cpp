@@ -245,6 +245,16 @@ TEST_SUITE("decompose") {
     CHECK(resumed.status == Status::Success);
     CHECK(resumed.sweeps == 1);
     CHECK((full.Q - resumed.Q * (resumed.Q.transpose() * full.Q)).norm() < 1e-10);
+    // A start one small step from the fixed point (as train()'s second HOOI starts from the
+    // first's subspace): the first sweep's change is a HOOI step's, and when what it leaves
+    // (change × ρ/(1 − ρ)) is below the noise tolerance, one sweep is all it takes. (The rule
+    // used to wait for a second sweep, as it must from a sketch.)
+    o.start = full.Q + 0.01 * test::random_orthonormal(d, k, 33);
+    const nnlift::SubspaceResult nudged = nnlift::tensor_subspace(T, o);
+    CHECK(nudged.status == Status::Success);
+    CHECK(nudged.last_change > o.tolerance);
+    CHECK(nudged.sweeps == 1);
+    CHECK((full.Q - nudged.Q * (nudged.Q.transpose() * full.Q)).norm() < 2 * 0.1 * rho);
     o.start = full.Q.leftCols(k - 1);
     CHECK_THROWS_WITH(nnlift::tensor_subspace(T, o),
                       doctest::Contains("start must be finite with at least k = 4 columns"));

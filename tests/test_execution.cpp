@@ -655,4 +655,32 @@ TEST_SUITE("execution") {
       CHECK(r.refine.best_iterate == whole.refine.best_iterate);
     }
   }
+
+  TEST_CASE(
+      "execution: a row's projections have the same bits wherever it sits and on any threads") {
+    // The biases' sample rows are projected on every part and gathered: a row's numbers must not
+    // depend on the rows around it, the chunk it falls in, or the thread count.
+    const Index n = 5000, d = 37, k = 6;
+    nnlift::detail::Rng rng(8);
+    const Matrix X = rng.normal_matrix(n, d);
+    const Matrix A = rng.normal_matrix(k, d);
+    std::vector<Index> rows;
+    for (Index i = 3; i < n; i += 2) {
+      rows.push_back(i);
+    }
+    const Matrix one = nnlift::detail::row_projections(A, X, rows, 1);
+    const Matrix two = nnlift::detail::row_projections(A, X, rows, 2);
+    CHECK((one.array() == two.array()).all());
+    CHECK((one - X(rows, Eigen::all) * A.transpose()).cwiseAbs().maxCoeff() < 1e-12);
+    // Every 7th row on its own, and the rows from the 1000th on (another chunking), in a copy of
+    // X whose rows lie elsewhere.
+    const Matrix shifted = X.bottomRows(n - 1);
+    for (std::size_t i = 0; i < rows.size(); i += 7) {
+      const Matrix alone = nnlift::detail::row_projections(A, shifted, {rows[i] - 1}, 1);
+      CHECK((alone.row(0).array() == one.row(static_cast<Index>(i)).array()).all());
+    }
+    const std::vector<Index> tail(rows.begin() + 1000, rows.end());
+    const Matrix later = nnlift::detail::row_projections(A, X, tail, 2);
+    CHECK((later.array() == one.bottomRows(later.rows()).array()).all());
+  }
 }

@@ -24,7 +24,8 @@ struct SubspaceOptions {
   double noise_tolerance = 0;
   Matrix start;  ///< optional d×m extra start vectors (e.g. M2 eigenvectors × λ)
   /// false: no random sketch; HOOI starts from `start` alone, which must then have rank >= k
-  /// (to continue from a subspace already found, as train() does for its second HOOI).
+  /// (to continue from a subspace already found, as train() does for its second HOOI). The
+  /// first sweep's change then counts for the stopping rule, as a HOOI step's.
   bool sketch = true;
   /// Optional d×(k + sketch_extra): the sketch T(I, u_p, v_p) for the pairs sketch_pairs(d,
   /// k + sketch_extra, seed), computed by the caller in a pass it shares with other sums; used

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "detail/names.hpp"
+#include "detail/parallel.hpp"
 #include "detail/text.hpp"
 #include "train/stages.hpp"
 
@@ -38,18 +39,42 @@ double slope_edge(Activation act) { return act == Activation::Tanh ? 1.0986 : 2.
 
 bool saturates(Activation act) { return act == Activation::Sigmoid || act == Activation::Tanh; }
 
-Matrix unit_projections(const Units& units, const Matrix& X, const std::vector<Index>& rows) {
-  // Column by column (one sweep down each of X's columns), each sum in column order: the same
-  // bits whatever matrix the rows sit in.
-  const Index k = units.W1.rows(), m = static_cast<Index>(rows.size());
-  Matrix pt = Matrix::Zero(k, m);  // row i's projections in column i
-  for (Index c = 0; c < X.cols(); ++c) {
-    const auto w = units.W1.col(c);
-    for (Index i = 0; i < m; ++i) {
-      pt.col(i) += X(rows[static_cast<std::size_t>(i)], c) * w;
+Matrix row_projections(const Matrix& A,
+                       const Matrix& X,
+                       const std::vector<Index>& rows,
+                       int num_threads) {
+  // Each sum in column order, one multiply-add per column in a plain loop: the same bits
+  // whatever matrix the rows sit in and however they are chunked (a product kernel's rounding
+  // depends on where a row falls in its register blocks). A chunk of rows at a time, its
+  // entries of each column gathered once and added into every unit's sums as a vector (a k-vector
+  // per row and column was 0.13 s for 200,000 rows, d = 100, k = 10).
+  constexpr Index kChunk = 1024;
+  const Index k = A.rows(), d = X.cols(), m = static_cast<Index>(rows.size());
+  Matrix out = Matrix::Zero(m, k);
+  parallel_for((m + kChunk - 1) / kChunk, num_threads, [&](Index chunk) {
+    const Index begin = chunk * kChunk, len = std::min(kChunk, m - begin);
+    std::vector<double> x(static_cast<std::size_t>(len));
+    for (Index c = 0; c < d; ++c) {
+      for (Index i = 0; i < len; ++i) {
+        x[static_cast<std::size_t>(i)] = X(rows[static_cast<std::size_t>(begin + i)], c);
+      }
+      for (Index j = 0; j < k; ++j) {
+        const double a = A(j, c);
+        double* sums = out.col(j).data() + begin;
+        for (Index i = 0; i < len; ++i) {
+          sums[i] += x[static_cast<std::size_t>(i)] * a;
+        }
+      }
     }
-  }
-  return pt.transpose();
+  });
+  return out;
+}
+
+Matrix unit_projections(const Units& units,
+                        const Matrix& X,
+                        const std::vector<Index>& rows,
+                        int num_threads) {
+  return row_projections(units.W1, X, rows, num_threads);
 }
 
 std::vector<Index> soften_steps(Activation act, const Matrix& p, BiasFit& fit) {
@@ -124,8 +149,11 @@ BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used) {
   if (saturates(problem.activation)) {
     // The rows of the least-squares fit's sample (the streamed trainer holds the same ones).
     soften_steps(problem.activation,
-                 problem.context.reducer().gather_rows(unit_projections(
-                     problem.units, problem.X, lsq_sample_rows(problem.X.rows(), problem.context))),
+                 problem.context.reducer().gather_rows(
+                     unit_projections(problem.units,
+                                      problem.X,
+                                      lsq_sample_rows(problem.X.rows(), problem.context),
+                                      problem.context.num_threads())),
                  fit);
   }
   return fit;

@@ -137,6 +137,15 @@ Subspace subspace_from(const SymmetricTensor3& T,
                        const SubspaceOptions& options,
                        std::uint64_t seed);
 
+/// Whether the core takes a quadratic control variate in z = Qᵀx̃ (the full quadratic was too
+/// costly, and the rows are many against the k-dimensional one's features, or it was asked for).
+/// Then HOOI runs again under those lower-variance labels, and find_subspace's HOOI before it
+/// needs only its first sweep (first_hooi_options).
+bool core_quadratic(const Residuals& labels, const MomentOptions& options, Index rows, Index k);
+/// The subspace options of find_subspace: `options`, or one sweep of them when the core's
+/// quadratic control variate (and its HOOI) follows.
+SubspaceOptions first_hooi_options(const SubspaceOptions& options, bool core_quadratic);
+
 /// Decompose: the k×k×k core (with a quadratic control variate in z = Qᵀx̃ when the full one
 /// was too costly), its CP decomposition and its split-half noise level.
 struct Directions : StageReport {
@@ -340,7 +349,17 @@ bool saturates(Activation act);
 
 /// The rows' projections p_ij = ⟨W1_j, x_i⟩ on the units' directions (before the bias
 /// estimator's rescale), row by row (the same bits for any set of rows around them).
-Matrix unit_projections(const Units& units, const Matrix& X, const std::vector<Index>& rows);
+/// The rows `rows` of X (local indices) times Aᵀ (A k×d): m×k, each entry summed in column
+/// order, so its bits do not depend on where the row sits or how the rows are split.
+Matrix row_projections(const Matrix& A,
+                       const Matrix& X,
+                       const std::vector<Index>& rows,
+                       int num_threads);
+/// row_projections of the map-back's first layer, W1: the units' pre-bias activations.
+Matrix unit_projections(const Units& units,
+                        const Matrix& X,
+                        const std::vector<Index>& rows,
+                        int num_threads);
 
 /// A bounded unit (sigmoid, tanh) with fewer than min(20, rows/10) rows of a sample (p: its
 /// unit_projections, the same on every part: lsq_sample_rows's) on its slope (activation between

@@ -377,7 +377,10 @@ void fit_layers(const StreamedFit& f, const Matrix& Ubar, TrainResult& result, S
   if (detail::saturates(o.activation)) {
     std::vector<Index> every(static_cast<std::size_t>(f.sample_X.rows()));
     std::iota(every.begin(), every.end(), Index{0});
-    detail::soften_steps(o.activation, detail::unit_projections(units, f.sample_X, every), biases);
+    detail::soften_steps(
+        o.activation,
+        detail::unit_projections(units, f.sample_X, every, f.context.num_threads()),
+        biases);
   }
   absorb(result, biases);
   detail::set_first_layer(units, biases, net);

@@ -188,6 +188,27 @@ Residuals residualize_labels(const Matrix& Xs,
   return out;
 }
 
+bool core_quadratic(const Residuals& labels, const MomentOptions& options, Index rows, Index k) {
+  const Residualize asked = options.residualize;
+  // Auto: only when the rows are many against the k-dimensional quadratic's features (the same
+  // rule as for the full one); an explicit Quadratic always takes it.
+  return labels.used == Residualize::Linear &&
+         (asked == Residualize::Quadratic ||
+          (asked == Residualize::Auto &&
+           resolve_residualize(Residualize::Auto, rows, k) == Residualize::Quadratic));
+}
+
+SubspaceOptions first_hooi_options(const SubspaceOptions& options, bool core_quadratic) {
+  SubspaceOptions out = options;
+  if (core_quadratic && options.max_sweeps > 0) {
+    // Only the quadratic's subspace comes from this HOOI: the subspace itself converges in the
+    // HOOI under the quadratic's labels, which starts where this one stops. (Two full HOOIs
+    // took five sweeps of d×k(k+1)/2 products where this takes three or four.)
+    out.max_sweeps = 1;
+  }
+  return out;
+}
+
 Subspace find_subspace(const Matrix& Xs,
                        const MixtureScore* mixture,
                        const Residuals& labels,
@@ -326,23 +347,15 @@ Directions decompose_core(const Matrix& Xs,
   // When the quadratic control variate was too costly in all d inputs, it is still cheap in the
   // k projected ones: a quadratic in z = Qᵀx̃ is a quadratic in x, so E[g S3] = 0 still holds,
   // with 1 + k + k(k+1)/2 features.
-  const Residualize asked = o.moments.residualize;
-  // Auto: only when the rows are many against the k-dimensional quadratic's features (the same
-  // rule as for the full one); an explicit Quadratic always takes it.
-  const bool core_quadratic =
-      labels.used == Residualize::Linear &&
-      (asked == Residualize::Quadratic ||
-       (asked == Residualize::Auto &&
-        resolve_residualize(Residualize::Auto, context.global_rows(Xs.rows()), k) ==
-            Residualize::Quadratic));
+  const bool quadratic = core_quadratic(labels, o.moments, context.global_rows(Xs.rows()), k);
   // The rows in the subspace, Z = Xs Q: the core, its noise level and the quadratic control
   // variate all come from Z, with no further pass over Xs.
   Matrix Q = subspace.Q;
   Matrix Z = project(Xs, Q, context);
-  Vector r_core =
-      core_quadratic ? residualize(Z, labels.r, Residualize::Quadratic, context) : labels.r;
-  rep.quadratic_in_subspace = core_quadratic;
-  if (core_quadratic && o.subspace.max_sweeps > 0) {
+  Vector r_core = quadratic ? residualize(Z, labels.r, Residualize::Quadratic, context) : labels.r;
+  rep.quadratic_in_subspace = quadratic;
+  SubspaceResult sub2;
+  if (quadratic && o.subspace.max_sweeps > 0) {
     // The lower-variance labels sharpen the subspace too: HOOI again from Q, then refit the
     // control variate in the refined subspace.
     SubspaceOptions again = o.subspace;
@@ -350,8 +363,7 @@ Directions decompose_core(const Matrix& Xs,
     again.seed = derive_seed(o.seed, 21);
     again.start = Q;
     again.sketch = false;  // Q is already close: a random sketch would only pull it away
-    const SubspaceResult sub2 =
-        tensor_subspace(*moment_tensor(Xs, mixture, r_core, context), again);
+    sub2 = tensor_subspace(*moment_tensor(Xs, mixture, r_core, context), again);
     Q = sub2.Q;
     rep.subspace_sweeps += sub2.sweeps;
     rep.subspace_gap = sub2.gap;
@@ -369,7 +381,12 @@ Directions decompose_core(const Matrix& Xs,
                                   },
                                   derive_seed(o.seed, 23),
                                   context);
-  return directions_from_core(core_fit, Q, std::move(rep), o, context);
+  Directions found = directions_from_core(core_fit, Q, std::move(rep), o, context);
+  if (sub2.status != Status::Success && sub2.sweeps > 0 && found.status == Status::Success) {
+    found.status = sub2.status;  // the subspace's own HOOI (find_subspace's was its first sweep)
+    found.message = sub2.message;
+  }
+  return found;
 }
 
 Directions directions_from_blocks(Index n,
