@@ -142,6 +142,7 @@ Standardizer detail::standardizer_from_moments(const Vector& mean,
   }
   Standardizer s;
   s.mean = mean;
+  s.covariance = cov;
   for (Index j = 0; j < d; ++j) {
     if (grouped[static_cast<std::size_t>(j)]) {
       s.one_hot_columns.push_back(j);

@@ -59,6 +59,49 @@ Matrix standardised_columns(const Matrix& X, const nnlift::Standardizer& st) {
 }  // namespace
 
 TEST_SUITE("smalldata") {
+  TEST_CASE("smalldata: the output layer's normal equations from the inputs' covariance") {
+    // With a linear term, regression's normal equations take the standardised inputs' block
+    // from the standardiser's covariance of the same rows: the same fit as summing the rows'
+    // design, for a given ridge and for the one chosen (a constant column, correlated columns,
+    // a column far from zero; one and two threads).
+    nnlift::detail::Rng rng(9);
+    const Index n = 3000, d = 6, k = 3;
+    Matrix X = rng.normal_matrix(n, d) * 2.0;
+    X.col(2) = X.col(0) * 0.9 + X.col(2) * 0.1;
+    X.col(4).setConstant(7.0);
+    X.col(5).array() += 50.0;
+    const Matrix H = (X * rng.normal_matrix(d, k) * 0.3).array().tanh().matrix();
+    nnlift::detail::Labels labels;
+    labels.y = X.col(1) * 0.5 + H.col(0) - H.col(2) * 2.0 + Vector(rng.normal_matrix(n, 1)) * 0.1;
+    for (const int threads : {1, 2}) {
+      const nnlift::ExecutionContext context(threads);
+      CAPTURE(threads);
+      const nnlift::Standardizer st = nnlift::fit_standardizer(X, {}, context);
+      REQUIRE(st.covariance.rows() == d);
+      for (const double ridge : {1e-6, 1e-1}) {
+        nnlift::OutputOptions o;
+        o.ridge = ridge;
+        nnlift::TwoLayerNetwork summed, from_cov;
+        nnlift::detail::fit_output_layer(
+            H, &X, st, labels, nnlift::Task::Regression, o, context, summed, nullptr, false);
+        nnlift::detail::fit_output_layer(
+            H, &X, st, labels, nnlift::Task::Regression, o, context, from_cov, nullptr, true);
+        CHECK((summed.W2 - from_cov.W2).cwiseAbs().maxCoeff() < 1e-9);
+        CHECK((summed.C - from_cov.C).cwiseAbs().maxCoeff() < 1e-9);
+        CHECK(std::abs(summed.b2(0) - from_cov.b2(0)) < 1e-8);
+      }
+      // The ridge chosen (GCV over the grid, with and without the units): the same choice.
+      nnlift::TwoLayerNetwork summed, from_cov;
+      const nnlift::detail::OutputFit a = nnlift::detail::fit_output_layer(
+          H, &X, st, labels, nnlift::Task::Regression, {}, context, summed, nullptr, false);
+      const nnlift::detail::OutputFit b = nnlift::detail::fit_output_layer(
+          H, &X, st, labels, nnlift::Task::Regression, {}, context, from_cov, nullptr, true);
+      CHECK(a.ridge == b.ridge);
+      CHECK(a.linear_only() == b.linear_only());
+      CHECK((summed.W2 - from_cov.W2).cwiseAbs().maxCoeff() < 1e-9);
+    }
+  }
+
   TEST_CASE("smalldata: the ridge's leave-one-out error is exact, with the units' charge") {
     // Few rows, where the leave-one-out error and GCV differ: every ridge's score from one pass
     // equals refitting without each row in turn.

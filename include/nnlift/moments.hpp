@@ -18,10 +18,13 @@ namespace nnlift {
 /// With r = d, W = U Λ^{-1/2} Uᵀ D^{-1/2} (D the column variances), which is Σ̂^{-1/2} when the
 /// columns have equal variance; with r < d, W = Λ_r^{-1/2} U_rᵀ D^{-1/2} (r×d).
 struct Standardizer {
-  Vector mean;                           ///< μ̂, d
-  Matrix W;                              ///< r×d whitening map
-  Matrix W_inverse;                      ///< d×r with W · W_inverse = I_r (Σ̂^{1/2} when r = d)
-  Vector inv_sd;                         ///< 1/σ̂_j per column (0 for a constant column)
+  Vector mean;       ///< μ̂, d
+  Matrix W;          ///< r×d whitening map
+  Matrix W_inverse;  ///< d×r with W · W_inverse = I_r (Σ̂^{1/2} when r = d)
+  Vector inv_sd;     ///< 1/σ̂_j per column (0 for a constant column)
+  /// Σ̂ (d×d, divisor n) of the rows it was fitted on: the output layer's normal equations take
+  /// their linear term's block from it instead of summing it again.
+  Matrix covariance;
   std::vector<Index> constant_columns;   ///< columns with zero variance (ignored by W)
   std::vector<Index> collinear_columns;  ///< columns carrying a dropped eigen-direction
   /// Directions dropped because a one-hot group sums to one (StandardizerOptions::

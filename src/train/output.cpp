@@ -44,6 +44,8 @@ struct Design {
   bool hidden = true;
   // Non-null: these rows' whole design, built once (rows_of() then views its rows).
   const Matrix* built = nullptr;
+  // st was fitted on exactly these rows: st.covariance is their inputs' covariance.
+  bool covariance_known = false;
   // The design for a hidden factor: without the units' columns for kUnitsLeftOut.
   Design with_factor(double factor) const {
     Design out = *this;
@@ -62,6 +64,10 @@ struct Design {
     scratch = block(b, c);
     return scratch;
   }
+  // The linear term's columns of rows [b, b + c): the standardised inputs.
+  Matrix linear_block(Index b, Index c) const {
+    return (X->middleRows(b, c).rowwise() - st.mean.transpose()) * st.inv_sd.asDiagonal();
+  }
   Matrix block(Index b, Index c) const {
     Matrix F(c, p());
     if (hidden) {
@@ -70,8 +76,7 @@ struct Design {
       F.leftCols(k()).setZero();
     }
     if (X != nullptr) {
-      F.middleCols(k(), r()) =
-          (X->middleRows(b, c).rowwise() - st.mean.transpose()) * st.inv_sd.asDiagonal();
+      F.middleCols(k(), r()) = linear_block(b, c);
     }
     F.col(p() - 1).setOnes();
     return F;
@@ -273,8 +278,50 @@ OutputFit set_output_weights(
 // [FᵀF | Fᵀy | yᵀy] / n of the design and labels, in one pass: the Gram matrix of [F, y], its
 // lower triangle by a symmetric rank update (half the multiply-adds of a general product), then
 // mirrored.
+// With a linear term, the standardised inputs' block of FᵀF/n is D_σ Σ̂ D_σ (D_σ = diag(1/σ̂)),
+// from the standardiser's covariance of the same rows: only the units' columns, the intercept and
+// y are summed, with their products with the inputs, (k + 2)(r + k + 2) numbers a row instead of
+// (p + 1)²/2 (at d = 100, k = 10: 0.20 s → 0.06 s for 10⁶ rows).
+Matrix normal_equations_from_covariance(const Design& D,
+                                        const Vector& y,
+                                        const ExecutionContext& context) {
+  const Index k = D.k(), r = D.r(), p = D.p();
+  // Rows 0..k+1: the Gram matrix of G = [H, 1, y]; rows k+2..: (standardised X)ᵀ G.
+  const Matrix sums = context.mean(D.rows(), k + 2 + r, k + 2, [&](Index b, Index c) {
+    Matrix G(c, k + 2);
+    if (D.hidden) {
+      G.leftCols(k) = D.H.middleRows(b, c);
+    } else {
+      G.leftCols(k).setZero();
+    }
+    G.col(k).setOnes();
+    G.col(k + 1) = y.segment(b, c);
+    Matrix out(k + 2 + r, k + 2);
+    Matrix gram = Matrix::Zero(k + 2, k + 2);
+    gram.selfadjointView<Eigen::Lower>().rankUpdate(G.transpose());
+    out.topRows(k + 2) = gram.selfadjointView<Eigen::Lower>();
+    out.bottomRows(r).noalias() = D.linear_block(b, c).transpose() * G;
+    return out;
+  });
+  // Design column of each column of G: the units, the intercept (p − 1), y (p).
+  const auto column = [&](Index g) { return g < k ? g : (g == k ? p - 1 : p); };
+  Matrix normal(p + 1, p + 1);
+  normal.block(k, k, r, r) = D.st.inv_sd.asDiagonal() * D.st.covariance * D.st.inv_sd.asDiagonal();
+  for (Index a = 0; a < k + 2; ++a) {
+    for (Index b = 0; b < k + 2; ++b) {
+      normal(column(a), column(b)) = sums(a, b);
+    }
+    normal.col(column(a)).segment(k, r) = sums.col(a).tail(r);
+    normal.row(column(a)).segment(k, r) = sums.col(a).tail(r).transpose();
+  }
+  return normal;
+}
+
 Matrix normal_equations(const Design& D, const Vector& y, const ExecutionContext& context) {
   const Index p = D.p();
+  if (D.X != nullptr && D.covariance_known && D.st.covariance.rows() == D.r()) {
+    return normal_equations_from_covariance(D, y, context);
+  }
   return context.mean(D.rows(), p + 1, p + 1, [&](Index b, Index c) {
     Matrix Fy(c, p + 1);
     Fy.leftCols(p) = D.block(b, c);
@@ -794,8 +841,10 @@ OutputFit fit_output_layer(const Matrix& H,
                            const OutputOptions& options,
                            const ExecutionContext& context,
                            TwoLayerNetwork& net,
-                           LinearOnlyScores* linear_only) {
-  const Design D{H, X, st};
+                           LinearOnlyScores* linear_only,
+                           bool st_fitted_here) {
+  Design D{H, X, st};
+  D.covariance_known = st_fitted_here;
   const RidgeChoice fit = task == Task::Regression
                               ? fit_ridge(D, labels.y, options.ridge, context)
                               : fit_class_output(D, labels, options.ridge, context, linear_only);

@@ -408,6 +408,8 @@ struct LinearOnlyScores {
   /// after the units' (outputs × (r + 1)): the final fit's start when that model is chosen.
   std::vector<Matrix> fits;
 };
+/// `st_fitted_here`: st was fitted on exactly these rows (of every part), so that regression's
+/// normal equations take the linear term's block from st.covariance instead of summing it.
 OutputFit fit_output_layer(const Matrix& H,
                            const Matrix* X,
                            const Standardizer& st,
@@ -416,7 +418,8 @@ OutputFit fit_output_layer(const Matrix& H,
                            const OutputOptions& options,
                            const ExecutionContext& context,
                            TwoLayerNetwork& net,
-                           LinearOnlyScores* linear_only = nullptr);
+                           LinearOnlyScores* linear_only = nullptr,
+                           bool st_fitted_here = false);
 
 /// Regression's ridge choice, exposed for its tests: the grid of λ, and for each λ the exact
 /// leave-one-out mean squared error of the design [H, z, 1] (z the column-standardised X, or

@@ -260,7 +260,8 @@ void fit_layers(const LayerInputs& in, const Matrix& Ubar, TrainResult& result, 
                                                             o.output,
                                                             in.context,
                                                             net,
-                                                            in.linear_only);
+                                                            in.linear_only,
+                                                            true);
   result.output_ridge = output.ridge;
   result.output_linear_only = output.linear_only();
   absorb(result, output);
