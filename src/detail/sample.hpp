@@ -27,7 +27,9 @@ inline std::vector<Index> strided_rows(Index n,
 
 /// The rows of strided_rows, gathered from every part: every part holds the same sample.
 inline Matrix strided_sample(const Matrix& X, const ExecutionContext& context, Index sample_rows) {
-  return context.reducer().gather_rows(X(strided_rows(X.rows(), context, sample_rows), Eigen::all));
+  Matrix local = X(strided_rows(X.rows(), context, sample_rows), Eigen::all);
+  // Every row is here: the sample as it is, without gather_rows's copy of it.
+  return context.reducer().single_part() ? local : context.reducer().gather_rows(local);
 }
 
 }  // namespace nnlift::detail

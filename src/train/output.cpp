@@ -119,6 +119,7 @@ struct RidgeChoice {
   Vector beta;
   double ridge = 0;
   double hidden_factor = 1;
+  double train_mse = std::numeric_limits<double>::quiet_NaN();  ///< regression (normal_mse)
 };
 
 // The normal equations [FᵀF | Fᵀy | yᵀy] / n of a design with k unit columns, and the ridge
@@ -332,19 +333,33 @@ Matrix normal_equations(const Design& D, const Vector& y, const ExecutionContext
   });
 }
 
+// The training rows' mean squared error of the fit β, from the normal equations [A | g | yy]
+// (no pass over the rows); NaN where it is within the cancellation's rounding of yy.
+double normal_mse(const Matrix& normal, const Vector& beta) {
+  const Index p = normal.rows() - 1;
+  const double yy = normal(p, p);
+  const double mse =
+      yy - 2.0 * beta.dot(normal.col(p).head(p)) + beta.dot(normal.topLeftCorner(p, p) * beta);
+  return beta.size() == p && mse > 1e-10 * yy ? mse : std::numeric_limits<double>::quiet_NaN();
+}
+
 RidgeChoice fit_ridge(const Design& D,
                       const Vector& y,
                       const std::optional<double>& ridge,
                       const ExecutionContext& context) {
   const Index p = D.p();
   const Index rows = context.global_rows(D.rows());
-  const NormalEquations ne(normal_equations(D, y, context), D.k(), D.st);
+  const Matrix normal = normal_equations(D, y, context);
+  const NormalEquations ne(normal, D.k(), D.st);
   const bool exact = static_cast<double>(rows) * static_cast<double>(p * p) <= kLeaveOneOutCost;
-  return ridge_from_normal(ne,
-                           rows,
-                           ridge,
-                           exact && !ridge ? leave_one_out(D, y, ne, ne.factors(), context)
-                                           : std::vector<std::vector<double>>());
+  RidgeChoice fit =
+      ridge_from_normal(ne,
+                        rows,
+                        ridge,
+                        exact && !ridge ? leave_one_out(D, y, ne, ne.factors(), context)
+                                        : std::vector<std::vector<double>>());
+  fit.train_mse = normal_mse(normal, fit.beta);
+  return fit;
 }
 
 // The ridge given, or chosen on the grid: by `exact`, the leave-one-out scores of each of
@@ -848,7 +863,9 @@ OutputFit fit_output_layer(const Matrix& H,
   const RidgeChoice fit = task == Task::Regression
                               ? fit_ridge(D, labels.y, options.ridge, context)
                               : fit_class_output(D, labels, options.ridge, context, linear_only);
-  return set_output_weights(fit, D.k(), D.r(), st, net);
+  OutputFit out = set_output_weights(fit, D.k(), D.r(), st, net);
+  out.train_mse = fit.train_mse;
+  return out;
 }
 
 OutputFit output_from_normal(const Matrix& normal,
@@ -858,16 +875,10 @@ OutputFit output_from_normal(const Matrix& normal,
                              const OutputOptions& options,
                              TwoLayerNetwork& net) {
   const Index r = normal.rows() - 2 - k;
-  const Index p = normal.rows() - 1;
   const RidgeChoice fit = ridge_from_normal(
       NormalEquations(normal, k, st), rows, options.ridge, std::vector<std::vector<double>>());
   OutputFit out = set_output_weights(fit, k, r, st, net);
-  const double yy = normal(p, p);
-  const double mse = yy - 2.0 * fit.beta.dot(normal.col(p).head(p)) +
-                     fit.beta.dot(normal.topLeftCorner(p, p) * fit.beta);
-  if (fit.beta.size() == p && mse > 1e-10 * yy) {
-    out.train_mse = mse;
-  }
+  out.train_mse = normal_mse(normal, fit.beta);
   return out;
 }
 

@@ -394,8 +394,8 @@ BiasFit bias_by_fourier(const BiasProblem& problem, const BiasFit& start);  // b
 struct OutputFit : StageReport {
   double ridge = 0;
   double hidden_factor = 1;
-  /// output_from_normal: the training MSE from the normal equations, yᵀy/n − 2βᵀFᵀy/n +
-  /// βᵀFᵀFβ/n, when that difference keeps at least 6 digits (MSE > 1e-10 · yᵀy/n); else NaN.
+  /// Regression: the training MSE from the normal equations, yᵀy/n − 2βᵀFᵀy/n + βᵀFᵀFβ/n, when
+  /// that difference keeps at least 6 digits (MSE > 1e-10 · yᵀy/n); else (and for classes) NaN.
   double train_mse = std::numeric_limits<double>::quiet_NaN();
   bool linear_only() const { return !std::isfinite(hidden_factor); }
 };

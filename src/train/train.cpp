@@ -230,8 +230,9 @@ struct LayerInputs {
 
 // Map back, then biases (§4.4) and the output layer (§4.5), for the directions Ubar (d×k,
 // standardised coordinates) and the extra units after them: the network's layers and the
-// stages' reports in `result`; with a clock, a lap after each stage.
-void fit_layers(const LayerInputs& in, const Matrix& Ubar, TrainResult& result, StageClock* clock) {
+// stages' reports in `result`; with a clock, a lap after each stage. Returns whether the output
+// layer gave the training loss (regression's, from its normal equations) in result.train_loss.
+bool fit_layers(const LayerInputs& in, const Matrix& Ubar, TrainResult& result, StageClock* clock) {
   const Matrix& X = in.data.X;
   const Vector& y = in.labels.y;
   const TrainOptions& o = in.o;
@@ -268,6 +269,11 @@ void fit_layers(const LayerInputs& in, const Matrix& Ubar, TrainResult& result, 
   if (clock != nullptr) {
     clock->lap("output layer");
   }
+  if (std::isfinite(output.train_mse)) {
+    result.train_loss = output.train_mse;  // no pass over the rows
+    return true;
+  }
+  return false;
 }
 
 // The standard errors by which the random start's refinement must beat the moment start's: the
@@ -559,16 +565,19 @@ TrainResult run_pipeline(const Dataset& data,
     // The state before the layers, for the second candidate (its own warnings, not these).
     const std::optional<TrainResult> before =
         second_order.empty() ? std::nullopt : std::optional<TrainResult>(result);
-    fit_layers(in, Ubar, result, &clock);
+    scored = fit_layers(in, Ubar, result, &clock);
     if (before) {
       // Units from M2 (--weak-units; stages.hpp). With weak units, the refinement and validation
       // rows, auto refines both: the better start need not refine to the better network.
       TrainResult other =
           *detail::best_second_order(second_order, *before, [&](const Matrix& U, TrainResult& r) {
-            fit_layers(in, U, r, nullptr);
-            training_scores(r.network, X, data.y, context, r);
+            if (!fit_layers(in, U, r, nullptr)) {
+              training_scores(r.network, X, data.y, context, r);
+            }
           });
-      training_scores(net, X, data.y, context, result);
+      if (!scored) {
+        training_scores(net, X, data.y, context, result);
+      }
       scored = true;
       if (o.refine.enabled && validation != nullptr && validation->curves == nullptr &&
           o.moments.weak_units == WeakUnits::Auto && !result.moments.weak_units.empty()) {
@@ -586,7 +595,8 @@ TrainResult run_pipeline(const Dataset& data,
     clock.lap("refine (L-BFGS)");
   }
 
-  if (o.refine.enabled || !scored) {  // else the weak units' choice scored the network kept
+  // Else the output layer (regression) or the weak units' choice scored the network kept.
+  if (o.refine.enabled || !scored) {
     training_scores(net, X, data.y, context, result);
   }
   net.metadata_json = detail::metadata(o, result, rows, d, data.target_name, ybar);
