@@ -122,6 +122,10 @@ TEST_SUITE("train") {
     CHECK(r.moments.weak_units.empty());
     CHECK(r.stages.size() == 6);
     CHECK(r.network.inputs == s.truth.inputs);
+    // The training MSE (from the output layer's normal equations) is the rows' own.
+    const Vector f = nnlift::predict_value(r.network, s.X_train).col(0);
+    const double mse = (f - s.y_train).squaredNorm() / static_cast<double>(f.size());
+    CHECK(r.train_loss == doctest::Approx(mse).epsilon(1e-9));
   }
 
   TEST_CASE("train: random init and given directions succeed with an empty message") {
