@@ -1,5 +1,6 @@
 // Least-squares biases with the directions fixed (ALGORITHM.md §4.4c), by variable projection.
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -8,6 +9,7 @@
 #include "detail/activation_traits.hpp"
 #include "detail/io.hpp"
 #include "detail/lbfgs.hpp"
+#include "detail/parallel.hpp"
 #include "detail/sample.hpp"
 #include "detail/text.hpp"
 #include "train/stages.hpp"
@@ -89,11 +91,18 @@ BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
   const Units& u = p.units;
   const Index k = u.W1.rows();
   const std::vector<Index> picked = lsq_sample_rows(p.Xs.rows(), p.context);
-  Matrix local(static_cast<Index>(picked.size()), k + 1);
-  local.leftCols(k) = row_projections(u.Ubar.transpose(), p.Xs, picked, p.context.num_threads());
-  for (std::size_t i = 0; i < picked.size(); ++i) {
-    local(static_cast<Index>(i), k) = p.y(picked[i]);
-  }
+  const Index m = static_cast<Index>(picked.size());
+  Matrix local(m, k + 1);
+  // Row by row (each row's product as it always was: on a few dozen rows the fit's outcome can
+  // turn on the last bit of its inputs), a chunk of rows per task.
+  constexpr Index kChunk = 4096;
+  parallel_for((m + kChunk - 1) / kChunk, p.context.num_threads(), [&](Index chunk) {
+    for (Index i = chunk * kChunk; i < std::min(m, (chunk + 1) * kChunk); ++i) {
+      const Index row = picked[static_cast<std::size_t>(i)];
+      local.row(i).head(k) = p.Xs.row(row) * u.Ubar;
+      local(i, k) = p.y(row);
+    }
+  });
   const Matrix sample = p.context.reducer().gather_rows(local);
   return bias_by_lsq_on(p, start, sample.leftCols(k), sample.col(k));
 }
