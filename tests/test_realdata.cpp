@@ -1287,4 +1287,43 @@ TEST_SUITE("score models") {
                          std::invalid_argument);
   }
 #endif
+
+  TEST_CASE("biases: the least-squares objective's gradient, with the scales' pull") {
+    // Central differences on every parameter (b̃ and log s of each unit), without and with the
+    // pull toward the moment estimate's scales, which must add ½ pull ‖log s − log s0‖².
+    nnlift::detail::Rng rng(3);
+    const Index m = 300, k = 3;
+    const Matrix t = rng.normal_matrix(m, k);
+    const Vector y = (t.col(0).array().tanh() - 0.5 * t.col(2).array()).matrix() +
+                     Vector(rng.normal_matrix(m, 1)) * 0.1;
+    const Vector log_scale0 = (Vector(k) << 0.2, -0.3, 0.1).finished();
+    const Vector theta = (Vector(2 * k) << 0.3, -0.2, 0.5, 0.4, -0.1, 0.7).finished();
+    for (const double pull : {0.0, 0.05}) {
+      Vector grad;
+      const double f = nnlift::detail::bias_lsq_objective(
+          t, y, nnlift::Activation::Sigmoid, 1e-3, log_scale0, pull, theta, grad);
+      REQUIRE(grad.size() == 2 * k);
+      for (Index i = 0; i < 2 * k; ++i) {
+        const double h = 1e-5;
+        Vector up = theta, down = theta, unused;
+        up(i) += h;
+        down(i) -= h;
+        const double numeric =
+            (nnlift::detail::bias_lsq_objective(
+                 t, y, nnlift::Activation::Sigmoid, 1e-3, log_scale0, pull, up, unused) -
+             nnlift::detail::bias_lsq_objective(
+                 t, y, nnlift::Activation::Sigmoid, 1e-3, log_scale0, pull, down, unused)) /
+            (2 * h);
+        CAPTURE(pull);
+        CAPTURE(i);
+        CHECK(grad(i) == doctest::Approx(numeric).epsilon(1e-6).scale(1e-3));
+      }
+      // The pull's own share of the value.
+      Vector unused;
+      const double without = nnlift::detail::bias_lsq_objective(
+          t, y, nnlift::Activation::Sigmoid, 1e-3, log_scale0, 0.0, theta, unused);
+      CHECK(f - without ==
+            doctest::Approx(0.5 * pull * (theta.tail(k) - log_scale0).squaredNorm()));
+    }
+  }
 }

@@ -22,6 +22,8 @@ constexpr Index kBiasRows = 200000;
 // The fitted scale of a unit stays within this factor of the moment estimate's, or the unit
 // keeps its start.
 constexpr double kMaxRescale = 1e6;
+// The scales' pull toward the moment estimate's, in rows' worth of Var(y) (bias_by_lsq_on).
+constexpr double kScalePull = 0.25;
 
 // Variable projection: with the directions fixed, unit j is σ(s_j t_j + b_j) with t = Xs Ū. For
 // given (b, s) the output layer is a ridge solve; L-BFGS moves (b, log s) using the
@@ -32,6 +34,9 @@ struct BiasObjective {
   Activation act;
   double ridge;
   ExecutionContext context;
+  // ½ scale_penalty ‖log s − log_scale0‖²: the scales' pull toward the moment estimate's.
+  Vector log_scale0;
+  double scale_penalty = 0;
   // σ(z) and σ'(z) of the last evaluation, written by the ridge pass (each block its own rows)
   // and read by the gradient pass: one transcendental per entry instead of three.
   mutable Matrix H, dH;
@@ -81,7 +86,10 @@ struct BiasObjective {
     // as large as the true one near the optimum, and every run ended in a failed line search.
     const double slope = a2.squaredNorm() * ridge / static_cast<double>(k);
     grad = g.col(0).head(2 * k) + slope * g.col(0).segment(2 * k + 1, 2 * k);
-    return g(2 * k, 0) + 0.5 * fit.penalty * a2.squaredNorm();
+    const Vector drift = theta.tail(k) - log_scale0;
+    grad.tail(k) += scale_penalty * drift;
+    return g(2 * k, 0) + 0.5 * fit.penalty * a2.squaredNorm() +
+           0.5 * scale_penalty * drift.squaredNorm();
   }
 };
 
@@ -107,6 +115,19 @@ BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
   return bias_by_lsq_on(p, start, sample.leftCols(k), sample.col(k));
 }
 
+double bias_lsq_objective(const Matrix& t,
+                          const Vector& y,
+                          Activation activation,
+                          double ridge,
+                          const Vector& log_scale0,
+                          double pull,
+                          const Vector& theta,
+                          Vector& grad) {
+  const BiasObjective objective{
+      t, y, activation, ridge, ExecutionContext(1), log_scale0, pull, {}, {}};
+  return objective(theta, grad);
+}
+
 std::vector<Index> lsq_sample_rows(Index n, const ExecutionContext& context) {
   // A strided subsample by global row index (strided rather than leading rows, so that a sorted
   // file does not bias it), gathered so that every part fits the same 2k numbers.
@@ -126,7 +147,20 @@ BiasFit bias_by_lsq_on(const BiasProblem& p,
     theta(j) = start.b1(j) + u.W1.row(j).dot(p.st.mean);
     theta(k + j) = std::log(u.scale(j));
   }
-  BiasObjective objective{t, y_fit, p.activation, p.ridge, p.context.local(), {}, {}};
+  // On few rows the scales can run off to fit a handful of them (a step), and where they end
+  // turned on the last bits of the inputs: a pull toward the moment estimate's scale worth
+  // Var(y) per unit of log-scale² over the sample's rows, nothing on many rows.
+  const double m = static_cast<double>(y_fit.size());
+  const double var_y = (y_fit.array() - y_fit.mean()).square().mean();
+  BiasObjective objective{t,
+                          y_fit,
+                          p.activation,
+                          p.ridge,
+                          p.context.local(),
+                          theta.tail(k),
+                          kScalePull * var_y / std::max(m, 1.0),
+                          {},
+                          {}};
   const LBFGSpp::LBFGSParam<double> param = tight_lbfgs(200);
   const LbfgsRun run = run_lbfgs(objective, theta, param);
   BiasFit fit = start;

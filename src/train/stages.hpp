@@ -377,6 +377,17 @@ BiasFit bias_by_lsq_on(const BiasProblem& problem,
                        const BiasFit& start,
                        const Matrix& t,
                        const Vector& y_fit);
+/// The least-squares biases' objective at θ = (b̃, log s) (its gradient in `grad`), for its
+/// tests: ½ mean residual² of the ridge fit of y on σ(t diag(s) + b̃) (envelope gradient), plus
+/// ½ pull ‖log s − log_scale0‖², the scales' pull toward the moment estimate's.
+double bias_lsq_objective(const Matrix& t,
+                          const Vector& y,
+                          Activation activation,
+                          double ridge,
+                          const Vector& log_scale0,
+                          double pull,
+                          const Vector& theta,
+                          Vector& grad);
 /// The rows of the least-squares bias fit's subsample: every stride-th global row, with stride
 /// chosen for at most 200,000 rows; the local indices of this part's rows among them.
 std::vector<Index> lsq_sample_rows(Index local_rows, const ExecutionContext& context);
