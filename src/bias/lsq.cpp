@@ -48,7 +48,8 @@ struct BiasObjective {
     if (H.rows() != n || H.cols() != k) {
       H.resize(n, k);
       dH.resize(n, k);
-      // Before the first touch: the first evaluation's fresh pages took 70 ms at n = 200,000.
+      // Before the first touch: with fresh 4 kB pages the first evaluation took 77 ms at
+      // n = 200,000, the others 7-8 ms (an instrumented build of tools/bench_train).
       advise_huge_pages(H);
       advise_huge_pages(dH);
     }

@@ -121,11 +121,14 @@ struct Subspace : StageReport {
   double gap = 0;
 };
 /// `mixture`: the score of a fitted input mixture; null: the standard Gaussian's (here and below).
+/// `first_sweep_only` (core_quadratic: decompose_core's HOOI follows): one HOOI sweep, and not
+/// converging is no failure.
 Subspace find_subspace(const Matrix& Xs,
                        const MixtureScore* mixture,
                        const Residuals& labels,
                        Index k,
                        const SubspaceOptions& options,
+                       bool first_sweep_only,
                        std::uint64_t seed,
                        const ExecutionContext& context);
 
@@ -140,11 +143,8 @@ Subspace subspace_from(const SymmetricTensor3& T,
 /// Whether the core takes a quadratic control variate in z = Qᵀx̃ (the full quadratic was too
 /// costly, and the rows are many against the k-dimensional one's features, or it was asked for).
 /// Then HOOI runs again under those lower-variance labels, and find_subspace's HOOI before it
-/// needs only its first sweep (first_hooi_options).
+/// needs only its first sweep.
 bool core_quadratic(const Residuals& labels, const MomentOptions& options, Index rows, Index k);
-/// The subspace options of find_subspace: `options`, or one sweep of them when the core's
-/// quadratic control variate (and its HOOI) follows.
-SubspaceOptions first_hooi_options(const SubspaceOptions& options, bool core_quadratic);
 
 /// Decompose: the k×k×k core (with a quadratic control variate in z = Qᵀx̃ when the full one
 /// was too costly), its CP decomposition and its split-half noise level.
@@ -347,26 +347,21 @@ BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used);
 /// Sigmoid and tanh saturate: a unit of theirs can be a step (soften_steps).
 bool saturates(Activation act);
 
-/// The rows' projections p_ij = ⟨W1_j, x_i⟩ on the units' directions (before the bias
-/// estimator's rescale), row by row (the same bits for any set of rows around them).
 /// The rows `rows` of X (local indices) times Aᵀ (A k×d): m×k, each entry summed in column
-/// order, so its bits do not depend on where the row sits or how the rows are split.
+/// order, so its bits do not depend on where the row sits or how the rows are split. With
+/// A = W1 of the map-back: the units' projections p_ij = ⟨W1_j, x_i⟩ before the bias
+/// estimator's rescale.
 Matrix row_projections(const Matrix& A,
                        const Matrix& X,
                        const std::vector<Index>& rows,
                        int num_threads);
-/// row_projections of the map-back's first layer, W1: the units' pre-bias activations.
-Matrix unit_projections(const Units& units,
-                        const Matrix& X,
-                        const std::vector<Index>& rows,
-                        int num_threads);
 
 /// A bounded unit (sigmoid, tanh) with fewer than min(20, rows/10) rows of a sample (p: its
-/// unit_projections, the same on every part: lsq_sample_rows's) on its slope (activation between
-/// 10% and 90% of its range) is a step that singles out a few rows: on a small set it copies
-/// their labels onto every new row beyond them. Its scale is lowered until that many rows are on
-/// its slope, its threshold (where the activation is half-way) kept. Returns those units, with a
-/// warning in `fit`.
+/// row_projections of W1, the same on every part: lsq_sample_rows's) on its slope (activation
+/// between 10% and 90% of its range) is a step that singles out a few rows: on a small set it
+/// copies their labels onto every new row beyond them. Its scale is lowered until that many rows
+/// are on its slope, its threshold (where the activation is half-way) kept. Returns those units,
+/// with a warning in `fit`.
 std::vector<Index> soften_steps(Activation act, const Matrix& p, BiasFit& fit);
 
 BiasFit bias_by_ratio(const BiasProblem& problem);                      // bias/ratio.cpp

@@ -379,7 +379,7 @@ void fit_layers(const StreamedFit& f, const Matrix& Ubar, TrainResult& result, S
     std::iota(every.begin(), every.end(), Index{0});
     detail::soften_steps(
         o.activation,
-        detail::unit_projections(units, f.sample_X, every, f.context.num_threads()),
+        detail::row_projections(units.W1, f.sample_X, every, f.context.num_threads()),
         biases);
   }
   absorb(result, biases);

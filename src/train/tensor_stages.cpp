@@ -9,6 +9,7 @@
 
 #include <Eigen/Eigenvalues>
 
+#include "detail/io.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
 #include "detail/text.hpp"
@@ -17,15 +18,8 @@
 namespace nnlift::detail {
 namespace {
 
-// The rows of Xs in the basis Q (n×m), block by block.
-Matrix project(const Matrix& Xs, const Matrix& Q, const ExecutionContext& context) {
-  return context.map_rows(Xs.rows(), Q.cols(), [&](Index b, Index c, Eigen::Ref<Matrix> rows) {
-    rows.noalias() = Xs.middleRows(b, c) * Q;
-  });
-}
-
-// The same into Z (n×m already): its pages are in place (fresh ones cost this machine up to
-// 3 ms per MB at first touch).
+// The rows of Xs in the basis Q, block by block, into Z (n×m already: a second projection
+// reuses the first one's pages, which cost this machine up to 3 ms per MB at first touch).
 void project_into(const Matrix& Xs, const Matrix& Q, const ExecutionContext& context, Matrix& Z) {
   context.for_each_block(
       Xs.rows(), [&](Index b, Index c) { Z.middleRows(b, c).noalias() = Xs.middleRows(b, c) * Q; });
@@ -205,28 +199,32 @@ bool core_quadratic(const Residuals& labels, const MomentOptions& options, Index
            resolve_residualize(Residualize::Auto, rows, k) == Residualize::Quadratic));
 }
 
-SubspaceOptions first_hooi_options(const SubspaceOptions& options, bool core_quadratic) {
-  SubspaceOptions out = options;
-  if (core_quadratic && options.max_sweeps > 0) {
-    // Only the quadratic's subspace comes from this HOOI: the subspace itself converges in the
-    // HOOI under the quadratic's labels, which starts where this one stops. (Two full HOOIs
-    // took five sweeps of d×k(k+1)/2 products where this takes three or four.)
-    out.max_sweeps = 1;
-  }
-  return out;
-}
-
 Subspace find_subspace(const Matrix& Xs,
                        const MixtureScore* mixture,
                        const Residuals& labels,
                        Index k,
                        const SubspaceOptions& options,
+                       bool first_sweep_only,
                        std::uint64_t seed,
                        const ExecutionContext& context) {
   const std::unique_ptr<SymmetricTensor3> T = moment_tensor(Xs, mixture, labels.r, context);
   const Matrix M2 = mixture != nullptr ? mixture->moment2(labels.r_low)
                                        : second_moment(Xs, labels.r_low, context);
-  return subspace_from(*T, M2, k, options, seed);
+  if (!first_sweep_only || options.max_sweeps == 0) {
+    return subspace_from(*T, M2, k, options, seed);
+  }
+  // Only the quadratic's subspace comes from this HOOI: the subspace itself converges in
+  // decompose_core's HOOI under the quadratic's labels, which starts where this one stops, and
+  // whose status is the stage's. (Two full HOOIs took five sweeps of d×k(k+1)/2 products where
+  // this takes three.)
+  SubspaceOptions one = options;
+  one.max_sweeps = 1;
+  Subspace out = subspace_from(*T, M2, k, one, seed);
+  if (out.status == Status::NotConverged) {
+    out.status = Status::Success;
+    out.message.clear();
+  }
+  return out;
 }
 
 namespace {
@@ -358,7 +356,9 @@ Directions decompose_core(const Matrix& Xs,
   // The rows in the subspace, Z = Xs Q: the core, its noise level and the quadratic control
   // variate all come from Z, with no further pass over Xs.
   Matrix Q = subspace.Q;
-  Matrix Z = project(Xs, Q, context);
+  Matrix Z(Xs.rows(), k);
+  advise_huge_pages(Z);  // before the first touch
+  project_into(Xs, Q, context, Z);
   Vector r_core = quadratic ? residualize(Z, labels.r, Residualize::Quadratic, context) : labels.r;
   rep.quadratic_in_subspace = quadratic;
   SubspaceResult sub2;

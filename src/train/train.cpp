@@ -527,19 +527,15 @@ TrainResult run_pipeline(const Dataset& data,
       om.hidden = k - result.extra_units;
       const detail::Residuals residuals = detail::residualize_labels(Xs, y, o.moments, context);
       clock.lap("residualise");
-      const bool quadratic = detail::core_quadratic(residuals, o.moments, rows, om.hidden);
-      detail::Subspace subspace =
+      const detail::Subspace subspace =
           detail::find_subspace(Xs,
                                 mixture.get(),
                                 residuals,
                                 om.hidden,
-                                detail::first_hooi_options(o.subspace, quadratic),
+                                o.subspace,
+                                detail::core_quadratic(residuals, o.moments, rows, om.hidden),
                                 detail::derive_seed(o.seed, 21),
                                 context);
-      if (quadratic) {
-        subspace.status = Status::Success;  // its first sweep: decompose_core's HOOI converges
-        subspace.message.clear();
-      }
       clock.lap("subspace");
       absorb(result, subspace);
       detail::Directions directions =
