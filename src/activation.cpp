@@ -162,7 +162,7 @@ namespace {
 // inf/inf appears, and the result keeps its relative accuracy far into the lower tail. Within a
 // few ulp of logistic().
 constexpr Index kChunk = 16;
-using Chunk = Eigen::Array<double, kChunk, 1>;
+using ChunkArray = Eigen::Array<double, kChunk, 1>;
 
 // f(chunk) over `values` in chunks of kChunk entries, in place; the last chunk is padded with
 // zeros and only its first entries are written back.
@@ -170,11 +170,11 @@ template <class F>
 void by_chunks(double* values, Index size, F&& f) {
   Index i = 0;
   for (; i + kChunk <= size; i += kChunk) {
-    Eigen::Map<Chunk> chunk(values + i);
-    chunk = f(Chunk(chunk));
+    Eigen::Map<ChunkArray> chunk(values + i);
+    chunk = f(ChunkArray(chunk));
   }
   if (i < size) {
-    Chunk t = Chunk::Zero();
+    ChunkArray t = ChunkArray::Zero();
     t.head(size - i) = Eigen::Map<const Eigen::ArrayXd>(values + i, size - i);
     Eigen::Map<Eigen::ArrayXd>(values + i, size - i) = f(t).head(size - i);
   }
@@ -186,7 +186,8 @@ void activate_inplace(Activation activation, Matrix& values) {
   double* p = values.data();
   const Index size = values.size();
   if (activation == Activation::Sigmoid) {
-    by_chunks(p, size, [](const Chunk& t) -> Chunk { return (1.0 + (-t).exp()).inverse(); });
+    by_chunks(
+        p, size, [](const ChunkArray& t) -> ChunkArray { return (1.0 + (-t).exp()).inverse(); });
     return;
   }
   for (Index i = 0; i < size; ++i) {
@@ -197,7 +198,7 @@ void activate_inplace(Activation activation, Matrix& values) {
 namespace detail {
 
 void exp_inplace(double* values, Index size) {
-  by_chunks(values, size, [](const Chunk& t) -> Chunk { return t.exp(); });
+  by_chunks(values, size, [](const ChunkArray& t) -> ChunkArray { return t.exp(); });
 }
 
 void activate_with_slope(Activation activation, Matrix& values, Matrix& slopes) {

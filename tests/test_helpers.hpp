@@ -15,6 +15,7 @@
 
 #include <Eigen/QR>
 
+#include <nnlift/synth.hpp>
 #include <nnlift/types.hpp>
 
 #include "detail/rng.hpp"
@@ -56,6 +57,26 @@ class TempDir {
  private:
   std::filesystem::path m_path;
 };
+
+/// A planted teacher: n training rows and `test_samples` held-out ones, noise 0.05.
+inline nnlift::SynthData planted_teacher(Index d,
+                                         Index k,
+                                         Index n,
+                                         std::uint64_t seed,
+                                         Index test_samples,
+                                         nnlift::Activation act = nnlift::Activation::Sigmoid,
+                                         bool correlated = false) {
+  nnlift::SynthOptions o;
+  o.dim = d;
+  o.hidden = k;
+  o.samples = n;
+  o.test_samples = test_samples;
+  o.noise = 0.05;
+  o.activation = act;
+  o.correlated = correlated;
+  o.seed = seed;
+  return nnlift::make_synthetic(o);
+}
 
 /// `text` with its first `from` replaced by `to` (`from` must occur).
 inline std::string replaced(std::string text, const std::string& from, const std::string& to) {

@@ -19,16 +19,6 @@
 
 namespace {
 
-nnlift::SynthData planted(Index d, Index k, Index n, std::uint64_t seed) {
-  nnlift::SynthOptions o;
-  o.dim = d;
-  o.hidden = k;
-  o.samples = n;
-  o.noise = 0.05;
-  o.seed = seed;
-  return nnlift::make_synthetic(o);
-}
-
 // [X, y] of a planted set as a .npy file with its column names.
 std::string planted_npy(const test::TempDir& dir, const nnlift::SynthData& s, bool float32) {
   const std::string path = dir.file(float32 ? "planted32.npy" : "planted.npy");
@@ -80,7 +70,7 @@ void check_same_bits(const nnlift::TwoLayerNetwork& a, const nnlift::TwoLayerNet
 TEST_SUITE("stream") {
   TEST_CASE("stream: NpyWriter's blocks read back by NpyRows, float64 exactly, float32 rounded") {
     test::TempDir dir;
-    const nnlift::SynthData s = planted(4, 2, 20000, 1);
+    const nnlift::SynthData s = test::planted_teacher(4, 2, 20000, 1, 0);
     for (const bool f32 : {false, true}) {
       const nnlift::NpyRows file(planted_npy(dir, s, f32));
       REQUIRE(file.rows() == 20000);
@@ -148,7 +138,7 @@ TEST_SUITE("stream") {
 
   TEST_CASE("stream: train_streamed computes the in-memory estimator, and recovers the teacher") {
     test::TempDir dir;
-    const nnlift::SynthData s = planted(10, 3, 60000, 7);
+    const nnlift::SynthData s = test::planted_teacher(10, 3, 60000, 7, 0);
     const nnlift::NpyRows file(planted_npy(dir, s, false));
     const nnlift::TrainOptions o = covered(3);
     const nnlift::TrainResult streamed = nnlift::train_streamed(file, all_but_last(file), o);
@@ -174,7 +164,7 @@ TEST_SUITE("stream") {
 
   TEST_CASE("stream: weak units are chosen between the tensor and M2 as in memory") {
     test::TempDir dir;
-    const nnlift::SynthData s = planted(6, 2, 20000, 11);
+    const nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 11, 0);
     const nnlift::NpyRows file(planted_npy(dir, s, false));
     for (const nnlift::WeakUnits mode : {nnlift::WeakUnits::Auto, nnlift::WeakUnits::Replace}) {
       nnlift::TrainOptions o = covered(4);  // four units for a teacher of two: some are weak
@@ -245,7 +235,7 @@ TEST_SUITE("stream") {
 
   TEST_CASE("stream: the passes it makes, counted: fused where they read X in the same order") {
     test::TempDir dir;
-    const nnlift::SynthData s = planted(8, 2, 20000, 5);
+    const nnlift::SynthData s = test::planted_teacher(8, 2, 20000, 5, 0);
     const nnlift::NpyRows file(planted_npy(dir, s, false));
     const nnlift::CountingSource counted(file);
     nnlift::TrainOptions o = covered(2);
@@ -298,7 +288,7 @@ TEST_SUITE("stream") {
 
   TEST_CASE("stream: float32 data are accumulated in double; results do not depend on threads") {
     test::TempDir dir;
-    const nnlift::SynthData s = planted(8, 2, 40000, 11);
+    const nnlift::SynthData s = test::planted_teacher(8, 2, 40000, 11, 0);
     const nnlift::NpyRows file(planted_npy(dir, s, true));
     const nnlift::TrainOptions o = covered(2);
     const nnlift::TrainResult a =

@@ -14,24 +14,6 @@
 
 namespace {
 
-nnlift::SynthData planted(Index d,
-                          Index k,
-                          Index n,
-                          std::uint64_t seed,
-                          nnlift::Activation act = nnlift::Activation::Sigmoid,
-                          bool correlated = false) {
-  nnlift::SynthOptions o;
-  o.dim = d;
-  o.hidden = k;
-  o.samples = n;
-  o.test_samples = 5000;
-  o.noise = 0.05;
-  o.activation = act;
-  o.correlated = correlated;
-  o.seed = seed;
-  return nnlift::make_synthetic(o);
-}
-
 // E(f̂ − f)² / Var f on the planted test inputs.
 double relative_error(const nnlift::SynthData& s, const nnlift::TwoLayerNetwork& net) {
   const Vector f = nnlift::predict_value(s.truth, s.X_test).col(0);
@@ -107,7 +89,7 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: a planted sigmoid network is recovered end to end") {
-    const nnlift::SynthData s = planted(8, 3, 20000, 5);
+    const nnlift::SynthData s = test::planted_teacher(8, 3, 20000, 5, 5000);
     nnlift::TrainOptions o;
     o.hidden = 3;
     o.seed = 1;
@@ -131,7 +113,7 @@ TEST_SUITE("train") {
   TEST_CASE("train: random init and given directions succeed with an empty message") {
     // Regression test: the status used to default to numerical-issue and was set only on the
     // moments path, so these runs reported a failure with no message (and --strict exit 3).
-    const nnlift::SynthData s = planted(6, 2, 5000, 2);
+    const nnlift::SynthData s = test::planted_teacher(6, 2, 5000, 2, 5000);
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.init = nnlift::Init::Random;
@@ -272,7 +254,8 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: tanh with correlated inputs, after standardisation") {
-    const nnlift::SynthData s = planted(6, 2, 30000, 3, nnlift::Activation::Tanh, true);
+    const nnlift::SynthData s =
+        test::planted_teacher(6, 2, 30000, 3, 5000, nnlift::Activation::Tanh, true);
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.activation = nnlift::Activation::Tanh;
@@ -286,7 +269,8 @@ TEST_SUITE("train") {
   TEST_CASE("train: softplus units are oriented by the signs of their first two moments") {
     // softplus(−z) = softplus(z) − z: a unit pointing the wrong way leaves a linear term the
     // output layer cannot fit, so the orientation must come out right, not only the line.
-    const nnlift::SynthData s = planted(8, 3, 30000, 1, nnlift::Activation::Softplus);
+    const nnlift::SynthData s =
+        test::planted_teacher(8, 3, 30000, 1, 5000, nnlift::Activation::Softplus);
     nnlift::TrainOptions o;
     o.hidden = 3;
     o.activation = nnlift::Activation::Softplus;
@@ -307,7 +291,7 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: the model is bitwise identical for 1 and 2 threads") {
-    const nnlift::SynthData s = planted(6, 2, 20000, 9);
+    const nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 9, 5000);
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.seed = 4;
@@ -342,7 +326,7 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: refusals name the reason") {
-    const nnlift::SynthData s = planted(4, 2, 2000, 1);
+    const nnlift::SynthData s = test::planted_teacher(4, 2, 2000, 1, 5000);
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.activation = nnlift::Activation::Relu;
@@ -482,7 +466,7 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: L-BFGS refinement polishes the tensor estimate; random init needs refine") {
-    const nnlift::SynthData s = planted(6, 2, 20000, 8);
+    const nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 8, 5000);
     nnlift::TrainOptions o;
     o.hidden = 2;
     const nnlift::TrainResult plain = nnlift::train(nnlift::training_set(s), o);
@@ -525,7 +509,7 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: least-squares biases fit the training data at least as well as the ratios") {
-    const nnlift::SynthData s = planted(8, 3, 10000, 12);
+    const nnlift::SynthData s = test::planted_teacher(8, 3, 10000, 12, 5000);
     nnlift::TrainOptions o;
     o.hidden = 3;
     o.bias.method = nnlift::BiasMethod::Ratio;
@@ -578,7 +562,7 @@ TEST_SUITE("train") {
     CHECK(r1.network.b1 == r2.network.b1);
 
     // Gaussian inputs: it still runs, and says the estimator does not apply.
-    const nnlift::SynthData g = planted(6, 2, 20000, 3);
+    const nnlift::SynthData g = test::planted_teacher(6, 2, 20000, 3, 5000);
     o.directions = Matrix();
     const nnlift::TrainResult rg = nnlift::train(nnlift::training_set(g), o);
     REQUIRE(!rg.warnings.empty());
