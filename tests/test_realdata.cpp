@@ -22,6 +22,10 @@ using test::Index;
 using test::Matrix;
 using test::Vector;
 
+// The held-out rows of this file's planted teachers (its name is unique among the unity
+// build's test files).
+constexpr Index kRealdataTestRows = 4000;
+
 bool same_weights(const nnlift::TwoLayerNetwork& a, const nnlift::TwoLayerNetwork& b) {
   return (a.W1.array() == b.W1.array()).all() && (a.b1.array() == b.b1.array()).all() &&
          (a.W2.array() == b.W2.array()).all() && (a.b2.array() == b.b2.array()).all() &&
@@ -126,7 +130,7 @@ TEST_SUITE("realdata") {
   TEST_CASE("realdata: the linear term carries the linear part of y, in original coordinates") {
     // y = teacher(x) + ⟨c, x⟩ with inputs in odd units: without a linear term the hidden units
     // cannot carry ⟨c, x⟩; with it, C recovers c.
-    nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 3, 4000);
+    nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 3, kRealdataTestRows);
     const Vector c = (Vector(6) << 0.8, -0.5, 0.0, 0.3, 0.0, -1.0).finished();
     const Vector scale = (Vector(6) << 1, 10, 0.1, 1, 100, 1).finished();
     s.y_train += s.X_train * c;
@@ -345,7 +349,7 @@ TEST_SUITE("realdata") {
   }
 
   TEST_CASE("realdata: GCV picks a larger ridge for noisier labels") {
-    const nnlift::SynthData s = test::planted_teacher(6, 3, 3000, 5, 4000);
+    const nnlift::SynthData s = test::planted_teacher(6, 3, 3000, 5, kRealdataTestRows);
     nnlift::Dataset clean = nnlift::training_set(s);
     nnlift::Dataset noisy = clean;
     nnlift::detail::Rng rng(2);
@@ -362,7 +366,7 @@ TEST_SUITE("realdata") {
   }
 
   TEST_CASE("realdata: constant and collinear columns are dropped with a warning") {
-    const nnlift::SynthData s = test::planted_teacher(5, 2, 10000, 7, 4000);
+    const nnlift::SynthData s = test::planted_teacher(5, 2, 10000, 7, kRealdataTestRows);
     nnlift::Dataset data = nnlift::training_set(s);
     data.X.conservativeResize(Eigen::NoChange, 7);
     data.X.col(5).setConstant(3.5);
@@ -389,7 +393,7 @@ TEST_SUITE("realdata") {
   TEST_CASE(
       "realdata: a validation split reports scores; without refinement the model is the "
       "all-rows fit") {
-    const nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 9, 4000);
+    const nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 9, kRealdataTestRows);
     const nnlift::Dataset data = nnlift::training_set(s);
     nnlift::TrainOptions o;
     o.hidden = 2;
@@ -429,7 +433,7 @@ TEST_SUITE("realdata") {
 
   TEST_CASE("realdata: the refinement never ends worse on the validation rows than its start") {
     // Few rows, many units: L-BFGS alone overfits; the kept point is the best on validation.
-    const nnlift::SynthData s = test::planted_teacher(8, 4, 600, 13, 4000);
+    const nnlift::SynthData s = test::planted_teacher(8, 4, 600, 13, kRealdataTestRows);
     const nnlift::Dataset data = nnlift::training_set(s);
     nnlift::TrainOptions o = refining(4);
     for (const double decay : {0.0, 1e-3}) {
@@ -568,7 +572,7 @@ TEST_SUITE("realdata") {
     // mattered). The oracle replays the rule on the run's curve of validation losses, and the
     // run must have passed over an iterate that lowered the best loss by less: the old rule
     // (any lower loss) waits on from there.
-    const nnlift::SynthData s = test::planted_teacher(6, 3, 20000, 3, 4000);
+    const nnlift::SynthData s = test::planted_teacher(6, 3, 20000, 3, kRealdataTestRows);
     RefineRows rows(s, s.y_test);
     nnlift::TrainOptions o;
     o.hidden = 3;
@@ -617,13 +621,15 @@ TEST_SUITE("realdata") {
     CHECK(nnlift::detail::decay_strengths(1e6) ==
           std::vector<double>{0.01, 0.1, 1.0, 10.0, 100.0, 1000.0});
     // d = 3, k = 2, one output with a linear term: 6 + 2 + 2 + 1 + 3 = 14 parameters.
-    const nnlift::Dataset many = nnlift::training_set(test::planted_teacher(3, 2, 2500, 4, 4000));
+    const nnlift::Dataset many =
+        nnlift::training_set(test::planted_teacher(3, 2, 2500, 4, kRealdataTestRows));
     const nnlift::TrainResult r = nnlift::train(many, refining(2));
     const double fit_rows = static_cast<double>(many.X.rows() - r.validation.rows);
     REQUIRE(fit_rows >= 1400);
     CHECK(r.refine.weight_decay == 1.0 / fit_rows);
     // Fewer rows: the grid, weakest first (at least its two weakest are run).
-    const nnlift::Dataset few = nnlift::training_set(test::planted_teacher(3, 2, 1500, 4, 4000));
+    const nnlift::Dataset few =
+        nnlift::training_set(test::planted_teacher(3, 2, 1500, 4, kRealdataTestRows));
     const nnlift::TrainResult g = nnlift::train(few, refining(2));
     const double grid_rows = static_cast<double>(few.X.rows() - g.validation.rows);
     REQUIRE(grid_rows < 1400);
@@ -674,7 +680,7 @@ TEST_SUITE("realdata") {
 
   TEST_CASE("realdata: the continuation on all rows takes as many steps as its budget says") {
     // Noisier validation targets keep their loss above the fit rows': only the budget stops it.
-    const nnlift::SynthData s = test::planted_teacher(6, 2, 4000, 11, 4000);
+    const nnlift::SynthData s = test::planted_teacher(6, 2, kRealdataTestRows, 11, 4000);
     nnlift::detail::Rng rng(3);
     const RefineRows rows(s, s.y_test + rng.normal_matrix(s.y_test.size(), 1));
     const nnlift::detail::RefineData& data = rows.data;
@@ -707,7 +713,7 @@ TEST_SUITE("realdata") {
   }
 
   TEST_CASE("realdata: beats_on_validation compares two networks by the paired per-row loss") {
-    const nnlift::SynthData s = test::planted_teacher(6, 2, 4000, 11, 4000);
+    const nnlift::SynthData s = test::planted_teacher(6, 2, kRealdataTestRows, 11, 4000);
     const RefineRows rows(s, s.y_test);
     const nnlift::detail::RefineData& data = rows.data;
     const nnlift::Standardizer& st = rows.st;
@@ -724,7 +730,7 @@ TEST_SUITE("realdata") {
   }
 
   TEST_CASE("realdata: a refinement no better than chance on the validation rows is not kept") {
-    const nnlift::SynthData s = test::planted_teacher(6, 2, 3000, 5, 4000);
+    const nnlift::SynthData s = test::planted_teacher(6, 2, 3000, 5, kRealdataTestRows);
     const nnlift::Dataset data = nnlift::training_set(s);
     nnlift::TrainOptions o = refining(2);
     o.refine.weight_decay = 1e-4;
@@ -763,7 +769,7 @@ TEST_SUITE("realdata") {
   TEST_CASE("realdata: a diverging refinement stops, says so and keeps the network") {
     // Targets so large that the logistic loss overflows at the start: the search ends at once,
     // reports the divergence, and the network is left as it was.
-    const nnlift::SynthData s = test::planted_teacher(5, 2, 2000, 17, 4000);
+    const nnlift::SynthData s = test::planted_teacher(5, 2, 2000, 17, kRealdataTestRows);
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.labels.task = nnlift::Task::Classification;
@@ -787,7 +793,7 @@ TEST_SUITE("realdata") {
   TEST_CASE("realdata: random init + refinement learns labels far from zero mean and unit scale") {
     // Regression: Friedman #1's labels have mean ~14 and variance ~24; issue 9 reports the random
     // start stopping at R^2 0.01 on them. The refinement works on standardised targets.
-    nnlift::SynthData s = test::planted_teacher(5, 3, 8000, 19, 4000);
+    nnlift::SynthData s = test::planted_teacher(5, 3, 8000, 19, kRealdataTestRows);
     s.y_train = 14.0 + 5.0 * s.y_train.array();
     const Vector y_test = 14.0 + 5.0 * nnlift::predict_value(s.truth, s.X_test).col(0).array();
     nnlift::TrainOptions o;
@@ -814,7 +820,7 @@ TEST_SUITE("realdata") {
   }
 
   TEST_CASE("realdata: with too few rows every unit is within noise, and train says so plainly") {
-    const nnlift::SynthData s = test::planted_teacher(10, 3, 150, 23, 4000);
+    const nnlift::SynthData s = test::planted_teacher(10, 3, 150, 23, kRealdataTestRows);
     nnlift::TrainOptions o;
     o.hidden = 3;
     const nnlift::TrainResult r = nnlift::train(nnlift::training_set(s), o);
@@ -1161,7 +1167,7 @@ TEST_SUITE("score models") {
   }
 
   TEST_CASE("score: adaptive tries the rank-Gauss map only on heavy-tailed inputs") {
-    const nnlift::SynthData s = test::planted_teacher(5, 2, 6000, 31, 4000);
+    const nnlift::SynthData s = test::planted_teacher(5, 2, 6000, 31, kRealdataTestRows);
     const nnlift::Dataset gaussian = nnlift::training_set(s);
     nnlift::TrainOptions o;
     o.hidden = 2;

@@ -14,6 +14,10 @@
 
 namespace {
 
+// The held-out rows of this file's planted teachers (its name is unique among the unity
+// build's test files).
+constexpr Index kTrainTestRows = 5000;
+
 // E(f̂ − f)² / Var f on the planted test inputs.
 double relative_error(const nnlift::SynthData& s, const nnlift::TwoLayerNetwork& net) {
   const Vector f = nnlift::predict_value(s.truth, s.X_test).col(0);
@@ -89,7 +93,7 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: a planted sigmoid network is recovered end to end") {
-    const nnlift::SynthData s = test::planted_teacher(8, 3, 20000, 5, 5000);
+    const nnlift::SynthData s = test::planted_teacher(8, 3, 20000, 5, kTrainTestRows);
     nnlift::TrainOptions o;
     o.hidden = 3;
     o.seed = 1;
@@ -113,7 +117,7 @@ TEST_SUITE("train") {
   TEST_CASE("train: random init and given directions succeed with an empty message") {
     // Regression test: the status used to default to numerical-issue and was set only on the
     // moments path, so these runs reported a failure with no message (and --strict exit 3).
-    const nnlift::SynthData s = test::planted_teacher(6, 2, 5000, 2, 5000);
+    const nnlift::SynthData s = test::planted_teacher(6, 2, kTrainTestRows, 2, 5000);
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.init = nnlift::Init::Random;
@@ -255,7 +259,7 @@ TEST_SUITE("train") {
 
   TEST_CASE("train: tanh with correlated inputs, after standardisation") {
     const nnlift::SynthData s =
-        test::planted_teacher(6, 2, 30000, 3, 5000, nnlift::Activation::Tanh, true);
+        test::planted_teacher(6, 2, 30000, 3, kTrainTestRows, nnlift::Activation::Tanh, true);
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.activation = nnlift::Activation::Tanh;
@@ -270,7 +274,7 @@ TEST_SUITE("train") {
     // softplus(−z) = softplus(z) − z: a unit pointing the wrong way leaves a linear term the
     // output layer cannot fit, so the orientation must come out right, not only the line.
     const nnlift::SynthData s =
-        test::planted_teacher(8, 3, 30000, 1, 5000, nnlift::Activation::Softplus);
+        test::planted_teacher(8, 3, 30000, 1, kTrainTestRows, nnlift::Activation::Softplus);
     nnlift::TrainOptions o;
     o.hidden = 3;
     o.activation = nnlift::Activation::Softplus;
@@ -291,7 +295,7 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: the model is bitwise identical for 1 and 2 threads") {
-    const nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 9, 5000);
+    const nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 9, kTrainTestRows);
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.seed = 4;
@@ -326,7 +330,7 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: refusals name the reason") {
-    const nnlift::SynthData s = test::planted_teacher(4, 2, 2000, 1, 5000);
+    const nnlift::SynthData s = test::planted_teacher(4, 2, 2000, 1, kTrainTestRows);
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.activation = nnlift::Activation::Relu;
@@ -466,7 +470,7 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: L-BFGS refinement polishes the tensor estimate; random init needs refine") {
-    const nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 8, 5000);
+    const nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 8, kTrainTestRows);
     nnlift::TrainOptions o;
     o.hidden = 2;
     const nnlift::TrainResult plain = nnlift::train(nnlift::training_set(s), o);
@@ -509,7 +513,7 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: least-squares biases fit the training data at least as well as the ratios") {
-    const nnlift::SynthData s = test::planted_teacher(8, 3, 10000, 12, 5000);
+    const nnlift::SynthData s = test::planted_teacher(8, 3, 10000, 12, kTrainTestRows);
     nnlift::TrainOptions o;
     o.hidden = 3;
     o.bias.method = nnlift::BiasMethod::Ratio;
@@ -562,7 +566,7 @@ TEST_SUITE("train") {
     CHECK(r1.network.b1 == r2.network.b1);
 
     // Gaussian inputs: it still runs, and says the estimator does not apply.
-    const nnlift::SynthData g = test::planted_teacher(6, 2, 20000, 3, 5000);
+    const nnlift::SynthData g = test::planted_teacher(6, 2, 20000, 3, kTrainTestRows);
     o.directions = Matrix();
     const nnlift::TrainResult rg = nnlift::train(nnlift::training_set(g), o);
     REQUIRE(!rg.warnings.empty());

@@ -106,7 +106,8 @@ BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
   // turn on the last bit of its inputs), a chunk of rows per task.
   constexpr Index kChunk = 4096;
   parallel_for((m + kChunk - 1) / kChunk, p.context.num_threads(), [&](Index chunk) {
-    for (Index i = chunk * kChunk; i < std::min(m, (chunk + 1) * kChunk); ++i) {
+    const Index end = std::min(m, (chunk + 1) * kChunk);
+    for (Index i = chunk * kChunk; i < end; ++i) {
       const Index row = picked[static_cast<std::size_t>(i)];
       local.row(i).head(k) = p.Xs.row(row) * u.Ubar;
       local(i, k) = p.y(row);
