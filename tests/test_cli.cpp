@@ -174,9 +174,15 @@ TEST_SUITE("cli") {
     o = decompose({"--method", "als", "--sweeps", "1"});
     CHECK(o.code == 0);
     CHECK(o.err.find("warning: decomposition status not-converged") != std::string::npos);
-    o = decompose({"--method", "als", "--sweeps", "1", "--strict"});
+    // With --strict that is an error, and an error writes nothing: the file from the run
+    // before stays as it was (it was overwritten before the fix).
+    const std::string before = test::read_text(dir.file("s.json"));
+    o = decompose({"--method", "als", "--sweeps", "1", "--strict", "--seed", "7"});
     CHECK(o.code == 3);
-    CHECK(o.err.find("error: decomposition status not-converged") != std::string::npos);
+    CHECK(o.err.find("error: decomposition status not-converged (--strict; ") != std::string::npos);
+    CHECK(o.err.find("s.json not written") != std::string::npos);
+    CHECK(o.err.find("wrote") == std::string::npos);
+    CHECK(test::read_text(dir.file("s.json")) == before);
     o = decompose({"--restarts", "0"});
     CHECK(o.code == 2);
     CHECK(o.err.find("--restarts = 0; must be > 0") != std::string::npos);
@@ -272,6 +278,21 @@ TEST_SUITE("cli") {
         {"--init", "random", "--refine", "lbfgs", "--refine-max-iterations", "5", "--strict"});
     CHECK(o.code == 0);
     CHECK(o.err.find("warning: \n") == std::string::npos);
+    // A stage that did not succeed (one HOOI sweep cannot show the subspace has settled): a
+    // warning and the model written, or with --strict exit 3 and no model written, the file
+    // already there left as it was (it was overwritten before the fix).
+    o = train_with("sweep.json", {"--subspace-sweeps", "1"});
+    CHECK(o.code == 0);
+    CHECK(o.err.find("warning: tensor_subspace: subspace still moving after 1 sweeps") !=
+          std::string::npos);
+    const std::string kept_model = test::read_text(dir.file("m.json"));
+    o = train_with("m.json", {"--subspace-sweeps", "1", "--strict"});
+    CHECK(o.code == 3);
+    CHECK(o.err.find("error: tensor_subspace: subspace still moving after 1 sweeps") !=
+          std::string::npos);
+    CHECK(o.err.find("(--strict; " + dir.file("m.json") + " not written)") != std::string::npos);
+    CHECK(o.err.find("wrote") == std::string::npos);
+    CHECK(test::read_text(dir.file("m.json")) == kept_model);
     // More units than inputs: the moments give six, three are extra (and said so).
     o = run(
         {"train", "--data", dir.file("tr.csv"), "--hidden", "9", "--model", dir.file("x.json")});

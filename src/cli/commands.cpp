@@ -785,17 +785,21 @@ int finish_train(const TrainResult& r,
     ctx.err << "nnlift train: error: " << r.message << "\n";
     return kNumericalError;
   }
-  if (rank == 0) {
+  // --strict: a stage that did not succeed is an error, and an error writes nothing (a model
+  // file already there stays as it was).
+  const bool refused = strict && r.status != Status::Success;
+  if (rank == 0 && !refused) {
     save_model(model_path, r.network);
   }
   print_train_report(o, r, log);
   extra_report();
+  if (refused) {
+    ctx.err << "nnlift train: error: " << r.message << " (--strict; " << model_path
+            << " not written)\n";
+    return kNumericalError;
+  }
   log << "  wrote " << model_path << "\n";
   if (r.status != Status::Success) {
-    if (strict) {
-      ctx.err << "nnlift train: error: " << r.message << "\n";
-      return kNumericalError;
-    }
     log << "nnlift: warning: " << r.message << "\n";
   }
   return kOk;
@@ -1003,8 +1007,8 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
       "values as doubles would fill more than a quarter of this machine's memory")(
       "strict",
       po::bool_switch(&strict),
-      "exit 3 unless every stage succeeded; refuse constant and collinear input "
-      "columns instead of dropping them");
+      "exit 3, writing no model (one already there is left as it was), unless every stage "
+      "succeeded; refuse constant and collinear input columns instead of dropping them");
   add_common(desc, flags, true);
   if (!parse_command(
           "usage: nnlift train --data train.csv --hidden k --model model.json [options]\n\n"
@@ -1665,7 +1669,7 @@ int run_decompose(const std::vector<std::string>& args, Context& ctx) {
       "seed", with_default(&o.seed), "random seed")(
       "out", po::value(&out_path)->required(), "result JSON to write (required)")(
       "out-npy", po::value(&out_npy), "also write the d x k component matrix as .npy")(
-      "strict", po::bool_switch(&strict), "exit 3 unless the status is success");
+      "strict", po::bool_switch(&strict), "exit 3, writing nothing, unless the status is success");
   add_common(desc, flags, true);
   if (!parse_command("usage: nnlift decompose --tensor T.npy --rank k --out result.json "
                      "[options]\n\n"
@@ -1740,9 +1744,13 @@ int run_decompose(const std::vector<std::string>& args, Context& ctx) {
   doc["subspace_sweeps"] = r.subspace_sweeps;
   doc["seconds"] = elapsed;
   const std::string text = doc.dump(2) + "\n";
-  detail::write_atomically(out_path, [&](std::ostream& s) { s << text; });
-  if (!out_npy.empty() && r.components.size() > 0) {
-    write_npy(out_npy, to_npy(r.components));
+  // --strict: a status other than success is an error, and an error writes nothing.
+  const bool refused = strict && r.status != Status::Success;
+  if (!refused) {
+    detail::write_atomically(out_path, [&](std::ostream& s) { s << text; });
+    if (!out_npy.empty() && r.components.size() > 0) {
+      write_npy(out_npy, to_npy(r.components));
+    }
   }
   log << "nnlift decompose: " << tensor_path << " (d = " << d << "), rank " << o.rank << ", method "
       << to_string(o.method);
@@ -1757,12 +1765,13 @@ int run_decompose(const std::vector<std::string>& args, Context& ctx) {
   for (Index j = 0; j < r.lambda.size(); ++j) {
     log << "  lambda_" << j + 1 << " = " << r.lambda(j) << "\n";
   }
+  if (refused) {
+    ctx.err << "nnlift: error: decomposition status " << to_string(r.status) << " (--strict; "
+            << out_path << " not written)\n";
+    return kNumericalError;
+  }
   log << "  wrote " << out_path << (out_npy.empty() ? "" : " and " + out_npy) << "\n";
   if (r.status != Status::Success) {
-    if (strict) {
-      ctx.err << "nnlift: error: decomposition status " << to_string(r.status) << "\n";
-      return kNumericalError;
-    }
     log << "nnlift: warning: decomposition status " << to_string(r.status) << "\n";
   }
   return kOk;
