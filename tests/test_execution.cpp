@@ -560,6 +560,32 @@ TEST_SUITE("execution") {
     CHECK(same_network(parts[0].network, parts[1].network));
   }
 
+  TEST_CASE(
+      "execution: the linear term alone weighed against the network on few rows: one choice for "
+      "any partition") {
+    // 600 rows: five folds, each candidate's held-out losses paired row by row and summed
+    // through the folds' reducers; the choice and the network are the same for two parts.
+    for (const bool linear_teacher : {true, false}) {
+      nnlift::detail::Rng rng(31);
+      nnlift::Dataset data;
+      data.X = rng.normal_matrix(600, 3);
+      const Vector noise = rng.normal_matrix(600, 1).col(0);
+      data.y = linear_teacher ? Vector(data.X.col(0) - data.X.col(2) + noise)
+                              : Vector((2.0 * data.X.col(1).array()).sin().matrix() + 0.1 * noise);
+      data.feature_names = {"a", "b", "c"};
+      data.target_name = "y";
+      nnlift::TrainOptions o;
+      o.hidden = 0;  // auto: candidates cross-validated
+      const nnlift::TrainResult whole = nnlift::train(data, o, ExecutionContext(2));
+      CHECK(whole.units_left_out == linear_teacher);
+      const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {250});
+      for (const nnlift::TrainResult& r : parts) {
+        CHECK(r.units_left_out == whole.units_left_out);
+        CHECK(same_network(r.network, parts[0].network));
+      }
+    }
+  }
+
   TEST_CASE("execution: parts not on block boundaries agree with each other and nearly with one") {
     const nnlift::Dataset data = planted_set(nnlift::Task::Regression, 4);
     nnlift::TrainOptions o;

@@ -1,8 +1,10 @@
 // Small real-data sets (issue 9): the output ridge by exact leave-one-out, one-hot columns
 // penalised as 0/1 columns, CP degeneracies merged, and steps softened in the bias fit.
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -436,6 +438,145 @@ TEST_SUITE("smalldata") {
       fooled += !one.refine.start_kept && test_error(one) > 1.1 * moment ? 1 : 0;
     }
     CHECK(fooled == 2);  // what the default did before
+  }
+
+  TEST_CASE(
+      "smalldata: where candidates are cross-validated, a network is kept only where it beats "
+      "the linear term alone by a standard error") {
+    // A linear teacher (the units only fit noise) and a sine in one input (the linear model
+    // misses most of it), 300 rows each, --hidden auto: five folds weigh the networks (1, 2, 4
+    // and 8 units) against the linear term alone, paired row by row.
+    nnlift::detail::Rng rng(17);
+    const Index n = 300, d = 4, m = 4000;
+    const Matrix X = rng.normal_matrix(n + m, d);
+    const Vector noise = rng.normal_matrix(n + m, 1).col(0);
+    const Vector w = (Vector(d) << 1.0, -0.5, 0.3, 0.8).finished();
+    const Vector linear_y = X * w + noise;
+    const Vector sine_truth = (3.0 * X.col(0).array()).sin().matrix();
+    const Vector sine_y = sine_truth + 0.1 * noise;
+    const auto data_of = [&](const Vector& y, Index rows) {
+      nnlift::Dataset data;
+      data.X = X.topRows(rows);
+      data.y = y.head(rows);
+      data.feature_names = {"x1", "x2", "x3", "x4"};
+      data.target_name = "y";
+      return data;
+    };
+    const auto test_mse = [&](const nnlift::TrainResult& r, const Vector& truth) {
+      return (nnlift::predict_value(r.network, X.bottomRows(m)).col(0) - truth.tail(m))
+                 .squaredNorm() /
+             static_cast<double>(m);
+    };
+    const auto linear_entries = [](const nnlift::TrainResult& r) {
+      return std::count_if(
+          r.candidates.begin(), r.candidates.end(), [](const auto& c) { return !c.hidden_units; });
+    };
+    nnlift::TrainOptions o;
+    o.hidden = 0;  // auto
+    const nnlift::TrainResult linear = nnlift::train(data_of(linear_y, n), o);
+    CHECK(linear.units_left_out);
+    CHECK(linear.validation.folds == nnlift::kCrossValidationFolds);
+    CHECK(linear.network.W2.cwiseAbs().maxCoeff() == 0.0);  // exactly: the units left out
+    REQUIRE(linear.candidates.size() == 5);
+    CHECK_FALSE(linear.candidates.back().hidden_units);
+    CHECK(linear_entries(linear) == 1);
+    const nlohmann::json meta = nlohmann::json::parse(linear.network.metadata_json);
+    CHECK(meta["validation"]["candidates"][4]["hidden_units"] == false);
+    CHECK_FALSE(meta["validation"]["candidates"][0].contains("hidden_units"));
+    CHECK(test_mse(linear, X * w) < 0.05);  // about σ² p / n = 5 / 300 for least squares
+
+    const nnlift::TrainResult sine = nnlift::train(data_of(sine_y, n), o);
+    double best_network = std::numeric_limits<double>::infinity();
+    for (const nnlift::CandidateScore& c : sine.candidates) {
+      best_network = c.hidden_units ? std::min(best_network, c.loss) : best_network;
+    }
+    INFO("sine: network test MSE " << test_mse(sine, sine_truth) << "; best network's "
+                                   << best_network << " against the linear term's "
+                                   << sine.candidates.back().loss);
+    CHECK_FALSE(sine.units_left_out);
+    CHECK(sine.network.W2.cwiseAbs().maxCoeff() > 0.0);
+    CHECK(best_network < 0.8 * sine.candidates.back().loss);
+    CHECK(test_mse(sine, sine_truth) < 0.8 * sine_truth.tail(m).squaredNorm() / m);
+
+    // Not weighed: a single network (nothing cross-validated), with the refinement, or on rows
+    // enough for one held-out share (1,000 and more at the share 0.2).
+    nnlift::TrainOptions fixed = o;
+    fixed.hidden = 4;
+    CHECK(nnlift::train(data_of(linear_y, n), fixed).candidates.empty());
+    nnlift::TrainOptions refined = o;
+    refined.refine.enabled = true;
+    refined.refine.max_iterations = 20;
+    CHECK(linear_entries(nnlift::train(data_of(linear_y, n), refined)) == 0);
+    const nnlift::TrainResult large = nnlift::train(data_of(linear_y, 1000), o);
+    CHECK(large.validation.folds == 1);
+    CHECK(linear_entries(large) == 0);
+    CHECK_FALSE(large.units_left_out);
+
+    // The command line's summary names the linear candidate and the choice.
+    test::TempDir dir;
+    {
+      std::ofstream csv(dir.file("linear.csv"));
+      csv << "x1,x2,x3,x4,y\n";
+      for (Index i = 0; i < n; ++i) {
+        csv << X(i, 0) << "," << X(i, 1) << "," << X(i, 2) << "," << X(i, 3) << "," << linear_y(i)
+            << "\n";
+      }
+    }
+    const test::Outcome out = test::run({"train",
+                                         "--data",
+                                         dir.file("linear.csv"),
+                                         "--hidden",
+                                         "auto",
+                                         "--model",
+                                         dir.file("m.json")});
+    INFO(out.err);
+    CHECK(out.code == 0);
+    CHECK(out.err.find("chosen by cross-validation: the linear term alone (no network beat it by "
+                       "1 standard error of the paired held-out losses") != std::string::npos);
+    CHECK(out.err.find(" linear ") != std::string::npos);
+  }
+
+  TEST_CASE("smalldata: the output layer without the units gives them zero weights") {
+    // OutputOptions::hidden_units = false: regression (leave-one-out over the linear model's
+    // ridges), classes (the cross-validation's linear fits) and a given ridge.
+    nnlift::detail::Rng rng(23);
+    nnlift::Dataset data;
+    data.X = rng.normal_matrix(400, 3);
+    data.y = (data.X.col(0).array() * data.X.col(1).array()).matrix() + data.X.col(2);
+    data.feature_names = {"a", "b", "c"};
+    data.target_name = "y";
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    o.validation.fraction = 0.0;
+    o.output.hidden_units = false;
+    for (const bool classes : {false, true}) {
+      for (const bool given_ridge : {false, true}) {
+        nnlift::Dataset set = data;
+        nnlift::TrainOptions options = o;
+        if (classes) {
+          set.y = (data.y.array() > 0).cast<double>().matrix();
+          options.labels.task = nnlift::Task::Classification;
+        }
+        if (given_ridge) {
+          options.output.ridge = 0.01;
+        }
+        CAPTURE(classes);
+        CAPTURE(given_ridge);
+        const nnlift::TrainResult r = nnlift::train(set, options);
+        CHECK(r.network.W2.cwiseAbs().maxCoeff() == 0.0);
+        CHECK(r.network.C.cwiseAbs().maxCoeff() > 0.0);
+      }
+    }
+    nnlift::TrainOptions bad = o;
+    bad.output.linear_term = false;
+    CHECK_THROWS_WITH_AS(nnlift::validate(bad),
+                         doctest::Contains("output.hidden_units = false needs output.linear_term"),
+                         std::invalid_argument);
+    bad = o;
+    bad.refine.enabled = true;
+    CHECK_THROWS_WITH_AS(nnlift::validate(bad),
+                         doctest::Contains("hidden_units = false with refine.enabled"),
+                         std::invalid_argument);
   }
 
   TEST_CASE("smalldata: cross-validation refines where it helps, for the iterates it chose") {

@@ -106,6 +106,11 @@ struct OutputOptions {
   std::optional<double> ridge;
   /// Fit a linear term C x beside the hidden units (f = W2 σ(W1 x + b1) + C x + b2).
   bool linear_term = true;
+  /// false: the hidden units get no output weights (W2 = 0), so f is the linear term alone, in
+  /// the network's shape; the ridge is chosen as above for that model. This is the candidate
+  /// that cross-validation weighs the network against on few rows (TrainResult::units_left_out).
+  /// Needs linear_term.
+  bool hidden_units = true;
 };
 
 /// Stage "refine": optional L-BFGS on all parameters (backpropagation gradients).
@@ -185,6 +190,12 @@ struct ValidationOptions {
 /// rows at the share 0.2).
 inline constexpr int kCrossValidationFolds = 5;
 inline constexpr Index kCrossValidationRows = 200;
+/// How many standard errors of the paired per-row difference of held-out losses a network must
+/// beat the linear term alone by, where cross-validation weighs the two (TrainResult::
+/// units_left_out). tools/bench_smalldata (60 sets, 5 seeds): at 1, MASS's mammals went from
+/// R² −0.178 to 0.138 (ridge 0.001) and no set lost more than 0.001; at 2, cpus lost 0.039
+/// (docs/benchmarks.md, session 24).
+inline constexpr double kLinearCandidateMargin = 1.0;
 
 /// With extra units (k > d), at most this many hidden units in all (TrainOptions::hidden <=
 /// max(d, kMaxHiddenUnits)): the classes' output layer costs O(n k²) per Newton step (k = 1,024 on
@@ -306,7 +317,8 @@ struct RefineReport {
 struct CandidateScore {
   Index hidden = 0;
   ScoreModel score = ScoreModel::Gaussian;
-  double loss = 0;  ///< validation MSE (regression) or log-loss (classification)
+  double loss = 0;           ///< validation MSE (regression) or log-loss (classification)
+  bool hidden_units = true;  ///< false: the linear term alone (OutputOptions::hidden_units)
 };
 
 /// Scores on the validation rows (all zero when there were none).
@@ -340,6 +352,13 @@ struct TrainResult {
   double train_accuracy = 0;  ///< classification only
   ValidationReport validation;
   std::vector<CandidateScore> candidates;  ///< the curve, when something was chosen
+  /// Cross-validation chose the linear term alone over every network (the network's hidden
+  /// units have zero output weights). Where candidates are cross-validated (hidden = 0 or
+  /// score = Auto, or Adaptive on heavy-tailed inputs, on few rows: ValidationOptions::folds),
+  /// without the refinement and with the linear term, the linear term alone is a candidate too,
+  /// and the best network is kept only where it beats it by kLinearCandidateMargin standard
+  /// errors of the paired per-row difference of held-out losses.
+  bool units_left_out = false;
   ScoreModel score_used = ScoreModel::Gaussian;
   /// score = Adaptive: the inputs' tails, which decide whether the rank-Gauss map is tried.
   InputTails input_tails;

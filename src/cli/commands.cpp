@@ -663,12 +663,22 @@ void print_validation_report(const TrainOptions& o, const TrainResult& r, std::o
   }
   if (!r.candidates.empty()) {
     log << "  chosen "
-        << (r.validation.folds > 1 ? "by cross-validation" : "on the validation rows")
-        << ": hidden " << r.network.num_hidden() << ", score " << to_string(r.score_used)
-        << "; validation " << (o.labels.task == Task::Regression ? "MSE" : "log-loss")
+        << (r.validation.folds > 1 ? "by cross-validation" : "on the validation rows") << ": ";
+    if (r.units_left_out) {
+      log << "the linear term alone (no network beat it by " << kLinearCandidateMargin
+          << (kLinearCandidateMargin == 1.0 ? " standard error" : " standard errors")
+          << " of the paired held-out losses; the units get no output weights)";
+    } else {
+      log << "hidden " << r.network.num_hidden() << ", score " << to_string(r.score_used);
+    }
+    log << "; validation " << (o.labels.task == Task::Regression ? "MSE" : "log-loss")
         << " per candidate:";
     for (const CandidateScore& c : r.candidates) {
-      log << " " << c.hidden << "/" << to_string(c.score) << " " << c.loss << ";";
+      if (c.hidden_units) {
+        log << " " << c.hidden << "/" << to_string(c.score) << " " << c.loss << ";";
+      } else {
+        log << " linear " << c.loss << ";";
+      }
     }
     log << "\n";
   }

@@ -125,8 +125,9 @@ struct RidgeChoice {
 // The normal equations [FᵀF | Fᵀy | yᵀy] / n of a design with k unit columns, and the ridge
 // solution for a penalty (λ, hidden factor).
 struct NormalEquations {
-  NormalEquations(const Matrix& normal, Index k_, const Standardizer& st)
-      : p(normal.rows() - 1),
+  NormalEquations(const Matrix& normal, Index k_, const Standardizer& st, bool units_ = true)
+      : units(units_),
+        p(normal.rows() - 1),
         k(k_),
         r(p - k_ - 1),
         A(normal.topLeftCorner(p, p)),
@@ -141,22 +142,26 @@ struct NormalEquations {
     g_linear.head(k).setZero();
   }
   std::pair<Vector, Eigen::LDLT<Matrix>> solve(double lambda, double factor) const {
-    const bool units = std::isfinite(factor);
-    Matrix M = units ? A : A_linear;
+    const bool with_units = std::isfinite(factor);
+    Matrix M = with_units ? A : A_linear;
     M.diagonal() += column_penalties(base, lambda, k, factor);
     M.diagonal().array() += 1e-13 * A.diagonal().maxCoeff();
     const Eigen::LDLT<Matrix> ldlt(M);
-    return std::make_pair(ldlt.solve(units ? g : g_linear).eval(), ldlt);
+    return std::make_pair(ldlt.solve(with_units ? g : g_linear).eval(), ldlt);
   }
   // The first-layer parameters charged per unit (unit_charge_factor): r + 1 with a linear term
   // (its direction and bias), none without (no linear model to fall back on).
   double unit_params() const { return r > 0 ? static_cast<double>(r) + 1.0 : 0.0; }
   // The hidden factors tried: all of kHiddenFactors with a linear term, else the units as they
-  // are.
+  // are; the units left out alone where they are not to be used (OutputOptions::hidden_units).
   std::vector<double> factors() const {
+    if (!units) {
+      return {kUnitsLeftOut};
+    }
     return r > 0 ? std::vector<double>(std::begin(kHiddenFactors), std::end(kHiddenFactors))
                  : std::vector<double>{1.0};
   }
+  bool units;     // OutputOptions::hidden_units
   Index p, k, r;  // columns (units, linear term, intercept), units, inputs
   Matrix A;
   Vector g;
@@ -347,11 +352,12 @@ double normal_mse(const Matrix& normal, const Vector& beta) {
 RidgeChoice fit_ridge(const Design& D,
                       const Vector& y,
                       const std::optional<double>& ridge,
+                      bool units,
                       const ExecutionContext& context) {
   const Index p = D.p();
   const Index rows = context.global_rows(D.rows());
   const Matrix normal = normal_equations(D, y, context);
-  const NormalEquations ne(normal, D.k(), D.st);
+  const NormalEquations ne(normal, D.k(), D.st, units);
   const bool exact = static_cast<double>(rows) * static_cast<double>(p * p) <= kLeaveOneOutCost;
   RidgeChoice fit =
       ridge_from_normal(ne,
@@ -373,7 +379,8 @@ RidgeChoice ridge_from_normal(const NormalEquations& ne,
   RidgeChoice best;
   if (ridge) {
     best.ridge = *ridge;
-    best.beta = ne.solve(*ridge, 1.0).first;
+    best.hidden_factor = ne.units ? 1.0 : kUnitsLeftOut;
+    best.beta = ne.solve(*ridge, best.hidden_factor).first;
     return best;
   }
   // GCV(λ) = (RSS/n) / (1 − df/n)², df = tr((A + λP)⁻¹ A); RSS/n = yᵀy/n − 2βᵀg + βᵀAβ, with
@@ -614,6 +621,7 @@ RidgeChoice choose_class_ridge(const Design& D,
                                const Labels& labels,
                                const Vector& energy,
                                Index fit_rows,
+                               bool units,
                                const ExecutionContext& context,
                                LinearOnlyScores* linear_only) {
   const Index n = D.rows();
@@ -635,10 +643,13 @@ RidgeChoice choose_class_ridge(const Design& D,
   // The hidden factors whose folds are fitted here: the linear model alone may have its scores
   // already (linear_only), and without a linear term there is no linear model to fall back on.
   std::vector<double> factors;
+  // The factors considered: without the units (OutputOptions::hidden_units), only the linear
+  // model's.
+  const auto considered = [&](double factor) { return units || !std::isfinite(factor); };
   for (const double factor : kClassHiddenFactors) {
     const bool shared =
         !std::isfinite(factor) && linear_only != nullptr && !linear_only->loss.empty();
-    if ((D.r() > 0 || factor == 1.0) && !shared) {
+    if ((D.r() > 0 || factor == 1.0) && !shared && considered(factor)) {
       factors.push_back(factor);
     }
   }
@@ -694,6 +705,9 @@ RidgeChoice choose_class_ridge(const Design& D,
   // The candidates in the order of kClassHiddenFactors (the first of equal scores wins), the
   // largest ridge first.
   for (const double factor : kClassHiddenFactors) {
+    if (!considered(factor)) {
+      continue;
+    }
     const auto at = std::find(factors.begin(), factors.end(), factor);
     if (at == factors.end()) {
       if (!std::isfinite(factor) && linear_only != nullptr && D.r() > 0) {
@@ -768,6 +782,7 @@ constexpr Index kClassChoiceRows = 10000;
 RidgeChoice fit_class_output(const Design& D,
                              const Labels& labels,
                              const std::optional<double>& ridge,
+                             bool units,
                              const ExecutionContext& context,
                              LinearOnlyScores* linear_only) {
   const Index n = D.rows();
@@ -777,10 +792,11 @@ RidgeChoice fit_class_output(const Design& D,
   RidgeChoice best;
   if (ridge) {
     best.ridge = std::max(*ridge, 1e-8);  // separable classes still have a finite optimum
+    best.hidden_factor = units ? 1.0 : kUnitsLeftOut;
   } else {
     const Index rows = context.global_rows(n);
     if (rows <= kClassChoiceRows) {
-      best = choose_class_ridge(D, labels, energy, rows, context, linear_only);
+      best = choose_class_ridge(D, labels, energy, rows, units, context, linear_only);
     } else {
       // The cross-validation on a strided subsample (the same for any partition of the rows),
       // the final fit on all rows.
@@ -799,6 +815,7 @@ RidgeChoice fit_class_output(const Design& D,
                                 sub,
                                 energy,
                                 rows,
+                                units,
                                 sub_context,
                                 linear_only);
     }
@@ -861,9 +878,10 @@ OutputFit fit_output_layer(const Matrix& H,
                            bool st_fitted_here) {
   Design D{H, X, st};
   D.covariance_known = st_fitted_here;
-  const RidgeChoice fit = task == Task::Regression
-                              ? fit_ridge(D, labels.y, options.ridge, context)
-                              : fit_class_output(D, labels, options.ridge, context, linear_only);
+  const RidgeChoice fit =
+      task == Task::Regression
+          ? fit_ridge(D, labels.y, options.ridge, options.hidden_units, context)
+          : fit_class_output(D, labels, options.ridge, options.hidden_units, context, linear_only);
   OutputFit out = set_output_weights(fit, D.k(), D.r(), st, net);
   out.train_mse = fit.train_mse;
   return out;
@@ -876,8 +894,10 @@ OutputFit output_from_normal(const Matrix& normal,
                              const OutputOptions& options,
                              TwoLayerNetwork& net) {
   const Index r = normal.rows() - 2 - k;
-  const RidgeChoice fit = ridge_from_normal(
-      NormalEquations(normal, k, st), rows, options.ridge, std::vector<std::vector<double>>());
+  const RidgeChoice fit = ridge_from_normal(NormalEquations(normal, k, st, options.hidden_units),
+                                            rows,
+                                            options.ridge,
+                                            std::vector<std::vector<double>>());
   OutputFit out = set_output_weights(fit, k, r, st, net);
   out.train_mse = normal_mse(normal, fit.beta);
   return out;

@@ -19,6 +19,7 @@
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
 #include "detail/sample.hpp"
+#include "detail/scores.hpp"
 #include "detail/text.hpp"
 #include "train/stages.hpp"
 
@@ -286,6 +287,9 @@ constexpr double kRandomStartMargin = 2.0;
 // with the margin of 2; split 0 gave a test R^2 of 0.313 with the random start kept).
 constexpr Index kRandomStartMinRows = 200;
 
+// The validation share when something is chosen and ValidationOptions::fraction is unset.
+constexpr double kChoiceShare = 0.2;
+
 // The refinement's random start: `net` with seeded random weights and the linear term at zero.
 TwoLayerNetwork random_start(TwoLayerNetwork net,
                              const Standardizer& st,
@@ -348,6 +352,25 @@ ValidationReport validation_scores(const TwoLayerNetwork& net,
   v.accuracy = s.accuracy;
   v.log_loss = s.log_loss;
   return v;
+}
+
+// Each of this part's rows' loss under the network: the squared error (regression) or the
+// negative log-likelihood of its class (probabilities clipped at 1e-15, as in `score`).
+Vector held_out_losses(const TwoLayerNetwork& net, const Dataset& valid) {
+  const Index n = valid.X.rows();
+  Vector losses(n);
+  if (n == 0) {
+    return losses;
+  }
+  const Matrix p = predict(net, valid.X);
+  for (Index i = 0; i < n; ++i) {
+    if (net.link == OutputLink::Identity) {
+      losses(i) = (p(i, 0) - valid.y(i)) * (p(i, 0) - valid.y(i));
+    } else {
+      losses(i) = detail::class_score_sums(net, p.row(i), valid.y.segment(i, 1))(1, 0);
+    }
+  }
+  return losses;
 }
 
 // Validation rows and the context their passes run in.
@@ -777,7 +800,12 @@ void add_validation_metadata(double share,
   if (!curve.empty()) {
     nlohmann::json c = nlohmann::json::array();
     for (const CandidateScore& cs : curve) {
-      c.push_back({{"hidden", cs.hidden}, {"score", to_string(cs.score)}, {"loss", cs.loss}});
+      nlohmann::json entry = {
+          {"hidden", cs.hidden}, {"score", to_string(cs.score)}, {"loss", cs.loss}};
+      if (!cs.hidden_units) {
+        entry["hidden_units"] = false;  // the linear term alone
+      }
+      c.push_back(std::move(entry));
     }
     v["candidates"] = c;
   }
@@ -827,6 +855,9 @@ struct Pooled {
   std::size_t strength = 0, iterate = 0;
   double loss = std::numeric_limits<double>::infinity();  // per held-out row
   double gain = 0, se = 0;  // the chosen point's mean per-row gain on the start, its error
+  // Without the refinement: each fold's held-out rows' losses (local rows, fold order), for the
+  // paired comparison with the linear term alone (network_beats_linear).
+  std::vector<Vector> row_losses;
   const detail::CurvePoint& chosen() const {
     return runs.empty() ? plain : runs[strength][iterate];
   }
@@ -901,7 +932,7 @@ struct CandidateChoice {
   std::string first_error;
   // Records a trained candidate's loss; true when it is the lowest so far.
   bool offer(const TrainOptions& candidate, double loss) {
-    curve.push_back({candidate.hidden, candidate.score, loss});
+    curve.push_back({candidate.hidden, candidate.score, loss, candidate.output.hidden_units});
     if (have && !(loss < best_loss - 1e-9 * std::abs(best_loss))) {
       return false;
     }
@@ -1009,6 +1040,7 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
     bool has_network = false;
     double held_rows = 0;
     ValidationReport scores;
+    Vector losses;  // each held-out row's (without the refinement)
   };
   std::vector<FoldRun> runs(parts.size());
   detail::run_independent(
@@ -1044,6 +1076,7 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
         run.held_rows = static_cast<double>(part.valid_context.global_rows(valid.X.rows()));
         if (!o.refine.enabled) {
           run.scores = validation_scores(r.network, valid, part.valid_context);
+          run.losses = held_out_losses(r.network, valid);
         }
       });
   for (FoldRun& run : runs) {
@@ -1061,6 +1094,7 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
       return {};
     }
     pooled.rows += run.held_rows;
+    pooled.row_losses.push_back(std::move(run.losses));
     if (!o.refine.enabled) {
       const ValidationReport& v = run.scores;
       pooled.plain.loss += (o.labels.task == Task::Regression ? v.mse : v.log_loss) * run.held_rows;
@@ -1142,13 +1176,37 @@ TrainResult train_as_chosen(const CrossValidation& cv,
 // the lowest pooled held-out loss chosen (regression: MSE; classes: log-loss), and the chosen
 // candidate trained on all rows, with the refinement (when on) at the cross-validated decay for
 // the cross-validated number of iterates, or not at all when it did not beat the moment model.
+// Whether the network's held-out losses beat the linear model's by `margin` standard errors of
+// their paired per-row difference, pooled over the folds (each fold's sums over its held-out
+// rows of every part, in fold order).
+bool network_beats_linear(const Pooled& network,
+                          const Pooled& linear,
+                          const Folds& parts,
+                          double margin) {
+  double sum = 0, sum2 = 0;
+  for (std::size_t f = 0; f < parts.parts.size(); ++f) {
+    const Vector d = network.row_losses.at(f) - linear.row_losses.at(f);
+    const Matrix s = parts.parts[f]->valid_context.sum(d.size(), 2, 1, [&](Index b, Index c) {
+      const auto db = d.segment(b, c);
+      return Matrix((Matrix(2, 1) << detail::sum_of(db), db.squaredNorm()).finished());
+    });
+    sum += s(0, 0);
+    sum2 += s(1, 0);
+  }
+  const double rows = network.rows;
+  const double mean = sum / rows;
+  const double se = std::sqrt(std::max(0.0, sum2 / rows - mean * mean) / rows);
+  return mean < -margin * se;
+}
+
 Validated cross_validate(const Dataset& data,
                          const Dataset& mapped,
                          const TrainOptions& o,
                          const ExecutionContext& context,
                          const std::vector<Index>& hidden_grid,
                          const std::vector<ScoreModel>& scores,
-                         int folds) {
+                         int folds,
+                         bool linear_candidate) {
   const Folds parts = make_folds(data, folds, o.seed, context);
   const CrossValidation cv{
       parts,
@@ -1174,11 +1232,34 @@ Validated cross_validate(const Dataset& data,
       }
     }
   }
+  if (linear_candidate) {
+    // The linear term alone (its units fitted, given no output weights) on the same folds: it
+    // is kept unless the best network beats it by kLinearCandidateMargin standard errors. A
+    // failure of its own leaves the networks' choice as it was.
+    TrainOptions linear = o;
+    linear.hidden = hidden_grid.front();
+    linear.score = ScoreModel::Gaussian;
+    linear.output.hidden_units = false;
+    CrossValidation quiet = cv;
+    quiet.choosing = true;
+    CandidateChoice own;
+    std::optional<TrainResult> stopped;
+    Pooled pooled = cross_validate_candidate(quiet, data, linear, own, stopped);
+    if (std::isfinite(pooled.loss)) {
+      choice.curve.push_back({linear.hidden, linear.score, pooled.loss, false});
+      if (!choice.have || !network_beats_linear(best, pooled, parts, kLinearCandidateMargin)) {
+        choice.chosen = linear;
+        choice.best_loss = pooled.loss;
+        choice.have = true;
+        best = std::move(pooled);
+      }
+    }
+  }
   choice.require_one();
   const ScoreModel score = choice.chosen.score;
-  return {train_as_chosen(cv, best, choice.chosen, inputs_of(score, data, mapped)),
-          score,
-          std::move(choice.curve)};
+  TrainResult result = train_as_chosen(cv, best, choice.chosen, inputs_of(score, data, mapped));
+  result.units_left_out = !choice.chosen.output.hidden_units;
+  return {std::move(result), score, std::move(choice.curve)};
 }
 
 // One held-out share of the rows (ValidationOptions::fraction): each candidate trained on the
@@ -1343,6 +1424,16 @@ void validate(const TrainOptions& o) {
   if (o.output.ridge) {
     detail::require_nonnegative(*o.output.ridge, where, "output.ridge");
   }
+  if (!o.output.hidden_units && !o.output.linear_term) {
+    detail::fail(
+        "TrainOptions::output.hidden_units = false needs output.linear_term (without both the "
+        "model is a constant)");
+  }
+  if (!o.output.hidden_units && o.refine.enabled) {
+    detail::fail(
+        "TrainOptions::output.hidden_units = false with refine.enabled: the refinement would "
+        "train the units the output layer leaves out");
+  }
   detail::require(
       o.refine.max_iterations > 0, where, "refine.max_iterations", o.refine.max_iterations, "> 0");
   detail::require(o.refine.patience > 0, where, "refine.patience", o.refine.patience, "> 0");
@@ -1426,6 +1517,11 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   const std::vector<ScoreModel>& scores = plan.scores;
   const RankGaussMap& map = plan.map;
   const bool choosing = hidden_grid.size() * scores.size() > 1;
+  // Where candidates are cross-validated anyway (few rows), without the refinement, the
+  // networks are weighed against the linear term alone too (TrainResult::units_left_out).
+  const bool linear_candidate = choosing && o.output.linear_term && o.output.hidden_units &&
+                                !o.refine.enabled && o.directions.size() == 0 &&
+                                fold_count(o, kChoiceShare, context.global_rows(data.X.rows())) > 1;
   Dataset mapped;  // the inputs through the rank-Gauss map
   if (!map.empty()) {
     mapped = data;
@@ -1441,7 +1537,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   };
   double share = validation_share(o);
   if (choosing && !o.validation.fraction) {
-    share = 0.2;
+    share = kChoiceShare;
   }
   if (choosing && share == 0) {
     throw std::invalid_argument(
@@ -1460,7 +1556,8 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   std::optional<Validated> chosen;
   if (folds > 1) {
     try {
-      chosen = cross_validate(data, mapped, o, context, hidden_grid, scores, folds);
+      chosen =
+          cross_validate(data, mapped, o, context, hidden_grid, scores, folds, linear_candidate);
     } catch (const DataError& e) {
       if (o.validation.folds) {
         throw;  // asked for: its failure stands
