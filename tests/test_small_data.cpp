@@ -498,6 +498,23 @@ TEST_SUITE("smalldata") {
     CHECK(best_network < 0.8 * sine.candidates.back().loss);
     CHECK(test_mse(sine, sine_truth) < 0.8 * sine_truth.tail(m).squaredNorm() / m);
 
+    // Classes (logistic and softmax: held-out log-losses paired): the linear candidate is
+    // scored, and where it is chosen W2 is zero.
+    for (const int classes : {2, 3}) {
+      nnlift::Dataset labelled = data_of(linear_y, n);
+      for (Index i = 0; i < n; ++i) {
+        labelled.y(i) = classes == 2 ? (linear_y(i) > 0 ? 1.0 : 0.0)
+                                     : (linear_y(i) < -0.5 ? 0.0 : (linear_y(i) < 0.5 ? 1.0 : 2.0));
+      }
+      nnlift::TrainOptions c = o;
+      c.labels.task = nnlift::Task::Classification;
+      const nnlift::TrainResult r = nnlift::train(labelled, c);
+      CAPTURE(classes);
+      CHECK(linear_entries(r) == 1);
+      CHECK(std::isfinite(r.candidates.back().loss));
+      CHECK((!r.units_left_out || r.network.W2.cwiseAbs().maxCoeff() == 0.0));
+    }
+
     // Not weighed: a single network (nothing cross-validated), with the refinement, or on rows
     // enough for one held-out share (1,000 and more at the share 0.2).
     nnlift::TrainOptions fixed = o;
