@@ -1172,10 +1172,6 @@ TrainResult train_as_chosen(const CrossValidation& cv,
   return result;
 }
 
-// ValidationOptions::folds > 1: every candidate (hidden units × score models) cross-validated,
-// the lowest pooled held-out loss chosen (regression: MSE; classes: log-loss), and the chosen
-// candidate trained on all rows, with the refinement (when on) at the cross-validated decay for
-// the cross-validated number of iterates, or not at all when it did not beat the moment model.
 // Whether the network's held-out losses beat the linear model's by `margin` standard errors of
 // their paired per-row difference, pooled over the folds (each fold's sums over its held-out
 // rows of every part, in fold order).
@@ -1199,6 +1195,11 @@ bool network_beats_linear(const Pooled& network,
   return mean < -margin * se;
 }
 
+// ValidationOptions::folds > 1: every candidate (hidden units × score models) cross-validated,
+// the lowest pooled held-out loss chosen (regression: MSE; classes: log-loss), and the chosen
+// candidate trained on all rows, with the refinement (when on) at the cross-validated decay for
+// the cross-validated number of iterates, or not at all when it did not beat the moment model.
+// With `linear_candidate`, the linear term alone is weighed against the best network too.
 Validated cross_validate(const Dataset& data,
                          const Dataset& mapped,
                          const TrainOptions& o,
@@ -1517,11 +1518,10 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   const std::vector<ScoreModel>& scores = plan.scores;
   const RankGaussMap& map = plan.map;
   const bool choosing = hidden_grid.size() * scores.size() > 1;
-  // Where candidates are cross-validated anyway (few rows), without the refinement, the
-  // networks are weighed against the linear term alone too (TrainResult::units_left_out).
+  // Where candidates are cross-validated (few rows), without the refinement, the networks are
+  // weighed against the linear term alone too (TrainResult::units_left_out).
   const bool linear_candidate = choosing && o.output.linear_term && o.output.hidden_units &&
-                                !o.refine.enabled && o.directions.size() == 0 &&
-                                fold_count(o, kChoiceShare, context.global_rows(data.X.rows())) > 1;
+                                !o.refine.enabled && o.directions.size() == 0;
   Dataset mapped;  // the inputs through the rank-Gauss map
   if (!map.empty()) {
     mapped = data;
