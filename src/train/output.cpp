@@ -31,6 +31,18 @@ const double kHiddenFactors[] = {1.0, 10.0, 100.0, kUnitsLeftOut};
 const double kClassRidgeGrid[] = {1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0};
 const double kClassHiddenFactors[] = {1.0, kUnitsLeftOut};
 
+// The hidden factors a fit chooses among, in the order of `grid`: all of them with a linear term
+// (r inputs), else the units as they are (no linear model to fall back on); only kUnitsLeftOut
+// where the units are not to be used (OutputOptions::hidden_units). With a given ridge, the
+// first is the fit's factor.
+template <std::size_t N>
+std::vector<double> hidden_factors(const double (&grid)[N], Index r, bool units) {
+  if (!units) {
+    return {kUnitsLeftOut};
+  }
+  return r > 0 ? std::vector<double>(std::begin(grid), std::end(grid)) : std::vector<double>{1.0};
+}
+
 // Rows of the design [H, z, 1] with z = (x − μ)/σ the column-standardised inputs, only when the
 // linear term is on. (Standardised, not whitened: a ridge on whitened inputs would not shrink
 // the directions of collinear columns, which is what it is for.)
@@ -152,15 +164,8 @@ struct NormalEquations {
   // The first-layer parameters charged per unit (unit_charge_factor): r + 1 with a linear term
   // (its direction and bias), none without (no linear model to fall back on).
   double unit_params() const { return r > 0 ? static_cast<double>(r) + 1.0 : 0.0; }
-  // The hidden factors tried: all of kHiddenFactors with a linear term, else the units as they
-  // are; the units left out alone where they are not to be used (OutputOptions::hidden_units).
-  std::vector<double> factors() const {
-    if (!units) {
-      return {kUnitsLeftOut};
-    }
-    return r > 0 ? std::vector<double>(std::begin(kHiddenFactors), std::end(kHiddenFactors))
-                 : std::vector<double>{1.0};
-  }
+  // The hidden factors tried (hidden_factors of kHiddenFactors).
+  std::vector<double> factors() const { return hidden_factors(kHiddenFactors, r, units); }
   bool units;     // OutputOptions::hidden_units
   Index p, k, r;  // columns (units, linear term, intercept), units, inputs
   Matrix A;
@@ -379,7 +384,7 @@ RidgeChoice ridge_from_normal(const NormalEquations& ne,
   RidgeChoice best;
   if (ridge) {
     best.ridge = *ridge;
-    best.hidden_factor = ne.units ? 1.0 : kUnitsLeftOut;
+    best.hidden_factor = ne.factors().front();
     best.beta = ne.solve(*ridge, best.hidden_factor).first;
     return best;
   }
@@ -642,14 +647,12 @@ RidgeChoice choose_class_ridge(const Design& D,
   std::vector<Candidate> tried;
   // The hidden factors whose folds are fitted here: the linear model alone may have its scores
   // already (linear_only), and without a linear term there is no linear model to fall back on.
+  const std::vector<double> considered = hidden_factors(kClassHiddenFactors, D.r(), units);
   std::vector<double> factors;
-  // The factors considered: without the units (OutputOptions::hidden_units), only the linear
-  // model's.
-  const auto considered = [&](double factor) { return units || !std::isfinite(factor); };
-  for (const double factor : kClassHiddenFactors) {
+  for (const double factor : considered) {
     const bool shared =
         !std::isfinite(factor) && linear_only != nullptr && !linear_only->loss.empty();
-    if ((D.r() > 0 || factor == 1.0) && !shared && considered(factor)) {
+    if (!shared) {
       factors.push_back(factor);
     }
   }
@@ -704,10 +707,7 @@ RidgeChoice choose_class_ridge(const Design& D,
   };
   // The candidates in the order of kClassHiddenFactors (the first of equal scores wins), the
   // largest ridge first.
-  for (const double factor : kClassHiddenFactors) {
-    if (!considered(factor)) {
-      continue;
-    }
+  for (const double factor : considered) {
     const auto at = std::find(factors.begin(), factors.end(), factor);
     if (at == factors.end()) {
       if (!std::isfinite(factor) && linear_only != nullptr && D.r() > 0) {
@@ -792,7 +792,7 @@ RidgeChoice fit_class_output(const Design& D,
   RidgeChoice best;
   if (ridge) {
     best.ridge = std::max(*ridge, 1e-8);  // separable classes still have a finite optimum
-    best.hidden_factor = units ? 1.0 : kUnitsLeftOut;
+    best.hidden_factor = hidden_factors(kClassHiddenFactors, D.r(), units).front();
   } else {
     const Index rows = context.global_rows(n);
     if (rows <= kClassChoiceRows) {

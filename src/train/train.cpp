@@ -354,23 +354,26 @@ ValidationReport validation_scores(const TwoLayerNetwork& net,
   return v;
 }
 
-// Each of this part's rows' loss under the network: the squared error (regression) or the
-// negative log-likelihood of its class (probabilities clipped at 1e-15, as in `score`).
-Vector held_out_losses(const TwoLayerNetwork& net, const Dataset& valid) {
+// Each of this part's rows under the network: [loss, 1 if classified right]; the loss is the
+// squared error (regression) or the negative log-likelihood of its class (probabilities clipped
+// at 1e-15, as in `score`).
+Matrix held_out_rows(const TwoLayerNetwork& net, const Dataset& valid) {
   const Index n = valid.X.rows();
-  Vector losses(n);
+  Matrix rows = Matrix::Zero(n, 2);
   if (n == 0) {
-    return losses;
+    return rows;
   }
   const Matrix p = predict(net, valid.X);
   for (Index i = 0; i < n; ++i) {
     if (net.link == OutputLink::Identity) {
-      losses(i) = (p(i, 0) - valid.y(i)) * (p(i, 0) - valid.y(i));
+      rows(i, 0) = (p(i, 0) - valid.y(i)) * (p(i, 0) - valid.y(i));
     } else {
-      losses(i) = detail::class_score_sums(net, p.row(i), valid.y.segment(i, 1))(1, 0);
+      const Matrix sums = detail::class_score_sums(net, p.row(i), valid.y.segment(i, 1));
+      rows(i, 0) = sums(1, 0);
+      rows(i, 1) = sums(0, 0);
     }
   }
-  return losses;
+  return rows;
 }
 
 // Validation rows and the context their passes run in.
@@ -1039,8 +1042,8 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
     TrainResult result;  // kept when it has no network: its status says why
     bool has_network = false;
     double held_rows = 0;
-    ValidationReport scores;
-    Vector losses;  // each held-out row's (without the refinement)
+    Matrix scored;  // each held-out row's [loss, right] (without the refinement)
+    Matrix sums;    // their sums over the fold's held-out rows of every part
   };
   std::vector<FoldRun> runs(parts.size());
   detail::run_independent(
@@ -1075,8 +1078,10 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
         }
         run.held_rows = static_cast<double>(part.valid_context.global_rows(valid.X.rows()));
         if (!o.refine.enabled) {
-          run.scores = validation_scores(r.network, valid, part.valid_context);
-          run.losses = held_out_losses(r.network, valid);
+          run.scored = held_out_rows(r.network, valid);
+          run.sums = part.valid_context.sum(run.scored.rows(), 1, 2, [&](Index b, Index c) {
+            return Matrix(detail::column_sums(run.scored.middleRows(b, c)).transpose());
+          });
         }
       });
   for (FoldRun& run : runs) {
@@ -1094,11 +1099,10 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
       return {};
     }
     pooled.rows += run.held_rows;
-    pooled.row_losses.push_back(std::move(run.losses));
     if (!o.refine.enabled) {
-      const ValidationReport& v = run.scores;
-      pooled.plain.loss += (o.labels.task == Task::Regression ? v.mse : v.log_loss) * run.held_rows;
-      pooled.plain.correct += v.accuracy * run.held_rows;
+      pooled.plain.loss += run.sums(0, 0);
+      pooled.plain.correct += run.sums(0, 1);
+      pooled.row_losses.push_back(run.scored.col(0));
     }
   }
   if (o.refine.enabled) {
