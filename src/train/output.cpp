@@ -26,7 +26,35 @@ namespace {
 // alone (the units' columns are zeros), so that a model with a linear term is chosen over it
 // only where the hidden units help.
 constexpr double kUnitsLeftOut = std::numeric_limits<double>::infinity();
-const double kRidgeGrid[] = {1e-8, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0};
+// The regression's ridges: four a decade (10^(j/4)) from 1e-4 to 10, where the leave-one-out and
+// GCV minima of real data lie, and three near-zero ones. Each costs O(q) a row in the exact
+// leave-one-out; a grid of 3 a decade (1e-3, 1e-2, 3e-2, 0.1, ...) left the chosen ridge up to
+// a factor 1.8 from the criterion's minimum, and on a few dozen rows the test error moves with it
+// (tools/bench_smalldata, session 25 in docs/benchmarks.md).
+const double kRidgeGrid[] = {1e-8,
+                             1e-6,
+                             1e-5,
+                             1e-4,
+                             1.7782794100389227e-4,
+                             3.1622776601683794e-4,
+                             5.623413251903491e-4,
+                             1e-3,
+                             1.7782794100389228e-3,
+                             3.1622776601683794e-3,
+                             5.623413251903491e-3,
+                             1e-2,
+                             1.778279410038923e-2,
+                             3.162277660168379e-2,
+                             5.623413251903491e-2,
+                             0.1,
+                             0.1778279410038923,
+                             0.31622776601683794,
+                             0.5623413251903491,
+                             1.0,
+                             1.7782794100389228,
+                             3.1622776601683795,
+                             5.623413251903491,
+                             10.0};
 const double kHiddenFactors[] = {1.0, 10.0, 100.0, kUnitsLeftOut};
 const double kClassRidgeGrid[] = {1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0};
 const double kClassHiddenFactors[] = {1.0, kUnitsLeftOut};
@@ -204,7 +232,9 @@ std::vector<std::vector<double>> leave_one_out(const Design& D,
     std::vector<Index> cols;  // the penalised columns in the model: units (if any), linear term
     Vector m, w, mu, gt;
     Matrix T;
+    Matrix inv, B;  // 1/(μ_m + λ_g) and gt_m/(μ_m + λ_g): a column per ridge
   };
+  constexpr Index kGrid = static_cast<Index>(std::size(kRidgeGrid));
   std::vector<Basis> bases;
   for (const double factor : factors) {
     Basis v;
@@ -223,9 +253,13 @@ std::vector<std::vector<double>> leave_one_out(const Design& D,
     v.mu = eig.eigenvalues().cwiseMax(0.0);
     v.T = s.asDiagonal() * eig.eigenvectors();  // t_i = Tᵀ (f_i − m)
     v.gt = v.T.transpose() * (ne.g(v.cols) - v.m * ybar);
+    v.inv.resize(v.mu.size(), kGrid);
+    for (Index g = 0; g < kGrid; ++g) {
+      v.inv.col(g) = (v.mu.array() + kRidgeGrid[g]).inverse().matrix();
+    }
+    v.B = v.inv.array().colwise() * v.gt.array();
     bases.push_back(std::move(v));
   }
-  constexpr Index kGrid = static_cast<Index>(std::size(kRidgeGrid));
   const auto nf = static_cast<Index>(factors.size());
   const Index rows = context.global_rows(D.rows());
   const double n = static_cast<double>(rows);
@@ -236,19 +270,18 @@ std::vector<std::vector<double>> leave_one_out(const Design& D,
     Matrix out(kGrid, nf);
     for (Index f = 0; f < nf; ++f) {
       const Basis& v = bases[static_cast<std::size_t>(f)];
-      const Matrix t = (F(Eigen::all, v.cols).rowwise() - v.m.transpose()) * v.T;  // c×q
-      const Matrix t2 = t.cwiseAbs2();
+      // c×q (the columns are contiguous: the units', if any, then the linear term's)
+      const Matrix t = (F.middleCols(v.cols.front(), v.m.size()).rowwise() - v.m.transpose()) * v.T;
+      // Every ridge at once: residuals E = yc − t (gt ∘ inv_g) and leverages from t² inv_g.
+      const Matrix E = (-t * v.B).colwise() + yc;
+      const Matrix h = ((t.cwiseAbs2() * v.inv).array() + 1.0) / n;
       for (Index g = 0; g < kGrid; ++g) {
-        const Vector inv = (v.mu.array() + kRidgeGrid[g]).inverse().matrix();
-        const Vector e = yc - t * v.gt.cwiseProduct(inv);
-        const Vector h = ((t2 * inv).array() + 1.0) / n;
         double sum = 0;
         // A row whose leverage is within 1e-6 of 1 is fitted by itself (more columns than rows,
         // a near-zero ridge): its held-out error is not defined, and this ridge is not chosen.
         for (Index i = 0; i < c; ++i) {
-          const double keep = 1.0 - h(i);
-          sum +=
-              keep > 1e-6 ? (e(i) / keep) * (e(i) / keep) : std::numeric_limits<double>::infinity();
+          const double keep = 1.0 - h(i, g), e = E(i, g);
+          sum += keep > 1e-6 ? (e / keep) * (e / keep) : std::numeric_limits<double>::infinity();
         }
         out(g, f) = sum;
       }
