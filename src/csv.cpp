@@ -72,6 +72,14 @@ std::string field_text(const char* p, const char* end) {
   return detail::excerpt(std::string_view(p, static_cast<std::size_t>(field_end(p, end) - p)), 40);
 }
 
+// Where a "None" was read (RowParser::parse): 0-based line within the chunk (-1: none), 1-based
+// character column, and its spelling.
+struct DeferredNone {
+  Index line = -1;
+  Index column = 0;
+  std::string text;
+};
+
 struct ParseError {
   Index line = -1;   // 0-based line within the chunk
   Index column = 0;  // 1-based character column
@@ -99,6 +107,22 @@ bool is_missing_token(const char* p, const char* end) {
     }
   }
   return false;
+}
+
+// "None" (any case): a missing value in a column of numbers, where it cannot be a value, but a
+// category in a text column (no exercise, no smoking: surveys have such categories), and a class
+// in a column of text labels.
+bool is_none_token(const char* p, const char* end) {
+  static const char kNone[] = "none";
+  if (end - p != 4) {
+    return false;
+  }
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (std::tolower(static_cast<unsigned char>(p[i])) != kNone[i]) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // [begin, end) of a field's content: spaces and one pair of quotes removed.
@@ -155,6 +179,10 @@ struct Chunk {
   Index short_line = -1;  // 0-based line within the chunk too short for the header's fields
   ParseError error;
   std::vector<char> taken;  // per field: a value taken as text (RowParser::parse)
+  // Per field: the first "None" read as missing where missing values are an error, while the
+  // column may still turn out to be text (where "None" is a category): the error is the
+  // reader's once the column is known to hold numbers.
+  std::vector<DeferredNone> none;
 };
 
 // Refuses what is plainly not a comma-separated text file, from its first bytes.
@@ -224,7 +252,15 @@ class RowParser {
   // failure fills `error` (column and message). A field that is not a number, in a column that
   // is detected as text (detect_text_columns, detect_text_target), reads as NaN and sets
   // taken[field]: the caller reads such columns as text in a second pass.
-  bool parse(Line line, double* values, std::string* texts, ParseError& error, char* taken) const {
+  // A "None" in a column that may turn out to be text, where missing values are an error, reads
+  // as NaN and is recorded in none[field] (the first one only) with `index`, the line's.
+  bool parse(Line line,
+             Index index,
+             double* values,
+             std::string* texts,
+             ParseError& error,
+             char* taken,
+             DeferredNone* none) const {
     const char* p = line.begin;
     const std::size_t num_fields = m_dest.size();
     for (std::size_t c = 0; c < num_fields; ++c) {
@@ -236,9 +272,11 @@ class RowParser {
         p = field_end(p, line.end);
         const auto [b, e] = field_content(field_start, p);
         std::string& text = texts[m_text_slot[c]];
-        text = is_missing_token(b, e) ? std::string() : text_value(field_start, p);
+        text = is_missing_token(b, e) && !is_none_token(b, e) ? std::string()
+                                                              : text_value(field_start, p);
         values[dest == kTarget ? m_width - 1 : dest] = std::numeric_limits<double>::quiet_NaN();
-      } else if (!parse_number(p, line.end, c, values, error)) {
+      } else if (!parse_number(
+                     p, line.end, c, values, error, none[c].line < 0 ? &none[c] : nullptr)) {
         if (!take_as_text(c, error, values, taken)) {
           error.column = (field_start - line.begin) + 1;
           return false;
@@ -253,6 +291,10 @@ class RowParser {
           return false;
         }
         p = field_end(field_start, line.end);
+      }
+      if (none[c].line < 0 && !none[c].text.empty()) {  // a "None" deferred in this line
+        none[c].line = index;
+        none[c].column = (field_start - line.begin) + 1;
       }
       const bool last = c + 1 == num_fields;
       if (p == line.end) {
@@ -310,8 +352,13 @@ class RowParser {
   }
 
   // Parses field c starting at p into its destination; on failure sets error.message only.
-  bool parse_number(
-      const char*& p, const char* end, std::size_t c, double* values, ParseError& error) const {
+  // A deferred "None" (see parse) fills none->text; the caller its line and column.
+  bool parse_number(const char*& p,
+                    const char* end,
+                    std::size_t c,
+                    double* values,
+                    ParseError& error,
+                    DeferredNone* none) const {
     const char* start = p;
     while (p < end && is_space(*p)) {
       ++p;
@@ -327,11 +374,16 @@ class RowParser {
     {
       const auto [b, e] = field_content(start, field_end(start, end));
       if (is_missing_token(b, e)) {
-        if (!m_allow_missing) {
+        const bool may_be_text =
+            (m_dest[c] >= 0 && m_detect_text) || (m_dest[c] == kTarget && m_detect_target);
+        if (!m_allow_missing && !(may_be_text && is_none_token(b, e))) {
           error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] + "') is " +
                           (b == e ? std::string("empty") : "'" + std::string(b, e) + "'") +
                           " (a missing value; --missing mean or drop-rows to accept them)";
           return false;
+        }
+        if (!m_allow_missing && none != nullptr) {
+          none->text.assign(b, e);
         }
         p = field_end(start, end);
         const int dest = m_dest[c];
@@ -640,10 +692,12 @@ void parse_rows(const CsvSource& source,
         throw IoError(source.path() + ": file changed while reading");
       }
       if (!parser.parse(line,
+                        index,
                         values.data() + row * width,
                         texts.data() + row * slots,
                         chunk.error,
-                        chunk.taken.data())) {
+                        chunk.taken.data(),
+                        chunk.none.data())) {
         chunk.error.line = index;
         chunk.error.message += quote_hint(line);
         failed = true;
@@ -678,6 +732,39 @@ void parse_rows(const CsvSource& source,
   if (const Chunk* chunk = first_error(chunks)) {
     throw IoError(source.path() + ":" + std::to_string(chunk->first_line + chunk->error.line) +
                   ":" + std::to_string(chunk->error.column) + ": " + chunk->error.message);
+  }
+}
+
+// A "None" deferred (see RowParser::parse) in a column that holds numbers after all: the
+// missing-value error, at the first one in the file.
+void throw_deferred_none(const std::string& path,
+                         const std::vector<std::string>& names,
+                         const std::vector<int>& dest,
+                         const std::vector<std::string>& text_columns,
+                         bool text_target,
+                         const std::vector<Chunk>& chunks) {
+  for (const Chunk& chunk : chunks) {
+    const DeferredNone* first = nullptr;
+    std::size_t field = 0;
+    for (std::size_t c = 0; c < names.size(); ++c) {
+      const DeferredNone& none = chunk.none[c];
+      const bool text =
+          dest[c] == kTarget
+              ? text_target
+              : std::find(text_columns.begin(), text_columns.end(), names[c]) != text_columns.end();
+      if (none.line >= 0 && !text &&
+          (first == nullptr ||
+           std::make_pair(none.line, none.column) < std::make_pair(first->line, first->column))) {
+        first = &none;
+        field = c;
+      }
+    }
+    if (first != nullptr) {
+      throw IoError(path + ":" + std::to_string(chunk.first_line + first->line) + ":" +
+                    std::to_string(first->column) + ": field " + std::to_string(field + 1) + " ('" +
+                    names[field] + "') is '" + first->text +
+                    "' (a missing value; --missing mean or drop-rows to accept them)");
+    }
   }
 }
 
@@ -841,6 +928,7 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     for (Chunk& chunk : chunks) {
       chunk.error = ParseError();
       chunk.taken.assign(names.size(), 0);
+      chunk.none.assign(names.size(), DeferredNone());
     }
     parse_rows(source,
                chunks,
@@ -865,6 +953,7 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
       }
     }
     if (!more) {
+      throw_deferred_none(path, names, dest, text_columns, text_target, chunks);
       break;
     }
   }

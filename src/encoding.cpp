@@ -1,6 +1,7 @@
 // One-hot categories and missing-value imputation (include/nnlift/encoding.hpp).
 // SPDX-License-Identifier: MIT
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -41,6 +42,24 @@ std::string where(const std::string& source, const std::string& column, Index ro
   return source + ": column '" + column + "', data row " + std::to_string(row + 1);
 }
 
+// A "None" the model has no category for, where it has fill values: a missing value, as such a
+// model read it in training (a model trained before "None" in a text column was a category).
+bool unseen_none(const Dataset& raw, const ColumnEncoding& col, std::size_t j, Index i) {
+  if (!col.categorical() || col.fill.empty() || !is_text(raw, j)) {
+    return false;
+  }
+  const std::string& value = raw.text[j][static_cast<std::size_t>(i)];
+  if (value.size() != 4 ||
+      std::binary_search(col.categories.begin(), col.categories.end(), value)) {
+    return false;
+  }
+  std::string lower(value);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) {
+    return static_cast<char>(std::tolower(ch));
+  });
+  return lower == "none";
+}
+
 // Fills the encoded row i of X from raw row `from`; returns false for an unseen category.
 bool encode_row(const Dataset& raw,
                 const InputEncoding& enc,
@@ -52,7 +71,7 @@ bool encode_row(const Dataset& raw,
   Index at = 0;
   for (std::size_t j = 0; j < enc.columns.size(); ++j) {
     const ColumnEncoding& col = enc.columns[j];
-    const bool missing = missing_at(raw, j, from);
+    const bool missing = missing_at(raw, j, from) || unseen_none(raw, col, j, from);
     if (missing && col.fill.empty()) {
       throw DataError(where(source, col.name, from) +
                       ": missing value, and the model has no fill value for it (it was trained "

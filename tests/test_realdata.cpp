@@ -942,6 +942,91 @@ TEST_SUITE("encoding") {
     CHECK(dir.list() == std::vector<std::string>{"m.csv"});
   }
 
+  TEST_CASE("encoding: 'None' is a category in a text column, a missing value in numbers") {
+    // A survey's "exercise: None" is an answer: it was read as missing (then filled with the
+    // categories' shares, or refused by default). In a column of numbers it is still missing,
+    // refused by default at its own place though the column's first "None" comes before the
+    // row that shows the column holds numbers only; and a class "None" is a class.
+    test::TempDir dir;
+    std::string text = "a,exercise,b,y\n";
+    for (int i = 0; i < 40; ++i) {
+      const char* exercise[] = {"None", "Some", "Freq"};
+      text += std::to_string(i % 7) + "," + exercise[i % 3] + "," +
+              (i == 5 ? std::string("None") : std::to_string(i % 5)) + "," +
+              std::to_string((i % 3) * 2 + i % 7) + "\n";
+    }
+    test::write_text(dir.file("s.csv"), text);
+    test::Outcome o = test::run(
+        {"train", "--data", dir.file("s.csv"), "--hidden", "1", "--model", dir.file("x.json")});
+    INFO(o.err);
+    CHECK(o.code == 1);
+    CHECK(o.err.find("s.csv:7:") != std::string::npos);
+    CHECK(o.err.find("field 3 ('b') is 'None' (a missing value") != std::string::npos);
+    CHECK(dir.list() == std::vector<std::string>{"s.csv"});
+    o = test::run({"train",
+                   "--data",
+                   dir.file("s.csv"),
+                   "--hidden",
+                   "1",
+                   "--model",
+                   dir.file("x.json"),
+                   "--missing",
+                   "mean"});
+    REQUIRE(o.code == 0);
+    nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("x.json"));
+    REQUIRE(net.encoding.columns.size() == 3);
+    CHECK(net.encoding.columns[1].categories == std::vector<std::string>{"Freq", "None", "Some"});
+    CHECK(net.encoding.columns[2].fill[0] != 0.0);  // b's mean: its "None" was missing
+    // Without --missing mean: a text column's "None" is no missing value.
+    test::write_text(dir.file("t.csv"),
+                     "a,exercise,y\n1,None,1\n2,Some,2\n3,Freq,3\n4,none,2\n5,Some,1\n");
+    o = test::run(
+        {"train", "--data", dir.file("t.csv"), "--hidden", "1", "--model", dir.file("t.json")});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    net = nnlift::load_model(dir.file("t.json"));
+    CHECK(net.encoding.columns[1].categories ==
+          std::vector<std::string>{"Freq", "None", "Some", "none"});
+    // Text labels: "None" is a class.
+    test::write_text(dir.file("c.csv"),
+                     "a,b,y\n1,2,None\n2,3,yes\n3,4,None\n4,5,yes\n5,6,None\n6,1,yes\n");
+    o = test::run(
+        {"train", "--data", dir.file("c.csv"), "--hidden", "1", "--model", dir.file("c.json")});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(nnlift::load_model(dir.file("c.json")).class_names ==
+          std::vector<std::string>{"None", "yes"});
+  }
+
+  TEST_CASE("encoding: a model without a 'None' category reads one as missing when it can") {
+    // A model trained while "None" was a missing value (or on rows without one) has no such
+    // category: with fill values a "None" predicts as a missing value does, not as an unseen
+    // category (all zeros, with a warning).
+    test::TempDir dir;
+    test::write_text(dir.file("m.csv"), messy_csv());
+    test::Outcome o = test::run({"train",
+                                 "--data",
+                                 dir.file("m.csv"),
+                                 "--hidden",
+                                 "1",
+                                 "--model",
+                                 dir.file("x.json"),
+                                 "--missing",
+                                 "mean"});
+    REQUIRE(o.code == 0);
+    test::write_text(dir.file("new.csv"), "b,color,a\n0.5,NA,0.1\n0.5,None,0.1\n0.5,purple,0.1\n");
+    o = test::run({"predict", "--model", dir.file("x.json"), "--data", dir.file("new.csv")});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("1 row(s) hold a category not seen in training") != std::string::npos);
+    std::istringstream lines(o.out);
+    std::string header, missing, none;
+    std::getline(lines, header);
+    std::getline(lines, missing);
+    std::getline(lines, none);
+    CHECK(missing == none);
+  }
+
   TEST_CASE("encoding: categories one-hot, means filled, the encoding stored and applied") {
     test::TempDir dir;
     test::write_text(dir.file("m.csv"), messy_csv());

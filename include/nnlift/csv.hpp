@@ -28,11 +28,13 @@ struct CsvOptions {
   std::vector<std::string> features;  ///< input columns in this order; empty = all but target/drop
   std::vector<std::string> drop;      ///< columns to ignore (only when features is empty)
   bool reject_constant_features = false;  ///< throw DataError if a feature column is constant
-  /// Missing values (an empty field, NA, N/A, NaN, ?, null, None; any case) read as NaN instead
-  /// of an error. An error names them as missing either way.
+  /// Missing values (an empty field, NA, N/A, NaN, ?, null; any case) read as NaN instead of an
+  /// error. An error names them as missing either way. "None" is missing in a column of numbers,
+  /// but a category (a class) in a text column: in a column that may be detected as text, a
+  /// "None" without allow_missing is an error only once the column turns out to hold numbers.
   bool allow_missing = false;
   /// Feature columns read as text (Dataset::text) instead of numbers: categorical columns. Their
-  /// X column is NaN; a missing value is the empty string.
+  /// X column is NaN; a missing value is the empty string ("None" is a category).
   std::vector<std::string> text_columns;
   /// A feature column with a field that is neither a number nor missing is read as text (it is
   /// added to text_columns) instead of an error.

@@ -1004,7 +1004,8 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
       "all numbers")(
       "missing",
       po::value(&missing)->default_value(missing),
-      "error | mean | drop-rows: missing values (empty, NA, NaN, ?, null, None). mean: the "
+      "error | mean | drop-rows: missing values (empty, NA, NaN, ?, null; None in a column of "
+      "numbers, a category in a text column). mean: the "
       "column's training mean (a category's share), stored in the model for predict; "
       "drop-rows: leave such rows out of training");
   add_train_flags(desc, train_flags);
