@@ -38,6 +38,39 @@ bool parses_as_number(const std::string& text) {
   return r.ec == std::errc() && r.ptr == end;
 }
 
+// A text column whose values are mostly numbers (a score with '.' or '-' for a missing value, a
+// count with a stray word): read as categories all the same, which loses the numbers' order, so
+// the warning names the values that are not numbers. Empty when the column is not such.
+std::string mostly_numbers(const std::string& name, const std::map<std::string, Index>& counts) {
+  Index numbers = 0, others = 0;
+  std::vector<std::pair<Index, std::string>> words;
+  for (const auto& [value, count] : counts) {
+    if (parses_as_number(value)) {
+      numbers += count;
+    } else {
+      others += count;
+      words.emplace_back(-count, value);
+    }
+  }
+  if (others == 0 || numbers <= others) {
+    return "";
+  }
+  std::sort(words.begin(), words.end());
+  std::string listed;
+  for (std::size_t i = 0; i < words.size() && i < 3; ++i) {
+    listed += (i > 0 ? ", '" : "'") + detail::excerpt(words[i].second, 20) + "' in " +
+              std::to_string(-words[i].first) + " row(s)";
+  }
+  if (words.size() > 3) {
+    listed += ", and " + std::to_string(words.size() - 3) + " more";
+  }
+  return "column '" + name + "': " + std::to_string(numbers) + " of " +
+         std::to_string(numbers + others) + " values are numbers, the others not (" + listed +
+         "), so its " + std::to_string(counts.size()) +
+         " distinct values are read as categories. If such a value marks a missing one, write "
+         "it as NA or leave it empty (with --missing mean or drop-rows); if it is a typo, fix it";
+}
+
 std::string where(const std::string& source, const std::string& column, Index row) {
   return source + ": column '" + column + "', data row " + std::to_string(row + 1);
 }
@@ -333,6 +366,9 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
       for (const auto& [value, count] : counts) {
         col.categories.push_back(value);
         col.fill.push_back(static_cast<double>(count));
+      }
+      if (const std::string w = mostly_numbers(col.name, counts); !w.empty()) {
+        out.warnings.push_back(source + ": " + w);
       }
     } else {
       double sum = 0;

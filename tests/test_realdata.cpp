@@ -998,6 +998,35 @@ TEST_SUITE("encoding") {
           std::vector<std::string>{"None", "yes"});
   }
 
+  TEST_CASE(
+      "encoding: a column of numbers with a few words is read as categories, with a warning") {
+    // '.' for a missing score (SAS, Stata): the column turns text, its numbers categories. That
+    // is kept (a category list is a valid reading), but said, with the words and their counts.
+    test::TempDir dir;
+    std::string text = "a,score,y\n";
+    for (int i = 0; i < 60; ++i) {
+      text += std::to_string(i % 7) + "," +
+              (i % 20 == 3 ? std::string(".")
+               : i == 10   ? std::string("n.d.")
+                           : std::to_string(i % 9)) +
+              "," + std::to_string(i % 5) + "\n";
+    }
+    test::write_text(dir.file("s.csv"), text);
+    const test::Outcome o = test::run(
+        {"train", "--data", dir.file("s.csv"), "--hidden", "1", "--model", dir.file("x.json")});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("column 'score': 56 of 60 values are numbers, the others not ('.' in 3 "
+                     "row(s), 'n.d.' in 1 row(s)), so its 11 distinct values are read as "
+                     "categories") != std::string::npos);
+    // A text column of words (with a number among them) is not warned about.
+    test::write_text(dir.file("t.csv"), "a,c,y\n1,red,1\n2,blue,2\n3,7,3\n4,red,2\n5,blue,1\n");
+    const test::Outcome t = test::run(
+        {"train", "--data", dir.file("t.csv"), "--hidden", "1", "--model", dir.file("t.json")});
+    REQUIRE(t.code == 0);
+    CHECK(t.err.find("values are numbers") == std::string::npos);
+  }
+
   TEST_CASE("encoding: a model without a 'None' category reads one as missing when it can") {
     // A model trained while "None" was a missing value (or on rows without one) has no such
     // category: with fill values a "None" predicts as a missing value does, not as an unseen
