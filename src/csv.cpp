@@ -246,7 +246,8 @@ class RowParser {
         m_detect_text(options.detect_text_columns),
         m_text_hint(options.text_hint),
         m_detect_target(options.detect_text_target),
-        m_target_hint(options.target_hint) {}
+        m_target_hint(options.target_hint),
+        m_na_values(options.na_values) {}
 
   // Parses one data line into values[0, width) (and its text fields into texts[0, slots)); on
   // failure fills `error` (column and message). A field that is not a number, in a column that
@@ -272,8 +273,8 @@ class RowParser {
         p = field_end(p, line.end);
         const auto [b, e] = field_content(field_start, p);
         std::string& text = texts[m_text_slot[c]];
-        text = is_missing_token(b, e) && !is_none_token(b, e) ? std::string()
-                                                              : text_value(field_start, p);
+        const bool missing = (is_missing_token(b, e) && !is_none_token(b, e)) || is_na_value(b, e);
+        text = missing ? std::string() : text_value(field_start, p);
         values[dest == kTarget ? m_width - 1 : dest] = std::numeric_limits<double>::quiet_NaN();
       } else if (!parse_number(
                      p, line.end, c, values, error, none[c].line < 0 ? &none[c] : nullptr)) {
@@ -373,10 +374,11 @@ class RowParser {
     // A missing value: NaN when allowed, else an error that says so.
     {
       const auto [b, e] = field_content(start, field_end(start, end));
-      if (is_missing_token(b, e)) {
+      const bool named = is_na_value(b, e);
+      if (named || is_missing_token(b, e)) {
         const bool may_be_text =
             (m_dest[c] >= 0 && m_detect_text) || (m_dest[c] == kTarget && m_detect_target);
-        if (!m_allow_missing && !(may_be_text && is_none_token(b, e))) {
+        if (!m_allow_missing && !(may_be_text && !named && is_none_token(b, e))) {
           error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] + "') is " +
                           (b == e ? std::string("empty") : "'" + std::string(b, e) + "'") +
                           " (a missing value; --missing mean or drop-rows to accept them)";
@@ -438,6 +440,18 @@ class RowParser {
   const std::string& m_text_hint;
   bool m_detect_target;
   const std::string& m_target_hint;
+  const std::vector<std::string>& m_na_values;  // CsvOptions::na_values
+
+  // One of CsvOptions::na_values, as written (after trimming and unquoting).
+  bool is_na_value(const char* b, const char* e) const {
+    const std::size_t size = static_cast<std::size_t>(e - b);
+    for (const std::string& v : m_na_values) {
+      if (v.size() == size && std::equal(v.begin(), v.end(), b)) {
+        return true;
+      }
+    }
+    return false;
+  }
 };
 
 // A CSV file read with pread, a chunk at a time into per-thread buffers (twice: to count, then

@@ -67,8 +67,8 @@ std::string mostly_numbers(const std::string& name, const std::map<std::string, 
   return "column '" + name + "': " + std::to_string(numbers) + " of " +
          std::to_string(numbers + others) + " values are numbers, the others not (" + listed +
          "), so its " + std::to_string(counts.size()) +
-         " distinct values are read as categories. If such a value marks a missing one, write "
-         "it as NA or leave it empty (with --missing mean or drop-rows); if it is a typo, fix it";
+         " distinct values are read as categories. If such a value marks a missing one, name it "
+         "in --na-values (with --missing mean or drop-rows); if it is a typo, fix it";
 }
 
 std::string where(const std::string& source, const std::string& column, Index row) {

@@ -363,6 +363,9 @@ void save_model(const std::string& path, const TwoLayerNetwork& net) {
       columns.push_back(col);
     }
     doc["encoding"] = {{"missing", to_string(net.encoding.missing)}, {"columns", columns}};
+    if (!net.encoding.na_values.empty()) {
+      doc["encoding"]["na_values"] = net.encoding.na_values;
+    }
   }
   doc["metadata"] = metadata;
   // nlohmann-json prints the shortest decimal that parses back to the same double.
@@ -421,6 +424,15 @@ InputEncoding read_encoding(const std::string& path, const json& e) {
         text_at(path, require_key(path, e, "missing", "encoding."), "encoding.missing"));
   } catch (const std::invalid_argument& err) {
     bad_model(path, std::string("encoding.missing: ") + err.what());
+  }
+  if (e.contains("na_values")) {  // optional: the spellings of a missing value given in training
+    const json& na = e["na_values"];
+    if (!na.is_array()) {
+      bad_model(path, "'encoding.na_values' must be an array of strings");
+    }
+    for (const json& v : na) {
+      encoding.na_values.push_back(text_at(path, v, "encoding.na_values[]"));
+    }
   }
   const json& columns = require_key(path, e, "columns", "encoding.");
   if (!columns.is_array() || columns.empty()) {

@@ -1027,6 +1027,64 @@ TEST_SUITE("encoding") {
     CHECK(t.err.find("values are numbers") == std::string::npos);
   }
 
+  TEST_CASE("encoding: --na-values names more missing values, and predict reads them too") {
+    // '.' and '-999' for missing: named, they are missing values in numbers and text alike
+    // (refused by default at their place; filled with --missing mean), and the model keeps them.
+    test::TempDir dir;
+    std::string text = "a,c,y\n";
+    for (int i = 0; i < 40; ++i) {
+      const char* colour[] = {"red", "blue", "-999"};
+      text += (i == 6 ? std::string(" . ") : std::to_string(i % 7)) + "," + colour[i % 3] + "," +
+              std::to_string(i % 5) + "\n";
+    }
+    test::write_text(dir.file("s.csv"), text);
+    const std::vector<std::string> base = {
+        "train", "--data", dir.file("s.csv"), "--hidden", "1", "--model", dir.file("x.json")};
+    std::vector<std::string> args = base;
+    args.insert(args.end(), {"--na-values", ".,-999"});
+    test::Outcome o = test::run(args);
+    INFO(o.err);
+    CHECK(o.code == 1);
+    CHECK(o.err.find("s.csv:4:") != std::string::npos);  // line 4: the first "-999"
+    CHECK(o.err.find("field 2 ('c') is empty (a missing value") == std::string::npos);
+    CHECK(dir.list() == std::vector<std::string>{"s.csv"});
+    args.insert(args.end(), {"--missing", "mean"});
+    o = test::run(args);
+    REQUIRE(o.code == 0);
+    const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("x.json"));
+    CHECK(net.encoding.na_values == std::vector<std::string>{".", "-999"});
+    CHECK(net.encoding.columns[1].categories == std::vector<std::string>{"blue", "red"});
+    // predict reads the model's spellings with no flag: '.' predicts as the fill does.
+    const double fill = net.encoding.columns[0].fill[0];
+    test::write_text(dir.file("new.csv"),
+                     "a,c\n.,red\n" + std::to_string(fill) + ",red\n2,-999\n2,NA\n");
+    o = test::run({"predict", "--model", dir.file("x.json"), "--data", dir.file("new.csv")});
+    INFO(o.err);
+    REQUIRE(o.code == 0);
+    std::istringstream lines(o.out);
+    std::string header, first, second, third, fourth;
+    std::getline(lines, header);
+    std::getline(lines, first);
+    std::getline(lines, second);
+    std::getline(lines, third);
+    std::getline(lines, fourth);
+    CHECK(std::stod(first) == doctest::Approx(std::stod(second)).epsilon(1e-9));
+    CHECK(third == fourth);
+    CHECK(o.err.find("not seen in training") == std::string::npos);
+    // Without the flag the same file has '-999' as a category, and '.' makes 'a' text.
+    args = base;
+    args.insert(args.end(), {"--missing", "mean"});
+    o = test::run(args);
+    REQUIRE(o.code == 0);
+    CHECK(o.err.find("column 'a': 39 of 40 values are numbers") != std::string::npos);
+    // An empty spelling is a command-line mistake.
+    args = base;
+    args.insert(args.end(), {"--na-values", ".,"});
+    o = test::run(args);
+    CHECK(o.code == 2);
+    CHECK(o.err.find("--na-values: empty name") != std::string::npos);
+  }
+
   TEST_CASE("encoding: a model without a 'None' category reads one as missing when it can") {
     // A model trained while "None" was a missing value (or on rows without one) has no such
     // category: with fill values a "None" predicts as a missing value does, not as an unseen
@@ -1204,6 +1262,12 @@ TEST_SUITE("encoding") {
     refused("[0.25, 0.75]", "[0.25]", "has 1 fill values; expected 2");
     refused("\"mean\"", "\"sometimes\"", "encoding.missing");
     refused("\"c=y\"", "\"c=z\"", "do not match 'inputs'");
+    refused("\"mean\",", "\"mean\", \"na_values\": \".\",", "encoding.na_values' must be an array");
+    refused("\"mean\",", "\"mean\", \"na_values\": [1],", "encoding.na_values[]' must be a string");
+    test::write_text(dir.file("na.json"),
+                     test::replaced(good, "\"mean\",", "\"mean\", \"na_values\": [\".\", \"-\"],"));
+    CHECK(nnlift::load_model(dir.file("na.json")).encoding.na_values ==
+          std::vector<std::string>{".", "-"});
   }
 }
 

@@ -33,6 +33,9 @@ struct CsvOptions {
   /// but a category (a class) in a text column: in a column that may be detected as text, a
   /// "None" without allow_missing is an error only once the column turns out to hold numbers.
   bool allow_missing = false;
+  /// More spellings of a missing value ('.', '-', '-999'), compared with a field as written
+  /// (spaces and quotes around it removed), in every column: text and target too.
+  std::vector<std::string> na_values;
   /// Feature columns read as text (Dataset::text) instead of numbers: categorical columns. Their
   /// X column is NaN; a missing value is the empty string ("None" is a category).
   std::vector<std::string> text_columns;

@@ -37,6 +37,9 @@ struct ColumnEncoding {
 struct InputEncoding {
   std::vector<ColumnEncoding> columns;
   MissingPolicy missing = MissingPolicy::Error;
+  /// The spellings of a missing value given in training beyond the usual ones
+  /// (CsvOptions::na_values), read the same way when the model predicts.
+  std::vector<std::string> na_values;
   bool empty() const noexcept { return columns.empty(); }
   /// The network's input names: numeric columns as they are, categories as "name=category".
   std::vector<std::string> input_names() const;

@@ -194,6 +194,7 @@ struct DataFlags {
   std::string target;
   std::string features;
   std::string drop;
+  std::string na_values;
 };
 
 void add_data_flags(po::options_description& desc, DataFlags& flags, bool shards = false) {
@@ -208,7 +209,11 @@ void add_data_flags(po::options_description& desc, DataFlags& flags, bool shards
                               "names in FILE.npy.json (required)")(
       "target", po::value(&flags.target), "target column (default: the last column)")(
       "features", po::value(&flags.features), "input columns a,b,c (default: all but the target)")(
-      "drop", po::value(&flags.drop), "columns c,d to leave out of the inputs");
+      "drop", po::value(&flags.drop), "columns c,d to leave out of the inputs")(
+      "na-values",
+      po::value(&flags.na_values),
+      "more spellings of a missing value, as written in the file: '.,-,-999' (beyond empty, NA, "
+      "N/A, NaN, ?, null and, in numbers, None); stored in the model for predict");
 }
 
 CsvOptions csv_options(const DataFlags& flags, int threads) {
@@ -231,6 +236,15 @@ CsvOptions csv_options(const DataFlags& flags, int threads) {
                   o.features.begin() + static_cast<std::ptrdiff_t>(i),
                   o.features[i]) != o.features.begin() + static_cast<std::ptrdiff_t>(i)) {
       throw UsageError("--features: '" + o.features[i] + "' is listed twice");
+    }
+  }
+  if (!flags.na_values.empty()) {
+    for (std::string v : split_list(flags.na_values, "na-values")) {
+      const std::size_t b = v.find_first_not_of(' '), e = v.find_last_not_of(' ');
+      if (b == std::string::npos) {
+        throw UsageError("--na-values: empty name in '" + flags.na_values + "'");
+      }
+      o.na_values.push_back(v.substr(b, e - b + 1));
     }
   }
   o.num_threads = threads;
@@ -983,6 +997,7 @@ Dataset read_encoded_rows(const std::vector<std::string>& files,
     }
     data = std::move(encoded.data);
     encoding = std::move(encoded.encoding);
+    encoding.na_values = csv.na_values;
   }
   return data;
 }
@@ -1146,6 +1161,7 @@ CsvOptions model_columns(const TwoLayerNetwork& net, bool with_target, int threa
     }
     csv.text_columns = net.encoding.categorical_names();
     csv.allow_missing = true;
+    csv.na_values = net.encoding.na_values;
   }
   return csv;
 }
