@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <vector>
 
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
@@ -34,6 +35,107 @@ Matrix quadratic_features(const Matrix& Xb) {
     }
   }
   return F;
+}
+
+// [FᵀF | Fᵀy] of a block's quadratic design F = [1, x, x_a x_b (a <= b)] (quadratic_features'
+// order), from the distinct moments of its rows: FᵀF holds only sums of products of at most four
+// of x's entries, and of the p²/2 ≈ d⁴/8 entries of its upper triangle only C(d + 3, 4) ≈ d⁴/24
+// are distinct fourth-order sums. They come from W_qᵀ P_{≥b0}: W_q the products x_a x_b for b in
+// a band [b0, b0 + 4) and a <= b, P_{≥b0} the products x_i x_j with b0 <= i <= j, which holds
+// every sorted quadruple a <= b <= i <= j (and a few with i < b, unused), over chunks of 256 rows
+// that stay in cache. Each Gram entry is then one of those sums, the same bits wherever it sits.
+// A standalone comparison on 8,192 rows (d = 20 and 30): 1.9 and 2.2 times faster than the
+// symmetric rank update of F that it replaces, which spends its time in F's memory traffic and
+// twice the multiply-adds.
+// Xb and yb are fresh copies (aligned storage): Eigen's reductions group their sums by the data's
+// alignment, which for a view would depend on where a part's rows start.
+Matrix quadratic_normal_block(const Matrix& Xb, const Vector& yb) {
+  constexpr Index kBand = 4, kChunk = 256;
+  const Index c = Xb.rows(), d = Xb.cols();
+  const Index pairs = d * (d + 1) / 2, p = 1 + d + pairs;
+  // Column of x_i x_j in F, and in P (ordered by i, then j: the pairs with i >= b are the
+  // columns from start(b) on).
+  const auto in_f = [d](Index i, Index j) {
+    return i <= j ? 1 + d + j * (j + 1) / 2 + i : 1 + d + i * (i + 1) / 2 + j;
+  };
+  const auto start = [d](Index i) { return i * d - i * (i - 1) / 2; };
+  // Column of x_a x_b (a <= b) in band q's W, whose first b is b0.
+  const auto in_w = [](Index a, Index b, Index b0) {
+    return (b * (b + 1) - b0 * (b0 + 1)) / 2 + a;
+  };
+  const Index bands = (d + kBand - 1) / kBand;
+  std::vector<Matrix> S(static_cast<std::size_t>(bands)), T(S);
+  std::vector<Vector> Wy(static_cast<std::size_t>(bands));
+  for (Index q = 0; q < bands; ++q) {
+    const Index b0 = q * kBand, b1 = std::min(d, b0 + kBand);
+    const Index width = in_w(0, b1, b0);
+    S[static_cast<std::size_t>(q)].setZero(width, pairs - start(b0));
+    T[static_cast<std::size_t>(q)].setZero(width, d - b0);
+    Wy[static_cast<std::size_t>(q)].setZero(width);
+  }
+  Matrix P, W;
+  for (Index r0 = 0; r0 < c; r0 += kChunk) {
+    const Index len = std::min(kChunk, c - r0);
+    const auto X = Xb.middleRows(r0, len);
+    const auto y = yb.segment(r0, len);
+    P.resize(len, pairs);
+    for (Index i = 0; i < d; ++i) {
+      for (Index j = i; j < d; ++j) {
+        P.col(start(i) + j - i) = X.col(i).cwiseProduct(X.col(j));
+      }
+    }
+    for (Index q = 0; q < bands; ++q) {
+      const Index b0 = q * kBand, b1 = std::min(d, b0 + kBand);
+      W.resize(len, in_w(0, b1, b0));
+      for (Index b = b0; b < b1; ++b) {
+        W.middleCols(in_w(0, b, b0), b + 1) =
+            X.leftCols(b + 1).array().colwise() * X.col(b).array();
+      }
+      const auto u = static_cast<std::size_t>(q);
+      S[u].noalias() += W.transpose() * P.rightCols(pairs - start(b0));  // Σ x_a x_b x_i x_j
+      T[u].noalias() += W.transpose() * X.rightCols(d - b0);             // Σ x_a x_b x_i
+      Wy[u].noalias() += W.transpose() * y;                              // Σ x_a x_b y
+    }
+  }
+  Matrix out = Matrix::Zero(p, p + 1);
+  const Matrix M2 = Xb.transpose() * Xb;
+  const Vector M1 = Xb.colwise().sum().transpose();
+  out(0, 0) = static_cast<double>(c);
+  out(0, p) = yb.sum();
+  out.block(1, p, d, 1).noalias() = Xb.transpose() * yb;
+  const auto set = [&out](Index r, Index q, double v) { out(r, q) = out(q, r) = v; };
+  for (Index i = 0; i < d; ++i) {
+    set(0, 1 + i, M1(i));
+    for (Index j = i; j < d; ++j) {
+      set(1 + i, 1 + j, M2(i, j));
+      set(0, in_f(i, j), M2(i, j));
+    }
+  }
+  for (Index q = 0; q < bands; ++q) {
+    const auto u = static_cast<std::size_t>(q);
+    const Index b0 = q * kBand, b1 = std::min(d, b0 + kBand);
+    for (Index b = b0; b < b1; ++b) {
+      out.block(in_f(0, b), p, b + 1, 1) = Wy[u].segment(in_w(0, b, b0), b + 1);
+      for (Index a = 0; a <= b; ++a) {
+        const Index row = in_w(a, b, b0);
+        for (Index i = b; i < d; ++i) {
+          // {a, b, i}: x_k times the pair of the other two, for each k.
+          const double v = T[u](row, i - b0);
+          set(1 + a, in_f(b, i), v);
+          set(1 + b, in_f(a, i), v);
+          set(1 + i, in_f(a, b), v);
+          for (Index j = i; j < d; ++j) {
+            // {a, b, i, j}: its three splits into two pairs.
+            const double w = S[u](row, start(i) - start(b0) + j - i);
+            set(in_f(a, b), in_f(i, j), w);
+            set(in_f(a, i), in_f(b, j), w);
+            set(in_f(a, j), in_f(b, i), w);
+          }
+        }
+      }
+    }
+  }
+  return out;
 }
 
 Matrix linear_features(const Matrix& Xb) {
@@ -297,6 +399,9 @@ Vector residualize(const Matrix& Xs,
   const Index p = quadratic ? 1 + d + d * (d + 1) / 2 : 1 + d;
   // Normal equations [FᵀF | Fᵀy] in one pass; a tiny relative ridge keeps LDLT well posed.
   const Matrix normal = context.sum(n, p, p + 1, [&](Index b, Index c) {
+    if (quadratic) {
+      return quadratic_normal_block(Matrix(Xs.middleRows(b, c)), Vector(y.segment(b, c)));
+    }
     const Matrix F = features(b, c);
     // FᵀF by a symmetric rank update (half the multiply-adds), then mirrored.
     Matrix gram = Matrix::Zero(p, p);
