@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 
@@ -36,6 +37,65 @@ bool parses_as_number(const std::string& text) {
   const char* end = text.data() + text.size();
   const auto r = std::from_chars(text.data(), end, value);
   return r.ec == std::errc() && r.ptr == end;
+}
+
+// Whether a value reads as a date or a time stamp: 2012-01-31, 2012/1/31, 31.01.2012, 1/31/12,
+// each optionally followed by a time (T or a space, then 12:30, 12:30:05.5, a zone).
+bool looks_like_date(const std::string& v) {
+  std::size_t at = 0;
+  const auto digits = [&](std::size_t least, std::size_t most) {
+    std::size_t count = 0;
+    while (at < v.size() && count < most && std::isdigit(static_cast<unsigned char>(v[at]))) {
+      ++at;
+      ++count;
+    }
+    return count >= least;
+  };
+  const auto separator = [&](const char* any) {
+    if (at < v.size() && v[at] != '\0' && std::strchr(any, v[at]) != nullptr) {
+      ++at;
+      return true;
+    }
+    return false;
+  };
+  // A year of four digits, or of two.
+  const auto year = [&] {
+    const std::size_t from = at;
+    digits(1, 4);
+    return at - from == 4 || at - from == 2;
+  };
+  const bool year_first = v.size() >= 5 && std::isdigit(static_cast<unsigned char>(v[0])) &&
+                          std::isdigit(static_cast<unsigned char>(v[3])) &&
+                          std::isdigit(static_cast<unsigned char>(v[1])) &&
+                          std::isdigit(static_cast<unsigned char>(v[2])) && v[4] != '\0' &&
+                          std::strchr("-/.", v[4]) != nullptr;
+  const bool date =
+      year_first
+          ? digits(4, 4) && separator("-/.") && digits(1, 2) && separator("-/.") && digits(1, 2)
+          : digits(1, 2) && separator("-/.") && digits(1, 2) && separator("-/.") && year();
+  if (!date) {
+    return false;
+  }
+  if (at == v.size()) {
+    return true;
+  }
+  if (!separator("T ") || !digits(1, 2) || !separator(":") || !digits(2, 2)) {
+    return false;
+  }
+  if (separator(":") && (!digits(2, 2) || (separator(".") && !digits(1, 9)))) {
+    return false;
+  }
+  return at == v.size() || v.compare(at, std::string::npos, "Z") == 0 ||
+         ((v[at] == '+' || v[at] == '-') && v.size() - at <= 6);
+}
+
+// Whether most of a column's distinct values are dates.
+bool holds_dates(const std::map<std::string, Index>& counts) {
+  std::size_t dates = 0;
+  for (const auto& entry : counts) {
+    dates += looks_like_date(entry.first) ? 1 : 0;
+  }
+  return !counts.empty() && 10 * dates >= 9 * counts.size();
 }
 
 // A text column whose values are mostly numbers (a score with '.' or '-' for a missing value, a
@@ -187,6 +247,15 @@ std::vector<std::map<std::string, Index>> text_categories(const Dataset& raw,
                        : ", nor are " + std::to_string(others - 1) + " other values, among " +
                              std::to_string(numbers) +
                              " numbers: fix them (or make them missing, NA, for --missing)"));
+    }
+  }
+  for (const std::size_t j : too_many) {
+    if (holds_dates(categories[j])) {
+      throw DataError(source + ": column '" + raw.feature_names[j] + "' holds dates (" +
+                      std::to_string(categories[j].size()) + " distinct values, e.g. '" +
+                      detail::excerpt(categories[j].begin()->first) +
+                      "'), which are no categories: --drop it, or add columns of numbers "
+                      "derived from it (year, month, day of the year) to the file");
     }
   }
   if (too_many.size() == 1) {
@@ -369,6 +438,12 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
       }
       if (const std::string w = mostly_numbers(col.name, counts); !w.empty()) {
         out.warnings.push_back(source + ": " + w);
+      } else if (holds_dates(counts)) {
+        out.warnings.push_back(source + ": column '" + col.name + "' holds dates, read as " +
+                               std::to_string(counts.size()) +
+                               " categories: a date seen in training says nothing about a new "
+                               "one; --drop it, or add columns of numbers derived from it (year, "
+                               "month, day of the year) to the file");
       }
     } else {
       double sum = 0;

@@ -1085,6 +1085,53 @@ TEST_SUITE("encoding") {
     CHECK(o.err.find("--na-values: empty name") != std::string::npos);
   }
 
+  TEST_CASE("encoding: a column of dates is named as such, not as too many categories") {
+    // 150 days: refused with what they are; a dozen days (month ends in several spellings, with
+    // times): read as categories, with a warning; words and numbers: neither.
+    test::TempDir dir;
+    std::string text = "day,a,y\n";
+    for (int i = 0; i < 150; ++i) {
+      text += "2012-" + std::to_string(1 + i / 28) + "-" + std::to_string(1 + i % 28) + "," +
+              std::to_string(i % 7) + "," + std::to_string(i % 5) + "\n";
+    }
+    test::write_text(dir.file("d.csv"), text);
+    test::Outcome o = test::run(
+        {"train", "--data", dir.file("d.csv"), "--hidden", "1", "--model", dir.file("x.json")});
+    INFO(o.err);
+    CHECK(o.code == 1);
+    CHECK(o.err.find("column 'day' holds dates (150 distinct values, e.g. '2012-1-1'), which are "
+                     "no categories: --drop it") != std::string::npos);
+    const char* days[] = {"31.01.2012",
+                          "1/31/12",
+                          "2012/02/29",
+                          "2012-03-31T12:30:05Z",
+                          "2012-04-30 08:15",
+                          "05/31/2012",
+                          "2012-06-30T23:59:59.5+02:00",
+                          "31-07-2012",
+                          "2012.08.31",
+                          "9/30/2012 7:00"};
+    text = "day,a,y\n";
+    for (int i = 0; i < 30; ++i) {
+      text += std::string(days[i % 10]) + "," + std::to_string(i % 7) + "," +
+              std::to_string(i % 5) + "\n";
+    }
+    test::write_text(dir.file("s.csv"), text);
+    o = test::run(
+        {"train", "--data", dir.file("s.csv"), "--hidden", "1", "--model", dir.file("s.json")});
+    INFO(o.err);
+    CHECK(o.code == 0);
+    CHECK(o.err.find("column 'day' holds dates, read as 10 categories") != std::string::npos);
+    // Versions, addresses, codes: no dates.
+    test::write_text(dir.file("v.csv"),
+                     "v,a,y\n1.2.3.4,1,1\n192.168.1.1,2,2\nA-12-3,3,3\n12-34,4,4\n2012-13,5,5\n");
+    o = test::run(
+        {"train", "--data", dir.file("v.csv"), "--hidden", "1", "--model", dir.file("v.json")});
+    INFO(o.err);
+    CHECK(o.code == 0);
+    CHECK(o.err.find("dates") == std::string::npos);
+  }
+
   TEST_CASE("encoding: a model without a 'None' category reads one as missing when it can") {
     // A model trained while "None" was a missing value (or on rows without one) has no such
     // category: with fill values a "None" predicts as a missing value does, not as an unseen

@@ -550,15 +550,28 @@ TEST_SUITE("smalldata") {
       CHECK((!r.units_left_out || r.network.W2.cwiseAbs().maxCoeff() == 0.0));
     }
 
-    // Not weighed: a single network (nothing cross-validated), with the refinement, or on rows
-    // enough for one held-out share (1,000 and more at the share 0.2).
-    nnlift::TrainOptions fixed = o;
-    fixed.hidden = 4;
-    CHECK(nnlift::train(data_of(linear_y, n), fixed).candidates.empty());
+    // With the refinement the linear term alone is weighed first, as without it (it was not,
+    // and a moment model that the refinement kept unrefined stood where, without --refine, the
+    // linear term alone does): chosen, nothing is refined; beaten, the refinement's own
+    // cross-validation chooses among the networks as before.
     nnlift::TrainOptions refined = o;
     refined.refine.enabled = true;
     refined.refine.max_iterations = 20;
-    CHECK(linear_entries(nnlift::train(data_of(linear_y, n), refined)) == 0);
+    const nnlift::TrainResult kept = nnlift::train(data_of(linear_y, n), refined);
+    CHECK(kept.units_left_out);
+    CHECK(kept.network.W2.cwiseAbs().maxCoeff() == 0.0);
+    CHECK(kept.refine.start_kept);
+    CHECK(kept.refine.stop_reason.find("not run") != std::string::npos);
+    CHECK(linear_entries(kept) == 1);
+    const nnlift::TrainResult refined_sine = nnlift::train(data_of(sine_y, n), refined);
+    CHECK_FALSE(refined_sine.units_left_out);
+    CHECK(linear_entries(refined_sine) == 0);  // the refinement's own candidates
+
+    // Not weighed: a single network (nothing cross-validated), or on rows enough for one
+    // held-out share (1,000 and more at the share 0.2).
+    nnlift::TrainOptions fixed = o;
+    fixed.hidden = 4;
+    CHECK(nnlift::train(data_of(linear_y, n), fixed).candidates.empty());
     const nnlift::TrainResult large = nnlift::train(data_of(linear_y, 1000), o);
     CHECK(large.validation.folds == 1);
     CHECK(linear_entries(large) == 0);
@@ -586,6 +599,19 @@ TEST_SUITE("smalldata") {
     CHECK(out.err.find("chosen by cross-validation: the linear term alone (no network beat it by "
                        "1 standard error of the paired held-out losses") != std::string::npos);
     CHECK(out.err.find(" linear ") != std::string::npos);
+    const test::Outcome refine = test::run({"train",
+                                            "--data",
+                                            dir.file("linear.csv"),
+                                            "--hidden",
+                                            "auto",
+                                            "--refine",
+                                            "lbfgs",
+                                            "--model",
+                                            dir.file("r.json")});
+    INFO(refine.err);
+    CHECK(refine.code == 0);
+    CHECK(refine.err.find("L-BFGS refinement: not run: cross-validation chose the linear term "
+                          "alone") != std::string::npos);
   }
 
   TEST_CASE("smalldata: the output layer without the units gives them zero weights") {

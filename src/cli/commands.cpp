@@ -620,6 +620,10 @@ void print_refine_report(const TrainOptions& o, const TrainResult& r, std::ostre
   if (!o.refine.enabled) {
     return;
   }
+  if (r.units_left_out) {
+    log << "  L-BFGS refinement: " << r.refine.stop_reason << "\n";
+    return;
+  }
   log << "  L-BFGS refinement: " << r.refine.iterations << " iterations (" << r.refine.stop_reason
       << "), weight decay " << r.refine.weight_decay << ", training loss " << r.refine.loss_before
       << " -> " << r.train_loss;

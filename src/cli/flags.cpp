@@ -281,8 +281,9 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "decay and number of iterates, --hidden auto, the score model) by K-fold "
       "cross-validation: each candidate trained K times, each fold held out once, scored on "
       "all the held-out rows together; the model is then trained on all rows with those "
-      "choices. Without --refine the linear term alone is a candidate too, and a network is "
-      "kept only where it beats it by one standard error of the paired held-out losses. 1: one "
+      "choices. The linear term alone is a candidate too (with --refine: first, without the "
+      "refinement), and a network is kept only where it beats it by one standard error of the "
+      "paired held-out losses. 1: one "
       "held-out share (--validation). auto: 5 when --validation is auto and its share would "
       "hold fewer than 200 rows (fewer than 1,000 training rows), else 1. "
       "--refine-random-start and --refine-all-rows apply to one held-out share");
