@@ -666,6 +666,10 @@ TEST_SUITE("execution") {
     CHECK(one.validation.mse == two.validation.mse);
     CHECK(one.refine.best_iterate == two.refine.best_iterate);
     CHECK(one.refine.best_iterate > 0);  // refined: the chosen iterate count is the same
+    // The random start was cross-validated too (weak units), and chose the same way.
+    CHECK(one.refine.random_tried);
+    CHECK(two.refine.random_tried);
+    CHECK(one.refine.random_start == two.refine.random_start);
 
     const nnlift::Dataset many = sine_rows(9000, 13, 0.3);
     o.validation.folds = 3;
@@ -679,6 +683,7 @@ TEST_SUITE("execution") {
       CHECK(r.validation.mse == whole.validation.mse);
       CHECK(r.refine.weight_decay == whole.refine.weight_decay);
       CHECK(r.refine.best_iterate == whole.refine.best_iterate);
+      CHECK(r.refine.random_start == whole.refine.random_start);
     }
   }
 

@@ -259,7 +259,10 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "on | off: with 200 validation rows or more and a weak or extra unit, the refinement "
       "also runs from a seeded random start (as --init random) and keeps that network when it "
       "beats the moment start's on the validation rows by 2 standard errors of the per-row "
-      "difference (a moment start can sit in a worse basin)")(
+      "difference (a moment start can sit in a worse basin). Under cross-validation (fewer "
+      "than 1,000 rows), with 40 rows or more: the chosen candidate is cross-validated from "
+      "the random start too, and kept when its held-out losses beat the moment start's by 2 "
+      "standard errors")(
       "refine-all-rows",
       with_default(&f.refine_all_rows),
       "on | off: once the validation rows have chosen and scored the refined network, it goes "
@@ -286,7 +289,7 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "paired held-out losses. 1: one "
       "held-out share (--validation). auto: 5 when --validation is auto and its share would "
       "hold fewer than 200 rows (fewer than 1,000 training rows), else 1. "
-      "--refine-random-start and --refine-all-rows apply to one held-out share");
+      "--refine-all-rows applies to one held-out share");
 }
 
 TrainOptions to_train_options(const TrainFlags& f) {

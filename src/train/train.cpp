@@ -286,6 +286,8 @@ constexpr double kRandomStartMargin = 2.0;
 // stopping point and weight decay also judge it (diabetes, 55-62 validation rows, stayed at 0.395
 // with the margin of 2; split 0 gave a test R^2 of 0.313 with the random start kept).
 constexpr Index kRandomStartMinRows = 200;
+// The same in cross-validation, where every row is held out once: all the rows.
+constexpr double kRandomStartMinFoldedRows = 40;
 
 // The validation share when something is chosen and ValidationOptions::fraction is unset.
 constexpr double kChoiceShare = 0.2;
@@ -861,6 +863,9 @@ struct Pooled {
   // Without the refinement: each fold's held-out rows' losses (local rows, fold order), for the
   // paired comparison with the linear term alone (network_beats_linear).
   std::vector<Vector> row_losses;
+  // Some fold's moments did not vouch for every unit (weak or extra units): the refinement's
+  // random start is worth trying (tries_random_start).
+  bool weak = false;
   const detail::CurvePoint& chosen() const {
     return runs.empty() ? plain : runs[strength][iterate];
   }
@@ -1044,6 +1049,7 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
     double held_rows = 0;
     Matrix scored;  // each held-out row's [loss, right] (without the refinement)
     Matrix sums;    // their sums over the fold's held-out rows of every part
+    bool weak = false;
   };
   std::vector<FoldRun> runs(parts.size());
   detail::run_independent(
@@ -1076,6 +1082,7 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
           run.result = std::move(r);
           return;
         }
+        run.weak = !r.moments.weak_units.empty() || r.extra_units > 0;
         run.held_rows = static_cast<double>(part.valid_context.global_rows(valid.X.rows()));
         if (!o.refine.enabled) {
           run.scored = held_out_rows(r.network, valid);
@@ -1099,6 +1106,7 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
       return {};
     }
     pooled.rows += run.held_rows;
+    pooled.weak = pooled.weak || run.weak;
     if (!o.refine.enabled) {
       pooled.plain.loss += run.sums(0, 0);
       pooled.plain.correct += run.sums(0, 1);
@@ -1176,16 +1184,17 @@ TrainResult train_as_chosen(const CrossValidation& cv,
   return result;
 }
 
-// Whether the network's held-out losses beat the linear model's by `margin` standard errors of
-// their paired per-row difference, pooled over the folds (each fold's sums over its held-out
-// rows of every part, in fold order).
-bool network_beats_linear(const Pooled& network,
-                          const Pooled& linear,
-                          const Folds& parts,
-                          double margin) {
+// Whether held-out losses `first` beat `second` by `margin` standard errors of their paired per-row
+// difference, pooled over the folds (each fold's local rows; its sums over the held-out rows of
+// every part, in fold order).
+bool beats_paired(const std::vector<Vector>& first,
+                  const std::vector<Vector>& second,
+                  double rows,
+                  const Folds& parts,
+                  double margin) {
   double sum = 0, sum2 = 0;
   for (std::size_t f = 0; f < parts.parts.size(); ++f) {
-    const Vector d = network.row_losses.at(f) - linear.row_losses.at(f);
+    const Vector d = first.at(f) - second.at(f);
     const Matrix s = parts.parts[f]->valid_context.sum(d.size(), 2, 1, [&](Index b, Index c) {
       const auto db = d.segment(b, c);
       return Matrix((Matrix(2, 1) << detail::sum_of(db), db.squaredNorm()).finished());
@@ -1193,10 +1202,54 @@ bool network_beats_linear(const Pooled& network,
     sum += s(0, 0);
     sum2 += s(1, 0);
   }
-  const double rows = network.rows;
   const double mean = sum / rows;
   const double se = std::sqrt(std::max(0.0, sum2 / rows - mean * mean) / rows);
   return mean < -margin * se;
+}
+
+// Whether the network's held-out losses beat the linear model's by `margin` standard errors.
+bool network_beats_linear(const Pooled& network,
+                          const Pooled& linear,
+                          const Folds& parts,
+                          double margin) {
+  return beats_paired(network.row_losses, linear.row_losses, network.rows, parts, margin);
+}
+
+// Each fold's held-out rows' losses (local rows, fold order) under `candidate` trained on the
+// fold's fit rows and refined at decay strength `strength` for `iterate` iterates (0: the moment
+// model, unrefined), as train_as_chosen would train it on all rows.
+std::vector<Vector> fold_row_losses(const CrossValidation& cv,
+                                    const Dataset& source,
+                                    TrainOptions candidate,
+                                    std::size_t strength,
+                                    std::size_t iterate) {
+  const std::vector<std::unique_ptr<Fold>>& parts = cv.folds.parts;
+  const bool mapped = candidate.score == ScoreModel::RankGauss;
+  const int threads = cv.context.num_threads();
+  candidate.progress = nullptr;
+  std::vector<Vector> out(parts.size());
+  detail::run_independent(
+      static_cast<Index>(parts.size()), cv.context, nullptr, [&](Index fi, bool) {
+        const auto f = static_cast<std::size_t>(fi);
+        const Fold& part = *parts[f];
+        const Split rows = mapped ? Split{take_rows(source, part.split.fit_rows, threads),
+                                          take_rows(source, part.split.valid_rows, threads),
+                                          {},
+                                          {}}
+                                  : Split{};
+        const Dataset& fit = mapped ? rows.fit : part.split.fit;
+        const Dataset& valid = mapped ? rows.valid : part.split.valid;
+        TrainOptions one = candidate;
+        if (iterate == 0) {
+          one.refine.enabled = false;
+        } else if (!one.refine.weight_decay) {
+          one.refine.weight_decay = cv.decays_for(part).at(strength);
+        }
+        const TrainResult r = run_pipeline(
+            fit, one, part.fit_context, nullptr, iterate == 0 ? 0 : static_cast<int>(iterate));
+        out[f] = held_out_rows(r.network, valid).col(0);
+      });
+  return out;
 }
 
 // ValidationOptions::folds > 1: every candidate (hidden units × score models) cross-validated,
@@ -1262,8 +1315,47 @@ Validated cross_validate(const Dataset& data,
   }
   choice.require_one();
   const ScoreModel score = choice.chosen.score;
-  TrainResult result = train_as_chosen(cv, best, choice.chosen, inputs_of(score, data, mapped));
+  // The refinement's random start, as with one held-out share (tries_random_start): the chosen
+  // candidate cross-validated again from a seeded random start, and kept where its held-out
+  // losses beat the moment start's (at each one's chosen decay and iterate, refitted in every
+  // fold) by kRandomStartMargin standard errors of the paired per-row difference.
+  TrainOptions from_random = o;
+  from_random.init = Init::Random;
+  const CrossValidation random_cv{parts, from_random, context, cv.strengths, true};
+  bool random_tried = false, random_won = false;
+  if (o.refine.enabled && o.refine.random_start && o.init == Init::Tensor &&
+      o.directions.size() == 0 && choice.chosen.output.hidden_units && best.weak &&
+      best.rows >= kRandomStartMinFoldedRows) {
+    TrainOptions candidate = choice.chosen;
+    candidate.init = Init::Random;
+    CandidateChoice own;
+    std::optional<TrainResult> stopped;
+    Pooled pooled = cross_validate_candidate(
+        random_cv, inputs_of(score, data, mapped), candidate, own, stopped);
+    random_tried = true;
+    if (std::isfinite(pooled.loss) && pooled.loss < best.loss) {
+      const Dataset& source = inputs_of(score, data, mapped);
+      const std::vector<Vector> moment =
+          fold_row_losses(cv, source, choice.chosen, best.strength, best.iterate);
+      const std::vector<Vector> random =
+          fold_row_losses(random_cv, source, candidate, pooled.strength, pooled.iterate);
+      if (beats_paired(random, moment, best.rows, parts, kRandomStartMargin)) {
+        choice.chosen = candidate;
+        best = std::move(pooled);
+        random_won = true;
+      }
+    }
+  }
+  TrainResult result = train_as_chosen(
+      random_won ? random_cv : cv, best, choice.chosen, inputs_of(score, data, mapped));
   result.units_left_out = !choice.chosen.output.hidden_units;
+  result.refine.random_tried = random_tried;
+  result.refine.random_start = random_won;
+  if (random_won && !result.network.metadata_json.empty()) {
+    nlohmann::json meta = nlohmann::json::parse(result.network.metadata_json);
+    meta["diagnostics"]["refine_random_start"] = true;
+    result.network.metadata_json = meta.dump();
+  }
   return {std::move(result), score, std::move(choice.curve)};
 }
 
