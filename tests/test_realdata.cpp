@@ -913,6 +913,27 @@ TEST_SUITE("realdata") {
 TEST_SUITE("encoding") {
   // A small messy table: a numeric column with missing values, a text column, a missing
   // category, a missing target.
+  // `nnlift train --data DIR/data --hidden 1 --model DIR/model` with more arguments.
+  test::Outcome train_file(test::TempDir & dir,
+                           const std::string& data,
+                           const std::string& model,
+                           const std::vector<std::string>& more = {}) {
+    std::vector<std::string> args = {
+        "train", "--data", dir.file(data), "--hidden", "1", "--model", dir.file(model)};
+    args.insert(args.end(), more.begin(), more.end());
+    return test::run(args);
+  }
+
+  // The lines of a command's output.
+  std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      lines.push_back(line);
+    }
+    return lines;
+  }
+
   std::string messy_csv() {
     std::string text = "a,color,b,y\n";
     nnlift::detail::Rng rng(3);
@@ -956,22 +977,13 @@ TEST_SUITE("encoding") {
               std::to_string((i % 3) * 2 + i % 7) + "\n";
     }
     test::write_text(dir.file("s.csv"), text);
-    test::Outcome o = test::run(
-        {"train", "--data", dir.file("s.csv"), "--hidden", "1", "--model", dir.file("x.json")});
+    test::Outcome o = train_file(dir, "s.csv", "x.json");
     INFO(o.err);
     CHECK(o.code == 1);
     CHECK(o.err.find("s.csv:7:") != std::string::npos);
     CHECK(o.err.find("field 3 ('b') is 'None' (a missing value") != std::string::npos);
     CHECK(dir.list() == std::vector<std::string>{"s.csv"});
-    o = test::run({"train",
-                   "--data",
-                   dir.file("s.csv"),
-                   "--hidden",
-                   "1",
-                   "--model",
-                   dir.file("x.json"),
-                   "--missing",
-                   "mean"});
+    o = train_file(dir, "s.csv", "x.json", {"--missing", "mean"});
     REQUIRE(o.code == 0);
     nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("x.json"));
     REQUIRE(net.encoding.columns.size() == 3);
@@ -980,8 +992,7 @@ TEST_SUITE("encoding") {
     // Without --missing mean: a text column's "None" is no missing value.
     test::write_text(dir.file("t.csv"),
                      "a,exercise,y\n1,None,1\n2,Some,2\n3,Freq,3\n4,none,2\n5,Some,1\n");
-    o = test::run(
-        {"train", "--data", dir.file("t.csv"), "--hidden", "1", "--model", dir.file("t.json")});
+    o = train_file(dir, "t.csv", "t.json");
     INFO(o.err);
     REQUIRE(o.code == 0);
     net = nnlift::load_model(dir.file("t.json"));
@@ -990,8 +1001,7 @@ TEST_SUITE("encoding") {
     // Text labels: "None" is a class.
     test::write_text(dir.file("c.csv"),
                      "a,b,y\n1,2,None\n2,3,yes\n3,4,None\n4,5,yes\n5,6,None\n6,1,yes\n");
-    o = test::run(
-        {"train", "--data", dir.file("c.csv"), "--hidden", "1", "--model", dir.file("c.json")});
+    o = train_file(dir, "c.csv", "c.json");
     INFO(o.err);
     REQUIRE(o.code == 0);
     CHECK(nnlift::load_model(dir.file("c.json")).class_names ==
@@ -1012,8 +1022,7 @@ TEST_SUITE("encoding") {
               "," + std::to_string(i % 5) + "\n";
     }
     test::write_text(dir.file("s.csv"), text);
-    const test::Outcome o = test::run(
-        {"train", "--data", dir.file("s.csv"), "--hidden", "1", "--model", dir.file("x.json")});
+    const test::Outcome o = train_file(dir, "s.csv", "x.json");
     INFO(o.err);
     REQUIRE(o.code == 0);
     CHECK(o.err.find("column 'score': 56 of 60 values are numbers, the others not ('.' in 3 "
@@ -1021,8 +1030,7 @@ TEST_SUITE("encoding") {
                      "categories") != std::string::npos);
     // A text column of words (with a number among them) is not warned about.
     test::write_text(dir.file("t.csv"), "a,c,y\n1,red,1\n2,blue,2\n3,7,3\n4,red,2\n5,blue,1\n");
-    const test::Outcome t = test::run(
-        {"train", "--data", dir.file("t.csv"), "--hidden", "1", "--model", dir.file("t.json")});
+    const test::Outcome t = train_file(dir, "t.csv", "t.json");
     REQUIRE(t.code == 0);
     CHECK(t.err.find("values are numbers") == std::string::npos);
   }
@@ -1038,18 +1046,13 @@ TEST_SUITE("encoding") {
               std::to_string(i % 5) + "\n";
     }
     test::write_text(dir.file("s.csv"), text);
-    const std::vector<std::string> base = {
-        "train", "--data", dir.file("s.csv"), "--hidden", "1", "--model", dir.file("x.json")};
-    std::vector<std::string> args = base;
-    args.insert(args.end(), {"--na-values", ".,-999"});
-    test::Outcome o = test::run(args);
+    test::Outcome o = train_file(dir, "s.csv", "x.json", {"--na-values", ".,-999"});
     INFO(o.err);
     CHECK(o.code == 1);
     CHECK(o.err.find("s.csv:4:") != std::string::npos);  // line 4: the first "-999"
     CHECK(o.err.find("field 2 ('c') is empty (a missing value") == std::string::npos);
     CHECK(dir.list() == std::vector<std::string>{"s.csv"});
-    args.insert(args.end(), {"--missing", "mean"});
-    o = test::run(args);
+    o = train_file(dir, "s.csv", "x.json", {"--na-values", ".,-999", "--missing", "mean"});
     REQUIRE(o.code == 0);
     const nnlift::TwoLayerNetwork net = nnlift::load_model(dir.file("x.json"));
     CHECK(net.encoding.na_values == std::vector<std::string>{".", "-999"});
@@ -1061,26 +1064,17 @@ TEST_SUITE("encoding") {
     o = test::run({"predict", "--model", dir.file("x.json"), "--data", dir.file("new.csv")});
     INFO(o.err);
     REQUIRE(o.code == 0);
-    std::istringstream lines(o.out);
-    std::string header, first, second, third, fourth;
-    std::getline(lines, header);
-    std::getline(lines, first);
-    std::getline(lines, second);
-    std::getline(lines, third);
-    std::getline(lines, fourth);
-    CHECK(std::stod(first) == doctest::Approx(std::stod(second)).epsilon(1e-9));
-    CHECK(third == fourth);
+    const std::vector<std::string> lines = lines_of(o.out);  // a header, then a row each
+    REQUIRE(lines.size() == 5);
+    CHECK(std::stod(lines[1]) == doctest::Approx(std::stod(lines[2])).epsilon(1e-9));
+    CHECK(lines[3] == lines[4]);
     CHECK(o.err.find("not seen in training") == std::string::npos);
     // Without the flag the same file has '-999' as a category, and '.' makes 'a' text.
-    args = base;
-    args.insert(args.end(), {"--missing", "mean"});
-    o = test::run(args);
+    o = train_file(dir, "s.csv", "x.json", {"--missing", "mean"});
     REQUIRE(o.code == 0);
     CHECK(o.err.find("column 'a': 39 of 40 values are numbers") != std::string::npos);
     // An empty spelling is a command-line mistake.
-    args = base;
-    args.insert(args.end(), {"--na-values", ".,"});
-    o = test::run(args);
+    o = train_file(dir, "s.csv", "x.json", {"--na-values", ".,"});
     CHECK(o.code == 2);
     CHECK(o.err.find("--na-values: empty name") != std::string::npos);
   }
@@ -1095,8 +1089,7 @@ TEST_SUITE("encoding") {
               std::to_string(i % 7) + "," + std::to_string(i % 5) + "\n";
     }
     test::write_text(dir.file("d.csv"), text);
-    test::Outcome o = test::run(
-        {"train", "--data", dir.file("d.csv"), "--hidden", "1", "--model", dir.file("x.json")});
+    test::Outcome o = train_file(dir, "d.csv", "x.json");
     INFO(o.err);
     CHECK(o.code == 1);
     CHECK(o.err.find("column 'day' holds dates (150 distinct values, e.g. '2012-1-1'), which are "
@@ -1117,16 +1110,14 @@ TEST_SUITE("encoding") {
               std::to_string(i % 5) + "\n";
     }
     test::write_text(dir.file("s.csv"), text);
-    o = test::run(
-        {"train", "--data", dir.file("s.csv"), "--hidden", "1", "--model", dir.file("s.json")});
+    o = train_file(dir, "s.csv", "s.json");
     INFO(o.err);
     CHECK(o.code == 0);
     CHECK(o.err.find("column 'day' holds dates, read as 10 categories") != std::string::npos);
     // Versions, addresses, codes: no dates.
     test::write_text(dir.file("v.csv"),
                      "v,a,y\n1.2.3.4,1,1\n192.168.1.1,2,2\nA-12-3,3,3\n12-34,4,4\n2012-13,5,5\n");
-    o = test::run(
-        {"train", "--data", dir.file("v.csv"), "--hidden", "1", "--model", dir.file("v.json")});
+    o = train_file(dir, "v.csv", "v.json");
     INFO(o.err);
     CHECK(o.code == 0);
     CHECK(o.err.find("dates") == std::string::npos);
@@ -1138,27 +1129,16 @@ TEST_SUITE("encoding") {
     // category (all zeros, with a warning).
     test::TempDir dir;
     test::write_text(dir.file("m.csv"), messy_csv());
-    test::Outcome o = test::run({"train",
-                                 "--data",
-                                 dir.file("m.csv"),
-                                 "--hidden",
-                                 "1",
-                                 "--model",
-                                 dir.file("x.json"),
-                                 "--missing",
-                                 "mean"});
+    test::Outcome o = train_file(dir, "m.csv", "x.json", {"--missing", "mean"});
     REQUIRE(o.code == 0);
     test::write_text(dir.file("new.csv"), "b,color,a\n0.5,NA,0.1\n0.5,None,0.1\n0.5,purple,0.1\n");
     o = test::run({"predict", "--model", dir.file("x.json"), "--data", dir.file("new.csv")});
     INFO(o.err);
     REQUIRE(o.code == 0);
     CHECK(o.err.find("1 row(s) hold a category not seen in training") != std::string::npos);
-    std::istringstream lines(o.out);
-    std::string header, missing, none;
-    std::getline(lines, header);
-    std::getline(lines, missing);
-    std::getline(lines, none);
-    CHECK(missing == none);
+    const std::vector<std::string> lines = lines_of(o.out);
+    REQUIRE(lines.size() == 4);
+    CHECK(lines[1] == lines[2]);  // "NA" and "None" alike
   }
 
   TEST_CASE("encoding: categories one-hot, means filled, the encoding stored and applied") {

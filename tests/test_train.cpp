@@ -18,6 +18,45 @@ namespace {
 // build's test files).
 constexpr Index kTrainTestRows = 5000;
 
+// n rows of four inputs uniform on [-3, 3] (x1 .. x4) and a target "y" of n zeros to fill.
+nnlift::Dataset uniform_inputs(nnlift::detail::Rng& rng, Index n) {
+  nnlift::Dataset data;
+  data.X.resize(n, 4);
+  for (Index i = 0; i < n; ++i) {
+    for (Index j = 0; j < 4; ++j) {
+      data.X(i, j) = rng.uniform(-3.0, 3.0);
+    }
+  }
+  data.y = Vector::Zero(n);
+  data.feature_names = {"x1", "x2", "x3", "x4"};
+  data.target_name = "y";
+  return data;
+}
+
+// Trains `data` without and with RefineOptions::random_start and checks the rule: the random
+// start is tried, and kept only where its validation loss is lower (the metadata says so); else
+// the network is the moment start's, bit for bit. Which start wins depends on where the moment
+// start's refinement stops, which moves with the build's rounding. Returns the run without it.
+nnlift::TrainResult check_random_start_rule(const nnlift::Dataset& data, nnlift::TrainOptions o) {
+  o.refine.random_start = false;
+  const nnlift::TrainResult tensor_only = nnlift::train(data, o);
+  CHECK(!tensor_only.refine.random_tried);
+  CHECK(!tensor_only.refine.random_start);
+  o.refine.random_start = true;
+  const nnlift::TrainResult both = nnlift::train(data, o);
+  INFO("validation MSE: tensor start " << tensor_only.validation.mse << ", both starts "
+                                       << both.validation.mse);
+  CHECK(both.refine.random_tried);
+  if (both.refine.random_start) {
+    CHECK(both.validation.mse < tensor_only.validation.mse);
+    CHECK(both.network.metadata_json.find("\"refine_random_start\":true") != std::string::npos);
+  } else {
+    CHECK((both.network.W1.array() == tensor_only.network.W1.array()).all());
+    CHECK((both.network.W2.array() == tensor_only.network.W2.array()).all());
+  }
+  return tensor_only;
+}
+
 // E(f̂ − f)² / Var f on the planted test inputs.
 double relative_error(const nnlift::SynthData& s, const nnlift::TwoLayerNetwork& net) {
   const Vector f = nnlift::predict_value(s.truth, s.X_test).col(0);
@@ -417,46 +456,20 @@ TEST_SUITE("train") {
     // in a worse basin (R^2 0.90 against 0.97 on three splits of 6,000 rows).
     nnlift::detail::Rng rng(3);
     const Index n = 2000;
-    nnlift::Dataset data;
-    data.X.resize(n, 4);
-    for (Index i = 0; i < n; ++i) {
-      for (Index j = 0; j < 4; ++j) {
-        data.X(i, j) = rng.uniform(-3.0, 3.0);
-      }
-    }
-    data.y.resize(n);
+    nnlift::Dataset data = uniform_inputs(rng, n);
     for (Index i = 0; i < n; ++i) {
       const double t = 3.14159265358979 * data.X(i, 0);
       data.y(i) = 3.0 * (t == 0 ? 1.0 : std::sin(t) / t) + std::abs(data.X(i, 1)) +
                   data.X(i, 2) * data.X(i, 3) + 0.3 * rng.normal();
     }
-    data.feature_names = {"x1", "x2", "x3", "x4"};
-    data.target_name = "y";
     nnlift::TrainOptions o;
     o.hidden = 10;
     o.refine.enabled = true;
     o.refine.weight_decay = 1e-4;  // one refinement per start, not the grid
-    o.refine.random_start = false;
-    const nnlift::TrainResult tensor_only = nnlift::train(data, o);
-    CHECK(!tensor_only.refine.random_tried);
-    CHECK(!tensor_only.refine.random_start);
+    // (This release build: validation MSE 0.29 -> 0.15; a -O1 sanitizer build's moment start
+    // did not stall. beats_on_validation is tested apart.)
+    check_random_start_rule(data, o);
     o.refine.random_start = true;
-    const nnlift::TrainResult both = nnlift::train(data, o);
-    INFO("validation MSE: tensor start " << tensor_only.validation.mse << ", both starts "
-                                         << both.validation.mse);
-    CHECK(both.refine.random_tried);
-    // Which start wins depends on where the moment start's refinement stops, which moves with
-    // the build's rounding (this release build: 0.29 -> 0.15; a -O1 sanitizer build's moment
-    // start did not stall). Either way: the random start's network is kept only when its
-    // validation loss is lower (beats_on_validation is tested apart), and otherwise the moment
-    // start's network is the one without the random start, bit for bit.
-    if (both.refine.random_start) {
-      CHECK(both.validation.mse < tensor_only.validation.mse);
-      CHECK(both.network.metadata_json.find("\"refine_random_start\":true") != std::string::npos);
-    } else {
-      CHECK((both.network.W1.array() == tensor_only.network.W1.array()).all());
-      CHECK((both.network.W2.array() == tensor_only.network.W2.array()).all());
-    }
     // Fewer than 200 validation rows: not tried (the comparison would pick by chance).
     nnlift::Dataset few = data;
     few.X = data.X.topRows(900);
@@ -477,40 +490,17 @@ TEST_SUITE("train") {
     // start wins; as in the one-share test, which start wins moves with the build's rounding).
     nnlift::detail::Rng rng(14);
     const Index n = 200;
-    nnlift::Dataset data;
-    data.X.resize(n, 4);
-    for (Index i = 0; i < n; ++i) {
-      for (Index j = 0; j < 4; ++j) {
-        data.X(i, j) = rng.uniform(-3.0, 3.0);
-      }
-    }
-    data.y.resize(n);
+    nnlift::Dataset data = uniform_inputs(rng, n);
     for (Index i = 0; i < n; ++i) {
       data.y(i) = 3.0 / (1.0 + std::exp(-4.0 * (data.X(i, 0) - 1.0))) + 0.2 * data.X(i, 1) +
                   0.1 * rng.normal();
     }
-    data.feature_names = {"x1", "x2", "x3", "x4"};
-    data.target_name = "y";
     nnlift::TrainOptions o;
     o.hidden = 5;
     o.refine.enabled = true;
     o.refine.max_iterations = 60;
-    o.refine.random_start = false;
-    const nnlift::TrainResult tensor_only = nnlift::train(data, o);
-    REQUIRE(tensor_only.validation.folds > 1);
-    CHECK(!tensor_only.refine.random_tried);
+    CHECK(check_random_start_rule(data, o).validation.folds > 1);
     o.refine.random_start = true;
-    const nnlift::TrainResult both = nnlift::train(data, o);
-    INFO("cross-validated MSE: tensor start " << tensor_only.validation.mse << ", both starts "
-                                              << both.validation.mse);
-    CHECK(both.refine.random_tried);
-    if (both.refine.random_start) {
-      CHECK(both.validation.mse < tensor_only.validation.mse);
-      CHECK(both.network.metadata_json.find("\"refine_random_start\":true") != std::string::npos);
-    } else {
-      CHECK((both.network.W1.array() == tensor_only.network.W1.array()).all());
-      CHECK((both.network.W2.array() == tensor_only.network.W2.array()).all());
-    }
     // Fewer than 40 rows (held out in turn): not tried.
     nnlift::Dataset few = data;
     few.X = data.X.topRows(35);

@@ -1025,6 +1025,31 @@ struct CrossValidation {
   }
 };
 
+// fn(f, part, fit, valid, reports) for every fold f, at the same time where run_independent
+// allows (the passes inside then run serially; only fold 0 reports progress): `fit` and `valid`
+// its rows of `source`, gathered by the fold's row indices where the inputs are mapped (the
+// rank-Gauss map), else the fold's own split.
+template <class Fn>
+void for_each_fold(const CrossValidation& cv, const Dataset& source, bool mapped, Fn&& fn) {
+  const std::vector<std::unique_ptr<Fold>>& parts = cv.folds.parts;
+  const int threads = cv.context.num_threads();
+  detail::run_independent(
+      static_cast<Index>(parts.size()), cv.context, nullptr, [&](Index fi, bool reports) {
+        const auto f = static_cast<std::size_t>(fi);
+        const Fold& part = *parts[f];
+        const Split rows = mapped ? Split{take_rows(source, part.split.fit_rows, threads),
+                                          take_rows(source, part.split.valid_rows, threads),
+                                          {},
+                                          {}}
+                                  : Split{};
+        fn(f,
+           part,
+           mapped ? rows.fit : part.split.fit,
+           mapped ? rows.valid : part.split.valid,
+           reports);
+      });
+}
+
 // One candidate's folds, pooled and settled. A candidate that cannot be trained has an infinite
 // loss (its error goes to choice.failed); without choosing, its DataError is rethrown, and a run
 // without a network is moved to `stopped`.
@@ -1036,7 +1061,6 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
   const TrainOptions& o = cv.o;
   const std::vector<std::unique_ptr<Fold>>& parts = cv.folds.parts;
   const bool mapped = candidate.score == ScoreModel::RankGauss;
-  const int threads = cv.context.num_threads();
   Pooled pooled;
   std::vector<detail::RefineCurves> curves(parts.size());
   // The folds are independent: at the same time where run_independent allows (the passes
@@ -1052,17 +1076,11 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
     bool weak = false;
   };
   std::vector<FoldRun> runs(parts.size());
-  detail::run_independent(
-      static_cast<Index>(parts.size()), cv.context, nullptr, [&](Index fi, bool reports) {
-        const auto f = static_cast<std::size_t>(fi);
-        const Fold& part = *parts[f];
-        const Split rows = mapped ? Split{take_rows(source, part.split.fit_rows, threads),
-                                          take_rows(source, part.split.valid_rows, threads),
-                                          {},
-                                          {}}
-                                  : Split{};
-        const Dataset& fit = mapped ? rows.fit : part.split.fit;
-        const Dataset& valid = mapped ? rows.valid : part.split.valid;
+  for_each_fold(
+      cv,
+      source,
+      mapped,
+      [&](std::size_t f, const Fold& part, const Dataset& fit, const Dataset& valid, bool reports) {
         HeldOut held{valid, part.valid_context, &curves[f], cv.decays_for(part)};
         TrainOptions fold_options = candidate;
         if (!reports) {
@@ -1223,22 +1241,13 @@ std::vector<Vector> fold_row_losses(const CrossValidation& cv,
                                     TrainOptions candidate,
                                     std::size_t strength,
                                     std::size_t iterate) {
-  const std::vector<std::unique_ptr<Fold>>& parts = cv.folds.parts;
-  const bool mapped = candidate.score == ScoreModel::RankGauss;
-  const int threads = cv.context.num_threads();
   candidate.progress = nullptr;
-  std::vector<Vector> out(parts.size());
-  detail::run_independent(
-      static_cast<Index>(parts.size()), cv.context, nullptr, [&](Index fi, bool) {
-        const auto f = static_cast<std::size_t>(fi);
-        const Fold& part = *parts[f];
-        const Split rows = mapped ? Split{take_rows(source, part.split.fit_rows, threads),
-                                          take_rows(source, part.split.valid_rows, threads),
-                                          {},
-                                          {}}
-                                  : Split{};
-        const Dataset& fit = mapped ? rows.fit : part.split.fit;
-        const Dataset& valid = mapped ? rows.valid : part.split.valid;
+  std::vector<Vector> out(cv.folds.parts.size());
+  for_each_fold(
+      cv,
+      source,
+      candidate.score == ScoreModel::RankGauss,
+      [&](std::size_t f, const Fold& part, const Dataset& fit, const Dataset& valid, bool) {
         TrainOptions one = candidate;
         if (iterate == 0) {
           one.refine.enabled = false;
