@@ -394,7 +394,8 @@ class RowParser {
       }
     }
     const char* number = p;
-    if (*p == '+' && p + 1 < end && p[1] != '-' && p[1] != '+') {
+    // p may be at the end: a lone quote and spaces (`" `) leave nothing after them.
+    if (p < end && *p == '+' && p + 1 < end && p[1] != '-' && p[1] != '+') {
       ++p;
     }
     double value = 0.0;
