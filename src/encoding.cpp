@@ -331,54 +331,17 @@ std::vector<std::vector<Index>> InputEncoding::one_hot_groups() const {
   return out;
 }
 
-Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std::string& source) {
-  detail::require(options.max_categories > 0,
-                  "EncodeOptions",
-                  "max_categories",
-                  static_cast<double>(options.max_categories),
-                  "> 0");
-  const Index n = raw.X.rows();
-  const std::size_t d = raw.feature_names.size();
-  Encoded out;
-  InputEncoding& enc = out.encoding;
-  enc.missing = options.missing;
-  // Which rows are kept: a missing target never trains; under DropRows neither does a row with
-  // a missing input. Under Error the first missing value is refused.
-  std::vector<char> keep(static_cast<std::size_t>(n), 1);
+namespace {
+
+// The training rows an encoding is fitted on, and what was left out.
+struct KeptRows {
+  std::vector<Index> rows;     // kept, in order
+  std::vector<Index> missing;  // per column: missing values among the rows with a target
   Index missing_targets = 0;
-  for (Index i = 0; i < n; ++i) {
-    if (raw.y.size() == n && std::isnan(raw.y(i))) {
-      if (options.missing == MissingPolicy::Error) {
-        throw DataError(where(source, raw.target_name, i) +
-                        ": missing target value (--missing mean or drop-rows leave such rows out)");
-      }
-      keep[static_cast<std::size_t>(i)] = 0;
-      ++missing_targets;
-    }
-  }
-  // Each column's missing values among the rows with a target, for the messages below.
-  const std::vector<char> labelled = keep;
-  std::vector<Index> missing(d, 0);
-  for (std::size_t j = 0; j < d; ++j) {
-    for (Index i = 0; i < n; ++i) {
-      if (!labelled[static_cast<std::size_t>(i)] || !missing_at(raw, j, i)) {
-        continue;
-      }
-      if (options.missing == MissingPolicy::Error) {
-        throw DataError(where(source, raw.feature_names[j], i) +
-                        ": missing value (--missing mean fills it, --missing drop-rows leaves "
-                        "the row out)");
-      }
-      ++missing[j];
-      if (options.missing == MissingPolicy::DropRows) {
-        keep[static_cast<std::size_t>(i)] = 0;
-      }
-    }
-  }
   // The columns with the most missing values, "'a' (400 missing), 'b' (12 missing)".
-  const auto most_missing = [&]() {
+  std::string most_missing(const Dataset& raw) const {
     std::vector<std::size_t> order;
-    for (std::size_t j = 0; j < d; ++j) {
+    for (std::size_t j = 0; j < missing.size(); ++j) {
       if (missing[j] > 0) {
         order.push_back(j);
       }
@@ -392,81 +355,138 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
                       " missing)");
     }
     return detail::name_list(named, 3);
-  };
-  std::vector<Index> rows;
+  }
+};
+
+// Which rows are kept: a missing target never trains; under DropRows neither does a row with a
+// missing input. Under Error the first missing value is refused.
+KeptRows kept_rows(const Dataset& raw, MissingPolicy policy, const std::string& source) {
+  const Index n = raw.X.rows();
+  const std::size_t d = raw.feature_names.size();
+  KeptRows out;
+  std::vector<char> keep(static_cast<std::size_t>(n), 1);
   for (Index i = 0; i < n; ++i) {
-    if (keep[static_cast<std::size_t>(i)]) {
-      rows.push_back(i);
+    if (raw.y.size() == n && std::isnan(raw.y(i))) {
+      if (policy == MissingPolicy::Error) {
+        throw DataError(where(source, raw.target_name, i) +
+                        ": missing target value (--missing mean or drop-rows leave such rows out)");
+      }
+      keep[static_cast<std::size_t>(i)] = 0;
+      ++out.missing_targets;
     }
   }
+  const std::vector<char> labelled = keep;
+  out.missing.assign(d, 0);
+  for (std::size_t j = 0; j < d; ++j) {
+    for (Index i = 0; i < n; ++i) {
+      if (!labelled[static_cast<std::size_t>(i)] || !missing_at(raw, j, i)) {
+        continue;
+      }
+      if (policy == MissingPolicy::Error) {
+        throw DataError(where(source, raw.feature_names[j], i) +
+                        ": missing value (--missing mean fills it, --missing drop-rows leaves "
+                        "the row out)");
+      }
+      ++out.missing[j];
+      if (policy == MissingPolicy::DropRows) {
+        keep[static_cast<std::size_t>(i)] = 0;
+      }
+    }
+  }
+  for (Index i = 0; i < n; ++i) {
+    if (keep[static_cast<std::size_t>(i)]) {
+      out.rows.push_back(i);
+    }
+  }
+  return out;
+}
+
+// Column j's encoding on the kept rows: its categories (text, with their shares as the fill) or
+// its mean (numbers); the fill kept only under Mean. Warnings about the column go to `warnings`.
+ColumnEncoding fit_column(const Dataset& raw,
+                          std::size_t j,
+                          const std::vector<Index>& rows,
+                          const std::map<std::string, Index>& counts,
+                          MissingPolicy policy,
+                          const std::string& source,
+                          std::vector<std::string>& warnings) {
+  ColumnEncoding col;
+  col.name = raw.feature_names[j];
+  Index present = 0;
+  if (is_text(raw, j)) {
+    for (const auto& [value, count] : counts) {
+      col.categories.push_back(value);
+      col.fill.push_back(static_cast<double>(count));
+      present += count;
+    }
+    if (const std::string w = mostly_numbers(col.name, counts); !w.empty()) {
+      warnings.push_back(source + ": " + w);
+    } else if (holds_dates(counts)) {
+      warnings.push_back(source + ": column '" + col.name + "' holds dates, read as " +
+                         std::to_string(counts.size()) +
+                         " categories: a date seen in training says nothing about a new one; "
+                         "--drop it, or add columns of numbers derived from it (year, month, "
+                         "day of the year) to the file");
+    }
+  } else {
+    double sum = 0;
+    for (const Index i : rows) {
+      const double v = raw.X(i, static_cast<Index>(j));
+      if (!std::isnan(v)) {
+        sum += v;
+        ++present;
+      }
+    }
+    col.fill.push_back(sum);
+  }
+  if (present == 0) {
+    throw DataError(source + ": column '" + col.name + "' has no value in any kept row: --drop it");
+  }
+  for (double& f : col.fill) {
+    f /= static_cast<double>(present);
+  }
+  if (policy != MissingPolicy::Mean) {
+    col.fill.clear();  // nothing may be filled at prediction either
+  }
+  return col;
+}
+
+}  // namespace
+
+Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std::string& source) {
+  detail::require(options.max_categories > 0,
+                  "EncodeOptions",
+                  "max_categories",
+                  static_cast<double>(options.max_categories),
+                  "> 0");
+  const Index n = raw.X.rows();
+  Encoded out;
+  InputEncoding& enc = out.encoding;
+  enc.missing = options.missing;
+  const KeptRows kept = kept_rows(raw, options.missing, source);
+  const std::vector<Index>& rows = kept.rows;
   out.dropped_rows = n - static_cast<Index>(rows.size());
   if (rows.empty()) {
     throw DataError(source + ": no row is left once the rows with missing values are dropped; " +
-                    "the columns with most: " + most_missing() + " of the " +
-                    std::to_string(n - missing_targets) +
+                    "the columns with most: " + kept.most_missing(raw) + " of the " +
+                    std::to_string(n - kept.missing_targets) +
                     " rows with a target (--drop such a column, or --missing mean)");
   }
-  if (missing_targets > 0) {
-    out.warnings.push_back(std::to_string(missing_targets) +
+  if (kept.missing_targets > 0) {
+    out.warnings.push_back(std::to_string(kept.missing_targets) +
                            " row(s) with a missing target value were left out");
   }
-  if (out.dropped_rows > missing_targets) {
-    out.warnings.push_back(std::to_string(out.dropped_rows - missing_targets) +
+  if (out.dropped_rows > kept.missing_targets) {
+    out.warnings.push_back(std::to_string(out.dropped_rows - kept.missing_targets) +
                            " row(s) with missing input values were left out (--missing "
                            "drop-rows); the columns with most: " +
-                           most_missing());
+                           kept.most_missing(raw));
   }
   const std::vector<std::map<std::string, Index>> categories =
       text_categories(raw, rows, options, source);
-  // The columns: categories from the kept rows, fills from their means.
-  for (std::size_t j = 0; j < d; ++j) {
-    ColumnEncoding col;
-    col.name = raw.feature_names[j];
-    Index present = 0;
-    if (is_text(raw, j)) {
-      const std::map<std::string, Index>& counts = categories[j];
-      for (const auto& [value, count] : counts) {
-        present += count;
-      }
-      if (counts.empty()) {
-        throw DataError(source + ": column '" + col.name +
-                        "' has no value in any kept row: --drop it");
-      }
-      for (const auto& [value, count] : counts) {
-        col.categories.push_back(value);
-        col.fill.push_back(static_cast<double>(count));
-      }
-      if (const std::string w = mostly_numbers(col.name, counts); !w.empty()) {
-        out.warnings.push_back(source + ": " + w);
-      } else if (holds_dates(counts)) {
-        out.warnings.push_back(source + ": column '" + col.name + "' holds dates, read as " +
-                               std::to_string(counts.size()) +
-                               " categories: a date seen in training says nothing about a new "
-                               "one; --drop it, or add columns of numbers derived from it (year, "
-                               "month, day of the year) to the file");
-      }
-    } else {
-      double sum = 0;
-      for (const Index i : rows) {
-        const double v = raw.X(i, static_cast<Index>(j));
-        if (!std::isnan(v)) {
-          sum += v;
-          ++present;
-        }
-      }
-      if (present == 0) {
-        throw DataError(source + ": column '" + col.name +
-                        "' has no value in any kept row: --drop it");
-      }
-      col.fill.push_back(sum);
-    }
-    for (double& f : col.fill) {
-      f /= static_cast<double>(present);
-    }
-    if (options.missing != MissingPolicy::Mean) {
-      col.fill.clear();  // nothing may be filled at prediction either
-    }
-    enc.columns.push_back(std::move(col));
+  for (std::size_t j = 0; j < raw.feature_names.size(); ++j) {
+    enc.columns.push_back(
+        fit_column(raw, j, rows, categories[j], options.missing, source, out.warnings));
   }
   const std::vector<std::string> names = enc.input_names();
   Dataset& data = out.data;
