@@ -1,11 +1,10 @@
 // CSV reading (parallel, std::from_chars) and writing.
 // SPDX-License-Identifier: MIT
 #include <algorithm>
-#include <cctype>
 #include <charconv>  // std::from_chars, std::to_chars
 #include <cmath>
 #include <cstdint>
-#include <cstring>  // std::memchr, std::strlen
+#include <cstring>  // std::memchr
 #include <limits>
 #include <ostream>
 #include <sstream>
@@ -91,38 +90,24 @@ struct ParseError {
 // The spellings of a missing value (compared without case).
 bool is_missing_token(const char* p, const char* end) {
   static const char* const kTokens[] = {"na", "n/a", "nan", "?", "null", "none"};
-  const std::size_t size = static_cast<std::size_t>(end - p);
-  if (size == 0) {
-    return true;
-  }
-  for (const char* token : kTokens) {
-    if (std::strlen(token) == size) {
-      bool same = true;
-      for (std::size_t i = 0; i < size && same; ++i) {
-        same = std::tolower(static_cast<unsigned char>(p[i])) == token[i];
-      }
-      if (same) {
-        return true;
-      }
-    }
-  }
-  return false;
+  const std::string_view field(p, static_cast<std::size_t>(end - p));
+  return field.empty() || std::any_of(std::begin(kTokens), std::end(kTokens), [&](const char* t) {
+           return detail::equals_ignoring_case(field, t);
+         });
 }
 
 // "None" (any case): a missing value in a column of numbers, where it cannot be a value, but a
 // category in a text column (no exercise, no smoking: surveys have such categories), and a class
 // in a column of text labels.
 bool is_none_token(const char* p, const char* end) {
-  static const char kNone[] = "none";
-  if (end - p != 4) {
-    return false;
-  }
-  for (std::size_t i = 0; i < 4; ++i) {
-    if (std::tolower(static_cast<unsigned char>(p[i])) != kNone[i]) {
-      return false;
-    }
-  }
-  return true;
+  return detail::is_none_token(std::string_view(p, static_cast<std::size_t>(end - p)));
+}
+
+// The error for a missing value where none is accepted.
+std::string missing_value_error(std::size_t field, const std::string& name, std::string_view text) {
+  return "field " + std::to_string(field + 1) + " ('" + name + "') is " +
+         (text.empty() ? std::string("empty") : "'" + std::string(text) + "'") +
+         " (a missing value; --missing mean or drop-rows to accept them)";
 }
 
 // [begin, end) of a field's content: spaces and one pair of quotes removed.
@@ -379,9 +364,8 @@ class RowParser {
         const bool may_be_text =
             (m_dest[c] >= 0 && m_detect_text) || (m_dest[c] == kTarget && m_detect_target);
         if (!m_allow_missing && !(may_be_text && !named && is_none_token(b, e))) {
-          error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] + "') is " +
-                          (b == e ? std::string("empty") : "'" + std::string(b, e) + "'") +
-                          " (a missing value; --missing mean or drop-rows to accept them)";
+          error.message = missing_value_error(
+              c, m_names[c], std::string_view(b, static_cast<std::size_t>(e - b)));
           return false;
         }
         if (!m_allow_missing && none != nullptr) {
@@ -776,9 +760,8 @@ void throw_deferred_none(const std::string& path,
     }
     if (first != nullptr) {
       throw IoError(path + ":" + std::to_string(chunk.first_line + first->line) + ":" +
-                    std::to_string(first->column) + ": field " + std::to_string(field + 1) + " ('" +
-                    names[field] + "') is '" + first->text +
-                    "' (a missing value; --missing mean or drop-rows to accept them)");
+                    std::to_string(first->column) + ": " +
+                    missing_value_error(field, names[field], first->text));
     }
   }
 }

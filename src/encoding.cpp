@@ -142,15 +142,8 @@ bool unseen_none(const Dataset& raw, const ColumnEncoding& col, std::size_t j, I
     return false;
   }
   const std::string& value = raw.text[j][static_cast<std::size_t>(i)];
-  if (value.size() != 4 ||
-      std::binary_search(col.categories.begin(), col.categories.end(), value)) {
-    return false;
-  }
-  std::string lower(value);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) {
-    return static_cast<char>(std::tolower(ch));
-  });
-  return lower == "none";
+  return detail::is_none_token(value) &&
+         !std::binary_search(col.categories.begin(), col.categories.end(), value);
 }
 
 // Fills the encoded row i of X from raw row `from`; returns false for an unseen category.

@@ -26,6 +26,23 @@ inline std::string excerpt(std::string_view text, std::size_t max = 80) {
   return out;
 }
 
+/// Whether `text` equals `lower` (lower case) without regard to the case of ASCII letters.
+inline bool equals_ignoring_case(std::string_view text, std::string_view lower) {
+  if (text.size() != lower.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != lower[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// "None" in any case: a missing value in a column of numbers, a category in a text column.
+inline bool is_none_token(std::string_view text) { return equals_ignoring_case(text, "none"); }
+
 /// Whether `text` is valid UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
 inline bool is_utf8(std::string_view text) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
