@@ -1265,15 +1265,17 @@ std::vector<Vector> fold_row_losses(const CrossValidation& cv,
 // the lowest pooled held-out loss chosen (regression: MSE; classes: log-loss), and the chosen
 // candidate trained on all rows, with the refinement (when on) at the cross-validated decay for
 // the cross-validated number of iterates, or not at all when it did not beat the moment model.
-// With `linear_candidate`, the linear term alone is weighed against the best network too.
-Validated cross_validate(const Dataset& data,
-                         const Dataset& mapped,
-                         const TrainOptions& o,
-                         const ExecutionContext& context,
-                         const std::vector<Index>& hidden_grid,
-                         const std::vector<ScoreModel>& scores,
-                         int folds,
-                         bool linear_candidate) {
+// With `linear_candidate`, the linear term alone is weighed against the best network too;
+// with `only_linear` as well, nothing is trained on all rows unless it wins (std::nullopt).
+std::optional<Validated> cross_validate(const Dataset& data,
+                                        const Dataset& mapped,
+                                        const TrainOptions& o,
+                                        const ExecutionContext& context,
+                                        const std::vector<Index>& hidden_grid,
+                                        const std::vector<ScoreModel>& scores,
+                                        int folds,
+                                        bool linear_candidate,
+                                        bool only_linear = false) {
   const Folds parts = make_folds(data, folds, o.seed, context);
   const CrossValidation cv{
       parts,
@@ -1291,8 +1293,9 @@ Validated cross_validate(const Dataset& data,
       std::optional<TrainResult> stopped;
       Pooled pooled =
           cross_validate_candidate(cv, inputs_of(s, data, mapped), candidate, choice, stopped);
-      if (stopped) {
-        return {std::move(*stopped), s, {}};
+      if (stopped) {  // no network: its status says why (but it is no linear model)
+        return only_linear ? std::nullopt
+                           : std::optional<Validated>(Validated{std::move(*stopped), s, {}});
       }
       if (std::isfinite(pooled.loss) && choice.offer(candidate, pooled.loss)) {
         best = std::move(pooled);
@@ -1323,6 +1326,9 @@ Validated cross_validate(const Dataset& data,
     }
   }
   choice.require_one();
+  if (only_linear && choice.chosen.output.hidden_units) {
+    return std::nullopt;
+  }
   const ScoreModel score = choice.chosen.score;
   // The refinement's random start, as with one held-out share (tries_random_start): the chosen
   // candidate cross-validated again from a seeded random start, and kept where its held-out
@@ -1365,7 +1371,7 @@ Validated cross_validate(const Dataset& data,
     meta["diagnostics"]["refine_random_start"] = true;
     result.network.metadata_json = meta.dump();
   }
-  return {std::move(result), score, std::move(choice.curve)};
+  return Validated{std::move(result), score, std::move(choice.curve)};
 }
 
 // One held-out share of the rows (ValidationOptions::fraction): each candidate trained on the
@@ -1667,14 +1673,14 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
       if (linear_candidate && o.refine.enabled) {
         TrainOptions plain = o;
         plain.refine.enabled = false;
-        Validated linear =
-            cross_validate(data, mapped, plain, context, hidden_grid, scores, folds, true);
-        if (linear.result.units_left_out) {
-          linear.result.refine.start_kept = true;
-          linear.result.refine.stop_reason =
+        // Only where the linear term alone wins is anything trained on all rows here.
+        chosen =
+            cross_validate(data, mapped, plain, context, hidden_grid, scores, folds, true, true);
+        if (chosen) {
+          chosen->result.refine.start_kept = true;
+          chosen->result.refine.stop_reason =
               "not run: cross-validation chose the linear term alone, which has no units to "
               "refine";
-          chosen = std::move(linear);
         }
       }
       if (!chosen) {
