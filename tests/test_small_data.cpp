@@ -587,27 +587,25 @@ TEST_SUITE("smalldata") {
             << "\n";
       }
     }
-    const test::Outcome out = test::run({"train",
-                                         "--data",
-                                         dir.file("linear.csv"),
-                                         "--hidden",
-                                         "auto",
-                                         "--model",
-                                         dir.file("m.json")});
+    // nnlift train --hidden auto on the linear teacher, with more arguments.
+    const auto train_auto = [&](const std::string& model, std::vector<std::string> more) {
+      std::vector<std::string> args = {"train",
+                                       "--data",
+                                       dir.file("linear.csv"),
+                                       "--hidden",
+                                       "auto",
+                                       "--model",
+                                       dir.file(model)};
+      args.insert(args.end(), more.begin(), more.end());
+      return test::run(args);
+    };
+    const test::Outcome out = train_auto("m.json", {});
     INFO(out.err);
     CHECK(out.code == 0);
     CHECK(out.err.find("chosen by cross-validation: the linear term alone (no network beat it by "
                        "1 standard error of the paired held-out losses") != std::string::npos);
     CHECK(out.err.find(" linear ") != std::string::npos);
-    const test::Outcome refine = test::run({"train",
-                                            "--data",
-                                            dir.file("linear.csv"),
-                                            "--hidden",
-                                            "auto",
-                                            "--refine",
-                                            "lbfgs",
-                                            "--model",
-                                            dir.file("r.json")});
+    const test::Outcome refine = train_auto("r.json", {"--refine", "lbfgs"});
     INFO(refine.err);
     CHECK(refine.code == 0);
     CHECK(refine.err.find("L-BFGS refinement: not run: cross-validation chose the linear term "

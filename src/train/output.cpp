@@ -30,7 +30,8 @@ constexpr double kUnitsLeftOut = std::numeric_limits<double>::infinity();
 // GCV minima of real data lie, and three near-zero ones. Each costs O(q) a row in the exact
 // leave-one-out; a grid of 3 a decade (1e-3, 1e-2, 3e-2, 0.1, ...) left the chosen ridge up to
 // a factor 1.8 from the criterion's minimum, and on a few dozen rows the test error moves with it
-// (tools/bench_smalldata, session 25 in docs/benchmarks.md).
+// (tools/bench_smalldata, session 25 in docs/benchmarks.md). Written out, not computed by
+// std::pow, whose last bit may differ between libm builds: the ridges are part of the model.
 const double kRidgeGrid[] = {1e-8,
                              1e-6,
                              1e-5,
