@@ -278,6 +278,19 @@ TEST_SUITE("cli") {
         {"--init", "random", "--refine", "lbfgs", "--refine-max-iterations", "5", "--strict"});
     CHECK(o.code == 0);
     CHECK(o.err.find("warning: \n") == std::string::npos);
+    // --init random is plain backprop (--linear-term auto: off), unless the term is asked for.
+    CHECK(test::read_text(dir.file("random.json")).find("\"linear\"") == std::string::npos);
+    o = train_with("random-linear.json",
+                   {"--init",
+                    "random",
+                    "--refine",
+                    "lbfgs",
+                    "--refine-max-iterations",
+                    "5",
+                    "--linear-term",
+                    "on"});
+    CHECK(o.code == 0);
+    CHECK(test::read_text(dir.file("random-linear.json")).find("\"linear\"") != std::string::npos);
     // A stage that did not succeed (one HOOI sweep cannot show the subspace has settled): a
     // warning and the model written, or with --strict exit 3 and no model written, the file
     // already there left as it was (it was overwritten before the fix).

@@ -458,7 +458,7 @@ TEST_SUITE("hardening") {
     CHECK(contains(o.err, "--weight-decay = -1"));
     o = with({"--linear-term", "yes"});
     CHECK(o.code == 2);
-    CHECK(contains(o.err, "--linear-term: 'yes'; expected on or off"));
+    CHECK(contains(o.err, "--linear-term: 'yes'; expected auto, on or off"));
     o = with({"--eigenvalue-floor", "1"});
     CHECK(o.code == 2);
     CHECK(contains(o.err, "--eigenvalue-floor = 1; must be in [0, 1)"));

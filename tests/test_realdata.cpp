@@ -808,6 +808,26 @@ TEST_SUITE("realdata") {
     CHECK(score > 0.95);
   }
 
+  TEST_CASE("realdata: a random start keeps the linear term (at zero) when it is on") {
+    // Regression: init = Random ignored output.linear_term (and `--init random --linear-term on`
+    // trained no linear term). On a linear teacher the refined linear term carries the signal.
+    nnlift::SynthData s = test::planted_teacher(5, 2, 3000, 29, kRealdataTestRows);
+    const Vector a = (Vector(5) << 1.0, -2.0, 0.5, 0.0, 1.5).finished();
+    s.y_train += s.X_train * a;
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.init = nnlift::Init::Random;
+    o.refine.enabled = true;
+    const nnlift::TrainResult with = nnlift::train(nnlift::training_set(s), o);
+    REQUIRE(with.network.C.rows() == 1);
+    REQUIRE(with.network.C.cols() == 5);
+    INFO("refined linear term " << with.network.C);
+    CHECK((with.network.C.row(0).transpose() - a).norm() < 0.5 * a.norm());
+    o.output.linear_term = false;
+    const nnlift::TrainResult without = nnlift::train(nnlift::training_set(s), o);
+    CHECK(without.network.C.size() == 0);
+  }
+
   TEST_CASE("realdata: residualize auto is linear unless the rows are many against the features") {
     using nnlift::Residualize;
     // d = 10: p = 1 + 10 + 55 = 66 quadratic features.

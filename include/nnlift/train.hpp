@@ -49,7 +49,9 @@ WeakUnits parse_weak_units(const std::string& name);
 /// Where the parameters start.
 enum class Init {
   Tensor,  ///< the method-of-moments estimate (NN-LIFT)
-  Random,  ///< random weights: with refine, plain backpropagation training (the baseline)
+  /// Random weights, and with OutputOptions::linear_term the linear term at zero; with refine
+  /// and without the linear term, plain backpropagation training (the baseline).
+  Random,
 };
 const char* to_string(Init init) noexcept;
 /// \throws std::invalid_argument listing the accepted names.

@@ -220,8 +220,9 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "(classification)")(
       "linear-term",
       with_default(&f.linear_term),
-      "on | off: a linear term C x beside the hidden units, fitted with the output layer and "
-      "kept by the refinement")(
+      "auto | on | off: a linear term C x beside the hidden units, fitted with the output "
+      "layer and kept by the refinement (with --init random: starting at zero). auto: on, and "
+      "off with --init random (plain backprop training)")(
       "eigenvalue-floor",
       with_default(&o.inputs.eigenvalue_floor),
       "input directions whose correlation-matrix eigenvalue is below this fraction of the "
@@ -305,7 +306,14 @@ TrainOptions to_train_options(const TrainFlags& f) {
   }
   o.refine.enabled = f.refine == "lbfgs";
   o.output.ridge = parse_auto_number("ridge", f.ridge);
-  o.output.linear_term = parse_on_off("linear-term", f.linear_term);
+  // auto: on, and off with --init random (the baseline: plain backprop training).
+  if (f.linear_term == "auto") {
+    o.output.linear_term = o.init != Init::Random;
+  } else if (f.linear_term == "on" || f.linear_term == "off") {
+    o.output.linear_term = f.linear_term == "on";
+  } else {
+    throw UsageError("--linear-term: '" + f.linear_term + "'; expected auto, on or off");
+  }
   o.refine.random_start = parse_on_off("refine-random-start", f.refine_random_start);
   o.refine.all_rows = parse_on_off("refine-all-rows", f.refine_all_rows);
   o.refine.weight_decay = parse_auto_number("weight-decay", f.weight_decay);

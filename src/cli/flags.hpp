@@ -38,7 +38,7 @@ struct TrainFlags {
   std::string init = to_string(options.init);
   std::string refine = "none";
   std::string ridge = "auto";
-  std::string linear_term = "on";
+  std::string linear_term = "auto";
   std::string refine_random_start = "on";
   std::string refine_all_rows = "on";
   std::string weight_decay = "auto";

@@ -541,6 +541,9 @@ TrainResult run_pipeline(const Dataset& data,
   if (o.init == Init::Random) {
     const Index outputs = labels.multiclass() ? labels.onehot.cols() : 1;
     random_init(st, k, outputs, o.labels.task == Task::Regression ? ybar : 0.0, o.seed, net);
+    if (o.output.linear_term) {
+      net.C = Matrix::Zero(outputs, d);  // as the refinement's random start (random_start)
+    }
     clock.lap("random init");
   } else {
     Matrix Ubar;  // d×k unit directions in standardised coordinates
@@ -1333,9 +1336,14 @@ std::optional<Validated> cross_validate(const Dataset& data,
   // The refinement's random start, as with one held-out share (tries_random_start): the chosen
   // candidate cross-validated again from a seeded random start, and kept where its held-out
   // losses beat the moment start's (at each one's chosen decay and iterate, refitted in every
-  // fold) by kRandomStartMargin standard errors of the paired per-row difference.
+  // fold) by kRandomStartMargin standard errors of the paired per-row difference. This random
+  // start is plain backprop (no linear term), where the one share's has the linear term at zero:
+  // on few rows the extra parameters cost more than they give (tools/bench_smalldata, 3 seeds,
+  // with the term: MASS's Rabbit 0.859 -> 0.636, painters 0.262 -> 0.405, the mean over the 59
+  // sets 0.003 lower; docs/benchmarks.md, session 26).
   TrainOptions from_random = o;
   from_random.init = Init::Random;
+  from_random.output.linear_term = false;
   const CrossValidation random_cv{parts, from_random, context, cv.strengths, true};
   bool random_tried = false, random_won = false;
   if (o.refine.enabled && o.refine.random_start && o.init == Init::Tensor &&
@@ -1343,6 +1351,7 @@ std::optional<Validated> cross_validate(const Dataset& data,
       best.rows >= kRandomStartMinFoldedRows) {
     TrainOptions candidate = choice.chosen;
     candidate.init = Init::Random;
+    candidate.output.linear_term = false;
     CandidateChoice own;
     std::optional<TrainResult> stopped;
     Pooled pooled = cross_validate_candidate(
