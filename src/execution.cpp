@@ -212,7 +212,7 @@ Matrix ExecutionContext::sum(Index local_rows, Index rows, Index cols, const Blo
   // that memory holds a wave and O(log N) tree nodes instead of every block's partial (data
   // streamed from disk have millions of blocks). Each node is left + right of the same two
   // children as in block_tree::pieces, so the total has the same bits as LocalReducer::combine.
-  const Index wave = std::max<Index>(64, 16 * detail::resolve_threads(m_threads));
+  const Index wave = detail::sum_wave(detail::resolve_threads(m_threads), rows, cols);
   std::vector<BlockTreeNode> stack;
   std::vector<Matrix> partial;
   for (Index first = 0; first < blocks; first += wave) {

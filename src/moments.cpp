@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <unistd.h>
 #include <vector>
 
 #include <Eigen/Cholesky>
@@ -163,6 +164,30 @@ Matrix detail::centred_gram(const Eigen::Ref<const Matrix>& Xb, const Vector& me
   return Matrix(out.selfadjointView<Eigen::Lower>());
 }
 
+void detail::require_room_for_covariance(Index rows, Index d, int threads) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) {
+    return;  // unknown: no check
+  }
+  // The sum keeps a wave of block partials, the tree's nodes and each thread's own product; the
+  // whitening, the covariance, its copies, the correlation matrix, the eigenvectors and the
+  // solver's workspace, and the whitening maps (about nine d x d matrices).
+  const Index blocks = std::max<Index>(1, (rows + 8191) / 8192);
+  const Index wave = std::min(blocks, sum_wave(threads, d + 1, d + 1));
+  const double matrices = std::max(
+      static_cast<double>(wave + 2 * threads) + std::ceil(std::log2(blocks + 1.0)) + 1.0, 9.0);
+  const double need = matrices * 8.0 * static_cast<double>(d + 1) * static_cast<double>(d + 1);
+  const double have = static_cast<double>(pages) * static_cast<double>(page);
+  if (need > 0.8 * have) {
+    std::ostringstream msg;
+    msg.precision(3);
+    msg << d << " input columns: their d x d covariance and whitening need about " << need * 1e-9
+        << " GB, more than this machine's memory allows (" << have * 1e-9
+        << " GB); leave columns out (--drop, --features) or reduce them first (e.g. by PCA)";
+    throw DataError(msg.str());
+  }
+}
+
 Vector detail::mean_and_covariance(Index n,
                                    Index d,
                                    const BlockRowsFn& rows,
@@ -171,6 +196,8 @@ Vector detail::mean_and_covariance(Index n,
                                    Matrix& cov,
                                    Index e,
                                    const BlockExtraFn& extra) {
+  require_room_for_covariance(
+      context.global_rows(n), d + e, resolve_threads(context.num_threads()));
   // The shift: the mean of the global first block (its part reads it; the others add zeros).
   const Index first = context.first_row(n);
   const Matrix head = context.sum(n, d + 1, 1, [&](Index b, Index c) {

@@ -19,6 +19,7 @@
 #include "cli/commands.hpp"
 #include "cli_helpers.hpp"
 #include "detail/io.hpp"
+#include "detail/moment_kernels.hpp"
 #include "fuzz/cli_input.hpp"
 #include "test_helpers.hpp"
 
@@ -664,5 +665,34 @@ TEST_SUITE("hardening") {
     CHECK(o.code == 0);
     CHECK(
         contains(o.err, "columns of " + dir.file("pm.csv") + " the model does not use: extra, y"));
+  }
+
+  TEST_CASE("hardening 21: inputs too wide for a d x d covariance in memory are refused up front") {
+    // Regression: 30,000 columns on 6 rows ran for 15 s to a bare "out of memory" (with 8 GB of
+    // address space), and with more columns the d x d sums grew until the kernel killed the
+    // process. 200,000 columns need about 2.9 TB: refused before any d x d matrix, naming the
+    // count, exit 1.
+    test::TempDir dir;
+    const int d = 200000;
+    std::string text;
+    for (int j = 0; j < d; ++j) {
+      text += "c" + std::to_string(j) + (j + 1 < d ? "," : "\n");
+    }
+    for (int i = 0; i < 5; ++i) {
+      for (int j = 0; j < d; ++j) {
+        text += std::to_string((i * 7 + j) % 10) + (j + 1 < d ? "," : "\n");
+      }
+    }
+    test::write_text(dir.file("wide.csv"), text);
+    const Outcome o = run(
+        {"train", "--data", dir.file("wide.csv"), "--hidden", "2", "--model", dir.file("m.json")});
+    INFO(o.err);
+    CHECK(o.code == 1);
+    CHECK(
+        contains(o.err, "error: 199999 input columns: their d x d covariance and whitening need"));
+    CHECK(!std::filesystem::exists(dir.file("m.json")));
+    // The check itself: a few hundred columns pass.
+    CHECK_NOTHROW(nnlift::detail::require_room_for_covariance(100000, 300, 2));
+    CHECK_THROWS_AS(nnlift::detail::require_room_for_covariance(10, 1000000, 2), nnlift::DataError);
   }
 }

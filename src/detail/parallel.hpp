@@ -32,6 +32,16 @@ inline int resolve_threads(int num_threads) {
 #endif
 }
 
+/// How many block partials of `rows` x `cols` doubles ExecutionContext::sum keeps at a time
+/// (a wave): 16 per thread (at least 64), fewer where they would take more than 256 MB (wide
+/// d x d sums), but at least 2 per thread. The wave does not change the total's bits.
+inline Index sum_wave(int threads, Index rows, Index cols) {
+  const double bytes = 8.0 * static_cast<double>(std::max<Index>(rows, 1)) *
+                       static_cast<double>(std::max<Index>(cols, 1));
+  const auto fit = static_cast<Index>(256e6 / bytes);
+  return std::max<Index>(2 * threads, std::min<Index>(std::max<Index>(64, 16 * threads), fit));
+}
+
 /// Sets the calling thread's OpenMP thread budget for its lifetime (0 leaves it as it is), so
 /// that the library's own parallel regions started below a public entry point (tensor
 /// contractions inside a decomposition) use the caller's num_threads. The budget is an OpenMP
