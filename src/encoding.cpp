@@ -459,6 +459,10 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
   const KeptRows kept = kept_rows(raw, options.missing, source);
   const std::vector<Index>& rows = kept.rows;
   out.dropped_rows = n - static_cast<Index>(rows.size());
+  if (n > 0 && kept.missing_targets == n) {
+    throw DataError(source + ": no row has a target value: the target '" + raw.target_name +
+                    "' is missing in all " + std::to_string(n) + " rows");
+  }
   if (rows.empty()) {
     throw DataError(source + ": no row is left once the rows with missing values are dropped; " +
                     "the columns with most: " + kept.most_missing(raw) + " of the " +

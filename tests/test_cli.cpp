@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
+#include <filesystem>
 #include <iomanip>
 #include <sstream>
 
@@ -362,6 +363,12 @@ TEST_SUITE("cli") {
     const nnlift::Dataset predictions = nnlift::read_csv(dir.file("p.csv"), no_target);
     CHECK(predictions.X.rows() == 2000);
     CHECK(predictions.feature_names == std::vector<std::string>{"prediction"});
+    // --out - is standard output (it wrote a file named '-' in the working directory before).
+    o = run({"predict", "--model", dir.file("m.json"), "--data", dir.file("tr.csv"), "--out", "-"});
+    CHECK(o.code == 0);
+    CHECK(o.out.rfind("prediction\n", 0) == 0);
+    CHECK(std::count(o.out.begin(), o.out.end(), '\n') == 20001);
+    CHECK(!std::filesystem::exists("-"));
     // A missing input column is an error naming it.
     test::write_text(dir.file("few.csv"), "x1,x2\n1,2\n");
     o = run({"predict", "--model", dir.file("m.json"), "--data", dir.file("few.csv")});

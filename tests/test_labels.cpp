@@ -459,7 +459,9 @@ TEST_SUITE("labels") {
     CHECK(o.err.find("not trained on") == std::string::npos);
   }
 
-  TEST_CASE("labels: missing values that leave out rows name the columns they are in") {
+  TEST_CASE(
+      "labels: missing values that leave out rows name their columns; a target without values or "
+      "with one is named") {
     test::TempDir dir;
     std::string text = "a,empty,sparse,y\n";
     for (int i = 0; i < 100; ++i) {
@@ -476,6 +478,24 @@ TEST_SUITE("labels") {
     CHECK(o.code == 1);
     CHECK(o.err.find("column 'empty' has no value in any kept row: --drop it") !=
           std::string::npos);
+    // A constant target trains (the model predicts it), with a warning that says so.
+    std::string flat = "a,b,y\n";
+    for (int i = 0; i < 50; ++i) {
+      flat += std::to_string(i % 7) + "," + std::to_string((i * 3) % 11) + ",2.5\n";
+    }
+    test::write_text(dir.file("flat.csv"), flat);
+    const test::Outcome constant = train(dir, "flat.csv", "1", {});
+    CHECK(constant.code == 0);
+    CHECK(constant.err.find("warning: the target 'y' is constant (2.5 in every row)") !=
+          std::string::npos);
+    // Every target missing: said as such (it was "the columns with most:  of the 0 rows").
+    test::write_text(dir.file("no-target.csv"), "a,b,y\n1,2,NA\n2,3,\n3,1,NA\n4,5,NA\n5,3,NA\n");
+    for (const char* policy : {"drop-rows", "mean"}) {
+      const test::Outcome none = train(dir, "no-target.csv", "1", {"--missing", policy});
+      CHECK(none.code == 1);
+      CHECK(none.err.find("no-target.csv: no row has a target value: the target 'y' is missing "
+                          "in all 5 rows") != std::string::npos);
+    }
     o = train(dir, "gaps.csv", "1", {"--missing", "drop-rows", "--drop", "empty"});
     REQUIRE(o.code == 0);
     CHECK(o.err.find("90 row(s) with missing input values were left out (--missing drop-rows); "

@@ -1321,7 +1321,7 @@ int run_predict(const std::vector<std::string>& args, Context& ctx) {
   po::options_description desc("options");
   desc.add_options()("model", po::value(&model_path)->required(), "model file (required)")(
       "data", po::value(&data_path)->required(), "CSV with the model's input columns (required)")(
-      "out", po::value(&out_path), "predictions CSV to write (default: stdout)");
+      "out", po::value(&out_path), "predictions CSV to write (default, or -: stdout)");
   add_common(desc, flags, true);
   if (!parse_command("usage: nnlift predict --model model.json --data x.csv [--out pred.csv]\n\n"
                      "Columns are matched by name; other columns are ignored (and named on\n"
@@ -1330,6 +1330,9 @@ int run_predict(const std::vector<std::string>& args, Context& ctx) {
                      desc,
                      ctx.out)) {
     return kOk;
+  }
+  if (out_path == "-") {
+    out_path.clear();  // standard output, as by convention (it wrote a file named '-' before)
   }
   detail::check_paths({model_path, data_path}, {out_path});
   const TwoLayerNetwork net = load_model(model_path);

@@ -527,6 +527,13 @@ TrainResult run_pipeline(const Dataset& data,
   net.classes = labels.classes;
   const Vector& y = labels.y;
   const double ybar = context.mean_of(y);
+  if (o.labels.task == Task::Regression &&
+      context.mean_of((y.array() - ybar).abs().matrix()) <= 1e-14 * std::abs(ybar)) {
+    std::ostringstream msg;
+    msg << "the target '" << data.target_name << "' is constant (" << ybar
+        << " in every row): there is nothing to learn, and the model predicts that value";
+    result.warnings.push_back(msg.str());
+  }
 
   // Standardise (§4.1).
   const Standardizer st = standardise_stage(data, o, context, result);
