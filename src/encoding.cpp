@@ -98,6 +98,67 @@ bool holds_dates(const std::map<std::string, Index>& counts) {
   return !counts.empty() && 10 * dates >= 9 * counts.size();
 }
 
+// Whether a value is a number written with decorations a spreadsheet adds: a currency sign in
+// front ($, €, £, ¥; after a sign, if any), thousands separators (a ',' between digits) or a
+// percent sign at the end: "$2,302.51", "-€5", "42.4%", "1,234". A plain number is not.
+bool decorated_number(const std::string& v) {
+  std::string plain;
+  std::size_t at = 0;
+  if (at < v.size() && (v[at] == '-' || v[at] == '+')) {
+    if (v[at] == '-') {
+      plain += '-';  // (from_chars takes no '+')
+    }
+    ++at;
+  }
+  bool decorated = false;
+  for (const char* sign : {"$", "\xE2\x82\xAC", "\xC2\xA3", "\xC2\xA5"}) {  // $ € £ ¥
+    const std::size_t len = std::strlen(sign);
+    if (v.compare(at, len, sign) == 0) {
+      at += len;
+      decorated = true;
+      break;
+    }
+  }
+  std::size_t end = v.size();
+  if (end > at && v[end - 1] == '%') {
+    --end;
+    decorated = true;
+  }
+  const auto digit = [&](std::size_t i) {
+    return i < v.size() && std::isdigit(static_cast<unsigned char>(v[i])) != 0;
+  };
+  for (std::size_t i = at; i < end; ++i) {
+    if (v[i] == ',' && i > at && digit(i - 1) && digit(i + 1)) {
+      decorated = true;  // a thousands separator
+    } else {
+      plain += v[i];
+    }
+  }
+  return decorated && parses_as_number(plain);
+}
+
+// Whether most of a column's distinct values are decorated numbers (decorated_number). Named
+// with an example, since read as text they would be categories, or too many of them.
+std::string decorated_numbers(const std::string& name, const std::map<std::string, Index>& counts) {
+  std::size_t decorated = 0;
+  const std::string* example = nullptr;
+  for (const auto& entry : counts) {
+    if (decorated_number(entry.first)) {
+      ++decorated;
+      example = example != nullptr ? example : &entry.first;
+    }
+  }
+  if (counts.empty() || 10 * decorated < 9 * counts.size()) {
+    return "";
+  }
+  return "column '" + name +
+         "' holds numbers written with a currency sign, thousands separators "
+         "or a percent sign (e.g. '" +
+         detail::excerpt(*example, 40) +
+         "'), which read as text: write them as plain numbers in the file (2302.51, not "
+         "$2,302.51), or --drop it";
+}
+
 // A text column whose values are mostly numbers (a score with '.' or '-' for a missing value, a
 // count with a stray word): read as categories all the same, which loses the numbers' order, so
 // the warning names the values that are not numbers. Empty when the column is not such.
@@ -243,6 +304,10 @@ std::vector<std::map<std::string, Index>> text_categories(const Dataset& raw,
     }
   }
   for (const std::size_t j : too_many) {
+    if (const std::string why = decorated_numbers(raw.feature_names[j], categories[j]);
+        !why.empty()) {
+      throw DataError(source + ": " + why);
+    }
     if (holds_dates(categories[j])) {
       throw DataError(source + ": column '" + raw.feature_names[j] + "' holds dates (" +
                       std::to_string(categories[j].size()) + " distinct values, e.g. '" +
@@ -414,6 +479,9 @@ ColumnEncoding fit_column(const Dataset& raw,
     }
     if (const std::string w = mostly_numbers(col.name, counts); !w.empty()) {
       warnings.push_back(source + ": " + w);
+    } else if (const std::string why = decorated_numbers(col.name, counts); !why.empty()) {
+      warnings.push_back(source + ": " + why + "; read as " + std::to_string(counts.size()) +
+                         " categories until then");
     } else if (holds_dates(counts)) {
       warnings.push_back(source + ": column '" + col.name + "' holds dates, read as " +
                          std::to_string(counts.size()) +

@@ -1143,6 +1143,50 @@ TEST_SUITE("encoding") {
     CHECK(o.err.find("dates") == std::string::npos);
   }
 
+  TEST_CASE("encoding: numbers with currency signs, thousands separators or % are named") {
+    // As a spreadsheet exports them: many distinct ones are refused with what they are (the
+    // error said "more than 100 categories"), a few are read as categories with a warning (they
+    // were silent). Plain numbers, words and codes with commas are neither.
+    test::TempDir dir;
+    std::string text = "price,a,y\n";
+    for (int i = 0; i < 150; ++i) {
+      text += "\"$" + std::to_string(1 + i / 100) + "," + std::to_string(100 + i) + ".50\"," +
+              std::to_string(i % 7) + "," + std::to_string(i % 5) + "\n";
+    }
+    test::write_text(dir.file("p.csv"), text);
+    test::Outcome o = train_file(dir, "p.csv", "x.json");
+    INFO(o.err);
+    CHECK(o.code == 1);
+    CHECK(o.err.find("p.csv: column 'price' holds numbers written with a currency sign, "
+                     "thousands separators or a percent sign (e.g. '$1,100.50')") !=
+          std::string::npos);
+    const char* values[] = {"12.5%",
+                            "-3%",
+                            "\xE2\x82\xAC"
+                            "4",
+                            "\xC2\xA3"
+                            "1,000",
+                            "+$7"};
+    text = "rate,a,y\n";
+    for (int i = 0; i < 30; ++i) {
+      text += "\"" + std::string(values[i % 5]) + "\"," + std::to_string(i % 7) + "," +
+              std::to_string(i % 5) + "\n";
+    }
+    test::write_text(dir.file("r.csv"), text);
+    o = train_file(dir, "r.csv", "r.json");
+    INFO(o.err);
+    CHECK(o.code == 0);
+    CHECK(o.err.find("column 'rate' holds numbers written with a currency sign") !=
+          std::string::npos);
+    CHECK(o.err.find("read as 5 categories until then") != std::string::npos);
+    test::write_text(dir.file("w.csv"),
+                     "w,a,y\n\"a,b\",1,1\n\"1,x\",2,2\n%,3,3\n$,4,4\n\",5\",5,5\n");
+    o = train_file(dir, "w.csv", "w.json");
+    INFO(o.err);
+    CHECK(o.code == 0);
+    CHECK(o.err.find("currency sign") == std::string::npos);
+  }
+
   TEST_CASE("encoding: a model without a 'None' category reads one as missing when it can") {
     // A model trained while "None" was a missing value (or on rows without one) has no such
     // category: with fill values a "None" predicts as a missing value does, not as an unseen
