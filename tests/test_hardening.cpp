@@ -20,6 +20,7 @@
 #include "cli_helpers.hpp"
 #include "detail/io.hpp"
 #include "detail/moment_kernels.hpp"
+#include "detail/text.hpp"
 #include "fuzz/cli_input.hpp"
 #include "test_helpers.hpp"
 
@@ -694,5 +695,40 @@ TEST_SUITE("hardening") {
     // The check itself: a few hundred columns pass.
     CHECK_NOTHROW(nnlift::detail::require_room_for_covariance(100000, 300, 2));
     CHECK_THROWS_AS(nnlift::detail::require_room_for_covariance(10, 1000000, 2), nnlift::DataError);
+  }
+
+  TEST_CASE("hardening 22: a name or value of megabytes is cut short in every diagnostic") {
+    // Regression: a 20 MB category was printed whole in the collinearity warning, and a 5 MB
+    // column name in describe's table, train's summary and predict's "no column named" error.
+    test::TempDir dir;
+    const std::string huge(1000000, 'n');
+    std::string text = "a," + huge + ",y\n";
+    std::string field = "a,b,y\n1," + huge + ",1\n";
+    for (int i = 0; i < 20; ++i) {
+      text +=
+          std::to_string(i) + "," + std::to_string(i * i % 7) + "," + std::to_string(i % 3) + "\n";
+      field +=
+          std::to_string(i) + "," + std::to_string(i % 10) + "," + std::to_string(i % 4) + "\n";
+    }
+    test::write_text(dir.file("name.csv"), text);
+    test::write_text(dir.file("field.csv"), field);
+    test::write_text(dir.file("tiny.csv"), "a,b,y\n1,2,3\n");
+    const std::vector<std::vector<std::string>> commands = {
+        {"train", "--data", dir.file("name.csv"), "--hidden", "1", "--model", dir.file("n.json")},
+        {"describe", "--data", dir.file("name.csv")},
+        {"predict", "--model", dir.file("n.json"), "--data", dir.file("tiny.csv")},
+        {"train", "--data", dir.file("field.csv"), "--hidden", "1", "--model", dir.file("f.json")},
+        {"describe", "--data", dir.file("field.csv")}};
+    for (const std::vector<std::string>& args : commands) {
+      const Outcome o = run(args);
+      INFO(args[0] << " " << args[2] << ": exit " << o.code << ", " << o.err.size() << " + "
+                   << o.out.size() << " characters");
+      CHECK(o.err.size() + o.out.size() < 20000);
+    }
+    CHECK(nnlift::detail::clamp_message("short") == "short");
+    const std::string clamped = nnlift::detail::clamp_message(std::string(10000, 'x') + "end", 400);
+    CHECK(clamped.size() < 500);
+    CHECK(clamped.find("characters left out") != std::string::npos);
+    CHECK(clamped.substr(clamped.size() - 3) == "end");
   }
 }

@@ -395,8 +395,8 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
   const double elapsed = seconds_since(t0);
   std::ostream& out = ctx.out;
   out << data_flags.path << ": " << columns.back().rows() << " rows, " << shape.feature_names.size()
-      << " inputs, target '" << shape.target_name << "' (read in " << format_seconds(elapsed)
-      << ")\n";
+      << " inputs, target '" << detail::excerpt(shape.target_name) << "' (read in "
+      << format_seconds(elapsed) << ")\n";
   out << std::left << std::setw(16) << "column" << std::right << std::setw(8) << "role"
       << std::setw(14) << "mean" << std::setw(14) << "sd" << std::setw(14) << "min" << std::setw(14)
       << "max" << std::setw(14) << "kurtosis"
@@ -417,7 +417,7 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
         distinct.insert(v);
       }
     }
-    out << std::left << std::setw(16) << name << std::right << std::setw(8) << role
+    out << std::left << std::setw(16) << detail::excerpt(name) << std::right << std::setw(8) << role
         << "  text: " << distinct.size() << " " << what;
     if (missing > 0) {
       out << "  " << missing << " missing";
@@ -431,7 +431,7 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
                  "input",
                  "categories (train --categorical auto one-hot encodes them)");
     } else {
-      columns[c].print(out, shape.feature_names[c], "input", true);
+      columns[c].print(out, detail::excerpt(shape.feature_names[c]), "input", true);
       tails.columns += columns[c].counted() ? 1 : 0;
       tails.heavy += columns[c].heavy() ? 1 : 0;
     }
@@ -439,7 +439,7 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
   if (!shape.target_text.empty()) {
     print_text(shape.target_name, shape.target_text, "target", "labels (train classifies them)");
   } else {
-    columns.back().print(out, shape.target_name, "target", false);
+    columns.back().print(out, detail::excerpt(shape.target_name), "target", false);
   }
   out << "heavy-tailed inputs: " << tails.heavy << " of the " << tails.columns
       << " numeric inputs with more than two values (excess kurtosis above " << tails.threshold
@@ -528,9 +528,10 @@ void warn_target_outliers(const Vector& y,
     count += static_cast<Index>(all(r, 0));
   }
   if (count > 0) {
-    log << "nnlift: warning: target '" << target << "': " << count << " value(s) lie more than "
-        << kFar << " median absolute deviations from its median " << centre << " (farthest "
-        << value << "); a squared-error fit follows them: check them for typos, or transform the "
+    log << "nnlift: warning: target '" << detail::excerpt(target) << "': " << count
+        << " value(s) lie more than " << kFar << " median absolute deviations from its median "
+        << centre << " (farthest " << value
+        << "); a squared-error fit follows them: check them for typos, or transform the "
         << "target (e.g. its log)\n";
   }
 }
@@ -750,7 +751,7 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
     log << "  training accuracy " << r.train_accuracy << ", log-loss " << r.train_loss << "\n";
   }
   for (const std::string& w : r.warnings) {
-    log << "nnlift: warning: " << w << "\n";
+    log << "nnlift: warning: " << detail::clamp_message(w) << "\n";
   }
 }
 
@@ -810,7 +811,7 @@ int finish_train(const TrainResult& r,
                  Context& ctx,
                  Extra&& extra_report) {
   if (r.network.W2.size() == 0) {
-    ctx.err << "nnlift train: error: " << r.message << "\n";
+    ctx.err << "nnlift train: error: " << detail::clamp_message(r.message) << "\n";
     return kNumericalError;
   }
   // --strict: a stage that did not succeed is an error, and an error writes nothing (a model
@@ -822,13 +823,13 @@ int finish_train(const TrainResult& r,
   print_train_report(o, r, log);
   extra_report();
   if (refused) {
-    ctx.err << "nnlift train: error: " << r.message << " (--strict; " << model_path
-            << " not written)\n";
+    ctx.err << "nnlift train: error: " << detail::clamp_message(r.message) << " (--strict; "
+            << model_path << " not written)\n";
     return kNumericalError;
   }
   log << "  wrote " << model_path << "\n";
   if (r.status != Status::Success) {
-    log << "nnlift: warning: " << r.message << "\n";
+    log << "nnlift: warning: " << detail::clamp_message(r.message) << "\n";
   }
   return kOk;
 }
@@ -902,7 +903,7 @@ int train_streamed_file(const std::string& path,
     }
   }
   log << "nnlift train: " << path << ": " << file.rows() << " rows, " << d << " inputs, target '"
-      << columns.target_name << "' (" << to_string(o.labels.task) << task_reason
+      << detail::excerpt(columns.target_name) << "' (" << to_string(o.labels.task) << task_reason
       << "), streamed in blocks (" << (file.float32() ? "float32" : "float64") << ", opened in "
       << format_seconds(seconds_since(t0)) << ")\n";
   o.progress = stage_progress(log, is_terminal(flags, ctx));
@@ -991,7 +992,7 @@ Dataset read_encoded_rows(const std::vector<std::string>& files,
   if (!data.text.empty() || !class_names.empty() || encode.missing != MissingPolicy::Error) {
     Encoded encoded = fit_encoding(data, encode, data_flags.path);
     for (const std::string& w : encoded.warnings) {
-      log << "nnlift: warning: " << w << "\n";
+      log << "nnlift: warning: " << detail::clamp_message(w) << "\n";
     }
     for (const ColumnEncoding& c : encoded.encoding.columns) {
       if (c.categorical()) {
@@ -1091,8 +1092,8 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     o.labels.task = auto_task(data.y, reducer, task_reason);
   }
   log << "nnlift train: " << data_flags.path << ": " << reducer.global_rows(data.X.rows())
-      << " rows, " << data.X.cols() << " inputs, target '" << data.target_name << "' ("
-      << to_string(o.labels.task) << task_reason << "), read in "
+      << " rows, " << data.X.cols() << " inputs, target '" << detail::excerpt(data.target_name)
+      << "' (" << to_string(o.labels.task) << task_reason << "), read in "
       << format_seconds(seconds_since(t0));
   if (procs.size > 1) {
     log << " by " << procs.size << " processes";
@@ -1198,7 +1199,7 @@ Dataset encode_for_model(Dataset raw,
   Dataset data = apply_encoding(raw, net.encoding, path, warnings);
   for (const std::string& w : warnings) {
     if (seen.insert(w).second) {
-      log << "nnlift: warning: " << w << "\n";
+      log << "nnlift: warning: " << detail::clamp_message(w) << "\n";
     }
   }
   return data;
@@ -1849,7 +1850,7 @@ int run_command(const std::vector<std::string>& args, Context& ctx) {
         << "Try 'nnlift --help' for the list of commands.\n";
     return kUsageError;
   } catch (const UsageError& e) {
-    err << "nnlift " << command << ": error: " << e.what() << "\n"
+    err << "nnlift " << command << ": error: " << detail::clamp_message(e.what()) << "\n"
         << "Try 'nnlift " << command << " --help'.\n";
     return kUsageError;
   } catch (const std::bad_alloc&) {
@@ -1857,7 +1858,7 @@ int run_command(const std::vector<std::string>& args, Context& ctx) {
     return kRuntimeError;
   } catch (const std::exception& e) {
     // Data, files and anything else the library reports: a runtime error, no usage hint.
-    err << "nnlift " << command << ": error: " << e.what() << "\n";
+    err << "nnlift " << command << ": error: " << detail::clamp_message(e.what()) << "\n";
     return kRuntimeError;
   }
 }

@@ -102,6 +102,17 @@ inline std::string to_utf8(std::string_view text) {
   return out;
 }
 
+/// A message for one line of diagnostics, at most about `max` characters: a longer one (a name
+/// or value of megabytes in it) keeps its start and end around a count of what was left out.
+inline std::string clamp_message(const std::string& text, std::size_t max = 4000) {
+  if (text.size() <= max) {
+    return text;
+  }
+  const std::size_t tail = max / 4, head = max - tail;
+  return text.substr(0, head) + " ... (" + std::to_string(text.size() - head - tail) +
+         " characters left out) ... " + text.substr(text.size() - tail);
+}
+
 /// The names joined by `separator` ("a,b,c" for a --drop list).
 inline std::string join(const std::vector<std::string>& names, const char* separator) {
   std::string out;
@@ -115,7 +126,7 @@ inline std::string join(const std::vector<std::string>& names, const char* separ
 inline std::string name_list(const std::vector<std::string>& names, std::size_t shown = 20) {
   std::string out;
   for (std::size_t i = 0; i < names.size() && i < shown; ++i) {
-    out += (i ? ", " : "") + names[i];
+    out += (i ? ", " : "") + excerpt(names[i], 200);  // a name may be a 20 MB category
   }
   if (names.size() > shown) {
     out += ", ... (" + std::to_string(names.size() - shown) + " more)";
