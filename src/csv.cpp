@@ -67,6 +67,17 @@ const char* field_end(const char* p, const char* end) noexcept {
   return end;
 }
 
+// Whether the number text [b, e), which from_chars found out of the range of double, is out of
+// it by being too small: a negative exponent, or no exponent and only zeros before the point.
+bool underflows(const char* b, const char* e) {
+  const char* exponent = std::find_if(b, e, [](char ch) { return ch == 'e' || ch == 'E'; });
+  if (exponent != e) {
+    return exponent + 1 < e && exponent[1] == '-';
+  }
+  const char* point = std::find(b, e, '.');
+  return std::all_of(b, point, [](char ch) { return ch == '0' || ch == '-' || ch == '+'; });
+}
+
 std::string field_text(const char* p, const char* end) {
   return detail::excerpt(std::string_view(p, static_cast<std::size_t>(field_end(p, end) - p)), 40);
 }
@@ -383,7 +394,12 @@ class RowParser {
       ++p;
     }
     double value = 0.0;
-    const std::from_chars_result r = std::from_chars(p, end, value);
+    std::from_chars_result r = std::from_chars(p, end, value);
+    if (r.ec == std::errc::result_out_of_range && underflows(p, r.ptr)) {
+      // Smaller than the least double (5e-400): zero, as numpy and pandas read it.
+      value = *p == '-' ? -0.0 : 0.0;
+      r.ec = std::errc();
+    }
     if (r.ec == std::errc::result_out_of_range) {
       error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] +
                       "') is out of the range of double: '" + field_text(number, end) + "'";

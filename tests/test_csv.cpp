@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+#include <cmath>
+
 #include <doctest/doctest.h>
 
 #include <nnlift/csv.hpp>
@@ -42,9 +44,15 @@ TEST_SUITE("csv") {
                      "1,2.5,-3e2\r\n"
                      "\r\n"
                      "  +4 ,\" 5.25 \",6E-1\n"
-                     "-0.0,.5,1e+3\n");
+                     "-0.0,.5,1e+3\n"
+                     "5e-400,0.0000000000000000000000000000000000000000000000000000000000000000"
+                     "0000000000000000000000000000000000000000000000000000000000000000000000000"
+                     "0000000000000000000000000000000000000000000000000000000000000000000000000"
+                     "0000000000000000000000000000000000000000000000000000000000000000000000000"
+                     "00000000000000000000000000000000000000000000000000000000000000000000001,"
+                     "-1e-999\n");
     const Dataset data = read_csv(path);
-    REQUIRE(data.X.rows() == 3);
+    REQUIRE(data.X.rows() == 4);
     REQUIRE(data.X.cols() == 2);
     CHECK(data.feature_names == std::vector<std::string>{"a", "b"});
     CHECK(data.target_name == "c");
@@ -56,6 +64,12 @@ TEST_SUITE("csv") {
     CHECK(data.y(1) == 0.6);
     CHECK(data.X(2, 1) == 0.5);
     CHECK(data.y(2) == 1000.0);
+    // Below the least double: zero, as numpy and pandas read it (it was "out of the range of
+    // double"); above the largest, an error still.
+    CHECK(data.X(3, 0) == 0.0);
+    CHECK(data.X(3, 1) == 0.0);
+    CHECK(data.y(3) == 0.0);
+    CHECK(std::signbit(data.y(3)));
   }
 
   TEST_CASE("csv: target, features and drop choose the columns") {
@@ -109,6 +123,9 @@ TEST_SUITE("csv") {
         file("nan.csv", "a,b\n1,nan\n"), none, {"nan.csv:2:3:", "'nan' (a missing value"});
     expect_error<nnlift::IoError>(
         file("inf.csv", "a,b\n-inf,1\n"), none, {"inf.csv:2:1:", "infinite"});
+    expect_error<nnlift::IoError>(file("huge.csv", "a,b\n1,-1e999\n"),
+                                  none,
+                                  {"huge.csv:2:3:", "out of the range of double: '-1e999'"});
     expect_error<nnlift::IoError>(
         file("hole.csv", "a,b,c\n1,,3\n"), none, {"hole.csv:2:3:", "empty (a missing value"});
     expect_error<nnlift::IoError>(
