@@ -1347,7 +1347,7 @@ std::optional<Validated> cross_validate(const Dataset& data,
   // start is plain backprop (no linear term), where the one share's has the linear term at zero:
   // on few rows the extra parameters cost more than they give (tools/bench_smalldata, 3 seeds,
   // with the term: MASS's Rabbit 0.859 -> 0.636, painters 0.262 -> 0.405, the mean over the 59
-  // sets 0.003 lower; docs/benchmarks.md, session 26).
+  // sets 0.002 lower; docs/benchmarks.md, session 26).
   TrainOptions from_random = o;
   from_random.init = Init::Random;
   from_random.output.linear_term = false;
