@@ -164,7 +164,7 @@ Matrix detail::centred_gram(const Eigen::Ref<const Matrix>& Xb, const Vector& me
   return Matrix(out.selfadjointView<Eigen::Lower>());
 }
 
-void detail::require_room_for_covariance(Index rows, Index d, int threads) {
+void detail::require_room_for_covariance(Index rows, Index d, Index extra, int threads) {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
   if (pages <= 0 || page <= 0) {
     return;  // unknown: no check
@@ -173,10 +173,10 @@ void detail::require_room_for_covariance(Index rows, Index d, int threads) {
   // whitening, the covariance, its copies, the correlation matrix, the eigenvectors and the
   // solver's workspace, and the whitening maps (about nine d x d matrices).
   const Index blocks = std::max<Index>(1, (rows + 8191) / 8192);
-  const Index wave = std::min(blocks, sum_wave(threads, d + 1, d + 1));
+  const Index wave = std::min(blocks, sum_wave(threads, d + extra, d + 1));
   const double matrices = std::max(
       static_cast<double>(wave + 2 * threads) + std::ceil(std::log2(blocks + 1.0)) + 1.0, 9.0);
-  const double need = matrices * 8.0 * static_cast<double>(d + 1) * static_cast<double>(d + 1);
+  const double need = matrices * 8.0 * static_cast<double>(d + extra) * static_cast<double>(d + 1);
   const double have = static_cast<double>(pages) * static_cast<double>(page);
   if (need > 0.8 * have) {
     std::ostringstream msg;
@@ -196,8 +196,7 @@ Vector detail::mean_and_covariance(Index n,
                                    Matrix& cov,
                                    Index e,
                                    const BlockExtraFn& extra) {
-  require_room_for_covariance(
-      context.global_rows(n), d + e, resolve_threads(context.num_threads()));
+  require_room_for_covariance(context.global_rows(n), d, e, resolve_threads(context.num_threads()));
   // The shift: the mean of the global first block (its part reads it; the others add zeros).
   const Index first = context.first_row(n);
   const Matrix head = context.sum(n, d + 1, 1, [&](Index b, Index c) {

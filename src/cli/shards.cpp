@@ -187,6 +187,7 @@ Dataset read_training_rows(const std::vector<std::string>& files,
   const Index F = static_cast<Index>(files.size());
   // One file: byte shares, numbered from the lines of the shares before. Several: whole files.
   Dataset mine;
+  std::string here = files.front();  // the file this process's messages name
   if (F == 1) {
     Index lines = 0;
     if (!is_npy_path(files[0])) {  // a .npy file's share is a range of rows
@@ -198,6 +199,7 @@ Dataset read_training_rows(const std::vector<std::string>& files,
   } else {
     const std::vector<std::string> my_files(files.begin() + F * r / P,
                                             files.begin() + F * (r + 1) / P);
+    here = my_files.empty() ? here : my_files.front();
     throw_first(reducer, error_of([&] {
                   // A process without a file takes the columns from the first one, with no row.
                   mine = my_files.empty() ? read_files({files[0]}, csv, 0, 1, 0)
@@ -215,8 +217,8 @@ Dataset read_training_rows(const std::vector<std::string>& files,
   const std::string columns = column_list(mine);
   const std::string first = first_error(reducer, columns);
   if (first != columns) {
-    disagreement = files.front() + ": the processes read different columns (" + columns +
-                   " here, " + first + " on rank 0)";
+    disagreement = here + ": the processes read different columns (" + columns + " here, " + first +
+                   " on rank 0)";
   } else if (!mine.text.empty()) {
     std::vector<std::string> text_columns;
     for (std::size_t j = 0; j < mine.text.size(); ++j) {
@@ -224,12 +226,12 @@ Dataset read_training_rows(const std::vector<std::string>& files,
         text_columns.push_back(mine.feature_names[j]);
       }
     }
-    disagreement = files.front() + ": column(s) " + detail::name_list(text_columns) +
+    disagreement = here + ": column(s) " + detail::name_list(text_columns) +
                    " hold text (categorical values, or a field that is not a number); text "
                    "columns are not supported across several processes: encode them as numbers "
                    "first, or train in one process";
   } else if (!mine.target_text.empty()) {
-    disagreement = files.front() + ": target '" + mine.target_name +
+    disagreement = here + ": target '" + detail::excerpt(mine.target_name) +
                    "' holds text (class labels); text labels are not supported across several "
                    "processes: encode them as numbers 0, 1, ... first, or train in one process";
   }

@@ -13,10 +13,11 @@ namespace nnlift::detail {
 /// (Xb − 1 meanᵀ)ᵀ (Xb − 1 meanᵀ): a block's contribution to the covariance (times its rows).
 Matrix centred_gram(const Eigen::Ref<const Matrix>& Xb, const Vector& mean);
 
-// Throws DataError when `d` input columns' d x d covariance (over `rows` rows, `threads` threads)
-// and its whitening would not fit in this machine's memory: before, such a file ran until the
-// kernel killed the process, or failed later with a bare "out of memory".
-void require_room_for_covariance(Index rows, Index d, int threads);
+// Throws DataError when `d` input columns' d x d covariance (its sums with `extra` more rows, over
+// `rows` rows and `threads` threads) and its whitening would not fit in this machine's memory:
+// before, such a file ran until the kernel killed the process, or failed later with a bare "out
+// of memory".
+void require_room_for_covariance(Index rows, Index d, Index extra, int threads);
 
 /// The inputs' mean and covariance (divisor n) in one pass over rows given block by block:
 /// `rows(b, c)` is local rows [b, b + c) (count × d; it may refer to a thread's own buffer). The

@@ -102,6 +102,17 @@ grep -q 'missing.csv: no such file' <<< "$out" || fail "missing shard: message: 
 [ ! -e missing.json ] || fail "missing shard: a model file was written"
 echo "ok: a missing shard: $(grep 'missing.csv' <<< "$out" | head -n 1)"
 
+# Shards whose columns differ: the message names the shard that differs (it named the first).
+awk -F, -v OFS=, 'NR == 1 { $1 = "renamed" } { print }' shard-aa.csv > renamed.csv
+out=$(timeout 120 "$mpiexec" --oversubscribe -np 2 "$nnlift" train \
+  --data 'shard-aa.csv,renamed.csv' --hidden 3 --model renamed.json 2>&1)
+rc=$?
+[ "$rc" -eq 1 ] || fail "shards with other columns: exit $rc, expected 1"
+grep -q 'renamed.csv: the processes read different columns' <<< "$out" ||
+  fail "shards with other columns: message: $out"
+[ ! -e renamed.json ] || fail "shards with other columns: a model file was written"
+echo "ok: shards with other columns: $(grep 'renamed.csv' <<< "$out" | head -n 1)"
+
 # Only train runs distributed.
 timeout 60 "$mpiexec" --oversubscribe -np 2 "$nnlift" predict --model whole.json --data train.csv \
   > /dev/null 2>&1
