@@ -15,6 +15,19 @@ fail() {
   failures=$((failures + 1))
 }
 run() { "$mpiexec" --oversubscribe -np "$@"; }
+# expect_error WHAT PATTERN MODEL NP ARGS...: `nnlift ARGS` on NP processes exits 1 with a message
+# matching PATTERN (grep) and writes no MODEL file; prints the message.
+expect_error() {
+  local what=$1 pattern=$2 model=$3 np=$4
+  shift 4
+  local out rc
+  out=$(timeout 120 "$mpiexec" --oversubscribe -np "$np" "$nnlift" "$@" 2>&1)
+  rc=$?
+  [ "$rc" -eq 1 ] || fail "$what: exit $rc, expected 1"
+  grep -q "$pattern" <<< "$out" || fail "$what: message: $out"
+  [ ! -e "$model" ] || fail "$what: a model file was written"
+  echo "ok: $what: $(grep -m 1 "$pattern" <<< "$out")"
+}
 
 # 20011 rows: not a multiple of the 8192-row block nor of the vector width.
 "$nnlift" synth --dim 8 --hidden 3 --samples 20011 --noise 0.05 --seed 3 --out train.csv \
@@ -84,34 +97,18 @@ awk -F, -v OFS=, 'NR == 1 { print; next } { $NF = ($NF == 1 ? "yes" : "no"); pri
   classes.csv > labels.csv
 "$nnlift" train --data labels.csv --hidden 3 --model labels.json --quiet ||
   fail "text labels: one process exited $?"
-out=$(timeout 120 "$mpiexec" --oversubscribe -np 2 "$nnlift" train --data labels.csv --hidden 3 \
-  --model labels2.json 2>&1)
-rc=$?
-[ "$rc" -eq 1 ] || fail "text labels under mpirun: exit $rc, expected 1"
-grep -q "labels.csv:2:.*is not a number: '\(yes\|no\)' (if these are class labels" <<< "$out" ||
-  fail "text labels under mpirun: message: $out"
-[ ! -e labels2.json ] || fail "text labels under mpirun: a model file was written"
-echo "ok: text labels under mpirun: $(grep 'labels.csv' <<< "$out" | head -n 1)"
+expect_error "text labels under mpirun" \
+  "labels.csv:2:.*is not a number: '\(yes\|no\)' (if these are class labels" labels2.json 2 \
+  train --data labels.csv --hidden 3 --model labels2.json
 
 # A shard list with a missing file fails before any work, naming it.
-out=$(timeout 120 "$mpiexec" --oversubscribe -np 2 "$nnlift" train \
-  --data 'shard-aa.csv,missing.csv' --hidden 3 --model missing.json 2>&1)
-rc=$?
-[ "$rc" -eq 1 ] || fail "missing shard: exit $rc, expected 1"
-grep -q 'missing.csv: no such file' <<< "$out" || fail "missing shard: message: $out"
-[ ! -e missing.json ] || fail "missing shard: a model file was written"
-echo "ok: a missing shard: $(grep 'missing.csv' <<< "$out" | head -n 1)"
+expect_error "a missing shard" 'missing.csv: no such file' missing.json 2 \
+  train --data 'shard-aa.csv,missing.csv' --hidden 3 --model missing.json
 
 # Shards whose columns differ: the message names the shard that differs (it named the first).
 awk -F, -v OFS=, 'NR == 1 { $1 = "renamed" } { print }' shard-aa.csv > renamed.csv
-out=$(timeout 120 "$mpiexec" --oversubscribe -np 2 "$nnlift" train \
-  --data 'shard-aa.csv,renamed.csv' --hidden 3 --model renamed.json 2>&1)
-rc=$?
-[ "$rc" -eq 1 ] || fail "shards with other columns: exit $rc, expected 1"
-grep -q 'renamed.csv: the processes read different columns' <<< "$out" ||
-  fail "shards with other columns: message: $out"
-[ ! -e renamed.json ] || fail "shards with other columns: a model file was written"
-echo "ok: shards with other columns: $(grep 'renamed.csv' <<< "$out" | head -n 1)"
+expect_error "shards with other columns" 'renamed.csv: the processes read different columns' \
+  renamed.json 2 train --data 'shard-aa.csv,renamed.csv' --hidden 3 --model renamed.json
 
 # Only train runs distributed.
 timeout 60 "$mpiexec" --oversubscribe -np 2 "$nnlift" predict --model whole.json --data train.csv \
