@@ -919,8 +919,8 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   const auto [share_begin, share_end] = source.share(header.body, share.part, share.parts);
   std::vector<Chunk> chunks = source.split(share_begin, share_end);
   count_rows(source, chunks, names.size(), options.num_threads);
-  const Index rows =
-      number_rows(path, chunks, header.line + 1 + share.lines_before, share.parts == 1);
+  const Index rows = number_rows(
+      path, chunks, header.line + 1 + share.lines_before, share.parts == 1 && !share.may_be_empty);
   refuse_short_rows(source, chunks, names.size());
   allocate(path, rows, options.has_target, out);
   const Index width = out.X.cols() + (options.has_target ? 1 : 0);

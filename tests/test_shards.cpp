@@ -174,5 +174,32 @@ TEST_SUITE("shards") {
     const nnlift::TwoLayerNetwork g = nnlift::load_model(dir.file("glob.json"));
     CHECK(w.W1 == g.W1);
     CHECK(w.W2 == g.W2);
+    // Empty shards (a partition with no rows, header only), first or among the others, add no
+    // rows: the same model. (Each was "no data rows after the header" before.) All of them
+    // empty is still that error.
+    test::write_text(dir.file("s-0.csv"), header + "\n");
+    test::write_text(dir.file("s-3.csv"), header + "\n");
+    const test::Outcome gaps = test::run({"train",
+                                          "--data",
+                                          dir.file("s-*.csv"),
+                                          "--hidden",
+                                          "2",
+                                          "--model",
+                                          dir.file("gaps.json")});
+    REQUIRE(gaps.code == 0);
+    CHECK(gaps.err.find("3000 rows") != std::string::npos);
+    const nnlift::TwoLayerNetwork e = nnlift::load_model(dir.file("gaps.json"));
+    CHECK(w.W1 == e.W1);
+    CHECK(w.W2 == e.W2);
+    const test::Outcome none = test::run({"train",
+                                          "--data",
+                                          dir.file("s-0.csv") + "," + dir.file("s-3.csv"),
+                                          "--hidden",
+                                          "2",
+                                          "--model",
+                                          dir.file("none.json")});
+    CHECK(none.code == 1);
+    CHECK(none.err.find("s-0.csv: no data rows after the header (header only), nor in the 1 other "
+                        "file(s)") != std::string::npos);
   }
 }

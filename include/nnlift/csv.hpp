@@ -18,6 +18,9 @@ struct CsvShare {
   /// The lines of the body before this share (csv_share_lines of the shares before it, summed),
   /// so that messages name the file's own line numbers.
   Index lines_before = 0;
+  /// The whole file may hold no data rows (a shard among several, as a partitioned export
+  /// writes them): the caller checks the total. A share of several parts always may.
+  bool may_be_empty = false;
 };
 
 /// How read_csv chooses the columns. Every field of a chosen column must be a finite number:

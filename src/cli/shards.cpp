@@ -72,18 +72,29 @@ std::string column_list(const Dataset& d) {
 }
 
 // Reads `files` whole (or share `part` of `parts` of the only one); checks the columns agree.
+// `listed`: they are shards of a list, any of which may hold no rows (an empty partition).
 Dataset read_files(const std::vector<std::string>& files,
                    CsvOptions csv,
                    Index part,
                    Index parts,
-                   Index lines_before) {
+                   Index lines_before,
+                   bool listed) {
   std::vector<Dataset> sets;
   for (const std::string& f : files) {
-    csv.share = {part, parts, lines_before};
+    // A shard of a list (`listed`) may be empty, as a partition with no rows; the caller checks
+    // the total.
+    csv.share = {part, parts, lines_before, listed};
     sets.push_back(read_table(f, csv));
     if (column_list(sets.back()) != column_list(sets.front())) {
       throw IoError(f + ": its columns (" + column_list(sets.back()) + ") differ from those of " +
                     files.front() + " (" + column_list(sets.front()) + ")");
+    }
+    if (sets.back().X.rows() == 0 && sets.size() > 1) {
+      sets.pop_back();  // its columns agree; it has no values whose kind could differ
+      continue;
+    }
+    if (sets.front().X.rows() == 0 && sets.size() > 1) {
+      sets.erase(sets.begin());  // the same for an empty first shard
     }
     if (sets.back().text.empty() != sets.front().text.empty()) {
       throw IoError(f + ": text (categorical) columns differ from those of " + files.front());
@@ -180,7 +191,12 @@ Dataset read_training_rows(const std::vector<std::string>& files,
                            const CsvOptions& csv,
                            const Processes& processes) {
   if (processes.reducer == nullptr) {
-    return read_files(files, csv, 0, 1, 0);
+    Dataset all = read_files(files, csv, 0, 1, 0, files.size() > 1);
+    if (all.X.rows() == 0) {
+      throw IoError(files.front() + ": no data rows after the header (header only), nor in the " +
+                    std::to_string(files.size() - 1) + " other file(s)");
+    }
+    return all;
   }
   const RowReducer& reducer = *processes.reducer;
   const Index P = processes.size, r = processes.rank;
@@ -195,15 +211,15 @@ Dataset read_training_rows(const std::vector<std::string>& files,
                   error_of([&] { lines = csv_share_lines(files[0], r, P, csv.num_threads); }));
     }
     const Index before = reducer.first_row(lines);
-    throw_first(reducer, error_of([&] { mine = read_files(files, csv, r, P, before); }));
+    throw_first(reducer, error_of([&] { mine = read_files(files, csv, r, P, before, false); }));
   } else {
     const std::vector<std::string> my_files(files.begin() + F * r / P,
                                             files.begin() + F * (r + 1) / P);
     here = my_files.empty() ? here : my_files.front();
     throw_first(reducer, error_of([&] {
                   // A process without a file takes the columns from the first one, with no row.
-                  mine = my_files.empty() ? read_files({files[0]}, csv, 0, 1, 0)
-                                          : read_files(my_files, csv, 0, 1, 0);
+                  mine = my_files.empty() ? read_files({files[0]}, csv, 0, 1, 0, true)
+                                          : read_files(my_files, csv, 0, 1, 0, true);
                   if (my_files.empty()) {
                     mine.X.resize(0, mine.X.cols());
                     mine.y.resize(0);

@@ -72,6 +72,14 @@ run 3 "$nnlift" train --data 'shard-*.csv' --hidden 3 --model shards.json --quie
   fail "shards: exited $?"
 cmp -s whole.json shards.json || fail "shards: the model differs from the one-file model"
 echo "ok: five shards over three processes give the one-file model"
+# Empty shards (header only, as a partition without rows): the same model, whichever process
+# reads them (with four processes, the first reads only the empty one).
+cp header shard-a0.csv && cp header shard-zz.csv
+run 4 "$nnlift" train --data 'shard-*.csv' --hidden 3 --model empty.json --quiet ||
+  fail "empty shards: exited $?"
+cmp -s whole.json empty.json || fail "empty shards: the model differs from the one-file model"
+rm -f shard-a0.csv shard-zz.csv
+echo "ok: two empty shards among five, over four processes, give the one-file model"
 
 # A .npy file (nnlift convert) is shared as row ranges: two processes give the one-file model.
 "$nnlift" convert --data train.csv --out train.npy --quiet || fail "convert"
