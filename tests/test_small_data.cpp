@@ -364,6 +364,22 @@ TEST_SUITE("smalldata") {
       warned = warned || w.find("rows on") != std::string::npos;
     }
     CHECK(warned);
+    // On 10 rows the least is one row, and the warning says "no row" (it said "fewer than 1
+    // rows ... widened to 1 rows"): the same rows twice over, as two shards of a user's file.
+    nnlift::Dataset few;
+    few.X =
+        (Matrix(10, 2) << 1, 2, 2, 3, 3, 4, 4, 1, 5, 2, 1, 2, 2, 3, 3, 4, 4, 1, 5, 2).finished();
+    few.y = (Vector(10) << 3, 4, 1, 2, 2, 3, 4, 1, 2, 2).finished();
+    few.feature_names = {"a", "b"};
+    few.target_name = "y";
+    o.hidden = 1;
+    const nnlift::TrainResult one = nnlift::train(few, o);
+    bool said = false;
+    for (const std::string& w : one.warnings) {
+      CHECK(w.find("fewer than 1 rows") == std::string::npos);
+      said = said || w.find("had no row on its slope") != std::string::npos;
+    }
+    CHECK(said);
   }
 
   TEST_CASE("smalldata: the refinement's curves score every iterate; a run stopped there is it") {

@@ -109,11 +109,13 @@ std::vector<Index> soften_steps(Activation act, const Matrix& p, BiasFit& fit) {
   }
   if (!softened.empty()) {
     std::ostringstream msg;
-    msg << "biases: " << unit_list(softened) << " had fewer than " << m << " rows on "
+    // (m is 1 on fewer than 20 rows: "no row", "1 row".)
+    msg << "biases: " << unit_list(softened) << " had "
+        << (m == 1 ? std::string("no row") : "fewer than " + std::to_string(m) + " rows") << " on "
         << (softened.size() == 1 ? "its" : "their")
         << " slope (a step that singles out a few rows, whose labels it would copy onto every "
            "new row beyond them): widened to "
-        << m << " rows at the same threshold";
+        << m << (m == 1 ? " row" : " rows") << " at the same threshold";
     fit.warnings.push_back(msg.str());
   }
   return softened;
