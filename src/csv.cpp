@@ -115,10 +115,12 @@ bool is_none_token(const char* p, const char* end) {
 }
 
 // The error for a missing value where none is accepted.
-std::string missing_value_error(std::size_t field, const std::string& name, std::string_view text) {
+std::string missing_value_error(std::size_t field,
+                                const std::string& name,
+                                std::string_view text,
+                                const std::string& hint = CsvOptions().missing_hint) {
   return "field " + std::to_string(field + 1) + " ('" + name + "') is " +
-         (text.empty() ? std::string("empty") : "'" + std::string(text) + "'") +
-         " (a missing value; --missing mean or drop-rows to accept them)";
+         (text.empty() ? std::string("empty") : "'" + std::string(text) + "'") + hint;
 }
 
 // [begin, end) of a field's content: spaces and one pair of quotes removed.
@@ -243,6 +245,7 @@ class RowParser {
         m_text_hint(options.text_hint),
         m_detect_target(options.detect_text_target),
         m_target_hint(options.target_hint),
+        m_missing_hint(options.missing_hint),
         m_na_values(options.na_values) {}
 
   // Parses one data line into values[0, width) (and its text fields into texts[0, slots)); on
@@ -376,7 +379,7 @@ class RowParser {
             (m_dest[c] >= 0 && m_detect_text) || (m_dest[c] == kTarget && m_detect_target);
         if (!m_allow_missing && !(may_be_text && !named && is_none_token(b, e))) {
           error.message = missing_value_error(
-              c, m_names[c], std::string_view(b, static_cast<std::size_t>(e - b)));
+              c, m_names[c], std::string_view(b, static_cast<std::size_t>(e - b)), m_missing_hint);
           return false;
         }
         if (!m_allow_missing && none != nullptr) {
@@ -441,6 +444,7 @@ class RowParser {
   const std::string& m_text_hint;
   bool m_detect_target;
   const std::string& m_target_hint;
+  const std::string& m_missing_hint;
   const std::vector<std::string>& m_na_values;  // CsvOptions::na_values
 
   // One of CsvOptions::na_values, as written (after trimming and unquoting).

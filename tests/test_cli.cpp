@@ -528,6 +528,13 @@ TEST_SUITE("cli") {
     }
     o = run({"convert", "--data", dir.file("tr.csv"), "--out", dir.file("x.csv")});
     CHECK(o.code == 2);
+    // A missing value: what convert offers (it suggested --missing, which convert has not).
+    test::write_text(dir.file("gap.csv"), "a,b\n1,2\n3,NA\n");
+    o = run({"convert", "--data", dir.file("gap.csv"), "--out", dir.file("gap.npy")});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("gap.csv:3:3: field 2 ('b') is 'NA' (a missing value; a .npy file holds "
+                     "numbers only: fill it in or leave its row out first") != std::string::npos);
+    CHECK(o.err.find("to accept them") == std::string::npos);
   }
 
   TEST_CASE("cli: bounded inputs and the Fourier biases") {

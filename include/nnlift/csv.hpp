@@ -55,6 +55,8 @@ struct CsvOptions {
   std::string text_hint;
   /// The same for a target field (without detect_text_target).
   std::string target_hint;
+  /// Appended to the error for a missing value (without allow_missing): what the caller offers.
+  std::string missing_hint = " (a missing value; --missing mean or drop-rows to accept them)";
   int num_threads = 0;  ///< 0 = OpenMP default. The result does not depend on it.
   CsvShare share;       ///< the rows to read: all of them by default
 };

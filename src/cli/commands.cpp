@@ -1617,6 +1617,9 @@ int run_convert(const std::vector<std::string>& args, Context& ctx) {
   csv.text_hint =
       " (a text column? a .npy file holds numbers only: --drop it, or encode it as "
       "numbers first)";
+  csv.missing_hint =
+      " (a missing value; a .npy file holds numbers only: fill it in or leave its row out first, "
+      "or train on the CSV file with --missing mean or drop-rows)";
   std::ostream& log = diag(flags, ctx.err);
   const auto t0 = std::chrono::steady_clock::now();
   // Equal byte shares of the body, each cut at line starts (as the processes of a distributed run
