@@ -14,6 +14,7 @@
 #include "detail/check.hpp"
 #include "detail/names.hpp"
 #include "detail/text.hpp"
+#include "detail/text_columns.hpp"
 
 namespace nnlift {
 namespace {
@@ -340,6 +341,19 @@ std::vector<std::map<std::string, Index>> text_categories(const Dataset& raw,
 }
 
 }  // namespace
+
+std::string detail::text_column_kind(const std::map<std::string, Index>& counts) {
+  if (!decorated_numbers("", counts).empty()) {
+    return "numbers written with a currency sign, thousands separators or a percent sign";
+  }
+  if (holds_dates(counts)) {
+    return "dates";
+  }
+  if (!mostly_numbers("", counts).empty()) {
+    return "mostly numbers";
+  }
+  return "";
+}
 
 const char* to_string(MissingPolicy policy) noexcept {
   return detail::name_of(kMissingNames, policy);

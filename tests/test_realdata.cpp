@@ -1134,6 +1134,10 @@ TEST_SUITE("encoding") {
     INFO(o.err);
     CHECK(o.code == 0);
     CHECK(o.err.find("column 'day' holds dates, read as 10 categories") != std::string::npos);
+    o = test::run({"describe", "--data", dir.file("s.csv")});
+    CHECK(
+        o.out.find("text: 10 categories (train --categorical auto one-hot encodes them); dates") !=
+        std::string::npos);
     // Versions, addresses, codes: no dates.
     test::write_text(dir.file("v.csv"),
                      "v,a,y\n1.2.3.4,1,1\n192.168.1.1,2,2\nA-12-3,3,3\n12-34,4,4\n2012-13,5,5\n");
@@ -1179,6 +1183,13 @@ TEST_SUITE("encoding") {
     CHECK(o.err.find("column 'rate' holds numbers written with a currency sign") !=
           std::string::npos);
     CHECK(o.err.find("read as 5 categories until then") != std::string::npos);
+    // describe says the same of both (it said "one-hot encodes them" of 150 such values).
+    o = test::run({"describe", "--data", dir.file("p.csv")});
+    CHECK(o.out.find("text: 150 categories (more than the 100 train accepts: --drop it, or fix "
+                     "its values); numbers written with a currency sign") != std::string::npos);
+    o = test::run({"describe", "--data", dir.file("r.csv")});
+    CHECK(o.out.find("text: 5 categories (train --categorical auto one-hot encodes them); numbers "
+                     "written with a currency sign") != std::string::npos);
     test::write_text(dir.file("w.csv"),
                      "w,a,y\n\"a,b\",1,1\n\"1,x\",2,2\n%,3,3\n$,4,4\n\",5\",5,5\n");
     o = train_file(dir, "w.csv", "w.json");

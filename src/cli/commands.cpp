@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <set>
@@ -27,6 +28,7 @@
 #include "detail/sample.hpp"
 #include "detail/scores.hpp"
 #include "detail/text.hpp"
+#include "detail/text_columns.hpp"
 
 namespace nnlift::cli {
 namespace {
@@ -408,17 +410,25 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
                               const std::vector<std::string>& values,
                               const char* role,
                               const char* what) {
-    std::set<std::string> distinct;
+    std::map<std::string, Index> distinct;
     Index missing = 0;
     for (const std::string& v : values) {
       if (v.empty()) {
         ++missing;
       } else {
-        distinct.insert(v);
+        ++distinct[v];
       }
     }
+    const std::size_t most = EncodeOptions().max_categories;
     out << std::left << std::setw(16) << detail::excerpt(name) << std::right << std::setw(8) << role
-        << "  text: " << distinct.size() << " " << what;
+        << "  text: " << distinct.size() << " "
+        << (distinct.size() > most && std::string(role) == "input"
+                ? "categories (more than the " + std::to_string(most) +
+                      " train accepts: --drop it, or fix its values)"
+                : std::string(what));
+    if (const std::string kind = detail::text_column_kind(distinct); !kind.empty()) {
+      out << "; " << kind;
+    }
     if (missing > 0) {
       out << "  " << missing << " missing";
     }
