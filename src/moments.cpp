@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <unistd.h>
 #include <vector>
@@ -164,25 +165,40 @@ Matrix detail::centred_gram(const Eigen::Ref<const Matrix>& Xb, const Vector& me
   return Matrix(out.selfadjointView<Eigen::Lower>());
 }
 
-void detail::require_room_for_covariance(Index rows, Index d, Index extra, int threads) {
+void detail::require_room_for_covariance(Index local_rows,
+                                         Index d,
+                                         Index extra,
+                                         const ExecutionContext& context) {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page <= 0) {
-    return;  // unknown: no check
-  }
-  // The sum keeps a wave of block partials, the tree's nodes and each thread's own product; the
-  // whitening, the covariance, its copies, the correlation matrix, the eigenvectors and the
-  // solver's workspace, and the whitening maps (about nine d x d matrices).
-  const Index blocks = std::max<Index>(1, (rows + 8191) / 8192);
-  const Index wave = std::min(blocks, sum_wave(threads, d + extra, d + 1));
+  const double have = pages > 0 && page > 0
+                          ? static_cast<double>(pages) * static_cast<double>(page)
+                          : std::numeric_limits<double>::infinity();  // unknown: no limit
+  // The sum keeps block partials (a wave of them where all rows are here; every local block's
+  // for another reducer, whose combine takes them all), the tree's nodes and each thread's own
+  // product; the whitening, the covariance, its copies, the correlation matrix, the eigenvectors
+  // and the solver's workspace, and the whitening maps (about nine d x d matrices).
+  const int threads = resolve_threads(context.num_threads());
+  const Index blocks =
+      std::max<Index>(1, static_cast<Index>(context.reducer().block_starts(local_rows).size()));
+  const bool waves = dynamic_cast<const LocalReducer*>(&context.reducer()) != nullptr;
+  const Index partials = waves ? std::min(blocks, sum_wave(threads, d + extra, d + 1)) : blocks;
   const double matrices = std::max(
-      static_cast<double>(wave + 2 * threads) + std::ceil(std::log2(blocks + 1.0)) + 1.0, 9.0);
+      static_cast<double>(partials + 2 * threads) + std::ceil(std::log2(blocks + 1.0)) + 1.0, 9.0);
   const double need = matrices * 8.0 * static_cast<double>(d + extra) * static_cast<double>(d + 1);
-  const double have = static_cast<double>(pages) * static_cast<double>(page);
-  if (need > 0.8 * have) {
+  // Every part decides on every part's need and memory (they may differ between machines), so
+  // that all of them stop here or none does.
+  const Matrix mine = (Matrix(1, 2) << need, have).finished();
+  const Matrix all = context.reducer().gather_rows(mine);
+  Index worst = 0;
+  for (Index r = 0; r < all.rows(); ++r) {
+    worst = all(r, 0) / all(r, 1) > all(worst, 0) / all(worst, 1) ? r : worst;
+  }
+  if (all(worst, 0) > 0.8 * all(worst, 1)) {
     std::ostringstream msg;
     msg.precision(3);
-    msg << d << " input columns: their d x d covariance and whitening need about " << need * 1e-9
-        << " GB, more than this machine's memory allows (" << have * 1e-9
+    msg << d << " input columns: their d x d covariance and whitening need about "
+        << all(worst, 0) * 1e-9 << " GB, more than this machine's memory allows ("
+        << all(worst, 1) * 1e-9
         << " GB); leave columns out (--drop, --features) or reduce them first (e.g. by PCA)";
     throw DataError(msg.str());
   }
@@ -196,7 +212,7 @@ Vector detail::mean_and_covariance(Index n,
                                    Matrix& cov,
                                    Index e,
                                    const BlockExtraFn& extra) {
-  require_room_for_covariance(context.global_rows(n), d, e, resolve_threads(context.num_threads()));
+  require_room_for_covariance(n, d, e, context);
   // The shift: the mean of the global first block (its part reads it; the others add zeros).
   const Index first = context.first_row(n);
   const Matrix head = context.sum(n, d + 1, 1, [&](Index b, Index c) {

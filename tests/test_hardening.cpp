@@ -693,9 +693,11 @@ TEST_SUITE("hardening") {
         contains(o.err, "error: 199999 input columns: their d x d covariance and whitening need"));
     CHECK(!std::filesystem::exists(dir.file("m.json")));
     // The check itself: a few hundred columns pass.
-    CHECK_NOTHROW(nnlift::detail::require_room_for_covariance(100000, 300, 0, 2));
-    CHECK_THROWS_AS(nnlift::detail::require_room_for_covariance(10, 1000000, 1, 2),
-                    nnlift::DataError);
+    CHECK_NOTHROW(
+        nnlift::detail::require_room_for_covariance(100000, 300, 0, nnlift::ExecutionContext(2)));
+    CHECK_THROWS_AS(
+        nnlift::detail::require_room_for_covariance(10, 1000000, 1, nnlift::ExecutionContext(2)),
+        nnlift::DataError);
   }
 
   TEST_CASE("hardening 22: a name or value of megabytes is cut short in every diagnostic") {

@@ -14,10 +14,13 @@ namespace nnlift::detail {
 Matrix centred_gram(const Eigen::Ref<const Matrix>& Xb, const Vector& mean);
 
 // Throws DataError when `d` input columns' d x d covariance (its sums with `extra` more rows, over
-// `rows` rows and `threads` threads) and its whitening would not fit in this machine's memory:
-// before, such a file ran until the kernel killed the process, or failed later with a bare "out
-// of memory".
-void require_room_for_covariance(Index rows, Index d, Index extra, int threads);
+// this part's `local_rows` rows) and its whitening would not fit in memory, on this machine or
+// on any other part's (collective: every part decides alike). Before, such a file ran until the
+// kernel killed the process, or failed later with a bare "out of memory".
+void require_room_for_covariance(Index local_rows,
+                                 Index d,
+                                 Index extra,
+                                 const ExecutionContext& context);
 
 /// The inputs' mean and covariance (divisor n) in one pass over rows given block by block:
 /// `rows(b, c)` is local rows [b, b + c) (count × d; it may refer to a thread's own buffer). The

@@ -118,6 +118,13 @@ awk -F, -v OFS=, 'NR == 1 { $1 = "renamed" } { print }' shard-aa.csv > renamed.c
 expect_error "shards with other columns" 'renamed.csv: the processes read different columns' \
   renamed.json 2 train --data 'shard-aa.csv,renamed.csv' --hidden 3 --model renamed.json
 
+# Inputs too wide for their d x d covariance in memory: every process stops with the one message,
+# decided on every process's need and memory (a process that alone stopped would hang the rest).
+awk 'BEGIN { d = 200000; for (i = 0; i < 6; ++i) { for (j = 0; j < d; ++j)
+       printf "%s%s", (j ? "," : ""), (i ? (i * 7 + j) % 10 : "c" j); printf "\n" } }' > wide.csv
+expect_error "inputs too wide" '199999 input columns: their d x d covariance and whitening need' \
+  wide.json 2 train --data wide.csv --hidden 2 --model wide.json
+
 # Only train runs distributed.
 timeout 60 "$mpiexec" --oversubscribe -np 2 "$nnlift" predict --model whole.json --data train.csv \
   > /dev/null 2>&1
