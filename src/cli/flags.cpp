@@ -141,6 +141,14 @@ const std::vector<std::pair<std::string, std::string>>& synth_flag_names() {
   return names;
 }
 
+// The moment stages' flags of train (score model, residualisation, weak units, subspace,
+// decomposition, biases).
+namespace {
+void add_moment_flags(po::options_description& desc, TrainFlags& f);
+void add_output_flags(po::options_description& desc, TrainFlags& f);
+void add_refine_flags(po::options_description& desc, TrainFlags& f);
+}  // namespace
+
 void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_with_synth) {
   TrainOptions& o = f.options;
   if (shared_with_synth) {
@@ -160,6 +168,15 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
         "two integer values, e.g. 0/1 or -1/1, or of text labels such as yes/no, whose names "
         "the model keeps for predict and evaluate)")("seed", with_default(&o.seed), "random seed");
   }
+  add_moment_flags(desc, f);
+  add_output_flags(desc, f);
+  add_refine_flags(desc, f);
+}
+
+namespace {
+
+void add_moment_flags(po::options_description& desc, TrainFlags& f) {
+  TrainOptions& o = f.options;
   desc.add_options()(
       "score",
       with_default(&f.score),
@@ -210,7 +227,13 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "--bias fourier: frequency radius r (angular); assumes |b_j| < pi / (2 r)")(
       "fourier-cap",
       with_default(&o.bias.fourier_cap),
-      "--bias fourier: frequencies within this distance eps of each direction")(
+      "--bias fourier: frequencies within this distance eps of each direction");
+}
+
+// The output layer's and the start's flags of train.
+void add_output_flags(po::options_description& desc, TrainFlags& f) {
+  TrainOptions& o = f.options;
+  desc.add_options()(
       "ridge",
       with_default(&f.ridge),
       "auto | lambda >= 0: output-layer ridge; column j of [hidden units, inputs] gets the "
@@ -230,7 +253,13 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "(refused instead with --strict)")(
       "init",
       with_default(&f.init),
-      "tensor (method of moments) | random (needs --refine lbfgs: plain backprop training)")(
+      "tensor (method of moments) | random (needs --refine lbfgs: plain backprop training)");
+}
+
+// The refinement's and the validation's flags of train.
+void add_refine_flags(po::options_description& desc, TrainFlags& f) {
+  TrainOptions& o = f.options;
+  desc.add_options()(
       "refine",
       with_default(&f.refine),
       "none | lbfgs: polish all parameters by L-BFGS on the training loss (backpropagation), "
@@ -292,6 +321,8 @@ void add_train_flags(po::options_description& desc, TrainFlags& f, bool shared_w
       "hold fewer than 200 rows (fewer than 1,000 training rows), else 1. "
       "--refine-all-rows applies to one held-out share");
 }
+
+}  // namespace
 
 TrainOptions to_train_options(const TrainFlags& f) {
   TrainOptions o = f.options;
