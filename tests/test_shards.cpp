@@ -152,52 +152,34 @@ TEST_SUITE("shards") {
     }
     s1.close();
     s2.close();
-    REQUIRE(test::run({"train",
-                       "--data",
-                       dir.file("all.csv"),
-                       "--hidden",
-                       "2",
-                       "--model",
-                       dir.file("whole.json"),
-                       "--quiet"})
-                .code == 0);
-    const test::Outcome glob = test::run({"train",
-                                          "--data",
-                                          dir.file("s-*.csv"),
-                                          "--hidden",
-                                          "2",
-                                          "--model",
-                                          dir.file("glob.json")});
+    // `nnlift train --hidden 2` on `data`, the model to `model`.
+    const auto train = [&](const std::string& data, const std::string& model) {
+      return test::run({"train", "--data", data, "--hidden", "2", "--model", dir.file(model)});
+    };
+    // The model `model` has the weights of the one trained on the joined file.
+    const nnlift::TwoLayerNetwork w = [&] {
+      REQUIRE(train(dir.file("all.csv"), "whole.json").code == 0);
+      return nnlift::load_model(dir.file("whole.json"));
+    }();
+    const auto same_as_whole = [&](const std::string& model) {
+      const nnlift::TwoLayerNetwork g = nnlift::load_model(dir.file(model));
+      CHECK(w.W1 == g.W1);
+      CHECK(w.W2 == g.W2);
+    };
+    const test::Outcome glob = train(dir.file("s-*.csv"), "glob.json");
     REQUIRE(glob.code == 0);
     CHECK(glob.err.find("3000 rows") != std::string::npos);
-    const nnlift::TwoLayerNetwork w = nnlift::load_model(dir.file("whole.json"));
-    const nnlift::TwoLayerNetwork g = nnlift::load_model(dir.file("glob.json"));
-    CHECK(w.W1 == g.W1);
-    CHECK(w.W2 == g.W2);
+    same_as_whole("glob.json");
     // Empty shards (a partition with no rows, header only), first or among the others, add no
     // rows: the same model. (Each was "no data rows after the header" before.) All of them
     // empty is still that error.
     test::write_text(dir.file("s-0.csv"), header + "\n");
     test::write_text(dir.file("s-3.csv"), header + "\n");
-    const test::Outcome gaps = test::run({"train",
-                                          "--data",
-                                          dir.file("s-*.csv"),
-                                          "--hidden",
-                                          "2",
-                                          "--model",
-                                          dir.file("gaps.json")});
+    const test::Outcome gaps = train(dir.file("s-*.csv"), "gaps.json");
     REQUIRE(gaps.code == 0);
     CHECK(gaps.err.find("3000 rows") != std::string::npos);
-    const nnlift::TwoLayerNetwork e = nnlift::load_model(dir.file("gaps.json"));
-    CHECK(w.W1 == e.W1);
-    CHECK(w.W2 == e.W2);
-    const test::Outcome none = test::run({"train",
-                                          "--data",
-                                          dir.file("s-0.csv") + "," + dir.file("s-3.csv"),
-                                          "--hidden",
-                                          "2",
-                                          "--model",
-                                          dir.file("none.json")});
+    same_as_whole("gaps.json");
+    const test::Outcome none = train(dir.file("s-0.csv") + "," + dir.file("s-3.csv"), "none.json");
     CHECK(none.code == 1);
     CHECK(none.err.find("s-0.csv: no data rows after the header (header only), nor in the 1 other "
                         "file(s)") != std::string::npos);
