@@ -343,16 +343,14 @@ std::vector<std::map<std::string, Index>> text_categories(const Dataset& raw,
 }  // namespace
 
 std::string detail::text_column_kind(const std::map<std::string, Index>& counts) {
-  if (!decorated_numbers("", counts).empty()) {
-    return "numbers written with a currency sign, thousands separators or a percent sign";
-  }
-  if (holds_dates(counts)) {
-    return "dates";
-  }
+  // In the order of fit_column's warnings, so that describe names what train warns of.
   if (!mostly_numbers("", counts).empty()) {
     return "mostly numbers";
   }
-  return "";
+  if (!decorated_numbers("", counts).empty()) {
+    return "numbers written with a currency sign, thousands separators or a percent sign";
+  }
+  return holds_dates(counts) ? "dates" : "";
 }
 
 const char* to_string(MissingPolicy policy) noexcept {
