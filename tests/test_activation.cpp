@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <cmath>
 
 #include <doctest/doctest.h>
@@ -31,11 +32,12 @@ TEST_SUITE("activation") {
 
   TEST_CASE(
       "activation: activate_with_slope equals activate_inplace, near activate, bits by value") {
-    // The bias fit and the refinement take σ' from σ; the model's forward pass takes σ alone:
-    // both must give the same bits. The logistic is vectorised (Eigen's exp), within a few ulp
-    // of activate(); the others are activate() itself.
-    nnlift::Matrix z(3, 4);
-    z << -40.0, -2.5, -0.7, -1e-300, 0.0, 1e-12, 0.4, 1.9, 7.5, 36.0, -710.0, 710.0;
+    // The bias fit and the refinement take σ' with σ; the model's forward pass takes σ alone:
+    // both must give the same bits. Every activation but ReLU is vectorised (Eigen's exp and
+    // log), within a few ulp of activate() and activation_derivative(·, 1, ·).
+    nnlift::Matrix z(4, 5);
+    z << -40.0, -2.5, -0.7, -1e-300, 0.0, 1e-12, 0.4, 1.9, 7.5, 36.0, -710.0, 710.0, -1e-9, 3e-5,
+        -0.03, 0.2, 18.5, -18.5, 1e-160, -5e-324;
     for (Activation a :
          {Activation::Sigmoid, Activation::Tanh, Activation::Softplus, Activation::Relu}) {
       nnlift::Matrix values = z, slopes, alone = z;
@@ -49,13 +51,37 @@ TEST_SUITE("activation") {
         CAPTURE(t);
         CHECK(v == alone.data()[i]);
         const double exact = nnlift::activate(a, t);
-        CHECK(std::abs(v - exact) <= 4e-16 * std::abs(exact) + 1e-300);
+        CHECK(std::abs(v - exact) <= 8e-16 * std::abs(exact) + 1e-300);
+        const double slope = nnlift::activation_derivative(a, 1, t);
         if (a == Activation::Sigmoid) {
           CHECK(slopes.data()[i] == v * (1.0 - v));
+        } else if (a == Activation::Tanh) {
+          CHECK(slopes.data()[i] == (1.0 - v) * (1.0 + v));
         } else {
-          CHECK(slopes.data()[i] == nnlift::activation_derivative(a, 1, t));
+          CHECK(std::abs(slopes.data()[i] - slope) <= 8e-16 * std::abs(slope) + 1e-300);
         }
       }
+    }
+  }
+
+  TEST_CASE("activation: the vectorised activations stay within a few ulp on a fine grid") {
+    // Goldberg's log1p (softplus) and Kahan's expm1 (tanh) keep relative accuracy for tiny
+    // arguments, where 1 + e and e^x − 1 alone would cancel.
+    nnlift::Matrix t(1, 4001);
+    for (nnlift::Index j = 0; j < t.cols(); ++j) {
+      const double u = -20.0 + 0.01 * static_cast<double>(j);
+      t(0, j) = j % 2 == 0 ? u : std::copysign(std::pow(10.0, u), u);  // also |t| down to 1e-20
+    }
+    for (Activation a : {Activation::Sigmoid, Activation::Tanh, Activation::Softplus}) {
+      nnlift::Matrix v = t;
+      nnlift::activate_inplace(a, v);
+      double worst = 0;
+      for (nnlift::Index j = 0; j < t.cols(); ++j) {
+        const double exact = nnlift::activate(a, t(0, j));
+        worst = std::max(worst, std::abs(v(0, j) - exact) / std::max(std::abs(exact), 1e-300));
+      }
+      CAPTURE(nnlift::to_string(a));
+      CHECK(worst <= 8e-16);
     }
   }
 
@@ -66,18 +92,21 @@ TEST_SUITE("activation") {
     for (nnlift::Index j = 0; j < base.cols(); ++j) {
       base(0, j) = -9.0 + 0.4567 * static_cast<double>(j);
     }
-    nnlift::Matrix reference = base;
-    nnlift::activate_inplace(Activation::Sigmoid, reference);
-    for (nnlift::Index offset = 1; offset < 20; ++offset) {
-      nnlift::Matrix shifted = nnlift::Matrix::Constant(1, base.cols() + offset, 0.3);
-      shifted.rightCols(base.cols()) = base;
-      nnlift::Matrix slopes;
-      nnlift::detail::activate_with_slope(Activation::Sigmoid, shifted, slopes);
-      CAPTURE(offset);
-      CHECK(shifted.rightCols(base.cols()) == reference);
-      nnlift::Matrix head = base.leftCols(base.cols() - offset);
-      nnlift::activate_inplace(Activation::Sigmoid, head);
-      CHECK(head == reference.leftCols(base.cols() - offset));
+    for (Activation a : {Activation::Sigmoid, Activation::Tanh, Activation::Softplus}) {
+      CAPTURE(nnlift::to_string(a));
+      nnlift::Matrix reference = base;
+      nnlift::activate_inplace(a, reference);
+      for (nnlift::Index offset = 1; offset < 20; ++offset) {
+        nnlift::Matrix shifted = nnlift::Matrix::Constant(1, base.cols() + offset, 0.3);
+        shifted.rightCols(base.cols()) = base;
+        nnlift::Matrix slopes;
+        nnlift::detail::activate_with_slope(a, shifted, slopes);
+        CAPTURE(offset);
+        CHECK(shifted.rightCols(base.cols()) == reference);
+        nnlift::Matrix head = base.leftCols(base.cols() - offset);
+        nnlift::activate_inplace(a, head);
+        CHECK(head == reference.leftCols(base.cols() - offset));
+      }
     }
   }
 

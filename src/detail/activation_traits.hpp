@@ -25,11 +25,11 @@ const ActivationTraits& traits(Activation activation) noexcept;
 /// bits depend on its value alone, wherever it lies (any row block, partition or thread count).
 void exp_inplace(double* values, Index size);
 
-/// Every entry of `values` through σ, and σ' at the same points into `slopes`, with one
-/// transcendental per entry where σ' follows from σ (logistic: σ(1 − σ), tanh: 1 − σ²).
-/// The values equal activate_inplace()'s bit for bit; the logistic is vectorised there (within a
-/// few ulp of activate()), the other activations equal activate() and activation_derivative(·, 1,
-/// ·) bit for bit. Each entry's bits depend on its value alone. `slopes` is resized.
+/// Every entry of `values` through σ, and σ' at the same points into `slopes`, with σ' from σ
+/// where it follows (logistic: σ(1 − σ), tanh: (1 − σ)(1 + σ)), else from the same exponential
+/// (softplus). The values equal activate_inplace()'s bit for bit; all but ReLU are vectorised
+/// there (Eigen's exp and log, within a few ulp of activate() and activation_derivative(·, 1,
+/// ·)). Each entry's bits depend on its value alone. `slopes` is resized.
 void activate_with_slope(Activation activation, Matrix& values, Matrix& slopes);
 
 }  // namespace nnlift::detail
