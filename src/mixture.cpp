@@ -30,6 +30,10 @@ constexpr double kLog2Pi = 1.8378770664093454835606594728112;
 struct Factors {
   std::vector<Matrix> L;
   Vector constant;
+  // Per component, 1/σ of a diagonal covariance (else empty): L is then diagonal, and
+  // (x − μ)ᵀL is taken entry by entry, with the same bits as the product (its other terms are
+  // exact zeros).
+  std::vector<Eigen::RowVectorXd> inverse_sd;
 };
 
 Factors factor(const GaussianMixture& g) {
@@ -46,6 +50,10 @@ Factors factor(const GaussianMixture& g) {
     Matrix Rinv = Matrix::Identity(d, d);
     R.triangularView<Eigen::Lower>().solveInPlace(Rinv);
     f.L.push_back(Rinv.transpose());
+    const Matrix& cov = g.covariances[static_cast<std::size_t>(c)];
+    const bool diagonal = (cov.array() == 0.0 || Matrix::Identity(d, d).array() == 1.0).all();
+    f.inverse_sd.push_back(diagonal ? Eigen::RowVectorXd(Rinv.diagonal().transpose())
+                                    : Eigen::RowVectorXd());
     double logdet = 0;
     for (Index i = 0; i < d; ++i) {
       logdet += 2.0 * std::log(R(i, i));
@@ -59,7 +67,12 @@ Factors factor(const GaussianMixture& g) {
 Matrix log_joint(const GaussianMixture& g, const Factors& f, const Eigen::Ref<const Matrix>& X) {
   Matrix out(X.rows(), g.components());
   for (Index c = 0; c < g.components(); ++c) {
-    const Matrix U = (X.rowwise() - g.means.row(c)) * f.L[static_cast<std::size_t>(c)];
+    const auto& inverse_sd = f.inverse_sd[static_cast<std::size_t>(c)];
+    const Matrix U =
+        inverse_sd.size() > 0
+            ? Matrix((X.rowwise() - g.means.row(c)).array().rowwise() * inverse_sd.array())
+            : Matrix((X.rowwise() - g.means.row(c)) *
+                     f.L[static_cast<std::size_t>(c)].triangularView<Eigen::Upper>());
     out.col(c) = (f.constant(c) - 0.5 * U.rowwise().squaredNorm().array()).matrix();
   }
   return out;
@@ -108,11 +121,15 @@ Matrix covariance_from(const Matrix& second,
   return S;
 }
 
-// k-means++ seeding and a few Lloyd iterations, then a mixture from the hard clusters.
-GaussianMixture kmeans_start(const Matrix& S,
-                             Index C,
-                             MixtureCovariance covariance,
-                             const MixtureOptions& o) {
+// Hard clusters of the sample: their centres and each row's cluster.
+struct Clusters {
+  Matrix centres;
+  std::vector<Index> label;
+};
+
+// k-means++ seeding and a few Lloyd iterations (seeded by C: every covariance form of C starts
+// from the same clusters).
+Clusters kmeans(const Matrix& S, Index C, const MixtureOptions& o) {
   const Index m = S.rows(), d = S.cols();
   detail::Rng rng(detail::derive_seed(o.seed, static_cast<std::uint64_t>(100 + C)));
   Matrix centres(C, d);
@@ -159,6 +176,17 @@ GaussianMixture kmeans_start(const Matrix& S,
       break;
     }
   }
+  return {std::move(centres), std::move(label)};
+}
+
+// The start of EM: a mixture from the hard clusters.
+GaussianMixture mixture_from(const Matrix& S,
+                             const Clusters& clusters,
+                             MixtureCovariance covariance,
+                             const MixtureOptions& o) {
+  const Index m = S.rows(), d = S.cols(), C = clusters.centres.rows();
+  const Matrix& centres = clusters.centres;
+  const std::vector<Index>& label = clusters.label;
   GaussianMixture g;
   g.weights = Vector::Zero(C);
   g.means = centres;
@@ -193,21 +221,33 @@ MixtureCandidate run_em(const Matrix& S,
   out.components = C;
   out.covariance = covariance;
   double previous = -std::numeric_limits<double>::infinity();
-  const Index width = d + 1;
+  const bool diagonal = covariance == MixtureCovariance::Diagonal;
+  // Per component, its sums over the rows weighted by the responsibilities r: diagonal, the
+  // column [Σ r; Σ r x; Σ r x²] (2d + 1); full, the (d + 1)×(d + 1) block Σ r [1; x][1; x]ᵀ
+  // (lower triangle, by a symmetric rank update). Σ log p in the last column's first entry.
+  const Index width = diagonal ? 1 : d + 1, height = diagonal ? 2 * d + 1 : d + 1;
   for (int it = 1; it <= o.max_iterations; ++it) {
     const Factors f = factor(g);
-    // Per component the (d+1)×(d+1) block Σ r [1; x][1; x]ᵀ, and Σ log p in the last column.
-    const Matrix acc = context.sum(m, width, C * width + 1, [&](Index b, Index c) {
+    const Matrix acc = context.sum(m, height, C * width + 1, [&](Index b, Index c) {
       const auto Sb = S.middleRows(b, c);
       Matrix resp = log_joint(g, f, Sb);
       const Vector lse = normalise_rows(resp);
-      Matrix ext(c, width);
-      ext.col(0).setOnes();
-      ext.rightCols(d) = Sb;
-      Matrix block = Matrix::Zero(width, C * width + 1);
-      for (Index k = 0; k < C; ++k) {
-        block.middleCols(k * width, width).noalias() =
-            ext.transpose() * (resp.col(k).asDiagonal() * ext);
+      Matrix block = Matrix::Zero(height, C * width + 1);
+      if (diagonal) {
+        block.row(0).head(C) = resp.colwise().sum();
+        block.middleRows(1, d).leftCols(C).noalias() = Sb.transpose() * resp;
+        block.middleRows(d + 1, d).leftCols(C).noalias() =
+            Sb.array().square().matrix().transpose() * resp;
+      } else {
+        Matrix weighted(c, width);
+        for (Index k = 0; k < C; ++k) {
+          const Eigen::ArrayXd root = resp.col(k).array().sqrt();
+          weighted.col(0) = root.matrix();
+          weighted.rightCols(d) = (Sb.array().colwise() * root).matrix();
+          Matrix gram = Matrix::Zero(width, width);
+          gram.selfadjointView<Eigen::Lower>().rankUpdate(weighted.transpose());
+          block.middleCols(k * width, width) = gram;
+        }
       }
       block(0, C * width) = detail::sum_of(lse);
       return block;
@@ -224,15 +264,26 @@ MixtureCandidate run_em(const Matrix& S,
     }
     previous = ll;
     for (Index k = 0; k < C; ++k) {
-      const auto blk = acc.middleCols(k * width, width);
-      const double w = blk(0, 0);
+      double w = 0;
+      Vector first;
+      Matrix second;
+      if (diagonal) {
+        w = acc(0, k);
+        first = acc.col(k).segment(1, d);
+        second = acc.col(k).segment(d + 1, d).asDiagonal();
+      } else {
+        const auto blk = acc.middleCols(k * width, width);
+        w = blk(0, 0);
+        first = blk.col(0).tail(d);
+        second = blk.bottomRightCorner(d, d).selfadjointView<Eigen::Lower>();
+      }
       if (w < 1e-8 * static_cast<double>(m)) {
         continue;  // an empty component keeps its parameters (and a tiny weight)
       }
-      const Vector mu = blk.col(0).tail(d) / w;
+      const Vector mu = first / w;
       g.means.row(k) = mu.transpose();
       g.covariances[static_cast<std::size_t>(k)] =
-          covariance_from(blk.bottomRightCorner(d, d), mu, w, covariance, o.variance_floor);
+          covariance_from(second, mu, w, covariance, o.variance_floor);
       g.weights(k) = w;
     }
     g.weights = g.weights.cwiseMax(1e-12 * static_cast<double>(m));
@@ -347,15 +398,26 @@ MixtureFit fit_gaussian_mixture(const Matrix& X,
   fit.sample_rows = m;
   double best = std::numeric_limits<double>::infinity();
   int worse = 0;  // counts in a row that did no better than the best so far
+  // Per form, its best BIC and the counts in a row that did no better than it: a form is no
+  // longer fitted after two (full covariances on many inputs, whose BIC rises with every
+  // component, while the diagonal form still improves).
+  std::vector<double> form_best(forms.size(), std::numeric_limits<double>::infinity());
+  std::vector<int> form_worse(forms.size(), 0);
   for (const Index C : counts) {
     if (C > m || worse >= 2) {
       break;
     }
     bool improved = false;
-    for (const MixtureCovariance form : forms) {
-      GaussianMixture g = kmeans_start(S, C, form, o);
-      const MixtureCandidate cand = run_em(S, form, o, local, g);
+    const Clusters clusters = kmeans(S, C, o);
+    for (std::size_t f = 0; f < forms.size(); ++f) {
+      if (form_worse[f] >= 2) {
+        continue;
+      }
+      GaussianMixture g = mixture_from(S, clusters, forms[f], o);
+      const MixtureCandidate cand = run_em(S, forms[f], o, local, g);
       fit.candidates.push_back(cand);
+      form_worse[f] = cand.bic < form_best[f] ? 0 : form_worse[f] + 1;
+      form_best[f] = std::min(form_best[f], cand.bic);
       if (cand.bic < best) {
         best = cand.bic;
         fit.mixture = std::move(g);

@@ -697,6 +697,41 @@ TEST_SUITE("cli") {
     CHECK(t.err.find("inputs: 1 of 2 columns heavy-tailed") != std::string::npos);
   }
 
+  TEST_CASE("cli: describe and train name leptokurtic inputs, for which the mixture is tried") {
+    test::TempDir dir;
+    REQUIRE(run({"synth",
+                 "--dim",
+                 "4",
+                 "--hidden",
+                 "1",
+                 "--samples",
+                 "12000",
+                 "--inputs",
+                 "laplace",
+                 "--noise",
+                 "0.05",
+                 "--seed",
+                 "3",
+                 "--out",
+                 dir.file("l.csv"),
+                 "--truth",
+                 dir.file("t.json"),
+                 "-q"})
+                .code == 0);
+    const Outcome d = run({"describe", "--data", dir.file("l.csv")});
+    REQUIRE(d.code == 0);
+    CHECK(d.out.find("(leptokurtic): train's default --score adaptive tries the Gaussian-mixture "
+                     "score as well") != std::string::npos);
+    const Outcome t =
+        run({"train", "--data", dir.file("l.csv"), "--hidden", "1", "--model", dir.file("m.json")});
+    INFO(t.err);
+    REQUIRE(t.code == 0);
+    CHECK(t.err.find("over 4 columns with more than two values (leptokurtic, as a scale mixture of "
+                     "Gaussians): the Gaussian-mixture score was tried as well") !=
+          std::string::npos);
+    CHECK(t.err.find("1/gmm ") != std::string::npos);  // in the candidates' losses
+  }
+
   TEST_CASE("cli: mixture inputs and --score gmm, with their flags' errors") {
     test::TempDir dir;
     const std::vector<std::string> synth = {"synth",
@@ -754,7 +789,7 @@ TEST_SUITE("cli") {
              "--model",
              dir.file("m.json")});
     REQUIRE(o.code == 0);
-    CHECK(o.err.find("input mixture (--score gmm): 2 component(s), full covariance") !=
+    CHECK(o.err.find("input mixture (score gmm): 2 component(s), full covariance") !=
           std::string::npos);
     const std::string meta = nnlift::load_model(dir.file("m.json")).metadata_json;
     CHECK(meta.find("\"score_mixture\"") != std::string::npos);

@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <cmath>
+
 #include <doctest/doctest.h>
 
 #include <nnlift/activation.hpp>
@@ -305,6 +308,49 @@ TEST_SUITE("mixture") {
 }
 
 TEST_SUITE("mixture") {
+  TEST_CASE("mixture EM: a covariance form stops after two counts that do no better than it") {
+    // Independent Laplace columns, d = 24: full covariances pay d(d+1)/2 parameters a component
+    // for little, and their BIC soon rises with every count, while the diagonal form improves
+    // up to the last: the full form stops before C = 5, the diagonal one fits all five.
+    nnlift::detail::Rng rng(21);
+    Matrix X(5000, 24);
+    for (Index i = 0; i < X.rows(); ++i) {
+      for (Index j = 0; j < X.cols(); ++j) {
+        const double u = rng.uniform() - 0.5;
+        X(i, j) = -std::copysign(1.0, u) * std::log1p(-2.0 * std::abs(u));
+      }
+    }
+    const nnlift::MixtureFit fit = nnlift::fit_gaussian_mixture(X, ExecutionContext(2));
+    for (const auto form : {nnlift::MixtureCovariance::Diagonal, nnlift::MixtureCovariance::Full}) {
+      std::vector<nnlift::MixtureCandidate> mine;
+      for (const nnlift::MixtureCandidate& c : fit.candidates) {
+        if (c.covariance == form) {
+          mine.push_back(c);
+        }
+      }
+      REQUIRE(!mine.empty());
+      double best = mine.front().bic;
+      int worse = 0;
+      for (std::size_t i = 1; i < mine.size(); ++i) {
+        CHECK(mine[i].components == mine[i - 1].components + 1);
+        CHECK(worse < 2);  // this count would not have been fitted
+        worse = mine[i].bic < best ? 0 : worse + 1;
+        best = std::min(best, mine[i].bic);
+      }
+      if (mine.back().components < 5) {
+        CHECK(worse == 2);  // stopped only after two counts that did no better
+      }
+    }
+    const auto count = [&](nnlift::MixtureCovariance form) {
+      return std::count_if(fit.candidates.begin(), fit.candidates.end(), [&](const auto& c) {
+        return c.covariance == form;
+      });
+    };
+    CHECK(count(nnlift::MixtureCovariance::Diagonal) == 5);
+    CHECK(count(nnlift::MixtureCovariance::Full) < 5);
+    CHECK(fit.chosen.covariance == nnlift::MixtureCovariance::Diagonal);
+  }
+
   TEST_CASE("mixture EM: values far from 0 against their spread still give a valid mixture") {
     // Uncentred second moments of values near 1e8 with spread 1e-3 cancel to rounding noise,
     // which made a covariance indefinite (validate threw) before the rows were centred and the

@@ -69,6 +69,12 @@ struct InputTails {
 /// Student-t with 5 degrees of freedom: 6, with 4: infinite; Gaussian: 0).
 inline constexpr double kHeavyTailKurtosis = 5.0;
 
+/// Below the heavy tails: a median excess kurtosis above this (Laplace: 3, logistic: 1.2) makes
+/// train's --score adaptive try the Gaussian-mixture score as well, from kMixtureRows rows on
+/// (a scale mixture of Gaussians is leptokurtic, and its fitted mixture's score is exact there).
+inline constexpr double kMixtureKurtosis = 1.0;
+inline constexpr Index kMixtureRows = 10000;
+
 /// \throws std::invalid_argument for sample_rows < 2.
 InputTails input_tails(const Matrix& X,
                        const ExecutionContext& context,

@@ -46,7 +46,9 @@ void validate(const GaussianMixture& mixture);
 /// How fit_gaussian_mixture chooses and fits the mixture.
 struct MixtureOptions {
   /// C >= 1, or 0: chosen by BIC among 1..max_components (the search stops after two counts in
-  /// a row that do no better than the best so far).
+  /// a row that do no better than the best so far; with covariance Auto, a form is no longer
+  /// fitted after two counts in a row that do no better than its own best). Every form of one
+  /// count starts EM from the same k-means clusters.
   Index components = 0;
   Index max_components = 5;  ///< >= 1
   MixtureCovariance covariance = MixtureCovariance::Auto;

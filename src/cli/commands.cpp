@@ -331,7 +331,6 @@ class ColumnSummary {
     out << "\n";
   }
 
- private:
   // The excess kurtosis m4 / m2² − 3 from the central moments (about the mean, from the sums
   // about the shift).
   double kurtosis() const {
@@ -341,6 +340,8 @@ class ColumnSummary {
     const double m4 = m_s4 / m - 4 * a * m_s3 / m + 6 * a * a * m_s2 / m - 3 * a * a * a * a;
     return m2 > 0 ? m4 / (m2 * m2) - 3.0 : 0.0;
   }
+
+ private:
   Index m_rows = 0, m_present = 0, m_missing = 0;
   double m_shift = 0, m_s1 = 0, m_s2 = 0, m_s3 = 0, m_s4 = 0, m_min = 0, m_max = 0;
   bool m_third = false;
@@ -403,7 +404,8 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       << std::setw(14) << "mean" << std::setw(14) << "sd" << std::setw(14) << "min" << std::setw(14)
       << "max" << std::setw(14) << "kurtosis"
       << "\n";
-  InputTails tails;  // counted as train counts them, on all rows
+  InputTails tails;              // counted as train counts them, on all rows
+  std::vector<double> kurtosis;  // of the columns counted
   tails.threshold = kHeavyTailKurtosis;
   // A text column: its distinct values, and what train does with them.
   const auto print_text = [&](const std::string& name,
@@ -444,8 +446,20 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       columns[c].print(out, detail::excerpt(shape.feature_names[c]), "input", true);
       tails.columns += columns[c].counted() ? 1 : 0;
       tails.heavy += columns[c].heavy() ? 1 : 0;
+      if (columns[c].counted()) {
+        kurtosis.push_back(columns[c].kurtosis());
+      }
     }
   }
+  if (!kurtosis.empty()) {  // the median, as input_tails takes it
+    std::sort(kurtosis.begin(), kurtosis.end());
+    const std::size_t half = kurtosis.size() / 2;
+    tails.median_kurtosis =
+        kurtosis.size() % 2 == 1 ? kurtosis[half] : 0.5 * (kurtosis[half - 1] + kurtosis[half]);
+  }
+  const bool leptokurtic = !tails.heavy_tailed() && tails.columns > 0 &&
+                           tails.median_kurtosis > kMixtureKurtosis &&
+                           columns.back().rows() >= kMixtureRows;
   if (!shape.target_text.empty()) {
     print_text(shape.target_name, shape.target_text, "target", "labels (train classifies them)");
   } else {
@@ -453,10 +467,16 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
   }
   out << "heavy-tailed inputs: " << tails.heavy << " of the " << tails.columns
       << " numeric inputs with more than two values (excess kurtosis above " << tails.threshold
-      << ")"
-      << (tails.heavy_tailed()
+      << ")";
+  if (leptokurtic) {
+    out << "; their median excess kurtosis " << std::setprecision(3) << tails.median_kurtosis
+        << std::setprecision(6) << " is above " << kMixtureKurtosis << " (leptokurtic)";
+  }
+  out << (tails.heavy_tailed()
               ? ": train's default --score adaptive tries the rank-Gauss map as well"
-              : ": train's default --score adaptive uses the Gaussian score")
+          : leptokurtic ? ": train's default --score adaptive tries the Gaussian-mixture "
+                          "score as well"
+                        : ": train's default --score adaptive uses the Gaussian score")
       << " (train decides on a strided sample of at most " << kInputSampleRows << " rows)\n";
   return kOk;
 }
@@ -741,8 +761,18 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
                                  : ": the rank-Gauss map was tried as well (--score adaptive)")
         << "\n";
   }
+  const bool mixture_tried =
+      std::any_of(r.candidates.begin(), r.candidates.end(), [](const CandidateScore& c) {
+        return c.score == ScoreModel::Mixture;
+      });
+  if (o.score == ScoreModel::Adaptive && !r.input_tails.heavy_tailed() && mixture_tried) {
+    log << "  inputs: median excess kurtosis " << r.input_tails.median_kurtosis << " over "
+        << r.input_tails.columns
+        << " columns with more than two values (leptokurtic, as a scale mixture of Gaussians): "
+           "the Gaussian-mixture score was tried as well (--score adaptive)\n";
+  }
   if (r.mixture.components() > 0) {
-    log << "  input mixture (--score gmm): " << r.mixture.components() << " component(s), "
+    log << "  input mixture (score gmm): " << r.mixture.components() << " component(s), "
         << to_string(r.mixture_fit.covariance) << " covariance, mean log-likelihood "
         << r.mixture_fit.log_likelihood << ", BIC " << r.mixture_fit.bic << " ("
         << r.mixture_fit.iterations << " EM iterations)\n";

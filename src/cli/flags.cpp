@@ -187,7 +187,9 @@ void add_moment_flags(po::options_description& desc, TrainFlags& f) {
       "multimodal inputs; the mixture goes into the model's metadata); auto: the best of the "
       "three on the validation rows; adaptive: gaussian, and rankgauss as well when at least "
       "half the columns with more than two values are heavy-tailed (excess kurtosis above 5), "
-      "the better of the two on the validation rows")(
+      "or else gmm as well when their median excess kurtosis is above 1 (leptokurtic, as a "
+      "scale mixture of Gaussians) and there are at least 10000 rows; the better of the two on "
+      "the validation rows")(
       "mixture-components",
       with_default(&f.mixture_components),
       "with --score gmm: C >= 1 mixture components, or auto: the lowest BIC among 1..5")(
@@ -306,7 +308,7 @@ void add_refine_flags(po::options_description& desc, TrainFlags& f) {
       "auto | fraction in [0, 1): training rows held out (seeded) to choose the weight decay "
       "and stopping point and to report a validation score; auto: 0.2 when something is chosen "
       "on them (--refine lbfgs, --hidden auto, --score auto, --score adaptive on heavy-tailed "
-      "inputs), else 0. The model is then refitted on all rows (with refinement: "
+      "or leptokurtic inputs), else 0. The model is then refitted on all rows (with refinement: "
       "--refine-all-rows)")(
       "validation-folds",
       with_default(&f.validation_folds),

@@ -742,19 +742,52 @@ std::vector<Index> hidden_candidates(Index hidden, Index d) {
   return grid;
 }
 
-// The score models tried: all three for Auto; for Adaptive, the rank-Gauss map as well as the
-// Gaussian score where the inputs are heavy-tailed and validation rows may be held out.
-std::vector<ScoreModel> score_candidates(ScoreModel score, bool heavy_tails) {
+// What Adaptive tries besides the Gaussian score: nothing, the rank-Gauss map (heavy tails) or
+// the mixture score (leptokurtic inputs on enough rows).
+enum class AdaptiveAlternative { None, RankGauss, Mixture };
+
+// The score models tried: all three for Auto; for Adaptive, the Gaussian score and its
+// alternative, if any.
+std::vector<ScoreModel> score_candidates(ScoreModel score, AdaptiveAlternative alternative) {
   if (score == ScoreModel::Auto) {
     return {ScoreModel::Gaussian, ScoreModel::RankGauss, ScoreModel::Mixture};
   }
   if (score == ScoreModel::Adaptive) {
-    if (heavy_tails) {
-      return {ScoreModel::Gaussian, ScoreModel::RankGauss};
+    switch (alternative) {
+      case AdaptiveAlternative::RankGauss:
+        return {ScoreModel::Gaussian, ScoreModel::RankGauss};
+      case AdaptiveAlternative::Mixture:
+        return {ScoreModel::Gaussian, ScoreModel::Mixture};
+      case AdaptiveAlternative::None:
+        break;
     }
     return {ScoreModel::Gaussian};
   }
   return {score};
+}
+
+// Adaptive's alternative to the Gaussian score, from the inputs' tails (none without validation
+// rows to choose on, or for given directions). Heavy tails (half the columns above
+// kHeavyTailKurtosis) get the rank-Gauss map. Lighter but still leptokurtic columns (median
+// excess kurtosis above kMixtureKurtosis: a Laplace law has 3) are what a scale mixture of
+// Gaussians gives, and there the fitted mixture's score is the right one and the Gaussian
+// score's is biased (docs/reproduction.md, E11: on Laplace inputs min |cos| 0.86 flat in n
+// against 0.99); its variance is larger, so it is tried only from kMixtureRows rows on.
+AdaptiveAlternative adaptive_alternative(const InputTails& tails,
+                                         Index rows,
+                                         const TrainOptions& o,
+                                         bool no_validation) {
+  if (o.score != ScoreModel::Adaptive || no_validation || o.directions.size() > 0) {
+    return AdaptiveAlternative::None;
+  }
+  if (tails.heavy_tailed()) {
+    return AdaptiveAlternative::RankGauss;
+  }
+  if (tails.columns > 0 && tails.median_kurtosis > kMixtureKurtosis && rows >= kMixtureRows &&
+      o.init == Init::Tensor) {
+    return AdaptiveAlternative::Mixture;
+  }
+  return AdaptiveAlternative::None;
 }
 
 // The score models tried, with what chose them: the inputs' tails (Adaptive) and the rank-Gauss
@@ -781,7 +814,8 @@ ScorePlan plan_scores(const Dataset& data, const TrainOptions& o, const Executio
   // Given directions are in the original coordinates, which the rank-Gauss map would change.
   const bool no_validation = o.validation.fraction && *o.validation.fraction == 0;
   plan.scores = score_candidates(
-      o.score, plan.tails.heavy_tailed() && !no_validation && o.directions.size() == 0);
+      o.score,
+      adaptive_alternative(plan.tails, context.global_rows(data.X.rows()), o, no_validation));
   if (std::find(plan.scores.begin(), plan.scores.end(), ScoreModel::RankGauss) !=
       plan.scores.end()) {
     plan.map = detail::rank_gauss_of_sample(gathered(), kRankGaussKnots);
@@ -1468,7 +1502,13 @@ Validated hold_out_share(const Dataset& data,
     }
   }
   choice.require_one();
-  const TrainOptions& chosen = choice.chosen;
+  TrainOptions chosen = choice.chosen;
+  if (chosen.score == ScoreModel::Mixture && best.mixture.components() > 0) {
+    // The mixture's components and covariance were chosen (by BIC) with the rest on the fit
+    // rows; a refit on all rows fits that mixture alone, as it refits the chosen k.
+    chosen.mixture.components = best.mixture_fit.components;
+    chosen.mixture.covariance = best.mixture_fit.covariance;
+  }
   const Dataset& source = inputs_of(chosen.score, data, mapped);
   TrainResult result = std::move(best);
   if (!o.refine.enabled) {
@@ -1638,7 +1678,7 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   // Too few rows is what to say, before any split of them holds no row.
   detail::require_min_rows(context.global_rows(data.X.rows()));
   // The candidates chosen among on the validation rows: the hidden-unit counts (--hidden auto)
-  // times the score models (--score auto, or adaptive on heavy-tailed inputs).
+  // times the score models (--score auto, or adaptive on heavy-tailed or leptokurtic inputs).
   const std::vector<Index> hidden_grid = hidden_candidates(o.hidden, data.X.cols());
   const ScorePlan plan = plan_scores(data, o, context);
   const InputTails& tails = plan.tails;
