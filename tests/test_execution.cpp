@@ -453,6 +453,32 @@ TEST_SUITE("execution") {
     }
   }
 
+  TEST_CASE("execution: the adaptive score on leptokurtic inputs gives the same bits in parts") {
+    // The mixture candidate: its tails, its EM sample and its choice are the same on every part.
+    nnlift::SynthOptions so;
+    so.dim = 5;
+    so.hidden = 2;
+    so.samples = 20003;
+    so.noise = 0.05;
+    so.inputs = nnlift::InputLaw::Laplace;
+    so.seed = 4;
+    const nnlift::Dataset data = nnlift::training_set(nnlift::make_synthetic(so));
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.seed = 3;
+    REQUIRE(o.score == nnlift::ScoreModel::Adaptive);
+    const nnlift::TrainResult whole = nnlift::train(data, o, ExecutionContext(2));
+    REQUIRE(whole.candidates.size() == 2);  // the mixture score was tried
+    CHECK(whole.candidates[1].score == nnlift::ScoreModel::Mixture);
+    const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {8192});
+    for (const nnlift::TrainResult& r : parts) {
+      CHECK(same_network(r.network, whole.network));
+      CHECK(r.score_used == whole.score_used);
+      CHECK(r.mixture.components() == whole.mixture.components());
+      CHECK(r.network.metadata_json == whole.network.metadata_json);
+    }
+  }
+
   TEST_CASE(
       "execution: the quadratic residual of a row subset has the same bits for any partition") {
     // A validation split's fit rows: the subset's blocks start at local rows whose alignment
