@@ -67,7 +67,13 @@ TEST_SUITE("cli") {
     CHECK(o.err.find("unknown command 'frobnicate'") != std::string::npos);
     o = run({"synth", "--truth", "t.json"});
     CHECK(o.code == 2);
-    CHECK(o.err.find("'--out' is required") != std::string::npos);
+    CHECK(o.err.find("'--out' is required but missing: training CSV to write\n") !=
+          std::string::npos);
+    // A missing option is named with what it is, from its help text.
+    o = run({"train", "--data", "a.csv", "--model", "m.json"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("'--hidden' is required but missing: k >= 1, hidden units, or auto") !=
+          std::string::npos);
     o = run({"synth", "--out", "a.csv", "--truth", "t.json", "--dim"});
     CHECK(o.code == 2);
     o = run({"synth", "--out", "a.csv", "--truth", "t.json", "--activation", "gelu"});

@@ -70,6 +70,15 @@ bool parse_command(const std::string& usage,
       return false;
     }
     po::notify(vm);
+  } catch (const po::required_option& e) {
+    // What the missing option is, from its help text (up to "(required)"): "k >= 1, hidden
+    // units, or auto: ..." says more than that it is missing.
+    std::string name = e.get_option_name();
+    name.erase(0, name.find_first_not_of('-'));
+    const po::option_description* option = desc.find_nothrow(name, false);
+    std::string what = option != nullptr ? option->description() : std::string();
+    what = what.substr(0, what.find(" (required)"));
+    throw UsageError(std::string(e.what()) + (what.empty() ? "" : ": " + what));
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
