@@ -98,10 +98,16 @@ Matrix RankGaussMap::apply(const Matrix& X) const {
   return out;
 }
 
+double detail::median_of(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t half = values.size() / 2;
+  return values.size() % 2 == 1 ? values[half] : 0.5 * (values[half - 1] + values[half]);
+}
+
 InputTails detail::tails_of_sample(const Matrix& sample, double threshold) {
   InputTails tails;
   tails.threshold = threshold;
-  std::vector<double> kurtosis;
+  std::vector<double> kurtosis, skewness;
   for (Index j = 0; j < sample.cols(); ++j) {
     if (at_most_two_values(sample.col(j))) {
       continue;  // constant or binary: a monotone map of it is affine, and changes nothing
@@ -113,14 +119,13 @@ InputTails detail::tails_of_sample(const Matrix& sample, double threshold) {
     }
     const double excess = centred.square().square().mean() / (m2 * m2) - 3.0;
     kurtosis.push_back(excess);
+    skewness.push_back(std::abs(centred.cube().mean()) / (m2 * std::sqrt(m2)));
     tails.heavy += excess > threshold ? 1 : 0;
   }
   tails.columns = static_cast<Index>(kurtosis.size());
   if (!kurtosis.empty()) {
-    std::sort(kurtosis.begin(), kurtosis.end());
-    const std::size_t half = kurtosis.size() / 2;
-    tails.median_kurtosis =
-        kurtosis.size() % 2 == 1 ? kurtosis[half] : 0.5 * (kurtosis[half - 1] + kurtosis[half]);
+    tails.median_kurtosis = detail::median_of(kurtosis);
+    tails.median_abs_skewness = detail::median_of(skewness);
   }
   return tails;
 }

@@ -726,14 +726,14 @@ TEST_SUITE("cli") {
                 .code == 0);
     const Outcome d = run({"describe", "--data", dir.file("l.csv")});
     REQUIRE(d.code == 0);
-    CHECK(d.out.find("(leptokurtic): train's default --score adaptive tries the Gaussian-mixture "
-                     "score as well") != std::string::npos);
+    CHECK(d.out.find("(leptokurtic and symmetric): train's default --score adaptive tries the "
+                     "Gaussian-mixture score as well") != std::string::npos);
     const Outcome t =
         run({"train", "--data", dir.file("l.csv"), "--hidden", "1", "--model", dir.file("m.json")});
     INFO(t.err);
     REQUIRE(t.code == 0);
-    CHECK(t.err.find("over 4 columns with more than two values (leptokurtic, as a scale mixture of "
-                     "Gaussians): the Gaussian-mixture score was tried as well") !=
+    CHECK(t.err.find("over 4 columns with more than two values (leptokurtic and symmetric, as a "
+                     "scale mixture of Gaussians): the Gaussian-mixture score was tried as well") !=
           std::string::npos);
     CHECK(t.err.find("1/gmm ") != std::string::npos);  // in the candidates' losses
   }

@@ -50,6 +50,14 @@ RankGaussMap fit_rank_gauss(const Matrix& X,
                             Index sample_rows = kInputSampleRows,
                             Index max_knots = kRankGaussKnots);
 
+/// Below the heavy tails: a median excess kurtosis above kMixtureKurtosis (Laplace: 3, logistic:
+/// 1.2) with a median |skewness| below kMixtureSkewness makes train's --score adaptive try the
+/// Gaussian-mixture score as well, from kMixtureRows rows on. Those are the marks of a scale
+/// mixture of Gaussians (leptokurtic and symmetric), whose fitted mixture's score is exact.
+inline constexpr double kMixtureKurtosis = 1.0;
+inline constexpr double kMixtureSkewness = 0.5;
+inline constexpr Index kMixtureRows = 10000;
+
 /// How heavy the inputs' tails are, from a strided subsample of the rows (gathered from every
 /// part, so every part sees the same): the columns with a spread, and how many of them have an
 /// excess kurtosis above a threshold. Heavy tails make the Gaussian score's third-order term,
@@ -61,19 +69,21 @@ struct InputTails {
   Index heavy = 0;  ///< of them, those with an excess kurtosis above the threshold
   double threshold = 0;
   double median_kurtosis = 0;  ///< over the columns counted (0 for none)
+  /// |m3| / m2^{3/2} of each column counted, their median (0 for none).
+  double median_abs_skewness = 0;
   /// At least half the columns counted are heavy-tailed.
   bool heavy_tailed() const noexcept { return heavy > 0 && 2 * heavy >= columns; }
+  /// Not heavy-tailed, but leptokurtic and symmetric, as a scale mixture of Gaussians: median
+  /// excess kurtosis above kMixtureKurtosis, median |skewness| below kMixtureSkewness.
+  bool leptokurtic() const noexcept {
+    return !heavy_tailed() && columns > 0 && median_kurtosis > kMixtureKurtosis &&
+           median_abs_skewness < kMixtureSkewness;
+  }
 };
 
 /// The default threshold of input_tails: an excess kurtosis of 5 (Laplace: 3, exponential: 6,
 /// Student-t with 5 degrees of freedom: 6, with 4: infinite; Gaussian: 0).
 inline constexpr double kHeavyTailKurtosis = 5.0;
-
-/// Below the heavy tails: a median excess kurtosis above this (Laplace: 3, logistic: 1.2) makes
-/// train's --score adaptive try the Gaussian-mixture score as well, from kMixtureRows rows on
-/// (a scale mixture of Gaussians is leptokurtic, and its fitted mixture's score is exact there).
-inline constexpr double kMixtureKurtosis = 1.0;
-inline constexpr Index kMixtureRows = 10000;
 
 /// \throws std::invalid_argument for sample_rows < 2.
 InputTails input_tails(const Matrix& X,

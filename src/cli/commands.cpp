@@ -24,6 +24,7 @@
 #include "cli/options.hpp"
 #include "cli/shards.hpp"
 #include "detail/columns.hpp"
+#include "detail/input_map.hpp"
 #include "detail/io.hpp"
 #include "detail/sample.hpp"
 #include "detail/scores.hpp"
@@ -340,6 +341,14 @@ class ColumnSummary {
     const double m4 = m_s4 / m - 4 * a * m_s3 / m + 6 * a * a * m_s2 / m - 3 * a * a * a * a;
     return m2 > 0 ? m4 / (m2 * m2) - 3.0 : 0.0;
   }
+  // |m3| / m2^{3/2}, from the same sums.
+  double abs_skewness() const {
+    const auto m = static_cast<double>(m_present);
+    const double a = m_s1 / m;
+    const double m2 = m_s2 / m - a * a;
+    const double m3 = m_s3 / m - 3 * a * m_s2 / m + 2 * a * a * a;
+    return m2 > 0 ? std::abs(m3) / (m2 * std::sqrt(m2)) : 0.0;
+  }
 
  private:
   Index m_rows = 0, m_present = 0, m_missing = 0;
@@ -358,7 +367,8 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
           "Reads the file exactly as training does (same column choice, same checks) and\n"
           "prints one line per column: mean, standard deviation, min, max and excess kurtosis\n"
           "(0 for a Gaussian); then how many inputs are heavy-tailed (excess kurtosis above\n"
-          "5), which decides whether train's default --score adaptive tries the rank-Gauss map.",
+          "5) or leptokurtic and symmetric, which decides whether train's default --score\n"
+          "adaptive tries the rank-Gauss map or the Gaussian-mixture score.",
           args,
           desc,
           ctx.out)) {
@@ -404,8 +414,8 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       << std::setw(14) << "mean" << std::setw(14) << "sd" << std::setw(14) << "min" << std::setw(14)
       << "max" << std::setw(14) << "kurtosis"
       << "\n";
-  InputTails tails;              // counted as train counts them, on all rows
-  std::vector<double> kurtosis;  // of the columns counted
+  InputTails tails;                        // counted as train counts them, on all rows
+  std::vector<double> kurtosis, skewness;  // of the columns counted
   tails.threshold = kHeavyTailKurtosis;
   // A text column: its distinct values, and what train does with them.
   const auto print_text = [&](const std::string& name,
@@ -448,18 +458,15 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       tails.heavy += columns[c].heavy() ? 1 : 0;
       if (columns[c].counted()) {
         kurtosis.push_back(columns[c].kurtosis());
+        skewness.push_back(columns[c].abs_skewness());
       }
     }
   }
-  if (!kurtosis.empty()) {  // the median, as input_tails takes it
-    std::sort(kurtosis.begin(), kurtosis.end());
-    const std::size_t half = kurtosis.size() / 2;
-    tails.median_kurtosis =
-        kurtosis.size() % 2 == 1 ? kurtosis[half] : 0.5 * (kurtosis[half - 1] + kurtosis[half]);
+  if (!kurtosis.empty()) {  // the medians, as input_tails takes them
+    tails.median_kurtosis = detail::median_of(kurtosis);
+    tails.median_abs_skewness = detail::median_of(skewness);
   }
-  const bool leptokurtic = !tails.heavy_tailed() && tails.columns > 0 &&
-                           tails.median_kurtosis > kMixtureKurtosis &&
-                           columns.back().rows() >= kMixtureRows;
+  const bool leptokurtic = tails.leptokurtic() && columns.back().rows() >= kMixtureRows;
   if (!shape.target_text.empty()) {
     print_text(shape.target_name, shape.target_text, "target", "labels (train classifies them)");
   } else {
@@ -470,7 +477,9 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       << ")";
   if (leptokurtic) {
     out << "; their median excess kurtosis " << std::setprecision(3) << tails.median_kurtosis
-        << std::setprecision(6) << " is above " << kMixtureKurtosis << " (leptokurtic)";
+        << " is above " << kMixtureKurtosis << " and their median |skewness| "
+        << tails.median_abs_skewness << " below " << kMixtureSkewness << std::setprecision(6)
+        << " (leptokurtic and symmetric)";
   }
   out << (tails.heavy_tailed()
               ? ": train's default --score adaptive tries the rank-Gauss map as well"
@@ -766,10 +775,11 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
         return c.score == ScoreModel::Mixture;
       });
   if (o.score == ScoreModel::Adaptive && !r.input_tails.heavy_tailed() && mixture_tried) {
-    log << "  inputs: median excess kurtosis " << r.input_tails.median_kurtosis << " over "
+    log << "  inputs: median excess kurtosis " << r.input_tails.median_kurtosis
+        << " and |skewness| " << r.input_tails.median_abs_skewness << " over "
         << r.input_tails.columns
-        << " columns with more than two values (leptokurtic, as a scale mixture of Gaussians): "
-           "the Gaussian-mixture score was tried as well (--score adaptive)\n";
+        << " columns with more than two values (leptokurtic and symmetric, as a scale mixture of "
+           "Gaussians): the Gaussian-mixture score was tried as well (--score adaptive)\n";
   }
   if (r.mixture.components() > 0) {
     log << "  input mixture (score gmm): " << r.mixture.components() << " component(s), "

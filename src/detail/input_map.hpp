@@ -3,9 +3,15 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <vector>
+
 #include <nnlift/input_map.hpp>
 
 namespace nnlift::detail {
+
+/// The median of `values` (not empty): the middle one, or the mean of the middle two (the
+/// tails' medians; describe takes its own the same way).
+double median_of(std::vector<double> values);
 
 /// input_tails on `sample`.
 InputTails tails_of_sample(const Matrix& sample, double threshold);

@@ -768,11 +768,14 @@ std::vector<ScoreModel> score_candidates(ScoreModel score, AdaptiveAlternative a
 
 // Adaptive's alternative to the Gaussian score, from the inputs' tails (none without validation
 // rows to choose on, or for given directions). Heavy tails (half the columns above
-// kHeavyTailKurtosis) get the rank-Gauss map. Lighter but still leptokurtic columns (median
-// excess kurtosis above kMixtureKurtosis: a Laplace law has 3) are what a scale mixture of
-// Gaussians gives, and there the fitted mixture's score is the right one and the Gaussian
-// score's is biased (docs/reproduction.md, E11: on Laplace inputs min |cos| 0.86 flat in n
-// against 0.99); its variance is larger, so it is tried only from kMixtureRows rows on.
+// kHeavyTailKurtosis) get the rank-Gauss map. Lighter but still leptokurtic and symmetric
+// columns (median excess kurtosis above kMixtureKurtosis, median |skewness| below
+// kMixtureSkewness: a Laplace law has 3 and 0) are what a scale mixture of Gaussians gives, and
+// there the fitted mixture's score is the right one and the Gaussian score's is biased
+// (docs/reproduction.md, E11: on Laplace inputs min |cos| 0.86 flat in n against 0.99); its
+// variance is larger, so it is tried only from kMixtureRows rows on. Skewed columns are left
+// out: on ggplot2's diamonds (median |skewness| 0.97) the mixture lost on validation and cost
+// 2.7 times the training time (docs/benchmarks.md, session 27).
 AdaptiveAlternative adaptive_alternative(const InputTails& tails,
                                          Index rows,
                                          const TrainOptions& o,
@@ -783,8 +786,7 @@ AdaptiveAlternative adaptive_alternative(const InputTails& tails,
   if (tails.heavy_tailed()) {
     return AdaptiveAlternative::RankGauss;
   }
-  if (tails.columns > 0 && tails.median_kurtosis > kMixtureKurtosis && rows >= kMixtureRows &&
-      o.init == Init::Tensor) {
+  if (tails.leptokurtic() && rows >= kMixtureRows && o.init == Init::Tensor) {
     return AdaptiveAlternative::Mixture;
   }
   return AdaptiveAlternative::None;
