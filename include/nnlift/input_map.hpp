@@ -50,10 +50,11 @@ RankGaussMap fit_rank_gauss(const Matrix& X,
                             Index sample_rows = kInputSampleRows,
                             Index max_knots = kRankGaussKnots);
 
-/// Below the heavy tails: a median excess kurtosis above kMixtureKurtosis (Laplace: 3, logistic:
-/// 1.2) with a median |skewness| below kMixtureSkewness makes train's --score adaptive try the
-/// Gaussian-mixture score as well, from kMixtureRows rows on. Those are the marks of a scale
-/// mixture of Gaussians (leptokurtic and symmetric), whose fitted mixture's score is exact.
+/// A median excess kurtosis above kMixtureKurtosis (Laplace: 3, logistic: 1.2, Student's t with
+/// 5 degrees of freedom: 6) with a median |skewness| below kMixtureSkewness makes train's
+/// --score adaptive try the Gaussian-mixture score as well, from kMixtureRows rows on. Those
+/// are the marks of a scale mixture of Gaussians (leptokurtic and symmetric), whose fitted
+/// mixture's score is exact.
 inline constexpr double kMixtureKurtosis = 1.0;
 inline constexpr double kMixtureSkewness = 0.5;
 inline constexpr Index kMixtureRows = 10000;
@@ -73,10 +74,10 @@ struct InputTails {
   double median_abs_skewness = 0;
   /// At least half the columns counted are heavy-tailed.
   bool heavy_tailed() const noexcept { return heavy > 0 && 2 * heavy >= columns; }
-  /// Not heavy-tailed, but leptokurtic and symmetric, as a scale mixture of Gaussians: median
+  /// Leptokurtic and symmetric, as a scale mixture of Gaussians (heavy-tailed or not): median
   /// excess kurtosis above kMixtureKurtosis, median |skewness| below kMixtureSkewness.
-  bool leptokurtic() const noexcept {
-    return !heavy_tailed() && columns > 0 && median_kurtosis > kMixtureKurtosis &&
+  bool scale_mixture() const noexcept {
+    return columns > 0 && median_kurtosis > kMixtureKurtosis &&
            median_abs_skewness < kMixtureSkewness;
   }
 };

@@ -466,7 +466,7 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
     tails.median_kurtosis = detail::median_of(kurtosis);
     tails.median_abs_skewness = detail::median_of(skewness);
   }
-  const bool leptokurtic = tails.leptokurtic() && columns.back().rows() >= kMixtureRows;
+  const bool mixture = tails.scale_mixture() && columns.back().rows() >= kMixtureRows;
   if (!shape.target_text.empty()) {
     print_text(shape.target_name, shape.target_text, "target", "labels (train classifies them)");
   } else {
@@ -475,17 +475,20 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
   out << "heavy-tailed inputs: " << tails.heavy << " of the " << tails.columns
       << " numeric inputs with more than two values (excess kurtosis above " << tails.threshold
       << ")";
-  if (leptokurtic) {
+  if (mixture) {
     out << "; their median excess kurtosis " << std::setprecision(3) << tails.median_kurtosis
         << " is above " << kMixtureKurtosis << " and their median |skewness| "
         << tails.median_abs_skewness << " below " << kMixtureSkewness << std::setprecision(6)
         << " (leptokurtic and symmetric)";
   }
-  out << (tails.heavy_tailed()
-              ? ": train's default --score adaptive tries the rank-Gauss map as well"
-          : leptokurtic ? ": train's default --score adaptive tries the Gaussian-mixture "
-                          "score as well"
-                        : ": train's default --score adaptive uses the Gaussian score")
+  const char* tries =
+      tails.heavy_tailed()
+          ? (mixture ? "the rank-Gauss map and the Gaussian-mixture score" : "the rank-Gauss map")
+          : (mixture ? "the Gaussian-mixture score" : nullptr);
+  out << (tries != nullptr
+              ? std::string(": train's default --score adaptive tries ") + tries + " as well"
+              : std::string(": train's default --score adaptive uses the Gaussian "
+                            "score"))
       << " (train decides on a strided sample of at most " << kInputSampleRows << " rows)\n";
   return kOk;
 }
@@ -774,7 +777,7 @@ void print_train_report(const TrainOptions& o, const TrainResult& r, std::ostrea
       std::any_of(r.candidates.begin(), r.candidates.end(), [](const CandidateScore& c) {
         return c.score == ScoreModel::Mixture;
       });
-  if (o.score == ScoreModel::Adaptive && !r.input_tails.heavy_tailed() && mixture_tried) {
+  if (o.score == ScoreModel::Adaptive && mixture_tried) {
     log << "  inputs: median excess kurtosis " << r.input_tails.median_kurtosis
         << " and |skewness| " << r.input_tails.median_abs_skewness << " over "
         << r.input_tails.columns

@@ -187,9 +187,9 @@ void add_moment_flags(po::options_description& desc, TrainFlags& f) {
       "multimodal inputs; the mixture goes into the model's metadata); auto: the best of the "
       "three on the validation rows; adaptive: gaussian, and rankgauss as well when at least "
       "half the columns with more than two values are heavy-tailed (excess kurtosis above 5), "
-      "or else gmm as well when their median excess kurtosis is above 1 and their median "
+      "and gmm as well when their median excess kurtosis is above 1 and their median "
       "|skewness| below 0.5 (leptokurtic and symmetric, as a scale mixture of Gaussians) and "
-      "there are at least 10000 rows; the better of the two on the validation rows")(
+      "there are at least 10000 rows; the best of them on the validation rows")(
       "mixture-components",
       with_default(&f.mixture_components),
       "with --score gmm: C >= 1 mixture components, or auto: the lowest BIC among 1..5")(

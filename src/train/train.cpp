@@ -742,54 +742,42 @@ std::vector<Index> hidden_candidates(Index hidden, Index d) {
   return grid;
 }
 
-// What Adaptive tries besides the Gaussian score: nothing, the rank-Gauss map (heavy tails) or
-// the mixture score (leptokurtic inputs on enough rows).
-enum class AdaptiveAlternative { None, RankGauss, Mixture };
-
-// The score models tried: all three for Auto; for Adaptive, the Gaussian score and its
-// alternative, if any.
-std::vector<ScoreModel> score_candidates(ScoreModel score, AdaptiveAlternative alternative) {
+// The score models tried: all three for Auto; for Adaptive, those adaptive_scores picks.
+std::vector<ScoreModel> score_candidates(ScoreModel score,
+                                         const std::vector<ScoreModel>& adaptive) {
   if (score == ScoreModel::Auto) {
     return {ScoreModel::Gaussian, ScoreModel::RankGauss, ScoreModel::Mixture};
   }
-  if (score == ScoreModel::Adaptive) {
-    switch (alternative) {
-      case AdaptiveAlternative::RankGauss:
-        return {ScoreModel::Gaussian, ScoreModel::RankGauss};
-      case AdaptiveAlternative::Mixture:
-        return {ScoreModel::Gaussian, ScoreModel::Mixture};
-      case AdaptiveAlternative::None:
-        break;
-    }
-    return {ScoreModel::Gaussian};
-  }
-  return {score};
+  return score == ScoreModel::Adaptive ? adaptive : std::vector<ScoreModel>{score};
 }
 
-// Adaptive's alternative to the Gaussian score, from the inputs' tails (none without validation
-// rows to choose on, or for given directions). Heavy tails (half the columns above
-// kHeavyTailKurtosis) get the rank-Gauss map. Lighter but still leptokurtic and symmetric
-// columns (median excess kurtosis above kMixtureKurtosis, median |skewness| below
-// kMixtureSkewness: a Laplace law has 3 and 0) are what a scale mixture of Gaussians gives, and
-// there the fitted mixture's score is the right one and the Gaussian score's is biased
-// (docs/reproduction.md, E11: on Laplace inputs min |cos| 0.86 flat in n against 0.99); its
-// variance is larger, so it is tried only from kMixtureRows rows on. Skewed columns are left
-// out: on ggplot2's diamonds (median |skewness| 0.97) the mixture lost on validation and cost
-// 2.7 times the training time (docs/benchmarks.md, session 27).
-AdaptiveAlternative adaptive_alternative(const InputTails& tails,
-                                         Index rows,
-                                         const TrainOptions& o,
-                                         bool no_validation) {
+// What Adaptive tries, from the inputs' tails: the Gaussian score, and its alternatives where
+// validation rows can choose among them (not for given directions).
+// - Heavy tails (half the columns above kHeavyTailKurtosis): the rank-Gauss map, for inputs
+//   that are a monotone warp of Gaussian ones (log-normal: skewed and heavy).
+// - Leptokurtic and symmetric columns (InputTails::scale_mixture: median excess kurtosis
+//   above kMixtureKurtosis, median |skewness| below kMixtureSkewness; Laplace has 3 and 0,
+//   Student's t with 5 degrees of freedom 6 and 0): the marks of a scale mixture of Gaussians.
+//   There the fitted mixture's score is the right one and the Gaussian score's is biased
+//   (docs/reproduction.md, E11: on Laplace inputs min |cos| 0.86 flat in n against 0.99; on t
+//   inputs relMSE 6 times lower, docs/benchmarks.md, session 27). Its variance is larger, so it
+//   is tried only from kMixtureRows rows on. Skewed columns are left out: on ggplot2's diamonds
+//   (median |skewness| 0.97) the mixture lost on validation and cost 2.7 times the training time.
+std::vector<ScoreModel> adaptive_scores(const InputTails& tails,
+                                        Index rows,
+                                        const TrainOptions& o,
+                                        bool no_validation) {
+  std::vector<ScoreModel> out{ScoreModel::Gaussian};
   if (o.score != ScoreModel::Adaptive || no_validation || o.directions.size() > 0) {
-    return AdaptiveAlternative::None;
+    return out;
   }
   if (tails.heavy_tailed()) {
-    return AdaptiveAlternative::RankGauss;
+    out.push_back(ScoreModel::RankGauss);
   }
-  if (tails.leptokurtic() && rows >= kMixtureRows && o.init == Init::Tensor) {
-    return AdaptiveAlternative::Mixture;
+  if (tails.scale_mixture() && rows >= kMixtureRows && o.init == Init::Tensor) {
+    out.push_back(ScoreModel::Mixture);
   }
-  return AdaptiveAlternative::None;
+  return out;
 }
 
 // The score models tried, with what chose them: the inputs' tails (Adaptive) and the rank-Gauss
@@ -816,8 +804,7 @@ ScorePlan plan_scores(const Dataset& data, const TrainOptions& o, const Executio
   // Given directions are in the original coordinates, which the rank-Gauss map would change.
   const bool no_validation = o.validation.fraction && *o.validation.fraction == 0;
   plan.scores = score_candidates(
-      o.score,
-      adaptive_alternative(plan.tails, context.global_rows(data.X.rows()), o, no_validation));
+      o.score, adaptive_scores(plan.tails, context.global_rows(data.X.rows()), o, no_validation));
   if (std::find(plan.scores.begin(), plan.scores.end(), ScoreModel::RankGauss) !=
       plan.scores.end()) {
     plan.map = detail::rank_gauss_of_sample(gathered(), kRankGaussKnots);
