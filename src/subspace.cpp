@@ -5,22 +5,52 @@
 #include <limits>
 #include <sstream>
 
+#include <Eigen/Eigenvalues>
+#include <Eigen/QR>
 #include <Eigen/SVD>
 
 #include <nnlift/subspace.hpp>
 
 #include "detail/check.hpp"
 #include "detail/rng.hpp"
+#include "detail/top_singular.hpp"
 
 namespace nnlift {
-namespace {
 
-// Top-k left singular vectors of Y, and (up to k+1 of) its singular values.
-Matrix top_left_singular(const Matrix& Y, Index k, Vector& singular_values) {
-  const Eigen::BDCSVD<Matrix> svd(Y, Eigen::ComputeThinU);
-  singular_values = svd.singularValues().head(std::min<Index>(k + 1, svd.singularValues().size()));
-  return svd.matrixU().leftCols(k);
+// Top-k left singular vectors of Y, and (up to k+1 of) its singular values, from the symmetric
+// eigenproblem of the smaller Gram matrix: Y Yᵀ gives them directly; from YᵀY = V Σ² Vᵀ they
+// are Y V Σ⁻¹, orthonormalised once more (a QR) against the rounding of small σ. Eigen 3.4's
+// BDCSVD was used before and segfaulted on a finite 200×100 unfolding of a mixture-score run
+// built with -O3 and AVX-512 (an index of -1 in its deflation; a standalone program with the
+// same matrix and flags crashes too); the eigensolver has no such step.
+Matrix detail::top_left_singular(const Matrix& Y, Index k, Vector& singular_values) {
+  const Index d = Y.rows(), m = Y.cols(), r = std::min(d, m);
+  const bool left = d <= m;
+  const Matrix gram = left ? Matrix(Y * Y.transpose()) : Matrix(Y.transpose() * Y);
+  const Eigen::SelfAdjointEigenSolver<Matrix> eig(gram);
+  // Ascending eigenvalues: the largest r, descending.
+  const Vector values = eig.eigenvalues().tail(r).reverse().cwiseMax(0.0);
+  singular_values = values.head(std::min<Index>(k + 1, r)).cwiseSqrt();
+  const Index kk = std::min(k, r);
+  const Matrix top = eig.eigenvectors().rightCols(kk).rowwise().reverse();
+  Matrix U = Matrix::Zero(d, k);
+  if (left) {
+    U.leftCols(kk) = top;
+  } else {
+    const Matrix projected = Y * top;
+    const Eigen::HouseholderQR<Matrix> qr(projected);
+    U.leftCols(kk) = qr.householderQ() * Matrix::Identity(d, kk);
+    // The QR keeps each column's span but may flip its sign: align with Y v / σ.
+    for (Index j = 0; j < kk; ++j) {
+      if (U.col(j).dot(projected.col(j)) < 0) {
+        U.col(j) = -U.col(j);
+      }
+    }
+  }
+  return U;
 }
+
+namespace {
 
 // The sine of the largest principal angle: the spectral norm of Q2's part outside span(Q1),
 // accurate to rounding. (Through the cosine, sqrt(1 - c²), it cannot go below about 1.5e-8:
@@ -102,12 +132,12 @@ SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions&
     }
     sketch = options.start;
   }
-  Matrix Q = top_left_singular(sketch, k, result.singular_values);
+  Matrix Q = detail::top_left_singular(sketch, k, result.singular_values);
   // HOOI: Q ← top-k left singular vectors of the d×k² unfolding T(I, Q, Q).
   result.status = options.max_sweeps == 0 ? Status::Success : Status::NotConverged;
   for (int sweep = 0; sweep < options.max_sweeps; ++sweep) {
     const Matrix Y = T.contract_block(Q);
-    const Matrix next = top_left_singular(Y, k, result.singular_values);
+    const Matrix next = detail::top_left_singular(Y, k, result.singular_values);
     result.last_change = largest_angle_sine(Q, next);
     Q = next;
     result.sweeps = sweep + 1;

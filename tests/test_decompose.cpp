@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <nnlift/decompose.hpp>
+#include <nnlift/npy.hpp>
 
+#include "detail/top_singular.hpp"
 #include "test_helpers.hpp"
 
 using nnlift::DecomposeMethod;
@@ -55,6 +57,36 @@ nnlift::DecomposeOptions options_for(Index k, DecomposeMethod method, std::uint6
 }  // namespace
 
 TEST_SUITE("decompose") {
+  TEST_CASE("subspace: HOOI's top singular vectors of an unfolding that crashed Eigen's BDCSVD") {
+    // A 200×100 unfolding T(I, Q, Q) from a mixture-score run (d = 200, k = 10): Eigen 3.4's
+    // BDCSVD segfaulted on it in nnlift's build, and in a standalone program built with -O3
+    // -march=native on an AVX-512 machine (an index of -1 in its deflation; without AVX-512 or
+    // FMA contraction it did not). Whether it does turns on how the compiler contracted its
+    // arithmetic, so this test does not reproduce the crash: it checks the replacement, the Gram
+    // matrix's symmetric eigenproblem, against JacobiSVD.
+    const nnlift::NpyArray a =
+        nnlift::read_npy(NNLIFT_REGRESSIONS_DIR "/hooi_unfolding_200x100.npy");
+    REQUIRE(a.shape == std::vector<Index>{200, 100});
+    const Matrix Y =
+        Eigen::Map<const Eigen::Matrix<double, -1, -1, Eigen::RowMajor>>(a.data.data(), 200, 100);
+    const Index k = 10;
+    Vector values;
+    const Matrix U = nnlift::detail::top_left_singular(Y, k, values);
+    const Eigen::JacobiSVD<Matrix> oracle(Y, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    REQUIRE(values.size() == k + 1);
+    CHECK((values - oracle.singularValues().head(k + 1)).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK((U.transpose() * U - Matrix::Identity(k, k)).cwiseAbs().maxCoeff() < 1e-12);
+    // The same subspace: every oracle vector lies in span(U).
+    const Matrix V = oracle.matrixU().leftCols(k);
+    CHECK((V - U * (U.transpose() * V)).norm() < 1e-9);
+    // Wide matrices (more rows than columns is the other branch): Yᵀ's top vectors as well.
+    Vector wide_values;
+    const Matrix W = nnlift::detail::top_left_singular(Y.transpose().eval(), k, wide_values);
+    const Matrix Vw = oracle.matrixV().leftCols(k);
+    CHECK((wide_values - oracle.singularValues().head(k + 1)).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK((Vw - W * (W.transpose() * Vw)).norm() < 1e-9);
+  }
+
   TEST_CASE("power method: orthogonal planted tensors, k = d and k < d, to 1e-10") {
     for (Index k : {6, 3}) {
       const Index d = 6;

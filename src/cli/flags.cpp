@@ -195,7 +195,8 @@ void add_moment_flags(po::options_description& desc, TrainFlags& f) {
       "with --score gmm: C >= 1 mixture components, or auto: the lowest BIC among 1..5")(
       "mixture-covariance",
       with_default(&f.mixture_covariance),
-      "with --score gmm: full | diagonal | auto (the lower BIC) covariance of each component")(
+      "with --score gmm: full | diagonal | auto (the lower BIC) covariance of each component; "
+      "the mixture candidate of --score adaptive is diagonal unless full is given")(
       "residualize",
       with_default(&f.residualize),
       "none | linear | quadratic | auto: control variate subtracted from the labels")(

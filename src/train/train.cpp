@@ -780,6 +780,20 @@ std::vector<ScoreModel> adaptive_scores(const InputTails& tails,
   return out;
 }
 
+// Adaptive's mixture candidate is there for scale mixtures of Gaussians. On the whitened inputs
+// EM sees, an elliptical one (Student's t, correlated or not) has isotropic components, and
+// independent Laplace or t columns diagonal ones: its covariance form is diagonal unless one was
+// asked for. The full form's EM costs d² per row and component for a candidate it cannot improve
+// there (d = 200, 20,000 Laplace rows: EM 5.8 s of a 7.4 s training).
+TrainOptions adaptive_mixture_form(const TrainOptions& o, const std::vector<ScoreModel>& scores) {
+  TrainOptions out = o;
+  if (o.score == ScoreModel::Adaptive && o.mixture.covariance == MixtureCovariance::Auto &&
+      std::find(scores.begin(), scores.end(), ScoreModel::Mixture) != scores.end()) {
+    out.mixture.covariance = MixtureCovariance::Diagonal;
+  }
+  return out;
+}
+
 // The score models tried, with what chose them: the inputs' tails (Adaptive) and the rank-Gauss
 // map (fitted on all rows: it does not see the labels). Both are taken on one strided sample,
 // gathered once.
@@ -1657,8 +1671,10 @@ void refuse_non_finite(const Dataset& data, const ExecutionContext& context) {
 
 }  // namespace
 
-TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionContext& context) {
-  validate(o);
+TrainResult train(const Dataset& data,
+                  const TrainOptions& options,
+                  const ExecutionContext& context) {
+  validate(options);
   const detail::ThreadBudget threads(context.num_threads());
   if (data.y.size() != data.X.rows()) {
     throw DataError("train: the data set has no target column");
@@ -1668,8 +1684,9 @@ TrainResult train(const Dataset& data, const TrainOptions& o, const ExecutionCon
   detail::require_min_rows(context.global_rows(data.X.rows()));
   // The candidates chosen among on the validation rows: the hidden-unit counts (--hidden auto)
   // times the score models (--score auto, or adaptive on heavy-tailed or leptokurtic inputs).
-  const std::vector<Index> hidden_grid = hidden_candidates(o.hidden, data.X.cols());
-  const ScorePlan plan = plan_scores(data, o, context);
+  const std::vector<Index> hidden_grid = hidden_candidates(options.hidden, data.X.cols());
+  const ScorePlan plan = plan_scores(data, options, context);
+  const TrainOptions o = adaptive_mixture_form(options, plan.scores);
   const InputTails& tails = plan.tails;
   const std::vector<ScoreModel>& scores = plan.scores;
   const RankGaussMap& map = plan.map;
