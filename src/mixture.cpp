@@ -41,22 +41,35 @@ Factors factor(const GaussianMixture& g) {
   Factors f;
   f.constant.resize(C);
   for (Index c = 0; c < C; ++c) {
-    const Eigen::LLT<Matrix> llt(g.covariances[static_cast<std::size_t>(c)]);
-    if (llt.info() != Eigen::Success) {
-      detail::fail("GaussianMixture: covariance " + std::to_string(c) +
-                   " is not positive definite");
-    }
-    const Matrix R = llt.matrixL();
-    Matrix Rinv = Matrix::Identity(d, d);
-    R.triangularView<Eigen::Lower>().solveInPlace(Rinv);
-    f.L.push_back(Rinv.transpose());
     const Matrix& cov = g.covariances[static_cast<std::size_t>(c)];
-    const bool diagonal = (cov.array() == 0.0 || Matrix::Identity(d, d).array() == 1.0).all();
-    f.inverse_sd.push_back(diagonal ? Eigen::RowVectorXd(Rinv.diagonal().transpose())
-                                    : Eigen::RowVectorXd());
+    Vector root;  // the diagonal of the Cholesky factor R
+    if (cov.isDiagonal(0.0)) {
+      // Off-diagonal entries exactly 0: R = diag(√σ²) and L = diag(1/√σ²), the bits LLT and
+      // the triangular solve give, without their d³ operations.
+      if (!(cov.diagonal().array() > 0.0).all()) {
+        detail::fail("GaussianMixture: covariance " + std::to_string(c) +
+                     " is not positive definite");
+      }
+      root = cov.diagonal().cwiseSqrt();
+      const Eigen::RowVectorXd inverse = root.cwiseInverse().transpose();
+      f.L.push_back(inverse.asDiagonal());
+      f.inverse_sd.push_back(inverse);
+    } else {
+      const Eigen::LLT<Matrix> llt(cov);
+      if (llt.info() != Eigen::Success) {
+        detail::fail("GaussianMixture: covariance " + std::to_string(c) +
+                     " is not positive definite");
+      }
+      const Matrix R = llt.matrixL();
+      Matrix Rinv = Matrix::Identity(d, d);
+      R.triangularView<Eigen::Lower>().solveInPlace(Rinv);
+      f.L.push_back(Rinv.transpose());
+      f.inverse_sd.emplace_back();
+      root = R.diagonal();
+    }
     double logdet = 0;
     for (Index i = 0; i < d; ++i) {
-      logdet += 2.0 * std::log(R(i, i));
+      logdet += 2.0 * std::log(root(i));
     }
     f.constant(c) = std::log(g.weights(c)) - 0.5 * logdet - 0.5 * static_cast<double>(d) * kLog2Pi;
   }
