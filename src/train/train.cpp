@@ -742,17 +742,9 @@ std::vector<Index> hidden_candidates(Index hidden, Index d) {
   return grid;
 }
 
-// The score models tried: all three for Auto; for Adaptive, those adaptive_scores picks.
-std::vector<ScoreModel> score_candidates(ScoreModel score,
-                                         const std::vector<ScoreModel>& adaptive) {
-  if (score == ScoreModel::Auto) {
-    return {ScoreModel::Gaussian, ScoreModel::RankGauss, ScoreModel::Mixture};
-  }
-  return score == ScoreModel::Adaptive ? adaptive : std::vector<ScoreModel>{score};
-}
-
-// What Adaptive tries, from the inputs' tails: the Gaussian score, and its alternatives where
-// validation rows can choose among them (not for given directions).
+// The score models tried: all three for Auto, the one asked for, or what Adaptive tries from the
+// inputs' tails: the Gaussian score, and its alternatives where validation rows can choose
+// among them (not for given directions).
 // - Heavy tails (half the columns above kHeavyTailKurtosis): the rank-Gauss map, for inputs
 //   that are a monotone warp of Gaussian ones (log-normal: skewed and heavy).
 // - Leptokurtic and symmetric columns (InputTails::scale_mixture: median excess kurtosis
@@ -763,12 +755,18 @@ std::vector<ScoreModel> score_candidates(ScoreModel score,
 //   inputs relMSE 6 times lower, docs/benchmarks.md, session 27). Its variance is larger, so it
 //   is tried only from kMixtureRows rows on. Skewed columns are left out: on ggplot2's diamonds
 //   (median |skewness| 0.97) the mixture lost on validation and cost 2.7 times the training time.
-std::vector<ScoreModel> adaptive_scores(const InputTails& tails,
-                                        Index rows,
-                                        const TrainOptions& o,
-                                        bool no_validation) {
+std::vector<ScoreModel> score_candidates(const InputTails& tails,
+                                         Index rows,
+                                         const TrainOptions& o,
+                                         bool no_validation) {
+  if (o.score == ScoreModel::Auto) {
+    return {ScoreModel::Gaussian, ScoreModel::RankGauss, ScoreModel::Mixture};
+  }
+  if (o.score != ScoreModel::Adaptive) {
+    return {o.score};
+  }
   std::vector<ScoreModel> out{ScoreModel::Gaussian};
-  if (o.score != ScoreModel::Adaptive || no_validation || o.directions.size() > 0) {
+  if (no_validation || o.directions.size() > 0) {
     return out;
   }
   if (tails.heavy_tailed()) {
@@ -817,8 +815,7 @@ ScorePlan plan_scores(const Dataset& data, const TrainOptions& o, const Executio
   }
   // Given directions are in the original coordinates, which the rank-Gauss map would change.
   const bool no_validation = o.validation.fraction && *o.validation.fraction == 0;
-  plan.scores = score_candidates(
-      o.score, adaptive_scores(plan.tails, context.global_rows(data.X.rows()), o, no_validation));
+  plan.scores = score_candidates(plan.tails, context.global_rows(data.X.rows()), o, no_validation);
   if (std::find(plan.scores.begin(), plan.scores.end(), ScoreModel::RankGauss) !=
       plan.scores.end()) {
     plan.map = detail::rank_gauss_of_sample(gathered(), kRankGaussKnots);
