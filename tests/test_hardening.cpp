@@ -22,6 +22,7 @@
 #include "detail/moment_kernels.hpp"
 #include "detail/text.hpp"
 #include "fuzz/cli_input.hpp"
+#include "fuzz/train_input.hpp"
 #include "test_helpers.hpp"
 
 namespace {
@@ -162,7 +163,16 @@ TEST_SUITE("hardening") {
         CHECK(WEXITSTATUS(status) == 0);
       }
     }
-    CHECK(files >= 13);
+    // The whole tool on the kept training inputs: train, then predict and evaluate (the rules
+    // are in fuzz/train_input.hpp).
+    for (const char* kind : {"corpus", "regressions"}) {
+      for (const auto& entry : fs::directory_iterator(fs::path(NNLIFT_FUZZ_DIR) / kind / "train")) {
+        INFO(entry.path().string());
+        ++files;
+        CHECK(fuzz::train_on_bytes(test::read_text(entry.path().string())) == "");
+      }
+    }
+    CHECK(files >= 16);
     const Outcome o = run({"train", "--%canonical_option%", "x"});
     CHECK(o.code == 2);
     CHECK(contains(o.err, "cannot report on"));

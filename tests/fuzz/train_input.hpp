@@ -1,0 +1,144 @@
+// The whole tool as the training fuzzer drives it: the first byte chooses the options, the rest
+// is a CSV file that `nnlift train` reads, encodes and trains on; a model it writes must then
+// predict and evaluate on the same file. Shared by the harness and the test that replays kept
+// inputs. Returns an empty string when every rule held, else what broke:
+//   - train exits 0 or 1 (never 2: the flags are valid; never 3: no --strict), and an exit 1
+//     says "error:";
+//   - a written model predicts on the file it was trained on (exit 0, one finite number or a
+//     class name per row) and evaluates on it (exit 0, or exit 1 with an error, as for a row
+//     whose target is missing: training left it out);
+//   - a failed training leaves no model file.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "cli/commands.hpp"
+
+namespace fuzz {
+
+/// The training flags chosen by one byte: hidden units, score, activation and start, refinement
+/// and the validation share.
+inline std::vector<std::string> train_flags(std::uint8_t choice) {
+  static const char* const hidden[] = {"1", "2", "3", "5"};
+  static const char* const score[] = {"adaptive", "gaussian", "rankgauss", "gmm"};
+  std::vector<std::string> flags = {"--hidden",
+                                    hidden[choice & 3u],
+                                    "--score",
+                                    score[(choice >> 2) & 3u],
+                                    "--missing",
+                                    "mean",
+                                    "--threads",
+                                    "1",
+                                    "--quiet"};
+  switch ((choice >> 4) & 3u) {
+    case 1:
+      flags.insert(flags.end(), {"--activation", "tanh"});
+      break;
+    case 2:
+      flags.insert(flags.end(), {"--activation", "softplus"});
+      break;
+    case 3:
+      flags.insert(flags.end(), {"--init", "random"});
+      break;
+    default:
+      break;
+  }
+  if ((choice >> 6) & 1u || ((choice >> 4) & 3u) == 3u) {
+    flags.insert(flags.end(), {"--refine", "lbfgs", "--refine-max-iterations", "30"});
+  }
+  if ((choice >> 7) & 1u) {
+    flags.insert(flags.end(), {"--validation", "0.3"});
+  }
+  return flags;
+}
+
+namespace detail {
+
+inline bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+// Every prediction row (after the header) holds one field: a finite number, or a class name.
+inline bool predictions_ok(const std::string& path, bool classes) {
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line)) {
+    return false;
+  }
+  while (std::getline(in, line)) {
+    if (classes) {
+      continue;
+    }
+    char* end = nullptr;
+    const double v = std::strtod(line.c_str(), &end);
+    if (end == line.c_str() || !std::isfinite(v)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace detail
+
+/// Trains on `bytes` (after its first byte, which chooses the flags) and checks the rules above.
+inline std::string check_training(const std::string& bytes,
+                                  const std::string& data,
+                                  const std::string& model,
+                                  const std::string& out) {
+  {
+    std::ofstream f(data, std::ios::binary);
+    f << bytes.substr(1);
+  }
+  std::remove(model.c_str());
+  std::vector<std::string> args = {"train", "--data", data, "--model", model};
+  const std::vector<std::string> flags = train_flags(static_cast<std::uint8_t>(bytes[0]));
+  args.insert(args.end(), flags.begin(), flags.end());
+  std::ostringstream o, e;
+  const int code = nnlift::cli::run(args, o, e);
+  if (code != 0) {
+    if (code != 1) {
+      return "train exited " + std::to_string(code) + ": " + e.str();
+    }
+    if (e.str().find("error:") == std::string::npos) {
+      return "train exited 1 without an error: " + e.str();
+    }
+    return detail::exists(model) ? "a failed training left a model file" : "";
+  }
+  std::ostringstream po, pe;
+  if (nnlift::cli::run({"predict", "--data", data, "--model", model, "--out", out}, po, pe) != 0) {
+    return "predict on the training file failed: " + pe.str();
+  }
+  std::ifstream m(model);
+  const std::string text((std::istreambuf_iterator<char>(m)), std::istreambuf_iterator<char>());
+  if (!detail::predictions_ok(out, text.find("\"classes\"") != std::string::npos)) {
+    return "predict wrote a row that is not a finite number";
+  }
+  std::ostringstream eo, ee;
+  const int evaluated = nnlift::cli::run({"evaluate", "--data", data, "--model", model}, eo, ee);
+  if (evaluated != 0 && (evaluated != 1 || ee.str().find("error:") == std::string::npos)) {
+    return "evaluate on the training file exited " + std::to_string(evaluated) + ": " + ee.str();
+  }
+  return {};
+}
+
+/// check_training in files of this process under /tmp, removed afterwards.
+inline std::string train_on_bytes(const std::string& bytes) {
+  if (bytes.empty()) {
+    return {};
+  }
+  const std::string base = "/tmp/nnlift-fuzz-train-" + std::to_string(::getpid());
+  const std::string data = base + ".csv", model = base + ".json", out = base + "-p.csv";
+  std::string broken = check_training(bytes, data, model, out);
+  for (const std::string& path : {data, model, out}) {
+    std::remove(path.c_str());
+  }
+  return broken;
+}
+
+}  // namespace fuzz
