@@ -2,6 +2,7 @@
 // its fix. The rule: a clear one-line error naming the file, a non-zero exit, no partial output,
 // and nothing else on disk changes.
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -540,6 +541,27 @@ TEST_SUITE("hardening") {
         nnlift::train(data, o),
         doctest::Contains("overflows (values too large to square in column(s) huge)"),
         nnlift::DataError);
+    // From the command line the message names the file too (it named only the column).
+    test::TempDir dir;
+    {
+      std::ofstream f(dir.file("huge.csv"));
+      f << "a,huge,y\n";
+      for (Eigen::Index i = 0; i < 50; ++i) {
+        f << data.X(i, 0) << "," << data.X(i, 1) << "," << data.y(i) << "\n";
+      }
+    }
+    const Outcome cli = run({"train",
+                             "--data",
+                             dir.file("huge.csv"),
+                             "--hidden",
+                             "1",
+                             "--model",
+                             dir.file("m.json"),
+                             "-q"});
+    CHECK(cli.code == 1);
+    CHECK(contains(cli.err, "error: " + dir.file("huge.csv") + ": the input covariance overflows"));
+    CHECK(std::count(cli.err.begin(), cli.err.end(), '\n') == 1);
+    CHECK_FALSE(std::filesystem::exists(dir.file("m.json")));
   }
 
   TEST_CASE("hardening 15: endless streams and FIFOs are refused, not read") {
@@ -699,8 +721,9 @@ TEST_SUITE("hardening") {
         {"train", "--data", dir.file("wide.csv"), "--hidden", "2", "--model", dir.file("m.json")});
     INFO(o.err);
     CHECK(o.code == 1);
-    CHECK(
-        contains(o.err, "error: 199999 input columns: their d x d covariance and whitening need"));
+    CHECK(contains(o.err,
+                   "error: " + dir.file("wide.csv") +
+                       ": 199999 input columns: their d x d covariance and whitening need"));
     CHECK(!std::filesystem::exists(dir.file("m.json")));
     // The check itself: a few hundred columns pass.
     CHECK_NOTHROW(

@@ -905,6 +905,21 @@ bool is_terminal(const CommonFlags& flags, const Context& ctx) {
 }
 
 // train --stream: the rows of one .npy file read block by block in every pass.
+// A data error that training finds (the library does not know the file) names the file: `path`
+// goes in front of its message, unless the message already starts with it.
+template <class Fn>
+TrainResult naming_data_file(const std::string& path, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const DataError& e) {
+    const std::string what = e.what();
+    if (what.rfind(path, 0) == 0) {
+      throw;
+    }
+    throw DataError(path + ": " + what);
+  }
+}
+
 int train_streamed_file(const std::string& path,
                         const DataFlags& data_flags,
                         bool task_auto,
@@ -961,7 +976,8 @@ int train_streamed_file(const std::string& path,
       << format_seconds(seconds_since(t0)) << ")\n";
   o.progress = stage_progress(log, is_terminal(flags, ctx));
   const CountingSource counted(file);
-  const TrainResult r = train_streamed(counted, columns, o, ExecutionContext(flags.threads));
+  const TrainResult r = naming_data_file(
+      path, [&] { return train_streamed(counted, columns, o, ExecutionContext(flags.threads)); });
   return finish_train(r, o, model_path, strict, 0, log, ctx, [&] {
     const double rows = static_cast<double>(counted.rows_read());
     log << "  rows read: " << counted.rows_read() << " = " << std::setprecision(3)
@@ -1173,7 +1189,8 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
     };
   }
   o.inputs.one_hot_groups = encoding.one_hot_groups();
-  TrainResult r = train(data, o, ExecutionContext(reducer, flags.threads));
+  TrainResult r = naming_data_file(
+      data_flags.path, [&] { return train(data, o, ExecutionContext(reducer, flags.threads)); });
   r.network.encoding = std::move(encoding);
   for (const double code : class_names.empty() ? std::vector<double>{} : r.network.classes) {
     // The names of the classes left in training, by their codes.
