@@ -89,6 +89,17 @@ Vector row_losses(OutputLink link, const Matrix& F, const Eigen::Ref<const Matri
   return link == OutputLink::Softmax ? softmax_losses(F, T, E) : logistic_losses(F, T, E);
 }
 
+// Targets Tb: c columns, and c more when the outputs have a fixed part (the linear term along
+// input directions the standardiser dropped; RefineData::inputs), which is added to F here. The
+// targets proper are returned.
+Eigen::Ref<const Matrix> add_fixed_outputs(Matrix& F, const Eigen::Ref<const Matrix>& Tb) {
+  const Index c = F.cols();
+  if (Tb.cols() > c) {
+    F += Tb.rightCols(c);
+  }
+  return Tb.leftCols(c);
+}
+
 using ConstRowRef = Eigen::Ref<const Eigen::RowVectorXd, 0, Eigen::InnerStride<>>;
 // Whether outputs f classify target row t correctly (classes; regression: never counted).
 bool classified(OutputLink link, const ConstRowRef& f, const ConstRowRef& t) {
@@ -104,8 +115,9 @@ bool classified(OutputLink link, const ConstRowRef& f, const ConstRowRef& t) {
   return predicted == cls;
 }
 
-// The curve point of theta on rows X, targets T, against the start theta0: the row losses in
-// original units (the refinement's row loss times `scale`), summed.
+// The curve point of theta on rows X, targets T, against the start theta0 (its targets T0: the
+// same rows, with its own fixed outputs): the row losses in original units (the refinement's row
+// loss times `scale`), summed.
 CurvePoint curve_point(const Layout& L,
                        const Vector& theta,
                        const Vector& theta0,
@@ -114,17 +126,20 @@ CurvePoint curve_point(const Layout& L,
                        Activation act,
                        OutputLink link,
                        double scale,
-                       const ExecutionContext& context) {
+                       const ExecutionContext& context,
+                       const Matrix* T0 = nullptr) {
   const Matrix A = input_weights(L, theta), A0 = input_weights(L, theta0);
   const Matrix s = context.sum(X.rows(), 4, 1, [&](Index b, Index cnt) {
     const auto Xb = X.middleRows(b, cnt);
-    const auto Tb = T.middleRows(b, cnt);
     Matrix H, dH;
-    const Matrix F = forward(L, theta, A, Xb, act, H, dH);
-    const Matrix F0 = forward(L, theta0, A0, Xb, act, H, dH);
+    Matrix F = forward(L, theta, A, Xb, act, H, dH);
+    Matrix F0 = forward(L, theta0, A0, Xb, act, H, dH);
+    const Eigen::Ref<const Matrix> Tb = add_fixed_outputs(F, T.middleRows(b, cnt));
+    const Eigen::Ref<const Matrix> T0b =
+        add_fixed_outputs(F0, (T0 != nullptr ? *T0 : T).middleRows(b, cnt));
     Matrix E;
     const Vector losses = row_losses(link, F, Tb, E);
-    const Vector start_losses = row_losses(link, F0, Tb, E);
+    const Vector start_losses = row_losses(link, F0, T0b, E);
     Matrix out = Matrix::Zero(4, 1);
     for (Index i = 0; i < cnt; ++i) {
       const double loss = scale * losses(i);
@@ -151,8 +166,9 @@ Gain paired_gain(const Layout& L,
                  const Matrix& T,
                  Activation act,
                  OutputLink link,
-                 const ExecutionContext& context) {
-  const CurvePoint p = curve_point(L, theta_b, theta_a, X, T, act, link, 1.0, context);
+                 const ExecutionContext& context,
+                 const Matrix* T_a = nullptr) {
+  const CurvePoint p = curve_point(L, theta_b, theta_a, X, T, act, link, 1.0, context, T_a);
   const auto rows = static_cast<double>(context.global_rows(X.rows()));
   const double mean = p.gain / rows;
   const double var = std::max(0.0, p.gain2 / rows - mean * mean);
@@ -179,8 +195,8 @@ double data_loss(const Layout& L,
     for (Index s = 0; s < cnt; s += kChunkRows) {
       const Index len = std::min(kChunkRows, cnt - s);
       const auto Xb = X.middleRows(b + s, len);
-      const auto Tb = T.middleRows(b + s, len);
-      const Matrix F = forward(L, theta, A, Xb, act, H, dH);
+      Matrix F = forward(L, theta, A, Xb, act, H, dH);
+      const Eigen::Ref<const Matrix> Tb = add_fixed_outputs(F, T.middleRows(b + s, len));
       out(size, 0) += row_losses(link, F, Tb, E).sum();  // E: ∂loss/∂F per row
       if (size == 0) {
         continue;
@@ -429,7 +445,45 @@ struct Problem {
   double shift = 0, spread = 1;
   Matrix T, Tv;
   Vector theta;
+  Matrix fixed_C;  // the linear term's part held fixed (outputs × d), or empty
 };
+
+// The part of net's linear term along the input directions the standardiser dropped,
+// C − C W⁺ W (outputs × d): empty where none were dropped, there is no linear term, or that
+// part's output variance on the training rows (from their covariance Σ) is at most
+// kNegligibleFixedVariance of the whole term's for every output, as along an exactly collinear
+// direction (a constant column, a one-hot group's sum), where it is rounding.
+constexpr double kNegligibleFixedVariance = 1e-12;
+Matrix fixed_linear_part(const TwoLayerNetwork& net, const Standardizer& st) {
+  const Index d = st.W.cols();
+  if (net.C.size() == 0 || st.W.rows() == d || st.covariance.rows() != d) {
+    return {};
+  }
+  Matrix part = net.C - (net.C * st.W_inverse) * st.W;
+  const Vector fixed = (part * st.covariance).cwiseProduct(part).rowwise().sum();
+  const Vector whole = (net.C * st.covariance).cwiseProduct(net.C).rowwise().sum();
+  for (Index j = 0; j < fixed.size(); ++j) {
+    if (fixed(j) > kNegligibleFixedVariance * whole(j)) {
+      return part;
+    }
+  }
+  return {};
+}
+
+// Targets T with, beside them, the outputs (X − μ) Fᵀ / spread of the fixed linear part F.
+Matrix with_fixed_outputs(
+    const Matrix& T, const Matrix& X, const Matrix& fixed, const Standardizer& st, double spread) {
+  const char* const who = "refine";
+  if (X.rows() != T.rows() || X.cols() != fixed.cols()) {
+    fail(std::string(who) + ": the original inputs are " + std::to_string(X.rows()) + "x" +
+         std::to_string(X.cols()) + "; expected " + std::to_string(T.rows()) + "x" +
+         std::to_string(fixed.cols()));
+  }
+  Matrix out(T.rows(), 2 * T.cols());
+  out.leftCols(T.cols()) = T;
+  out.rightCols(T.cols()) = ((X.rowwise() - st.mean.transpose()) * fixed.transpose()) / spread;
+  return out;
+}
 
 Problem prepare(const char* who,
                 const RefineData& data,
@@ -460,6 +514,18 @@ Problem prepare(const char* who,
   }
   p.L = layout_of(net, data.Xs.cols());
   p.theta = pack(net, st, p.L, p.shift, p.spread);
+  if (data.inputs != nullptr) {
+    p.fixed_C = fixed_linear_part(net, st);
+  }
+  if (p.fixed_C.size() > 0) {
+    p.T = with_fixed_outputs(p.T, *data.inputs, p.fixed_C, st, p.spread);
+    if (data.Xv != nullptr) {
+      if (data.valid_inputs == nullptr) {
+        fail(std::string(who) + ": validation rows without their original inputs");
+      }
+      p.Tv = with_fixed_outputs(p.Tv, *data.valid_inputs, p.fixed_C, st, p.spread);
+    }
+  }
   return p;
 }
 
@@ -473,6 +539,9 @@ void unpack(const Problem& p, const Vector& best, const Standardizer& st, TwoLay
   net.b2 = (best.segment(L.b2(), L.c) * p.spread).array() + p.shift;
   if (L.linear) {
     net.C = Eigen::Map<const Matrix>(best.data() + L.cs(), L.c, L.r) * p.spread * st.W;
+    if (p.fixed_C.size() > 0) {
+      net.C += p.fixed_C;
+    }
     net.b2 -= net.C * st.mean;
   }
 }
@@ -508,14 +577,22 @@ bool beats_on_validation(const TwoLayerNetwork& a,
   if (La.size() != Lb.size() || La.linear != Lb.linear) {
     fail("beats_on_validation: the two networks have different shapes");
   }
+  // Each network's targets with its own fixed outputs (RefineData::inputs), if any.
+  const auto targets_of = [&](const TwoLayerNetwork& net) {
+    const Matrix fixed = data.valid_inputs != nullptr ? fixed_linear_part(net, st) : Matrix();
+    return fixed.size() > 0 ? with_fixed_outputs(*data.Tv, *data.valid_inputs, fixed, st, 1.0)
+                            : *data.Tv;
+  };
+  const Matrix Ta = targets_of(a), Tb = targets_of(b);
   const Gain gain = paired_gain(La,
                                 pack(a, st, La, 0.0, 1.0),
                                 pack(b, st, Lb, 0.0, 1.0),
                                 *data.Xv,
-                                *data.Tv,
+                                Tb,
                                 a.activation,
                                 a.link,
-                                *data.valid_context);
+                                *data.valid_context,
+                                &Ta);
   return gain.mean > min_improvement * gain.se;
 }
 

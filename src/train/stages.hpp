@@ -476,6 +476,14 @@ struct RefineData {
   /// > 0: the run ends at this iterate (a point that lowered the training objective; the start
   /// is iterate 0), the count that cross-validation chose (refine_curves).
   int stop_after = 0;
+  /// The fit rows' and the validation rows' original inputs, or nullptr. Where the standardiser
+  /// dropped input directions (rank r < d: collinear columns) the standardised rows cannot carry
+  /// the network's linear term along them, C − C W⁺ W, which the output layer fitted on every
+  /// column: with these rows that part is held fixed during the refinement, as a per-row offset
+  /// of the outputs, and kept in the refined network. Without them it is lost (the refinement
+  /// then starts from, and compares with, a network without it).
+  const Matrix* inputs = nullptr;
+  const Matrix* valid_inputs = nullptr;
 };
 
 /// The weight decays' strengths c that RefineOptions::weight_decay unset tries (α = c / n on n

@@ -391,6 +391,7 @@ struct HeldOut {
 // Stage "refine": `result`'s network refined (and the weak units' alternative, the lower
 // validation loss kept), then, where the moments do not vouch for every unit, from a random start.
 void refine_stage(const Matrix& Xs,
+                  const Matrix& X,
                   const detail::Labels& labels,
                   const Standardizer& st,
                   const HeldOut* validation,
@@ -409,12 +410,14 @@ void refine_stage(const Matrix& Xs,
   detail::RefineData rows_seen{Xs, targets};
   rows_seen.decay_to_start = o.init == Init::Tensor;
   rows_seen.stop_after = stop_after;
+  rows_seen.inputs = &X;  // the linear term along dropped input directions (RefineData::inputs)
   Matrix Xv, Tv;
   if (validation != nullptr) {
     Xv = standardize(st, validation->data.X, validation->context);
     Tv = detail::encode_targets(validation->data.y, labels);
     rows_seen.Xv = &Xv;
     rows_seen.Tv = &Tv;
+    rows_seen.valid_inputs = &validation->data.X;
     rows_seen.valid_context = &validation->context;
     if (validation->curves != nullptr) {
       *validation->curves = detail::refine_curves(
@@ -624,8 +627,17 @@ TrainResult run_pipeline(const Dataset& data,
   }
 
   if (o.refine.enabled) {
-    refine_stage(
-        Xs, labels, st, validation, o, ybar, context, std::move(alternative), stop_after, result);
+    refine_stage(Xs,
+                 X,
+                 labels,
+                 st,
+                 validation,
+                 o,
+                 ybar,
+                 context,
+                 std::move(alternative),
+                 stop_after,
+                 result);
     clock.lap("refine (L-BFGS)");
   }
 
