@@ -1,5 +1,5 @@
-// The whole tool as the training fuzzer drives it: the first byte chooses the options, the rest
-// is a CSV file that `nnlift train` reads, encodes and trains on; a model it writes must then
+// The whole tool as the training fuzzer drives it: the first two bytes choose the options, the
+// rest is a CSV file that `nnlift train` reads, encodes and trains on; a model it writes must then
 // predict and evaluate on the same file. Shared by the harness and the test that replays kept
 // inputs. Returns an empty string when every rule held, else what broke:
 //   - train exits 0 or 1 (never 2: the flags are valid; never 3: no --strict), and an exit 1
@@ -24,9 +24,11 @@
 
 namespace fuzz {
 
-/// The training flags chosen by one byte: hidden units, score, activation and start, refinement
-/// and the validation share.
-inline std::vector<std::string> train_flags(std::uint8_t choice) {
+/// The training flags chosen by two bytes: hidden units, score, activation and start,
+/// refinement and the validation share (`choice`); choices made automatically, the control
+/// variate, the linear term, the weak units, the encoding, the task and the eigenvalue floor
+/// (`more`).
+inline std::vector<std::string> train_flags(std::uint8_t choice, std::uint8_t more) {
   static const char* const hidden[] = {"1", "2", "3", "5"};
   static const char* const score[] = {"adaptive", "gaussian", "rankgauss", "gmm"};
   std::vector<std::string> flags = {"--hidden",
@@ -51,11 +53,40 @@ inline std::vector<std::string> train_flags(std::uint8_t choice) {
     default:
       break;
   }
-  if ((choice >> 6) & 1u || ((choice >> 4) & 3u) == 3u) {
+  const bool refine = (choice >> 6) & 1u || ((choice >> 4) & 3u) == 3u;
+  if (refine) {
     flags.insert(flags.end(), {"--refine", "lbfgs", "--refine-max-iterations", "30"});
   }
   if ((choice >> 7) & 1u) {
     flags.insert(flags.end(), {"--validation", "0.3"});
+  }
+  // Candidates chosen on the validation rows, each refined: too slow an input under ASan (a
+  // few hundred rows took 1.5 s optimised, over a minute instrumented), so not with --refine.
+  switch (refine && (more & 3u) != 3u ? 0u : more & 3u) {
+    case 1:
+      flags[1] = "auto";  // --hidden auto
+      break;
+    case 2:
+      flags[3] = "auto";  // --score auto
+      break;
+    case 3:
+      flags.insert(flags.end(), {"--residualize", "quadratic"});
+      break;
+    default:
+      break;
+  }
+  // Bits 2-7 of `more`, one flag each; the last drops near-collinear directions, along which
+  // the refinement holds the linear term fixed.
+  static const char* const one_each[][2] = {{"--linear-term", "off"},
+                                            {"--weak-units", "replace"},
+                                            {"--bias", "ratio"},
+                                            {"--categorical", "none"},
+                                            {"--task", "regression"},
+                                            {"--eigenvalue-floor", "0.01"}};
+  for (unsigned bit = 2; bit < 8; ++bit) {
+    if ((more >> bit) & 1u) {
+      flags.insert(flags.end(), {one_each[bit - 2][0], one_each[bit - 2][1]});
+    }
   }
   return flags;
 }
@@ -86,18 +117,20 @@ inline bool predictions_ok(const std::string& path, bool classes) {
 
 }  // namespace detail
 
-/// Trains on `bytes` (after its first byte, which chooses the flags) and checks the rules above.
+/// Trains on `bytes` (after its first two bytes, which choose the flags) and checks the rules
+/// above.
 inline std::string check_training(const std::string& bytes,
                                   const std::string& data,
                                   const std::string& model,
                                   const std::string& out) {
   {
     std::ofstream f(data, std::ios::binary);
-    f << bytes.substr(1);
+    f << bytes.substr(2);
   }
   std::remove(model.c_str());
   std::vector<std::string> args = {"train", "--data", data, "--model", model};
-  const std::vector<std::string> flags = train_flags(static_cast<std::uint8_t>(bytes[0]));
+  const std::vector<std::string> flags =
+      train_flags(static_cast<std::uint8_t>(bytes[0]), static_cast<std::uint8_t>(bytes[1]));
   args.insert(args.end(), flags.begin(), flags.end());
   std::ostringstream o, e;
   const int code = nnlift::cli::run(args, o, e);
@@ -129,7 +162,7 @@ inline std::string check_training(const std::string& bytes,
 
 /// check_training in files of this process under /tmp, removed afterwards.
 inline std::string train_on_bytes(const std::string& bytes) {
-  if (bytes.empty()) {
+  if (bytes.size() < 2) {
     return {};
   }
   const std::string base = "/tmp/nnlift-fuzz-train-" + std::to_string(::getpid());
