@@ -703,6 +703,31 @@ TEST_SUITE("cli") {
     CHECK(t.err.find("inputs: 1 of 2 columns heavy-tailed") != std::string::npos);
   }
 
+  TEST_CASE("cli: describe aligns its table under names longer than 16 characters") {
+    test::TempDir dir;
+    test::write_text(dir.file("t.csv"),
+                     "number_customer_service_calls,a,state,y\n1,2,x,3\n4,5,y,6\n7,8,x,10\n");
+    const Outcome o = run({"describe", "--data", dir.file("t.csv")});
+    INFO(o.out << o.err);
+    REQUIRE(o.code == 0);
+    // The role's last letter ends at the same place on every row (it ran on after long names).
+    std::istringstream lines(o.out);
+    std::string line;
+    std::getline(lines, line);  // the file's summary
+    std::vector<std::size_t> ends;
+    while (std::getline(lines, line) && ends.size() < 5) {
+      for (const std::string role : {"role", "input", "target"}) {
+        if (const std::size_t r = line.find(" " + role); r != std::string::npos) {
+          ends.push_back(r + 1 + role.size());
+          break;
+        }
+      }
+    }
+    REQUIRE(ends.size() == 5);
+    CHECK(std::count(ends.begin(), ends.end(), ends.front()) == 5);
+    CHECK(ends.front() == std::string("number_customer_service_calls").size() + 1 + 8);
+  }
+
   TEST_CASE("cli: describe and train name leptokurtic inputs, for which the mixture is tried") {
     test::TempDir dir;
     REQUIRE(run({"synth",

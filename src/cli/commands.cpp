@@ -305,8 +305,9 @@ class ColumnSummary {
   bool heavy() const { return counted() && kurtosis() > kHeavyTailKurtosis; }
   /// More than two values: the columns --score adaptive counts.
   bool counted() const { return m_present > 0 && m_third; }
-  void print(std::ostream& out, const std::string& name, const char* role, bool input) const {
-    out << std::left << std::setw(16) << name << std::right << std::setw(8) << role;
+  void print(
+      std::ostream& out, const std::string& name, int width, const char* role, bool input) const {
+    out << std::left << std::setw(width) << name << std::right << std::setw(8) << role;
     if (m_present == 0) {
       out << "  no value (all " << m_missing << " missing)\n";
       return;
@@ -410,7 +411,15 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
   out << data_flags.path << ": " << columns.back().rows() << " rows, " << shape.feature_names.size()
       << " inputs, target '" << detail::excerpt(shape.target_name) << "' (read in "
       << format_seconds(elapsed) << ")\n";
-  out << std::left << std::setw(16) << "column" << std::right << std::setw(8) << "role"
+  // The name column as wide as the longest name (at least 16, at most 40 characters), and a
+  // space before the role.
+  std::size_t longest = 15;
+  for (const std::string& name : shape.feature_names) {
+    longest = std::max(longest, detail::excerpt(name).size());
+  }
+  longest = std::max(longest, detail::excerpt(shape.target_name).size());
+  const int width = static_cast<int>(std::min<std::size_t>(longest, 39)) + 1;
+  out << std::left << std::setw(width) << "column" << std::right << std::setw(8) << "role"
       << std::setw(14) << "mean" << std::setw(14) << "sd" << std::setw(14) << "min" << std::setw(14)
       << "max" << std::setw(14) << "kurtosis"
       << "\n";
@@ -432,8 +441,8 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
       }
     }
     const std::size_t most = EncodeOptions().max_categories;
-    out << std::left << std::setw(16) << detail::excerpt(name) << std::right << std::setw(8) << role
-        << "  text: " << distinct.size() << " "
+    out << std::left << std::setw(width) << detail::excerpt(name) << std::right << std::setw(8)
+        << role << "  text: " << distinct.size() << " "
         << (distinct.size() > most && std::string(role) == "input"
                 ? "categories (more than the " + std::to_string(most) +
                       " train accepts: --drop it, or fix its values)"
@@ -453,7 +462,7 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
                  "input",
                  "categories (train --categorical auto one-hot encodes them)");
     } else {
-      columns[c].print(out, detail::excerpt(shape.feature_names[c]), "input", true);
+      columns[c].print(out, detail::excerpt(shape.feature_names[c]), width, "input", true);
       tails.columns += columns[c].counted() ? 1 : 0;
       tails.heavy += columns[c].heavy() ? 1 : 0;
       if (columns[c].counted()) {
@@ -470,7 +479,7 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
   if (!shape.target_text.empty()) {
     print_text(shape.target_name, shape.target_text, "target", "labels (train classifies them)");
   } else {
-    columns.back().print(out, detail::excerpt(shape.target_name), "target", false);
+    columns.back().print(out, detail::excerpt(shape.target_name), width, "target", false);
   }
   out << "heavy-tailed inputs: " << tails.heavy << " of the " << tails.columns
       << " numeric inputs with more than two values (excess kurtosis above " << tails.threshold
