@@ -889,10 +889,10 @@ int finish_train(const TrainResult& r,
             << model_path << " not written)\n";
     return kNumericalError;
   }
-  log << "  wrote " << model_path << "\n";
   if (r.status != Status::Success) {
     log << "nnlift: warning: " << detail::clamp_message(r.message) << "\n";
   }
+  log << "  wrote " << model_path << "\n";
   return kOk;
 }
 
