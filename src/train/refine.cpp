@@ -470,10 +470,14 @@ Matrix fixed_linear_part(const TwoLayerNetwork& net, const Standardizer& st) {
   return {};
 }
 
-// Targets T with, beside them, the outputs (X − μ) Fᵀ / spread of the fixed linear part F.
-Matrix with_fixed_outputs(
-    const Matrix& T, const Matrix& X, const Matrix& fixed, const Standardizer& st, double spread) {
-  const char* const who = "refine";
+// Targets T with, beside them, the outputs (X − μ) Fᵀ / spread of the fixed linear part F (no
+// centred copy of X: X Fᵀ less μᵀ Fᵀ).
+Matrix with_fixed_outputs(const char* who,
+                          const Matrix& T,
+                          const Matrix& X,
+                          const Matrix& fixed,
+                          const Standardizer& st,
+                          double spread) {
   if (X.rows() != T.rows() || X.cols() != fixed.cols()) {
     fail(std::string(who) + ": the original inputs are " + std::to_string(X.rows()) + "x" +
          std::to_string(X.cols()) + "; expected " + std::to_string(T.rows()) + "x" +
@@ -481,7 +485,9 @@ Matrix with_fixed_outputs(
   }
   Matrix out(T.rows(), 2 * T.cols());
   out.leftCols(T.cols()) = T;
-  out.rightCols(T.cols()) = ((X.rowwise() - st.mean.transpose()) * fixed.transpose()) / spread;
+  out.rightCols(T.cols()).noalias() = X * fixed.transpose();
+  out.rightCols(T.cols()).rowwise() -= (fixed * st.mean).transpose();
+  out.rightCols(T.cols()) /= spread;
   return out;
 }
 
@@ -518,12 +524,12 @@ Problem prepare(const char* who,
     p.fixed_C = fixed_linear_part(net, st);
   }
   if (p.fixed_C.size() > 0) {
-    p.T = with_fixed_outputs(p.T, *data.inputs, p.fixed_C, st, p.spread);
+    p.T = with_fixed_outputs(who, p.T, *data.inputs, p.fixed_C, st, p.spread);
     if (data.Xv != nullptr) {
       if (data.valid_inputs == nullptr) {
         fail(std::string(who) + ": validation rows without their original inputs");
       }
-      p.Tv = with_fixed_outputs(p.Tv, *data.valid_inputs, p.fixed_C, st, p.spread);
+      p.Tv = with_fixed_outputs(who, p.Tv, *data.valid_inputs, p.fixed_C, st, p.spread);
     }
   }
   return p;
@@ -580,8 +586,10 @@ bool beats_on_validation(const TwoLayerNetwork& a,
   // Each network's targets with its own fixed outputs (RefineData::inputs), if any.
   const auto targets_of = [&](const TwoLayerNetwork& net) {
     const Matrix fixed = data.valid_inputs != nullptr ? fixed_linear_part(net, st) : Matrix();
-    return fixed.size() > 0 ? with_fixed_outputs(*data.Tv, *data.valid_inputs, fixed, st, 1.0)
-                            : *data.Tv;
+    return fixed.size() > 0
+               ? with_fixed_outputs(
+                     "beats_on_validation", *data.Tv, *data.valid_inputs, fixed, st, 1.0)
+               : *data.Tv;
   };
   const Matrix Ta = targets_of(a), Tb = targets_of(b);
   const Gain gain = paired_gain(La,
