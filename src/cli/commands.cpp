@@ -66,7 +66,7 @@ const char* const kOverview =
     "Run 'nnlift COMMAND --help' for a command's options and their defaults.\n"
     "Global options: --help, --version.\n"
     "Exit codes: 0 success, 1 runtime error (file, data), 2 usage error, 3 numerical failure\n"
-    "with --strict.\n";
+    "(no network could be fitted; with --strict, any stage that did not converge).\n";
 
 std::string format_seconds(double s) {
   std::ostringstream o;
