@@ -411,12 +411,6 @@ class RowParser {
     if (r.ec != std::errc()) {
       return not_a_number(c, "is not a number: '" + field_text(start, end) + "'", error);
     }
-    if (!std::isfinite(value)) {
-      error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] + "') is " +
-                      (std::isnan(value) ? "NaN" : "infinite") +
-                      "; only finite numbers are accepted";
-      return false;
-    }
     p = r.ptr;
     while (p < end && is_space(*p)) {
       ++p;
@@ -429,6 +423,17 @@ class RowParser {
       while (p < end && is_space(*p)) {
         ++p;
       }
+    }
+    if (!std::isfinite(value)) {
+      if (p != end && *p != ',') {
+        // A word that begins like inf or nan ("Infiniti", "Information Economics"): text, not
+        // an infinite number (from_chars stops after "Inf").
+        return not_a_number(c, "is not a number: '" + field_text(start, end) + "'", error);
+      }
+      error.message = "field " + std::to_string(c + 1) + " ('" + m_names[c] + "') is " +
+                      (std::isnan(value) ? "NaN" : "infinite") +
+                      "; only finite numbers are accepted";
+      return false;
     }
     const int dest = m_dest[c];
     values[dest == kTarget ? m_width - 1 : dest] = value;

@@ -123,6 +123,22 @@ TEST_SUITE("csv") {
         file("nan.csv", "a,b\n1,nan\n"), none, {"nan.csv:2:3:", "'nan' (a missing value"});
     expect_error<nnlift::IoError>(
         file("inf.csv", "a,b\n-inf,1\n"), none, {"inf.csv:2:1:", "infinite"});
+    // A word that begins like inf or nan is not a number, not an infinite one (MASS's Cars93
+    // has the manufacturer Infiniti; AER's Journals the title Information Economics and Policy).
+    expect_error<nnlift::IoError>(file("infiniti.csv", "a,b\n1,Infiniti\n"),
+                                  none,
+                                  {"infiniti.csv:2:3:", "not a number: 'Infiniti'"});
+    expect_error<nnlift::IoError>(file("nancy.csv", "a,b\n\"NaNcy\",1\n"),
+                                  none,
+                                  {"nancy.csv:2:1:", "not a number: '\"NaNcy\"'"});
+    {
+      CsvOptions text;
+      text.detect_text_columns = true;
+      const nnlift::Dataset d = read_csv(
+          file("makes.csv", "make,y\nAcura,1\nInfiniti,2\nInformation Economics,3\n"), text);
+      REQUIRE(d.text.size() == 1);
+      CHECK(d.text[0] == std::vector<std::string>{"Acura", "Infiniti", "Information Economics"});
+    }
     expect_error<nnlift::IoError>(file("huge.csv", "a,b\n1,-1e999\n"),
                                   none,
                                   {"huge.csv:2:3:", "out of the range of double: '-1e999'"});
