@@ -325,10 +325,30 @@ Standardizer detail::standardizer_from_moments(const Vector& mean,
     throw DataError("the input covariance is singular (constant columns: " +
                     names_of(s.constant_columns) + "); leave them out of the inputs");
   }
-  const Matrix corr = inv_sd.asDiagonal() * cov * inv_sd.asDiagonal();
-  const Eigen::SelfAdjointEigenSolver<Matrix> eig(corr);
-  const Vector& values = eig.eigenvalues();  // ascending
-  const Matrix& U = eig.eigenvectors();
+  // The correlation matrix's eigenpairs, ascending. A constant column's row and column are zero:
+  // its eigenvector is its unit vector, eigenvalue 0, and the solver runs on the others only (a
+  // 518-row file of 1,618 columns, 813 of them constant, spent 2.9 s of each fit here).
+  Vector values = Vector::Zero(d);
+  Matrix U = Matrix::Zero(d, d);
+  {
+    std::vector<Index> varying;
+    Index constants = 0;
+    for (Index j = 0; j < d; ++j) {
+      if (inv_sd(j) != 0) {
+        varying.push_back(j);
+      } else {
+        U(j, constants++) = 1.0;
+      }
+    }
+    const auto m = static_cast<Index>(varying.size());
+    if (m > 0) {
+      const Vector inv_sd_m = inv_sd(varying);
+      const Matrix corr = inv_sd_m.asDiagonal() * cov(varying, varying) * inv_sd_m.asDiagonal();
+      const Eigen::SelfAdjointEigenSolver<Matrix> eig(corr);
+      values.tail(m) = eig.eigenvalues();
+      U(varying, Eigen::seqN(d - m, m)) = eig.eigenvectors();
+    }
+  }
   const double top = values.maxCoeff();
   if (!(top > 0)) {
     throw DataError("every input column is constant (" + names_of(s.constant_columns) +

@@ -542,6 +542,44 @@ TEST_SUITE("labels") {
                          std::invalid_argument);
   }
 
+  TEST_CASE("labels: constant columns leave the eigenproblem; the whitening is the others'") {
+    // Columns 1 and 4 constant, column 5 collinear with 0 and 2: the standardiser's eigenproblem
+    // runs on the five varying columns only, and its map is the one fitted without the constant
+    // columns, with zero weights on them.
+    nnlift::detail::Rng rng(12);
+    const Index n = 500;
+    Matrix X(n, 7);
+    X.col(0) = rng.normal_vector(n);
+    X.col(1).setConstant(2.5);
+    X.col(2) = rng.normal_vector(n);
+    X.col(3) = rng.normal_vector(n) + 0.5 * X.col(0);
+    X.col(4).setConstant(-1.0);
+    X.col(5) = X.col(0) - 2.0 * X.col(2);
+    X.col(6) = rng.normal_vector(n);
+    const std::vector<Index> varying = {0, 2, 3, 5, 6};
+    const nnlift::ExecutionContext context(1);
+    const nnlift::Standardizer all = nnlift::fit_standardizer(X, {}, context);
+    const Matrix Xv = X(Eigen::all, varying);
+    const nnlift::Standardizer some = nnlift::fit_standardizer(Xv, {}, context);
+    CHECK(all.constant_columns == std::vector<Index>{1, 4});
+    CHECK(all.rank() == 4);
+    CHECK(some.rank() == 4);
+    CHECK(all.W.col(1).isZero(0));
+    CHECK(all.W.col(4).isZero(0));
+    CHECK((all.W(Eigen::all, varying) - some.W).cwiseAbs().maxCoeff() < 1e-10);
+    // The collinear columns named are the same (in each one's numbering).
+    std::vector<Index> named;
+    for (const Index j : some.collinear_columns) {
+      named.push_back(varying[static_cast<std::size_t>(j)]);
+    }
+    CHECK(all.collinear_columns == named);
+    CHECK(named == std::vector<Index>{0, 2, 5});
+    // Whitened: the covariance of W (x - mu) is the identity.
+    const Matrix Z = nnlift::standardize(all, X, context);
+    const Matrix C = (Z.transpose() * Z) / static_cast<double>(n);  // the mean of the squares
+    CHECK((C - Matrix::Identity(4, 4)).cwiseAbs().maxCoeff() < 1e-8);
+  }
+
   TEST_CASE("labels: dates, percentages and text targets are detected as text by read_csv") {
     test::TempDir dir;
     test::write_text(dir.file("d.csv"),
