@@ -251,6 +251,42 @@ TEST_SUITE("realdata") {
     CHECK(r.output_ridge >= 0.3);
   }
 
+  TEST_CASE("realdata: a logistic output layer on many columns reaches its optimum") {
+    // 300 inputs: the fit takes L-BFGS steps instead of Newton's (kNewtonLogisticColumns). At the
+    // returned linear model f = C x + b2 the penalised objective's gradient vanishes: for the
+    // column-standardised inputs z_j, mean((sigma(f) - y) z_j) + lambda w_j = 0 with w_j = C_j sd_j
+    // (mean(z_j^2) = 1), and mean(sigma(f) - y) = 0 for the intercept.
+    nnlift::detail::Rng rng(23);
+    const Index d = 300, n = 400;
+    nnlift::Dataset data = normal_inputs(rng, n, d);
+    const Vector a = rng.normal_vector(d) / std::sqrt(static_cast<double>(d));
+    data.y.resize(n);
+    for (Index i = 0; i < n; ++i) {
+      data.y(i) = rng.uniform() < 1.0 / (1.0 + std::exp(-2.0 * data.X.row(i).dot(a))) ? 1.0 : 0.0;
+    }
+    nnlift::TrainOptions o;
+    o.hidden = 1;
+    o.labels.task = nnlift::Task::Classification;
+    o.output.ridge = 0.05;
+    o.output.hidden_units = false;
+    const nnlift::TwoLayerNetwork net = nnlift::train(data, o).network;
+    REQUIRE(net.C.cols() == d);
+    const Vector mean = data.X.colwise().mean();
+    const Vector sd =
+        ((data.X.rowwise() - mean.transpose()).colwise().squaredNorm() / static_cast<double>(n))
+            .cwiseSqrt();
+    const Vector f = data.X * net.C.row(0).transpose() + Vector::Constant(n, net.b2(0));
+    const Vector residual = (1.0 / (1.0 + (-f.array()).exp())).matrix() - data.y;  // sigma(f) - y
+    const Matrix Z = (data.X.rowwise() - mean.transpose()) * sd.cwiseInverse().asDiagonal();
+    const Vector w = net.C.row(0).transpose().cwiseProduct(sd);
+    const Vector grad = Z.transpose() * residual / static_cast<double>(n) + 0.05 * w;
+    INFO("largest gradient entry " << grad.cwiseAbs().maxCoeff() << ", intercept "
+                                   << residual.mean());
+    CHECK(grad.cwiseAbs().maxCoeff() < 1e-6);
+    CHECK(std::abs(residual.mean()) < 1e-6);
+    CHECK(w.norm() > 0.1);  // a fit, not the zero model
+  }
+
   TEST_CASE("realdata: fits with other units share the linear model's cross-validated scores") {
     // The linear model alone does not see the units, so its scores, taken in one fit, give a
     // second fit with other units exactly what it would compute itself.
