@@ -925,7 +925,9 @@ TrainResult naming_data_file(const std::string& path, Fn&& fn) {
     if (what.rfind(path, 0) == 0) {
       throw;
     }
-    throw DataError(path + ": " + what);
+    // "train: 1 rows are too few ..." reads "FILE: 1 rows are too few ...".
+    const std::string prefix = "train: ";
+    throw DataError(path + ": " + (what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what));
   }
 }
 
