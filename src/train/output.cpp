@@ -459,6 +459,19 @@ RidgeChoice ridge_from_normal(const NormalEquations& ne,
 
 // L2-penalised logistic regression of 0/1 labels on the design by Newton's method. Returns
 // [weights; intercept].
+// The L-BFGS settings of the classes' convex fits. A line search that gives up on such a problem
+// stops at its numerical optimum: the point it holds is the answer. Stop when the loss has moved
+// less than 1e-10 (relative) over 5 iterations: far below what the data's noise makes of it
+// (`loose`: the cross-validation fits, which only rank the penalties, stop at 1e-7).
+LBFGSpp::LBFGSParam<double> class_fit_param(bool loose) {
+  LBFGSpp::LBFGSParam<double> param = tight_lbfgs(loose ? 100 : 500);
+  param.delta = loose ? 1e-7 : 1e-10;
+  if (loose) {
+    param.epsilon = param.epsilon_rel = 1e-5;
+  }
+  return param;
+}
+
 // Above this many design columns the logistic fit takes L-BFGS steps (n p per pass) instead of
 // Newton's (n p² for the Hessian and p³ for its factor): kernlab's ticdata (9,822 rows, 569
 // columns) spent 52 s of a 54 s training in Newton fits of the output layer.
@@ -490,12 +503,7 @@ Vector fit_logistic_lbfgs(const Design& D,
     grad = sum.col(0).head(p) / count + penalty.cwiseProduct(beta);
     return sum(p, 0) / count + 0.5 * beta.dot(penalty.cwiseProduct(beta));
   };
-  LBFGSpp::LBFGSParam<double> param = tight_lbfgs(loose ? 100 : 500);
-  param.delta = loose ? 1e-7 : 1e-10;
-  if (loose) {
-    param.epsilon = param.epsilon_rel = 1e-5;
-  }
-  return run_lbfgs(objective, start, param).x;
+  return run_lbfgs(objective, start, class_fit_param(loose)).x;
 }
 
 Vector fit_logistic(const Design& D,
@@ -578,17 +586,7 @@ Vector fit_softmax(const Design& D,
     G += W * penalty.asDiagonal();
     return sum(c * p, 0) / count + 0.5 * (W * penalty.cwiseSqrt().asDiagonal()).squaredNorm();
   };
-  // A line search that gives up on this convex problem stops at its numerical optimum: the
-  // point it holds is the answer.
-  // Stop when the loss has moved less than 1e-10 (relative) over 5 iterations: far below what
-  // the data's noise makes of it (the cross-validation fits, which only rank the penalties,
-  // stop at 1e-7).
-  LBFGSpp::LBFGSParam<double> param = tight_lbfgs(loose ? 100 : 500);
-  param.delta = loose ? 1e-7 : 1e-10;
-  if (loose) {
-    param.epsilon = param.epsilon_rel = 1e-5;
-  }
-  return run_lbfgs(objective, start, param).x;
+  return run_lbfgs(objective, start, class_fit_param(loose)).x;
 }
 
 // The mean log-loss and the share of misclassified rows of [weights; intercept] (one output) or
