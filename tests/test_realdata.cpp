@@ -500,9 +500,7 @@ TEST_SUITE("realdata") {
       CHECK(refined.validation.folds == (rows < 1000 ? 5 : 1));
       CHECK(before > 0.85);
       CHECK(after > before - 0.02);
-      if (refined.refine.start_kept) {
-        CHECK(same_weights(refined.network, plain.network));
-      }
+      CHECK_FALSE(refined.refine.start_kept);  // the refined network is what was measured
     }
   }
 
