@@ -319,7 +319,8 @@ void add_refine_flags(po::options_description& desc, TrainFlags& f) {
       "all the held-out rows together; the model is then trained on all rows with those "
       "choices. The linear term alone is a candidate too (with --refine: first, without the "
       "refinement), and a network is kept only where it beats it by one standard error of the "
-      "paired held-out losses. 1: one "
+      "paired held-out losses (with --refine, where it does not: a refined network by two). "
+      "1: one "
       "held-out share (--validation). auto: 5 when --validation is auto and its share would "
       "hold fewer than 200 rows (fewer than 1,000 training rows), else 1. "
       "--refine-all-rows applies to one held-out share");

@@ -1323,6 +1323,9 @@ std::vector<Vector> fold_row_losses(const CrossValidation& cv,
 // the cross-validated number of iterates, or not at all when it did not beat the moment model.
 // With `linear_candidate`, the linear term alone is weighed against the best network too;
 // with `only_linear` as well, nothing is trained on all rows unless it wins (std::nullopt).
+// With `linear_last` (and the refinement), the linear term alone is weighed against the final
+// choice, refined or from the random start, which must beat it by kRandomStartMargin standard
+// errors (its decay and iterate were chosen on the same held-out rows); else std::nullopt.
 std::optional<Validated> cross_validate(const Dataset& data,
                                         const Dataset& mapped,
                                         const TrainOptions& o,
@@ -1331,7 +1334,8 @@ std::optional<Validated> cross_validate(const Dataset& data,
                                         const std::vector<ScoreModel>& scores,
                                         int folds,
                                         bool linear_candidate,
-                                        bool only_linear = false) {
+                                        bool only_linear = false,
+                                        bool linear_last = false) {
   const Folds parts = make_folds(data, folds, o.seed, context);
   const CrossValidation cv{
       parts,
@@ -1358,21 +1362,27 @@ std::optional<Validated> cross_validate(const Dataset& data,
       }
     }
   }
-  if (linear_candidate) {
-    // The linear term alone (its units fitted, given no output weights) on the same folds: it
-    // is kept unless the best network beats it by kLinearCandidateMargin standard errors. A
-    // failure of its own leaves the networks' choice as it was.
-    TrainOptions linear = o;
-    linear.hidden = hidden_grid.front();
-    linear.score = ScoreModel::Gaussian;
-    linear.output.hidden_units = false;
-    CrossValidation quiet = cv;
-    quiet.choosing = true;
+  // The linear term alone (its units fitted, given no output weights, unrefined) on the same
+  // folds. A failure of its own leaves the networks' choice as it was.
+  TrainOptions linear = o;
+  linear.hidden = hidden_grid.front();
+  linear.score = ScoreModel::Gaussian;
+  linear.output.hidden_units = false;
+  linear.refine.enabled = false;
+  const auto linear_alone = [&] {
+    const CrossValidation quiet{parts, linear, context, {}, true};
     CandidateChoice own;
     std::optional<TrainResult> stopped;
     Pooled pooled = cross_validate_candidate(quiet, data, linear, own, stopped);
     if (std::isfinite(pooled.loss)) {
       choice.curve.push_back({linear.hidden, linear.score, pooled.loss, false});
+    }
+    return pooled;
+  };
+  if (linear_candidate) {
+    // It is kept unless the best network beats it by kLinearCandidateMargin standard errors.
+    Pooled pooled = linear_alone();
+    if (std::isfinite(pooled.loss)) {
       if (!choice.have || !network_beats_linear(best, pooled, parts, kLinearCandidateMargin)) {
         choice.chosen = linear;
         choice.best_loss = pooled.loss;
@@ -1420,6 +1430,19 @@ std::optional<Validated> cross_validate(const Dataset& data,
         choice.chosen = candidate;
         best = std::move(pooled);
         random_won = true;
+      }
+    }
+  }
+  if (linear_last && o.refine.enabled && choice.chosen.output.hidden_units) {
+    const Pooled pooled = linear_alone();
+    if (std::isfinite(pooled.loss)) {
+      const std::vector<Vector> network = fold_row_losses(random_won ? random_cv : cv,
+                                                          inputs_of(score, data, mapped),
+                                                          choice.chosen,
+                                                          best.strength,
+                                                          best.iterate);
+      if (!beats_paired(network, pooled.row_losses, best.rows, parts, kRandomStartMargin)) {
+        return std::nullopt;
       }
     }
   }
@@ -1748,10 +1771,19 @@ TrainResult train(const Dataset& data,
         chosen =
             cross_validate(data, mapped, plain, context, hidden_grid, scores, folds, true, true);
         if (chosen) {
-          chosen->result.refine.start_kept = true;
-          chosen->result.refine.stop_reason =
-              "not run: cross-validation chose the linear term alone, which has no units to "
-              "refine";
+          // The networks unrefined did not beat the linear term alone; refined, or from the
+          // random start, they may (an interaction that the moments do not see, as the class
+          // of a Titanic passenger with their sex).
+          std::optional<Validated> refined = cross_validate(
+              data, mapped, o, context, hidden_grid, scores, folds, false, false, true);
+          if (refined) {
+            chosen = std::move(refined);
+          } else {
+            chosen->result.refine.start_kept = true;
+            chosen->result.refine.stop_reason =
+                "not run: cross-validation chose the linear term alone, which has no units to "
+                "refine (no refined network beat it by 2 standard errors either)";
+          }
         }
       }
       if (!chosen) {
