@@ -120,6 +120,45 @@ const char* to_string(Task task) noexcept { return detail::name_of(kTaskNames, t
 const char* to_string(OutputLink link) noexcept { return detail::name_of(kLinkNames, link); }
 Task parse_task(const std::string& name) { return detail::parse_name(kTaskNames, name, "task"); }
 
+namespace {
+
+// TwoLayerNetwork::input_low and input_high: both empty, or d finite values each, low <= high.
+void validate_input_range(const TwoLayerNetwork& net) {
+  const Vector& low = net.input_low;
+  const Vector& high = net.input_high;
+  if (low.size() == 0 && high.size() == 0) {
+    return;
+  }
+  const Index d = net.W1.cols();
+  if (low.size() != d || high.size() != d) {
+    throw std::invalid_argument(
+        "TwoLayerNetwork: the input range has " + std::to_string(low.size()) + " low and " +
+        std::to_string(high.size()) + " high values; expected d = " + std::to_string(d) + " each");
+  }
+  for (Index j = 0; j < d; ++j) {
+    if (!std::isfinite(low(j)) || !std::isfinite(high(j)) || !(low(j) <= high(j))) {
+      throw std::invalid_argument(
+          "TwoLayerNetwork: the input range of input " + std::to_string(j + 1) + " ('" +
+          net.inputs.at(static_cast<std::size_t>(j)) + "') must be finite with low <= high");
+    }
+  }
+}
+
+// The rows as the network's weights see them: clamped to the training range when the network
+// has one, then through the input map.
+Matrix network_inputs(const TwoLayerNetwork& net, const Eigen::Ref<const Matrix>& X) {
+  if (net.input_low.size() == 0) {
+    return net.input_map.empty() ? Matrix(X) : net.input_map.apply(X);
+  }
+  Matrix clamped = X;
+  for (Index j = 0; j < clamped.cols(); ++j) {
+    clamped.col(j) = clamped.col(j).cwiseMax(net.input_low(j)).cwiseMin(net.input_high(j));
+  }
+  return net.input_map.empty() ? clamped : net.input_map.apply(clamped);
+}
+
+}  // namespace
+
 void validate(const TwoLayerNetwork& net) {
   const Index k = net.W1.rows();
   const Index d = net.W1.cols();
@@ -148,6 +187,7 @@ void validate(const TwoLayerNetwork& net) {
     fail(std::to_string(net.inputs.size()) + " input names for d = " + std::to_string(d) +
          " columns of W1");
   }
+  validate_input_range(net);
   std::set<std::string> seen;
   for (const std::string& name : net.inputs) {
     if (!seen.insert(name).second) {
@@ -251,8 +291,9 @@ Matrix hidden_layer(const TwoLayerNetwork& net, const Matrix& X) {
                                 " columns; the model has " + std::to_string(net.num_inputs()) +
                                 " inputs");
   }
-  Matrix H = net.input_map.empty() ? Matrix(X * net.W1.transpose())
-                                   : Matrix(net.input_map.apply(X) * net.W1.transpose());
+  Matrix H = net.input_map.empty() && net.input_low.size() == 0
+                 ? Matrix(X * net.W1.transpose())
+                 : Matrix(network_inputs(net, X) * net.W1.transpose());
   H.rowwise() += net.b1.transpose();
   activate_inplace(net.activation, H);
   return H;
@@ -273,9 +314,7 @@ Matrix predict_value(const TwoLayerNetwork& net, const Matrix& X) {
         hidden_layer(net, X.middleRows(begin, count)) * net.W2.transpose();
     if (net.C.size() > 0) {
       out.middleRows(begin, count).noalias() +=
-          (net.input_map.empty() ? Matrix(X.middleRows(begin, count))
-                                 : net.input_map.apply(X.middleRows(begin, count))) *
-          net.C.transpose();
+          network_inputs(net, X.middleRows(begin, count)) * net.C.transpose();
     }
   }
   out.rowwise() += net.b2.transpose();
@@ -352,6 +391,9 @@ void save_model(const std::string& path, const TwoLayerNetwork& net) {
   }
   if (!net.input_map.empty()) {
     doc["input_map"] = {{"kind", "rankgauss"}, {"x", net.input_map.x}, {"z", net.input_map.z}};
+  }
+  if (net.input_low.size() > 0) {
+    doc["input_range"] = {{"low", to_json(net.input_low)}, {"high", to_json(net.input_high)}};
   }
   if (!net.encoding.empty()) {
     json columns = json::array();
@@ -536,6 +578,16 @@ TwoLayerNetwork load_model_document(const std::string& path) {
     }
     if (doc.contains("input_map")) {
       net.input_map = read_input_map(path, doc["input_map"]);
+    }
+    if (doc.contains("input_range")) {
+      const json& range = doc["input_range"];
+      if (!range.is_object()) {
+        bad_model(path, "'input_range' must be a JSON object");
+      }
+      net.input_low =
+          vector_at(path, require_key(path, range, "low", "input_range."), "input_range.low");
+      net.input_high =
+          vector_at(path, require_key(path, range, "high", "input_range."), "input_range.high");
     }
     if (doc.contains("encoding")) {
       net.encoding = read_encoding(path, doc["encoding"]);

@@ -298,6 +298,11 @@ TEST_SUITE("cli") {
                     "on"});
     CHECK(o.code == 0);
     CHECK(test::read_text(dir.file("random-linear.json")).find("\"linear\"") != std::string::npos);
+    // The training range is stored (and applied by predict) unless --clamp-inputs off.
+    CHECK(test::read_text(dir.file("m.json")).find("\"input_range\"") != std::string::npos);
+    o = train_with("free.json", {"--clamp-inputs", "off"});
+    CHECK(o.code == 0);
+    CHECK(test::read_text(dir.file("free.json")).find("input_range") == std::string::npos);
     // A stage that did not succeed (one HOOI sweep cannot show the subspace has settled): a
     // warning and the model written, or with --strict exit 3 and no model written, the file
     // already there left as it was (it was overwritten before the fix).

@@ -478,6 +478,9 @@ TEST_SUITE("hardening") {
     o = with({"--refine-all-rows", "yes"});
     CHECK(o.code == 2);
     CHECK(contains(o.err, "--refine-all-rows: 'yes'; expected on or off"));
+    o = with({"--clamp-inputs", "maybe"});
+    CHECK(o.code == 2);
+    CHECK(contains(o.err, "--clamp-inputs: 'maybe'; expected on or off"));
     o = with({"--refine-patience", "0"});
     CHECK(o.code == 2);
     CHECK(contains(o.err, "--refine-patience = 0; must be > 0"));

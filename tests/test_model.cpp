@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+#include <limits>
+
 #include <doctest/doctest.h>
 
 #include <nnlift/model.hpp>
@@ -79,6 +81,55 @@ TEST_SUITE("model") {
     CHECK(back.classes == net.classes);
     const Matrix p = nnlift::predict(back, Matrix::Ones(2, 3));
     CHECK(std::abs(p.row(0).sum() - 1.0) < 1e-15);
+  }
+
+  TEST_CASE("model: inputs are clamped to the stored training range, and the range round-trips") {
+    test::TempDir dir;
+    TwoLayerNetwork net = small_network();
+    net.C = (Matrix(1, 3) << 2.0, -1.0, 0.5).finished();  // the linear term extrapolates most
+    const Matrix inside = (Matrix(2, 3) << 0.5, -1, 2, 0, 0.25, -0.75).finished();
+    const Matrix beyond = (Matrix(2, 3) << 40, -1, 2, 0, -9, 75).finished();
+    const Matrix edge = (Matrix(2, 3) << 1, -1, 2, 0, -2, 3).finished();
+    const TwoLayerNetwork free = net;  // no range
+    const Matrix unclamped = nnlift::predict(free, beyond);
+    net.input_low = (Vector(3) << -1, -2, -3).finished();
+    net.input_high = (Vector(3) << 1, 2, 3).finished();
+    // Rows within the range: the same bits; beyond it: as at its edge.
+    CHECK((nnlift::predict(net, inside).array() == nnlift::predict(free, inside).array()).all());
+    CHECK((nnlift::predict(net, beyond).array() == nnlift::predict(net, edge).array()).all());
+    CHECK((nnlift::predict(net, beyond).array() != unclamped.array()).all());
+    CHECK((nnlift::hidden_layer(net, beyond).array() == nnlift::hidden_layer(net, edge).array())
+              .all());
+    nnlift::save_model(dir.file("r.json"), net);
+    CHECK(test::read_text(dir.file("r.json")).find("\"input_range\"") != std::string::npos);
+    const TwoLayerNetwork back = nnlift::load_model(dir.file("r.json"));
+    CHECK(back.input_low == net.input_low);
+    CHECK(back.input_high == net.input_high);
+    CHECK((nnlift::predict(back, beyond).array() == nnlift::predict(net, edge).array()).all());
+    // No range (older files, --clamp-inputs off): nothing written, nothing clamped.
+    nnlift::save_model(dir.file("n.json"), small_network());
+    CHECK(test::read_text(dir.file("n.json")).find("input_range") == std::string::npos);
+    CHECK(nnlift::load_model(dir.file("n.json")).input_low.size() == 0);
+    // A malformed range is refused, naming it.
+    TwoLayerNetwork bad = net;
+    bad.input_low(1) = 5;  // above its high
+    CHECK_THROWS_WITH_AS(nnlift::validate(bad),
+                         doctest::Contains("input range of input 2 ('b')"),
+                         std::invalid_argument);
+    bad = net;
+    bad.input_high.resize(2);
+    CHECK_THROWS_WITH_AS(
+        nnlift::validate(bad), doctest::Contains("2 high values"), std::invalid_argument);
+    bad = net;
+    bad.input_high(0) = std::numeric_limits<double>::infinity();
+    CHECK_THROWS_AS(nnlift::validate(bad), std::invalid_argument);
+    std::string text = test::read_text(dir.file("r.json"));
+    const std::size_t at = text.find("\"low\"");
+    REQUIRE(at != std::string::npos);
+    test::write_text(dir.file("bad.json"), text.replace(at, 5, "\"lo\""));
+    CHECK_THROWS_WITH_AS(nnlift::load_model(dir.file("bad.json")),
+                         doctest::Contains("input_range.low"),
+                         nnlift::IoError);
   }
 
   TEST_CASE("model: malformed files are refused with the key at fault") {

@@ -154,6 +154,47 @@ TEST_SUITE("realdata") {
     CHECK(r2_with > r2_without + 0.05);
   }
 
+  TEST_CASE("realdata: the trained network clamps its inputs to the training rows' range") {
+    // A heavy-tailed input (populations of counties) and y = log of it: a row 50 times beyond the
+    // training rows' largest value is predicted as at the bounds, not extrapolated by the
+    // linear term and the units' slopes (ggplot2's midwest, session 29: a county 2.4 times the
+    // largest got -53% college from the refined network; test R^2 -1.67, clamped 0.73).
+    nnlift::detail::Rng rng(31);
+    const Index n = 600;
+    nnlift::Dataset data = normal_inputs(rng, n, 3);
+    data.y.resize(n);
+    for (Index i = 0; i < n; ++i) {
+      data.X(i, 0) = std::exp(1.5 * data.X(i, 0));
+      data.y(i) = std::log(data.X(i, 0)) + 0.5 * data.X(i, 1) + 0.1 * rng.normal();
+    }
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    o.refine.enabled = true;
+    const nnlift::TrainResult r = nnlift::train(data, o);
+    // The bounds: the training range widened by its width on each side.
+    REQUIRE(r.network.input_low.size() == 3);
+    for (Index j = 0; j < 3; ++j) {
+      const double low = data.X.col(j).minCoeff(), high = data.X.col(j).maxCoeff();
+      CHECK(r.network.input_low(j) == low - (high - low));
+      CHECK(r.network.input_high(j) == high + (high - low));
+    }
+    Matrix far = Matrix::Zero(1, 3);
+    far(0, 0) = 50 * data.X.col(0).maxCoeff();
+    Matrix edge = far;
+    edge(0, 0) = r.network.input_high(0);
+    const double at_edge = nnlift::predict(r.network, edge)(0, 0);
+    CHECK(nnlift::predict(r.network, far)(0, 0) == at_edge);
+    CHECK(at_edge < 2.0 * data.y.maxCoeff());
+    // Off: no range, and the same weights (the range is taken after training).
+    o.clamp_inputs = false;
+    const nnlift::TrainResult free = nnlift::train(data, o);
+    CHECK(free.network.input_low.size() == 0);
+    CHECK(same_weights(free.network, r.network));
+    INFO("beyond the range: " << nnlift::predict(free.network, far)(0, 0) << " against " << at_edge
+                              << " at its edge");
+    CHECK(nnlift::predict(free.network, far)(0, 0) != at_edge);
+  }
+
   TEST_CASE("realdata: on linear data the model is as good as least squares") {
     // When y depends on x linearly only, the moment directions are noise; the output layer's
     // ridge (GCV, with the linear model alone among the candidates) keeps the test error at

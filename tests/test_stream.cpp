@@ -160,6 +160,13 @@ TEST_SUITE("stream") {
     INFO("min |cos| " << rec.min_cosine);
     CHECK(rec.min_cosine > 0.98);
     CHECK(streamed.network.inputs == s.truth.inputs);
+    // The inputs' range, taken in the standardising pass (no pass more), is the in-memory one.
+    REQUIRE(streamed.network.input_low.size() == 10);
+    CHECK(streamed.network.input_low == held.network.input_low);
+    CHECK(streamed.network.input_high == held.network.input_high);
+    const Vector high = s.X_train.colwise().maxCoeff().transpose();
+    const Vector low = s.X_train.colwise().minCoeff().transpose();
+    CHECK(held.network.input_high == high + (high - low));
   }
 
   TEST_CASE("stream: weak units are chosen between the tensor and M2 as in memory") {

@@ -27,9 +27,9 @@ const char* to_string(OutputLink link) noexcept;
 /// \throws std::invalid_argument for anything but "regression" or "classification".
 Task parse_task(const std::string& name);
 
-/// f(x) = W2 σ(W1 m(x) + b1) + C m(x) + b2 (m the input map, the identity by default), then the
-/// output link, with weights in the ORIGINAL input
-/// coordinates: prediction needs nothing else.
+/// f(x) = W2 σ(W1 m(x) + b1) + C m(x) + b2 (m the input map, the identity by default, of x
+/// clamped to the training range when the network has one), then the output link, with weights
+/// in the ORIGINAL input coordinates: prediction needs nothing else.
 struct TwoLayerNetwork {
   Task task = Task::Regression;
   Activation activation = Activation::Sigmoid;
@@ -52,6 +52,11 @@ struct TwoLayerNetwork {
   /// Applied to x before the network (the rank-Gauss score model); empty: none. W1 and C act on
   /// the mapped inputs.
   RankGaussMap input_map;
+  /// Bounds on each input (d each; both empty: none): inputs are clamped to [input_low,
+  /// input_high] before anything else. nnlift train sets them to the training rows' range
+  /// widened by its own width on each side (TrainOptions::clamp_inputs): the linear term and
+  /// the units' slopes, fitted where there were rows, extrapolate no further than that.
+  Vector input_low, input_high;
   std::string metadata_json = "{}";  ///< provenance and diagnostics (a JSON object), kept as is
 
   Index num_inputs() const noexcept { return W1.cols(); }

@@ -245,6 +245,15 @@ struct TrainOptions {
   Matrix directions;
   std::uint64_t seed = 0;  ///< every stage's seed is derived from it
   ProgressFn progress;     ///< optional; called from the calling thread only
+  /// The trained network clamps its inputs to the training rows' range widened by its own
+  /// width on each side (TwoLayerNetwork::input_low, input_high; one more read of the rows in
+  /// memory, none when streaming). Without it, the linear term and the units' slopes
+  /// extrapolate without end: one test county of ggplot2's midwest, Cook, with 2.4 times the
+  /// training rows' largest population, got a college share of -53% from a refined network
+  /// (collinear count columns whose large coefficients cancel on the training rows); MASS's
+  /// road gave a test R² of -8.4. Within one width of the range the network still extrapolates
+  /// (MASS's trees and Insurance need it). false: no bounds.
+  bool clamp_inputs = true;
 
   static SubspaceOptions default_subspace() {
     SubspaceOptions s;

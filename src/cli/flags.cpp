@@ -249,6 +249,12 @@ void add_output_flags(po::options_description& desc, TrainFlags& f) {
       "auto | on | off: a linear term C x beside the hidden units, fitted with the output "
       "layer and kept by the refinement (with --init random: starting at zero). auto: on, and "
       "off with --init random (plain backprop training)")(
+      "clamp-inputs",
+      with_default(&f.clamp_inputs),
+      "on | off: the model stores bounds for each input, the training rows' range widened by "
+      "its own width on each side, and predict clamps inputs to them: the linear term and the "
+      "units' slopes extrapolate that far and no further (a row far beyond the training rows, "
+      "a data error or an outlier, is predicted as at the bounds). off: no bounds")(
       "eigenvalue-floor",
       with_default(&o.inputs.eigenvalue_floor),
       "input directions whose correlation-matrix eigenvalue is below this fraction of the "
@@ -349,6 +355,7 @@ TrainOptions to_train_options(const TrainFlags& f) {
   } else {
     throw UsageError("--linear-term: '" + f.linear_term + "'; expected auto, on or off");
   }
+  o.clamp_inputs = parse_on_off("clamp-inputs", f.clamp_inputs);
   o.refine.random_start = parse_on_off("refine-random-start", f.refine_random_start);
   o.refine.all_rows = parse_on_off("refine-all-rows", f.refine_all_rows);
   o.refine.weight_decay = parse_auto_number("weight-decay", f.weight_decay);

@@ -39,6 +39,7 @@ struct TrainFlags {
   std::string refine = "none";
   std::string ridge = "auto";
   std::string linear_term = "auto";
+  std::string clamp_inputs = "on";
   std::string refine_random_start = "on";
   std::string refine_all_rows = "on";
   std::string weight_decay = "auto";

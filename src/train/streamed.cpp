@@ -10,6 +10,7 @@
 #include <nnlift/stream.hpp>
 
 #include "detail/check.hpp"
+#include "detail/column_range.hpp"
 #include "detail/moment_kernels.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
@@ -225,6 +226,7 @@ Standardizer standardise(const StreamedRows& data,
                          const TrainOptions& o,
                          const ExecutionContext& context,
                          double& ybar,
+                         detail::ColumnRange& range,
                          TrainResult& result) {
   const Index n = data.rows(), d = data.inputs();
   // Mean, covariance and the labels' mean in one pass (each thread's block and its labels).
@@ -237,6 +239,7 @@ Standardizer standardise(const StreamedRows& data,
       d,
       [&](Index b, Index c) {
         data.load(b, c, block_X, block_y);
+        range.add(block_X);  // the inputs' range, for TrainOptions::clamp_inputs
         return Eigen::Ref<const Matrix>(block_X);
       },
       context,
@@ -497,7 +500,8 @@ TrainResult train_streamed(const RowSource& source,
 
   // Standardise (§4.1).
   double ybar = 0;
-  const Standardizer st = standardise(data, columns, o, context, ybar, result);
+  detail::ColumnRange range(d);
+  const Standardizer st = standardise(data, columns, o, context, ybar, range, result);
   const Index r = st.rank();
   clock.lap("standardise");
 
@@ -577,6 +581,10 @@ TrainResult train_streamed(const RowSource& source,
     clock.lap("second-order units");
   }
   net.metadata_json = detail::metadata(o, result, rows, d, columns.target_name, ybar);
+  if (o.clamp_inputs) {
+    range.total(context.reducer(), net.input_low, net.input_high);
+    detail::widen_to_clamp_bounds(net.input_low, net.input_high);
+  }
   return result;
 }
 

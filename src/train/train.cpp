@@ -12,6 +12,7 @@
 
 #include "detail/activation_traits.hpp"
 #include "detail/check.hpp"
+#include "detail/column_range.hpp"
 #include "detail/input_map.hpp"
 #include "detail/io.hpp"
 #include "detail/mixture_json.hpp"
@@ -1738,6 +1739,10 @@ TrainResult train(const Dataset& data,
   auto finish = [&](TrainResult r, ScoreModel s) {
     if (s == ScoreModel::RankGauss && r.network.W2.size() > 0) {
       r.network.input_map = map;
+    }
+    if (o.clamp_inputs && r.network.W2.size() > 0) {
+      detail::column_range(data.X, context, r.network.input_low, r.network.input_high);
+      detail::widen_to_clamp_bounds(r.network.input_low, r.network.input_high);
     }
     r.score_used = s;
     r.input_tails = tails;
