@@ -145,7 +145,8 @@ struct RefineOptions {
   double min_improvement = 2.0;
   /// With at least 200 validation rows, a tensor start and some unit the moments do not vouch for
   /// (a weak unit, within the noise level, or an extra unit): the refinement also runs from a
-  /// seeded random start (as init = Random, with the linear term at zero), and that network is kept
+  /// seeded random start (plain backprop: init = Random without the linear term, which the network
+  /// kept gets at zero), and that network is kept
   /// when it beats the moment start's on the validation rows by 2 standard errors of the paired
   /// per-row loss difference (RefineReport::random_start). A moment start can sit in a worse basin
   /// than a random one; on fewer rows the comparison picks the random run by chance.

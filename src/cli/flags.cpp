@@ -296,7 +296,8 @@ void add_refine_flags(po::options_description& desc, TrainFlags& f) {
       "refine-random-start",
       with_default(&f.refine_random_start),
       "on | off: with 200 validation rows or more and a weak or extra unit, the refinement "
-      "also runs from a seeded random start (as --init random) and keeps that network when it "
+      "also runs from a seeded random start (as --init random: plain backprop, without the "
+      "linear term) and keeps that network when it "
       "beats the moment start's on the validation rows by 2 standard errors of the per-row "
       "difference (a moment start can sit in a worse basin). Under cross-validation (fewer "
       "than 1,000 rows), with 40 rows or more: the chosen candidate is cross-validated from "
