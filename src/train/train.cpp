@@ -1034,9 +1034,10 @@ struct Validated {
   ScoreModel score = ScoreModel::Gaussian;
   std::vector<CandidateScore> curve;
   /// Where the linear term alone was chosen: the best network it was weighed against (hidden
-  /// 0: none could be trained).
+  /// 0: none could be trained), and the linear term's held-out losses on the folds.
   Index network_hidden = 0;
   ScoreModel network_score = ScoreModel::Gaussian;
+  Pooled linear;
 };
 
 // The folds of ValidationOptions::folds that hold out some row, and the fewest rows any of them
@@ -1334,9 +1335,11 @@ std::vector<Vector> fold_row_losses(const CrossValidation& cv,
 // the cross-validated number of iterates, or not at all when it did not beat the moment model.
 // With `linear_candidate`, the linear term alone is weighed against the best network too;
 // with `only_linear` as well, nothing is trained on all rows unless it wins (std::nullopt).
-// With `linear_last` (and the refinement), the linear term alone is weighed against the final
-// choice, refined or from the random start, which must beat it by kRandomStartMargin standard
-// errors (its decay and iterate were chosen on the same held-out rows); else std::nullopt.
+// With `linear_last` (and the refinement: the linear term alone's held-out losses on the same
+// folds, Validated::linear of the linear-first call), the linear term alone is weighed against
+// the final choice, refined or from the random start, which must beat it by kRandomStartMargin
+// standard errors (its decay and iterate were chosen on the same held-out rows); else
+// std::nullopt.
 std::optional<Validated> cross_validate(const Dataset& data,
                                         const Dataset& mapped,
                                         const TrainOptions& o,
@@ -1346,7 +1349,7 @@ std::optional<Validated> cross_validate(const Dataset& data,
                                         int folds,
                                         bool linear_candidate,
                                         bool only_linear = false,
-                                        bool linear_last = false) {
+                                        const Pooled* linear_last = nullptr) {
   const Folds parts = make_folds(data, folds, o.seed, context);
   const CrossValidation cv{
       parts,
@@ -1373,34 +1376,30 @@ std::optional<Validated> cross_validate(const Dataset& data,
       }
     }
   }
-  // The linear term alone (its units fitted, given no output weights, unrefined) on the same
-  // folds. A failure of its own leaves the networks' choice as it was.
+  // The linear term alone (its units fitted, given no output weights) on the same folds. A
+  // failure of its own leaves the networks' choice as it was.
   TrainOptions linear = o;
   linear.hidden = hidden_grid.front();
   linear.score = ScoreModel::Gaussian;
   linear.output.hidden_units = false;
-  linear.refine.enabled = false;
-  const auto linear_alone = [&] {
-    const CrossValidation quiet{parts, linear, context, {}, true};
-    CandidateChoice own;
-    std::optional<TrainResult> stopped;
-    Pooled pooled = cross_validate_candidate(quiet, data, linear, own, stopped);
-    if (std::isfinite(pooled.loss)) {
-      choice.curve.push_back({linear.hidden, linear.score, pooled.loss, false});
-    }
-    return pooled;
-  };
   TrainOptions best_network = choice.chosen;
   best_network.hidden = choice.have ? best_network.hidden : 0;
+  Pooled linear_pooled;
   if (linear_candidate) {
     // It is kept unless the best network beats it by kLinearCandidateMargin standard errors.
-    Pooled pooled = linear_alone();
+    CrossValidation quiet = cv;
+    quiet.choosing = true;
+    CandidateChoice own;
+    std::optional<TrainResult> stopped;
+    linear_pooled = cross_validate_candidate(quiet, data, linear, own, stopped);
+    const Pooled& pooled = linear_pooled;
     if (std::isfinite(pooled.loss)) {
+      choice.curve.push_back({linear.hidden, linear.score, pooled.loss, false});
       if (!choice.have || !network_beats_linear(best, pooled, parts, kLinearCandidateMargin)) {
         choice.chosen = linear;
         choice.best_loss = pooled.loss;
         choice.have = true;
-        best = std::move(pooled);
+        best = pooled;
       }
     }
   }
@@ -1446,17 +1445,15 @@ std::optional<Validated> cross_validate(const Dataset& data,
       }
     }
   }
-  if (linear_last && o.refine.enabled && choice.chosen.output.hidden_units) {
-    const Pooled pooled = linear_alone();
-    if (std::isfinite(pooled.loss)) {
-      const std::vector<Vector> network = fold_row_losses(random_won ? random_cv : cv,
-                                                          inputs_of(score, data, mapped),
-                                                          choice.chosen,
-                                                          best.strength,
-                                                          best.iterate);
-      if (!beats_paired(network, pooled.row_losses, best.rows, parts, kRandomStartMargin)) {
-        return std::nullopt;
-      }
+  if (linear_last != nullptr && o.refine.enabled && choice.chosen.output.hidden_units) {
+    choice.curve.push_back({linear.hidden, linear.score, linear_last->loss, false});
+    const std::vector<Vector> network = fold_row_losses(random_won ? random_cv : cv,
+                                                        inputs_of(score, data, mapped),
+                                                        choice.chosen,
+                                                        best.strength,
+                                                        best.iterate);
+    if (!beats_paired(network, linear_last->row_losses, best.rows, parts, kRandomStartMargin)) {
+      return std::nullopt;
     }
   }
   TrainResult result = train_as_chosen(
@@ -1473,7 +1470,8 @@ std::optional<Validated> cross_validate(const Dataset& data,
                    score,
                    std::move(choice.curve),
                    choice.chosen.output.hidden_units ? 0 : best_network.hidden,
-                   best_network.score};
+                   best_network.score,
+                   std::move(linear_pooled)};
 }
 
 // One held-out share of the rows (ValidationOptions::fraction): each candidate trained on the
@@ -1809,7 +1807,7 @@ TrainResult train(const Dataset& data,
                                        folds,
                                        false,
                                        false,
-                                       true);
+                                       &chosen->linear);
             } catch (const DataError&) {
               refined.reset();
             }
