@@ -145,7 +145,7 @@ void validate_input_range(const TwoLayerNetwork& net) {
 }
 
 // The rows as the network's weights see them: clamped to the training range when the network
-// has one, then through the input map.
+// has one, then through the input map (a copy of X without either).
 Matrix network_inputs(const TwoLayerNetwork& net, const Eigen::Ref<const Matrix>& X) {
   if (net.input_low.size() == 0) {
     return net.input_map.empty() ? Matrix(X) : net.input_map.apply(X);
@@ -155,6 +155,22 @@ Matrix network_inputs(const TwoLayerNetwork& net, const Eigen::Ref<const Matrix>
     clamped.col(j) = clamped.col(j).cwiseMax(net.input_low(j)).cwiseMin(net.input_high(j));
   }
   return net.input_map.empty() ? clamped : net.input_map.apply(clamped);
+}
+
+// σ(Z W1ᵀ + 1 b1ᵀ) of rows Z as the weights see them (network_inputs).
+Matrix activations(const TwoLayerNetwork& net, const Matrix& Z) {
+  Matrix H = Z * net.W1.transpose();
+  H.rowwise() += net.b1.transpose();
+  activate_inplace(net.activation, H);
+  return H;
+}
+
+void require_inputs(const TwoLayerNetwork& net, const Matrix& X) {
+  if (X.cols() != net.num_inputs()) {
+    throw std::invalid_argument("predict: X has " + std::to_string(X.cols()) +
+                                " columns; the model has " + std::to_string(net.num_inputs()) +
+                                " inputs");
+  }
 }
 
 }  // namespace
@@ -286,35 +302,24 @@ void validate(const TwoLayerNetwork& net) {
 }
 
 Matrix hidden_layer(const TwoLayerNetwork& net, const Matrix& X) {
-  if (X.cols() != net.num_inputs()) {
-    throw std::invalid_argument("predict: X has " + std::to_string(X.cols()) +
-                                " columns; the model has " + std::to_string(net.num_inputs()) +
-                                " inputs");
-  }
-  Matrix H = net.input_map.empty() && net.input_low.size() == 0
-                 ? Matrix(X * net.W1.transpose())
-                 : Matrix(network_inputs(net, X) * net.W1.transpose());
-  H.rowwise() += net.b1.transpose();
-  activate_inplace(net.activation, H);
-  return H;
+  require_inputs(net, X);
+  return net.input_map.empty() && net.input_low.size() == 0
+             ? activations(net, X)
+             : activations(net, network_inputs(net, X));
 }
 
 Matrix predict_value(const TwoLayerNetwork& net, const Matrix& X) {
-  if (X.cols() != net.num_inputs()) {
-    throw std::invalid_argument("predict: X has " + std::to_string(X.cols()) +
-                                " columns; the model has " + std::to_string(net.num_inputs()) +
-                                " inputs");
-  }
+  require_inputs(net, X);
   // In row blocks of about 4M hidden activations (32 MB), whatever the rows and units.
   const Index block = std::max<Index>(1, (Index{1} << 22) / std::max<Index>(1, net.num_hidden()));
   Matrix out(X.rows(), net.num_outputs());
   for (Index begin = 0; begin < X.rows(); begin += block) {
     const Index count = std::min(block, X.rows() - begin);
-    out.middleRows(begin, count).noalias() =
-        hidden_layer(net, X.middleRows(begin, count)) * net.W2.transpose();
+    // The block as the weights see it, once for the units and the linear term.
+    const Matrix Z = network_inputs(net, X.middleRows(begin, count));
+    out.middleRows(begin, count).noalias() = activations(net, Z) * net.W2.transpose();
     if (net.C.size() > 0) {
-      out.middleRows(begin, count).noalias() +=
-          network_inputs(net, X.middleRows(begin, count)) * net.C.transpose();
+      out.middleRows(begin, count).noalias() += Z * net.C.transpose();
     }
   }
   out.rowwise() += net.b2.transpose();
