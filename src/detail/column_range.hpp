@@ -10,6 +10,8 @@
 
 #include <nnlift/execution.hpp>
 
+#include "detail/parallel.hpp"
+
 namespace nnlift::detail {
 
 /// Blocks may be added from any threads in any order: the minimum and maximum are exact, so the
@@ -70,10 +72,8 @@ inline void column_range(const Matrix& X,
                          Vector& low,
                          Vector& high) {
   ColumnRange range(X.cols());
-  context.sum(X.rows(), 1, 1, [&](Index b, Index c) {
-    range.add(X.middleRows(b, c));
-    return Matrix(Matrix::Zero(1, 1));
-  });
+  parallel_rows(
+      X.rows(), context.num_threads(), [&](Index b, Index c) { range.add(X.middleRows(b, c)); });
   range.total(context.reducer(), low, high);
 }
 
