@@ -457,8 +457,6 @@ RidgeChoice ridge_from_normal(const NormalEquations& ne,
 
 // ---- classification: logistic (Newton) and softmax (L-BFGS) -----------------------------------
 
-// L2-penalised logistic regression of 0/1 labels on the design by Newton's method. Returns
-// [weights; intercept].
 // The L-BFGS settings of the classes' convex fits. A line search that gives up on such a problem
 // stops at its numerical optimum: the point it holds is the answer. Stop when the loss has moved
 // less than 1e-10 (relative) over 5 iterations: far below what the data's noise makes of it
@@ -506,6 +504,8 @@ Vector fit_logistic_lbfgs(const Design& D,
   return run_lbfgs(objective, start, class_fit_param(loose)).x;
 }
 
+// L2-penalised logistic regression of 0/1 labels on the design by Newton's method (L-BFGS above
+// kNewtonLogisticColumns columns). Returns [weights; intercept].
 Vector fit_logistic(const Design& D,
                     const Vector& y,
                     const Vector& penalty,
