@@ -184,7 +184,7 @@ TEST_SUITE("realdata") {
     edge(0, 0) = r.network.input_high(0);
     const double at_edge = nnlift::predict(r.network, edge)(0, 0);
     CHECK(nnlift::predict(r.network, far)(0, 0) == at_edge);
-    CHECK(at_edge < 2.0 * data.y.maxCoeff());
+    CHECK(at_edge < data.y.maxCoeff() + 1.0);  // as strict as before the bounds were widened
     // Off: no range, and the same weights (the range is taken after training).
     o.clamp_inputs = false;
     const nnlift::TrainResult free = nnlift::train(data, o);
