@@ -1037,7 +1037,7 @@ struct Validated {
   /// 0: none could be trained), and the linear term's held-out losses on the folds.
   Index network_hidden = 0;
   ScoreModel network_score = ScoreModel::Gaussian;
-  Pooled linear;
+  Pooled linear{};
 };
 
 // The folds of ValidationOptions::folds that hold out some row, and the fewest rows any of them
