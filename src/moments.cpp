@@ -579,14 +579,21 @@ Matrix detail::contract_pairs_block(const Eigen::Ref<const Matrix>& Xb,
                                     const Matrix& U,
                                     const Matrix& V) {
   // Rows 0..d−1 hold Xᵀ[r ∘ XU ∘ XV], row d holds rᵀXV, row d+1 holds rᵀXU.
-  const Index d = Xb.cols(), P = U.cols();
-  const Matrix XU = Xb * U;
-  const Matrix XV = Xb * V;
-  const Matrix W = XU.cwiseProduct(XV).array().colwise() * rb.array();
-  Matrix out(d + 2, P);
-  out.topRows(d).noalias() = Xb.transpose() * W;
-  out.row(d).noalias() = rb.transpose() * XV;
-  out.row(d + 1).noalias() = rb.transpose() * XU;
+  // In chunks of rows whose products stay in cache.
+  const Index d = Xb.cols(), P = U.cols(), chunk = 1024;
+  thread_local Matrix XU, XV, W;
+  Matrix out = Matrix::Zero(d + 2, P);
+  for (Index s = 0; s < Xb.rows(); s += chunk) {
+    const Index len = std::min(chunk, Xb.rows() - s);
+    const auto rows = Xb.middleRows(s, len);
+    const auto r = rb.segment(s, len);
+    XU.noalias() = rows * U;
+    XV.noalias() = rows * V;
+    W = XU.cwiseProduct(XV).array().colwise() * r.array();
+    out.topRows(d).noalias() += rows.transpose() * W;
+    out.row(d).noalias() += r.transpose() * XV;
+    out.row(d + 1).noalias() += r.transpose() * XU;
+  }
   return out;
 }
 
@@ -622,19 +629,25 @@ Matrix MomentTensor3::contract_block(const Matrix& Q) const {
   const Matrix S = pass(d + 1,
                         pairs,
                         [&](const auto& Xb, const auto& rb) {
-                          const Index c = Xb.rows();
-                          const Matrix Z = Xb * Q;
-                          const Matrix RZ = Z.array().colwise() * rb.array();
-                          Matrix W(c, pairs);
-                          Index p = 0;
-                          for (Index bb = 0; bb < m; ++bb) {
-                            for (Index a = 0; a <= bb; ++a, ++p) {
-                              W.col(p) = RZ.col(a).cwiseProduct(Z.col(bb));
-                            }
-                          }
+                          // In chunks of rows whose products stay in cache.
+                          const Index c = Xb.rows(), chunk = 1024;
+                          thread_local Matrix Z, RZ, W;
                           Matrix out = Matrix::Zero(d + 1, pairs);
-                          out.topRows(d).noalias() = Xb.transpose() * W;
-                          out.row(d).head(m) = RZ.colwise().sum();
+                          for (Index s = 0; s < c; s += chunk) {
+                            const Index len = std::min(chunk, c - s);
+                            const auto rows = Xb.middleRows(s, len);
+                            Z.noalias() = rows * Q;
+                            RZ = Z.array().colwise() * rb.segment(s, len).array();
+                            W.resize(len, pairs);
+                            Index p = 0;
+                            for (Index bb = 0; bb < m; ++bb) {
+                              for (Index a = 0; a <= bb; ++a, ++p) {
+                                W.col(p) = RZ.col(a).cwiseProduct(Z.col(bb));
+                              }
+                            }
+                            out.topRows(d).noalias() += rows.transpose() * W;
+                            out.row(d).head(m) += RZ.colwise().sum();
+                          }
                           return out;
                         }) /
                    static_cast<double>(m_rows);
@@ -696,8 +709,18 @@ DenseSymmetricTensor3 MomentTensor3::project(const Matrix& Q) const {
 Matrix detail::second_moment_block(const Eigen::Ref<const Matrix>& Xb,
                                    const Eigen::Ref<const Vector>& rb) {
   const Index d = Xb.cols();
+  // Half the multiply-adds of a general product (r may be negative, so not a rank update): the
+  // lower triangle, then mirrored; the weighted rows in chunks that stay in cache.
   Matrix out = Matrix::Zero(d, d + 1);
-  out.leftCols(d).noalias() = Xb.transpose() * (rb.asDiagonal() * Xb);
+  thread_local Matrix weighted;
+  const Index chunk = 1024;
+  for (Index s = 0; s < Xb.rows(); s += chunk) {
+    const Index len = std::min(chunk, Xb.rows() - s);
+    weighted.noalias() = rb.segment(s, len).asDiagonal() * Xb.middleRows(s, len);
+    out.leftCols(d).triangularView<Eigen::Lower>() += Xb.middleRows(s, len).transpose() * weighted;
+  }
+  out.leftCols(d).triangularView<Eigen::StrictlyUpper>() =
+      out.leftCols(d).transpose().triangularView<Eigen::StrictlyUpper>();
   out(0, d) = detail::sum_of(rb);
   return out;
 }
