@@ -519,30 +519,107 @@ MomentTensor3::MomentTensor3(const Matrix& X, const Vector& r, const ExecutionCo
       static_cast<double>(m_rows);
 }
 
+MomentTensor3::MomentTensor3(const Matrix& X,
+                             const Standardizer& st,
+                             const Vector& r,
+                             const ExecutionContext& context)
+    : m_X(&X),
+      m_r(&r),
+      m_st(&st),
+      m_local(X.rows()),
+      m_dim(st.rank()),
+      m_context(context),
+      m_rows(context.global_rows(X.rows())) {
+  if (m_rows < 1 || r.size() != X.rows()) {
+    detail::fail("MomentTensor3: X has " + std::to_string(X.rows()) + " rows and r has " +
+                 std::to_string(r.size()) + " entries; they must agree and be >= 1");
+  }
+  if (st.W.cols() != X.cols() || st.mean.size() != X.cols()) {
+    detail::fail("MomentTensor3: the standardiser is for " + std::to_string(st.W.cols()) +
+                 " columns; X has " + std::to_string(X.cols()));
+  }
+  m_first = unfold(pass(X.cols(), 1, detail::first_moment_block) / static_cast<double>(m_rows));
+}
+
+Matrix detail::fold(const Standardizer& st, const Matrix& G) { return st.W.transpose() * G; }
+
+Matrix detail::unfold(const Standardizer& st, const Matrix& S) { return st.W * S; }
+
+Matrix detail::unfold_pairs(const Standardizer& st, const Matrix& S) {
+  const Index d = S.rows() - 2;
+  Matrix out(st.rank() + 2, S.cols());
+  out << unfold(st, S.topRows(d)), S.bottomRows(2);
+  return out;
+}
+
+Matrix detail::centred_times(const Eigen::Ref<const Matrix>& Xb,
+                             const Vector& mean,
+                             const Matrix& Gf) {
+  const Index c = Xb.rows();
+  Matrix out(c, Gf.cols());
+  thread_local Matrix centred;
+  for (Index s = 0; s < c; s += kChunkRows) {
+    const Index len = std::min(kChunkRows, c - s);
+    centred = Xb.middleRows(s, len).rowwise() - mean.transpose();
+    out.middleRows(s, len).noalias() = centred * Gf;
+  }
+  return out;
+}
+
+Matrix detail::centred_sums(const Eigen::Ref<const Matrix>& Xb,
+                            const Vector& mean,
+                            const Eigen::Ref<const Matrix>& H) {
+  Matrix out = Matrix::Zero(Xb.cols(), H.cols());
+  thread_local Matrix centred;
+  for (Index s = 0; s < Xb.rows(); s += kChunkRows) {
+    const Index len = std::min(kChunkRows, Xb.rows() - s);
+    centred = Xb.middleRows(s, len).rowwise() - mean.transpose();
+    out.noalias() += centred.transpose() * H.middleRows(s, len);
+  }
+  return out;
+}
+
+Matrix detail::first_moment_block(const Eigen::Ref<const Matrix>& Xb,
+                                  const Eigen::Ref<const Vector>& rb) {
+  return Xb.transpose() * rb;
+}
+
+Matrix MomentTensor3::fold(const Matrix& G) const {
+  return m_st != nullptr ? detail::fold(*m_st, G) : G;
+}
+
+Matrix MomentTensor3::unfold(const Matrix& S) const {
+  return m_st != nullptr ? detail::unfold(*m_st, S) : S;
+}
+
 MomentTensor3::MomentTensor3(Index local_rows,
                              Index dim,
                              BlockSource source,
                              const ExecutionContext& context,
-                             Vector first_moment)
+                             Vector first_moment,
+                             const Standardizer* st)
     : m_source(std::move(source)),
+      m_st(st),
       m_local(local_rows),
-      m_dim(dim),
+      m_dim(st != nullptr ? st->rank() : dim),
       m_context(context),
       m_rows(context.global_rows(local_rows)) {
   if (m_rows < 1 || !m_source) {
     detail::fail("MomentTensor3: no rows, or no block source");
   }
+  if (st != nullptr && st->W.cols() != dim) {
+    detail::fail("MomentTensor3: the standardiser is for " + std::to_string(st->W.cols()) +
+                 " columns; the source has dim = " + std::to_string(dim));
+  }
   if (first_moment.size() > 0) {
-    if (first_moment.size() != dim) {
+    if (first_moment.size() != m_dim) {
       detail::fail("MomentTensor3: the first moment has " + std::to_string(first_moment.size()) +
-                   " entries; expected dim = " + std::to_string(dim));
+                   " entries; expected " + std::to_string(m_dim));
     }
     m_first = std::move(first_moment);
     return;
   }
-  m_first =
-      pass(m_dim, 1, [&](const auto& Xb, const auto& rb) { return Matrix(Xb.transpose() * rb); }) /
-      static_cast<double>(m_rows);
+  m_first = unfold(pass(dim, 1, detail::first_moment_block) / static_cast<double>(m_rows));
 }
 
 template <class Kernel>
@@ -552,7 +629,18 @@ Matrix MomentTensor3::pass(Index rows, Index cols, const Kernel& kernel) const {
       thread_local Matrix Xb;
       thread_local Vector rb;
       m_source(b, c, Xb, rb);
+      if (m_st != nullptr) {
+        Matrix out = Matrix::Zero(rows, cols);
+        detail::add_centred_chunks(Xb, rb, m_st->mean, kernel, out);
+        return out;
+      }
       return kernel(Eigen::Ref<const Matrix>(Xb), Eigen::Ref<const Vector>(rb));
+    }
+    if (m_st != nullptr) {
+      Matrix out = Matrix::Zero(rows, cols);
+      detail::add_centred_chunks(
+          m_X->middleRows(b, c), m_r->segment(b, c), m_st->mean, kernel, out);
+      return out;
     }
     return kernel(Eigen::Ref<const Matrix>(m_X->middleRows(b, c)),
                   Eigen::Ref<const Vector>(m_r->segment(b, c)));
@@ -565,12 +653,17 @@ Matrix MomentTensor3::contract_pairs(const Matrix& U, const Matrix& V) const {
   if (U.rows() != d || V.rows() != d || V.cols() != P) {
     detail::fail("MomentTensor3::contract_pairs: U and V must both be " + std::to_string(d) + "xP");
   }
-  const Matrix S = pass(d + 2,
-                        P,
-                        [&](const auto& Xb, const auto& rb) {
-                          return detail::contract_pairs_block(Xb, rb, U, V);
-                        }) /
-                   static_cast<double>(m_rows);
+  const Matrix Uf = fold(U), Vf = fold(V);
+  const Index read = Uf.rows();  // the columns a pass reads
+  Matrix S = pass(read + 2,
+                  P,
+                  [&](const auto& Xb, const auto& rb) {
+                    return detail::contract_pairs_block(Xb, rb, Uf, Vf);
+                  }) /
+             static_cast<double>(m_rows);
+  if (m_st != nullptr) {
+    S = detail::unfold_pairs(*m_st, S);
+  }
   return detail::pairs_from_means(S, m_first, U, V);
 }
 
@@ -610,8 +703,9 @@ Matrix detail::pairs_from_means(const Matrix& S,
 }
 
 double MomentTensor3::contract(const Vector& u) const {
+  const Vector uf = fold(u);
   const Matrix s = pass(1, 1, [&](const auto& Xb, const auto& rb) {
-    const Vector xu = Xb * u;
+    const Vector xu = Xb * uf;
     return Matrix::Constant(1, 1, rb.dot(xu.array().cube().matrix()));
   });
   return s(0, 0) / static_cast<double>(m_rows) - 3.0 * u.squaredNorm() * m_first.dot(u);
@@ -625,18 +719,20 @@ Matrix MomentTensor3::contract_block(const Matrix& Q) const {
                  " rows; expected " + std::to_string(d));
   }
   const Index pairs = m * (m + 1) / 2;
-  // One pass: rows 0..d−1 hold Xᵀ[r ∘ z_a ∘ z_b] for the pairs a <= b; row d holds rᵀZ.
-  const Matrix S = pass(d + 1,
+  const Matrix Qf = fold(Q);
+  const Index read = Qf.rows();  // the columns a pass reads
+  // One pass: rows 0..read−1 hold Xᵀ[r ∘ z_a ∘ z_b] for the pairs a <= b; row `read` holds rᵀZ.
+  const Matrix S = pass(read + 1,
                         pairs,
                         [&](const auto& Xb, const auto& rb) {
                           // In chunks of rows whose products stay in cache.
                           const Index c = Xb.rows(), chunk = 1024;
                           thread_local Matrix Z, RZ, W;
-                          Matrix out = Matrix::Zero(d + 1, pairs);
+                          Matrix out = Matrix::Zero(read + 1, pairs);
                           for (Index s = 0; s < c; s += chunk) {
                             const Index len = std::min(chunk, c - s);
                             const auto rows = Xb.middleRows(s, len);
-                            Z.noalias() = rows * Q;
+                            Z.noalias() = rows * Qf;
                             RZ = Z.array().colwise() * rb.segment(s, len).array();
                             W.resize(len, pairs);
                             Index p = 0;
@@ -645,19 +741,20 @@ Matrix MomentTensor3::contract_block(const Matrix& Q) const {
                                 W.col(p) = RZ.col(a).cwiseProduct(Z.col(bb));
                               }
                             }
-                            out.topRows(d).noalias() += rows.transpose() * W;
-                            out.row(d).head(m) += RZ.colwise().sum();
+                            out.topRows(read).noalias() += rows.transpose() * W;
+                            out.row(read).head(m) += RZ.colwise().sum();
                           }
                           return out;
                         }) /
                    static_cast<double>(m_rows);
-  const Vector rz = S.row(d).head(m).transpose();  // rᵀZ/n
+  const Vector rz = S.row(read).head(m).transpose();  // rᵀZ/n
+  const Matrix top = unfold(S.topRows(read));
   Matrix out(d, m * m);
   Index p = 0;
   for (Index bb = 0; bb < m; ++bb) {
     for (Index a = 0; a <= bb; ++a, ++p) {
-      const Vector col = S.col(p).head(d) - m_first * Q.col(a).dot(Q.col(bb)) - Q.col(a) * rz(bb) -
-                         Q.col(bb) * rz(a);
+      const Vector col =
+          top.col(p) - m_first * Q.col(a).dot(Q.col(bb)) - Q.col(a) * rz(bb) - Q.col(bb) * rz(a);
       out.col(a + m * bb) = col;
       out.col(bb + m * a) = col;
     }
@@ -672,6 +769,7 @@ DenseSymmetricTensor3 MomentTensor3::project(const Matrix& Q) const {
                  std::to_string(dim()));
   }
   // (r ∘ Z)ᵀ (Z ⊙ Z) over sub-blocks, so the n×m² Khatri–Rao block stays small.
+  const Matrix Qf = fold(Q);
   const Matrix acc = pass(m,
                           m * m,
                           [&](const auto& Xb, const auto& rb) {
@@ -680,7 +778,7 @@ DenseSymmetricTensor3 MomentTensor3::project(const Matrix& Q) const {
                             const Index sub = 1024;
                             for (Index s = 0; s < c; s += sub) {
                               const Index len = std::min(sub, c - s);
-                              const Matrix Z = Xb.middleRows(s, len) * Q;
+                              const Matrix Z = Xb.middleRows(s, len) * Qf;
                               Matrix KZ(len, m * m);  // column a + m·l holds z_a z_l
                               for (Index l = 0; l < m; ++l) {
                                 KZ.middleCols(m * l, m) = Z.array().colwise() * Z.col(l).array();
@@ -725,6 +823,13 @@ Matrix detail::second_moment_block(const Eigen::Ref<const Matrix>& Xb,
   return out;
 }
 
+Matrix detail::second_moment_from(const Matrix& S, const Standardizer& st) {
+  const Index d = S.rows();
+  Matrix M = st.W * S.leftCols(d) * st.W.transpose();
+  M.diagonal().array() -= S(0, d);
+  return M;
+}
+
 Matrix detail::second_moment_from(const Matrix& S) {
   const Index d = S.rows();
   Matrix M = S.leftCols(d);
@@ -738,6 +843,25 @@ Matrix second_moment(const Matrix& X, const Vector& r, const ExecutionContext& c
       context.mean(X.rows(), X.cols(), X.cols() + 1, [&](Index b, Index c) {
         return detail::second_moment_block(X.middleRows(b, c), r.segment(b, c));
       }));
+}
+
+Matrix second_moment(const Matrix& X,
+                     const Standardizer& st,
+                     const Vector& r,
+                     const ExecutionContext& context) {
+  const Index d = X.cols();
+  if (r.size() != X.rows() || st.W.cols() != d || st.mean.size() != d) {
+    detail::fail("second_moment: X is " + std::to_string(X.rows()) + "x" + std::to_string(d) +
+                 ", r has " + std::to_string(r.size()) + " entries and the standardiser is for " +
+                 std::to_string(st.W.cols()) + " columns");
+  }
+  const Matrix S = context.mean(X.rows(), d, d + 1, [&](Index b, Index c) {
+    Matrix out = Matrix::Zero(d, d + 1);
+    detail::add_centred_chunks(
+        X.middleRows(b, c), r.segment(b, c), st.mean, detail::second_moment_block, out);
+    return out;
+  });
+  return detail::second_moment_from(S, st);
 }
 
 Matrix second_moment(Index local_rows,

@@ -55,6 +55,44 @@ TEST_SUITE("moments") {
     }
   }
 
+  TEST_CASE("moments: the tensor of rows standardised in each pass is that of the stored rows") {
+    // Raw rows far from zero, of unequal scales, one column a combination of two others (the
+    // standardiser drops a direction: r = d − 1); 3,000 rows cross several chunks and blocks.
+    nnlift::detail::Rng rng(41);
+    const Index n = 3000, d = 5;
+    Matrix X = rng.normal_matrix(n, d);
+    X.col(4) = X.col(0) - 2.0 * X.col(1);
+    X.col(2) = (1e4 + 30.0 * X.col(2).array()).matrix();
+    X.col(3) *= 1e-3;
+    const Vector r = rng.normal_vector(n);
+    const LocalReducer blocks(1000);
+    const ExecutionContext context(blocks, 2);
+    const nnlift::Standardizer st = nnlift::fit_standardizer(X, {}, context);
+    REQUIRE(st.rank() == d - 1);
+    const Matrix Xs = nnlift::standardize(st, X, context);
+    const MomentTensor3 stored(Xs, r, context), folded(X, st, r, context);
+    REQUIRE(folded.dim() == d - 1);
+    const Matrix U = rng.normal_matrix(d - 1, 3), V = rng.normal_matrix(d - 1, 3);
+    const Vector u = rng.normal_vector(d - 1);
+    const Matrix Q = rng.normal_matrix(d - 1, 2);
+    const auto near = [](const Matrix& a, const Matrix& b) {
+      return (a - b).norm() <= 1e-10 * std::max(1.0, b.norm());
+    };
+    CHECK(near(folded.first_moment(), stored.first_moment()));
+    CHECK(near(folded.contract_pairs(U, V), stored.contract_pairs(U, V)));
+    CHECK(std::abs(folded.contract(u) - stored.contract(u)) <=
+          1e-10 * std::abs(stored.contract(u)));
+    CHECK(near(folded.contract_block(Q), stored.contract_block(Q)));
+    CHECK(near(folded.project(Q).unfolding(), stored.project(Q).unfolding()));
+    CHECK(near(nnlift::second_moment(X, st, r, context), nnlift::second_moment(Xs, r, context)));
+    // Bitwise the same for any thread count, and refused for a standardiser of other columns.
+    const MomentTensor3 one(X, st, r, ExecutionContext(blocks, 1));
+    CHECK((one.contract_block(Q).array() == folded.contract_block(Q).array()).all());
+    const nnlift::Standardizer other = nnlift::fit_standardizer(X.leftCols(3), {}, context);
+    CHECK_THROWS_AS(MomentTensor3(X, other, r, context), std::invalid_argument);
+    CHECK_THROWS_AS(nnlift::second_moment(X, other, r, context), std::invalid_argument);
+  }
+
   TEST_CASE("moments: results are bitwise identical for 1 and 2 threads") {
     nnlift::detail::Rng rng(3);
     const Matrix X = rng.normal_matrix(20000, 5);

@@ -103,15 +103,28 @@ class MomentTensor3 final : public SymmetricTensor3 {
 
   /// \throws std::invalid_argument if r.size() != X.rows() or X has no rows.
   MomentTensor3(const Matrix& X, const Vector& r, const ExecutionContext& context);
+  /// The same for the standardised rows x̃ = W(x − μ) of raw rows X (n×d) and their
+  /// standardiser `st` (r×d), never stored: each pass centres the raw rows in chunks that stay in
+  /// cache and folds W into its own products (X̃G = (X − 1μᵀ)(WᵀG), X̃ᵀH = W(X − 1μᵀ)ᵀH),
+  /// which saves the n×r copy and its n·d·r multiply-adds. dim() is r. X, r and st must outlive
+  /// the tensor. \throws std::invalid_argument as above, or if st does not have X's d columns.
+  MomentTensor3(const Matrix& X,
+                const Standardizer& st,
+                const Vector& r,
+                const ExecutionContext& context);
   /// Over rows never held whole (data larger than memory): `local_rows` rows of `dim` inputs,
   /// read through `source` in every pass. `first_moment`, when given, is E[r x] already summed
   /// in a pass the caller shared (as first_moment() would compute it); otherwise a pass computes
-  /// it. \throws std::invalid_argument if there is no row, or first_moment is not dim long.
+  /// it. With `st` (which must outlive the tensor), the source gives raw rows of `dim` = d
+  /// columns, standardised in each pass as by the constructor above, and dim() is r.
+  /// \throws std::invalid_argument if there is no row, first_moment is not dim() long, or st
+  /// is not for d columns.
   MomentTensor3(Index local_rows,
                 Index dim,
                 BlockSource source,
                 const ExecutionContext& context,
-                Vector first_moment = Vector());
+                Vector first_moment = Vector(),
+                const Standardizer* st = nullptr);
 
   Index dim() const override { return m_dim; }
   Matrix contract_pairs(const Matrix& U, const Matrix& V) const override;
@@ -130,9 +143,16 @@ class MomentTensor3 final : public SymmetricTensor3 {
   template <class Kernel>
   Matrix pass(Index rows, Index cols, const Kernel& kernel) const;
 
+  // A product's left factor G (dim()×m) as it applies to the rows the passes read: WᵀG for
+  // raw rows, G itself otherwise; and a pass's sums Xᵀ(...) (one row per column read) as sums
+  // over the standardised rows: W·S, or S.
+  Matrix fold(const Matrix& G) const;
+  Matrix unfold(const Matrix& S) const;
+
   const Matrix* m_X = nullptr;  // in memory, or
   const Vector* m_r = nullptr;
-  BlockSource m_source;  // read block by block
+  BlockSource m_source;                // read block by block
+  const Standardizer* m_st = nullptr;  // with m_X: raw rows, standardised in each pass
   Index m_local = 0;
   Index m_dim = 0;
   ExecutionContext m_context;
@@ -142,6 +162,12 @@ class MomentTensor3 final : public SymmetricTensor3 {
 
 /// M2 = Xᵀ diag(r) X / n − mean(r) I, the second-order score moment E[r S2(x)] (d×d).
 Matrix second_moment(const Matrix& X, const Vector& r, const ExecutionContext& context);
+/// The same for the standardised rows W(x − μ) of raw rows X (n×d) and their standardiser
+/// (r×d), never stored (as MomentTensor3's): W [(X − 1μᵀ)ᵀ diag(r) (X − 1μᵀ)] Wᵀ / n − mean(r) I.
+Matrix second_moment(const Matrix& X,
+                     const Standardizer& st,
+                     const Vector& r,
+                     const ExecutionContext& context);
 /// The same over `local_rows` rows of `dim` inputs read block by block.
 Matrix second_moment(Index local_rows,
                      Index dim,

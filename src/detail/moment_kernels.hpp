@@ -2,6 +2,7 @@
 // block of rows contributes, and what the sums become. SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
@@ -9,6 +10,44 @@
 #include <nnlift/moments.hpp>
 
 namespace nnlift::detail {
+
+/// Rows per chunk where a pass standardises raw rows as it reads them: a chunk and its products
+/// stay in cache.
+constexpr Index kChunkRows = 1024;
+
+/// Standardised rows W(x − μ) never stored: a product's factor G (r×m) as it applies to the raw
+/// rows, WᵀG; and sums over the raw rows S (d×m) as sums over the standardised ones, W·S.
+/// These and the block functions below are compiled once (not inline): the in-memory and the
+/// streamed trainers call the same code, so that their sums have the same bits (the compiler
+/// may fuse multiply-adds differently where a small product is inlined).
+Matrix fold(const Standardizer& st, const Matrix& G);
+Matrix unfold(const Standardizer& st, const Matrix& S);
+/// contract_pairs_block's means over raw rows ((d + 2)×P) as over the standardised rows.
+Matrix unfold_pairs(const Standardizer& st, const Matrix& S);
+/// (Xb − 1μᵀ)·Gf for raw rows Xb (c×d) and a folded G (d×m), chunk by chunk: c×m.
+Matrix centred_times(const Eigen::Ref<const Matrix>& Xb, const Vector& mean, const Matrix& Gf);
+/// (Xb − 1μᵀ)ᵀ H for raw rows Xb (c×d) and H (c×m), chunk by chunk: d×m.
+Matrix centred_sums(const Eigen::Ref<const Matrix>& Xb,
+                    const Vector& mean,
+                    const Eigen::Ref<const Matrix>& H);
+/// A block's Xbᵀ rb (d×1): its share of the first moment E[r x].
+Matrix first_moment_block(const Eigen::Ref<const Matrix>& Xb, const Eigen::Ref<const Vector>& rb);
+
+/// Adds kernel(chunk rows, chunk labels) to `out` for the chunks of kChunkRows rows of a block
+/// (Xb, rb), each chunk centred about `mean` first in a thread's buffer.
+template <class Kernel>
+void add_centred_chunks(const Eigen::Ref<const Matrix>& Xb,
+                        const Eigen::Ref<const Vector>& rb,
+                        const Vector& mean,
+                        const Kernel& kernel,
+                        Matrix& out) {
+  thread_local Matrix centred;
+  for (Index s = 0; s < Xb.rows(); s += kChunkRows) {
+    const Index len = std::min(kChunkRows, Xb.rows() - s);
+    centred = Xb.middleRows(s, len).rowwise() - mean.transpose();
+    out += kernel(Eigen::Ref<const Matrix>(centred), Eigen::Ref<const Vector>(rb.segment(s, len)));
+  }
+}
 
 /// (Xb − 1 meanᵀ)ᵀ (Xb − 1 meanᵀ): a block's contribution to the covariance (times its rows).
 Matrix centred_gram(const Eigen::Ref<const Matrix>& Xb, const Vector& mean);
@@ -49,6 +88,9 @@ Matrix pairs_from_means(const Matrix& S, const Vector& first, const Matrix& U, c
 /// A block's [Xbᵀ diag(rb) Xb | Σ rb] (the sum in entry (0, d)), d×(d + 1), and M2 from its mean.
 Matrix second_moment_block(const Eigen::Ref<const Matrix>& Xb, const Eigen::Ref<const Vector>& rb);
 Matrix second_moment_from(const Matrix& S);
+/// The same for sums over raw rows (d×(d + 1), centred about st.mean): the M2 of the rows
+/// standardised by st, W S Wᵀ − mean(r) I (r×r).
+Matrix second_moment_from(const Matrix& S, const Standardizer& st);
 
 /// The standardisation from the inputs' mean and covariance (divisor n), as fit_standardizer.
 Standardizer standardizer_from_moments(const Vector& mean,

@@ -10,7 +10,7 @@
 
 namespace nnlift::detail {
 
-Units map_back(const Matrix& Xs,
+Units map_back(const StandardRows& Xs,
                const MixtureScore* mixture,
                const Vector& yc,
                const Standardizer& st,
@@ -29,9 +29,38 @@ Units map_back(const Matrix& Xs,
     }
     return units_from_moments(mixture->moment1(yc), q, st, Ubar, activation);
   }
-  const Matrix means = context.mean(n, d + k + 1, 1, [&](Index b, Index c) {
-    return map_back_block(Xs.middleRows(b, c), yc.segment(b, c), Ubar);
+  if (const Matrix* stored = Xs.stored()) {
+    const Matrix means = context.mean(n, d + k + 1, 1, [&](Index b, Index c) {
+      return map_back_block(stored->middleRows(b, c), yc.segment(b, c), Ubar);
+    });
+    return units_from_block_means(means, st, Ubar, activation);
+  }
+  const Matrix Uf = Xs.fold(Ubar);
+  const Matrix sums = context.mean(n, Xs.read_cols() + k + 1, 1, [&](Index b, Index c) {
+    return map_back_raw_block(Xs.read_rows(b, c), Xs.standardizer()->mean, yc.segment(b, c), Uf);
   });
+  return units_from_raw_means(sums, *Xs.standardizer(), Ubar, activation);
+}
+
+Matrix map_back_raw_block(const Eigen::Ref<const Matrix>& X,
+                          const Vector& mean,
+                          const Eigen::Ref<const Vector>& yc,
+                          const Matrix& Uf) {
+  const Index d = X.cols(), k = Uf.cols();
+  Matrix out(d + k + 1, 1);
+  out.topRows(d) = centred_sums(X, mean, yc);
+  out.col(0).segment(d, k).noalias() = centred_times(X, mean, Uf).cwiseAbs2().transpose() * yc;
+  out(d + k, 0) = sum_of(yc);
+  return out;
+}
+
+Units units_from_raw_means(const Matrix& sums,
+                           const Standardizer& st,
+                           const Matrix& Ubar,
+                           Activation activation) {
+  const Index d = st.W.cols(), k = Ubar.cols();
+  Matrix means(st.rank() + k + 1, 1);
+  means << unfold(st, sums.topRows(d)), sums.bottomRows(k + 1);
   return units_from_block_means(means, st, Ubar, activation);
 }
 

@@ -14,6 +14,8 @@
 
 #include <nnlift/train.hpp>
 
+#include "detail/standard_rows.hpp"
+
 namespace nnlift::detail {
 
 /// What every stage reports besides its product: a status (Success unless something went
@@ -108,7 +110,7 @@ struct Residuals : StageReport {
   Vector r_low;
   Vector r;
 };
-Residuals residualize_labels(const Matrix& Xs,
+Residuals residualize_labels(const StandardRows& Xs,
                              const Vector& y,
                              const MomentOptions& options,
                              const ExecutionContext& context);
@@ -123,7 +125,7 @@ struct Subspace : StageReport {
 /// `mixture`: the score of a fitted input mixture; null: the standard Gaussian's (here and below).
 /// `first_sweep_only` (core_quadratic: decompose_core's HOOI follows): one HOOI sweep, and not
 /// converging is no failure.
-Subspace find_subspace(const Matrix& Xs,
+Subspace find_subspace(const StandardRows& Xs,
                        const MixtureScore* mixture,
                        const Residuals& labels,
                        Index k,
@@ -212,7 +214,7 @@ inline void choose_weak_units(const TrainOptions& o, TrainResult&& other, TrainR
   }
 }
 
-Directions decompose_core(const Matrix& Xs,
+Directions decompose_core(const StandardRows& Xs,
                           const MixtureScore* mixture,
                           const Residuals& labels,
                           const Subspace& subspace,
@@ -245,7 +247,7 @@ struct Units : StageReport {
   Vector extra_bias;
   Index moment_units() const { return W1.rows() - extra_bias.size(); }
 };
-Units map_back(const Matrix& Xs,
+Units map_back(const StandardRows& Xs,
                const MixtureScore* mixture,
                const Vector& yc,
                const Standardizer& st,
@@ -278,6 +280,16 @@ Units units_from_moments(const Vector& M1,
 Matrix map_back_block(const Eigen::Ref<const Matrix>& Xs,
                       const Eigen::Ref<const Vector>& yc,
                       const Matrix& Ubar);
+/// map_back_block's sums for raw rows X (c×d) standardised by W(x − mean), with Uf = WᵀŪ:
+/// (d + k + 1)×1, and units_from_block_means from their mean over all rows.
+Matrix map_back_raw_block(const Eigen::Ref<const Matrix>& X,
+                          const Vector& mean,
+                          const Eigen::Ref<const Vector>& yc,
+                          const Matrix& Uf);
+Units units_from_raw_means(const Matrix& sums,
+                           const Standardizer& st,
+                           const Matrix& Ubar,
+                           Activation activation);
 /// units_from_moments from the mean of map_back_block over all rows (S2(x̃) = x̃x̃ᵀ − I).
 Units units_from_block_means(const Matrix& means,
                              const Standardizer& st,
@@ -288,10 +300,10 @@ Units units_from_block_means(const Matrix& means,
 
 /// Everything a bias estimator may use.
 struct BiasProblem {
-  const Matrix& X;   ///< original inputs (local rows)
-  const Matrix& Xs;  ///< standardised inputs
-  const Vector& y;   ///< working labels
-  const Vector& yc;  ///< centred working labels
+  const Matrix& X;         ///< original inputs (local rows)
+  const StandardRows& Xs;  ///< standardised inputs
+  const Vector& y;         ///< working labels
+  const Vector& yc;        ///< centred working labels
   const Standardizer& st;
   const Units& units;
   Activation activation;
@@ -305,7 +317,7 @@ struct BiasProblem {
 /// The problem of the training options `o`: their activation, task, bias options, seed, and the
 /// output layer's ridge (or 1e-6 when it is chosen).
 inline BiasProblem bias_problem(const Matrix& X,
-                                const Matrix& Xs,
+                                const StandardRows& Xs,
                                 const Vector& y,
                                 const Vector& yc,
                                 const Standardizer& st,

@@ -15,6 +15,7 @@
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
 #include "detail/scores.hpp"
+#include "detail/standard_rows.hpp"
 #include "train/stages.hpp"
 
 namespace nnlift {
@@ -138,14 +139,6 @@ class StreamedRows {
         y(i) = yi(0);
       }
     });
-  }
-
-  // Standardised inputs x̃ = W(x − μ) and the target.
-  void standardised(const Standardizer& st, Index b, Index c, Matrix& Xs, Vector& y) const {
-    thread_local Matrix X;
-    load(b, c, X, y);
-    X.rowwise() -= st.mean.transpose();
-    Xs.noalias() = X * st.W.transpose();
   }
 
  private:
@@ -356,24 +349,27 @@ void fit_layers(const StreamedFit& f, const Matrix& Ubar, TrainResult& result, S
   const Index n = data.rows(), k = Ubar.cols();
   TwoLayerNetwork& net = result.network;
   // Map back (§4.1, §4.4b): the centred labels' first and second score moments in one pass.
-  const Matrix means = f.context.mean(n, st.rank() + k + 1, 1, [&](Index b, Index c) {
-    thread_local Matrix Xs;
+  // As in memory, each block's raw rows are standardised as they are read (W folded in).
+  const Matrix Uf = detail::fold(st, Ubar);
+  const Matrix sums = f.context.mean(n, data.inputs() + k + 1, 1, [&](Index b, Index c) {
+    thread_local Matrix X;
     thread_local Vector y;
-    data.standardised(st, b, c, Xs, y);
+    data.load(b, c, X, y);
     y.array() -= f.ybar;
-    return detail::map_back_block(Xs, y, Ubar);
+    return detail::map_back_raw_block(X, st.mean, y, Uf);
   });
-  const detail::Units units = detail::units_from_block_means(means, st, Ubar, o.activation);
+  const detail::Units units = detail::units_from_raw_means(sums, st, Ubar, o.activation);
 
   // Biases (§4.4): the moment ratio, then (least squares) a fit on a strided subsample of rows.
   const Matrix none;
   const Vector no_rows;
+  const detail::StandardRows no_standard(none);
   const detail::BiasProblem problem =
-      detail::bias_problem(none, none, no_rows, no_rows, st, units, o, f.context);
+      detail::bias_problem(none, no_standard, no_rows, no_rows, st, units, o, f.context);
   detail::BiasFit biases = detail::bias_by_ratio(problem);
   result.bias_used = BiasMethod::Ratio;
   if (f.lsq) {
-    const Matrix t = ((f.sample_X.rowwise() - st.mean.transpose()) * st.W.transpose()) * units.Ubar;
+    const Matrix t = detail::centred_times(f.sample_X, st.mean, detail::fold(st, units.Ubar));
     biases = detail::bias_by_lsq_on(problem, biases, t, f.sample_y);
     result.bias_used = BiasMethod::Lsq;
   }
@@ -430,30 +426,46 @@ detail::Labels class_labels(StreamedRows& data,
 // The subspace (§4.3b.1) with the tensor's first moment, M2 and HOOI's sketch summed in one pass
 // over the residualised rows: the same sums as the in-memory trainer's three passes.
 detail::Subspace subspace_in_one_pass(Index n,
-                                      Index r,
+                                      const Standardizer& st,
                                       const MomentTensor3::BlockSource& residuals,
                                       const TrainOptions& o,
                                       const ExecutionContext& context) {
   const std::uint64_t seed = detail::derive_seed(o.seed, 21);
+  const Index d = st.W.cols();
   Matrix U, V;
-  sketch_pairs(r, o.hidden + o.subspace.sketch_extra, seed, U, V);
+  sketch_pairs(st.rank(), o.hidden + o.subspace.sketch_extra, seed, U, V);
+  const Matrix Uf = detail::fold(st, U), Vf = detail::fold(st, V);
   const Index pairs = U.cols();
-  const Matrix S = context.mean(n, r + 2, 1 + (r + 1) + pairs, [&](Index b, Index c) {
-    thread_local Matrix Xs;
+  // Each sum chunk by chunk over the block's centred raw rows, as the in-memory passes take it.
+  const Matrix S = context.mean(n, d + 2, 1 + (d + 1) + pairs, [&](Index b, Index c) {
+    thread_local Matrix X;
     thread_local Vector res;
-    residuals(b, c, Xs, res);
-    Matrix out = Matrix::Zero(r + 2, 1 + (r + 1) + pairs);
-    out.col(0).head(r) = Matrix(Xs.transpose() * res);
-    out.block(0, 1, r, r + 1) = detail::second_moment_block(Xs, res);
-    out.rightCols(pairs) = detail::contract_pairs_block(Xs, res, U, V);
+    residuals(b, c, X, res);
+    Matrix first = Matrix::Zero(d, 1), m2 = Matrix::Zero(d, d + 1),
+           sketch = Matrix::Zero(d + 2, pairs);
+    detail::add_centred_chunks(X, res, st.mean, detail::first_moment_block, first);
+    detail::add_centred_chunks(X, res, st.mean, detail::second_moment_block, m2);
+    detail::add_centred_chunks(
+        X,
+        res,
+        st.mean,
+        [&](const auto& Xb, const auto& rb) {
+          return detail::contract_pairs_block(Xb, rb, Uf, Vf);
+        },
+        sketch);
+    Matrix out = Matrix::Zero(d + 2, 1 + (d + 1) + pairs);
+    out.col(0).head(d) = first;
+    out.block(0, 1, d, d + 1) = m2;
+    out.rightCols(pairs) = sketch;
     return out;
   });
-  const Vector first = S.col(0).head(r);
-  const MomentTensor3 T(n, r, residuals, context, first);
+  const Vector first = detail::unfold(st, S.col(0).head(d));
+  const MomentTensor3 T(n, d, residuals, context, first, &st);
   SubspaceOptions options = o.subspace;
-  options.sketch_values = detail::pairs_from_means(S.rightCols(pairs), first, U, V);
+  options.sketch_values =
+      detail::pairs_from_means(detail::unfold_pairs(st, S.rightCols(pairs)), first, U, V);
   return detail::subspace_from(
-      T, detail::second_moment_from(S.block(0, 1, r, r + 1)), o.hidden, options, seed);
+      T, detail::second_moment_from(S.block(0, 1, d, d + 1), st), o.hidden, options, seed);
 }
 
 }  // namespace
@@ -502,32 +514,33 @@ TrainResult train_streamed(const RowSource& source,
   double ybar = 0;
   detail::ColumnRange range(d);
   const Standardizer st = standardise(data, columns, o, context, ybar, range, result);
-  const Index r = st.rank();
   clock.lap("standardise");
 
   // Residualise (§4.2b): the labels less their least-squares fit on [1, x̃] (x̃ is white over
   // these rows, so the fit is ȳ + x̃ᵀ E[x̃ y]), or only centred.
   const bool linear = o.moments.residualize != Residualize::None;
-  Vector beta = Vector::Zero(r);
+  // The source gives each block's raw rows; the passes standardise them as they read them.
+  Matrix beta_f = Matrix::Zero(d, 1);  // Wᵀβ: the fit on x̃ as it applies to raw rows
   if (linear) {
-    beta = context.mean(n, r, 1, [&](Index b, Index c) {
-      thread_local Matrix Xs;
+    const Matrix s = context.mean(n, d, 1, [&](Index b, Index c) {
+      thread_local Matrix X;
       thread_local Vector y;
-      data.standardised(st, b, c, Xs, y);
-      return Matrix(Xs.transpose() * y);
+      data.load(b, c, X, y);
+      return detail::centred_sums(X, st.mean, y);
     });
+    beta_f = detail::fold(st, detail::unfold(st, s));
   }
-  const MomentTensor3::BlockSource residuals = [&](Index b, Index c, Matrix& Xs, Vector& res) {
-    data.standardised(st, b, c, Xs, res);
+  const MomentTensor3::BlockSource residuals = [&](Index b, Index c, Matrix& X, Vector& res) {
+    data.load(b, c, X, res);
     res.array() -= ybar;
     if (linear) {
-      res.noalias() -= Xs * beta;
+      res -= detail::centred_times(X, st.mean, beta_f);
     }
   };
   clock.lap("residualise");
 
   // Subspace (§4.3b.1) and decomposition of the core (§4.3).
-  const detail::Subspace subspace = subspace_in_one_pass(n, r, residuals, o, context);
+  const detail::Subspace subspace = subspace_in_one_pass(n, st, residuals, o, context);
   absorb(result, subspace);
   clock.lap("subspace");
   MomentReport report;
@@ -535,13 +548,14 @@ TrainResult train_streamed(const RowSource& source,
   report.subspace_sweeps = subspace.sweeps;
   report.subspace_gap = subspace.gap;
   const Matrix& Q = subspace.Q;
+  const Matrix Qf = detail::fold(st, Q);
   detail::Directions directions = detail::directions_from_blocks(
       n,
       Q,
       [&](Index b, Index c, Matrix& Z, Vector& res) {
-        thread_local Matrix Xs;
-        residuals(b, c, Xs, res);
-        Z.noalias() = Xs * Q;
+        thread_local Matrix X;
+        residuals(b, c, X, res);
+        Z = detail::centred_times(X, st.mean, Qf);
       },
       report,
       o,

@@ -9,6 +9,7 @@
 
 #include <Eigen/Eigenvalues>
 
+#include "detail/check.hpp"
 #include "detail/io.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
@@ -20,39 +21,48 @@ namespace {
 
 // The rows of Xs in the basis Q, block by block, into Z (n×m already: a second projection
 // reuses the first one's pages, which cost this machine up to 3 ms per MB at first touch).
-void project_into(const Matrix& Xs, const Matrix& Q, const ExecutionContext& context, Matrix& Z) {
-  context.for_each_block(
-      Xs.rows(), [&](Index b, Index c) { Z.middleRows(b, c).noalias() = Xs.middleRows(b, c) * Q; });
+void project_into(const StandardRows& Xs,
+                  const Matrix& Q,
+                  const ExecutionContext& context,
+                  Matrix& Z) {
+  const Matrix Qf = Xs.fold(Q);
+  context.for_each_block(Xs.rows(), [&](Index b, Index c) {
+    if (const Matrix* stored = Xs.stored()) {
+      Z.middleRows(b, c).noalias() = stored->middleRows(b, c) * Qf;
+    } else {
+      Z.middleRows(b, c) = Xs.times_folded(b, c, Qf);
+    }
+  });
 }
 
 // The third-order score moment of labels r: the standard Gaussian's, or a mixture's.
-std::unique_ptr<SymmetricTensor3> moment_tensor(const Matrix& Xs,
+std::unique_ptr<SymmetricTensor3> moment_tensor(const StandardRows& Xs,
                                                 const MixtureScore* mixture,
                                                 const Vector& r,
                                                 const ExecutionContext& context) {
   if (mixture != nullptr) {
     return std::make_unique<MixtureMomentTensor3>(*mixture, r);
   }
-  return std::make_unique<MomentTensor3>(Xs, r, context);
+  return Xs.tensor(r, context);
 }
 
 // y minus its least-squares fit on [1, Xs]. Xs is whitened (mean 0 and identity covariance
 // over the rows it was fitted on), so the fit is ȳ + Xs E[Xs y]: one matrix-vector pass instead
 // of the (d+1)×(d+1) normal equations, which cost as much as the covariance.
-Vector whitened_linear_residual(const Matrix& Xs,
+Vector whitened_linear_residual(const StandardRows& Xs,
                                 const Vector& y,
                                 const ExecutionContext& context) {
-  const Index n = Xs.rows(), d = Xs.cols();
+  const Index n = Xs.rows(), d = Xs.read_cols();
   const Matrix s = context.mean(n, d + 1, 1, [&](Index b, Index c) {
     Matrix out(d + 1, 1);
-    out.topRows(d).noalias() = Xs.middleRows(b, c).transpose() * y.segment(b, c);
+    out.topRows(d) = Xs.sums(b, c, y.segment(b, c));
     out(d, 0) = sum_of(y.segment(b, c));
     return out;
   });
-  const Vector beta = s.topRows(d);
+  const Matrix beta_f = Xs.fold(Xs.unfold(s.topRows(d)));
   const double ybar = s(d, 0);
   return context.map_rows(n, 1, [&](Index b, Index c, Eigen::Ref<Matrix> rows) {
-    rows.col(0).noalias() = (y.segment(b, c).array() - ybar).matrix() - Xs.middleRows(b, c) * beta;
+    rows.col(0) = (y.segment(b, c).array() - ybar).matrix() - Xs.times_folded(b, c, beta_f);
   });
 }
 
@@ -176,16 +186,21 @@ Directions directions_from_core(const Core& core_fit,
 
 }  // namespace
 
-Residuals residualize_labels(const Matrix& Xs,
+Residuals residualize_labels(const StandardRows& Xs,
                              const Vector& y,
                              const MomentOptions& options,
                              const ExecutionContext& context) {
   Residuals out;
   out.used = resolve_residualize(options.residualize, context.global_rows(Xs.rows()), Xs.cols());
-  out.r_low = out.used == Residualize::None ? residualize(Xs, y, Residualize::None, context)
+  if (out.used == Residualize::Quadratic && Xs.stored() == nullptr) {
+    detail::fail(
+        "residualize_labels: the quadratic control variate needs the standardised rows stored");
+  }
+  out.r_low = out.used == Residualize::None ? Vector((y.array() - context.mean_of(y)).matrix())
                                             : whitened_linear_residual(Xs, y, context);
-  out.r = out.used == Residualize::Quadratic ? residualize(Xs, y, Residualize::Quadratic, context)
-                                             : out.r_low;
+  out.r = out.used == Residualize::Quadratic
+              ? residualize(*Xs.stored(), y, Residualize::Quadratic, context)
+              : out.r_low;
   return out;
 }
 
@@ -199,7 +214,7 @@ bool core_quadratic(const Residuals& labels, const MomentOptions& options, Index
            resolve_residualize(Residualize::Auto, rows, k) == Residualize::Quadratic));
 }
 
-Subspace find_subspace(const Matrix& Xs,
+Subspace find_subspace(const StandardRows& Xs,
                        const MixtureScore* mixture,
                        const Residuals& labels,
                        Index k,
@@ -208,8 +223,8 @@ Subspace find_subspace(const Matrix& Xs,
                        std::uint64_t seed,
                        const ExecutionContext& context) {
   const std::unique_ptr<SymmetricTensor3> T = moment_tensor(Xs, mixture, labels.r, context);
-  const Matrix M2 = mixture != nullptr ? mixture->moment2(labels.r_low)
-                                       : second_moment(Xs, labels.r_low, context);
+  const Matrix M2 =
+      mixture != nullptr ? mixture->moment2(labels.r_low) : Xs.second_moment(labels.r_low, context);
   if (!first_sweep_only || options.max_sweeps == 0) {
     return subspace_from(*T, M2, k, options, seed);
   }
@@ -337,7 +352,7 @@ Subspace subspace_from(const SymmetricTensor3& T,
   return out;
 }
 
-Directions decompose_core(const Matrix& Xs,
+Directions decompose_core(const StandardRows& Xs,
                           const MixtureScore* mixture,
                           const Residuals& labels,
                           const Subspace& subspace,

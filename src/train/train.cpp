@@ -219,7 +219,7 @@ std::unique_ptr<MixtureScore> mixture_stage(const Matrix& Xs,
 // What the stages after the directions read.
 struct LayerInputs {
   const Dataset& data;
-  const Matrix& Xs;
+  const detail::StandardRows& Xs;
   const detail::Labels& labels;
   double ybar;
   const MixtureScore* mixture;
@@ -547,7 +547,16 @@ TrainResult run_pipeline(const Dataset& data,
 
   // Standardise (§4.1).
   const Standardizer st = standardise_stage(data, o, context, result);
-  const Matrix Xs = standardize(st, X, context);
+  // The standardised rows are stored only for the stages that need them whole: the mixture
+  // score's EM, the quadratic control variate in all inputs, the refinement. Elsewhere every pass
+  // standardises the raw rows as it reads them (detail::StandardRows).
+  const bool tensor = o.init == Init::Tensor && o.directions.size() == 0;
+  const bool store = o.refine.enabled || (tensor && o.score == ScoreModel::Mixture) ||
+                     (tensor && resolve_residualize(o.moments.residualize, rows, st.rank()) ==
+                                    Residualize::Quadratic);
+  const Matrix Xs = store ? standardize(st, X, context) : Matrix();
+  const detail::StandardRows standard =
+      store ? detail::StandardRows(Xs) : detail::StandardRows(X, st);
   clock.lap("standardise");
   // The mixture score (score = gmm): a mixture fitted to the standardised inputs.
   const std::unique_ptr<MixtureScore> mixture = mixture_stage(Xs, o, context, result);
@@ -573,10 +582,11 @@ TrainResult run_pipeline(const Dataset& data,
       // The moments give at most one unit per independent direction; the rest are extra units.
       TrainOptions om = o;
       om.hidden = k - result.extra_units;
-      const detail::Residuals residuals = detail::residualize_labels(Xs, y, o.moments, context);
+      const detail::Residuals residuals =
+          detail::residualize_labels(standard, y, o.moments, context);
       clock.lap("residualise");
       const detail::Subspace subspace =
-          detail::find_subspace(Xs,
+          detail::find_subspace(standard,
                                 mixture.get(),
                                 residuals,
                                 om.hidden,
@@ -587,7 +597,7 @@ TrainResult run_pipeline(const Dataset& data,
       clock.lap("subspace");
       absorb(result, subspace);
       detail::Directions directions =
-          detail::decompose_core(Xs, mixture.get(), residuals, subspace, om, context);
+          detail::decompose_core(standard, mixture.get(), residuals, subspace, om, context);
       detail::replace_degenerate_units(subspace.M2, directions);
       clock.lap("decompose");
       absorb(result, directions);
@@ -605,7 +615,7 @@ TrainResult run_pipeline(const Dataset& data,
     const detail::ExtraUnits extra =
         detail::extra_units(st.rank(), result.extra_units, detail::derive_seed(o.seed, 61));
     const LayerInputs in{
-        data, Xs, labels, ybar, mixture.get(), st, o, context, &linear_only, extra};
+        data, standard, labels, ybar, mixture.get(), st, o, context, &linear_only, extra};
     // The state before the layers, for the second candidate (its own warnings, not these).
     const std::optional<TrainResult> before =
         second_order.empty() ? std::nullopt : std::optional<TrainResult>(result);
