@@ -902,8 +902,9 @@ bool too_large_to_load(const std::string& path) {
   const NpyRows file(path);
   const double bytes = 8.0 * static_cast<double>(file.rows()) * static_cast<double>(file.cols());
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  // Training in memory holds the inputs about three times (X, the standardised X, and the
-  // per-row work of the stages): a quarter of the memory as doubles is the most it can load.
+  // Training in memory holds the inputs up to three times (X; the standardised X, stored for
+  // the refinement, the mixture score and the quadratic control variate; the per-row work of
+  // the stages): a quarter of the memory as doubles is the most it can load.
   return pages > 0 && page > 0 &&
          bytes > 0.25 * static_cast<double>(pages) * static_cast<double>(page);
 }
