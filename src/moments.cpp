@@ -211,8 +211,11 @@ Vector detail::mean_and_covariance(Index n,
                                    Vector& mean,
                                    Matrix& cov,
                                    Index e,
-                                   const BlockExtraFn& extra) {
+                                   const BlockExtraFn& extra,
+                                   const BlockLabelsFn& labels,
+                                   LabelMoments* moments) {
   require_room_for_covariance(n, d, e, context);
+  const bool with_labels = labels != nullptr && moments != nullptr;
   // The shift: the mean of the global first block (its part reads it; the others add zeros).
   const Index first = context.first_row(n);
   const Matrix head = context.sum(n, d + 1, 1, [&](Index b, Index c) {
@@ -224,27 +227,48 @@ Vector detail::mean_and_covariance(Index n,
     return out;
   });
   const Vector shift = head.topRows(d) / std::max(head(d, 0), 1.0);
-  // Σ (x − s)(x − s)ᵀ in the first d columns, Σ (x − s) in column d; the extra sums below.
-  const Matrix sums = context.mean(n, d + e, d + 1, [&](Index b, Index c) {
+  // Σ (x − s)(x − s)ᵀ in the first d columns, Σ (x − s) in column d; the extra sums below them
+  // (rows d .. d + e − 1 of column 0); with labels, Σ (x − s) y in column d + 1 and Σ y in row
+  // d + e of column 0.
+  const Index height = d + e + (with_labels ? 1 : 0), width = d + (with_labels ? 2 : 1);
+  const Matrix sums = context.mean(n, height, width, [&](Index b, Index c) {
     const Eigen::Ref<const Matrix> X = rows(b, c);
-    Matrix out = Matrix::Zero(d + e, d + 1);
+    Matrix out = Matrix::Zero(height, width);
     out.topLeftCorner(d, d) = centred_gram(X, shift);
     out.col(d).head(d) = column_sums(X) - static_cast<double>(c) * shift;
     if (e > 0) {
-      out.col(0).tail(e) = extra(b, c);
+      out.col(0).segment(d, e) = extra(b, c);
+    }
+    if (with_labels) {
+      const Eigen::Ref<const Vector> y = labels(b, c);
+      out.col(d + 1).head(d) = centred_sums(X, shift, y);
+      out(d + e, 0) = sum_of(y);
     }
     return out;
   });
   const Vector offset = sums.col(d).head(d);  // μ − s
   mean = shift + offset;
   cov = sums.topLeftCorner(d, d) - offset * offset.transpose();
-  return e > 0 ? Vector(sums.col(0).tail(e)) : Vector();
+  if (with_labels) {
+    moments->mean = sums(d + e, 0);
+    moments->cross = sums.col(d + 1).head(d) - offset * moments->mean;
+  }
+  return e > 0 ? Vector(sums.col(0).segment(d, e)) : Vector();
 }
 
 Standardizer fit_standardizer(const Matrix& X,
                               const std::vector<std::string>& names,
                               const ExecutionContext& context,
                               const StandardizerOptions& options) {
+  return detail::fit_standardizer_and_labels(X, nullptr, names, context, options, nullptr);
+}
+
+Standardizer detail::fit_standardizer_and_labels(const Matrix& X,
+                                                 const Vector* y,
+                                                 const std::vector<std::string>& names,
+                                                 const ExecutionContext& context,
+                                                 const StandardizerOptions& options,
+                                                 LabelMoments* moments) {
   const Index n = X.rows();
   const Index d = X.cols();
   detail::require(options.eigenvalue_floor >= 0 && options.eigenvalue_floor < 1,
@@ -258,13 +282,24 @@ Standardizer fit_standardizer(const Matrix& X,
   }
   Vector mean;
   Matrix cov;
+  if (y != nullptr && y->size() != n) {
+    detail::fail("fit_standardizer: y has " + std::to_string(y->size()) + " entries for " +
+                 std::to_string(n) + " rows");
+  }
   detail::mean_and_covariance(
       n,
       d,
       [&](Index b, Index c) { return Eigen::Ref<const Matrix>(X.middleRows(b, c)); },
       context,
       mean,
-      cov);
+      cov,
+      0,
+      nullptr,
+      y != nullptr ? detail::BlockLabelsFn([&](Index b, Index c) {
+        return Eigen::Ref<const Vector>(y->segment(b, c));
+      })
+                   : detail::BlockLabelsFn(),
+      moments);
   return detail::standardizer_from_moments(mean, cov, names, options);
 }
 

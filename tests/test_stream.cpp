@@ -250,12 +250,12 @@ TEST_SUITE("stream") {
     const nnlift::TrainResult r = nnlift::train_streamed(counted, all_but_last(file), o);
     REQUIRE(r.network.W2.size() > 0);
     // The shift (the first 8192-row block) and the 1,000 rows that check whether a numeric target
-    // has only two values; then: mean, covariance and ȳ; the linear control
-    // variate; E[r x], M2 and the sketch; one per HOOI sweep; the core; the map-back moments; the
-    // output layer's normal equations (the training MSE comes from them). Before the fusions
-    // the same run read 4 passes more (mean, E[r x], M2, the training loss).
+    // has only two values; then: mean, covariance, ȳ and E[(x − μ) y] (the linear control
+    // variate's); E[r x], M2 and the sketch; one per HOOI sweep; the core; the map-back moments;
+    // the output layer's normal equations (the training MSE comes from them). Before the fusions
+    // the same run read 5 passes more (mean, the control variate, E[r x], M2, the training loss).
     const Index n = 20000;
-    CHECK(counted.rows_read() == 8192 + 1000 + n * (6 + r.moments.subspace_sweeps));
+    CHECK(counted.rows_read() == 8192 + 1000 + n * (5 + r.moments.subspace_sweeps));
   }
 
   // Left out under the sanitizers, for tools/check's time: 1.7-2.2 s of the 20 s release run. The

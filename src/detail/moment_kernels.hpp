@@ -67,8 +67,16 @@ void require_room_for_covariance(Index local_rows,
 /// once more), so that the one-pass E[(x − s)(x − s)ᵀ] − (μ − s)(μ − s)ᵀ loses no digits to a
 /// mean far from zero. `extra` (optional, called after `rows` on the same thread and block) adds
 /// e sums to the pass; their means over the rows are returned.
+/// With `labels` (a block's labels, called after `rows` on the same thread and block) and
+/// `moments`, the same pass also sums what the linear control variate needs: E[y] and
+/// E[(x − μ) y] (about the same shift), into `moments`.
 using BlockRowsFn = std::function<Eigen::Ref<const Matrix>(Index begin, Index count)>;
 using BlockExtraFn = std::function<Vector(Index begin, Index count)>;
+using BlockLabelsFn = std::function<Eigen::Ref<const Vector>(Index begin, Index count)>;
+struct LabelMoments {
+  double mean = 0;  ///< E[y]
+  Vector cross;     ///< E[(x − μ) y], d
+};
 Vector mean_and_covariance(Index local_rows,
                            Index d,
                            const BlockRowsFn& rows,
@@ -76,7 +84,18 @@ Vector mean_and_covariance(Index local_rows,
                            Vector& mean,
                            Matrix& cov,
                            Index e = 0,
-                           const BlockExtraFn& extra = nullptr);
+                           const BlockExtraFn& extra = nullptr,
+                           const BlockLabelsFn& labels = nullptr,
+                           LabelMoments* moments = nullptr);
+
+/// fit_standardizer, and with labels y (one per row of X) and `moments`, the labels' E[y] and
+/// E[(x − μ) y] from the same pass (mean_and_covariance).
+Standardizer fit_standardizer_and_labels(const Matrix& X,
+                                         const Vector* y,
+                                         const std::vector<std::string>& names,
+                                         const ExecutionContext& context,
+                                         const StandardizerOptions& options,
+                                         LabelMoments* moments);
 
 /// A block's share of MomentTensor3::contract_pairs, (d + 2)×P: Xᵀ[r ∘ XU ∘ XV], rᵀXV, rᵀXU.
 Matrix contract_pairs_block(const Eigen::Ref<const Matrix>& Xb,

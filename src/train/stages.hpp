@@ -110,8 +110,12 @@ struct Residuals : StageReport {
   Vector r_low;
   Vector r;
 };
+/// `labels`: E[y] and E[(x − μ) y] of y over these rows, from the standardising pass
+/// (detail::fit_standardizer_and_labels); `st` the standardiser of that pass.
 Residuals residualize_labels(const StandardRows& Xs,
                              const Vector& y,
+                             const Standardizer& st,
+                             const LabelMoments& labels,
                              const MomentOptions& options,
                              const ExecutionContext& context);
 

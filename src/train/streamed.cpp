@@ -212,22 +212,24 @@ void check_columns(const RowSource& source, const StreamedColumns& c) {
   }
 }
 
-// Stage "standardise" over the rows: the inputs' mean and covariance and the target's mean
-// (`ybar`) in one pass (detail::mean_and_covariance); warnings as for rows in memory.
+// Stage "standardise" over the rows: the inputs' mean and covariance, and the working labels'
+// mean and E[(x − μ) y] for the linear control variate (`labels`), in one pass
+// (detail::mean_and_covariance); warnings as for rows in memory.
 Standardizer standardise(const StreamedRows& data,
                          const StreamedColumns& columns,
                          const TrainOptions& o,
                          const ExecutionContext& context,
-                         double& ybar,
+                         detail::LabelMoments& labels,
                          detail::ColumnRange& range,
                          TrainResult& result) {
   const Index n = data.rows(), d = data.inputs();
-  // Mean, covariance and the labels' mean in one pass (each thread's block and its labels).
+  // Mean, covariance and the labels' E[y] and E[(x − μ) y] in one pass (each thread's block and
+  // its labels), as in memory (detail::fit_standardizer_and_labels).
   thread_local Matrix block_X;
   thread_local Vector block_y;
   Vector mu;
   Matrix cov;
-  ybar = detail::mean_and_covariance(
+  detail::mean_and_covariance(
       n,
       d,
       [&](Index b, Index c) {
@@ -238,8 +240,10 @@ Standardizer standardise(const StreamedRows& data,
       context,
       mu,
       cov,
-      1,
-      [&](Index, Index) { return Vector::Constant(1, detail::sum_of(block_y)); })(0);
+      0,
+      nullptr,
+      [&](Index, Index) { return Eigen::Ref<const Vector>(block_y); },
+      &labels);
   if (o.labels.task == Task::Regression) {
     warn_if_two_valued(data, n, context, result);
   }
@@ -511,25 +515,20 @@ TrainResult train_streamed(const RowSource& source,
   }
 
   // Standardise (§4.1).
-  double ybar = 0;
+  detail::LabelMoments label_moments;
   detail::ColumnRange range(d);
-  const Standardizer st = standardise(data, columns, o, context, ybar, range, result);
+  const Standardizer st = standardise(data, columns, o, context, label_moments, range, result);
+  const double ybar = label_moments.mean;
   clock.lap("standardise");
 
   // Residualise (§4.2b): the labels less their least-squares fit on [1, x̃] (x̃ is white over
   // these rows, so the fit is ȳ + x̃ᵀ E[x̃ y]), or only centred.
   const bool linear = o.moments.residualize != Residualize::None;
   // The source gives each block's raw rows; the passes standardise them as they read them.
-  Matrix beta_f = Matrix::Zero(d, 1);  // Wᵀβ: the fit on x̃ as it applies to raw rows
-  if (linear) {
-    const Matrix s = context.mean(n, d, 1, [&](Index b, Index c) {
-      thread_local Matrix X;
-      thread_local Vector y;
-      data.load(b, c, X, y);
-      return detail::centred_sums(X, st.mean, y);
-    });
-    beta_f = detail::fold(st, detail::unfold(st, s));
-  }
+  // Wᵀβ, the fit on x̃ as it applies to raw rows (β = W E[(x − μ) y], from the standardising
+  // pass), as in memory.
+  const Matrix beta_f =
+      linear ? detail::fold(st, detail::unfold(st, label_moments.cross)) : Matrix::Zero(d, 1);
   const MomentTensor3::BlockSource residuals = [&](Index b, Index c, Matrix& X, Vector& res) {
     data.load(b, c, X, res);
     res.array() -= ybar;

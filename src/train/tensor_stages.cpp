@@ -47,21 +47,16 @@ std::unique_ptr<SymmetricTensor3> moment_tensor(const StandardRows& Xs,
 }
 
 // y minus its least-squares fit on [1, Xs]. Xs is whitened (mean 0 and identity covariance
-// over the rows it was fitted on), so the fit is ȳ + Xs E[Xs y]: one matrix-vector pass instead
-// of the (d+1)×(d+1) normal equations, which cost as much as the covariance.
+// over the rows it was fitted on), so the fit is ȳ + x̃ᵀβ with β = E[x̃ y] = W E[(x − μ) y]:
+// no normal equations, and E[y], E[(x − μ) y] come from the standardising pass (`labels`).
 Vector whitened_linear_residual(const StandardRows& Xs,
                                 const Vector& y,
+                                const Standardizer& st,
+                                const LabelMoments& labels,
                                 const ExecutionContext& context) {
-  const Index n = Xs.rows(), d = Xs.read_cols();
-  const Matrix s = context.mean(n, d + 1, 1, [&](Index b, Index c) {
-    Matrix out(d + 1, 1);
-    out.topRows(d) = Xs.sums(b, c, y.segment(b, c));
-    out(d, 0) = sum_of(y.segment(b, c));
-    return out;
-  });
-  const Matrix beta_f = Xs.fold(Xs.unfold(s.topRows(d)));
-  const double ybar = s(d, 0);
-  return context.map_rows(n, 1, [&](Index b, Index c, Eigen::Ref<Matrix> rows) {
+  const Matrix beta_f = Xs.fold(unfold(st, labels.cross));
+  const double ybar = labels.mean;
+  return context.map_rows(Xs.rows(), 1, [&](Index b, Index c, Eigen::Ref<Matrix> rows) {
     rows.col(0) = (y.segment(b, c).array() - ybar).matrix() - Xs.times_folded(b, c, beta_f);
   });
 }
@@ -188,6 +183,8 @@ Directions directions_from_core(const Core& core_fit,
 
 Residuals residualize_labels(const StandardRows& Xs,
                              const Vector& y,
+                             const Standardizer& st,
+                             const LabelMoments& labels,
                              const MomentOptions& options,
                              const ExecutionContext& context) {
   Residuals out;
@@ -197,7 +194,7 @@ Residuals residualize_labels(const StandardRows& Xs,
         "residualize_labels: the quadratic control variate needs the standardised rows stored");
   }
   out.r_low = out.used == Residualize::None ? Vector((y.array() - context.mean_of(y)).matrix())
-                                            : whitened_linear_residual(Xs, y, context);
+                                            : whitened_linear_residual(Xs, y, st, labels, context);
   out.r = out.used == Residualize::Quadratic
               ? residualize(*Xs.stored(), y, Residualize::Quadratic, context)
               : out.r_low;

@@ -185,10 +185,15 @@ namespace {
 // the number of extra units (hidden units beyond the inputs' independent directions).
 // \throws DataError when given directions outnumber the independent directions.
 Standardizer standardise_stage(const Dataset& data,
+                               const Vector& y,
                                const TrainOptions& o,
                                const ExecutionContext& context,
+                               detail::LabelMoments& labels,
                                TrainResult& result) {
-  const Standardizer st = fit_standardizer(data.X, data.feature_names, context, o.inputs);
+  // The working labels' E[y] and E[(x − μ) y] come from the same pass, for the linear control
+  // variate (residualize_labels).
+  const Standardizer st = detail::fit_standardizer_and_labels(
+      data.X, &y, data.feature_names, context, o.inputs, &labels);
   // Given directions fix k <= rank; otherwise units beyond the rank are extra units.
   const Index k_fixed = o.directions.size() > 0 ? o.hidden : std::min(o.hidden, st.rank());
   detail::report_standardizer(
@@ -546,7 +551,8 @@ TrainResult run_pipeline(const Dataset& data,
   }
 
   // Standardise (§4.1).
-  const Standardizer st = standardise_stage(data, o, context, result);
+  detail::LabelMoments label_moments;
+  const Standardizer st = standardise_stage(data, y, o, context, label_moments, result);
   // The standardised rows are stored only for the stages that need them whole: the mixture
   // score's EM, the quadratic control variate in all inputs, the refinement. Elsewhere every pass
   // standardises the raw rows as it reads them (detail::StandardRows).
@@ -583,7 +589,7 @@ TrainResult run_pipeline(const Dataset& data,
       TrainOptions om = o;
       om.hidden = k - result.extra_units;
       const detail::Residuals residuals =
-          detail::residualize_labels(standard, y, o.moments, context);
+          detail::residualize_labels(standard, y, st, label_moments, o.moments, context);
       clock.lap("residualise");
       const detail::Subspace subspace =
           detail::find_subspace(standard,
