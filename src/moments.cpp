@@ -218,15 +218,20 @@ Vector detail::mean_and_covariance(Index n,
   const bool with_labels = labels != nullptr && moments != nullptr;
   // The shift: the mean of the global first block (its part reads it; the others add zeros).
   const Index first = context.first_row(n);
-  const Matrix head = context.sum(n, d + 1, 1, [&](Index b, Index c) {
-    Matrix out = Matrix::Zero(d + 1, 1);
+  const Matrix head = context.sum(n, d + 2, 1, [&](Index b, Index c) {
+    Matrix out = Matrix::Zero(d + 2, 1);
     if (first + b == 0) {
       out.topRows(d) = column_sums(rows(b, c));
       out(d, 0) = static_cast<double>(c);
+      out(d + 1, 0) = with_labels ? sum_of(labels(b, c)) : 0.0;
     }
     return out;
   });
   const Vector shift = head.topRows(d) / std::max(head(d, 0), 1.0);
+  // The labels about their own shift, the same block's mean: E[(x − s) y] − (μ − s) E[y] would
+  // carry the rounding of μ − s (about the inputs' ulp) times E[y], 0.03 for inputs near 1e8 and
+  // labels near 1e6; (μ − s)(E[y] − t) is small with it.
+  const double label_shift = head(d + 1, 0) / std::max(head(d, 0), 1.0);
   // Σ (x − s)(x − s)ᵀ in the first d columns, Σ (x − s) in column d; the extra sums below them
   // (rows d .. d + e − 1 of column 0); with labels, Σ (x − s) y in column d + 1 and Σ y in row
   // d + e of column 0.
@@ -241,7 +246,9 @@ Vector detail::mean_and_covariance(Index n,
     }
     if (with_labels) {
       const Eigen::Ref<const Vector> y = labels(b, c);
-      out.col(d + 1).head(d) = centred_sums(X, shift, y);
+      thread_local Vector shifted;
+      shifted = y.array() - label_shift;
+      out.col(d + 1).head(d) = centred_sums(X, shift, shifted);
       out(d + e, 0) = sum_of(y);
     }
     return out;
@@ -251,7 +258,7 @@ Vector detail::mean_and_covariance(Index n,
   cov = sums.topLeftCorner(d, d) - offset * offset.transpose();
   if (with_labels) {
     moments->mean = sums(d + e, 0);
-    moments->cross = sums.col(d + 1).head(d) - offset * moments->mean;
+    moments->cross = sums.col(d + 1).head(d) - offset * (moments->mean - label_shift);
   }
   return e > 0 ? Vector(sums.col(0).segment(d, e)) : Vector();
 }

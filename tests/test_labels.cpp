@@ -488,6 +488,14 @@ TEST_SUITE("labels") {
     CHECK(constant.code == 0);
     CHECK(constant.err.find("warning: the target 'y' is constant (2.5 in every row)") !=
           std::string::npos);
+    // One input and a constant target: the labels less their linear fit are zero to the last bit,
+    // so the moment tensor is exactly zero (it failed with "decompose: the tensor is zero" once
+    // the standardised rows stopped being stored and the rounding noise that hid it went away).
+    test::write_text(dir.file("flat1.csv"), "x,y\n1,2.5\n2,2.5\n3,2.5\n4,2.5\n5,2.5\n6,2.5\n");
+    const test::Outcome exact = train(dir, "flat1.csv", "1", {});
+    CHECK(exact.code == 0);
+    CHECK(exact.err.find("the labels less their linear fit are zero in every row") !=
+          std::string::npos);
     // Every target missing: said as such (it was "the columns with most:  of the 0 rows").
     test::write_text(dir.file("no-target.csv"), "a,b,y\n1,2,NA\n2,3,\n3,1,NA\n4,5,NA\n5,3,NA\n");
     for (const char* policy : {"drop-rows", "mean"}) {

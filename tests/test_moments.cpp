@@ -4,6 +4,7 @@
 #include <nnlift/activation.hpp>
 #include <nnlift/moments.hpp>
 
+#include "detail/moment_kernels.hpp"
 #include "test_helpers.hpp"
 
 using nnlift::ExecutionContext;
@@ -216,6 +217,18 @@ TEST_SUITE("moments") {
     CHECK((cov - two_pass).cwiseAbs().maxCoeff() < 1e-6);
     CHECK((s.mean.array() - 1e8 - X.colwise().mean().transpose().array() + 1e8).abs().maxCoeff() <
           1e-6);
+    // The same pass's label moments (the linear control variate's), labels far from zero too:
+    // E[y] and E[(x − μ) y] against the two-pass values.
+    const Vector y =
+        (1e6 + (centred * Vector::LinSpaced(3, 1.0, 3.0)).array() + rng.normal_vector(n).array())
+            .matrix();
+    nnlift::detail::LabelMoments labels;
+    nnlift::detail::fit_standardizer_and_labels(X, &y, {"a", "b", "c"}, one, {}, &labels);
+    const Vector cross = centred.transpose() * y / static_cast<double>(n);
+    INFO("label moments error " << (labels.cross - cross).cwiseAbs().maxCoeff());
+    CHECK(std::abs(labels.mean - y.mean()) < 1e-6);
+    CHECK((labels.cross - cross).cwiseAbs().maxCoeff() < 1e-6);
+    CHECK((labels.cross - Vector::LinSpaced(3, 1.0, 3.0)).cwiseAbs().maxCoeff() < 0.05);
   }
 
   TEST_CASE("moments: standardisation round trip and singular covariance errors") {

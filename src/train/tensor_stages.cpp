@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <sstream>
@@ -44,6 +45,13 @@ std::unique_ptr<SymmetricTensor3> moment_tensor(const StandardRows& Xs,
     return std::make_unique<MixtureMomentTensor3>(*mixture, r);
   }
   return Xs.tensor(r, context);
+}
+
+// Whether the labels r are zero in every row of every part: a constant target, or one exactly
+// linear in the inputs, leaves nothing for the moments (their tensor and M2 are exactly zero,
+// where the decomposition and the sketch have nothing to work on).
+bool labels_vanish(const Vector& r, const ExecutionContext& context) {
+  return context.mean_of(r.cwiseAbs()) == 0.0;
 }
 
 // y minus its least-squares fit on [1, Xs]. Xs is whitened (mean 0 and identity covariance
@@ -219,6 +227,14 @@ Subspace find_subspace(const StandardRows& Xs,
                        bool first_sweep_only,
                        std::uint64_t seed,
                        const ExecutionContext& context) {
+  if (labels_vanish(labels.r, context)) {
+    // Nothing to find: the first k standardised coordinates, which decompose_core keeps.
+    Subspace out;
+    out.Q = Matrix::Identity(Xs.cols(), k);
+    out.M2 = Matrix::Zero(Xs.cols(), Xs.cols());
+    out.gap = std::numeric_limits<double>::infinity();
+    return out;
+  }
   const std::unique_ptr<SymmetricTensor3> T = moment_tensor(Xs, mixture, labels.r, context);
   const Matrix M2 =
       mixture != nullptr ? mixture->moment2(labels.r_low) : Xs.second_moment(labels.r_low, context);
@@ -361,6 +377,15 @@ Directions decompose_core(const StandardRows& Xs,
   rep.residualize_used = labels.used;
   rep.subspace_sweeps = subspace.sweeps;
   rep.subspace_gap = subspace.gap;
+  if (labels_vanish(labels.r, context)) {
+    rep.lambda = Vector::Zero(k);
+    out.Ubar = subspace.Q;
+    out.warnings.push_back(
+        "the labels less their linear fit are zero in every row (a constant target, or one "
+        "exactly linear in the inputs): no moment gives the units a direction; they take the "
+        "first standardised coordinates, and the output layer decides whether to use them");
+    return out;
+  }
   // When the quadratic control variate was too costly in all d inputs, it is still cheap in the
   // k projected ones: a quadratic in z = Qᵀx̃ is a quadratic in x, so E[g S3] = 0 still holds,
   // with 1 + k + k(k+1)/2 features.
