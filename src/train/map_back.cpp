@@ -30,8 +30,10 @@ Units map_back(const StandardRows& Xs,
     return units_from_moments(mixture->moment1(yc), q, st, Ubar, activation);
   }
   if (const Matrix* stored = Xs.stored()) {
+    // The same sums over rows already standardised (centred about 0, nothing to fold).
+    const Vector zero = Vector::Zero(d);
     const Matrix means = context.mean(n, d + k + 1, 1, [&](Index b, Index c) {
-      return map_back_block(stored->middleRows(b, c), yc.segment(b, c), Ubar);
+      return map_back_raw_block(stored->middleRows(b, c), zero, yc.segment(b, c), Ubar);
     });
     return units_from_block_means(means, st, Ubar, activation);
   }
@@ -62,18 +64,6 @@ Units units_from_raw_means(const Matrix& sums,
   Matrix means(st.rank() + k + 1, 1);
   means << unfold(st, sums.topRows(d)), sums.bottomRows(k + 1);
   return units_from_block_means(means, st, Ubar, activation);
-}
-
-Matrix map_back_block(const Eigen::Ref<const Matrix>& Xs,
-                      const Eigen::Ref<const Vector>& yc,
-                      const Matrix& Ubar) {
-  const Index d = Xs.cols(), k = Ubar.cols();
-  const Matrix t = Xs * Ubar;
-  Matrix out(d + k + 1, 1);
-  out.col(0).head(d).noalias() = Xs.transpose() * yc;
-  out.col(0).segment(d, k).noalias() = t.cwiseAbs2().transpose() * yc;
-  out(d + k, 0) = sum_of(yc);
-  return out;
 }
 
 Units units_from_block_means(const Matrix& means,

@@ -280,12 +280,9 @@ Units units_from_moments(const Vector& M1,
                          const Matrix& Ubar,
                          Activation activation);
 /// A block's share of the Gaussian map-back moments, as a (d + k + 1)×1 column:
-/// [x̃ᵀ yc | Σ yc ⟨ū_j, x̃⟩² | Σ yc]. One X·Ū product, not the d×d second moment.
-Matrix map_back_block(const Eigen::Ref<const Matrix>& Xs,
-                      const Eigen::Ref<const Vector>& yc,
-                      const Matrix& Ubar);
-/// map_back_block's sums for raw rows X (c×d) standardised by W(x − mean), with Uf = WᵀŪ:
-/// (d + k + 1)×1, and units_from_block_means from their mean over all rows.
+/// [x̃ᵀ yc | Σ yc ⟨ū_j, x̃⟩² | Σ yc] with x̃ = W(x − mean), for raw rows X (c×d) and Uf = WᵀŪ
+/// (stored standardised rows: mean 0 and Uf = Ū). One X·Ū product, not the d×d second
+/// moment. units_from_raw_means: units_from_block_means from their mean over all raw rows.
 Matrix map_back_raw_block(const Eigen::Ref<const Matrix>& X,
                           const Vector& mean,
                           const Eigen::Ref<const Vector>& yc,
@@ -294,7 +291,8 @@ Units units_from_raw_means(const Matrix& sums,
                            const Standardizer& st,
                            const Matrix& Ubar,
                            Activation activation);
-/// units_from_moments from the mean of map_back_block over all rows (S2(x̃) = x̃x̃ᵀ − I).
+/// units_from_moments from the mean of map_back_raw_block over all rows of standardised x̃
+/// (S2(x̃) = x̃x̃ᵀ − I).
 Units units_from_block_means(const Matrix& means,
                              const Standardizer& st,
                              const Matrix& Ubar,
