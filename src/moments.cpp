@@ -546,38 +546,31 @@ Vector residualize(const Matrix& Xs,
 }
 
 MomentTensor3::MomentTensor3(const Matrix& X, const Vector& r, const ExecutionContext& context)
-    : m_X(&X),
-      m_r(&r),
-      m_local(X.rows()),
-      m_dim(X.cols()),
-      m_context(context),
-      m_rows(context.global_rows(X.rows())) {
-  if (m_rows < 1 || r.size() != X.rows()) {
-    detail::fail("MomentTensor3: X has " + std::to_string(X.rows()) + " rows and r has " +
-                 std::to_string(r.size()) + " entries; they must agree and be >= 1");
-  }
-  m_first =
-      pass(m_dim, 1, [&](const auto& Xb, const auto& rb) { return Matrix(Xb.transpose() * rb); }) /
-      static_cast<double>(m_rows);
-}
+    : MomentTensor3(X, nullptr, r, context) {}
 
 MomentTensor3::MomentTensor3(const Matrix& X,
                              const Standardizer& st,
                              const Vector& r,
                              const ExecutionContext& context)
+    : MomentTensor3(X, &st, r, context) {}
+
+MomentTensor3::MomentTensor3(const Matrix& X,
+                             const Standardizer* st,
+                             const Vector& r,
+                             const ExecutionContext& context)
     : m_X(&X),
       m_r(&r),
-      m_st(&st),
+      m_st(st),
       m_local(X.rows()),
-      m_dim(st.rank()),
+      m_dim(st != nullptr ? st->rank() : X.cols()),
       m_context(context),
       m_rows(context.global_rows(X.rows())) {
   if (m_rows < 1 || r.size() != X.rows()) {
     detail::fail("MomentTensor3: X has " + std::to_string(X.rows()) + " rows and r has " +
                  std::to_string(r.size()) + " entries; they must agree and be >= 1");
   }
-  if (st.W.cols() != X.cols() || st.mean.size() != X.cols()) {
-    detail::fail("MomentTensor3: the standardiser is for " + std::to_string(st.W.cols()) +
+  if (st != nullptr && (st->W.cols() != X.cols() || st->mean.size() != X.cols())) {
+    detail::fail("MomentTensor3: the standardiser is for " + std::to_string(st->W.cols()) +
                  " columns; X has " + std::to_string(X.cols()));
   }
   m_first = unfold(pass(X.cols(), 1, detail::first_moment_block) / static_cast<double>(m_rows));
@@ -597,14 +590,10 @@ Matrix detail::unfold_pairs(const Standardizer& st, const Matrix& S) {
 Matrix detail::centred_times(const Eigen::Ref<const Matrix>& Xb,
                              const Vector& mean,
                              const Matrix& Gf) {
-  const Index c = Xb.rows();
-  Matrix out(c, Gf.cols());
-  thread_local Matrix centred;
-  for (Index s = 0; s < c; s += kChunkRows) {
-    const Index len = std::min(kChunkRows, c - s);
-    centred = Xb.middleRows(s, len).rowwise() - mean.transpose();
+  Matrix out(Xb.rows(), Gf.cols());
+  for_centred_chunks(Xb, mean, [&](Index s, Index len, const Matrix& centred) {
     out.middleRows(s, len).noalias() = centred * Gf;
-  }
+  });
   return out;
 }
 
@@ -612,12 +601,9 @@ Matrix detail::centred_sums(const Eigen::Ref<const Matrix>& Xb,
                             const Vector& mean,
                             const Eigen::Ref<const Matrix>& H) {
   Matrix out = Matrix::Zero(Xb.cols(), H.cols());
-  thread_local Matrix centred;
-  for (Index s = 0; s < Xb.rows(); s += kChunkRows) {
-    const Index len = std::min(kChunkRows, Xb.rows() - s);
-    centred = Xb.middleRows(s, len).rowwise() - mean.transpose();
+  for_centred_chunks(Xb, mean, [&](Index s, Index len, const Matrix& centred) {
     out.noalias() += centred.transpose() * H.middleRows(s, len);
-  }
+  });
   return out;
 }
 
@@ -666,26 +652,24 @@ MomentTensor3::MomentTensor3(Index local_rows,
 
 template <class Kernel>
 Matrix MomentTensor3::pass(Index rows, Index cols, const Kernel& kernel) const {
+  // A block's kernel: on its rows as they are, or on its raw rows centred chunk by chunk.
+  const auto block = [&](const Eigen::Ref<const Matrix>& Xb,
+                         const Eigen::Ref<const Vector>& rb) -> Matrix {
+    if (m_st == nullptr) {
+      return kernel(Xb, rb);
+    }
+    Matrix out = Matrix::Zero(rows, cols);
+    detail::add_centred_chunks(Xb, rb, m_st->mean, kernel, out);
+    return out;
+  };
   return m_context.sum(m_local, rows, cols, [&](Index b, Index c) -> Matrix {
     if (m_source) {
       thread_local Matrix Xb;
       thread_local Vector rb;
       m_source(b, c, Xb, rb);
-      if (m_st != nullptr) {
-        Matrix out = Matrix::Zero(rows, cols);
-        detail::add_centred_chunks(Xb, rb, m_st->mean, kernel, out);
-        return out;
-      }
-      return kernel(Eigen::Ref<const Matrix>(Xb), Eigen::Ref<const Vector>(rb));
+      return block(Xb, rb);
     }
-    if (m_st != nullptr) {
-      Matrix out = Matrix::Zero(rows, cols);
-      detail::add_centred_chunks(
-          m_X->middleRows(b, c), m_r->segment(b, c), m_st->mean, kernel, out);
-      return out;
-    }
-    return kernel(Eigen::Ref<const Matrix>(m_X->middleRows(b, c)),
-                  Eigen::Ref<const Vector>(m_r->segment(b, c)));
+    return block(m_X->middleRows(b, c), m_r->segment(b, c));
   });
 }
 
@@ -715,7 +699,7 @@ Matrix detail::contract_pairs_block(const Eigen::Ref<const Matrix>& Xb,
                                     const Matrix& V) {
   // Rows 0..d−1 hold Xᵀ[r ∘ XU ∘ XV], row d holds rᵀXV, row d+1 holds rᵀXU.
   // In chunks of rows whose products stay in cache.
-  const Index d = Xb.cols(), P = U.cols(), chunk = 1024;
+  const Index d = Xb.cols(), P = U.cols(), chunk = detail::kChunkRows;
   thread_local Matrix XU, XV, W;
   Matrix out = Matrix::Zero(d + 2, P);
   for (Index s = 0; s < Xb.rows(); s += chunk) {
@@ -768,7 +752,7 @@ Matrix MomentTensor3::contract_block(const Matrix& Q) const {
                         pairs,
                         [&](const auto& Xb, const auto& rb) {
                           // In chunks of rows whose products stay in cache.
-                          const Index c = Xb.rows(), chunk = 1024;
+                          const Index c = Xb.rows(), chunk = detail::kChunkRows;
                           thread_local Matrix Z, RZ, W;
                           Matrix out = Matrix::Zero(read + 1, pairs);
                           for (Index s = 0; s < c; s += chunk) {
@@ -817,7 +801,7 @@ DenseSymmetricTensor3 MomentTensor3::project(const Matrix& Q) const {
                           [&](const auto& Xb, const auto& rb) {
                             const Index c = Xb.rows();
                             Matrix out = Matrix::Zero(m, m * m);
-                            const Index sub = 1024;
+                            const Index sub = detail::kChunkRows;
                             for (Index s = 0; s < c; s += sub) {
                               const Index len = std::min(sub, c - s);
                               const Matrix Z = Xb.middleRows(s, len) * Qf;
@@ -853,7 +837,7 @@ Matrix detail::second_moment_block(const Eigen::Ref<const Matrix>& Xb,
   // lower triangle, then mirrored; the weighted rows in chunks that stay in cache.
   Matrix out = Matrix::Zero(d, d + 1);
   thread_local Matrix weighted;
-  const Index chunk = 1024;
+  const Index chunk = detail::kChunkRows;
   for (Index s = 0; s < Xb.rows(); s += chunk) {
     const Index len = std::min(chunk, Xb.rows() - s);
     weighted.noalias() = rb.segment(s, len).asDiagonal() * Xb.middleRows(s, len);

@@ -143,6 +143,12 @@ class MomentTensor3 final : public SymmetricTensor3 {
   template <class Kernel>
   Matrix pass(Index rows, Index cols, const Kernel& kernel) const;
 
+  // Rows in memory: raw rows standardised in each pass by st, or (st null) the rows as they are.
+  MomentTensor3(const Matrix& X,
+                const Standardizer* st,
+                const Vector& r,
+                const ExecutionContext& context);
+
   // A product's left factor G (dim()×m) as it applies to the rows the passes read: WᵀG for
   // raw rows, G itself otherwise; and a pass's sums Xᵀ(...) (one row per column read) as sums
   // over the standardised rows: W·S, or S.

@@ -18,8 +18,9 @@ constexpr Index kChunkRows = 1024;
 /// Standardised rows W(x − μ) never stored: a product's factor G (r×m) as it applies to the raw
 /// rows, WᵀG; and sums over the raw rows S (d×m) as sums over the standardised ones, W·S.
 /// These and the block functions below are compiled once (not inline): the in-memory and the
-/// streamed trainers call the same code, so that their sums have the same bits (the compiler
-/// may fuse multiply-adds differently where a small product is inlined).
+/// streamed trainers call the same code, so that their sums have the same bits. (Inline, they
+/// gave the two trainers weights that differed in the last bits; likely the compiler fusing a
+/// small product's multiply-adds differently in each file.)
 Matrix fold(const Standardizer& st, const Matrix& G);
 Matrix unfold(const Standardizer& st, const Matrix& S);
 /// contract_pairs_block's means over raw rows ((d + 2)×P) as over the standardised rows.
@@ -33,20 +34,28 @@ Matrix centred_sums(const Eigen::Ref<const Matrix>& Xb,
 /// A block's Xbᵀ rb (d×1): its share of the first moment E[r x].
 Matrix first_moment_block(const Eigen::Ref<const Matrix>& Xb, const Eigen::Ref<const Vector>& rb);
 
-/// Adds kernel(chunk rows, chunk labels) to `out` for the chunks of kChunkRows rows of a block
-/// (Xb, rb), each chunk centred about `mean` first in a thread's buffer.
+/// Calls f(first row, row count, centred rows) for the chunks of kChunkRows rows of a block Xb,
+/// each centred about `mean` in a thread's buffer.
+template <class F>
+void for_centred_chunks(const Eigen::Ref<const Matrix>& Xb, const Vector& mean, const F& f) {
+  thread_local Matrix centred;
+  for (Index s = 0; s < Xb.rows(); s += kChunkRows) {
+    const Index len = std::min(kChunkRows, Xb.rows() - s);
+    centred = Xb.middleRows(s, len).rowwise() - mean.transpose();
+    f(s, len, static_cast<const Matrix&>(centred));
+  }
+}
+
+/// Adds kernel(chunk rows, chunk labels) to `out` for the centred chunks of a block (Xb, rb).
 template <class Kernel>
 void add_centred_chunks(const Eigen::Ref<const Matrix>& Xb,
                         const Eigen::Ref<const Vector>& rb,
                         const Vector& mean,
                         const Kernel& kernel,
                         Matrix& out) {
-  thread_local Matrix centred;
-  for (Index s = 0; s < Xb.rows(); s += kChunkRows) {
-    const Index len = std::min(kChunkRows, Xb.rows() - s);
-    centred = Xb.middleRows(s, len).rowwise() - mean.transpose();
+  for_centred_chunks(Xb, mean, [&](Index s, Index len, const Matrix& centred) {
     out += kernel(Eigen::Ref<const Matrix>(centred), Eigen::Ref<const Vector>(rb.segment(s, len)));
-  }
+  });
 }
 
 /// (Xb − 1 meanᵀ)ᵀ (Xb − 1 meanᵀ): a block's contribution to the covariance (times its rows).

@@ -17,7 +17,7 @@ Units map_back(const StandardRows& Xs,
                const Matrix& Ubar,
                Activation activation,
                const ExecutionContext& context) {
-  const Index n = Xs.rows(), d = Xs.cols(), k = Ubar.cols();
+  const Index n = Xs.rows(), k = Ubar.cols();
   // c1 = (ŪᵀŪ)⁻¹ Ūᵀ M1 and c2 = ((ŪᵀŪ)∘(ŪᵀŪ))⁻¹ (ū_jᵀ M2 ū_j)_j: the coefficients of the
   // label's first and second score moments along the directions.
   if (mixture != nullptr) {
@@ -29,19 +29,13 @@ Units map_back(const StandardRows& Xs,
     }
     return units_from_moments(mixture->moment1(yc), q, st, Ubar, activation);
   }
-  if (const Matrix* stored = Xs.stored()) {
-    // The same sums over rows already standardised (centred about 0, nothing to fold).
-    const Vector zero = Vector::Zero(d);
-    const Matrix means = context.mean(n, d + k + 1, 1, [&](Index b, Index c) {
-      return map_back_raw_block(stored->middleRows(b, c), zero, yc.segment(b, c), Ubar);
-    });
-    return units_from_block_means(means, st, Ubar, activation);
-  }
   const Matrix Uf = Xs.fold(Ubar);
   const Matrix sums = context.mean(n, Xs.read_cols() + k + 1, 1, [&](Index b, Index c) {
-    return map_back_raw_block(Xs.read_rows(b, c), Xs.standardizer()->mean, yc.segment(b, c), Uf);
+    return map_back_raw_block(Xs.read_rows(b, c), Xs.centre(), yc.segment(b, c), Uf);
   });
-  return units_from_raw_means(sums, *Xs.standardizer(), Ubar, activation);
+  // Sums over stored rows are already the standardised rows' means.
+  return Xs.standardizer() != nullptr ? units_from_raw_means(sums, st, Ubar, activation)
+                                      : units_from_block_means(sums, st, Ubar, activation);
 }
 
 Matrix map_back_raw_block(const Eigen::Ref<const Matrix>& X,

@@ -27,13 +27,8 @@ void project_into(const StandardRows& Xs,
                   const ExecutionContext& context,
                   Matrix& Z) {
   const Matrix Qf = Xs.fold(Q);
-  context.for_each_block(Xs.rows(), [&](Index b, Index c) {
-    if (const Matrix* stored = Xs.stored()) {
-      Z.middleRows(b, c).noalias() = stored->middleRows(b, c) * Qf;
-    } else {
-      Z.middleRows(b, c) = Xs.times_folded(b, c, Qf);
-    }
-  });
+  context.for_each_block(Xs.rows(),
+                         [&](Index b, Index c) { Z.middleRows(b, c) = Xs.times_folded(b, c, Qf); });
 }
 
 // The third-order score moment of labels r: the standard Gaussian's, or a mixture's.
