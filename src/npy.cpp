@@ -19,6 +19,7 @@
 
 #include "detail/columns.hpp"
 #include "detail/io.hpp"
+#include "detail/parallel.hpp"
 #include "detail/text.hpp"
 
 namespace nnlift {
@@ -604,10 +605,15 @@ Dataset read_npy_rows(const std::string& path, const CsvOptions& options, Index 
   if (options.has_target) {
     out.y.resize(end - begin);
   }
+  // Blocks of rows read and copied in parallel (NpyRows reads by pread, so blocks may be read
+  // from several threads at once); each writes its own rows, so the result does not depend on
+  // the thread count, and a bad value anywhere is reported as the first one by row.
   constexpr Index kBlock = 1 << 14;
-  Matrix block;
-  for (Index b = begin; b < end; b += kBlock) {
+  const Index blocks = (end - begin + kBlock - 1) / kBlock;
+  detail::parallel_for(blocks, options.num_threads, [&](Index k) {
+    const Index b = begin + k * kBlock;
     const Index c = std::min(kBlock, end - b);
+    thread_local Matrix block;
     file.read(b, c, block);
     for (std::size_t col = 0; col < dest.size(); ++col) {
       const int to = dest[col];
@@ -630,7 +636,7 @@ Dataset read_npy_rows(const std::string& path, const CsvOptions& options, Index 
         out.X.col(to).segment(b - begin, c) = values;
       }
     }
-  }
+  });
   return out;
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <cstring>
+#include <limits>
 
 #include <doctest/doctest.h>
 
@@ -105,5 +106,32 @@ TEST_SUITE("npy") {
     CHECK_THROWS_WITH_AS(nnlift::write_npy(dir.file("x.npy"), bad),
                          doctest::Contains("holds 4 elements"),
                          std::invalid_argument);
+  }
+
+  TEST_CASE("npy: a data file is read in parallel blocks the same for any thread count") {
+    // More rows than two of the reader's 16,384-row blocks, and bad values in the second and
+    // third blocks: the first by row is named, whatever the threads.
+    test::TempDir dir;
+    nnlift::detail::Rng rng(4);
+    Matrix table = rng.normal_matrix(40000, 3);
+    nnlift::write_npy(dir.file("ok.npy"), nnlift::to_npy(table));
+    nnlift::CsvOptions one;
+    one.num_threads = 1;
+    nnlift::CsvOptions two = one;
+    two.num_threads = 2;
+    const nnlift::Dataset a = nnlift::read_npy_dataset(dir.file("ok.npy"), one);
+    const nnlift::Dataset b = nnlift::read_npy_dataset(dir.file("ok.npy"), two);
+    CHECK(a.X == table.leftCols(2));
+    CHECK(a.y == table.col(2));
+    CHECK(b.X == a.X);
+    CHECK(b.y == a.y);
+    table(20000, 1) = std::numeric_limits<double>::infinity();
+    table(35000, 0) = std::numeric_limits<double>::quiet_NaN();
+    nnlift::write_npy(dir.file("bad.npy"), nnlift::to_npy(table));
+    for (const nnlift::CsvOptions& o : {one, two}) {
+      CHECK_THROWS_WITH_AS(nnlift::read_npy_dataset(dir.file("bad.npy"), o),
+                           doctest::Contains("bad.npy: row 20001, column '2': infinite"),
+                           nnlift::IoError);
+    }
   }
 }
