@@ -27,7 +27,7 @@ int omp_threads() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  mallopt(M_MMAP_THRESHOLD, 64 << 20);  // as the nnlift executable does (src/cli/main.cpp)
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);  // as the nnlift executable does (src/cli/main.cpp)
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   long d = 100, k = 10, n = 1000000;
   int threads = 0;

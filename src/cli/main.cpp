@@ -57,10 +57,13 @@ int run_distributed(int& argc, char**& argv, const std::vector<std::string>& arg
 
 int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
-  // Every pass makes block-sized temporaries (a few MB). By default glibc maps and unmaps each
-  // one, and the fresh pages cost a fault per 4 kB (the standardise stage took twice as long);
-  // with these thresholds freed blocks are reused.
-  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  // Every pass makes block-sized temporaries (a few MB), and the stages make row-sized ones
+  // (n × k: 80 MB at n = 10^6, k = 10). By default glibc maps and unmaps each one, and the fresh
+  // pages cost a fault per 4 kB and their zeroing (the standardise stage took twice as long; at
+  // 64 MB instead of 256 MB here, the n × k ones cost 0.07 s each on first touch and the whole
+  // training of tools/bench_train's set took 1.94-2.02 s instead of 1.81-1.85 s); with these
+  // thresholds freed memory is reused. Only the data themselves (larger) are mapped.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   // Past a file-size limit (ulimit -f) a write then fails with EFBIG, which nnlift reports and
   // cleans up after, instead of the process being killed mid-write by SIGXFSZ.
