@@ -347,7 +347,7 @@ TEST_SUITE("cli") {
     CHECK(o.err.find("0  degenerate: nearly parallel to a stronger unit, merged into it; "
                      "direction from the second moment\n") != std::string::npos);
     CHECK(o.err.find("units with |lambda| above 3 x the noise level: 2 of 4; second-moment "
-                     "directions tried for the 2 unit(s) below 6 x: ") != std::string::npos);
+                     "directions tried for the 1 unit(s) below 3 x: ") != std::string::npos);
     // The candidates for second-moment directions are never fewer than the weak units.
     o = train_four({"--second-order-threshold", "0"});
     REQUIRE(o.code == 0);

@@ -171,7 +171,7 @@ TEST_SUITE("stream") {
 
   TEST_CASE("stream: weak units are chosen between the tensor and M2 as in memory") {
     test::TempDir dir;
-    const nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 11, 0);
+    const nnlift::SynthData s = test::planted_teacher(6, 2, 20000, 12, 0);
     const nnlift::NpyRows file(planted_npy(dir, s, false));
     for (const nnlift::WeakUnits mode : {nnlift::WeakUnits::Auto, nnlift::WeakUnits::Replace}) {
       nnlift::TrainOptions o = covered(4);  // four units for a teacher of two: some are weak

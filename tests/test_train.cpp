@@ -153,6 +153,25 @@ TEST_SUITE("train") {
     CHECK(r.train_loss == doctest::Approx(mse).epsilon(1e-9));
   }
 
+  TEST_CASE("train: on fewer than 8192 rows the split-half noise level is not the core's norm") {
+    // The halves were alternating blocks of 8192 rows: on fewer rows every row fell in the even
+    // half, the noise level was the core's own norm, and every unit was "within noise" (0.083
+    // against a top |lambda| of 0.082 here). Now at least 64 blocks share the rows.
+    for (const std::uint64_t seed : {1, 2, 3}) {
+      const nnlift::SynthData s = test::planted_teacher(10, 3, 4000, seed, 1000);
+      nnlift::TrainOptions o;
+      o.hidden = 3;
+      o.seed = 1;
+      const nnlift::TrainResult r = nnlift::train(nnlift::training_set(s), o);
+      REQUIRE(r.status == nnlift::Status::Success);
+      const double top = r.moments.lambda.cwiseAbs().maxCoeff();
+      INFO("seed " << seed << ": noise level " << r.moments.noise_level << ", top |lambda| "
+                   << top);
+      CHECK(r.moments.noise_level < 0.5 * top);
+      CHECK(r.moments.noise_level > 0);
+    }
+  }
+
   TEST_CASE("train: random init and given directions succeed with an empty message") {
     // Regression test: the status used to default to numerical-issue and was set only on the
     // moments path, so these runs reported a failure with no message (and --strict exit 3).

@@ -153,7 +153,7 @@ Subspace subspace_from(const SymmetricTensor3& T,
 bool core_quadratic(const Residuals& labels, const MomentOptions& options, Index rows, Index k);
 
 /// Decompose: the k×k×k core (with a quadratic control variate in z = Qᵀx̃ when the full one
-/// was too costly), its CP decomposition and its split-half noise level.
+/// was too costly), its CP decomposition and its noise level (from groups of row blocks).
 struct Directions : StageReport {
   Matrix Ubar;  ///< d×k unit directions in standardised coordinates (empty on failure)
   MomentReport report;

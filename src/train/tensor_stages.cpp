@@ -65,26 +65,60 @@ Vector whitened_linear_residual(const StandardRows& Xs,
 }
 
 // The k×k×k core T(Q, Q, Q) and its noise level, from Z = Xs Q (n×k) in one pass.
-// Noise by a split-half estimate: cores from alternating 8192-row blocks of global rows, R_e and
-// R_o (labels doubled), each with twice the variance; the core is (R_e + R_o)/2 and
-// E = (R_e − R_o)/2 has the noise of the core itself. E's spectral norm max_u |E(u,u,u)| (by the
-// power method) is what a unit's λ must clear: the direction error of unit j scales like
-// ‖E‖/|λ_j| (ALGORITHM.md §4.3a, Thm 5.1).
+// The noise level is what a unit's λ must clear: the spectral norm max_u |E(u,u,u)| of the core's
+// noise E, as the direction error of unit j scales like ‖E‖/|λ_j| (ALGORITHM.md §4.3a, Thm 5.1).
+// It is estimated from groups of rows (noise_groups): with C_g the core of group g's rows alone
+// (a fraction f_g of them) and C the whole core, D_g = (C_g − C)/√(1/f_g − 1) has the noise of C
+// itself, and the level is the mean of their spectral norms (by the power method).
 struct Core {
   DenseSymmetricTensor3 tensor;
   double noise_level = 0;
 };
 
+// The rows of a noise group's block, for `rows` global rows: at least 64 blocks, of at most 8192
+// rows; block b of global rows belongs to group b mod G. (Blocks of 8192 rows whatever n put
+// every row of a set of fewer than 8192 in one group: the noise level was then the core's own
+// norm, and every unit was "within noise".)
+Index noise_block_rows(Index rows) { return std::clamp<Index>(rows / 64, 1, 8192); }
+// G. With two groups (split halves) the level is one draw of a random tensor's norm: on 16
+// disjoint sets of 4,000 rows of one d = 10, k = 3 teacher its coefficient of variation was 0.51;
+// the mean over eight groups' deviations gave 0.39, at the same mean (docs/benchmarks.md,
+// session 31).
+constexpr Index kNoiseGroups = 8;
+
 // The labels of each half (doubled): column 0 the even blocks', column 1 the odd blocks'.
-constexpr Index kHalfBlock = 8192;
 Matrix split_half_labels(const Vector& r_core, const ExecutionContext& context) {
   const Index n = r_core.size();
   const Index first = context.first_row(n);
+  const Index block = noise_block_rows(context.global_rows(n));
   Matrix R = Matrix::Zero(n, 2);
   for (Index i = 0; i < n; ++i) {
-    R(i, (first + i) / kHalfBlock % 2 == 0 ? 0 : 1) = 2.0 * r_core(i);
+    R(i, (first + i) / block % 2 == 0 ? 0 : 1) = 2.0 * r_core(i);
   }
   return R;
+}
+
+// The mean spectral norm of the noise tensors `deviations` (each k³ values, not symmetrised).
+double noise_level_of(Index k,
+                      const std::vector<std::vector<double>>& deviations,
+                      std::uint64_t seed,
+                      const ExecutionContext& context) {
+  if (deviations.empty()) {
+    return 0;
+  }
+  PowerMethodOptions po;
+  po.rank = 1;
+  // 40 restarts in all, as many for each tensor as that leaves (20 for the split halves).
+  po.num_restarts = std::max<int>(5, 40 / static_cast<int>(deviations.size()));
+  po.max_iterations = 50;
+  po.num_threads = context.num_threads();
+  double sum = 0;
+  for (std::size_t g = 0; g < deviations.size(); ++g) {
+    po.seed = derive_seed(seed, g);
+    sum += std::abs(tensor_power_method(DenseSymmetricTensor3::symmetrize(k, deviations[g]), po)
+                        .eigenvalues(0));
+  }
+  return sum / static_cast<double>(deviations.size());
 }
 
 // The core (R_e + R_o)/2 and the spectral norm of (R_e − R_o)/2, from the halves' raw values.
@@ -97,15 +131,7 @@ Core core_from_halves(Index k,
     mean[i] = 0.5 * (half[0][i] + half[1][i]);
     diff[i] = 0.5 * (half[0][i] - half[1][i]);
   }
-  PowerMethodOptions po;
-  po.rank = 1;
-  po.num_restarts = 20;
-  po.max_iterations = 50;
-  po.seed = seed;
-  po.num_threads = context.num_threads();
-  const PowerMethodResult noise =
-      tensor_power_method(DenseSymmetricTensor3::symmetrize(k, diff), po);
-  return {DenseSymmetricTensor3::symmetrize(k, mean), std::abs(noise.eigenvalues(0))};
+  return {DenseSymmetricTensor3::symmetrize(k, mean), noise_level_of(k, {diff}, seed, context)};
 }
 
 // The same for a mixture's score: each half's T(Q, Q, Q) by the mixture tensor's projection.
@@ -130,50 +156,75 @@ Core core_and_noise(Index n,
                     std::uint64_t seed,
                     const ExecutionContext& context) {
   const Index first = context.first_row(n);
-  // Per half h: Σ (r_h ∘ Z)ᵀ (Z ⊙ Z) in columns [h·k², (h+1)·k²), and Σ r_h z in the last two.
+  const Index block = noise_block_rows(context.global_rows(n));
+  const Index G = kNoiseGroups;
+  // Per group g: Σ (r ∘ Z)ᵀ (Z ⊙ Z) in columns [g·k², (g+1)·k²), Σ r z in column G·k² + g, and
+  // its row count in row 0 of column G·k² + G + g; over its rows only.
   const Index kk = k * k;
-  const Matrix acc = context.mean(n, k, 2 * kk + 2, [&](Index b, Index c) {
+  const Matrix acc = context.mean(n, k, G * kk + 2 * G, [&](Index b, Index c) {
     thread_local Matrix Z;
     thread_local Vector r;
     source(b, c, Z, r);
-    Matrix out = Matrix::Zero(k, 2 * kk + 2);
+    Matrix out = Matrix::Zero(k, G * kk + 2 * G);
     const Index sub = 1024;  // keeps the n×k² Khatri–Rao block small
+    Matrix KZ, RZ;
     for (Index s = 0; s < c; s += sub) {
       const Index len = std::min(sub, c - s);
-      const auto Zb = Z.middleRows(s, len);
-      // The labels of each half (doubled): column 0 the even blocks', column 1 the odd blocks'.
-      Matrix R = Matrix::Zero(len, 2);
-      for (Index i = 0; i < len; ++i) {
-        R(i, (first + b + s + i) / kHalfBlock % 2 == 0 ? 0 : 1) = 2.0 * r(s + i);
-      }
-      Matrix KZ(len, kk);  // column a + k·l holds z_a z_l
+      KZ.resize(len, kk);  // column a + k·l holds z_a z_l
       for (Index l = 0; l < k; ++l) {
-        KZ.middleCols(k * l, k) = Zb.array().colwise() * Zb.col(l).array();
+        KZ.middleCols(k * l, k) =
+            Z.middleRows(s, len).array().colwise() * Z.col(l).segment(s, len).array();
       }
-      for (Index h = 0; h < 2; ++h) {
-        const Matrix RZ = Zb.array().colwise() * R.col(h).array();
-        out.middleCols(h * kk, kk).noalias() += RZ.transpose() * KZ;
-        out.col(2 * kk + h).noalias() += Zb.transpose() * R.col(h);
+      // Runs of rows in one group's block.
+      for (Index i = 0; i < len;) {
+        const Index global = first + b + s + i;
+        const Index g = global / block % G;
+        const Index run = std::min(len - i, block - global % block);
+        const auto Zr = Z.middleRows(s + i, run);
+        const auto rr = r.segment(s + i, run);
+        RZ = Zr.array().colwise() * rr.array();
+        out.middleCols(g * kk, kk).noalias() += RZ.transpose() * KZ.middleRows(i, run);
+        out.col(G * kk + g).noalias() += Zr.transpose() * rr;
+        out(0, G * kk + G + g) += static_cast<double>(run);
+        i += run;
       }
     }
     return out;
   });
-  // E[r z⊗z⊗z] − sym(E[r z] ⊗ I) per half (Q orthonormal: QᵀQ = I).
-  std::vector<double> half[2];
-  for (Index h = 0; h < 2; ++h) {
-    const Vector mz = acc.col(2 * kk + h);
-    std::vector<double>& t = half[h];
-    t.assign(acc.data() + h * kk * k, acc.data() + (h + 1) * kk * k);
+  // E[r z⊗z⊗z] − sym(E[r z] ⊗ I) (Q orthonormal: QᵀQ = I), from sums S (k×k²) and m (k).
+  const auto core_of = [k, kk](const Matrix& S, const Vector& m) {
+    std::vector<double> t(S.data(), S.data() + kk * k);
     for (Index c = 0; c < k; ++c) {
       for (Index b = 0; b < k; ++b) {
         for (Index a = 0; a < k; ++a) {
           t[static_cast<std::size_t>(a + k * (b + k * c))] -=
-              (b == c ? mz(a) : 0.0) + (a == c ? mz(b) : 0.0) + (a == b ? mz(c) : 0.0);
+              (b == c ? m(a) : 0.0) + (a == c ? m(b) : 0.0) + (a == b ? m(c) : 0.0);
         }
       }
     }
+    return t;
+  };
+  Matrix S_all = Matrix::Zero(k, kk);
+  Vector m_all = Vector::Zero(k);
+  for (Index g = 0; g < G; ++g) {
+    S_all += acc.middleCols(g * kk, kk);
+    m_all += acc.col(G * kk + g);
   }
-  return core_from_halves(k, half, seed, context);
+  const std::vector<double> core = core_of(S_all, m_all);
+  std::vector<std::vector<double>> deviations;
+  for (Index g = 0; g < G; ++g) {
+    const double f = acc(0, G * kk + G + g);  // the group's share of the rows
+    if (!(f > 0 && f < 1)) {
+      continue;
+    }
+    std::vector<double> d = core_of(acc.middleCols(g * kk, kk), acc.col(G * kk + g));
+    const double scale = 1.0 / std::sqrt(1.0 / f - 1.0);
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      d[i] = (d[i] / f - core[i]) * scale;
+    }
+    deviations.push_back(std::move(d));
+  }
+  return {DenseSymmetricTensor3::symmetrize(k, core), noise_level_of(k, deviations, seed, context)};
 }
 
 Directions directions_from_core(const Core& core_fit,
