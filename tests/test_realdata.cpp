@@ -688,44 +688,51 @@ TEST_SUITE("realdata") {
     // mattered). The oracle replays the rule on the run's curve of validation losses, and the
     // run must have passed over an iterate that lowered the best loss by less: the old rule
     // (any lower loss) waits on from there.
-    const nnlift::SynthData s = test::planted_teacher(6, 3, 20000, 3, kRealdataTestRows);
-    RefineRows rows(s, s.y_test);
-    nnlift::TrainOptions o;
-    o.hidden = 3;
-    const nnlift::TwoLayerNetwork net = nnlift::train(nnlift::training_set(s), o).network;
-    nnlift::RefineOptions ro;
-    ro.enabled = true;
-    ro.max_iterations = 400;
-    ro.patience = 10;
-    const nnlift::detail::RefineCurves curves =
-        nnlift::detail::refine_curves(rows.data, rows.st, ro, {1.0 / 20000}, rows.context, net);
-    const std::vector<nnlift::detail::CurvePoint>& run = curves.runs.at(0);
-    REQUIRE(run.size() >= 3);
-    const int last = static_cast<int>(run.size()) - 1;
-    double progress = run[0].loss, best = run[0].loss;
-    int progress_at = 0, since = 0, stop = -1;
-    bool crept = false;  // a lower loss that was not progress, in the wait that stopped the run
-    for (int t = 1; t <= last && stop < 0; ++t) {
-      const double loss = run[static_cast<std::size_t>(t)].loss;
-      const bool lower = loss < best - 1e-9 * std::abs(best);
-      best = lower ? loss : best;
-      if (loss < progress - 1e-5 * std::abs(progress)) {
-        progress = loss;
-        progress_at = t;
-        since = 0;
-        crept = false;
-        continue;
+    // (Whether a run meets such an iterate turns on where it starts: with the cubic control
+    // variate in the subspace, of the teachers of seeds 3 to 10 only seed 10's does.)
+    bool crept_once = false;
+    for (const std::uint64_t seed : {3, 10}) {
+      CAPTURE(seed);
+      const nnlift::SynthData s = test::planted_teacher(6, 3, 20000, seed, kRealdataTestRows);
+      RefineRows rows(s, s.y_test);
+      nnlift::TrainOptions o;
+      o.hidden = 3;
+      const nnlift::TwoLayerNetwork net = nnlift::train(nnlift::training_set(s), o).network;
+      nnlift::RefineOptions ro;
+      ro.enabled = true;
+      ro.max_iterations = 400;
+      ro.patience = 10;
+      const nnlift::detail::RefineCurves curves =
+          nnlift::detail::refine_curves(rows.data, rows.st, ro, {1.0 / 20000}, rows.context, net);
+      const std::vector<nnlift::detail::CurvePoint>& run = curves.runs.at(0);
+      REQUIRE(run.size() >= 3);
+      const int last = static_cast<int>(run.size()) - 1;
+      double progress = run[0].loss, best = run[0].loss;
+      int progress_at = 0, since = 0, stop = -1;
+      bool crept = false;  // a lower loss that was not progress, in the wait that stopped the run
+      for (int t = 1; t <= last && stop < 0; ++t) {
+        const double loss = run[static_cast<std::size_t>(t)].loss;
+        const bool lower = loss < best - 1e-9 * std::abs(best);
+        best = lower ? loss : best;
+        if (loss < progress - 1e-5 * std::abs(progress)) {
+          progress = loss;
+          progress_at = t;
+          since = 0;
+          crept = false;
+          continue;
+        }
+        crept = crept || lower;
+        if (++since >= std::max(ro.patience, std::min(progress_at, 2 * ro.patience))) {
+          stop = t;
+        }
       }
-      crept = crept || lower;
-      if (++since >= std::max(ro.patience, std::min(progress_at, 2 * ro.patience))) {
-        stop = t;
-      }
+      INFO("curve of " << run.size() << " points; the rule stops at " << stop << ", progress at "
+                       << progress_at);
+      CHECK(stop == last);
+      crept_once = crept_once || crept;
+      CHECK(last < ro.max_iterations);
     }
-    INFO("curve of " << run.size() << " points; the rule stops at " << stop << ", progress at "
-                     << progress_at);
-    CHECK(stop == last);
-    CHECK(crept);
-    CHECK(last < ro.max_iterations);
+    CHECK(crept_once);
   }
 
   TEST_CASE("realdata: with 100 rows per parameter the refinement runs one weight decay") {

@@ -277,8 +277,11 @@ struct StageTime {
 struct MomentReport {
   Residualize residualize_used = Residualize::None;
   bool quadratic_in_subspace = false;  ///< the core also used a quadratic control variate in Qᵀx
-  int subspace_sweeps = 0;             ///< HOOI sweeps done
-  double subspace_gap = 0;             ///< σ_k/σ_{k+1} of the last HOOI unfolding
+  /// The core also used a cubic control variate in z = Qᵀx̃ (residualize = Auto, where the rows
+  /// are many against its features): E[r S3](Q, Q, Q) = E[(r − g) S3](Q, Q, Q) + ∇³g.
+  bool cubic_in_subspace = false;
+  int subspace_sweeps = 0;                        ///< HOOI sweeps done
+  double subspace_gap = 0;                        ///< σ_k/σ_{k+1} of the last HOOI unfolding
   DecomposeMethod route = DecomposeMethod::Auto;  ///< the decomposition route taken
   double decomposition_residual = 0;              ///< relative residual of the core fit
   Vector lambda;                                  ///< tensor weight λ_j per unit (standardised)

@@ -622,10 +622,11 @@ void print_moment_report(const TrainOptions& o, const TrainResult& r, std::ostre
     return;
   }
   log << "  labels residualised: " << to_string(m.residualize_used)
-      << (m.quadratic_in_subspace ? " (+ quadratic in the subspace)" : "") << "; subspace sweeps "
-      << m.subspace_sweeps << " (gap sigma_k/sigma_k+1 = " << m.subspace_gap << "); route "
-      << to_string(m.route) << ", core residual " << m.decomposition_residual << "; biases "
-      << to_string(r.bias_used) << "\n";
+      << (m.quadratic_in_subspace ? " (+ quadratic in the subspace)" : "")
+      << (m.cubic_in_subspace ? " (+ cubic in the subspace, for the core)" : "")
+      << "; subspace sweeps " << m.subspace_sweeps << " (gap sigma_k/sigma_k+1 = " << m.subspace_gap
+      << "); route " << to_string(m.route) << ", core residual " << m.decomposition_residual
+      << "; biases " << to_string(r.bias_used) << "\n";
   log << "  unit  lambda_j  (noise level of the moment tensor: " << std::setprecision(4)
       << m.noise_level << ")\n";
   for (Index j = 0; j < m.lambda.size(); ++j) {

@@ -199,7 +199,9 @@ void add_moment_flags(po::options_description& desc, TrainFlags& f) {
       "the mixture candidate of --score adaptive is diagonal unless full is given")(
       "residualize",
       with_default(&f.residualize),
-      "none | linear | quadratic | auto: control variate subtracted from the labels")(
+      "none | linear | quadratic | auto: control variate subtracted from the labels (auto: "
+      "quadratic where the rows are many against its features, and under the Gaussian score "
+      "also a cubic in the subspace's k coordinates for the core)")(
       "noise-threshold",
       with_default(&o.moments.noise_threshold),
       "a unit whose |lambda| is below this many times the moment tensor's noise level is "
