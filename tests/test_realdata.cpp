@@ -284,9 +284,12 @@ TEST_SUITE("realdata") {
     // Labels independent of the inputs: every ridge misclassifies about as often, and the
     // log-loss picks the strongest, whose predictions are nearest the class shares. (The grid
     // used to stop at 0.1.)
+    // (Drawn at random: with the labels i mod 3 the network beat the linear term alone by the
+    // cross-validation's margin on 5 to 6 of 20 draws of the inputs, with or without the cubic
+    // control variate; with random labels on none.)
     nnlift::Dataset noise = make(150);
     for (Index i = 0; i < noise.y.size(); ++i) {
-      noise.y(i) = static_cast<double>(i % 3);
+      noise.y(i) = std::floor(3.0 * rng.uniform());
     }
     o.output.ridge.reset();
     const nnlift::TrainResult r = nnlift::train(noise, o);

@@ -70,6 +70,11 @@ struct LabelOptions {
 /// Stage "moments": the control variate subtracted from the labels before the moments (§4.2b).
 struct MomentOptions {
   Residualize residualize = Residualize::Auto;
+  /// With residualize = Auto and the Gaussian score, a cubic control variate g in the subspace's
+  /// coordinates z = Qᵀx̃ where the rows are many against its C(k + 3, 3) features (n >= 20 of
+  /// them per feature, n C(k + 3, 3)² <= 2·10¹⁰): the second HOOI and the core then use
+  /// E[(r − g) S3] + ∇³g, an identity (E[g S3] = E[∇³g]) with the noise of r − g.
+  bool cubic_control_variate = true;
   /// A unit is reported weak when |λ_j| < noise_threshold × the core's estimated noise level.
   double noise_threshold = 3.0;  ///< >= 0
   /// Weak units can take their directions from the second score moment M2 = E[r S2(x̃)] of the

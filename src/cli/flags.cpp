@@ -200,8 +200,13 @@ void add_moment_flags(po::options_description& desc, TrainFlags& f) {
       "residualize",
       with_default(&f.residualize),
       "none | linear | quadratic | auto: control variate subtracted from the labels (auto: "
-      "quadratic where the rows are many against its features, and under the Gaussian score "
-      "also a cubic in the subspace's k coordinates for the core)")(
+      "quadratic where the rows are many against its features; see also "
+      "--cubic-control-variate)")(
+      "cubic-control-variate",
+      with_default(&f.cubic_control_variate),
+      "on | off: with --residualize auto and the Gaussian score, a cubic in the subspace's k "
+      "coordinates for the second HOOI and the core, where the rows are at least 20 per "
+      "feature (C(k + 3, 3) of them): E[(r - g) S3] + grad^3 g, the same moment with less noise")(
       "noise-threshold",
       with_default(&o.moments.noise_threshold),
       "a unit whose |lambda| is below this many times the moment tensor's noise level is "
@@ -359,6 +364,7 @@ TrainOptions to_train_options(const TrainFlags& f) {
     throw UsageError("--linear-term: '" + f.linear_term + "'; expected auto, on or off");
   }
   o.clamp_inputs = parse_on_off("clamp-inputs", f.clamp_inputs);
+  o.moments.cubic_control_variate = parse_on_off("cubic-control-variate", f.cubic_control_variate);
   o.refine.random_start = parse_on_off("refine-random-start", f.refine_random_start);
   o.refine.all_rows = parse_on_off("refine-all-rows", f.refine_all_rows);
   o.refine.weight_decay = parse_auto_number("weight-decay", f.weight_decay);
@@ -402,6 +408,7 @@ const std::vector<std::pair<std::string, std::string>>& train_flag_names() {
       {"TrainOptions::moments.noise_threshold", "--noise-threshold"},
       {"TrainOptions::moments.second_order_threshold", "--second-order-threshold"},
       {"TrainOptions::moments.weak_units", "--weak-units"},
+      {"TrainOptions::moments.cubic_control_variate", "--cubic-control-variate"},
       {"TrainOptions::subspace.max_sweeps", "--subspace-sweeps"},
       {"TrainOptions::decompose.method", "--method"},
       {"TrainOptions::bias.method", "--bias"},

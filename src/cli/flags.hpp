@@ -40,6 +40,7 @@ struct TrainFlags {
   std::string ridge = "auto";
   std::string linear_term = "auto";
   std::string clamp_inputs = "on";
+  std::string cubic_control_variate = "on";
   std::string refine_random_start = "on";
   std::string refine_all_rows = "on";
   std::string weight_decay = "auto";
