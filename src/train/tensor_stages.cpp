@@ -592,9 +592,10 @@ Directions decompose_core(const StandardRows& Xs,
                      labels.used != Residualize::None &&
                      cubic_core(context.global_rows(Z.rows()), k);
   SubspaceResult sub2;
-  if (quadratic && o.subspace.max_sweeps > 0) {
+  if ((quadratic || cubic) && o.subspace.max_sweeps > 0) {
     // The lower-variance labels sharpen the subspace too: HOOI again from Q, then refit the
-    // control variate in the refined subspace.
+    // control variate in the refined subspace. (With the quadratic in all inputs, only the cubic
+    // in z is new here.)
     SubspaceOptions again = o.subspace;
     again.rank = k;
     again.seed = derive_seed(o.seed, 21);
@@ -613,7 +614,7 @@ Directions decompose_core(const StandardRows& Xs,
     rep.subspace_sweeps += sub2.sweeps;
     rep.subspace_gap = sub2.gap;
     project_into(Xs, Q, context, Z);
-    r_core = residualize(Z, labels.r, Residualize::Quadratic, context);
+    r_core = quadratic ? residualize(Z, labels.r, Residualize::Quadratic, context) : labels.r;
   }
   const auto rows_with = [&Z](const Vector& r) {
     return [&Z, &r](Index b, Index c, Matrix& Zb, Vector& rb) {
