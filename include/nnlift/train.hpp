@@ -70,9 +70,9 @@ struct LabelOptions {
 /// Stage "moments": the control variate subtracted from the labels before the moments (§4.2b).
 struct MomentOptions {
   Residualize residualize = Residualize::Auto;
-  /// With residualize = Auto and the Gaussian score, a cubic control variate g in the subspace's
-  /// coordinates z = Qᵀx̃ where the rows are many against its C(k + 3, 3) features (n >= 20 of
-  /// them per feature, n C(k + 3, 3)² <= 2·10¹⁰): the second HOOI and the core then use
+  /// With residualize = Auto, a cubic control variate g in the subspace's coordinates z = Qᵀx̃
+  /// where the rows are many against its C(k + 3, 3) features (n >= 20 of them per feature,
+  /// n C(k + 3, 3)² <= 2·10¹⁰): the second HOOI and (under the Gaussian score) the core then use
   /// E[(r − g) S3] + ∇³g, an identity (E[g S3] = E[∇³g]) with the noise of r − g.
   bool cubic_control_variate = true;
   /// A unit is reported weak when |λ_j| < noise_threshold × the core's estimated noise level.

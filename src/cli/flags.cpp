@@ -204,9 +204,9 @@ void add_moment_flags(po::options_description& desc, TrainFlags& f) {
       "--cubic-control-variate)")(
       "cubic-control-variate",
       with_default(&f.cubic_control_variate),
-      "on | off: with --residualize auto and the Gaussian score, a cubic in the subspace's k "
-      "coordinates for the second HOOI and the core, where the rows are at least 20 per "
-      "feature (C(k + 3, 3) of them): E[(r - g) S3] + grad^3 g, the same moment with less noise")(
+      "on | off: with --residualize auto, a cubic in the subspace's k coordinates for the "
+      "second HOOI and (Gaussian score) the core, where the rows are at least 20 per feature "
+      "(C(k + 3, 3) of them): E[(r - g) S3] + grad^3 g, the same moment with less noise")(
       "noise-threshold",
       with_default(&o.moments.noise_threshold),
       "a unit whose |lambda| is below this many times the moment tensor's noise level is "
