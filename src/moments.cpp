@@ -20,10 +20,9 @@
 #include "detail/text.hpp"
 
 namespace nnlift {
-namespace {
+namespace {}  // namespace
 
-// Rows of the quadratic design [1, x, x_a x_b (a <= b)] for a block of standardised rows.
-Matrix quadratic_features(const Matrix& Xb) {
+Matrix detail::quadratic_features(const Matrix& Xb) {
   const Index d = Xb.cols();
   const Index p = 1 + d + d * (d + 1) / 2;
   Matrix F(Xb.rows(), p);
@@ -38,6 +37,8 @@ Matrix quadratic_features(const Matrix& Xb) {
   }
   return F;
 }
+
+namespace {
 
 // [FᵀF | Fᵀy] of a block's quadratic design F = [1, x, x_a x_b (a <= b)] (quadratic_features'
 // order), from the distinct moments of its rows: FᵀF holds only sums of products of at most four
@@ -481,6 +482,23 @@ Residualize resolve_residualize(Residualize mode, Index n, Index d) {
                                                               : Residualize::Linear;
 }
 
+Matrix detail::normal_block(const Matrix& F, const Eigen::Ref<const Vector>& y) {
+  const Index p = F.cols();
+  Matrix gram = Matrix::Zero(p, p);
+  gram.selfadjointView<Eigen::Lower>().rankUpdate(F.transpose());
+  Matrix out(p, p + 1);
+  out.leftCols(p) = gram.selfadjointView<Eigen::Lower>();
+  out.col(p).noalias() = F.transpose() * y;
+  return out;
+}
+
+Vector detail::solve_normal(const Matrix& normal) {
+  const Index p = normal.rows();
+  Matrix gram = normal.leftCols(p);
+  gram.diagonal().array() += 1e-12 * gram.trace() / static_cast<double>(p);
+  return gram.ldlt().solve(normal.col(p));
+}
+
 Vector residualize(const Matrix& Xs,
                    const Vector& y,
                    Residualize mode,
@@ -497,7 +515,7 @@ Vector residualize(const Matrix& Xs,
   mode = resolve_residualize(mode, context.global_rows(n), d);
   const bool quadratic = mode == Residualize::Quadratic;
   auto features = [&](Index b, Index c) {
-    return quadratic ? quadratic_features(Xs.middleRows(b, c))
+    return quadratic ? detail::quadratic_features(Xs.middleRows(b, c))
                      : linear_features(Xs.middleRows(b, c));
   };
   const Index p = quadratic ? 1 + d + d * (d + 1) / 2 : 1 + d;
@@ -506,18 +524,9 @@ Vector residualize(const Matrix& Xs,
     if (quadratic) {
       return quadratic_normal_block(Matrix(Xs.middleRows(b, c)), Vector(y.segment(b, c)));
     }
-    const Matrix F = features(b, c);
-    // FᵀF by a symmetric rank update (half the multiply-adds), then mirrored.
-    Matrix gram = Matrix::Zero(p, p);
-    gram.selfadjointView<Eigen::Lower>().rankUpdate(F.transpose());
-    Matrix out(p, p + 1);
-    out.leftCols(p) = gram.selfadjointView<Eigen::Lower>();
-    out.col(p).noalias() = F.transpose() * y.segment(b, c);
-    return out;
+    return detail::normal_block(features(b, c), y.segment(b, c));
   });
-  Matrix gram = normal.leftCols(p);
-  gram.diagonal().array() += 1e-12 * gram.trace() / static_cast<double>(p);
-  const Vector beta = gram.ldlt().solve(normal.col(p));
+  const Vector beta = detail::solve_normal(normal);
   if (!quadratic) {
     return context.map_rows(n, 1, [&](Index b, Index c, Eigen::Ref<Matrix> rows) {
       rows.col(0).noalias() = y.segment(b, c) - features(b, c) * beta;

@@ -58,6 +58,15 @@ void add_centred_chunks(const Eigen::Ref<const Matrix>& Xb,
   });
 }
 
+/// Rows of the quadratic design [1, x, x_a x_b (a <= b)] for a block of rows.
+Matrix quadratic_features(const Matrix& Xb);
+/// A block's least-squares normal equations [FᵀF | Fᵀy] (p×(p + 1)) for its design F (c×p) and
+/// labels y: FᵀF by a symmetric rank update (half the multiply-adds), then mirrored.
+Matrix normal_block(const Matrix& F, const Eigen::Ref<const Vector>& y);
+/// The coefficients from summed (or averaged) normal equations [A | b], with a relative ridge of
+/// 1e-12 of A's mean diagonal that keeps the LDLT well posed.
+Vector solve_normal(const Matrix& normal);
+
 /// (Xb − 1 meanᵀ)ᵀ (Xb − 1 meanᵀ): a block's contribution to the covariance (times its rows).
 Matrix centred_gram(const Eigen::Ref<const Matrix>& Xb, const Vector& mean);
 

@@ -12,6 +12,7 @@
 
 #include "detail/check.hpp"
 #include "detail/io.hpp"
+#include "detail/moment_kernels.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
 #include "detail/text.hpp"
@@ -148,15 +149,9 @@ Index cubic_features_count(Index k) { return (k + 1) * (k + 2) * (k + 3) / 6; }
 
 Matrix cubic_features(const Eigen::Ref<const Matrix>& Z) {
   const Index k = Z.cols();
+  Index at = 1 + k + k * (k + 1) / 2;
   Matrix F(Z.rows(), cubic_features_count(k));
-  F.col(0).setOnes();
-  F.middleCols(1, k) = Z;
-  Index at = 1 + k;
-  for (Index b = 0; b < k; ++b) {
-    for (Index a = 0; a <= b; ++a, ++at) {
-      F.col(at) = Z.col(a).cwiseProduct(Z.col(b));
-    }
-  }
+  F.leftCols(at) = quadratic_features(Z);
   for (Index c = 0; c < k; ++c) {
     for (Index b = 0; b <= c; ++b) {
       for (Index a = 0; a <= b; ++a, ++at) {
@@ -194,17 +189,9 @@ std::vector<double> fit_cubic(const Matrix& Z,
                               Vector& residual) {
   const Index n = Z.rows(), k = Z.cols(), p = cubic_features_count(k);
   const Matrix normal = context.mean(n, p, p + 1, [&](Index b, Index c) {
-    const Matrix F = cubic_features(Z.middleRows(b, c));
-    Matrix gram = Matrix::Zero(p, p);
-    gram.selfadjointView<Eigen::Lower>().rankUpdate(F.transpose());
-    Matrix out(p, p + 1);
-    out.leftCols(p) = gram.selfadjointView<Eigen::Lower>();
-    out.col(p).noalias() = F.transpose() * r.segment(b, c);
-    return out;
+    return normal_block(cubic_features(Z.middleRows(b, c)), r.segment(b, c));
   });
-  Matrix A = normal.leftCols(p);
-  A.diagonal().array() += 1e-12 * A.trace() / static_cast<double>(p);
-  const Vector beta = A.ldlt().solve(normal.col(p));
+  const Vector beta = solve_normal(normal);
   residual = context.map_rows(n, 1, [&](Index b, Index c, Eigen::Ref<Matrix> rows) {
     rows.col(0) = r.segment(b, c) - cubic_features(Z.middleRows(b, c)) * beta;
   });
