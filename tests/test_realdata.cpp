@@ -691,10 +691,10 @@ TEST_SUITE("realdata") {
     // mattered). The oracle replays the rule on the run's curve of validation losses, and the
     // run must have passed over an iterate that lowered the best loss by less: the old rule
     // (any lower loss) waits on from there.
-    // (Whether a run meets such an iterate turns on where it starts: the moment networks without
-    // the cubic control variate, from which the runs of these two teachers do.)
+    // (Whether a run meets such an iterate turns on where it starts: here the moment network
+    // without the cubic control variate, from which this teacher's run does.)
     bool crept_once = false;
-    for (const std::uint64_t seed : {3, 10}) {
+    for (const std::uint64_t seed : {3}) {
       CAPTURE(seed);
       const nnlift::SynthData s = test::planted_teacher(6, 3, 20000, seed, kRealdataTestRows);
       RefineRows rows(s, s.y_test);
