@@ -21,6 +21,7 @@
 #include <nnlift/synth.hpp>
 #include <nnlift/train.hpp>
 
+#include "detail/parallel.hpp"
 #include "detail/rng.hpp"
 #include "test_helpers.hpp"
 #include "train/stages.hpp"
@@ -205,17 +206,38 @@ TEST_SUITE("execution") {
 #ifdef NNLIFT_TESTS_OPENMP
   TEST_CASE("execution: a single block runs on the calling thread, several in a team") {
     // A parallel region around one block is only overhead (on a busy machine, milliseconds per
-    // pass of a small set's fits); it failed before parallel_for skipped it.
+    // pass of a small set's fits); it failed before parallel_for skipped it. Not even an
+    // inactive region (an if-clause false, or one thread): libgomp ends each with a futex
+    // system call, tens of thousands in a small set's L-BFGS fits. omp_get_level counts
+    // inactive regions too; the level checks failed before parallel_for ran such loops itself.
     const nnlift::LocalReducer blocks_of_100(100);
-    for (const Index n : {Index{100}, Index{400}}) {
-      std::vector<int> inside(static_cast<std::size_t>(n / 100), -1);
-      (void)ExecutionContext(blocks_of_100, 2).sum(n, 1, 1, [&](Index b, Index) {
-        inside[static_cast<std::size_t>(b / 100)] = omp_in_parallel();
-        return Matrix(Matrix::Zero(1, 1));
-      });
-      for (const int in : inside) {
-        CHECK(in == (n == 100 ? 0 : 1));
+    for (const int threads : {1, 2}) {
+      for (const Index n : {Index{100}, Index{400}}) {
+        std::vector<int> inside(static_cast<std::size_t>(n / 100), -1);
+        std::vector<int> level(static_cast<std::size_t>(n / 100), -1);
+        (void)ExecutionContext(blocks_of_100, threads).sum(n, 1, 1, [&](Index b, Index) {
+          inside[static_cast<std::size_t>(b / 100)] = omp_in_parallel();
+          level[static_cast<std::size_t>(b / 100)] = omp_get_level();
+          return Matrix(Matrix::Zero(1, 1));
+        });
+        const bool team = n == 400 && threads == 2;
+        for (std::size_t b = 0; b < inside.size(); ++b) {
+          CHECK(inside[b] == (team ? 1 : 0));
+          CHECK(level[b] == (team ? 1 : 0));
+        }
       }
+    }
+    // A product too small to be worth a second thread: its blocks run in turn, with the bits of
+    // the parallel run's.
+    nnlift::detail::Rng rng(3);
+    const Matrix A = rng.normal_matrix(100, 10), B = rng.normal_matrix(10, 10);
+    int level = -1;
+    nnlift::detail::parallel_for(1, 2, [&](Index) { level = omp_get_level(); });
+    CHECK(level == 0);
+    const Matrix small = nnlift::detail::parallel_product(A, B, 2, 16);
+    for (Index b = 0; b < 100; b += 16) {
+      const Index rows = std::min<Index>(16, 100 - b);
+      CHECK(small.middleRows(b, rows) == Matrix(A.middleRows(b, rows) * B));
     }
   }
 #endif

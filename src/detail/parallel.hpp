@@ -78,15 +78,22 @@ class ThreadBudget {
 template <class Fn>
 void parallel_for(Index count, int num_threads, Fn&& f) {
   const int threads = resolve_threads(num_threads);
+  if (count <= 1 || threads <= 1) {
+    // On the calling thread, without entering the OpenMP runtime: libgomp's region with an
+    // if-clause false, or with one thread, still ends in a futex wake, a system call (on this
+    // machine's virtual CPUs about a microsecond), and an L-BFGS fit on a small set ran tens of
+    // thousands of them. The first exception by index is the one thrown, as below.
+    for (Index i = 0; i < count; ++i) {
+      f(i);
+    }
+    return;
+  }
   std::atomic<bool> failed{false};
   std::exception_ptr error;
   Index error_index = count;
   std::mutex guard;  // taken only when an iteration throws
-  // One iteration runs on the calling thread: a parallel region around it is only overhead,
-  // and on a busy machine its wake-up costs milliseconds, thousands of times over in the small
-  // passes of an L-BFGS fit on a small data set (one block).
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (count > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
   for (Index i = 0; i < count; ++i) {
     if (failed.load(std::memory_order_relaxed)) {
@@ -116,7 +123,14 @@ Matrix parallel_product(const MatA& A, const MatB& B, int num_threads, Index blo
   Matrix out(A.rows(), B.cols());
   const Index n = A.rows();
   const Index num_blocks = (n + block_rows - 1) / block_rows;
-  parallel_for(num_blocks, num_threads, [&](Index b) {
+  // A product of a few hundred thousand multiply-adds (a k×k×k core's, thousands of times in a
+  // decomposition) takes less time than waking a second thread: its blocks run in turn here,
+  // with the same bits.
+  constexpr double kMinParallelWork = 262144;
+  const bool small =
+      static_cast<double>(n) * static_cast<double>(A.cols()) * static_cast<double>(B.cols()) <
+      kMinParallelWork;
+  parallel_for(num_blocks, small ? 1 : num_threads, [&](Index b) {
     const Index begin = b * block_rows;
     const Index rows = std::min(block_rows, n - begin);
     out.middleRows(begin, rows).noalias() = A.middleRows(begin, rows) * B;
