@@ -20,7 +20,6 @@
 #include "detail/text.hpp"
 
 namespace nnlift {
-namespace {}  // namespace
 
 Matrix detail::quadratic_features(const Matrix& Xb) {
   const Index d = Xb.cols();

@@ -227,8 +227,8 @@ TEST_SUITE("execution") {
         }
       }
     }
-    // A product too small to be worth a second thread: its blocks run in turn, with the bits of
-    // the parallel run's.
+    // A product too small to be worth a second thread (parallel_product runs its blocks in turn):
+    // each block has the bits of its own product, as in a parallel run.
     nnlift::detail::Rng rng(3);
     const Matrix A = rng.normal_matrix(100, 10), B = rng.normal_matrix(10, 10);
     int level = -1;
