@@ -758,6 +758,39 @@ TEST_SUITE("smalldata") {
     CHECK(one.validation.mse == r.validation.mse);
   }
 
+  TEST_CASE("smalldata: a fold's moment model is trained once, refined or not") {
+    // The refinement's cross-validation trains each fold's moment model as the unrefined choice
+    // did (the linear term's, the curves', the paired comparisons'): once, kept for the rest.
+    // Each time the stages run, the reporting fold says so; with the refinement they run no more
+    // often than without it (the refinement's start is the moment model, bit for bit).
+    nnlift::detail::Rng rng(7);
+    const Index n = 240;
+    const Matrix X = rng.normal_matrix(n, 3);
+    nnlift::Dataset data;
+    data.X = X;
+    data.y = (2 * X.col(0)).array().sin().matrix() + X.col(1).cwiseProduct(X.col(2)) +
+             0.1 * Vector(rng.normal_matrix(n, 1));
+    data.feature_names = {"a", "b", "c"};
+    data.target_name = "y";
+    nnlift::TrainOptions o;
+    o.hidden = 0;  // chosen by cross-validation, against the linear term alone too
+    int runs = 0;
+    o.progress = [&](const std::string& stage, double fraction) {
+      runs += stage == "decompose" && fraction == 1.0 ? 1 : 0;
+    };
+    const nnlift::TrainResult plain = nnlift::train(data, o);
+    const int plain_runs = runs;
+    runs = 0;
+    o.refine.enabled = true;
+    const nnlift::TrainResult refined = nnlift::train(data, o);
+    INFO("the stages ran " << plain_runs << " times without the refinement, " << runs
+                           << " with it");
+    CHECK(refined.validation.folds == nnlift::kCrossValidationFolds);
+    CHECK(refined.candidates.size() >= 4);
+    CHECK(plain_runs >= 4);  // a candidate's reporting fold, and the final fit on all rows
+    CHECK(runs == plain_runs);
+  }
+
   TEST_CASE("smalldata: validation.folds is checked") {
     nnlift::TrainOptions o;
     o.validation.folds = 0;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -496,13 +497,172 @@ void refine_stage(const Matrix& Xs,
   }
 }
 
+// The moment models of one training's cross-validation folds, kept for the fits of the same
+// candidate on the same fold that follow: the linear term's choice, the refinement's curves, the
+// paired comparisons (fold_row_losses) and the random start's each train the same fold's moment
+// model, which is the whole cost of the output layer's cross-validated ridge on few rows (on
+// dhfr's 243 rows, 3 of 4 of those fits repeated one already made). An entry is the pipeline's
+// state before the refinement, so a fold's refined and unrefined runs start from the same bits.
+class PipelineMemo {
+ public:
+  // What identifies a fold's moment model within one training: the fold (its index, the fold
+  // count and its local fit rows) and the candidate's options that differ between the calls
+  // (everything else is the training's own options, the same in every call).
+  struct Key {
+    int fold = 0, folds = 0;
+    std::vector<Index> rows;
+    Index hidden = 0;
+    ScoreModel score = ScoreModel::Gaussian;
+    Init init = Init::Tensor;
+    bool hidden_units = true, linear_term = true;
+    bool operator==(const Key& other) const {
+      return fold == other.fold && folds == other.folds && hidden == other.hidden &&
+             score == other.score && init == other.init && hidden_units == other.hidden_units &&
+             linear_term == other.linear_term && rows == other.rows;
+    }
+  };
+  struct Entry {
+    Key key;
+    TrainResult result;                // after the output layer and the weak units' candidate
+    std::optional<TrainResult> other;  // that candidate's network, not chosen between yet
+    bool scored = false;               // result's training scores are its network's
+  };
+  // The entry for `key`, copied, or nothing. Every part of a distributed run makes the same calls
+  // with the same keys (the fold is part of the key), so all find an entry or none do.
+  std::optional<Entry> find(const Key& key) const {
+    const std::lock_guard<std::mutex> lock(m_mutex);
+    for (const Entry& e : m_entries) {
+      if (e.key == key) {
+        return e;
+      }
+    }
+    return std::nullopt;
+  }
+  void add(Entry entry) {
+    const std::lock_guard<std::mutex> lock(m_mutex);
+    m_entries.push_back(std::move(entry));
+  }
+
+ private:
+  mutable std::mutex m_mutex;
+  std::vector<Entry> m_entries;
+};
+
+// The stages from the directions to the output layer (§4.2-§4.5; or the random start), and the
+// weak units' second candidate in `other`, not chosen between yet; `scored`: result's training
+// scores are its network's. False: there are no directions (the status says why).
+bool moment_stages(const Dataset& data,
+                   const detail::StandardRows& standard,
+                   const Matrix& Xs,
+                   const detail::Labels& labels,
+                   const detail::LabelMoments& label_moments,
+                   double ybar,
+                   const Standardizer& st,
+                   const TrainOptions& o,
+                   const ExecutionContext& context,
+                   StageClock& clock,
+                   std::optional<TrainResult>& other,
+                   bool& scored,
+                   TrainResult& result) {
+  const Matrix& X = data.X;
+  const Index d = X.cols(), k = o.hidden;
+  const Index rows = context.global_rows(X.rows());
+  TwoLayerNetwork& net = result.network;
+  // The mixture score (score = gmm): a mixture fitted to the standardised inputs.
+  const std::unique_ptr<MixtureScore> mixture = mixture_stage(Xs, o, context, result);
+  if (mixture) {
+    clock.lap("mixture (EM)");
+  }
+  if (o.init == Init::Random) {
+    const Index outputs = labels.multiclass() ? labels.onehot.cols() : 1;
+    random_init(st, k, outputs, o.labels.task == Task::Regression ? ybar : 0.0, o.seed, net);
+    if (o.output.linear_term) {
+      net.C = Matrix::Zero(outputs, d);  // as the refinement's random start (random_start)
+    }
+    clock.lap("random init");
+    return true;
+  }
+  Matrix Ubar;  // d×k unit directions in standardised coordinates
+  std::vector<detail::SecondOrderStart> second_order;  // some units' directions from M2
+  if (o.directions.size() > 0) {
+    // Given directions a_j (original coordinates): ⟨a, x⟩ = ⟨Σ̂^{1/2} a, x̃⟩ + const.
+    Ubar = (st.W_inverse.transpose() * o.directions.transpose()).colwise().normalized();
+    clock.lap("given directions");
+  } else {
+    // The moments give at most one unit per independent direction; the rest are extra units.
+    TrainOptions om = o;
+    om.hidden = k - result.extra_units;
+    const detail::Residuals residuals =
+        detail::residualize_labels(standard, labels.y, st, label_moments, o.moments, context);
+    clock.lap("residualise");
+    const detail::Subspace subspace =
+        detail::find_subspace(standard,
+                              mixture.get(),
+                              residuals,
+                              om.hidden,
+                              o.subspace,
+                              detail::core_quadratic(residuals, o.moments, rows, om.hidden),
+                              detail::derive_seed(o.seed, 21),
+                              context);
+    clock.lap("subspace");
+    absorb(result, subspace);
+    detail::Directions directions =
+        detail::decompose_core(standard, mixture.get(), residuals, subspace, om, context);
+    detail::replace_degenerate_units(subspace.M2, directions);
+    clock.lap("decompose");
+    absorb(result, directions);
+    if (o.moments.weak_units != WeakUnits::Keep) {
+      second_order = detail::second_order_starts(subspace.M2, directions.Ubar, directions.report);
+    }
+    result.moments = std::move(directions.report);
+    if (directions.Ubar.size() == 0) {
+      return false;
+    }
+    Ubar = std::move(directions.Ubar);
+  }
+
+  detail::LinearOnlyScores linear_only;
+  const detail::ExtraUnits extra =
+      detail::extra_units(st.rank(), result.extra_units, detail::derive_seed(o.seed, 61));
+  const LayerInputs in{
+      data, standard, labels, ybar, mixture.get(), st, o, context, &linear_only, extra};
+  // The state before the layers, for the second candidate (its own warnings, not these).
+  const std::optional<TrainResult> before =
+      second_order.empty() ? std::nullopt : std::optional<TrainResult>(result);
+  scored = fit_layers(in, Ubar, result, &clock);
+  if (before) {
+    other = *detail::best_second_order(second_order, *before, [&](const Matrix& U, TrainResult& r) {
+      if (!fit_layers(in, U, r, nullptr)) {
+        training_scores(r.network, X, data.y, context, r);
+      }
+    });
+    if (!scored) {
+      training_scores(net, X, data.y, context, result);
+    }
+    scored = true;
+  }
+  return true;
+}
+
+// A fold's place in a PipelineMemo: run_pipeline on that fold's fit rows reads and fills it.
+struct MemoSlot {
+  PipelineMemo* memo = nullptr;
+  int fold = 0, folds = 0;
+  const std::vector<Index>* rows = nullptr;
+  PipelineMemo::Key key(const TrainOptions& o) const {
+    return {
+        fold, folds, *rows, o.hidden, o.score, o.init, o.output.hidden_units, o.output.linear_term};
+  }
+};
+
 // The stages on `data`; with `validation`, the refinement stops early on those rows (or records
 // its curves there, HeldOut::curves); stop_after > 0: the refinement ends at that iterate.
 TrainResult run_pipeline(const Dataset& data,
                          const TrainOptions& o,
                          const ExecutionContext& context,
                          const HeldOut* validation,
-                         int stop_after = 0) {
+                         int stop_after = 0,
+                         const MemoSlot* slot = nullptr) {
   const Matrix& X = data.X;
   const Index n = X.rows(), d = X.cols(), k = o.hidden;
   if (k > max_hidden_units(d)) {
@@ -558,96 +718,55 @@ TrainResult run_pipeline(const Dataset& data,
   // score's EM, the quadratic control variate in all inputs, the refinement. Elsewhere every pass
   // standardises the raw rows as it reads them (detail::StandardRows).
   const bool tensor = o.init == Init::Tensor && o.directions.size() == 0;
-  const bool store = o.refine.enabled || (tensor && o.score == ScoreModel::Mixture) ||
-                     (tensor && resolve_residualize(o.moments.residualize, rows, st.rank()) ==
-                                    Residualize::Quadratic);
-  const Matrix Xs = store ? standardize(st, X, context) : Matrix();
+  // The moment stages read the rows the same way with the refinement and without (the refinement
+  // starts from the moment model the same options give without it, bit for bit).
+  const bool moments_store =
+      (tensor && o.score == ScoreModel::Mixture) ||
+      (tensor &&
+       resolve_residualize(o.moments.residualize, rows, st.rank()) == Residualize::Quadratic);
+  const Matrix Xs = o.refine.enabled || moments_store ? standardize(st, X, context) : Matrix();
   const detail::StandardRows standard =
-      store ? detail::StandardRows(Xs) : detail::StandardRows(X, st);
+      moments_store ? detail::StandardRows(Xs) : detail::StandardRows(X, st);
   clock.lap("standardise");
-  // The mixture score (score = gmm): a mixture fitted to the standardised inputs.
-  const std::unique_ptr<MixtureScore> mixture = mixture_stage(Xs, o, context, result);
-  if (mixture) {
-    clock.lap("mixture (EM)");
-  }
 
-  if (o.init == Init::Random) {
-    const Index outputs = labels.multiclass() ? labels.onehot.cols() : 1;
-    random_init(st, k, outputs, o.labels.task == Task::Regression ? ybar : 0.0, o.seed, net);
-    if (o.output.linear_term) {
-      net.C = Matrix::Zero(outputs, d);  // as the refinement's random start (random_start)
-    }
-    clock.lap("random init");
+  std::optional<TrainResult> other;  // the weak units' second candidate, not chosen between yet
+  const std::optional<PipelineMemo::Key> key =
+      slot != nullptr ? std::optional<PipelineMemo::Key>(slot->key(o)) : std::nullopt;
+  std::optional<PipelineMemo::Entry> kept = key ? slot->memo->find(*key) : std::nullopt;
+  if (kept) {
+    result = std::move(kept->result);  // the same stages, already run on these rows
+    other = std::move(kept->other);
+    scored = kept->scored;
   } else {
-    Matrix Ubar;  // d×k unit directions in standardised coordinates
-    std::vector<detail::SecondOrderStart> second_order;  // some units' directions from M2
-    if (o.directions.size() > 0) {
-      // Given directions a_j (original coordinates): ⟨a, x⟩ = ⟨Σ̂^{1/2} a, x̃⟩ + const.
-      Ubar = (st.W_inverse.transpose() * o.directions.transpose()).colwise().normalized();
-      clock.lap("given directions");
+    if (!moment_stages(data,
+                       standard,
+                       Xs,
+                       labels,
+                       label_moments,
+                       ybar,
+                       st,
+                       o,
+                       context,
+                       clock,
+                       other,
+                       scored,
+                       result)) {
+      return result;  // no directions: the status says why, and there is no network
+    }
+    if (key) {
+      slot->memo->add({*key, result, other, scored});
+    }
+  }
+  if (other) {
+    // Units from M2 (--weak-units; stages.hpp). With weak units, the refinement and validation
+    // rows, auto refines both: the better start need not refine to the better network.
+    if (o.refine.enabled && validation != nullptr && validation->curves == nullptr &&
+        o.moments.weak_units == WeakUnits::Auto && !result.moments.weak_units.empty()) {
+      alternative = std::move(other);
     } else {
-      // The moments give at most one unit per independent direction; the rest are extra units.
-      TrainOptions om = o;
-      om.hidden = k - result.extra_units;
-      const detail::Residuals residuals =
-          detail::residualize_labels(standard, y, st, label_moments, o.moments, context);
-      clock.lap("residualise");
-      const detail::Subspace subspace =
-          detail::find_subspace(standard,
-                                mixture.get(),
-                                residuals,
-                                om.hidden,
-                                o.subspace,
-                                detail::core_quadratic(residuals, o.moments, rows, om.hidden),
-                                detail::derive_seed(o.seed, 21),
-                                context);
-      clock.lap("subspace");
-      absorb(result, subspace);
-      detail::Directions directions =
-          detail::decompose_core(standard, mixture.get(), residuals, subspace, om, context);
-      detail::replace_degenerate_units(subspace.M2, directions);
-      clock.lap("decompose");
-      absorb(result, directions);
-      if (o.moments.weak_units != WeakUnits::Keep) {
-        second_order = detail::second_order_starts(subspace.M2, directions.Ubar, directions.report);
-      }
-      result.moments = std::move(directions.report);
-      if (directions.Ubar.size() == 0) {
-        return result;  // no directions: the status says why, and there is no network
-      }
-      Ubar = std::move(directions.Ubar);
+      detail::choose_weak_units(o, std::move(*other), result);
     }
-
-    detail::LinearOnlyScores linear_only;
-    const detail::ExtraUnits extra =
-        detail::extra_units(st.rank(), result.extra_units, detail::derive_seed(o.seed, 61));
-    const LayerInputs in{
-        data, standard, labels, ybar, mixture.get(), st, o, context, &linear_only, extra};
-    // The state before the layers, for the second candidate (its own warnings, not these).
-    const std::optional<TrainResult> before =
-        second_order.empty() ? std::nullopt : std::optional<TrainResult>(result);
-    scored = fit_layers(in, Ubar, result, &clock);
-    if (before) {
-      // Units from M2 (--weak-units; stages.hpp). With weak units, the refinement and validation
-      // rows, auto refines both: the better start need not refine to the better network.
-      TrainResult other =
-          *detail::best_second_order(second_order, *before, [&](const Matrix& U, TrainResult& r) {
-            if (!fit_layers(in, U, r, nullptr)) {
-              training_scores(r.network, X, data.y, context, r);
-            }
-          });
-      if (!scored) {
-        training_scores(net, X, data.y, context, result);
-      }
-      scored = true;
-      if (o.refine.enabled && validation != nullptr && validation->curves == nullptr &&
-          o.moments.weak_units == WeakUnits::Auto && !result.moments.weak_units.empty()) {
-        alternative = std::move(other);
-      } else {
-        detail::choose_weak_units(o, std::move(other), result);
-      }
-      clock.lap("second-order units");
-    }
+    clock.lap("second-order units");
   }
 
   if (o.refine.enabled) {
@@ -1096,6 +1215,17 @@ struct CrossValidation {
   const ExecutionContext& context;
   std::vector<double> strengths;  // the grid's c (decay c / fit rows); unused with a given decay
   bool choosing = false;
+  PipelineMemo* memo = nullptr;  // the folds' moment models, shared by every call of a training
+  // The fold f's place in the memo (nothing to keep without one).
+  std::optional<MemoSlot> slot(std::size_t f) const {
+    if (memo == nullptr) {
+      return std::nullopt;
+    }
+    return MemoSlot{memo,
+                    static_cast<int>(f),
+                    static_cast<int>(folds.parts.size()),
+                    &folds.parts[f]->split.fit_rows};
+  }
   // The decays one fold's refinement tries: the given one, or c / its fit rows.
   std::vector<double> decays_for(const Fold& part) const {
     if (o.refine.weight_decay) {
@@ -1174,7 +1304,13 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
         FoldRun& run = runs[f];
         TrainResult r;
         try {
-          r = run_pipeline(fit, fold_options, part.fit_context, o.refine.enabled ? &held : nullptr);
+          const std::optional<MemoSlot> slot = cv.slot(f);
+          r = run_pipeline(fit,
+                           fold_options,
+                           part.fit_context,
+                           o.refine.enabled ? &held : nullptr,
+                           0,
+                           slot ? &*slot : nullptr);
         } catch (const DataError& e) {
           run.error = std::current_exception();
           run.what = e.what();
@@ -1339,8 +1475,13 @@ std::vector<Vector> fold_row_losses(const CrossValidation& cv,
         } else if (!one.refine.weight_decay) {
           one.refine.weight_decay = cv.decays_for(part).at(strength);
         }
-        const TrainResult r = run_pipeline(
-            fit, one, part.fit_context, nullptr, iterate == 0 ? 0 : static_cast<int>(iterate));
+        const std::optional<MemoSlot> slot = cv.slot(f);
+        const TrainResult r = run_pipeline(fit,
+                                           one,
+                                           part.fit_context,
+                                           nullptr,
+                                           iterate == 0 ? 0 : static_cast<int>(iterate),
+                                           slot ? &*slot : nullptr);
         out[f] = held_out_rows(r.network, valid).col(0);
       });
   return out;
@@ -1364,6 +1505,7 @@ std::optional<Validated> cross_validate(const Dataset& data,
                                         const std::vector<Index>& hidden_grid,
                                         const std::vector<ScoreModel>& scores,
                                         int folds,
+                                        PipelineMemo& memo,
                                         bool linear_candidate,
                                         bool only_linear = false,
                                         const Pooled* linear_last = nullptr) {
@@ -1373,7 +1515,8 @@ std::optional<Validated> cross_validate(const Dataset& data,
       o,
       context,
       o.refine.weight_decay ? std::vector<double>{} : detail::decay_strengths(parts.fewest_fit),
-      hidden_grid.size() * scores.size() > 1};
+      hidden_grid.size() * scores.size() > 1,
+      &memo};
   CandidateChoice choice;
   Pooled best;
   for (const ScoreModel s : scores) {
@@ -1436,7 +1579,7 @@ std::optional<Validated> cross_validate(const Dataset& data,
   TrainOptions from_random = o;
   from_random.init = Init::Random;
   from_random.output.linear_term = false;
-  const CrossValidation random_cv{parts, from_random, context, cv.strengths, true};
+  const CrossValidation random_cv{parts, from_random, context, cv.strengths, true, &memo};
   bool random_tried = false, random_won = false;
   if (o.refine.enabled && o.refine.random_start && o.init == Init::Tensor &&
       o.directions.size() == 0 && choice.chosen.output.hidden_units && best.weak &&
@@ -1798,14 +1941,15 @@ TrainResult train(const Dataset& data,
   const int folds = fold_count(o, share, context.global_rows(data.X.rows()));
   std::string fallback;  // why the automatic cross-validation gave way to one held-out share
   std::optional<Validated> chosen;
+  PipelineMemo memo;  // the folds' moment models, for every cross-validation below
   if (folds > 1) {
     try {
       if (linear_candidate && o.refine.enabled) {
         TrainOptions plain = o;
         plain.refine.enabled = false;
         // Only where the linear term alone wins is anything trained on all rows here.
-        chosen =
-            cross_validate(data, mapped, plain, context, hidden_grid, scores, folds, true, true);
+        chosen = cross_validate(
+            data, mapped, plain, context, hidden_grid, scores, folds, memo, true, true);
         if (chosen) {
           // The networks unrefined did not beat the linear term alone; refined, or from the
           // random start, they may (an interaction that the moments do not see, as the class
@@ -1822,6 +1966,7 @@ TrainResult train(const Dataset& data,
                                        {chosen->network_hidden},
                                        {chosen->network_score},
                                        folds,
+                                       memo,
                                        false,
                                        false,
                                        &chosen->linear);
@@ -1850,6 +1995,7 @@ TrainResult train(const Dataset& data,
                                 hidden_grid,
                                 scores,
                                 folds,
+                                memo,
                                 linear_candidate && !o.refine.enabled);
       }
     } catch (const DataError& e) {
