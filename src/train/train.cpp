@@ -526,6 +526,9 @@ class PipelineMemo {
     TrainResult result;                // after the output layer and the weak units' candidate
     std::optional<TrainResult> other;  // that candidate's network, not chosen between yet
     bool scored = false;               // result's training scores are its network's
+    // The linear term alone's cross-validated scores on the fold (classes), which the linear
+    // candidate (OutputOptions::hidden_units off) of the same units and fold takes as its own.
+    detail::LinearOnlyScores linear_only;
   };
   // The entry for `key`, copied, or nothing. Every part of a distributed run makes the same calls
   // with the same keys (the fold is part of the key), so all find an entry or none do.
@@ -561,6 +564,7 @@ bool moment_stages(const Dataset& data,
                    const TrainOptions& o,
                    const ExecutionContext& context,
                    StageClock& clock,
+                   detail::LinearOnlyScores& linear_only,
                    std::optional<TrainResult>& other,
                    bool& scored,
                    TrainResult& result) {
@@ -621,7 +625,6 @@ bool moment_stages(const Dataset& data,
     Ubar = std::move(directions.Ubar);
   }
 
-  detail::LinearOnlyScores linear_only;
   const detail::ExtraUnits extra =
       detail::extra_units(st.rank(), result.extra_units, detail::derive_seed(o.seed, 61));
   const LayerInputs in{
@@ -738,6 +741,16 @@ TrainResult run_pipeline(const Dataset& data,
     other = std::move(kept->other);
     scored = kept->scored;
   } else {
+    detail::LinearOnlyScores linear_only;
+    if (key && !key->hidden_units) {
+      // The linear term alone, as the candidate with the units fitted it on this fold: the
+      // same design columns (the units' are zeros), rows and labels, so the same bits.
+      PipelineMemo::Key with_units = *key;
+      with_units.hidden_units = true;
+      if (const std::optional<PipelineMemo::Entry> network = slot->memo->find(with_units)) {
+        linear_only = network->linear_only;
+      }
+    }
     if (!moment_stages(data,
                        standard,
                        Xs,
@@ -748,13 +761,14 @@ TrainResult run_pipeline(const Dataset& data,
                        o,
                        context,
                        clock,
+                       linear_only,
                        other,
                        scored,
                        result)) {
       return result;  // no directions: the status says why, and there is no network
     }
     if (key) {
-      slot->memo->add({*key, result, other, scored});
+      slot->memo->add({*key, result, other, scored, std::move(linear_only)});
     }
   }
   if (other) {
