@@ -725,8 +725,8 @@ TrainResult run_pipeline(const Dataset& data,
   // The moment stages read the rows the same way with the refinement and without (the refinement
   // starts from the moment model the same options give without it, bit for bit).
   const bool moments_store =
-      (tensor && o.score == ScoreModel::Mixture) ||
-      (tensor &&
+      tensor &&
+      (o.score == ScoreModel::Mixture ||
        resolve_residualize(o.moments.residualize, rows, st.rank()) == Residualize::Quadratic);
   const Matrix Xs = o.refine.enabled || moments_store ? standardize(st, X, context) : Matrix();
   const detail::StandardRows standard =
@@ -1230,16 +1230,13 @@ struct CrossValidation {
   const ExecutionContext& context;
   std::vector<double> strengths;  // the grid's c (decay c / fit rows); unused with a given decay
   bool choosing = false;
-  PipelineMemo* memo = nullptr;  // the folds' moment models, shared by every call of a training
-  // The fold f's place in the memo (nothing to keep without one).
-  std::optional<MemoSlot> slot(std::size_t f) const {
-    if (memo == nullptr) {
-      return std::nullopt;
-    }
-    return MemoSlot{memo,
-                    static_cast<int>(f),
-                    static_cast<int>(folds.parts.size()),
-                    &folds.parts[f]->split.fit_rows};
+  PipelineMemo& memo;  // the folds' moment models, shared by every call of a training
+  // The fold f's place in the memo.
+  MemoSlot slot(std::size_t f) const {
+    return {&memo,
+            static_cast<int>(f),
+            static_cast<int>(folds.parts.size()),
+            &folds.parts[f]->split.fit_rows};
   }
   // The decays one fold's refinement tries: the given one, or c / its fit rows.
   std::vector<double> decays_for(const Fold& part) const {
@@ -1319,13 +1316,9 @@ Pooled cross_validate_candidate(const CrossValidation& cv,
         FoldRun& run = runs[f];
         TrainResult r;
         try {
-          const std::optional<MemoSlot> slot = cv.slot(f);
-          r = run_pipeline(fit,
-                           fold_options,
-                           part.fit_context,
-                           o.refine.enabled ? &held : nullptr,
-                           0,
-                           slot ? &*slot : nullptr);
+          const MemoSlot slot = cv.slot(f);
+          r = run_pipeline(
+              fit, fold_options, part.fit_context, o.refine.enabled ? &held : nullptr, 0, &slot);
         } catch (const DataError& e) {
           run.error = std::current_exception();
           run.what = e.what();
@@ -1490,13 +1483,13 @@ std::vector<Vector> fold_row_losses(const CrossValidation& cv,
         } else if (!one.refine.weight_decay) {
           one.refine.weight_decay = cv.decays_for(part).at(strength);
         }
-        const std::optional<MemoSlot> slot = cv.slot(f);
+        const MemoSlot slot = cv.slot(f);
         const TrainResult r = run_pipeline(fit,
                                            one,
                                            part.fit_context,
                                            nullptr,
                                            iterate == 0 ? 0 : static_cast<int>(iterate),
-                                           slot ? &*slot : nullptr);
+                                           &slot);
         out[f] = held_out_rows(r.network, valid).col(0);
       });
   return out;
@@ -1531,7 +1524,7 @@ std::optional<Validated> cross_validate(const Dataset& data,
       context,
       o.refine.weight_decay ? std::vector<double>{} : detail::decay_strengths(parts.fewest_fit),
       hidden_grid.size() * scores.size() > 1,
-      &memo};
+      memo};
   CandidateChoice choice;
   Pooled best;
   for (const ScoreModel s : scores) {
@@ -1594,7 +1587,7 @@ std::optional<Validated> cross_validate(const Dataset& data,
   TrainOptions from_random = o;
   from_random.init = Init::Random;
   from_random.output.linear_term = false;
-  const CrossValidation random_cv{parts, from_random, context, cv.strengths, true, &memo};
+  const CrossValidation random_cv{parts, from_random, context, cv.strengths, true, memo};
   bool random_tried = false, random_won = false;
   if (o.refine.enabled && o.refine.random_start && o.init == Init::Tensor &&
       o.directions.size() == 0 && choice.chosen.output.hidden_units && best.weak &&
