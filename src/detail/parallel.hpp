@@ -69,7 +69,7 @@ class ThreadBudget {
   ThreadBudget& operator=(const ThreadBudget&) = delete;
 
  private:
-  int m_saved = 1;
+  [[maybe_unused]] int m_saved = 1;  // unread when a file including this is built without OpenMP
 };
 
 /// Runs f(i) for i in [0, count) in parallel. f must write only to its own outputs. An exception
@@ -88,24 +88,27 @@ void parallel_for(Index count, int num_threads, Fn&& f) {
     }
     return;
   }
-  std::atomic<bool> failed{false};
+  // Only iterations after one that threw are skipped: every earlier one still runs, so the first
+  // iteration by index that throws is always the one reported. (Skipping all the iterations
+  // not yet started, as before, lost it whenever a later one threw first: with LLVM's OpenMP
+  // runtime, whose dynamic schedule does not hand out iterations in order, a .npy file with bad
+  // values in blocks 1 to 9 was reported at block 5 in 186 of 200 reads on two threads.)
+  std::atomic<Index> first_failed{count};
   std::exception_ptr error;
-  Index error_index = count;
   std::mutex guard;  // taken only when an iteration throws
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
   for (Index i = 0; i < count; ++i) {
-    if (failed.load(std::memory_order_relaxed)) {
+    if (i > first_failed.load(std::memory_order_relaxed)) {
       continue;
     }
     try {
       f(i);
     } catch (...) {
       const std::lock_guard<std::mutex> lock(guard);
-      failed = true;
-      if (i < error_index) {
-        error_index = i;
+      if (i < first_failed.load(std::memory_order_relaxed)) {
+        first_failed.store(i, std::memory_order_relaxed);
         error = std::current_exception();
       }
     }
