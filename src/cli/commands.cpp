@@ -1455,8 +1455,8 @@ int run_predict(const std::vector<std::string>& args, Context& ctx) {
 // first value seen, so that a large mean does not cancel the variance.
 class EvaluationSums {
  public:
-  EvaluationSums(const TwoLayerNetwork& net, const TwoLayerNetwork* truth, int threads)
-      : m_net(net), m_truth(truth), m_threads(threads) {}
+  EvaluationSums(const TwoLayerNetwork& net, const TwoLayerNetwork* truth)
+      : m_net(net), m_truth(truth) {}
 
   void add(const Dataset& data) {
     const Index c = data.X.rows();
@@ -1539,7 +1539,6 @@ class EvaluationSums {
 
   const TwoLayerNetwork& m_net;
   const TwoLayerNetwork* m_truth;
-  int m_threads;
   Index m_rows = 0;
   double m_y0 = 0, m_y1 = 0, m_y2 = 0, m_sse = 0, m_sae = 0, m_correct = 0, m_loss = 0;
   std::vector<ClassCount> m_by_class;
@@ -1611,7 +1610,7 @@ int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
     }
   }
   // The scores as sums over blocks of rows: a .npy table is read a block at a time.
-  EvaluationSums sums(net, truth_path.empty() ? nullptr : &truth, flags.threads);
+  EvaluationSums sums(net, truth_path.empty() ? nullptr : &truth);
   if (is_npy_path(data_path)) {
     std::set<std::string> seen;
     for_npy_blocks(

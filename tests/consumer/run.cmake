@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Installs the built project into a scratch prefix, then configures, builds and runs the
 # consumer project against it. Invoked by CTest with -DBUILD_DIR, -DSOURCE_DIR, -DWORK_DIR
-# and, for a sanitizer build, -DSANITIZE=ON.
+# -DCXX_COMPILER (the build's compiler) and, for a sanitizer build, -DSANITIZE=ON.
 file(REMOVE_RECURSE "${WORK_DIR}")
 set(EXTRA_FLAGS "")
 if(SANITIZE)
@@ -15,6 +15,7 @@ if(NOT rc EQUAL 0)
 endif()
 execute_process(COMMAND "${CMAKE_COMMAND}" -S "${SOURCE_DIR}/tests/consumer" -B "${WORK_DIR}/build"
                         "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix" "-DCMAKE_BUILD_TYPE=Release"
+                        "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
                         ${EXTRA_FLAGS}
                 RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
