@@ -90,9 +90,9 @@ void parallel_for(Index count, int num_threads, Fn&& f) {
   }
   // Only iterations after one that threw are skipped: every earlier one still runs, so the first
   // iteration by index that throws is always the one reported. (Skipping all the iterations
-  // not yet started, as before, lost it whenever a later one threw first: with LLVM's OpenMP
-  // runtime, whose dynamic schedule does not hand out iterations in order, a .npy file with bad
-  // values in blocks 1 to 9 was reported at block 5 in 186 of 200 reads on two threads.)
+  // not yet started, as before, lost it whenever a later one threw first: built by clang, on
+  // LLVM's OpenMP runtime, a .npy file with bad values in blocks 1 to 9 was reported at a later
+  // block in 186 of 200 reads on two threads; built by GCC, on libgomp, in none.)
   std::atomic<Index> first_failed{count};
   std::exception_ptr error;
   std::mutex guard;  // taken only when an iteration throws
