@@ -23,6 +23,7 @@
 
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
+#include "detail/scratch.hpp"
 #include "test_helpers.hpp"
 #include "train/stages.hpp"
 
@@ -332,6 +333,32 @@ TEST_SUITE("execution") {
     CHECK(WEXITSTATUS(status) == 0);
   }
 #endif
+
+  TEST_CASE("execution: a block scratch keeps one matrix for each of a pass's two block sizes") {
+    // The fits' block functions take their temporaries from here (detail/scratch.hpp): a pass
+    // over full blocks and a shorter last one, repeated, must not allocate again.
+    nnlift::detail::BlockScratch<> scratch;
+    Matrix& full = scratch.get(8192, 3);
+    const double* full_data = full.data();
+    Matrix& last = scratch.get(100, 3);
+    const double* last_data = last.data();
+    CHECK(&full != &last);
+    for (int pass = 0; pass < 3; ++pass) {
+      Matrix& again = scratch.get(8192, 3);
+      CHECK(&again == &full);
+      CHECK(again.data() == full_data);
+      CHECK(scratch.get(100, 3).data() == last_data);
+    }
+    // A third size takes the slot the previous call did not return.
+    Matrix& other = scratch.get(50, 4);
+    CHECK(&other == &full);
+    CHECK(other.rows() == 50);
+    CHECK(other.cols() == 4);
+    CHECK(scratch.get(100, 3).data() == last_data);
+    nnlift::detail::BlockScratch<Vector> vectors;
+    CHECK(vectors.get(7).size() == 7);
+    CHECK(vectors.get(7).data() == vectors.get(7).data());
+  }
 
   TEST_CASE("execution: sums over global blocks, in parallel, independent of the thread count") {
     nnlift::detail::Rng rng(4);

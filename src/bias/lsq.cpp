@@ -11,6 +11,7 @@
 #include "detail/lbfgs.hpp"
 #include "detail/parallel.hpp"
 #include "detail/sample.hpp"
+#include "detail/scratch.hpp"
 #include "detail/text.hpp"
 #include "train/stages.hpp"
 
@@ -53,24 +54,34 @@ struct BiasObjective {
       advise_huge_pages(H);
       advise_huge_pages(dH);
     }
-    const RidgeFit fit = solve_ridge(n, k, ridge, y, context, [&](Index begin, Index count) {
-      Matrix Z = t.middleRows(begin, count) * s.asDiagonal();
-      Z.rowwise() += b.transpose();
-      Matrix slopes;
-      activate_with_slope(act, Z, slopes);
-      H.middleRows(begin, count) = Z;
-      dH.middleRows(begin, count) = slopes;
-      return Z;
-    });
+    // Each thread's block temporaries are kept from block to block and call to call
+    // (BlockScratch): this objective is evaluated hundreds of times in every training.
+    const RidgeFit fit =
+        solve_ridge(n, k, ridge, y, context, [&](Index begin, Index count, Matrix& F) {
+          thread_local BlockScratch<> z_scratch, slope_scratch;
+          Matrix& Z = z_scratch.get(count, k);
+          Matrix& slopes = slope_scratch.get(count, k);
+          Z = t.middleRows(begin, count) * s.asDiagonal();
+          Z.rowwise() += b.transpose();
+          activate_with_slope(act, Z, slopes);
+          H.middleRows(begin, count) = Z;
+          dH.middleRows(begin, count) = slopes;
+          F.leftCols(k) = Z;
+          F.col(k).setOnes();
+        });
     const Vector a2 = fit.beta.head(k);
     const double b2 = fit.beta(k);
     const Matrix g = context.mean(n, 4 * k + 1, 1, [&](Index begin, Index count) {
+      thread_local BlockScratch<Vector> e_scratch;
+      thread_local BlockScratch<> w_scratch, hdh_scratch;
+      Vector& e = e_scratch.get(count);
+      Matrix& w = w_scratch.get(count, k);
+      Matrix& hdh = hdh_scratch.get(count, k);
       const auto Hb = H.middleRows(begin, count);
-      const Vector e = y.segment(begin, count) - Hb * a2 - Vector::Constant(count, b2);
-      const Matrix w =
-          (dH.middleRows(begin, count).array().colwise() * e.array()).matrix() * a2.asDiagonal();
+      e = y.segment(begin, count) - Hb * a2 - Vector::Constant(count, b2);
+      w = (dH.middleRows(begin, count).array().colwise() * e.array()).matrix() * a2.asDiagonal();
       const auto tb = t.middleRows(begin, count);
-      const Matrix hdh = Hb.cwiseProduct(dH.middleRows(begin, count));
+      hdh = Hb.cwiseProduct(dH.middleRows(begin, count));
       Matrix out(4 * k + 1, 1);
       out.col(0).head(k) = -w.colwise().sum().transpose();
       out.col(0).segment(k, k) =

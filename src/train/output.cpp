@@ -16,6 +16,7 @@
 #include "detail/lbfgs.hpp"
 #include "detail/parallel.hpp"
 #include "detail/sample.hpp"
+#include "detail/scratch.hpp"
 #include "train/stages.hpp"
 
 namespace nnlift::detail {
@@ -97,20 +98,23 @@ struct Design {
   Index r() const { return X != nullptr ? X->cols() : 0; }
   Index p() const { return k() + r() + 1; }
   Index rows() const { return H.rows(); }
-  // Rows [b, b + c): a view of `built`, else built into `scratch`.
-  Eigen::Ref<const Matrix> rows_of(Index b, Index c, Matrix& scratch) const {
+  // Rows [b, b + c): a view of `built`, else built into a matrix of `scratch` (the fits' passes
+  // keep one per thread: they run hundreds of times).
+  Eigen::Ref<const Matrix> rows_of(Index b, Index c, BlockScratch<>& scratch) const {
     if (built != nullptr) {
       return built->middleRows(b, c);
     }
-    scratch = block(b, c);
-    return scratch;
+    Matrix& F = scratch.get(c, p());
+    block_into(b, c, F);
+    return F;
   }
   // The linear term's columns of rows [b, b + c): the standardised inputs.
-  Matrix linear_block(Index b, Index c) const {
+  auto linear_block(Index b, Index c) const {
     return (X->middleRows(b, c).rowwise() - st.mean.transpose()) * st.inv_sd.asDiagonal();
   }
-  Matrix block(Index b, Index c) const {
-    Matrix F(c, p());
+  // Rows [b, b + c) of the design into F (resized).
+  void block_into(Index b, Index c, Matrix& F) const {
+    F.resize(c, p());
     if (hidden) {
       F.leftCols(k()) = H.middleRows(b, c);
     } else {
@@ -120,6 +124,10 @@ struct Design {
       F.middleCols(k(), r()) = linear_block(b, c);
     }
     F.col(p() - 1).setOnes();
+  }
+  Matrix block(Index b, Index c) const {
+    Matrix F;
+    block_into(b, c, F);
     return F;
   }
 };
@@ -265,17 +273,27 @@ std::vector<std::vector<double>> leave_one_out(const Design& D,
   const Index rows = context.global_rows(D.rows());
   const double n = static_cast<double>(rows);
   const Matrix press = context.mean(D.rows(), kGrid, nf, [&](Index b, Index c) {
-    thread_local Matrix F;
-    F = D.block(b, c);
+    thread_local BlockScratch<> scratch, centred_scratch, t_scratch, e_scratch, h_scratch;
+    Matrix& F = scratch.get(c, D.p());
+    D.block_into(b, c, F);
     const Vector yc = (y.segment(b, c).array() - ybar).matrix();
     Matrix out(kGrid, nf);
     for (Index f = 0; f < nf; ++f) {
       const Basis& v = bases[static_cast<std::size_t>(f)];
+      const Index q = v.m.size();
       // c×q (the columns are contiguous: the units', if any, then the linear term's)
-      const Matrix t = (F.middleCols(v.cols.front(), v.m.size()).rowwise() - v.m.transpose()) * v.T;
+      Matrix& centred = centred_scratch.get(c, q);
+      centred = F.middleCols(v.cols.front(), q).rowwise() - v.m.transpose();
+      Matrix& t = t_scratch.get(c, q);
+      t.noalias() = centred * v.T;
       // Every ridge at once: residuals E = yc − t (gt ∘ inv_g) and leverages from t² inv_g.
-      const Matrix E = (-t * v.B).colwise() + yc;
-      const Matrix h = ((t.cwiseAbs2() * v.inv).array() + 1.0) / n;
+      Matrix& E = e_scratch.get(c, kGrid);
+      E.noalias() = -t * v.B;
+      E.colwise() += yc;
+      centred = t.cwiseAbs2();
+      Matrix& h = h_scratch.get(c, kGrid);
+      h.noalias() = centred * v.inv;
+      h = (h.array() + 1.0) / n;
       for (Index g = 0; g < kGrid; ++g) {
         double sum = 0;
         // A row whose leverage is within 1e-6 of 1 is fitted by itself (more columns than rows,
@@ -343,7 +361,7 @@ Matrix normal_equations_from_covariance(const Design& D,
     Matrix gram = Matrix::Zero(k + 2, k + 2);
     gram.selfadjointView<Eigen::Lower>().rankUpdate(G.transpose());
     out.topRows(k + 2) = gram.selfadjointView<Eigen::Lower>();
-    out.bottomRows(r).noalias() = D.linear_block(b, c).transpose() * G;
+    out.bottomRows(r).noalias() = Matrix(D.linear_block(b, c)).transpose() * G;
     return out;
   });
   // Design column of each column of G: the units, the intercept (p − 1), y (p).
@@ -486,7 +504,7 @@ Vector fit_logistic_lbfgs(const Design& D,
   const Index n = D.rows(), p = D.p();
   auto objective = [&](const Vector& beta, Vector& grad) {
     const Matrix sum = context.sum(n, p + 2, 1, [&](Index b, Index cnt) {
-      Matrix scratch;
+      thread_local BlockScratch<> scratch;
       const Eigen::Ref<const Matrix> F = D.rows_of(b, cnt, scratch);
       const Matrix f = F * beta;
       Matrix E;
@@ -519,7 +537,7 @@ Vector fit_logistic(const Design& D,
   Vector beta = start;
   for (int it = 0; it < 100; ++it) {
     const Matrix gh = context.sum(n, p, p + 2, [&](Index b, Index c) {
-      Matrix scratch;
+      thread_local BlockScratch<> scratch;
       const Eigen::Ref<const Matrix> F = D.rows_of(b, c, scratch);
       Vector weight(c), residual(c);
       const Vector f = F * beta;
@@ -530,7 +548,9 @@ Vector fit_logistic(const Design& D,
       }
       Matrix out = Matrix::Zero(p, p + 2);
       // The Hessian's lower triangle (what its factors read): half the general product's work.
-      const Matrix G = weight.cwiseSqrt().asDiagonal() * F;
+      thread_local BlockScratch<> g_scratch;
+      Matrix& G = g_scratch.get(c, p);
+      G = weight.cwiseSqrt().asDiagonal() * F;
       out.leftCols(p).selfadjointView<Eigen::Lower>().rankUpdate(G.transpose());
       out.col(p).noalias() = F.transpose() * residual;
       out(0, p + 1) = static_cast<double>(c);
@@ -575,10 +595,12 @@ Vector fit_softmax(const Design& D,
   auto objective = [&](const Vector& theta, Vector& grad) {
     const Eigen::Map<const Matrix> W(theta.data(), c, p);
     const Matrix sum = context.sum(n, c * p + 2, 1, [&](Index b, Index cnt) {
-      Matrix scratch;
+      thread_local BlockScratch<> scratch;
       const Eigen::Ref<const Matrix> F = D.rows_of(b, cnt, scratch);
-      const Matrix logits = F * W.transpose();  // cnt×c
-      Matrix P;
+      thread_local BlockScratch<> logit_scratch, p_scratch;
+      Matrix& logits = logit_scratch.get(cnt, c);
+      Matrix& P = p_scratch.get(cnt, c);
+      logits.noalias() = F * W.transpose();  // cnt×c
       const Vector row_loss = softmax_losses(logits, Y.middleRows(b, cnt), P);
       Matrix out(c * p + 2, 1);
       Eigen::Map<Matrix>(out.data(), c, p) = P.transpose() * F;
@@ -608,13 +630,15 @@ ClassScore class_score(const Design& D,
                        const ExecutionContext& context) {
   const Index n = D.rows(), p = D.p();
   const Matrix total = context.sum(n, 3, 1, [&](Index b, Index cnt) {
-    Matrix scratch;
+    thread_local BlockScratch<> scratch;
     const Eigen::Ref<const Matrix> F = D.rows_of(b, cnt, scratch);
     double loss = 0, errors = 0;
     if (labels.multiclass()) {
       const Index c = labels.onehot.cols();
       const Eigen::Map<const Matrix> W(beta.data(), c, p);
-      Matrix P = F * W.transpose();
+      thread_local BlockScratch<> p_scratch;
+      Matrix& P = p_scratch.get(cnt, c);
+      P.noalias() = F * W.transpose();
       for (Index i = 0; i < cnt; ++i) {
         Index cls = 0, predicted = 0;
         labels.onehot.row(b + i).maxCoeff(&cls);
@@ -936,9 +960,12 @@ RidgeFit solve_ridge(Index n,
                      double ridge,
                      const Vector& y,
                      const ExecutionContext& context,
-                     const std::function<Matrix(Index, Index)>& hidden) {
+                     const std::function<void(Index, Index, Matrix&)>& design) {
   const Matrix normal = context.mean(n, k + 1, k + 2, [&](Index b, Index c) {
-    const Matrix F = with_intercept(hidden(b, c));
+    // The L-BFGS fit of the biases solves this hundreds of times in every training.
+    thread_local BlockScratch<> scratch;
+    Matrix& F = scratch.get(c, k + 1);
+    design(b, c, F);
     Matrix out(k + 1, k + 2);
     out.leftCols(k + 1).noalias() = F.transpose() * F;
     out.col(k + 1).noalias() = F.transpose() * y.segment(b, c);

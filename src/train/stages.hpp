@@ -454,7 +454,9 @@ std::vector<double> leave_one_out_scores(const Matrix& H,
                                          const ExecutionContext& context);
 
 /// The ridge solve of y on [H, 1] (intercept unpenalised) for H given by row blocks, so that it
-/// need not be stored: beta = k weights then the intercept, and the absolute penalty used.
+/// need not be stored: design(begin, count, F) writes rows [begin, begin + count) of [H, 1] into
+/// F (count × (k + 1), sized by the caller). beta = k weights then the intercept, and the
+/// absolute penalty used.
 struct RidgeFit {
   Vector beta;
   double penalty = 0;
@@ -464,7 +466,7 @@ RidgeFit solve_ridge(Index n,
                      double ridge,
                      const Vector& y,
                      const ExecutionContext& context,
-                     const std::function<Matrix(Index, Index)>& hidden);
+                     const std::function<void(Index, Index, Matrix&)>& design);
 
 /// Regression's output layer from the normal equations of its design F = [H, z, 1] (k hidden
 /// units, z the r column-standardised inputs or none): `normal` is [FᵀF Fᵀy; yᵀF yᵀy] / n
