@@ -1,5 +1,5 @@
 // The pieces of generalised linear models shared by the output-layer fits, the refinement, the
-// predictions and the scores: the [H, 1] design, the softmax and the logistic loss.
+// predictions and the scores: the softmax and the logistic loss.
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -12,15 +12,6 @@
 #include "detail/activation_traits.hpp"
 
 namespace nnlift::detail {
-
-/// [H, 1]: the rows of H with an intercept column appended.
-template <class Rows>
-Matrix with_intercept(const Rows& H) {
-  Matrix F(H.rows(), H.cols() + 1);
-  F.leftCols(H.cols()) = H;
-  F.col(H.cols()).setOnes();
-  return F;
-}
 
 /// Replaces the logits in `row` by their softmax probabilities; returns the log-normaliser
 /// log Σ_c e^{row_c} (computed stably, from the largest logit).

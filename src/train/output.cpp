@@ -108,7 +108,8 @@ struct Design {
     block_into(b, c, F);
     return F;
   }
-  // The linear term's columns of rows [b, b + c): the standardised inputs.
+  // The linear term's columns of rows [b, b + c): the standardised inputs, as an expression over
+  // X and st (evaluated where it is assigned, with no block matrix of its own).
   auto linear_block(Index b, Index c) const {
     return (X->middleRows(b, c).rowwise() - st.mean.transpose()) * st.inv_sd.asDiagonal();
   }
@@ -273,7 +274,8 @@ std::vector<std::vector<double>> leave_one_out(const Design& D,
   const Index rows = context.global_rows(D.rows());
   const double n = static_cast<double>(rows);
   const Matrix press = context.mean(D.rows(), kGrid, nf, [&](Index b, Index c) {
-    thread_local BlockScratch<> scratch, centred_scratch, t_scratch, e_scratch, h_scratch;
+    thread_local BlockScratch<> scratch, centred_scratch, t_scratch, t2_scratch, e_scratch,
+        h_scratch;
     Matrix& F = scratch.get(c, D.p());
     D.block_into(b, c, F);
     const Vector yc = (y.segment(b, c).array() - ybar).matrix();
@@ -290,9 +292,10 @@ std::vector<std::vector<double>> leave_one_out(const Design& D,
       Matrix& E = e_scratch.get(c, kGrid);
       E.noalias() = -t * v.B;
       E.colwise() += yc;
-      centred = t.cwiseAbs2();
+      Matrix& t2 = t2_scratch.get(c, q);
+      t2 = t.cwiseAbs2();
       Matrix& h = h_scratch.get(c, kGrid);
-      h.noalias() = centred * v.inv;
+      h.noalias() = t2 * v.inv;
       h = (h.array() + 1.0) / n;
       for (Index g = 0; g < kGrid; ++g) {
         double sum = 0;
