@@ -4,14 +4,18 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <map>
 
 #include <nnlift/encoding.hpp>
+#include <nnlift/execution.hpp>
 #include <nnlift/types.hpp>
 
 #include "detail/check.hpp"
+#include "detail/collective.hpp"
+#include "detail/exact_sum.hpp"
 #include "detail/names.hpp"
 #include "detail/text.hpp"
 #include "detail/text_columns.hpp"
@@ -250,26 +254,129 @@ bool encode_row(const Dataset& raw,
   return seen;
 }
 
-// The text columns' categories (with their counts) over the kept rows; every column with more
-// than options.max_categories is refused, all of them in one message, or, when most of a
-// column's values are numbers, naming its first value that is not.
+// Throws DataError on every part with the first part's message, if any part has one.
+// Collective.
+void agree(const RowReducer& reducer, const std::string& mine) {
+  const std::string first = detail::first_message(reducer, mine);
+  if (!first.empty()) {
+    throw DataError(first);
+  }
+}
+
+// A refusal found in this part's rows, with where it is among all parts' (column, then data
+// row): the one found first by a single part reading all rows.
+struct Refusal {
+  Index column = 0;
+  Index row = 0;
+  std::string message;  // "" for none
+};
+
+// Throws DataError on every part with the message of the lowest (column, row), if any part has
+// one. Collective.
+void agree(const RowReducer& reducer, const Refusal& mine) {
+  char key[48] = "";
+  if (!mine.message.empty()) {
+    std::snprintf(key,
+                  sizeof key,
+                  "%020lld %020lld ",
+                  static_cast<long long>(mine.column),
+                  static_cast<long long>(mine.row));
+  }
+  std::string first;
+  for (std::string& keyed :
+       detail::gather_strings(reducer, {mine.message.empty() ? "" : key + mine.message})) {
+    if (!keyed.empty() && (first.empty() || keyed < first)) {
+      first = std::move(keyed);
+    }
+  }
+  if (!first.empty()) {
+    throw DataError(first.substr(42));
+  }
+}
+
+// Which raw columns are text over all parts. A part with rows must read a column as every
+// other part with rows does (the CSV shares of one file read with the same options may not:
+// a share whose fields of a column all parse as numbers reads it as numbers; the caller reads
+// such a share again with the column named as text). Collective.
+std::vector<char> text_flags(const Dataset& raw,
+                             const RowReducer& reducer,
+                             const std::string& source) {
+  const std::size_t d = raw.feature_names.size();
+  std::string mine(d, '-');  // '-': this part has no row to tell
+  for (std::size_t j = 0; j < d && raw.X.rows() > 0; ++j) {
+    mine[j] = is_text(raw, j) ? 't' : 'n';
+  }
+  const std::vector<std::string> all = detail::gather_strings(reducer, {mine});
+  std::vector<char> text(d, 0);
+  std::string conflict;
+  for (std::size_t j = 0; j < d; ++j) {
+    bool numbers = false;
+    for (const std::string& part : all) {
+      text[j] = static_cast<char>(text[j] || part[j] == 't');
+      numbers = numbers || part[j] == 'n';
+    }
+    if (text[j] && numbers && conflict.empty()) {
+      conflict = source + ": column '" + raw.feature_names[j] +
+                 "' was read as text by one process and as numbers by another: read every "
+                 "share with it among the text columns";
+    }
+  }
+  agree(reducer, conflict);
+  return text;
+}
+
+// The categories of one text column with their counts over the kept rows of all parts, in
+// order: the union of the parts' values, each part's counts added. Collective.
+std::map<std::string, Index> merged_counts(const std::map<std::string, Index>& local,
+                                           const RowReducer& reducer) {
+  std::vector<std::string> values;
+  for (const auto& entry : local) {
+    values.push_back(entry.first);
+  }
+  std::map<std::string, Index> merged;
+  for (std::string& v : detail::gather_strings(reducer, values)) {
+    merged.emplace(std::move(v), 0);
+  }
+  Vector counts = Vector::Zero(static_cast<Index>(merged.size()));
+  Index at = 0;
+  for (const auto& entry : merged) {
+    const auto it = local.find(entry.first);
+    counts(at++) = it != local.end() ? static_cast<double>(it->second) : 0.0;
+  }
+  counts = detail::sum_counts(reducer, counts);
+  at = 0;
+  for (auto& entry : merged) {
+    entry.second = static_cast<Index>(counts(at++));
+  }
+  return merged;
+}
+
+// The text columns' categories (with their counts) over the kept rows of all parts; every
+// column with more than options.max_categories is refused, all of them in one message, or,
+// when most of a column's values are numbers, naming its first value that is not (its data row
+// counted over all parts, from `first`: the index of this part's row 0). Collective.
 std::vector<std::map<std::string, Index>> text_categories(const Dataset& raw,
+                                                          const std::vector<char>& text,
                                                           const std::vector<Index>& rows,
                                                           const EncodeOptions& options,
-                                                          const std::string& source) {
+                                                          const std::string& source,
+                                                          const RowReducer& reducer,
+                                                          Index first) {
   const std::size_t d = raw.feature_names.size();
   std::vector<std::map<std::string, Index>> categories(d);
   std::vector<std::size_t> too_many;
   for (std::size_t j = 0; j < d; ++j) {
-    if (!is_text(raw, j)) {
+    if (!text[j]) {
       continue;
     }
+    std::map<std::string, Index> local;
     for (const Index i : rows) {
       const std::string& v = raw.text[j][static_cast<std::size_t>(i)];
       if (!v.empty()) {
-        ++categories[j][v];
+        ++local[v];
       }
     }
+    categories[j] = merged_counts(local, reducer);
     if (categories[j].size() > options.max_categories) {
       too_many.push_back(j);
     }
@@ -279,30 +386,37 @@ std::vector<std::map<std::string, Index>> text_categories(const Dataset& raw,
            detail::excerpt(categories[j].begin()->first, 40) + "'";
   };
   const std::string limit = std::to_string(options.max_categories);
-  // A column of numbers with a few that are not (a typo, a unit): not categories. Named where.
+  // A column of numbers with a few that are not (a typo, a unit): not categories. Named where:
+  // by the part that holds the first such value.
   for (const std::size_t j : too_many) {
-    Index numbers = 0, others = 0, first = -1;
+    Index numbers = 0, others = 0;
+    for (const auto& [value, count] : categories[j]) {
+      (parses_as_number(value) ? numbers : others) += count;
+    }
+    if (numbers < others) {
+      continue;
+    }
+    if (others == 0) {  // named as categorical (--categorical a,b), yet numbers only
+      throw DataError(source + ": column '" + raw.feature_names[j] + "' holds " +
+                      std::to_string(categories[j].size()) + " distinct numbers, more than " +
+                      limit + " categories: read it as numbers (leave it out of --categorical)");
+    }
+    std::string mine;
     for (const Index i : rows) {
       const std::string& v = raw.text[j][static_cast<std::size_t>(i)];
-      if (v.empty()) {
+      if (v.empty() || parses_as_number(v)) {
         continue;
       }
-      if (parses_as_number(v)) {
-        ++numbers;
-      } else {
-        first = others++ == 0 ? i : first;
-      }
+      mine = where(source, raw.feature_names[j], first + i) + ": '" + detail::excerpt(v) +
+             "' is not a number" +
+             (others == 1 ? ", and the column's " + std::to_string(numbers) +
+                                " other values are: fix it (or make it missing, NA, for --missing)"
+                          : ", nor are " + std::to_string(others - 1) + " other values, among " +
+                                std::to_string(numbers) +
+                                " numbers: fix them (or make them missing, NA, for --missing)");
+      break;
     }
-    if (numbers >= others) {
-      const std::string value = detail::excerpt(raw.text[j][static_cast<std::size_t>(first)]);
-      throw DataError(
-          where(source, raw.feature_names[j], first) + ": '" + value + "' is not a number" +
-          (others == 1 ? ", and the column's " + std::to_string(numbers) +
-                             " other values are: fix it (or make it missing, NA, for --missing)"
-                       : ", nor are " + std::to_string(others - 1) + " other values, among " +
-                             std::to_string(numbers) +
-                             " numbers: fix them (or make them missing, NA, for --missing)"));
-    }
+    agree(reducer, mine);
   }
   for (const std::size_t j : too_many) {
     if (const std::string why = decorated_numbers(raw.feature_names[j], categories[j]);
@@ -429,33 +543,52 @@ struct KeptRows {
 };
 
 // Which rows are kept: a missing target never trains; under DropRows neither does a row with a
-// missing input. Under Error the first missing value is refused.
-KeptRows kept_rows(const Dataset& raw, MissingPolicy policy, const std::string& source) {
+// missing input. Under Error the first missing value of all parts is refused (its data row
+// counted from `first`, the index of row 0 among all parts' rows): targets first, then column
+// by column. This part's rows; missing counts local. Collective.
+KeptRows kept_rows(const Dataset& raw,
+                   const std::vector<char>& text,
+                   MissingPolicy policy,
+                   const std::string& source,
+                   Index first,
+                   const RowReducer& reducer) {
   const Index n = raw.X.rows();
   const std::size_t d = raw.feature_names.size();
+  const auto missing = [&](std::size_t j, Index i) {
+    return text[j] ? raw.text[j][static_cast<std::size_t>(i)].empty()
+                   : std::isnan(raw.X(i, static_cast<Index>(j)));
+  };
   KeptRows out;
   std::vector<char> keep(static_cast<std::size_t>(n), 1);
+  Refusal refused;
   for (Index i = 0; i < n; ++i) {
     if (raw.y.size() == n && std::isnan(raw.y(i))) {
       if (policy == MissingPolicy::Error) {
-        throw DataError(where(source, raw.target_name, i) +
-                        ": missing target value (--missing mean or drop-rows leave such rows out)");
+        refused = {0,
+                   first + i,
+                   where(source, raw.target_name, first + i) +
+                       ": missing target value (--missing mean or drop-rows leave such rows out)"};
+        break;
       }
       keep[static_cast<std::size_t>(i)] = 0;
       ++out.missing_targets;
     }
   }
+  agree(reducer, refused);
   const std::vector<char> labelled = keep;
   out.missing.assign(d, 0);
-  for (std::size_t j = 0; j < d; ++j) {
+  for (std::size_t j = 0; j < d && refused.message.empty(); ++j) {
     for (Index i = 0; i < n; ++i) {
-      if (!labelled[static_cast<std::size_t>(i)] || !missing_at(raw, j, i)) {
+      if (!labelled[static_cast<std::size_t>(i)] || !missing(j, i)) {
         continue;
       }
       if (policy == MissingPolicy::Error) {
-        throw DataError(where(source, raw.feature_names[j], i) +
-                        ": missing value (--missing mean fills it, --missing drop-rows leaves "
-                        "the row out)");
+        refused = {static_cast<Index>(j),
+                   first + i,
+                   where(source, raw.feature_names[j], first + i) +
+                       ": missing value (--missing mean fills it, --missing drop-rows leaves the "
+                       "row out)"};
+        break;
       }
       ++out.missing[j];
       if (policy == MissingPolicy::DropRows) {
@@ -463,6 +596,7 @@ KeptRows kept_rows(const Dataset& raw, MissingPolicy policy, const std::string& 
       }
     }
   }
+  agree(reducer, refused);
   for (Index i = 0; i < n; ++i) {
     if (keep[static_cast<std::size_t>(i)]) {
       out.rows.push_back(i);
@@ -471,23 +605,86 @@ KeptRows kept_rows(const Dataset& raw, MissingPolicy policy, const std::string& 
   return out;
 }
 
-// Column j's encoding on the kept rows: its categories (text, with their shares as the fill) or
-// its mean (numbers); the fill kept only under Mean. Warnings about the column go to `warnings`.
-ColumnEncoding fit_column(const Dataset& raw,
-                          std::size_t j,
-                          const std::vector<Index>& rows,
+// The counts of `kept` over all parts: its missing counts summed in place; returns the kept
+// rows and the rows with a missing target, over all parts. Collective.
+std::pair<Index, Index> merge_kept(KeptRows& kept, const RowReducer& reducer) {
+  const std::size_t d = kept.missing.size();
+  Vector counts(static_cast<Index>(d) + 2);
+  counts(0) = static_cast<double>(kept.rows.size());
+  counts(1) = static_cast<double>(kept.missing_targets);
+  for (std::size_t j = 0; j < d; ++j) {
+    counts(static_cast<Index>(j) + 2) = static_cast<double>(kept.missing[j]);
+  }
+  counts = detail::sum_counts(reducer, counts);
+  for (std::size_t j = 0; j < d; ++j) {
+    kept.missing[j] = static_cast<Index>(counts(static_cast<Index>(j) + 2));
+  }
+  return {static_cast<Index>(counts(0)), static_cast<Index>(counts(1))};
+}
+
+// The numeric columns' fill values over the kept rows of all parts: each column's mean, from
+// an exact sum (the same bits for any split of the rows among parts and any order), and how
+// many values were present. Collective.
+void numeric_means(const Dataset& raw,
+                   const std::vector<char>& text,
+                   const std::vector<Index>& rows,
+                   const RowReducer& reducer,
+                   std::vector<double>& means,
+                   std::vector<Index>& present) {
+  const std::size_t d = raw.feature_names.size();
+  const Index L = detail::ExactSum::kLimbs;
+  Vector local = Vector::Zero(static_cast<Index>(d) * (L + 1));
+  for (std::size_t j = 0; j < d; ++j) {
+    if (text[j]) {
+      continue;
+    }
+    detail::ExactSum sum;
+    Index count = 0;
+    for (const Index i : rows) {
+      const double v = raw.X(i, static_cast<Index>(j));
+      if (!std::isnan(v)) {
+        sum.add(v);
+        ++count;
+      }
+    }
+    local.segment(static_cast<Index>(j) * (L + 1), L) = sum.limbs();
+    local(static_cast<Index>(j) * (L + 1) + L) = static_cast<double>(count);
+  }
+  const Vector total = detail::sum_counts(reducer, local);
+  means.assign(d, 0.0);
+  present.assign(d, 0);
+  for (std::size_t j = 0; j < d; ++j) {
+    const Index at = static_cast<Index>(j) * (L + 1);
+    present[j] = static_cast<Index>(total(at + L));
+    if (!text[j] && present[j] > 0) {
+      means[j] = detail::ExactSum::from_limbs(total.segment(at, L)).value() /
+                 static_cast<double>(present[j]);
+    }
+  }
+}
+
+// Column j's encoding from the counts over all parts: its categories (text, with their shares
+// as the fill) or its mean (numbers); the fill kept only under Mean. Warnings about the column
+// go to `warnings`.
+ColumnEncoding fit_column(const std::string& name,
+                          bool text,
                           const std::map<std::string, Index>& counts,
+                          double mean,
+                          Index present,
                           MissingPolicy policy,
                           const std::string& source,
                           std::vector<std::string>& warnings) {
   ColumnEncoding col;
-  col.name = raw.feature_names[j];
-  Index present = 0;
-  if (is_text(raw, j)) {
+  col.name = name;
+  if (text) {
+    present = 0;
     for (const auto& [value, count] : counts) {
       col.categories.push_back(value);
       col.fill.push_back(static_cast<double>(count));
       present += count;
+    }
+    for (double& f : col.fill) {
+      f /= static_cast<double>(std::max<Index>(present, 1));
     }
     if (const std::string w = mostly_numbers(col.name, counts); !w.empty()) {
       warnings.push_back(source + ": " + w);
@@ -502,21 +699,10 @@ ColumnEncoding fit_column(const Dataset& raw,
                          "day of the year) to the file");
     }
   } else {
-    double sum = 0;
-    for (const Index i : rows) {
-      const double v = raw.X(i, static_cast<Index>(j));
-      if (!std::isnan(v)) {
-        sum += v;
-        ++present;
-      }
-    }
-    col.fill.push_back(sum);
+    col.fill.push_back(mean);
   }
   if (present == 0) {
     throw DataError(source + ": column '" + col.name + "' has no value in any kept row: --drop it");
-  }
-  for (double& f : col.fill) {
-    f /= static_cast<double>(present);
   }
   if (policy != MissingPolicy::Mean) {
     col.fill.clear();  // nothing may be filled at prediction either
@@ -527,43 +713,63 @@ ColumnEncoding fit_column(const Dataset& raw,
 }  // namespace
 
 Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std::string& source) {
+  return fit_encoding(raw, options, source, LocalReducer());
+}
+
+Encoded fit_encoding(const Dataset& raw,
+                     const EncodeOptions& options,
+                     const std::string& source,
+                     const RowReducer& reducer) {
   detail::require(options.max_categories > 0,
                   "EncodeOptions",
                   "max_categories",
                   static_cast<double>(options.max_categories),
                   "> 0");
-  const Index n = raw.X.rows();
+  const Index n_local = raw.X.rows();
+  const Index first = reducer.first_row(n_local);
+  const Index n = reducer.global_rows(n_local);
+  const std::vector<char> text = text_flags(raw, reducer, source);
   Encoded out;
   InputEncoding& enc = out.encoding;
   enc.missing = options.missing;
-  const KeptRows kept = kept_rows(raw, options.missing, source);
+  KeptRows kept = kept_rows(raw, text, options.missing, source, first, reducer);
   const std::vector<Index>& rows = kept.rows;
-  out.dropped_rows = n - static_cast<Index>(rows.size());
-  if (n > 0 && kept.missing_targets == n) {
+  const auto [kept_total, missing_targets] = merge_kept(kept, reducer);
+  out.dropped_rows = n - kept_total;
+  if (n > 0 && missing_targets == n) {
     throw DataError(source + ": no row has a target value: the target '" + raw.target_name +
                     "' is missing in all " + std::to_string(n) + " rows");
   }
-  if (rows.empty()) {
+  if (kept_total == 0) {
     throw DataError(source + ": no row is left once the rows with missing values are dropped; " +
                     "the columns with most: " + kept.most_missing(raw) + " of the " +
-                    std::to_string(n - kept.missing_targets) +
+                    std::to_string(n - missing_targets) +
                     " rows with a target (--drop such a column, or --missing mean)");
   }
-  if (kept.missing_targets > 0) {
-    out.warnings.push_back(std::to_string(kept.missing_targets) +
+  if (missing_targets > 0) {
+    out.warnings.push_back(std::to_string(missing_targets) +
                            " row(s) with a missing target value were left out");
   }
-  if (out.dropped_rows > kept.missing_targets) {
-    out.warnings.push_back(std::to_string(out.dropped_rows - kept.missing_targets) +
+  if (out.dropped_rows > missing_targets) {
+    out.warnings.push_back(std::to_string(out.dropped_rows - missing_targets) +
                            " row(s) with missing input values were left out (--missing "
                            "drop-rows); the columns with most: " +
                            kept.most_missing(raw));
   }
   const std::vector<std::map<std::string, Index>> categories =
-      text_categories(raw, rows, options, source);
+      text_categories(raw, text, rows, options, source, reducer, first);
+  std::vector<double> means;
+  std::vector<Index> present;
+  numeric_means(raw, text, rows, reducer, means, present);
   for (std::size_t j = 0; j < raw.feature_names.size(); ++j) {
-    enc.columns.push_back(
-        fit_column(raw, j, rows, categories[j], options.missing, source, out.warnings));
+    enc.columns.push_back(fit_column(raw.feature_names[j],
+                                     text[j] != 0,
+                                     categories[j],
+                                     means[j],
+                                     present[j],
+                                     options.missing,
+                                     source,
+                                     out.warnings));
   }
   const std::vector<std::string> names = enc.input_names();
   Dataset& data = out.data;
@@ -571,7 +777,7 @@ Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std
   data.target_name = raw.target_name;
   data.unused_columns = raw.unused_columns;
   data.X.resize(static_cast<Index>(rows.size()), static_cast<Index>(names.size()));
-  if (raw.y.size() == n) {
+  if (raw.y.size() == n_local) {
     data.y = raw.y(rows);
   }
   for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -617,10 +823,33 @@ Dataset apply_encoding(const Dataset& raw,
 std::vector<std::string> encode_text_target(Dataset& data,
                                             const std::string& source,
                                             std::size_t max_classes) {
-  std::vector<std::string> names;
-  if (data.target_text.empty()) {
-    return names;
+  return encode_text_target(data, source, LocalReducer(), max_classes);
+}
+
+std::vector<std::string> encode_text_target(Dataset& data,
+                                            const std::string& source,
+                                            const RowReducer& reducer,
+                                            std::size_t max_classes) {
+  // The rows: the labels' (a caller may pass the labels alone, without inputs).
+  const Index n =
+      data.target_text.empty() ? data.X.rows() : static_cast<Index>(data.target_text.size());
+  const Index first = reducer.first_row(n);
+  // Whether the target is text: on every part with rows alike ('t' text, 'n' numbers, '-' no
+  // row to tell).
+  const char kind = n == 0 ? '-' : data.target_text.empty() ? 'n' : 't';
+  bool text = false, numbers_read = false;
+  for (const std::string& part : detail::gather_strings(reducer, {std::string(1, kind)})) {
+    text = text || part[0] == 't';
+    numbers_read = numbers_read || part[0] == 'n';
   }
+  if (!text) {
+    return {};
+  }
+  agree(reducer,
+        numbers_read ? source + ": target '" + data.target_name +
+                           "' was read as text by one process and as numbers by another: read "
+                           "every share with a text target"
+                     : std::string());
   std::map<std::string, Index> index;
   std::size_t first_text = data.target_text.size();  // the first label that is not a number
   bool numbers = false;
@@ -636,12 +865,27 @@ std::vector<std::string> encode_text_target(Dataset& data,
       first_text = i;
     }
   }
-  if (numbers && first_text < data.target_text.size()) {
-    // Numbers with a stray word among them: a typo in a numeric target, not class labels.
-    throw DataError(where(source, data.target_name, static_cast<Index>(first_text)) + ": '" +
+  Vector kinds(2);
+  kinds << (numbers ? 1.0 : 0.0), (first_text < data.target_text.size() ? 1.0 : 0.0);
+  kinds = detail::sum_counts(reducer, kinds);
+  if (kinds(0) > 0 && kinds(1) > 0) {
+    // Numbers with a stray word among them: a typo in a numeric target, not class labels. Named
+    // by the part that holds the first word.
+    agree(reducer,
+          first_text < data.target_text.size()
+              ? where(source, data.target_name, first + static_cast<Index>(first_text)) + ": '" +
                     detail::excerpt(data.target_text[first_text]) +
                     "' is not a number, and other rows' targets are (text labels are classes, "
-                    "but not mixed with numbers)");
+                    "but not mixed with numbers)"
+              : std::string());
+  }
+  std::vector<std::string> mine;
+  for (const auto& entry : index) {
+    mine.push_back(entry.first);
+  }
+  index.clear();
+  for (std::string& label : detail::gather_strings(reducer, mine)) {
+    index.emplace(std::move(label), 0);
   }
   if (index.size() > max_classes) {
     throw DataError(source + ": target '" + data.target_name + "' holds " +
@@ -651,11 +895,11 @@ std::vector<std::string> encode_text_target(Dataset& data,
                     " classes: a numeric target must hold numbers only (fix the values that are "
                     "not)");
   }
+  std::vector<std::string> names;
   for (auto& [label, at] : index) {
     at = static_cast<Index>(names.size());
     names.push_back(label);
   }
-  const Index n = static_cast<Index>(data.target_text.size());
   data.y.resize(n);
   for (Index i = 0; i < n; ++i) {
     const std::string& label = data.target_text[static_cast<std::size_t>(i)];

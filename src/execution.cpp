@@ -2,10 +2,13 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include <nnlift/execution.hpp>
 
 #include "detail/check.hpp"
+#include "detail/collective.hpp"
 #include "detail/io.hpp"
 #include "detail/parallel.hpp"
 
@@ -274,3 +277,53 @@ double ExecutionContext::mean_of(const Vector& column) const {
 }
 
 }  // namespace nnlift
+
+namespace nnlift::detail {
+
+std::vector<std::string> gather_strings(const RowReducer& reducer,
+                                        const std::vector<std::string>& mine) {
+  // The lengths, then every character as a row of codes, both stacked in part order.
+  Matrix lengths(static_cast<Index>(mine.size()), 1);
+  Index chars = 0;
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    lengths(static_cast<Index>(i), 0) = static_cast<double>(mine[i].size());
+    chars += static_cast<Index>(mine[i].size());
+  }
+  Matrix codes(chars, 1);
+  Index at = 0;
+  for (const std::string& s : mine) {
+    for (const char c : s) {
+      codes(at++, 0) = static_cast<unsigned char>(c);
+    }
+  }
+  const Matrix all_lengths = reducer.gather_rows(lengths);
+  const Matrix all_codes = reducer.gather_rows(codes);
+  std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(all_lengths.rows()));
+  at = 0;
+  for (Index i = 0; i < all_lengths.rows(); ++i) {
+    const auto n = static_cast<Index>(all_lengths(i, 0));
+    std::string s(static_cast<std::size_t>(n), ' ');
+    for (Index c = 0; c < n; ++c) {
+      s[static_cast<std::size_t>(c)] = static_cast<char>(all_codes(at + c, 0));
+    }
+    at += n;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::string first_message(const RowReducer& reducer, const std::string& mine) {
+  for (std::string& message : gather_strings(reducer, {mine})) {
+    if (!message.empty()) {
+      return message;
+    }
+  }
+  return "";
+}
+
+Vector sum_counts(const RowReducer& reducer, const Vector& mine) {
+  return reducer.combine({Matrix(mine)}, mine.size(), 1).col(0);
+}
+
+}  // namespace nnlift::detail

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <numeric>
+#include <random>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
@@ -15,12 +17,14 @@
 #include <omp.h>
 #endif
 
+#include <nnlift/encoding.hpp>
 #include <nnlift/execution.hpp>
 #include <nnlift/model.hpp>
 #include <nnlift/moments.hpp>
 #include <nnlift/synth.hpp>
 #include <nnlift/train.hpp>
 
+#include "detail/exact_sum.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
 #include "detail/scratch.hpp"
@@ -125,6 +129,44 @@ class PartReducer final : public nnlift::RowReducer {
   Exchange& m_exchange;
   int m_part;
 };
+
+// Runs fn(part, reducer) for each of `parts` parts, each on its own thread through a
+// PartReducer of one Exchange; returns each part's error message ("" for none).
+std::vector<std::string> in_parts(int parts,
+                                  const std::function<void(int, const nnlift::RowReducer&)>& fn) {
+  Exchange exchange(parts);
+  std::vector<std::string> errors(static_cast<std::size_t>(parts));
+  std::vector<std::thread> threads;
+  for (int p = 0; p < parts; ++p) {
+    threads.emplace_back([&, p] {
+      try {
+        const PartReducer reducer(exchange, p);
+        fn(p, reducer);
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(p)] = e.what();
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  return errors;
+}
+
+// Rows [begin, end) of a raw table with text columns and a text target.
+nnlift::Dataset raw_rows(const nnlift::Dataset& all, Index begin, Index end) {
+  nnlift::Dataset part = all;
+  part.X = all.X.middleRows(begin, end - begin);
+  part.y = all.y.segment(begin, end - begin);
+  for (std::size_t j = 0; j < all.text.size(); ++j) {
+    part.text[j].clear();
+    if (!all.text[j].empty() && end > begin) {
+      part.text[j].assign(all.text[j].begin() + begin, all.text[j].begin() + end);
+    }
+  }
+  part.target_text.assign(all.target_text.begin() + begin, all.target_text.begin() + end);
+  return part;
+}
 
 nnlift::Dataset rows_of(const nnlift::Dataset& all, Index begin, Index count) {
   nnlift::Dataset part = all;
@@ -791,5 +833,135 @@ TEST_SUITE("execution") {
     const std::vector<Index> tail(rows.begin() + 1000, rows.end());
     const Matrix later = nnlift::detail::row_projections(A, X, tail, 2);
     CHECK((later.array() == one.bottomRows(later.rows()).array()).all());
+  }
+  TEST_CASE("execution: an exact sum has the same bits for any order and split of its terms") {
+    // Terms whose naive sums depend on their order: large ones that cancel, small ones, mixed
+    // signs, subnormals.
+    std::vector<double> terms = {1e16, 1.0, -1e16, 0.1, 0.2, 0.3, -1e-300, 4.9e-324, 3.5, -2.25};
+    nnlift::detail::Rng rng(11);
+    for (int i = 0; i < 500; ++i) {
+      terms.push_back(rng.normal() * std::pow(10.0, static_cast<double>(i % 30 - 15)));
+    }
+    const auto exact = [](const std::vector<double>& t) {
+      nnlift::detail::ExactSum s;
+      for (const double v : t) {
+        s.add(v);
+      }
+      return s;
+    };
+    const double once = exact(terms).value();
+    std::vector<double> shuffled = terms;
+    for (int round = 0; round < 5; ++round) {
+      std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(static_cast<unsigned>(round)));
+      CHECK(exact(shuffled).value() == once);
+      // Split in three, each part's limbs added as doubles (as a reducer adds them).
+      const std::size_t a = shuffled.size() / 3, b = 2 * shuffled.size() / 3;
+      Vector limbs = exact({shuffled.begin(), shuffled.begin() + a}).limbs();
+      limbs += exact({shuffled.begin() + a, shuffled.begin() + b}).limbs();
+      limbs += exact({shuffled.begin() + b, shuffled.end()}).limbs();
+      CHECK(nnlift::detail::ExactSum::from_limbs(limbs).value() == once);
+    }
+    // Exact where a naive sum is not: 1e16 + 1 − 1e16 is 1, and 0.1 + 0.2 − 0.3 is the exact
+    // difference of the three doubles (2^-55 + 2^-57 ... : 2.7755575615628914e-17).
+    CHECK(exact({1e16, 1.0, -1e16}).value() == 1.0);
+    CHECK(exact({0.1, 0.2, -0.3}).value() == 2.7755575615628914e-17);
+    CHECK(exact({-5.5, 2.0}).value() == -3.5);
+    CHECK(exact({4.9e-324, 4.9e-324}).value() == 2 * 4.9e-324);
+    CHECK(exact({1.7976931348623157e308, -1.7976931348623157e308, -1.0}).value() == -1.0);
+    CHECK(exact({}).value() == 0.0);
+  }
+
+  TEST_CASE("execution: an encoding fitted over parts is one part's, bit for bit") {
+    // 40 rows: a text column whose category "violet" appears in the last part only, a numeric
+    // column with missing values and terms whose sum depends on its order, text class labels
+    // with "maybe" only in the first part; part 1 holds no row.
+    nnlift::Dataset raw;
+    raw.feature_names = {"colour", "amount"};
+    raw.target_name = "answer";
+    const Index n = 40;
+    raw.X = Matrix::Constant(n, 2, std::numeric_limits<double>::quiet_NaN());
+    raw.y = Vector::Constant(n, std::numeric_limits<double>::quiet_NaN());
+    raw.text.assign(2, {});
+    for (Index i = 0; i < n; ++i) {
+      raw.text[0].push_back(i >= 30 && i % 3 == 0 ? "violet"
+                            : i % 11 == 5         ? ""
+                            : i % 2 == 0          ? "red"
+                                                  : "blue");
+      raw.X(i, 1) = i % 7 == 3 ? std::numeric_limits<double>::quiet_NaN()
+                               : (i % 2 == 0 ? 1e15 : -1e15) + 0.1 * static_cast<double>(i);
+      raw.target_text.push_back(i == 2 ? "maybe" : i == 17 ? "" : i % 3 == 0 ? "yes" : "no");
+    }
+    const auto encode = [](nnlift::Dataset data,
+                           nnlift::MissingPolicy missing,
+                           const nnlift::RowReducer& reducer,
+                           std::vector<std::string>& classes) {
+      classes = nnlift::encode_text_target(data, "t.csv", reducer);
+      nnlift::EncodeOptions eo;
+      eo.missing = missing;
+      return nnlift::fit_encoding(data, eo, "t.csv", reducer);
+    };
+    const std::vector<Index> cuts = {0, 12, 12, 29, n};  // part 1: no rows
+    for (const auto missing : {nnlift::MissingPolicy::Mean, nnlift::MissingPolicy::DropRows}) {
+      CAPTURE(nnlift::to_string(missing));
+      std::vector<std::string> classes;
+      const nnlift::Encoded one = encode(raw, missing, nnlift::LocalReducer(), classes);
+      REQUIRE(classes == std::vector<std::string>{"maybe", "no", "yes"});
+      REQUIRE(one.encoding.columns[0].categories ==
+              std::vector<std::string>{"blue", "red", "violet"});
+      if (missing == nnlift::MissingPolicy::Mean) {
+        // The mean of the present values from their exact sum.
+        nnlift::detail::ExactSum sum;
+        Index present = 0;
+        for (Index i = 0; i < n; ++i) {
+          if (i != 17 && !std::isnan(raw.X(i, 1))) {
+            sum.add(raw.X(i, 1));
+            ++present;
+          }
+        }
+        CHECK(one.encoding.columns[1].fill[0] == sum.value() / static_cast<double>(present));
+      }
+      const int parts = static_cast<int>(cuts.size()) - 1;
+      std::vector<nnlift::Encoded> each(static_cast<std::size_t>(parts));
+      std::vector<std::vector<std::string>> labels(each.size());
+      const std::vector<std::string> errors = in_parts(parts, [&](int p, const auto& reducer) {
+        const auto i = static_cast<std::size_t>(p);
+        each[i] = encode(raw_rows(raw, cuts[i], cuts[i + 1]), missing, reducer, labels[i]);
+      });
+      for (std::size_t p = 0; p < each.size(); ++p) {
+        CAPTURE(p);
+        REQUIRE(errors[p].empty());
+        CHECK(labels[p] == classes);
+        CHECK(each[p].dropped_rows == one.dropped_rows);
+        CHECK(each[p].warnings == one.warnings);
+        for (std::size_t j = 0; j < 2; ++j) {
+          CHECK(each[p].encoding.columns[j].categories == one.encoding.columns[j].categories);
+          CHECK(each[p].encoding.columns[j].fill == one.encoding.columns[j].fill);
+        }
+      }
+      // The parts' encoded rows, stacked, are the one part's.
+      Index at = 0;
+      for (const nnlift::Encoded& e : each) {
+        const Index rows = e.data.X.rows();
+        CHECK((e.data.X.array() == one.data.X.middleRows(at, rows).array()).all());
+        CHECK((e.data.y.array() == one.data.y.segment(at, rows).array()).all());
+        at += rows;
+      }
+      CHECK(at == one.data.X.rows());
+    }
+    // Under --missing error a missing value in one part stops every part with its message, the
+    // data row counted over all parts, and the one a single part would name: targets first
+    // (row 17's, in part 2), though part 0 holds a missing colour (row 5).
+    nnlift::Dataset no_label = raw;
+    const std::vector<std::string> errors = in_parts(4, [&](int p, const auto& reducer) {
+      const auto i = static_cast<std::size_t>(p);
+      std::vector<std::string> classes;
+      encode(
+          raw_rows(no_label, cuts[i], cuts[i + 1]), nnlift::MissingPolicy::Error, reducer, classes);
+    });
+    for (const std::string& e : errors) {
+      CHECK(e ==
+            "t.csv: column 'answer', data row 18: missing target value (--missing mean or "
+            "drop-rows leave such rows out)");
+    }
   }
 }

@@ -1448,6 +1448,27 @@ TEST_SUITE("encoding") {
     REQUIRE(o.code == 0);
     CHECK(nnlift::load_model(dir.file("s.json")).inputs ==
           std::vector<std::string>{"k=0", "k=1", "k=2", "v"});
+    // ... and one with more distinct numbers than categories is named as numbers. (The message
+    // read a value before the first row: "data row 0: '' is not a number, nor are -1 other
+    // values".)
+    std::string many = "k,v,y\n";
+    for (int i = 0; i < 150; ++i) {
+      many +=
+          std::to_string(i % 3) + "," + std::to_string(0.1 * i) + "," + std::to_string(i) + "\n";
+    }
+    test::write_text(dir.file("many.csv"), many);
+    o = test::run({"train",
+                   "--data",
+                   dir.file("many.csv"),
+                   "--hidden",
+                   "1",
+                   "--model",
+                   dir.file("s2.json"),
+                   "--categorical",
+                   "v"});
+    CHECK(o.code == 1);
+    CHECK(o.err.find("many.csv: column 'v' holds 150 distinct numbers, more than 100 categories: "
+                     "read it as numbers (leave it out of --categorical)") != std::string::npos);
     // An identifier-like text column is refused.
     std::string ids = "id,x,y\n";
     for (int i = 0; i < 150; ++i) {

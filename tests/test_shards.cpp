@@ -184,4 +184,62 @@ TEST_SUITE("shards") {
     CHECK(none.err.find("s-0.csv: no data rows after the header (header only), nor in the 1 other "
                         "file(s)") != std::string::npos);
   }
+  TEST_CASE("shards: a column with text in one shard only is text in every shard") {
+    // Shard b's 'colour' fields are all numbers and its target 0/1, shard c's hold a word and
+    // yes/no: one file holding all rows reads both columns as text, and so does the list. (The
+    // list's shards were stacked with text for some and not others: a segmentation fault.)
+    test::TempDir dir;
+    std::string a = "colour,x,y\n", b = a, c = a, all = a;
+    for (int i = 0; i < 90; ++i) {
+      const std::string colour = i < 60 ? std::to_string(i % 4) : i == 75 ? "violet" : "2";
+      const std::string label = i < 60 ? std::to_string(i % 2) : i % 2 ? "yes" : "no";
+      const std::string row =
+          colour + "," + std::to_string(0.01 * i * i - 0.3 * i) + "," + label + "\n";
+      (i < 30 ? a : i < 60 ? b : c) += row;
+      all += row;
+    }
+    test::write_text(dir.file("p-a.csv"), a);
+    test::write_text(dir.file("p-b.csv"), b);
+    test::write_text(dir.file("p-c.csv"), c);
+    test::write_text(dir.file("all.csv"), all);
+    const auto train = [&](const std::string& data, const std::string& model) {
+      return test::run({"train", "--data", data, "--hidden", "1", "--model", dir.file(model)});
+    };
+    // Numbers and words in one target are refused, naming the first word, as in one file.
+    const test::Outcome whole = train(dir.file("all.csv"), "whole.json");
+    const test::Outcome list = train(dir.file("p-*.csv"), "list.json");
+    CHECK(whole.code == 1);
+    CHECK(list.code == 1);
+    CHECK(whole.err.find("data row 61: 'no' is not a number") != std::string::npos);
+    CHECK(list.err.find("data row 61: 'no' is not a number") != std::string::npos);
+    // With words for all labels, the list gives the one file's model.
+    for (std::string* s : {&a, &b, &c, &all}) {
+      std::string out;
+      for (std::size_t at = 0; at < s->size();) {
+        const std::size_t end = s->find('\n', at);
+        std::string line = s->substr(at, end - at);
+        if (at > 0 && (line.back() == '0' || line.back() == '1')) {
+          line = line.substr(0, line.size() - 1) + (line.back() == '1' ? "yes" : "no");
+        }
+        out += line + "\n";
+        at = end + 1;
+      }
+      *s = out;
+    }
+    test::write_text(dir.file("p-a.csv"), a);
+    test::write_text(dir.file("p-b.csv"), b);
+    test::write_text(dir.file("p-c.csv"), c);
+    test::write_text(dir.file("all.csv"), all);
+    REQUIRE(train(dir.file("all.csv"), "whole.json").code == 0);
+    const test::Outcome listed = train(dir.file("p-*.csv"), "list.json");
+    INFO(listed.err);
+    REQUIRE(listed.code == 0);
+    const nnlift::TwoLayerNetwork w = nnlift::load_model(dir.file("whole.json"));
+    const nnlift::TwoLayerNetwork l = nnlift::load_model(dir.file("list.json"));
+    CHECK(l.inputs == w.inputs);
+    CHECK(l.encoding.columns[0].categories ==
+          std::vector<std::string>{"0", "1", "2", "3", "violet"});
+    CHECK(l.W1 == w.W1);
+    CHECK(l.W2 == w.W2);
+  }
 }

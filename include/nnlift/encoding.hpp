@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <nnlift/dataset.hpp>
+#include <nnlift/execution.hpp>
 
 namespace nnlift {
 
@@ -73,6 +74,18 @@ struct Encoded {
 ///         column with more than max_categories distinct values, or no row left.
 Encoded fit_encoding(const Dataset& raw, const EncodeOptions& options, const std::string& source);
 
+/// The same over the rows of every part of `reducer` (an MPI program's processes, each with its
+/// share of the raw rows in part order): categories, counts and fill values are those of all
+/// parts' rows together, the same on every part, and the same bits for any split of the rows
+/// (a numeric column's mean comes from an exact sum). Each part gets its own rows encoded;
+/// `dropped_rows` and the warnings count all parts' rows, and a data row in a message is counted
+/// over all parts. Parts with rows must read each column alike (text or numbers). Collective:
+/// every part calls it, and an error on any part is thrown on every part with its message.
+Encoded fit_encoding(const Dataset& raw,
+                     const EncodeOptions& options,
+                     const std::string& source,
+                     const RowReducer& reducer);
+
 /// Applies a fitted encoding to raw rows read with the encoding's categorical columns as text
 /// and missing values allowed. Unseen categories become all-zero rows (one warning with their
 /// count); missing values take the fill values.
@@ -89,6 +102,13 @@ Dataset apply_encoding(const Dataset& raw,
 /// \throws DataError naming the target and `source` for more than max_classes distinct labels.
 std::vector<std::string> encode_text_target(Dataset& data,
                                             const std::string& source,
+                                            std::size_t max_classes = 100);
+
+/// The same over the rows of every part of `reducer`: the labels of all parts, sorted, the
+/// same list on every part. Collective, as fit_encoding's reducer variant.
+std::vector<std::string> encode_text_target(Dataset& data,
+                                            const std::string& source,
+                                            const RowReducer& reducer,
                                             std::size_t max_classes = 100);
 
 /// Text labels of rows to score against a model's classes: y(i) = classes[c] for the label

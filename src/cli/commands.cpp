@@ -23,6 +23,7 @@
 #include "cli/flags.hpp"
 #include "cli/options.hpp"
 #include "cli/shards.hpp"
+#include "detail/collective.hpp"
 #include "detail/columns.hpp"
 #include "detail/input_map.hpp"
 #include "detail/io.hpp"
@@ -593,6 +594,7 @@ void text_label_task(const Dataset& data,
                      const std::vector<std::string>& class_names,
                      const std::string& task,
                      const std::string& path,
+                     const RowReducer& reducer,
                      std::string& reason) {
   if (task == "regression") {
     throw DataError(path + ": target '" + data.target_name + "' holds text (e.g. '" +
@@ -600,10 +602,17 @@ void text_label_task(const Dataset& data,
                     "'); a regression target must be numeric (--task auto reads text labels as "
                     "classes)");
   }
-  const std::set<double> present(data.y.data(), data.y.data() + data.y.size());
+  // The labels present in the rows of every process.
+  Vector counts = Vector::Zero(static_cast<Index>(class_names.size()));
+  for (Index i = 0; i < data.y.size(); ++i) {
+    counts(static_cast<Index>(data.y(i))) += 1;
+  }
+  counts = detail::sum_counts(reducer, counts);
   std::vector<std::string> labels;
-  for (const double code : present) {
-    labels.push_back(detail::excerpt(class_names.at(static_cast<std::size_t>(code)), 40));
+  for (Index c = 0; c < counts.size(); ++c) {
+    if (counts(c) > 0) {
+      labels.push_back(detail::excerpt(class_names.at(static_cast<std::size_t>(c)), 40));
+    }
   }
   if (labels.size() < 2) {
     throw DataError(
@@ -1044,10 +1053,10 @@ Dataset read_encoded_rows(const std::vector<std::string>& files,
                           InputEncoding& encoding,
                           std::vector<std::string>& class_names) {
   CsvOptions csv = csv_options(data_flags, threads);
-  csv.reject_constant_features = strict;
-  // Class labels such as yes/no or species names; among several processes a text target is
-  // refused anyway, and a field that is not a number is named where it is.
-  csv.detect_text_target = procs.size <= 1;
+  // Among several processes a column constant in one share need not be in all: --strict's
+  // check is then the standardiser's, over all rows (TrainOptions::inputs.drop_degenerate).
+  csv.reject_constant_features = strict && procs.size <= 1;
+  csv.detect_text_target = true;  // class labels such as yes/no or species names
   EncodeOptions encode;
   try {
     encode.missing = parse_missing_policy(missing);
@@ -1061,18 +1070,16 @@ Dataset read_encoded_rows(const std::vector<std::string>& files,
     csv.text_columns = split_list(categorical, "categorical");
   }
   csv.text_hint = " (a text column? --categorical auto reads it as categories)";
-  csv.target_hint =
-      " (if these are class labels: text labels are read in one process only; "
-      "under mpirun, encode them as numbers 0, 1, ... first)";
-  if (procs.size > 1 && encode.missing != MissingPolicy::Error) {
-    throw UsageError("--missing " + missing +
-                     " fits fill values on all rows: not supported across several processes "
-                     "(use --missing error, or train in one process)");
-  }
+  const LocalReducer alone;
+  const RowReducer& reducer = procs.reducer != nullptr ? *procs.reducer : alone;
+  // Among several processes each encodes its own rows with what all rows have (categories,
+  // labels, fill values), then the rows move so that each process holds whole blocks.
   Dataset data = read_training_rows(files, csv, procs);
-  class_names = encode_text_target(data, data_flags.path);
-  if (!data.text.empty() || !class_names.empty() || encode.missing != MissingPolicy::Error) {
-    Encoded encoded = fit_encoding(data, encode, data_flags.path);
+  class_names = encode_text_target(data, data_flags.path, reducer);
+  Vector text = Vector::Constant(1, data.text.empty() ? 0.0 : 1.0);  // on any process
+  if (detail::sum_counts(reducer, text)(0) > 0 || !class_names.empty() ||
+      encode.missing != MissingPolicy::Error) {
+    Encoded encoded = fit_encoding(data, encode, data_flags.path, reducer);
     for (const std::string& w : encoded.warnings) {
       log << "nnlift: warning: " << detail::clamp_message(w) << "\n";
     }
@@ -1086,6 +1093,7 @@ Dataset read_encoded_rows(const std::vector<std::string>& files,
     encoding = std::move(encoded.encoding);
     encoding.na_values = csv.na_values;
   }
+  align_training_rows(data, procs);
   return data;
 }
 
@@ -1168,7 +1176,7 @@ int run_train(const std::vector<std::string>& args, Context& ctx) {
   }
   std::string task_reason;
   if (!class_names.empty()) {
-    text_label_task(data, class_names, train_flags.task, data_flags.path, task_reason);
+    text_label_task(data, class_names, train_flags.task, data_flags.path, reducer, task_reason);
     o.labels.task = Task::Classification;
   } else if (train_flags.task == "auto") {
     o.labels.task = auto_task(data.y, reducer, task_reason);

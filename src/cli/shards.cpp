@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <glob.h>
+#include <set>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <nnlift/npy.hpp>
 #include <nnlift/types.hpp>
 
+#include "detail/collective.hpp"
 #include "detail/io.hpp"
 #include "detail/text.hpp"
 
@@ -71,41 +73,75 @@ std::string column_list(const Dataset& d) {
   return detail::name_list(d.feature_names) + " -> " + d.target_name;
 }
 
+// The names of the columns `d` read as text, and "" for a text target.
+std::vector<std::string> text_read(const Dataset& d) {
+  std::vector<std::string> names;
+  for (std::size_t j = 0; j < d.text.size(); ++j) {
+    if (!d.text[j].empty()) {
+      names.push_back(d.feature_names[j]);
+    }
+  }
+  if (!d.target_text.empty()) {
+    names.emplace_back();
+  }
+  return names;
+}
+
+// `csv` with the columns `names` (text_read's) read as text as well.
+CsvOptions with_text(CsvOptions csv, const std::set<std::string>& names) {
+  for (const std::string& name : names) {
+    if (name.empty()) {
+      csv.text_target = true;
+    } else if (std::find(csv.text_columns.begin(), csv.text_columns.end(), name) ==
+               csv.text_columns.end()) {
+      csv.text_columns.push_back(name);
+    }
+  }
+  return csv;
+}
+
 // Reads `files` whole (or share `part` of `parts` of the only one); checks the columns agree.
-// `listed`: they are shards of a list, any of which may hold no rows (an empty partition).
+// `listed`: they are shards of a list, any of which may hold no rows (an empty partition). A
+// column that holds text in one file is read as text in all (as in one file holding all rows).
 Dataset read_files(const std::vector<std::string>& files,
                    CsvOptions csv,
                    Index part,
                    Index parts,
                    Index lines_before,
                    bool listed) {
+  csv.share = {part, parts, lines_before, listed};
   std::vector<Dataset> sets;
+  std::set<std::string> text;
   for (const std::string& f : files) {
     // A shard of a list (`listed`) may be empty, as a partition with no rows; the caller checks
     // the total.
-    csv.share = {part, parts, lines_before, listed};
     sets.push_back(read_table(f, csv));
     if (column_list(sets.back()) != column_list(sets.front())) {
       throw IoError(f + ": its columns (" + column_list(sets.back()) + ") differ from those of " +
                     files.front() + " (" + column_list(sets.front()) + ")");
     }
-    if (sets.back().X.rows() == 0 && sets.size() > 1) {
-      sets.pop_back();  // its columns agree; it has no values whose kind could differ
-      continue;
-    }
-    if (sets.front().X.rows() == 0 && sets.size() > 1) {
-      sets.erase(sets.begin());  // the same for an empty first shard
-    }
-    if (sets.back().text.empty() != sets.front().text.empty()) {
-      throw IoError(f + ": text (categorical) columns differ from those of " + files.front());
-    }
-    if (sets.back().target_text.empty() != sets.front().target_text.empty()) {
-      throw IoError(f + ": its target holds " +
-                    (sets.back().target_text.empty() ? "numbers" : "text (class labels)") +
-                    ", that of " + files.front() + " does not");
+    for (std::string& name : text_read(sets.back())) {
+      text.insert(std::move(name));
     }
   }
-  return stack(sets);
+  for (std::size_t i = 0; i < sets.size(); ++i) {
+    if (sets[i].X.rows() > 0 && text_read(sets[i]).size() != text.size()) {
+      // Its fields of some text column all read as numbers: read again with it as text (the
+      // first read succeeded, and this one reads fewer fields as numbers).
+      sets[i] = read_table(files[i], with_text(csv, text));
+    }
+  }
+  // Files without rows have columns that agree and no values whose kind could differ.
+  std::vector<Dataset> rows;
+  for (Dataset& set : sets) {
+    if (set.X.rows() > 0) {
+      rows.push_back(std::move(set));
+    }
+  }
+  if (rows.empty()) {
+    rows.push_back(std::move(sets.front()));
+  }
+  return stack(rows);
 }
 
 template <class Fn>
@@ -164,27 +200,7 @@ std::vector<std::string> expand_data_paths(const std::string& spec) {
 }
 
 std::string first_error(const RowReducer& reducer, const std::string& mine) {
-  // Each process's message as a column of character codes, stacked in rank order, with the
-  // lengths gathered first.
-  const Matrix lengths =
-      reducer.gather_rows(Matrix::Constant(1, 1, static_cast<double>(mine.size())));
-  Matrix codes(static_cast<Index>(mine.size()), 1);
-  for (std::size_t i = 0; i < mine.size(); ++i) {
-    codes(static_cast<Index>(i), 0) = static_cast<unsigned char>(mine[i]);
-  }
-  const Matrix all = reducer.gather_rows(codes);
-  Index at = 0;
-  for (Index r = 0; r < lengths.rows(); ++r) {
-    const auto n = static_cast<Index>(lengths(r, 0));
-    if (n > 0) {
-      std::string message(static_cast<std::size_t>(n), ' ');
-      for (Index i = 0; i < n; ++i) {
-        message[static_cast<std::size_t>(i)] = static_cast<char>(all(at + i, 0));
-      }
-      return message;
-    }
-  }
-  return "";
+  return detail::first_message(reducer, mine);
 }
 
 Dataset read_training_rows(const std::vector<std::string>& files,
@@ -202,71 +218,75 @@ Dataset read_training_rows(const std::vector<std::string>& files,
   const Index P = processes.size, r = processes.rank;
   const Index F = static_cast<Index>(files.size());
   // One file: byte shares, numbered from the lines of the shares before. Several: whole files.
-  Dataset mine;
   std::string here = files.front();  // the file this process's messages name
-  if (F == 1) {
+  Index before = 0;
+  if (F == 1 && !is_npy_path(files[0])) {  // a .npy file's share is a range of rows
     Index lines = 0;
-    if (!is_npy_path(files[0])) {  // a .npy file's share is a range of rows
-      throw_first(reducer,
-                  error_of([&] { lines = csv_share_lines(files[0], r, P, csv.num_threads); }));
-    }
-    const Index before = reducer.first_row(lines);
-    throw_first(reducer, error_of([&] { mine = read_files(files, csv, r, P, before, false); }));
-  } else {
-    const std::vector<std::string> my_files(files.begin() + F * r / P,
-                                            files.begin() + F * (r + 1) / P);
-    here = my_files.empty() ? here : my_files.front();
-    throw_first(reducer, error_of([&] {
-                  // A process without a file takes the columns from the first one, with no row.
-                  mine = my_files.empty() ? read_files({files[0]}, csv, 0, 1, 0, true)
-                                          : read_files(my_files, csv, 0, 1, 0, true);
-                  if (my_files.empty()) {
-                    mine.X.resize(0, mine.X.cols());
-                    mine.y.resize(0);
-                    mine.text.clear();
-                    mine.target_text.clear();
-                  }
-                }));
+    throw_first(reducer,
+                error_of([&] { lines = csv_share_lines(files[0], r, P, csv.num_threads); }));
+    before = reducer.first_row(lines);
   }
-  // Every process must have read the same columns, and no text.
-  std::string disagreement;
+  const std::vector<std::string> my_files(files.begin() + F * r / P,
+                                          files.begin() + F * (r + 1) / P);
+  if (F > 1 && !my_files.empty()) {
+    here = my_files.front();
+  }
+  const auto read_mine = [&](const CsvOptions& options) {
+    if (F == 1) {
+      return read_files(files, options, r, P, before, false);
+    }
+    if (!my_files.empty()) {
+      return read_files(my_files, options, 0, 1, 0, true);
+    }
+    // A process without a file takes the columns from the first one, with no row.
+    Dataset none = read_files({files[0]}, options, 0, 1, 0, true);
+    none.X.resize(0, none.X.cols());
+    none.y.resize(0);
+    none.text.clear();
+    none.target_text.clear();
+    return none;
+  };
+  Dataset mine;
+  throw_first(reducer, error_of([&] { mine = read_mine(csv); }));
+  // Every process must have read the same columns.
   const std::string columns = column_list(mine);
   const std::string first = first_error(reducer, columns);
-  if (first != columns) {
-    disagreement = here + ": the processes read different columns (" + columns + " here, " + first +
-                   " on rank 0)";
-  } else if (!mine.text.empty()) {
-    std::vector<std::string> text_columns;
-    for (std::size_t j = 0; j < mine.text.size(); ++j) {
-      if (!mine.text[j].empty()) {
-        text_columns.push_back(mine.feature_names[j]);
-      }
-    }
-    disagreement = here + ": column(s) " + detail::name_list(text_columns) +
-                   " hold text (categorical values, or a field that is not a number); text "
-                   "columns are not supported across several processes: encode them as numbers "
-                   "first, or train in one process";
-  } else if (!mine.target_text.empty()) {
-    disagreement = here + ": target '" + detail::excerpt(mine.target_name) +
-                   "' holds text (class labels); text labels are not supported across several "
-                   "processes: encode them as numbers 0, 1, ... first, or train in one process";
+  throw_first(reducer,
+              first != columns ? here + ": the processes read different columns (" + columns +
+                                     " here, " + first + " on rank 0)"
+                               : std::string());
+  // A column (or the target) is text when any process's share holds text in it: a share whose
+  // fields there all read as numbers reads it again as text, as one process reading the whole
+  // file would have.
+  const std::vector<std::string> text_here = text_read(mine);
+  std::set<std::string> text;
+  for (std::string& name : detail::gather_strings(reducer, text_here)) {
+    text.insert(std::move(name));
   }
-  throw_first(reducer, disagreement);
-  if (P > 1) {
-    const Index d = mine.X.cols();
-    Matrix both(mine.X.rows(), d + 1);
-    both.leftCols(d) = mine.X;
-    both.col(d) = mine.y.size() > 0 ? mine.y : Vector::Zero(mine.X.rows());
-    const Matrix aligned = processes.align_rows(both);
-    mine.X = aligned.leftCols(d);
-    if (mine.y.size() > 0 || aligned.rows() > 0) {
-      mine.y = aligned.col(d);
-    }
+  std::string failed;
+  if (mine.X.rows() > 0 && text.size() != text_here.size()) {
+    failed = error_of([&] { mine = read_mine(with_text(csv, text)); });
   }
+  throw_first(reducer, failed);
   if (reducer.global_rows(mine.X.rows()) == 0) {
     throw IoError(files.front() + ": no data rows after the header (header only)");
   }
   return mine;
+}
+
+void align_training_rows(Dataset& mine, const Processes& processes) {
+  if (processes.size <= 1) {
+    return;
+  }
+  const Index d = mine.X.cols();
+  Matrix both(mine.X.rows(), d + 1);
+  both.leftCols(d) = mine.X;
+  both.col(d) = mine.y.size() > 0 ? mine.y : Vector::Zero(mine.X.rows());
+  const Matrix aligned = processes.align_rows(both);
+  mine.X = aligned.leftCols(d);
+  if (mine.y.size() > 0 || aligned.rows() > 0) {
+    mine.y = aligned.col(d);
+  }
 }
 
 }  // namespace nnlift::cli

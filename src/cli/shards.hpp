@@ -34,13 +34,19 @@ std::string first_error(const RowReducer& reducer, const std::string& mine);
 /// Throws IoError with the first process's error on every process, if any has one. Collective.
 void throw_first(const RowReducer& reducer, const std::string& mine);
 
-/// This process's training rows. Alone: every file, in order. Among P processes: one file is
-/// cut into P byte shares at line starts; several files go to the processes in contiguous
-/// groups; then rows move so that every process holds whole blocks. Every file must have the
+/// This process's training rows, as read (text and missing values not yet encoded). Alone:
+/// every file, in order. Among P processes: one file is cut into P byte shares at line starts;
+/// several files go to the processes in contiguous groups, in order. Every file must have the
 /// chosen columns; an error on any process is thrown on every process with its message
-/// (file:line:column). Text (categorical) columns are refused among several processes.
+/// (file:line:column). A column (or the target) that holds text in any process's share is read
+/// as text by every process, as one process would read the whole file.
 Dataset read_training_rows(const std::vector<std::string>& files,
                            const CsvOptions& csv,
                            const Processes& processes);
+
+/// Among several processes, moves the (encoded) rows so that every process holds whole blocks
+/// (MpiReducer::align_rows), keeping their global order: the model is then bitwise the one
+/// process's. Alone: nothing to do.
+void align_training_rows(Dataset& mine, const Processes& processes);
 
 }  // namespace nnlift::cli

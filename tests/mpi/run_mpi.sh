@@ -100,14 +100,30 @@ rc=$?
 [ ! -e bad.json ] || fail "malformed row: a model file was written"
 echo "ok: a malformed row in rank 2's share: $(grep 'bad.csv:18001:' <<< "$out")"
 
-# Text class labels: trained in one process, refused under mpirun with a message that says so.
-awk -F, -v OFS=, 'NR == 1 { print; next } { $NF = ($NF == 1 ? "yes" : "no"); print }' \
-  classes.csv > labels.csv
-"$nnlift" train --data labels.csv --hidden 3 --model labels.json --quiet ||
-  fail "text labels: one process exited $?"
-expect_error "text labels under mpirun" \
-  "labels.csv:2:.*is not a number: '\(yes\|no\)' (if these are class labels" labels2.json 2 \
-  train --data labels.csv --hidden 3 --model labels2.json
+# A file as users have them: yes/no labels; a text column with a category that appears only in
+# the last process's share; a column of numbers with one word, also there; missing values (NA).
+# Every process reads the column as text, the lists and fill values are those of all rows, and
+# --missing mean and drop-rows give the one-process model for 1, 2 and 3 processes.
+awk -F, -v OFS=, 'NR == 1 { print "colour", "late", $0; next }
+  { $NF = ($NF == 1 ? "yes" : "no"); if (NR % 53 == 0) $2 = "NA"
+    c = (NR > 11000 && NR % 7 == 0) ? "violet" : (NR % 3 ? "red" : "blue")
+    if (NR % 97 == 0) c = "NA"
+    print c, (NR == 11900 ? "word" : NR % 5), $0 }' classes.csv > messy.csv
+for missing in mean drop-rows; do
+  "$nnlift" train --data messy.csv --hidden 3 --missing "$missing" --model alone.json --quiet ||
+    fail "messy.csv --missing $missing: one process exited $?"
+  grep -q '"violet"' alone.json || fail "messy.csv: the category of the last rows is not in the model"
+  for p in 1 2 3; do
+    run "$p" "$nnlift" train --data messy.csv --hidden 3 --missing "$missing" \
+      --model "np$p.json" --quiet --threads 1 || fail "messy.csv --missing $missing: np $p exited $?"
+    cmp -s alone.json "np$p.json" ||
+      fail "messy.csv --missing $missing: np $p model differs from the one-process model"
+  done
+  echo "ok: text columns, text labels and --missing $missing: np 1 2 3 give the one-process model"
+done
+# A missing value without --missing: the reader names it, in the last process's share.
+expect_error "a missing value under mpirun" "messy.csv:53:.*missing" messy2.json 3 \
+  train --data messy.csv --hidden 3 --model messy2.json
 
 # A shard list with a missing file fails before any work, naming it.
 expect_error "a missing shard" 'missing.csv: no such file' missing.json 2 \
