@@ -117,18 +117,15 @@ inline bool predictions_ok(const std::string& path, bool classes) {
 
 }  // namespace detail
 
-/// Trains on `bytes` (after its first two bytes, which choose the flags) and checks the rules
-/// above.
+/// Trains on `train_data` (a --data value) with the flags the first two of `bytes` choose, and
+/// checks the rules above, predicting and evaluating on the file `data`.
 inline std::string check_training(const std::string& bytes,
+                                  const std::string& train_data,
                                   const std::string& data,
                                   const std::string& model,
                                   const std::string& out) {
-  {
-    std::ofstream f(data, std::ios::binary);
-    f << bytes.substr(2);
-  }
   std::remove(model.c_str());
-  std::vector<std::string> args = {"train", "--data", data, "--model", model};
+  std::vector<std::string> args = {"train", "--data", train_data, "--model", model};
   const std::vector<std::string> flags =
       train_flags(static_cast<std::uint8_t>(bytes[0]), static_cast<std::uint8_t>(bytes[1]));
   args.insert(args.end(), flags.begin(), flags.end());
@@ -160,15 +157,40 @@ inline std::string check_training(const std::string& bytes,
   return {};
 }
 
-/// check_training in files of this process under /tmp, removed afterwards.
+/// check_training on the CSV file after the first two bytes, in files of this process under
+/// /tmp, removed afterwards. When the file has an even number of line ends, also on the same
+/// file cut in two after the header and half of its lines, each part a shard with the header:
+/// a --data list, whose shards may read a column differently (numbers in one, text in the other).
 inline std::string train_on_bytes(const std::string& bytes) {
   if (bytes.size() < 2) {
     return {};
   }
   const std::string base = "/tmp/nnlift-fuzz-train-" + std::to_string(::getpid());
   const std::string data = base + ".csv", model = base + ".json", out = base + "-p.csv";
-  std::string broken = check_training(bytes, data, model, out);
-  for (const std::string& path : {data, model, out}) {
+  const std::string first = base + "-a.csv", second = base + "-b.csv";
+  const std::string csv = bytes.substr(2);
+  const auto write = [](const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::binary);
+    f << text;
+  };
+  write(data, csv);
+  std::string broken = check_training(bytes, data, data, model, out);
+  std::vector<std::size_t> ends;
+  for (std::size_t i = 0; i < csv.size(); ++i) {
+    if (csv[i] == '\n') {
+      ends.push_back(i + 1);
+    }
+  }
+  if (broken.empty() && ends.size() >= 4 && ends.size() % 2 == 0) {
+    const std::size_t header = ends.front(), cut = ends[ends.size() / 2];
+    write(first, csv.substr(0, cut));
+    write(second, csv.substr(0, header) + csv.substr(cut));
+    broken = check_training(bytes, first + "," + second, data, model, out);
+    if (!broken.empty()) {
+      broken = "as two shards: " + broken;
+    }
+  }
+  for (const std::string& path : {data, model, out, first, second}) {
     std::remove(path.c_str());
   }
   return broken;
