@@ -305,7 +305,8 @@ std::vector<std::string> gather_strings(const RowReducer& reducer,
     const auto n = static_cast<Index>(all_lengths(i, 0));
     std::string s(static_cast<std::size_t>(n), ' ');
     for (Index c = 0; c < n; ++c) {
-      s[static_cast<std::size_t>(c)] = static_cast<char>(all_codes(at + c, 0));
+      s[static_cast<std::size_t>(c)] =
+          static_cast<char>(static_cast<unsigned char>(all_codes(at + c, 0)));
     }
     at += n;
     out.push_back(std::move(s));

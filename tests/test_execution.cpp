@@ -24,6 +24,7 @@
 #include <nnlift/synth.hpp>
 #include <nnlift/train.hpp>
 
+#include "detail/collective.hpp"
 #include "detail/exact_sum.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
@@ -834,6 +835,25 @@ TEST_SUITE("execution") {
     const Matrix later = nnlift::detail::row_projections(A, X, tail, 2);
     CHECK((later.array() == one.bottomRows(later.rows()).array()).all());
   }
+  TEST_CASE("execution: strings gathered from parts keep every byte, in part order") {
+    // Bytes above 127 (UTF-8, Latin-1) went through a double and back to a signed char: out of
+    // range, undefined (UBSan, on a fuzzed file's category).
+    const std::vector<std::vector<std::string>> mine = {
+        {"caf\xc3\xa9", ""}, {}, {"\xff\x80\x01", "plain"}};
+    std::vector<std::vector<std::string>> got(mine.size());
+    const std::vector<std::string> errors =
+        in_parts(static_cast<int>(mine.size()), [&](int p, const auto& reducer) {
+          got[static_cast<std::size_t>(p)] =
+              nnlift::detail::gather_strings(reducer, mine[static_cast<std::size_t>(p)]);
+        });
+    const std::vector<std::string> all = {"caf\xc3\xa9", "", "\xff\x80\x01", "plain"};
+    for (std::size_t p = 0; p < mine.size(); ++p) {
+      CHECK(errors[p].empty());
+      CHECK(got[p] == all);
+    }
+    CHECK(nnlift::detail::first_message(nnlift::LocalReducer(), "\xe9t\xe9") == "\xe9t\xe9");
+  }
+
   TEST_CASE("execution: an exact sum has the same bits for any order and split of its terms") {
     // Terms whose naive sums depend on their order: large ones that cancel, small ones, mixed
     // signs, subnormals.
