@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include <nnlift/types.hpp>
 
@@ -21,29 +22,29 @@ class ExactSum {
  public:
   static constexpr int kLimbs = 68;  // 32·68 bits ≥ 1074 + 1024 + 53 + carry room
 
-  /// Adds a finite value (NaN and infinities are the caller's to skip).
+  /// Adds a finite value (NaN and infinities are the caller's to skip). From its bits: a normal
+  /// value is M·2^(p − 1074) with M its 53-bit significand and p its biased exponent − 1, a
+  /// subnormal one M·2^-1074.
   void add(double v) {
-    if (v == 0) {
-      return;
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof bits);
+    const auto biased = static_cast<int>((bits >> 52) & 0x7ffu);
+    std::uint64_t M = bits & ((std::uint64_t{1} << 52) - 1);
+    int p = 0;
+    if (biased != 0) {
+      M |= std::uint64_t{1} << 52;
+      p = biased - 1;
     }
-    int e = 0;
-    const double m = std::frexp(std::abs(v), &e);  // |v| = m·2^e, m in [0.5, 1)
-    // |v| = M·2^(e − 53) with M < 2^53 an integer; bit position p = e − 53 + 1074 >= 0.
-    auto M = static_cast<std::uint64_t>(std::ldexp(m, 53));
-    int p = e - 53 + 1074;
-    if (p < 0) {  // subnormal: M carries the low bits already below 2^-1074's grid
-      M >>= -p;
-      p = 0;
-    }
-    const int limb = p / 32, shift = p % 32;
-    const std::int64_t sign = v < 0 ? -1 : 1;
+    const int limb = p >> 5, shift = p & 31;
+    // M·2^shift < 2^85, in three 32-bit pieces.
     const std::uint64_t low = (M << shift) & 0xffffffffu;
-    const std::uint64_t mid = shift == 0 ? (M >> 32) : ((M >> (32 - shift)) & 0xffffffffu);
-    const std::uint64_t high = shift == 0 ? 0 : (M >> (64 - shift));
+    const std::uint64_t mid = (M >> (32 - shift)) & 0xffffffffu;
+    const std::uint64_t high = shift == 0 ? 0 : M >> (64 - shift);
+    const std::int64_t sign = (bits >> 63) != 0 ? -1 : 1;
     m_limbs[limb] += sign * static_cast<std::int64_t>(low);
     m_limbs[limb + 1] += sign * static_cast<std::int64_t>(mid);
     m_limbs[limb + 2] += sign * static_cast<std::int64_t>(high);
-    if (++m_pending == (1 << 30)) {
+    if (++m_pending == (std::int64_t{1} << 30)) {
       normalize();
     }
   }
