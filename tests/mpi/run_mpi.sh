@@ -125,6 +125,19 @@ done
 expect_error "a missing value under mpirun" "messy.csv:53:.*missing" messy2.json 3 \
   train --data messy.csv --hidden 3 --model messy2.json
 
+# --strict: a column constant in the first two shares only is not constant (each process's
+# reader refused it as constant in its own share: "constant feature column(s) ... x1").
+awk -F, -v OFS=, 'NR > 1 && NR <= 14000 { $1 = 0 } { print }' train.csv > partly.csv
+"$nnlift" train --data partly.csv --hidden 3 --strict --model strict1.json --quiet > strict1.out 2>&1
+alone=$?
+run 3 "$nnlift" train --data partly.csv --hidden 3 --strict --model strict3.json --quiet \
+  --threads 1 > strict3.out 2>&1
+rc=$?
+[ "$rc" -eq "$alone" ] || fail "--strict: np 3 exited $rc, one process $alone: $(cat strict3.out)"
+! grep -q "constant feature" strict3.out || fail "--strict: np 3 refused x1 as constant"
+[ "$alone" -ne 0 ] || cmp -s strict1.json strict3.json || fail "--strict: np 3 model differs"
+echo "ok: --strict with a column constant in two of three shares: np 3 as one process (exit $rc)"
+
 # A shard list with a missing file fails before any work, naming it.
 expect_error "a missing shard" 'missing.csv: no such file' missing.json 2 \
   train --data 'shard-aa.csv,missing.csv' --hidden 3 --model missing.json
