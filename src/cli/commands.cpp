@@ -1053,9 +1053,10 @@ Dataset read_encoded_rows(const std::vector<std::string>& files,
                           InputEncoding& encoding,
                           std::vector<std::string>& class_names) {
   CsvOptions csv = csv_options(data_flags, threads);
-  // Among several processes a column constant in one share need not be in all: --strict's
-  // check is then the standardiser's, over all rows (TrainOptions::inputs.drop_degenerate).
-  csv.reject_constant_features = strict && procs.size <= 1;
+  // A column constant in one share (a process's, or a file of a list) need not be in all:
+  // --strict's check is then the standardiser's, over all rows
+  // (TrainOptions::inputs.drop_degenerate).
+  csv.reject_constant_features = strict && procs.size <= 1 && files.size() == 1;
   csv.detect_text_target = true;  // class labels such as yes/no or species names
   EncodeOptions encode;
   try {
