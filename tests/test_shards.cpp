@@ -180,6 +180,23 @@ TEST_SUITE("shards") {
     REQUIRE(gaps.code == 0);
     CHECK(gaps.err.find("3000 rows") != std::string::npos);
     same_as_whole("gaps.json");
+    // The other commands read one file: a list or a pattern is named as train's syntax (exit 2;
+    // it was "cannot open" the list as one file name, exit 1).
+    for (const char* command : {"predict", "evaluate", "describe", "convert"}) {
+      CAPTURE(command);
+      std::vector<std::string> args = {command, "--data", dir.file("s-*.csv")};
+      if (std::string(command) == "predict" || std::string(command) == "evaluate") {
+        args.insert(args.end(), {"--model", dir.file("glob.json")});
+      }
+      if (std::string(command) == "convert") {
+        args.insert(args.end(), {"--out", dir.file("x.npy")});
+      }
+      const test::Outcome listed = test::run(args);
+      CHECK(listed.code == 2);
+      CHECK(listed.err.find("s-*.csv': lists of files and glob patterns are read by 'nnlift "
+                            "train' only; 'nnlift " +
+                            std::string(command) + "' reads one file") != std::string::npos);
+    }
     const test::Outcome none = train(dir.file("s-0.csv") + "," + dir.file("s-3.csv"), "none.json");
     CHECK(none.code == 1);
     CHECK(none.err.find("s-0.csv: no data rows after the header (header only), nor in the 1 other "

@@ -14,6 +14,7 @@
 #include <ostream>
 #include <set>
 #include <sstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -220,6 +221,18 @@ void add_data_flags(po::options_description& desc, DataFlags& flags, bool shards
       "N/A, NaN, ?, null and, in numbers, None); stored in the model for predict");
 }
 
+// A --data value for a command that reads one file: a list of files or a glob pattern that
+// names no file is train's syntax, and said so (it was read as one missing file: "cannot open").
+void require_one_file(const std::string& path, const char* command) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 && path.find_first_of(",*?[") != std::string::npos) {
+    throw UsageError("--data '" + path +
+                     "': lists of files and glob patterns are read by 'nnlift train' only; "
+                     "'nnlift " +
+                     command + "' reads one file");
+  }
+}
+
 CsvOptions csv_options(const DataFlags& flags, int threads) {
   CsvOptions o;
   o.target = flags.target;
@@ -376,6 +389,7 @@ int run_describe(const std::vector<std::string>& args, Context& ctx) {
           ctx.out)) {
     return kOk;
   }
+  require_one_file(data_flags.path, "describe");
   CsvOptions options = csv_options(data_flags, flags.threads);
   options.detect_text_columns = true;  // shown as text columns, as train --categorical auto
   options.allow_missing = true;        // counted, as train --missing mean would see them
@@ -1427,6 +1441,7 @@ int run_predict(const std::vector<std::string>& args, Context& ctx) {
   if (out_path == "-") {
     out_path.clear();  // standard output, as by convention (it wrote a file named '-' before)
   }
+  require_one_file(data_path, "predict");
   detail::check_paths({model_path, data_path}, {out_path});
   const TwoLayerNetwork net = load_model(model_path);
   if (is_npy_path(data_path)) {
@@ -1609,6 +1624,7 @@ int run_evaluate(const std::vector<std::string>& args, Context& ctx) {
           ctx.out)) {
     return kOk;
   }
+  require_one_file(data_path, "evaluate");
   detail::check_paths({model_path, data_path, truth_path}, {});
   const TwoLayerNetwork net = load_model(model_path);
   TwoLayerNetwork truth;
@@ -1698,6 +1714,7 @@ int run_convert(const std::vector<std::string>& args, Context& ctx) {
     throw UsageError("--chunk-mb must be in [1, 65536]");
   }
   const bool float32 = dtype == "float32";
+  require_one_file(data_path, "convert");
   detail::check_paths({data_path}, {out_path, out_path + ".json"});
   CsvOptions csv;
   csv.has_target = false;
