@@ -4,10 +4,10 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <map>
+#include <utility>
 
 #include <nnlift/encoding.hpp>
 #include <nnlift/execution.hpp>
@@ -254,15 +254,6 @@ bool encode_row(const Dataset& raw,
   return seen;
 }
 
-// Throws DataError on every part with the first part's message, if any part has one.
-// Collective.
-void agree(const RowReducer& reducer, const std::string& mine) {
-  const std::string first = detail::first_message(reducer, mine);
-  if (!first.empty()) {
-    throw DataError(first);
-  }
-}
-
 // A refusal found in this part's rows, with where it is among all parts' (column, then data
 // row): the one found first by a single part reading all rows.
 struct Refusal {
@@ -274,55 +265,63 @@ struct Refusal {
 // Throws DataError on every part with the message of the lowest (column, row), if any part has
 // one. Collective.
 void agree(const RowReducer& reducer, const Refusal& mine) {
-  char key[48] = "";
-  if (!mine.message.empty()) {
-    std::snprintf(key,
-                  sizeof key,
-                  "%020lld %020lld ",
-                  static_cast<long long>(mine.column),
-                  static_cast<long long>(mine.row));
-  }
-  std::string first;
-  for (std::string& keyed :
-       detail::gather_strings(reducer, {mine.message.empty() ? "" : key + mine.message})) {
-    if (!keyed.empty() && (first.empty() || keyed < first)) {
-      first = std::move(keyed);
+  const double none = std::numeric_limits<double>::infinity();
+  Matrix key(1, 2);
+  key << (mine.message.empty() ? none : static_cast<double>(mine.column)),
+      (mine.message.empty() ? none : static_cast<double>(mine.row));
+  const Matrix keys = reducer.gather_rows(key);  // one row per part, in part order
+  const std::vector<std::string> messages = detail::gather_strings(reducer, {mine.message});
+  Index lowest = 0;
+  for (Index p = 1; p < keys.rows(); ++p) {
+    if (std::make_pair(keys(p, 0), keys(p, 1)) < std::make_pair(keys(lowest, 0), keys(lowest, 1))) {
+      lowest = p;
     }
   }
-  if (!first.empty()) {
-    throw DataError(first.substr(42));
+  if (std::isfinite(keys(lowest, 0))) {
+    throw DataError(messages[static_cast<std::size_t>(lowest)]);
   }
 }
 
-// Which raw columns are text over all parts. A part with rows must read a column as every
-// other part with rows does (the CSV shares of one file read with the same options may not:
-// a share whose fields of a column all parse as numbers reads it as numbers; the caller reads
-// such a share again with the column named as text). Collective.
-std::vector<char> text_flags(const Dataset& raw,
-                             const RowReducer& reducer,
-                             const std::string& source) {
-  const std::size_t d = raw.feature_names.size();
-  std::string mine(d, '-');  // '-': this part has no row to tell
-  for (std::size_t j = 0; j < d && raw.X.rows() > 0; ++j) {
-    mine[j] = is_text(raw, j) ? 't' : 'n';
-  }
+// Whether each of a part's columns reads as text over all parts: `mine` holds, per column, 't'
+// (text here), 'n' (numbers here) or '-' (no row here to tell). Parts with rows must agree (the
+// CSV shares of one file read with the same options may not: a share whose fields of a column
+// all parse as numbers reads it as numbers; the command line reads such a share again with the
+// column named as text); else DataError naming `what[j]`, the same on every part. Collective.
+std::vector<char> text_over_parts(const RowReducer& reducer,
+                                  const std::string& mine,
+                                  const std::vector<std::string>& what,
+                                  const std::string& source) {
   const std::vector<std::string> all = detail::gather_strings(reducer, {mine});
-  std::vector<char> text(d, 0);
-  std::string conflict;
-  for (std::size_t j = 0; j < d; ++j) {
+  std::vector<char> text(mine.size(), 0);
+  for (std::size_t j = 0; j < mine.size(); ++j) {
     bool numbers = false;
     for (const std::string& part : all) {
       text[j] = static_cast<char>(text[j] || part[j] == 't');
       numbers = numbers || part[j] == 'n';
     }
-    if (text[j] && numbers && conflict.empty()) {
-      conflict = source + ": column '" + raw.feature_names[j] +
-                 "' was read as text by one process and as numbers by another: read every "
-                 "share with it among the text columns";
+    if (text[j] && numbers) {
+      throw DataError(source + ": " + what[j] +
+                      " was read as text by one process and as numbers by another: read every "
+                      "share with it as text");
     }
   }
-  agree(reducer, conflict);
   return text;
+}
+
+// Which raw columns are text over all parts (text_over_parts). Collective.
+std::vector<char> text_flags(const Dataset& raw,
+                             const RowReducer& reducer,
+                             const std::string& source) {
+  const std::size_t d = raw.feature_names.size();
+  std::string mine(d, '-');
+  std::vector<std::string> what(d);
+  for (std::size_t j = 0; j < d; ++j) {
+    if (raw.X.rows() > 0) {
+      mine[j] = is_text(raw, j) ? 't' : 'n';
+    }
+    what[j] = "column '" + raw.feature_names[j] + "'";
+  }
+  return text_over_parts(reducer, mine, what, source);
 }
 
 // The categories of one text column with their counts over the kept rows of all parts, in
@@ -401,19 +400,21 @@ std::vector<std::map<std::string, Index>> text_categories(const Dataset& raw,
                       std::to_string(categories[j].size()) + " distinct numbers, more than " +
                       limit + " categories: read it as numbers (leave it out of --categorical)");
     }
-    std::string mine;
+    Refusal mine;
     for (const Index i : rows) {
       const std::string& v = raw.text[j][static_cast<std::size_t>(i)];
       if (v.empty() || parses_as_number(v)) {
         continue;
       }
-      mine = where(source, raw.feature_names[j], first + i) + ": '" + detail::excerpt(v) +
-             "' is not a number" +
-             (others == 1 ? ", and the column's " + std::to_string(numbers) +
-                                " other values are: fix it (or make it missing, NA, for --missing)"
-                          : ", nor are " + std::to_string(others - 1) + " other values, among " +
-                                std::to_string(numbers) +
-                                " numbers: fix them (or make them missing, NA, for --missing)");
+      mine.row = first + i;
+      mine.message =
+          where(source, raw.feature_names[j], first + i) + ": '" + detail::excerpt(v) +
+          "' is not a number" +
+          (others == 1 ? ", and the column's " + std::to_string(numbers) +
+                             " other values are: fix it (or make it missing, NA, for --missing)"
+                       : ", nor are " + std::to_string(others - 1) + " other values, among " +
+                             std::to_string(numbers) +
+                             " numbers: fix them (or make them missing, NA, for --missing)");
       break;
     }
     agree(reducer, mine);
@@ -547,17 +548,12 @@ struct KeptRows {
 // counted from `first`, the index of row 0 among all parts' rows): targets first, then column
 // by column. This part's rows; missing counts local. Collective.
 KeptRows kept_rows(const Dataset& raw,
-                   const std::vector<char>& text,
                    MissingPolicy policy,
                    const std::string& source,
                    Index first,
                    const RowReducer& reducer) {
   const Index n = raw.X.rows();
   const std::size_t d = raw.feature_names.size();
-  const auto missing = [&](std::size_t j, Index i) {
-    return text[j] ? raw.text[j][static_cast<std::size_t>(i)].empty()
-                   : std::isnan(raw.X(i, static_cast<Index>(j)));
-  };
   KeptRows out;
   std::vector<char> keep(static_cast<std::size_t>(n), 1);
   Refusal refused;
@@ -579,7 +575,7 @@ KeptRows kept_rows(const Dataset& raw,
   out.missing.assign(d, 0);
   for (std::size_t j = 0; j < d && refused.message.empty(); ++j) {
     for (Index i = 0; i < n; ++i) {
-      if (!labelled[static_cast<std::size_t>(i)] || !missing(j, i)) {
+      if (!labelled[static_cast<std::size_t>(i)] || !missing_at(raw, j, i)) {
         continue;
       }
       if (policy == MissingPolicy::Error) {
@@ -679,12 +675,16 @@ ColumnEncoding fit_column(const std::string& name,
   if (text) {
     present = 0;
     for (const auto& [value, count] : counts) {
-      col.categories.push_back(value);
-      col.fill.push_back(static_cast<double>(count));
       present += count;
     }
-    for (double& f : col.fill) {
-      f /= static_cast<double>(std::max<Index>(present, 1));
+  }
+  if (present == 0) {
+    throw DataError(source + ": column '" + col.name + "' has no value in any kept row: --drop it");
+  }
+  if (text) {
+    for (const auto& [value, count] : counts) {
+      col.categories.push_back(value);
+      col.fill.push_back(static_cast<double>(count) / static_cast<double>(present));
     }
     if (const std::string w = mostly_numbers(col.name, counts); !w.empty()) {
       warnings.push_back(source + ": " + w);
@@ -700,9 +700,6 @@ ColumnEncoding fit_column(const std::string& name,
     }
   } else {
     col.fill.push_back(mean);
-  }
-  if (present == 0) {
-    throw DataError(source + ": column '" + col.name + "' has no value in any kept row: --drop it");
   }
   if (policy != MissingPolicy::Mean) {
     col.fill.clear();  // nothing may be filled at prediction either
@@ -732,7 +729,7 @@ Encoded fit_encoding(const Dataset& raw,
   Encoded out;
   InputEncoding& enc = out.encoding;
   enc.missing = options.missing;
-  KeptRows kept = kept_rows(raw, text, options.missing, source, first, reducer);
+  KeptRows kept = kept_rows(raw, options.missing, source, first, reducer);
   const std::vector<Index>& rows = kept.rows;
   const auto [kept_total, missing_targets] = merge_kept(kept, reducer);
   out.dropped_rows = n - kept_total;
@@ -834,22 +831,10 @@ std::vector<std::string> encode_text_target(Dataset& data,
   const Index n =
       data.target_text.empty() ? data.X.rows() : static_cast<Index>(data.target_text.size());
   const Index first = reducer.first_row(n);
-  // Whether the target is text: on every part with rows alike ('t' text, 'n' numbers, '-' no
-  // row to tell).
-  const char kind = n == 0 ? '-' : data.target_text.empty() ? 'n' : 't';
-  bool text = false, numbers_read = false;
-  for (const std::string& part : detail::gather_strings(reducer, {std::string(1, kind)})) {
-    text = text || part[0] == 't';
-    numbers_read = numbers_read || part[0] == 'n';
-  }
-  if (!text) {
+  const std::string kind(1, n == 0 ? '-' : data.target_text.empty() ? 'n' : 't');
+  if (!text_over_parts(reducer, kind, {"target '" + data.target_name + "'"}, source)[0]) {
     return {};
   }
-  agree(reducer,
-        numbers_read ? source + ": target '" + data.target_name +
-                           "' was read as text by one process and as numbers by another: read "
-                           "every share with a text target"
-                     : std::string());
   std::map<std::string, Index> index;
   std::size_t first_text = data.target_text.size();  // the first label that is not a number
   bool numbers = false;
@@ -871,13 +856,15 @@ std::vector<std::string> encode_text_target(Dataset& data,
   if (kinds(0) > 0 && kinds(1) > 0) {
     // Numbers with a stray word among them: a typo in a numeric target, not class labels. Named
     // by the part that holds the first word.
-    agree(reducer,
-          first_text < data.target_text.size()
-              ? where(source, data.target_name, first + static_cast<Index>(first_text)) + ": '" +
-                    detail::excerpt(data.target_text[first_text]) +
-                    "' is not a number, and other rows' targets are (text labels are classes, "
-                    "but not mixed with numbers)"
-              : std::string());
+    Refusal mine;
+    if (first_text < data.target_text.size()) {
+      mine.row = first + static_cast<Index>(first_text);
+      mine.message = where(source, data.target_name, mine.row) + ": '" +
+                     detail::excerpt(data.target_text[first_text]) +
+                     "' is not a number, and other rows' targets are (text labels are classes, "
+                     "but not mixed with numbers)";
+    }
+    agree(reducer, mine);
   }
   std::vector<std::string> mine;
   for (const auto& entry : index) {

@@ -1428,22 +1428,26 @@ TEST_SUITE("encoding") {
                    "none"});
     CHECK(o.code == 1);
     CHECK(o.err.find("is not a number: 'red' (a text column?") != std::string::npos);
-    // A numeric column named categorical is one-hot encoded by value.
-    std::string small = "k,v,y\n";
-    for (int i = 0; i < 60; ++i) {
-      small += std::to_string(i % 3) + "," + std::to_string(0.1 * i) + "," +
-               std::to_string((i % 3) * 2.0 + 0.1 * i) + "\n";
-    }
-    test::write_text(dir.file("s.csv"), small);
-    o = test::run({"train",
-                   "--data",
-                   dir.file("s.csv"),
-                   "--hidden",
-                   "1",
-                   "--model",
-                   dir.file("s.json"),
-                   "--categorical",
-                   "k"});
+    // A numeric column named categorical is one-hot encoded by value: `rows` rows of k in
+    // {0, 1, 2} and v = 0.1 i, trained with --categorical `column`.
+    const auto categorical = [&](const std::string& name, int rows, const char* column) {
+      std::string text = "k,v,y\n";
+      for (int i = 0; i < rows; ++i) {
+        text += std::to_string(i % 3) + "," + std::to_string(0.1 * i) + "," +
+                std::to_string((i % 3) * 2.0 + 0.1 * i) + "\n";
+      }
+      test::write_text(dir.file(name + ".csv"), text);
+      return test::run({"train",
+                        "--data",
+                        dir.file(name + ".csv"),
+                        "--hidden",
+                        "1",
+                        "--model",
+                        dir.file(name + ".json"),
+                        "--categorical",
+                        column});
+    };
+    o = categorical("s", 60, "k");
     INFO(o.err);
     REQUIRE(o.code == 0);
     CHECK(nnlift::load_model(dir.file("s.json")).inputs ==
@@ -1451,21 +1455,7 @@ TEST_SUITE("encoding") {
     // ... and one with more distinct numbers than categories is named as numbers. (The message
     // read a value before the first row: "data row 0: '' is not a number, nor are -1 other
     // values".)
-    std::string many = "k,v,y\n";
-    for (int i = 0; i < 150; ++i) {
-      many +=
-          std::to_string(i % 3) + "," + std::to_string(0.1 * i) + "," + std::to_string(i) + "\n";
-    }
-    test::write_text(dir.file("many.csv"), many);
-    o = test::run({"train",
-                   "--data",
-                   dir.file("many.csv"),
-                   "--hidden",
-                   "1",
-                   "--model",
-                   dir.file("s2.json"),
-                   "--categorical",
-                   "v"});
+    o = categorical("many", 150, "v");
     CHECK(o.code == 1);
     CHECK(o.err.find("many.csv: column 'v' holds 150 distinct numbers, more than 100 categories: "
                      "read it as numbers (leave it out of --categorical)") != std::string::npos);

@@ -14,7 +14,6 @@
 #include <ostream>
 #include <set>
 #include <sstream>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -219,18 +218,6 @@ void add_data_flags(po::options_description& desc, DataFlags& flags, bool shards
       po::value(&flags.na_values),
       "more spellings of a missing value, as written in the file: '.,-,-999' (beyond empty, NA, "
       "N/A, NaN, ?, null and, in numbers, None); stored in the model for predict");
-}
-
-// A --data value for a command that reads one file: a list of files or a glob pattern that
-// names no file is train's syntax, and said so (it was read as one missing file: "cannot open").
-void require_one_file(const std::string& path, const char* command) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 && path.find_first_of(",*?[") != std::string::npos) {
-    throw UsageError("--data '" + path +
-                     "': lists of files and glob patterns are read by 'nnlift train' only; "
-                     "'nnlift " +
-                     command + "' reads one file");
-  }
 }
 
 CsvOptions csv_options(const DataFlags& flags, int threads) {

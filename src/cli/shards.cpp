@@ -11,6 +11,7 @@
 #include <nnlift/npy.hpp>
 #include <nnlift/types.hpp>
 
+#include "cli/options.hpp"
 #include "detail/collective.hpp"
 #include "detail/io.hpp"
 #include "detail/text.hpp"
@@ -157,9 +158,20 @@ std::string error_of(Fn&& fn) {
 }  // namespace
 
 void throw_first(const RowReducer& reducer, const std::string& mine) {
-  const std::string first = first_error(reducer, mine);
+  const std::string first = detail::first_message(reducer, mine);
   if (!first.empty()) {
     throw IoError(first);
+  }
+}
+
+void require_one_file(const std::string& path, const std::string& command) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 &&
+      (path.find(',') != std::string::npos || has_glob_characters(path))) {
+    throw UsageError("--data '" + path +
+                     "': lists of files and glob patterns are read by 'nnlift train' only; "
+                     "'nnlift " +
+                     command + "' reads one file");
   }
 }
 
@@ -197,10 +209,6 @@ std::vector<std::string> expand_data_paths(const std::string& spec) {
     require_readable(f);
   }
   return files;
-}
-
-std::string first_error(const RowReducer& reducer, const std::string& mine) {
-  return detail::first_message(reducer, mine);
 }
 
 Dataset read_training_rows(const std::vector<std::string>& files,
@@ -250,7 +258,7 @@ Dataset read_training_rows(const std::vector<std::string>& files,
   throw_first(reducer, error_of([&] { mine = read_mine(csv); }));
   // Every process must have read the same columns.
   const std::string columns = column_list(mine);
-  const std::string first = first_error(reducer, columns);
+  const std::string first = detail::first_message(reducer, columns);
   throw_first(reducer,
               first != columns ? here + ": the processes read different columns (" + columns +
                                      " here, " + first + " on rank 0)"

@@ -27,9 +27,10 @@ struct Processes {
 /// \throws IoError naming a missing file or a pattern that matches nothing.
 std::vector<std::string> expand_data_paths(const std::string& spec);
 
-/// The first non-empty message of all processes (lowest rank first), on every process; "" if
-/// none. Collective.
-std::string first_error(const RowReducer& reducer, const std::string& mine);
+/// For a command that reads one file (all but train): a --data value that names no file and
+/// is a list or a glob pattern, train's syntax, is refused as such.
+/// \throws UsageError naming the value and `command`.
+void require_one_file(const std::string& path, const std::string& command);
 
 /// Throws IoError with the first process's error on every process, if any has one. Collective.
 void throw_first(const RowReducer& reducer, const std::string& mine);
