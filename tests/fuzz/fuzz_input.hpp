@@ -13,15 +13,29 @@ namespace fuzz {
 /// Inputs larger than this are skipped: a run must not spend its time (or gigabytes) on one.
 constexpr std::size_t kMaxInput = 1 << 20;
 
-/// Writes the bytes to a per-process file under /tmp and returns its path.
+/// The per-process file under /tmp that holds the current input; removed when the fuzzer exits
+/// normally (at the end of -runs or -max_total_time), kept after a crash.
+class InputFile {
+ public:
+  InputFile() : path_("/tmp/nnlift-fuzz-" + std::to_string(::getpid())) {}
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+  ~InputFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+/// Writes the bytes to the per-process file under /tmp and returns its path.
 inline std::string as_file(const std::uint8_t* data, std::size_t size) {
-  static const std::string path = "/tmp/nnlift-fuzz-" + std::to_string(::getpid());
-  std::FILE* f = std::fopen(path.c_str(), "wb");
+  static const InputFile file;
+  std::FILE* f = std::fopen(file.path().c_str(), "wb");
   if (f != nullptr) {
     std::fwrite(data, 1, size, f);
     std::fclose(f);
   }
-  return path;
+  return file.path();
 }
 
 }  // namespace fuzz
