@@ -353,11 +353,12 @@ Standardizer detail::standardizer_from_moments(const Vector& mean,
                     names_of(culprits) + "); rescale those columns");
   }
   // Column scales; a column whose variance is zero, or rounding noise against its mean, is
-  // constant.
+  // constant. (Relative to the mean only: a column of values near 1e-13 varies, whatever its
+  // units; an absolute floor of 1e-24 on the variance dropped it as constant.)
   Vector inv_sd = Vector::Zero(d);
   for (Index j = 0; j < d; ++j) {
     const double var = cov(j, j);
-    if (var > 1e-24 * std::max(1.0, s.mean(j) * s.mean(j))) {
+    if (var > 0 && var > 1e-24 * s.mean(j) * s.mean(j)) {
       inv_sd(j) = 1.0 / std::sqrt(var);
     } else {
       s.constant_columns.push_back(j);

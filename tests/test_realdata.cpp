@@ -447,6 +447,85 @@ TEST_SUITE("realdata") {
     CHECK(nnlift::train(clean, o).output_ridge == 0.25);
   }
 
+  TEST_CASE("realdata: the units the columns and the target are written in do not change the fit") {
+    // y = x0 + sin(2 x1) + noise on three standard normal inputs; the same rows with column 0 in
+    // 1e-5 of its units and column 1 in 1e4 of them, and with the target in 1e-4 of its units,
+    // must give the same predictions (in the target's units). Before, units were scaled to norm
+    // 1 in the columns' own units (a unit along column 0 became nearly linear: R² 0.96 → 0.71),
+    // and L-BFGS's absolute stopping tests ended the bias fit early on small labels (R² 0.90).
+    nnlift::detail::Rng rng(41);
+    nnlift::Dataset data = normal_inputs(rng, 2000, 3);
+    data.y.resize(2000);
+    for (Index i = 0; i < 2000; ++i) {
+      data.y(i) = data.X(i, 0) + std::sin(2 * data.X(i, 1)) + 0.1 * rng.normal();
+    }
+    nnlift::TrainOptions o;
+    o.hidden = 3;
+    const nnlift::TrainResult base = nnlift::train(data, o);
+    const Vector f = nnlift::predict(base.network, data.X).col(0);
+    const double sd = std::sqrt((data.y.array() - data.y.mean()).square().mean());
+    CHECK(r2(data.y, f) > 0.9);
+    nnlift::Dataset columns = data;
+    columns.X.col(0) *= 1e-5;
+    columns.X.col(1) *= 1e4;
+    const nnlift::TrainResult scaled = nnlift::train(columns, o);
+    const Vector fc = nnlift::predict(scaled.network, columns.X).col(0);
+    CHECK((fc - f).cwiseAbs().maxCoeff() < 1e-6 * sd);
+    nnlift::Dataset target = data;
+    target.y *= 1e-4;
+    const nnlift::TrainResult small = nnlift::train(target, o);
+    const Vector ft = nnlift::predict(small.network, data.X).col(0) * 1e4;
+    CHECK((ft - f).cwiseAbs().maxCoeff() < 1e-6 * sd);
+    // Classes (moment-ratio biases, whose scale is not fitted): the same probabilities.
+    nnlift::Dataset classes = data;
+    nnlift::Dataset classes_scaled = columns;
+    for (Index i = 0; i < 2000; ++i) {
+      classes.y(i) = classes_scaled.y(i) = data.y(i) > 0.3 ? 1.0 : 0.0;
+    }
+    o.labels.task = nnlift::Task::Classification;
+    const Vector p = nnlift::predict(nnlift::train(classes, o).network, classes.X).col(0);
+    const Vector pc =
+        nnlift::predict(nnlift::train(classes_scaled, o).network, classes_scaled.X).col(0);
+    CHECK((pc - p).cwiseAbs().maxCoeff() < 1e-6);
+  }
+
+  TEST_CASE("realdata: a regression target too large to square is refused, naming its row") {
+    // Its squares overflowed: a model with an infinite training MSE and NaN scores, no error.
+    nnlift::detail::Rng rng(43);
+    nnlift::Dataset data = normal_inputs(rng, 300, 2);
+    data.y = data.X.col(0) * 1e140;
+    data.y(123) = 3e150;
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    CHECK_THROWS_WITH_AS(nnlift::train(data, o),
+                         doctest::Contains("row 124, the target: a value over 1e+150"),
+                         nnlift::DataError);
+    data.y(123) = 1e150;  // the largest accepted: a finite fit
+    const nnlift::TrainResult r = nnlift::train(data, o);
+    CHECK(r.network.W2.allFinite());
+    CHECK(r.network.C.allFinite());
+    // Classes are labels, not numbers to square: two classes 0 and 3e150 train.
+    data.y = (data.X.col(0).array() > 0).cast<double>() * 3e150;
+    o.labels.task = nnlift::Task::Classification;
+    CHECK(nnlift::train(data, o).network.W2.allFinite());
+  }
+
+  TEST_CASE("realdata: a column of values near 1e-13 varies: it is not dropped as constant") {
+    // The constant-column test compared the variance with an absolute floor of 1e-24.
+    nnlift::detail::Rng rng(42);
+    nnlift::Dataset data = normal_inputs(rng, 500, 2);
+    data.X.col(0) *= 1e-13;
+    const nnlift::Standardizer st =
+        nnlift::fit_standardizer(data.X, data.feature_names, nnlift::ExecutionContext(1));
+    CHECK(st.constant_columns.empty());
+    CHECK(st.rank() == 2);
+    data.X.col(1).setConstant(1e-13);
+    const nnlift::Standardizer one =
+        nnlift::fit_standardizer(data.X, data.feature_names, nnlift::ExecutionContext(1));
+    REQUIRE(one.constant_columns.size() == 1);
+    CHECK(one.constant_columns.front() == 1);
+  }
+
   TEST_CASE("realdata: constant and collinear columns are dropped with a warning") {
     const nnlift::SynthData s = test::planted_teacher(5, 2, 10000, 7, kRealdataTestRows);
     nnlift::Dataset data = nnlift::training_set(s);

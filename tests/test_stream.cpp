@@ -321,6 +321,23 @@ TEST_SUITE("stream") {
                          nnlift::DataError);
   }
 
+  TEST_CASE("stream: a regression target too large to square is named by file and row") {
+    // Its squares overflowed in the output layer: a model whose training MSE was infinite.
+    test::TempDir dir;
+    Matrix table = Matrix::Random(5000, 4);
+    table(3210, 3) = -2e150;
+    nnlift::write_npy(dir.file("huge.npy"), nnlift::to_npy(table));
+    const nnlift::NpyRows file(dir.file("huge.npy"));
+    nnlift::StreamedColumns c{{0, 1, 2}, 3, {"1", "2", "3"}, "4"};
+    CHECK_THROWS_WITH_AS(nnlift::train_streamed(file, c, covered(2)),
+                         doctest::Contains("huge.npy: row 3211, target '4': -2e+150 is too large"),
+                         nnlift::DataError);
+    table(3210, 3) = 1e150;  // the largest accepted
+    nnlift::write_npy(dir.file("large.npy"), nnlift::to_npy(table));
+    const nnlift::NpyRows large(dir.file("large.npy"));
+    CHECK(nnlift::train_streamed(large, c, covered(2)).network.W2.allFinite());
+  }
+
   TEST_CASE("stream: a two-valued integer target is fitted as a number, and said to be") {
     test::TempDir dir;
     Matrix table = Matrix::Random(5000, 4);

@@ -154,6 +154,16 @@ BiasFit bias_by_fourier(const BiasProblem& p, const BiasFit& start) {
   // Extra units (no moments of their own) keep the biases they started with.
   const Index m = p.units.moment_units();
   fit.b1.tail(fit.b1.size() - m) = start.b1.tail(start.b1.size() - m);
+  // The paper's model, which this estimator's phase assumes, has weight rows of norm 1 in the
+  // input coordinates: the units are rescaled to it (map back scales them to norm 1 in the
+  // columns' standard deviations), and their biases with them.
+  for (Index j = 0; j < m; ++j) {
+    const double norm = p.units.W1.row(j).norm();
+    if (norm > 0 && std::isfinite(norm)) {
+      fit.rescale(j) = 1.0 / norm;
+      fit.b1(j) /= norm;
+    }
+  }
   return fit;
 }
 

@@ -161,13 +161,26 @@ BiasFit bias_by_lsq_on(const BiasProblem& p,
     theta(j) = start.b1(j) + u.W1.row(j).dot(p.st.mean);
     theta(k + j) = std::log(u.scale(j));
   }
+  // The labels in units of their standard deviation: (b, s) do not depend on y's units, but
+  // L-BFGS's stopping tests do (a loss change below delta × max(|f|, 1) stops it), so labels in
+  // small units (y × 1e-4) stopped the fit after a few steps at the moment-ratio biases.
+  const double m = static_cast<double>(y_fit.size());
+  // (Divided by the largest |y| first, so that squares of labels near 1e300 do not overflow.)
+  Vector y_unit = y_fit;
+  const double top = m > 0 ? y_unit.cwiseAbs().maxCoeff() : 0.0;
+  if (top > 0 && std::isfinite(top)) {
+    y_unit /= top;
+    const double sd = std::sqrt((y_unit.array() - y_unit.mean()).square().mean());
+    if (sd > 0) {
+      y_unit /= sd;
+    }
+  }
   // On few rows the scales can run off to fit a handful of them (a step), and where they end
   // turned on the last bits of the inputs: a pull toward the moment estimate's scale worth
   // Var(y) per unit of log-scale² over the sample's rows, nothing on many rows.
-  const double m = static_cast<double>(y_fit.size());
-  const double var_y = (y_fit.array() - y_fit.mean()).square().mean();
+  const double var_y = (y_unit.array() - y_unit.mean()).square().mean();
   BiasObjective objective{t,
-                          y_fit,
+                          y_unit,
                           p.activation,
                           p.ridge,
                           p.context.local(),

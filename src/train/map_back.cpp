@@ -50,6 +50,30 @@ Matrix map_back_raw_block(const Eigen::Ref<const Matrix>& X,
   return out;
 }
 
+// The norm of a weight row w of the original coordinates measured in the columns' standard
+// deviations, ‖diag(σ̂) w‖: the units' scale convention. A unit's row has norm 1 in it, which for
+// inputs of unit variance (nnlift synth's teachers) is norm 1 in the original coordinates, and
+// which does not depend on the units a column is written in: with ‖w‖ itself, a column written
+// in 1e-5 of its units made every unit along it nearly linear (its scale 1e-5 in standardised
+// coordinates), and one written in thousands a step.
+namespace {
+
+double column_scaled_norm(const Vector& w, const Standardizer& st) {
+  if (st.inv_sd.size() != w.size()) {
+    return w.norm();
+  }
+  double sum = 0;
+  for (Index i = 0; i < w.size(); ++i) {
+    if (st.inv_sd(i) > 0) {
+      const double v = w(i) / st.inv_sd(i);
+      sum += v * v;
+    }
+  }
+  return std::sqrt(sum);
+}
+
+}  // namespace
+
 Units units_from_raw_means(const Matrix& sums,
                            const Standardizer& st,
                            const Matrix& Ubar,
@@ -83,7 +107,7 @@ Units units_from_moments(const Vector& M1,
   u.scale.resize(k);
   for (Index j = 0; j < k; ++j) {
     const Vector w = st.W.transpose() * Ubar.col(j);  // ⟨ū, W(x − μ)⟩ = ⟨Wᵀū, x − μ⟩
-    u.scale(j) = 1.0 / w.norm();
+    u.scale(j) = 1.0 / column_scaled_norm(w, st);
     u.W1.row(j) = (w * u.scale(j)).transpose();
   }
   const Matrix gram = Ubar.transpose() * Ubar;
@@ -117,7 +141,7 @@ void append_extra_units(const ExtraUnits& extra, const Standardizer& st, Units& 
   for (Index j = 0; j < e; ++j) {
     const Vector w = st.W.transpose() * extra.E.col(j);
     u.Ubar.col(k + j) = extra.E.col(j);
-    u.scale(k + j) = 1.0 / w.norm();
+    u.scale(k + j) = 1.0 / column_scaled_norm(w, st);
     u.W1.row(k + j) = (w * u.scale(k + j)).transpose();
     u.c1(k + j) = u.c2(k + j) = 0.0;
   }

@@ -18,6 +18,10 @@
 
 namespace nnlift::detail {
 
+/// Regression targets at most this large in magnitude: the output layer sums their squares
+/// (train and the streamed trainer refuse larger ones, naming the row).
+inline constexpr double kLargestTarget = 1e150;
+
 /// What every stage reports besides its product: a status (Success unless something went
 /// wrong), a message for a non-success status, and warnings.
 struct StageReport {
@@ -243,7 +247,7 @@ Directions directions_from_blocks(Index n,
 /// activation that needs it are oriented by their signs (step 4).
 struct Units : StageReport {
   Matrix Ubar;  ///< d×k, oriented
-  Matrix W1;    ///< k×d, original coordinates, rows of norm 1 in standardised units
+  Matrix W1;    ///< k×d, original coordinates, rows of norm 1 in the columns' standard deviations
   Vector scale;
   Vector c1, c2;
   /// The trailing units beyond the inputs' independent directions (append_extra_units): their

@@ -98,6 +98,20 @@ class StreamedRows {
         }
       }
     }
+    if (m_classes.empty()) {
+      // A regression target too large to square (the output layer sums its squares).
+      for (Index i = 0; i < c; ++i) {
+        if (std::abs(y(i)) > detail::kLargestTarget) {
+          std::ostringstream msg;
+          msg << m_source.name() << ": row " << m_first + b + i + 1 << ", target '"
+              << m_columns.target_name << "': " << y(i) << " is too large for a regression "
+              << "target (over " << detail::kLargestTarget
+              << " in magnitude, its square overflows); "
+              << "rescale the target";
+          throw DataError(msg.str());
+        }
+      }
+    }
     if (!X.allFinite() || !y.allFinite()) {
       for (Index i = 0; i < c; ++i) {
         for (Index j = 0; j <= d; ++j) {

@@ -1848,18 +1848,20 @@ void validate(const TrainOptions& o) {
 
 namespace {
 
-// A value that is not finite (a missing value read as NaN, text read as NaN) in the inputs or
-// the target: every process throws the same error, naming the first such value's global row.
-void refuse_non_finite(const Dataset& data, const ExecutionContext& context) {
+// The first value over all parts (by global row, then column; the target after the inputs)
+// for which bad(value, is_target) holds: {global row (0-based), column}, or {-1, -1}. Every
+// process gets the same answer.
+template <class Bad>
+std::pair<Index, Index> first_bad_value(const Dataset& data,
+                                        const ExecutionContext& context,
+                                        Bad&& bad) {
   Matrix mine = Matrix::Constant(1, 2, -1.0);  // this part's first bad row and its column
-  if (!data.X.allFinite() || !data.y.allFinite()) {
-    const Index d = data.X.cols();
-    for (Index i = 0; i < data.X.rows() && mine(0, 0) < 0; ++i) {
-      for (Index j = 0; j <= d; ++j) {
-        if (!std::isfinite(j < d ? data.X(i, j) : data.y(i))) {
-          mine << static_cast<double>(i), static_cast<double>(j);
-          break;
-        }
+  const Index d = data.X.cols();
+  for (Index i = 0; i < data.X.rows() && mine(0, 0) < 0; ++i) {
+    for (Index j = 0; j <= d; ++j) {
+      if (j < d ? bad(data.X(i, j), false) : bad(data.y(i), true)) {
+        mine << static_cast<double>(i), static_cast<double>(j);
+        break;
       }
     }
   }
@@ -1868,19 +1870,45 @@ void refuse_non_finite(const Dataset& data, const ExecutionContext& context) {
   at << static_cast<double>(first) + mine(0, 0), mine(0, 0), mine(0, 1);
   const Matrix all = context.reducer().gather_rows(at);
   for (Index r = 0; r < all.rows(); ++r) {
-    if (all(r, 1) < 0) {
-      continue;
+    if (all(r, 1) >= 0) {
+      return {static_cast<Index>(all(r, 0)), static_cast<Index>(all(r, 2))};
     }
-    const auto j = static_cast<Index>(all(r, 2));
-    const auto named = static_cast<std::size_t>(j) < data.feature_names.size();
-    const std::string column =
-        j == data.X.cols() ? "the target"
-        : named            ? "input '" + data.feature_names[static_cast<std::size_t>(j)] + "'"
-                           : "input " + std::to_string(j + 1);
-    throw DataError("train: row " + std::to_string(static_cast<Index>(all(r, 0)) + 1) + ", " +
-                    column +
+  }
+  return {-1, -1};
+}
+
+std::string value_column(const Dataset& data, Index j) {
+  const auto named = static_cast<std::size_t>(j) < data.feature_names.size();
+  return j == data.X.cols() ? "the target"
+         : named            ? "input '" + data.feature_names[static_cast<std::size_t>(j)] + "'"
+                            : "input " + std::to_string(j + 1);
+}
+
+// A value that is not finite (a missing value read as NaN, text read as NaN) in the inputs or
+// the target, or (unless the task is classes) a target too large to square: every process
+// throws the same error, naming the first such value's global row.
+void refuse_non_finite(const Dataset& data,
+                       const TrainOptions& options,
+                       const ExecutionContext& context) {
+  const auto [row, column] =
+      first_bad_value(data, context, [](double v, bool) { return !std::isfinite(v); });
+  if (row >= 0) {
+    throw DataError("train: row " + std::to_string(row + 1) + ", " + value_column(data, column) +
                     ": a value that is not finite (NaN or infinite; a missing value needs an "
                     "encoding: fit_encoding, or train --missing)");
+  }
+  if (options.labels.task == Task::Classification) {
+    return;
+  }
+  const auto [big, target] = first_bad_value(data, context, [](double v, bool is_target) {
+    return is_target && std::abs(v) > detail::kLargestTarget;
+  });
+  if (big >= 0) {
+    std::ostringstream msg;
+    msg << "train: row " << big + 1 << ", " << value_column(data, target) << ": a value over "
+        << detail::kLargestTarget << " in magnitude, too large for a regression target (its square "
+        << "overflows); rescale the target";
+    throw DataError(msg.str());
   }
 }
 
@@ -1894,7 +1922,7 @@ TrainResult train(const Dataset& data,
   if (data.y.size() != data.X.rows()) {
     throw DataError("train: the data set has no target column");
   }
-  refuse_non_finite(data, context);
+  refuse_non_finite(data, options, context);
   // Too few rows is what to say, before any split of them holds no row.
   detail::require_min_rows(context.global_rows(data.X.rows()));
   // The candidates chosen among on the validation rows: the hidden-unit counts (--hidden auto)
