@@ -130,6 +130,16 @@ Units units_from_moments(const Vector& M1,
   return u;
 }
 
+void keep_row_norms(const Matrix& rows, Units& u) {
+  for (Index j = 0; j < std::min(rows.rows(), u.W1.rows()); ++j) {
+    const double given = rows.row(j).norm(), now = u.W1.row(j).norm();
+    if (given > 0 && now > 0 && std::isfinite(given / now)) {
+      u.W1.row(j) *= given / now;
+      u.scale(j) *= given / now;
+    }
+  }
+}
+
 void append_extra_units(const ExtraUnits& extra, const Standardizer& st, Units& u) {
   const Index k = u.W1.rows(), e = extra.E.cols(), d = st.mean.size();
   u.Ubar.conservativeResize(Eigen::NoChange, k + e);

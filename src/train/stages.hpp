@@ -263,6 +263,12 @@ Units map_back(const StandardRows& Xs,
                Activation activation,
                const ExecutionContext& context);
 
+/// Given directions (TrainOptions::directions, rows in the original coordinates): unit j's row
+/// of W1, and its scale, take the norm of row j of `rows` (map back's own convention is norm 1
+/// in the columns' standard deviations). The bias estimators then fit σ(⟨a_j, x⟩ + b_j) for the
+/// rows a_j as given, which for a planted teacher's rows is its own parametrisation.
+void keep_row_norms(const Matrix& rows, Units& u);
+
 /// Extra units (k > the inputs' rank: the moments give at most one unit per independent
 /// direction), as σ(⟨ē_j, x̃⟩ + b_j).
 struct ExtraUnits {

@@ -249,6 +249,9 @@ bool fit_layers(const LayerInputs& in, const Matrix& Ubar, TrainResult& result, 
   const Vector yc = (y.array() - in.ybar).matrix();
   detail::Units units =
       detail::map_back(in.Xs, in.mixture, yc, in.st, Ubar, o.activation, in.context);
+  if (o.directions.size() > 0) {
+    detail::keep_row_norms(o.directions, units);
+  }
   detail::append_extra_units(in.extra, in.st, units);
   const detail::BiasProblem problem =
       detail::bias_problem(X, in.Xs, y, yc, in.st, units, o, in.context);
