@@ -132,10 +132,10 @@ Units units_from_moments(const Vector& M1,
 
 void keep_row_norms(const Matrix& rows, Units& u) {
   for (Index j = 0; j < std::min(rows.rows(), u.W1.rows()); ++j) {
-    const double given = rows.row(j).norm(), now = u.W1.row(j).norm();
-    if (given > 0 && now > 0 && std::isfinite(given / now)) {
-      u.W1.row(j) *= given / now;
-      u.scale(j) *= given / now;
+    const double factor = rows.row(j).norm() / u.W1.row(j).norm();
+    if (factor > 0 && std::isfinite(factor)) {
+      u.W1.row(j) *= factor;
+      u.scale(j) *= factor;
     }
   }
 }

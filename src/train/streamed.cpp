@@ -98,7 +98,7 @@ class StreamedRows {
         }
       }
     }
-    if (m_classes.empty()) {
+    if (m_classes.empty() && c > 0 && y.cwiseAbs().maxCoeff() > detail::kLargestTarget) {
       // A regression target too large to square (the output layer sums its squares).
       for (Index i = 0; i < c; ++i) {
         if (std::abs(y(i)) > detail::kLargestTarget) {

@@ -1851,66 +1851,58 @@ void validate(const TrainOptions& o) {
 
 namespace {
 
-// The first value over all parts (by global row, then column; the target after the inputs)
-// for which bad(value, is_target) holds: {global row (0-based), column}, or {-1, -1}. Every
-// process gets the same answer.
-template <class Bad>
-std::pair<Index, Index> first_bad_value(const Dataset& data,
-                                        const ExecutionContext& context,
-                                        Bad&& bad) {
-  Matrix mine = Matrix::Constant(1, 2, -1.0);  // this part's first bad row and its column
+// A value that is not finite (a missing value read as NaN, text read as NaN) in the inputs or
+// the target, or (unless the task is classes) a target too large to square: every process
+// throws the same error, naming the first such value's global row (the target after a row's
+// inputs). One scan of the rows, only where a vectorised test found something, and one gather.
+void refuse_bad_values(const Dataset& data,
+                       const TrainOptions& options,
+                       const ExecutionContext& context) {
+  enum Kind { kNonFinite = 1, kTooLarge = 2 };
+  const bool regression = options.labels.task != Task::Classification;
+  const auto kind = [regression](double v, bool target) {
+    return !std::isfinite(v)                                              ? kNonFinite
+           : target && regression && std::abs(v) > detail::kLargestTarget ? kTooLarge
+                                                                          : 0;
+  };
+  // This part's first bad row, its column and its kind (−1: none).
+  Matrix mine = Matrix::Constant(1, 3, -1.0);
+  const bool suspect =
+      !data.X.allFinite() || !data.y.allFinite() ||
+      (regression && data.y.size() > 0 && data.y.cwiseAbs().maxCoeff() > detail::kLargestTarget);
   const Index d = data.X.cols();
-  for (Index i = 0; i < data.X.rows() && mine(0, 0) < 0; ++i) {
+  for (Index i = 0; suspect && i < data.X.rows() && mine(0, 0) < 0; ++i) {
     for (Index j = 0; j <= d; ++j) {
-      if (j < d ? bad(data.X(i, j), false) : bad(data.y(i), true)) {
-        mine << static_cast<double>(i), static_cast<double>(j);
+      if (const int k = j < d ? kind(data.X(i, j), false) : kind(data.y(i), true)) {
+        mine << static_cast<double>(i), static_cast<double>(j), static_cast<double>(k);
         break;
       }
     }
   }
   const Index first = context.first_row(data.X.rows());
-  Matrix at(1, 3);
-  at << static_cast<double>(first) + mine(0, 0), mine(0, 0), mine(0, 1);
+  Matrix at(1, 4);
+  at << static_cast<double>(first) + mine(0, 0), mine;
   const Matrix all = context.reducer().gather_rows(at);
   for (Index r = 0; r < all.rows(); ++r) {
-    if (all(r, 1) >= 0) {
-      return {static_cast<Index>(all(r, 0)), static_cast<Index>(all(r, 2))};
+    if (all(r, 1) < 0) {
+      continue;
     }
-  }
-  return {-1, -1};
-}
-
-std::string value_column(const Dataset& data, Index j) {
-  const auto named = static_cast<std::size_t>(j) < data.feature_names.size();
-  return j == data.X.cols() ? "the target"
-         : named            ? "input '" + data.feature_names[static_cast<std::size_t>(j)] + "'"
-                            : "input " + std::to_string(j + 1);
-}
-
-// A value that is not finite (a missing value read as NaN, text read as NaN) in the inputs or
-// the target, or (unless the task is classes) a target too large to square: every process
-// throws the same error, naming the first such value's global row.
-void refuse_non_finite(const Dataset& data,
-                       const TrainOptions& options,
-                       const ExecutionContext& context) {
-  const auto [row, column] =
-      first_bad_value(data, context, [](double v, bool) { return !std::isfinite(v); });
-  if (row >= 0) {
-    throw DataError("train: row " + std::to_string(row + 1) + ", " + value_column(data, column) +
-                    ": a value that is not finite (NaN or infinite; a missing value needs an "
-                    "encoding: fit_encoding, or train --missing)");
-  }
-  if (options.labels.task == Task::Classification) {
-    return;
-  }
-  const auto [big, target] = first_bad_value(data, context, [](double v, bool is_target) {
-    return is_target && std::abs(v) > detail::kLargestTarget;
-  });
-  if (big >= 0) {
+    const auto j = static_cast<Index>(all(r, 2));
+    const auto named = static_cast<std::size_t>(j) < data.feature_names.size();
+    const std::string column =
+        j == data.X.cols() ? "the target"
+        : named            ? "input '" + data.feature_names[static_cast<std::size_t>(j)] + "'"
+                           : "input " + std::to_string(j + 1);
     std::ostringstream msg;
-    msg << "train: row " << big + 1 << ", " << value_column(data, target) << ": a value over "
-        << detail::kLargestTarget << " in magnitude, too large for a regression target (its square "
-        << "overflows); rescale the target";
+    msg << "train: row " << static_cast<Index>(all(r, 0)) + 1 << ", " << column;
+    if (all(r, 3) == kNonFinite) {
+      msg << ": a value that is not finite (NaN or infinite; a missing value needs an encoding: "
+             "fit_encoding, or train --missing)";
+    } else {
+      msg << ": a value over " << detail::kLargestTarget
+          << " in magnitude, too large for a regression target (its square overflows); rescale "
+             "the target";
+    }
     throw DataError(msg.str());
   }
 }
@@ -1925,7 +1917,7 @@ TrainResult train(const Dataset& data,
   if (data.y.size() != data.X.rows()) {
     throw DataError("train: the data set has no target column");
   }
-  refuse_non_finite(data, options, context);
+  refuse_bad_values(data, options, context);
   // Too few rows is what to say, before any split of them holds no row.
   detail::require_min_rows(context.global_rows(data.X.rows()));
   // The candidates chosen among on the validation rows: the hidden-unit counts (--hidden auto)
