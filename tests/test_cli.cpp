@@ -369,6 +369,9 @@ TEST_SUITE("cli") {
     CHECK(o.code == 2);
     CHECK(o.err.find("--second-order-threshold = -1; must be finite and >= 0") !=
           std::string::npos);
+    o = train_with("r.json", {"--subspace-sample-rows", "-1"});
+    CHECK(o.code == 2);
+    CHECK(o.err.find("--subspace-sample-rows = -1; must be >= 0") != std::string::npos);
     o = train_four({"--weak-units", "keep"});
     REQUIRE(o.code == 0);
     CHECK(o.err.find("units with |lambda| above 3 x the noise level: 2 of 4\n") !=

@@ -498,6 +498,34 @@ TEST_SUITE("execution") {
     }
   }
 
+  TEST_CASE("execution: a subspace found on a sample of the rows gives the same bits in parts") {
+    // d = 45 is too wide for the quadratic control variate in all inputs at n = 20,003, so the
+    // one in z = Qᵀx̃ is used and both HOOIs may run on a strided sample (by global row index,
+    // blocked where all rows are): the same sample and the same bits on every partition.
+    nnlift::SynthOptions so;
+    so.dim = 45;
+    so.hidden = 2;
+    so.samples = 20003;
+    so.noise = 0.05;
+    so.seed = 4;
+    const nnlift::Dataset data = nnlift::training_set(nnlift::make_synthetic(so));
+    nnlift::TrainOptions o;
+    o.hidden = 2;
+    o.seed = 5;
+    o.moments.subspace_sample_rows = 3000;
+    const nnlift::TrainResult whole = nnlift::train(data, o, ExecutionContext(2));
+    REQUIRE(whole.status == nnlift::Status::Success);
+    CHECK(whole.moments.quadratic_in_subspace);
+    CHECK(whole.moments.subspace_sample_rows == 2858);  // every 7th row
+    const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {8192});
+    for (const nnlift::TrainResult& r : parts) {
+      CHECK(same_network(r.network, whole.network));
+      CHECK(r.train_loss == whole.train_loss);
+    }
+    const std::vector<nnlift::TrainResult> three = train_in_parts(data, o, {8192, 16384});
+    CHECK(same_network(three[2].network, whole.network));
+  }
+
   TEST_CASE(
       "execution: with a validation split, any partition on block boundaries gives the "
       "single model bitwise") {

@@ -11,6 +11,7 @@
 
 #include "detail/lbfgs.hpp"
 #include "test_helpers.hpp"
+#include "train/stages.hpp"
 
 namespace {
 
@@ -257,6 +258,70 @@ TEST_SUITE("train") {
       off_error += relative_error(s, off.network);
     }
     CHECK(on_error < 0.8 * off_error);
+  }
+
+  TEST_CASE("train: the subspace's start found on a sample recovers the units as all rows do") {
+    // With the quadratic control variate in z, both HOOIs run on a strided sample when the rows
+    // are at least four times its size; a last HOOI on all rows polishes the subspace, so the
+    // units come out as accurate as from all rows with fewer sweeps over them.
+    // (d = 40: the quadratic in all inputs is too costly at this n, the one in z is used.)
+    const nnlift::SynthData s = test::planted_teacher(40, 4, 100000, 3, kTrainTestRows);
+    nnlift::TrainOptions o;
+    o.hidden = 4;
+    o.seed = 2;
+    o.moments.subspace_sample_rows = 0;
+    const nnlift::TrainResult all = nnlift::train(nnlift::training_set(s), o);
+    o.moments.subspace_sample_rows = 25000;
+    const nnlift::TrainResult sampled = nnlift::train(nnlift::training_set(s), o);
+    REQUIRE(all.status == nnlift::Status::Success);
+    REQUIRE(sampled.status == nnlift::Status::Success);
+    CHECK(all.moments.subspace_sample_rows == 0);
+    CHECK(all.moments.subspace_sample_sweeps == 0);
+    CHECK(sampled.moments.quadratic_in_subspace);
+    CHECK(sampled.moments.subspace_sample_rows == 25000);  // every fourth row
+    CHECK(sampled.moments.subspace_sample_sweeps >= 2);
+    CHECK(sampled.moments.subspace_sweeps >= 1);
+    CHECK(sampled.moments.subspace_sweeps < all.moments.subspace_sweeps);
+    const double cos_all = nnlift::recovery(s.truth, all.network).min_cosine;
+    const double cos_sampled = nnlift::recovery(s.truth, sampled.network).min_cosine;
+    INFO("min |cos| " << cos_sampled << " sampled, " << cos_all << " all rows; relative test error "
+                      << relative_error(s, sampled.network) << " against "
+                      << relative_error(s, all.network));
+    CHECK(cos_all > 0.99);
+    CHECK(cos_sampled > cos_all - 0.001);
+    CHECK(relative_error(s, sampled.network) < 1.1 * relative_error(s, all.network));
+    // Below four times the sample's size all rows are used, and so they are when the sample's
+    // subspace is too noisy to start from (its gap σ_k/σ_{k+1} below 3).
+    o.moments.subspace_sample_rows = 25001;
+    CHECK(nnlift::train(nnlift::training_set(s), o).moments.subspace_sample_rows == 0);
+    o.moments.subspace_sample_rows = 8000;
+    CHECK(nnlift::train(nnlift::training_set(s), o).moments.subspace_sample_rows == 0);
+    o.moments.subspace_sample_rows = -1;
+    CHECK_THROWS_WITH_AS(nnlift::train(nnlift::training_set(s), o),
+                         doctest::Contains("subspace_sample_rows"),
+                         std::invalid_argument);
+  }
+
+  TEST_CASE("train: a sampled subspace's M2 is computed on all rows where it gives directions") {
+    // M2 gives directions to degenerate units, and (unless weak_units = Keep) to the weak units
+    // and second-order candidates; only then is a sample's M2 replaced by all rows'. (Rarely:
+    // the sample is used only when its gap σ_k/σ_{k+1} is at least 3, and a candidate's |λ| is
+    // within 6 times the noise level of all rows, about 3 times a quarter sample's.)
+    nnlift::MomentReport report;
+    nnlift::MomentOptions o;
+    CHECK_FALSE(nnlift::detail::second_moment_used(report, o));
+    report.second_order_candidates = {1};
+    CHECK(nnlift::detail::second_moment_used(report, o));
+    o.weak_units = nnlift::WeakUnits::Keep;
+    CHECK_FALSE(nnlift::detail::second_moment_used(report, o));
+    report.second_order_candidates.clear();
+    report.weak_units = {0};
+    CHECK_FALSE(nnlift::detail::second_moment_used(report, o));
+    report.degenerate_units = {2};
+    CHECK(nnlift::detail::second_moment_used(report, o));
+    o.weak_units = nnlift::WeakUnits::Replace;
+    report.degenerate_units.clear();
+    CHECK(nnlift::detail::second_moment_used(report, o));
   }
 
   TEST_CASE("train: random init and given directions succeed with an empty message") {

@@ -91,6 +91,11 @@ struct MomentOptions {
   /// less the other units' share needs some).
   /// >= 0.
   double second_order_threshold = 6.0;
+  /// Where HOOI runs twice (the quadratic control variate in z = Qᵀx̃; Gaussian score), both
+  /// find the subspace on a strided sample of about this many rows when there are at least four
+  /// times as many, and a last HOOI on all rows only polishes it (the tail rule stops it after
+  /// one or two sweeps). The same rows for any partition of them. 0: all rows. >= 0.
+  Index subspace_sample_rows = 200000;
 };
 
 /// Stage "biases".
@@ -285,7 +290,11 @@ struct MomentReport {
   /// The core also used a cubic control variate in z = Qᵀx̃ (residualize = Auto, where the rows
   /// are many against its features): E[r S3](Q, Q, Q) = E[(r − g) S3](Q, Q, Q) + ∇³g.
   bool cubic_in_subspace = false;
-  int subspace_sweeps = 0;                        ///< HOOI sweeps done
+  int subspace_sweeps = 0;  ///< HOOI sweeps over all rows
+  /// Rows of the sample the subspace's start was found on (MomentOptions::subspace_sample_rows;
+  /// 0: none), and the HOOI sweeps over it.
+  Index subspace_sample_rows = 0;
+  int subspace_sample_sweeps = 0;
   double subspace_gap = 0;                        ///< σ_k/σ_{k+1} of the last HOOI unfolding
   DecomposeMethod route = DecomposeMethod::Auto;  ///< the decomposition route taken
   double decomposition_residual = 0;              ///< relative residual of the core fit

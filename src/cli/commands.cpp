@@ -634,9 +634,14 @@ void print_moment_report(const TrainOptions& o, const TrainResult& r, std::ostre
   log << "  labels residualised: " << to_string(m.residualize_used)
       << (m.quadratic_in_subspace ? " (+ quadratic in the subspace)" : "")
       << (m.cubic_in_subspace ? " (+ cubic in the subspace, for the core)" : "")
-      << "; subspace sweeps " << m.subspace_sweeps << " (gap sigma_k/sigma_k+1 = " << m.subspace_gap
-      << "); route " << to_string(m.route) << ", core residual " << m.decomposition_residual
-      << "; biases " << to_string(r.bias_used) << "\n";
+      << "; subspace sweeps " << m.subspace_sweeps;
+  if (m.subspace_sample_rows > 0) {
+    log << " (after " << m.subspace_sample_sweeps << " on a sample of " << m.subspace_sample_rows
+        << " rows)";
+  }
+  log << " (gap sigma_k/sigma_k+1 = " << m.subspace_gap << "); route " << to_string(m.route)
+      << ", core residual " << m.decomposition_residual << "; biases " << to_string(r.bias_used)
+      << "\n";
   log << "  unit  lambda_j  (noise level of the moment tensor: " << std::setprecision(4)
       << m.noise_level << ")\n";
   for (Index j = 0; j < m.lambda.size(); ++j) {

@@ -224,6 +224,12 @@ void add_moment_flags(po::options_description& desc, TrainFlags& f) {
       "subspace-sweeps",
       with_default(&o.subspace.max_sweeps),
       "HOOI sweeps at most when finding the top-k subspace")(
+      "subspace-sample-rows",
+      with_default(&o.moments.subspace_sample_rows),
+      "where HOOI runs twice (the quadratic control variate in the subspace's coordinates), "
+      "both find the subspace on a strided sample of about this many rows when there are at "
+      "least 4 times as many, and one or two sweeps over all rows polish it (unless the "
+      "sample's subspace is too noisy: then all rows); 0: all rows")(
       "method",
       with_default(&f.method),
       "auto | power | jennrich | als: decomposition of the k x k x k core")(
@@ -410,6 +416,7 @@ const std::vector<std::pair<std::string, std::string>>& train_flag_names() {
       {"TrainOptions::moments.weak_units", "--weak-units"},
       {"TrainOptions::moments.cubic_control_variate", "--cubic-control-variate"},
       {"TrainOptions::subspace.max_sweeps", "--subspace-sweeps"},
+      {"TrainOptions::moments.subspace_sample_rows", "--subspace-sample-rows"},
       {"TrainOptions::decompose.method", "--method"},
       {"TrainOptions::bias.method", "--bias"},
       {"TrainOptions::bias.fourier_radius", "--fourier-radius"},

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include <nnlift/moments.hpp>
 
@@ -37,6 +38,12 @@ class StandardRows {
   const Standardizer* standardizer() const { return m_st; }
   /// What the rows a pass reads are centred about: μ, or 0 for stored rows.
   const Vector& centre() const { return m_st != nullptr ? m_st->mean : m_zero; }
+  /// The rows a pass reads at the given local indices (raw rows, or stored standardised ones).
+  Matrix gather(const std::vector<Index>& rows) const { return (*m_X)(rows, Eigen::all); }
+  /// The same kind of rows (raw with this standardiser, or stored) for `X`, which outlives it.
+  StandardRows like(const Matrix& X) const {
+    return m_st != nullptr ? StandardRows(X, *m_st) : StandardRows(X);
+  }
   /// The rows a pass reads, local rows [b, b + c).
   auto read_rows(Index b, Index c) const { return m_X->middleRows(b, c); }
 

@@ -125,20 +125,28 @@ Residuals residualize_labels(const StandardRows& Xs,
 
 /// Subspace: M2's top-k eigenvectors (× eigenvalue) plus a random sketch, then HOOI (§4.3b.1).
 struct Subspace : StageReport {
-  Matrix Q;   ///< d×k orthonormal
-  Matrix M2;  ///< d×d second score moment E[r_low S2(x̃)] that started HOOI
-  int sweeps = 0;
+  Matrix Q;        ///< d×k orthonormal
+  Matrix M2;       ///< d×d second score moment E[r_low S2(x̃)] that started HOOI
+  int sweeps = 0;  ///< HOOI sweeps over all rows
   double gap = 0;
+  Index sample_rows = 0;  ///< rows of the sample Q and M2 come from (0: all rows)
+  int sample_sweeps = 0;  ///< HOOI sweeps over the sample
 };
+/// find_subspace samples its rows only when they are at least this many times sample_rows.
+inline constexpr Index kSampleFactor = 4;
 /// `mixture`: the score of a fitted input mixture; null: the standard Gaussian's (here and below).
 /// `first_sweep_only` (core_quadratic: decompose_core's HOOI follows): one HOOI sweep, and not
-/// converging is no failure.
+/// converging is no failure. Then, under the Gaussian score and with at least kSampleFactor ×
+/// `sample_rows` rows (MomentOptions::subspace_sample_rows; 0: never), Q comes from a strided
+/// sample of about sample_rows rows, HOOI under the quadratic control variate in z included,
+/// and so does M2 (second_moment_used says when to compute it on all rows).
 Subspace find_subspace(const StandardRows& Xs,
                        const MixtureScore* mixture,
                        const Residuals& labels,
                        Index k,
                        const SubspaceOptions& options,
                        bool first_sweep_only,
+                       Index sample_rows,
                        std::uint64_t seed,
                        const ExecutionContext& context);
 
@@ -149,6 +157,10 @@ Subspace subspace_from(const SymmetricTensor3& T,
                        Index k,
                        const SubspaceOptions& options,
                        std::uint64_t seed);
+
+/// Whether M2 gives some units their directions (replace_degenerate_units, second_order_starts):
+/// a sampled subspace's M2 is then computed again on all rows.
+bool second_moment_used(const MomentReport& report, const MomentOptions& options);
 
 /// Whether the core takes a quadratic control variate in z = Qᵀx̃ (the full quadratic was too
 /// costly, and the rows are many against the k-dimensional one's features, or it was asked for).

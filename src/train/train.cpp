@@ -123,6 +123,8 @@ std::string detail::metadata(const TrainOptions& o,
       {"refine_all_rows_iterates", r.refine.all_rows_iterates},
       {"noise_level", m.noise_level},
       {"subspace_sweeps", m.subspace_sweeps},
+      {"subspace_sample_rows", m.subspace_sample_rows},
+      {"subspace_sample_sweeps", m.subspace_sample_sweeps},
       {"decomposition_residual", m.decomposition_residual},
       {"weak_units", one_based(m.weak_units)},
       {"second_order_candidates", one_based(m.second_order_candidates)},
@@ -603,19 +605,25 @@ bool moment_stages(const Dataset& data,
     const detail::Residuals residuals =
         detail::residualize_labels(standard, labels.y, st, label_moments, o.moments, context);
     clock.lap("residualise");
-    const detail::Subspace subspace =
+    detail::Subspace subspace =
         detail::find_subspace(standard,
                               mixture.get(),
                               residuals,
                               om.hidden,
                               o.subspace,
                               detail::core_quadratic(residuals, o.moments, rows, om.hidden),
+                              o.moments.subspace_sample_rows,
                               detail::derive_seed(o.seed, 21),
                               context);
     clock.lap("subspace");
     absorb(result, subspace);
     detail::Directions directions =
         detail::decompose_core(standard, mixture.get(), residuals, subspace, om, context);
+    if (subspace.sample_rows > 0 && detail::second_moment_used(directions.report, o.moments)) {
+      // The sample's M2 found the start; units that take their directions from it take them
+      // from all rows'.
+      subspace.M2 = standard.second_moment(residuals.r_low, context);
+    }
     detail::replace_degenerate_units(subspace.M2, directions);
     clock.lap("decompose");
     absorb(result, directions);
@@ -1780,6 +1788,11 @@ void validate(const TrainOptions& o) {
   detail::require_nonnegative(o.moments.noise_threshold, where, "moments.noise_threshold");
   detail::require_nonnegative(
       o.moments.second_order_threshold, where, "moments.second_order_threshold");
+  detail::require(o.moments.subspace_sample_rows >= 0,
+                  where,
+                  "moments.subspace_sample_rows",
+                  o.moments.subspace_sample_rows,
+                  ">= 0");
   detail::require(o.inputs.eigenvalue_floor >= 0 && o.inputs.eigenvalue_floor < 1,
                   where,
                   "inputs.eigenvalue_floor",
