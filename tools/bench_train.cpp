@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   long d = 100, k = 10, n = 1000000;
   int threads = 0;
+  long sample_rows = nnlift::MomentOptions().subspace_sample_rows;
   std::string reference;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -45,11 +46,14 @@ int main(int argc, char** argv) {
       n = v;
     } else if (a == "--threads") {
       threads = static_cast<int>(v);
+    } else if (a == "--subspace-sample-rows") {
+      sample_rows = v;
     }
   }
   if (argc % 2 == 0) {
     std::cerr << "usage: bench_train [--dim 100] [--hidden 10] [--samples 1000000] [--threads P]\n"
-                 "                   [--reference tools/blas_reference.py]\n";
+                 "                   [--subspace-sample-rows 200000] [--reference "
+                 "tools/blas_reference.py]\n";
     return 2;
   }
   nnlift::SynthOptions so;
@@ -129,6 +133,7 @@ int main(int argc, char** argv) {
   nnlift::TrainOptions o;
   o.hidden = k;
   o.seed = 1;
+  o.moments.subspace_sample_rows = sample_rows;
   const auto t0 = std::chrono::steady_clock::now();
   const nnlift::TrainResult r = nnlift::train(data, o, nnlift::ExecutionContext(threads));
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -163,10 +168,12 @@ int main(int argc, char** argv) {
   const nnlift::Vector f = nnlift::predict_value(s.truth, s.X_test).col(0);
   const nnlift::Vector g = nnlift::predict_value(r.network, s.X_test).col(0);
   std::printf(
-      "residualised: %s; HOOI sweeps %d; route %s; min |cos| %.4f, mean |cos| %.4f; test MSE vs "
-      "truth / Var f = %.4f\n",
+      "residualised: %s; HOOI sweeps %d over all rows, %d over a sample of %ld; route %s; min "
+      "|cos| %.4f, mean |cos| %.4f; test MSE vs truth / Var f = %.6f\n",
       nnlift::to_string(r.moments.residualize_used),
       r.moments.subspace_sweeps,
+      r.moments.subspace_sample_sweeps,
+      static_cast<long>(r.moments.subspace_sample_rows),
       nnlift::to_string(r.moments.route),
       rec.min_cosine,
       rec.mean_cosine,
