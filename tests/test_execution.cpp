@@ -524,6 +524,19 @@ TEST_SUITE("execution") {
     }
     const std::vector<nnlift::TrainResult> three = train_in_parts(data, o, {8192, 16384});
     CHECK(same_network(three[2].network, whole.network));
+    // A sample of the fit rows of a validation split (a subset of a subset, blocked as all rows).
+    o.refine.enabled = true;
+    o.refine.max_iterations = 5;
+    o.validation.fraction = 0.1;
+    o.moments.subspace_sample_rows = 4506;  // every 4th of the 18,024 fit rows
+    const nnlift::TrainResult split = nnlift::train(data, o, ExecutionContext(2));
+    REQUIRE(split.status == nnlift::Status::Success);
+    CHECK(split.validation.rows > 1500);
+    CHECK(split.moments.subspace_sample_rows == 4506);
+    for (const nnlift::TrainResult& r : train_in_parts(data, o, {8192})) {
+      CHECK(same_network(r.network, split.network));
+      CHECK(r.validation.r2 == split.validation.r2);
+    }
   }
 
   TEST_CASE(
