@@ -437,6 +437,9 @@ constexpr double kQuadraticRefitChange = 0.02;
 // over all rows to converge from it, against three from the sketch; its sample of 40,000: gap
 // 2.9, two sweeps. d = 100, k = 10, 10⁶ rows, a sample of 200,000: gap 5.2, two sweeps.)
 constexpr double kSampleGap = 3.0;
+// HOOI sweeps at most under the quadratic control variate on the sample (d = 100, k = 10,
+// 200,000 of 10⁶ rows: 4).
+constexpr int kSampleSweeps = 6;
 
 // find_subspace on a strided sample of the rows (by global row index: the same rows for any
 // partition, blocked as all rows are), with the second HOOI, under the quadratic control
@@ -460,6 +463,10 @@ std::optional<Subspace> subspace_from_sample(const StandardRows& Xs,
   if (labels_vanish(sample_labels.r, on_sample)) {
     return std::nullopt;
   }
+  // HOOI converges at about ρ = 1/gap a sweep: with a gap of kSampleGap or more it settles from
+  // any start in a few sweeps, and a sample still moving after kSampleSweeps is too noisy to use.
+  SubspaceOptions sample_options = options;
+  sample_options.max_sweeps = std::min(options.max_sweeps, kSampleSweeps);
   const Matrix X = Xs.gather(picked);
   const StandardRows sample = Xs.like(X);
   Subspace out =
@@ -468,8 +475,8 @@ std::optional<Subspace> subspace_from_sample(const StandardRows& Xs,
   project_into(sample, out.Q, on_sample, Z);
   const Vector r_core = residualize(Z, sample_labels.r, Residualize::Quadratic, on_sample);
   const SubspaceResult sharp =
-      sharpen_subspace(sample, nullptr, out.Q, Z, r_core, false, options, on_sample);
-  if (!(sharp.gap >= kSampleGap)) {
+      sharpen_subspace(sample, nullptr, out.Q, Z, r_core, false, sample_options, on_sample);
+  if (!(sharp.gap >= kSampleGap) || sharp.status != Status::Success) {
     return std::nullopt;
   }
   out.Q = sharp.Q;
