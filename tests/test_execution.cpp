@@ -233,9 +233,22 @@ bool same_network(const nnlift::TwoLayerNetwork& a, const nnlift::TwoLayerNetwor
          a.metadata_json == b.metadata_json;
 }
 
-nnlift::Dataset planted_set(nnlift::Task task, std::uint64_t seed) {
+// Parts that start on block boundaries (8192 rows), two and three of them: bitwise the model
+// trained on all rows in one place, `whole`, on every part.
+void check_parts_match(const nnlift::Dataset& data,
+                       const nnlift::TrainOptions& o,
+                       const nnlift::TrainResult& whole) {
+  for (const nnlift::TrainResult& r : train_in_parts(data, o, {8192})) {
+    CHECK(same_network(r.network, whole.network));
+    CHECK(r.train_loss == whole.train_loss);
+  }
+  const std::vector<nnlift::TrainResult> three = train_in_parts(data, o, {8192, 16384});
+  CHECK(same_network(three[2].network, whole.network));
+}
+
+nnlift::Dataset planted_set(nnlift::Task task, std::uint64_t seed, Index dim = 6) {
   nnlift::SynthOptions so;
-  so.dim = 6;
+  so.dim = dim;
   so.hidden = 2;
   so.samples = 20003;
   so.noise = 0.05;
@@ -488,13 +501,7 @@ TEST_SUITE("execution") {
       }
       const nnlift::TrainResult whole = nnlift::train(data, o, ExecutionContext(2));
       // Parts that start on block boundaries (8192 rows): bitwise the same model on every part.
-      const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {8192});
-      for (const nnlift::TrainResult& r : parts) {
-        CHECK(same_network(r.network, whole.network));
-        CHECK(r.train_loss == whole.train_loss);
-      }
-      const std::vector<nnlift::TrainResult> three = train_in_parts(data, o, {8192, 16384});
-      CHECK(same_network(three[2].network, whole.network));
+      check_parts_match(data, o, whole);
     }
   }
 
@@ -502,13 +509,7 @@ TEST_SUITE("execution") {
     // d = 45 is too wide for the quadratic control variate in all inputs at n = 20,003, so the
     // one in z = Qᵀx̃ is used and both HOOIs may run on a strided sample (by global row index,
     // blocked where all rows are): the same sample and the same bits on every partition.
-    nnlift::SynthOptions so;
-    so.dim = 45;
-    so.hidden = 2;
-    so.samples = 20003;
-    so.noise = 0.05;
-    so.seed = 4;
-    const nnlift::Dataset data = nnlift::training_set(nnlift::make_synthetic(so));
+    const nnlift::Dataset data = planted_set(nnlift::Task::Regression, 4, 45);
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.seed = 5;
@@ -517,13 +518,7 @@ TEST_SUITE("execution") {
     REQUIRE(whole.status == nnlift::Status::Success);
     CHECK(whole.moments.quadratic_in_subspace);
     CHECK(whole.moments.subspace_sample_rows == 2858);  // every 7th row
-    const std::vector<nnlift::TrainResult> parts = train_in_parts(data, o, {8192});
-    for (const nnlift::TrainResult& r : parts) {
-      CHECK(same_network(r.network, whole.network));
-      CHECK(r.train_loss == whole.train_loss);
-    }
-    const std::vector<nnlift::TrainResult> three = train_in_parts(data, o, {8192, 16384});
-    CHECK(same_network(three[2].network, whole.network));
+    check_parts_match(data, o, whole);
     // A sample of the fit rows of a validation split (a subset of a subset, blocked as all rows).
     o.refine.enabled = true;
     o.refine.max_iterations = 5;
