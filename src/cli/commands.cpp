@@ -636,8 +636,8 @@ void print_moment_report(const TrainOptions& o, const TrainResult& r, std::ostre
       << (m.cubic_in_subspace ? " (+ cubic in the subspace, for the core)" : "")
       << "; subspace sweeps " << m.subspace_sweeps;
   if (m.subspace_sample_rows > 0) {
-    log << " (after " << m.subspace_sample_sweeps << " on a sample of " << m.subspace_sample_rows
-        << " rows)";
+    log << " over all rows, after " << m.subspace_sample_sweeps << " on a sample of "
+        << m.subspace_sample_rows << " rows";
   }
   log << " (gap sigma_k/sigma_k+1 = " << m.subspace_gap << "); route " << to_string(m.route)
       << ", core residual " << m.decomposition_residual << "; biases " << to_string(r.bias_used)
