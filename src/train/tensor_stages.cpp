@@ -445,7 +445,8 @@ constexpr int kSampleSweeps = 6;
 // partition, blocked as all rows are), with the second HOOI, under the quadratic control
 // variate in z, on the sample as well: decompose_core's HOOI on all rows then starts within
 // the sample's statistical error of where it converges and only polishes. Null when the
-// sample's labels vanish or its gap is below kSampleGap (all rows are used then).
+// sample's labels vanish, its gap is below kSampleGap or its HOOI still moves after
+// kSampleSweeps (all rows are used then).
 std::optional<Subspace> subspace_from_sample(const StandardRows& Xs,
                                              const Residuals& labels,
                                              Index k,
