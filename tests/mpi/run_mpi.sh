@@ -34,6 +34,11 @@ expect_error() {
   --truth truth.json > /dev/null 2>&1 || fail "synth"
 "$nnlift" synth --dim 6 --hidden 2 --samples 12011 --task classification --seed 4 --out classes.csv \
   --truth classes_truth.json > /dev/null 2>&1 || fail "synth classes"
+# 45 inputs: the quadratic control variate in all of them is too costly at this n, so the one in
+# the subspace's coordinates is used, and with --subspace-sample-rows 3000 both HOOIs run on a
+# strided sample of the rows (every 7th, by global row index) before the HOOI over all rows.
+"$nnlift" synth --dim 45 --hidden 2 --samples 20003 --noise 0.05 --seed 4 --out wide.csv \
+  --truth wide_truth.json > /dev/null 2>&1 || fail "synth wide"
 
 # Log-normal inputs (x -> e^x on every input column): the default score model finds them
 # heavy-tailed and tries the rank-Gauss map on validation rows, from a sample gathered from every
@@ -48,7 +53,8 @@ grep -q 'columns heavy-tailed' <<< "$out" || fail "heavy.csv: the inputs were no
 # (np 2 and 3 for every job; np 1 for the first only, to keep the test short.)
 # (classes.csv has 6 inputs: --hidden 8 adds two extra units, seeded by the global seed.)
 for spec in "train.csv --hidden 3 --refine lbfgs" "classes.csv --hidden 8" \
-            "train.csv --hidden auto --score auto" "heavy.csv --hidden 3"; do
+            "train.csv --hidden auto --score auto" "heavy.csv --hidden 3" \
+            "wide.csv --hidden 2 --subspace-sample-rows 3000"; do
   set -- $spec
   data=$1
   shift
@@ -60,6 +66,9 @@ for spec in "train.csv --hidden 3 --refine lbfgs" "classes.csv --hidden 8" \
       fail "$spec: np $p exited $?"
     cmp -s alone.json "np$p.json" || fail "$spec: np $p model differs from the one-process model"
   done
+  if [ "$data" = wide.csv ]; then
+    grep -q '"subspace_sample_rows": 2858' alone.json || fail "$spec: the sample was not used"
+  fi
   echo "ok: $spec: np $counts and no mpirun give the same model file"
 done
 
