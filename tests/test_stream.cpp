@@ -332,6 +332,14 @@ TEST_SUITE("stream") {
     CHECK_THROWS_WITH_AS(nnlift::train_streamed(file, c, covered(2)),
                          doctest::Contains("huge.npy: row 3211, target '4': -2e+150 is too large"),
                          nnlift::DataError);
+    // The first bad value in row order is the one named, as in memory: a missing input before it.
+    table(3100, 1) = std::nan("");
+    nnlift::write_npy(dir.file("both.npy"), nnlift::to_npy(table));
+    const nnlift::NpyRows both(dir.file("both.npy"));
+    CHECK_THROWS_WITH_AS(nnlift::train_streamed(both, c, covered(2)),
+                         doctest::Contains("both.npy: row 3101, column '2': nan is not a finite"),
+                         nnlift::DataError);
+    table(3100, 1) = 0.5;
     table(3210, 3) = 1e150;  // the largest accepted
     nnlift::write_npy(dir.file("large.npy"), nnlift::to_npy(table));
     const nnlift::NpyRows large(dir.file("large.npy"));

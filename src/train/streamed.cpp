@@ -98,32 +98,34 @@ class StreamedRows {
         }
       }
     }
-    if (m_classes.empty() && c > 0 && y.cwiseAbs().maxCoeff() > detail::kLargestTarget) {
-      // A regression target too large to square (the output layer sums its squares).
-      for (Index i = 0; i < c; ++i) {
-        if (std::abs(y(i)) > detail::kLargestTarget) {
-          std::ostringstream msg;
-          msg << m_source.name() << ": row " << m_first + b + i + 1 << ", target '"
-              << m_columns.target_name << "': " << y(i) << " is too large for a regression "
-              << "target (over " << detail::kLargestTarget
-              << " in magnitude, its square overflows); "
-              << "rescale the target";
-          throw DataError(msg.str());
-        }
-      }
-    }
-    if (!X.allFinite() || !y.allFinite()) {
+    // The first value in row order that is not finite, or (regression) a target too large to
+    // square (the output layer sums its squares); one scan, only where a vectorised test found
+    // one, as train's refusal of rows in memory.
+    const bool regression = m_classes.empty();
+    const auto too_large = [regression](double v) {
+      return regression && std::abs(v) > detail::kLargestTarget;
+    };
+    if (!X.allFinite() || !y.allFinite() || (c > 0 && too_large(y.cwiseAbs().maxCoeff()))) {
       for (Index i = 0; i < c; ++i) {
         for (Index j = 0; j <= d; ++j) {
           const double v = j < d ? X(i, j) : y(i);
-          if (!std::isfinite(v)) {
-            std::ostringstream msg;
-            msg << m_source.name() << ": row " << m_first + b + i + 1 << ", column '"
+          const bool finite = std::isfinite(v);
+          if (finite && !(j == d && too_large(v))) {
+            continue;
+          }
+          std::ostringstream msg;
+          msg << m_source.name() << ": row " << m_first + b + i + 1 << ", ";
+          if (!finite) {
+            msg << "column '"
                 << (j < d ? m_columns.feature_names[static_cast<std::size_t>(j)]
                           : m_columns.target_name)
                 << "': " << v << " is not a finite number";
-            throw DataError(msg.str());
+          } else {
+            msg << "target '" << m_columns.target_name << "': " << v
+                << " is too large for a regression target (over " << detail::kLargestTarget
+                << " in magnitude, its square overflows); rescale the target";
           }
+          throw DataError(msg.str());
         }
       }
     }
