@@ -309,41 +309,33 @@ TEST_SUITE("stream") {
     CHECK(nnlift::recovery(s.truth, a.network).min_cosine > 0.97);
   }
 
-  TEST_CASE("stream: a value that is not finite is named by file, row and column") {
+  TEST_CASE("stream: the first bad value is named by file, row and column") {
+    // A value that is not finite, or a regression target too large to square (its squares
+    // overflowed in the output layer: a model whose training MSE was infinite).
     test::TempDir dir;
+    const nnlift::StreamedColumns c{{0, 1, 2}, 3, {"1", "2", "3"}, "4"};
+    const auto train_on = [&](const Matrix& table, const std::string& name) {
+      nnlift::write_npy(dir.file(name), nnlift::to_npy(table));
+      return nnlift::train_streamed(nnlift::NpyRows(dir.file(name)), c, covered(2));
+    };
     Matrix table = Matrix::Random(5000, 4);
     table(4321, 2) = std::numeric_limits<double>::quiet_NaN();
-    nnlift::write_npy(dir.file("nan.npy"), nnlift::to_npy(table));
-    const nnlift::NpyRows file(dir.file("nan.npy"));
-    nnlift::StreamedColumns c{{0, 1, 2}, 3, {"1", "2", "3"}, "4"};
-    CHECK_THROWS_WITH_AS(nnlift::train_streamed(file, c, covered(2)),
+    CHECK_THROWS_WITH_AS(train_on(table, "nan.npy"),
                          doctest::Contains("nan.npy: row 4322, column '3'"),
                          nnlift::DataError);
-  }
-
-  TEST_CASE("stream: a regression target too large to square is named by file and row") {
-    // Its squares overflowed in the output layer: a model whose training MSE was infinite.
-    test::TempDir dir;
-    Matrix table = Matrix::Random(5000, 4);
+    table(4321, 2) = 0.5;
     table(3210, 3) = -2e150;
-    nnlift::write_npy(dir.file("huge.npy"), nnlift::to_npy(table));
-    const nnlift::NpyRows file(dir.file("huge.npy"));
-    nnlift::StreamedColumns c{{0, 1, 2}, 3, {"1", "2", "3"}, "4"};
-    CHECK_THROWS_WITH_AS(nnlift::train_streamed(file, c, covered(2)),
+    CHECK_THROWS_WITH_AS(train_on(table, "huge.npy"),
                          doctest::Contains("huge.npy: row 3211, target '4': -2e+150 is too large"),
                          nnlift::DataError);
     // The first bad value in row order is the one named, as in memory: a missing input before it.
-    table(3100, 1) = std::nan("");
-    nnlift::write_npy(dir.file("both.npy"), nnlift::to_npy(table));
-    const nnlift::NpyRows both(dir.file("both.npy"));
-    CHECK_THROWS_WITH_AS(nnlift::train_streamed(both, c, covered(2)),
+    table(3100, 1) = std::numeric_limits<double>::quiet_NaN();
+    CHECK_THROWS_WITH_AS(train_on(table, "both.npy"),
                          doctest::Contains("both.npy: row 3101, column '2': nan is not a finite"),
                          nnlift::DataError);
     table(3100, 1) = 0.5;
     table(3210, 3) = 1e150;  // the largest accepted
-    nnlift::write_npy(dir.file("large.npy"), nnlift::to_npy(table));
-    const nnlift::NpyRows large(dir.file("large.npy"));
-    CHECK(nnlift::train_streamed(large, c, covered(2)).network.W2.allFinite());
+    CHECK(train_on(table, "large.npy").network.W2.allFinite());
   }
 
   TEST_CASE("stream: a two-valued integer target is fitted as a number, and said to be") {

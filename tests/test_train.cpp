@@ -67,6 +67,19 @@ double relative_error(const nnlift::SynthData& s, const nnlift::TwoLayerNetwork&
 
 // A sigmoid teacher with directions A (d×3) on N(0, I) inputs whose third unit sits in the blind
 // spot of kappa3 (b = 1.755), its labels with noise 0.05.
+// A planted d = 3, k = 2 teacher whose inputs are uniform on a ball of radius 12 (the paper's
+// bounded inputs, for the Fourier biases), noise 0.05.
+nnlift::SynthOptions ball_teacher(Index samples, std::uint64_t seed) {
+  nnlift::SynthOptions so;
+  so.dim = 3;
+  so.hidden = 2;
+  so.samples = samples;
+  so.noise = 0.05;
+  so.ball_radius = 12;
+  so.seed = seed;
+  return so;
+}
+
 nnlift::Dataset blind_spot_data(const Matrix& A, Index n, double blind_bias = 1.755) {
   const Index d = A.rows(), k = A.cols();
   nnlift::TwoLayerNetwork teacher;
@@ -762,14 +775,7 @@ TEST_SUITE("train") {
     // teacher's rows given (norm 1), the network keeps those rows, so that the bias estimators fit
     // the teacher's parametrisation. Before, the rows came out 5.4 times shorter and the
     // moment-ratio biases about that much smaller (errors of 0.9 against 0.06 in reproduction E8).
-    nnlift::SynthOptions so;
-    so.dim = 3;
-    so.hidden = 2;
-    so.samples = 100000;
-    so.noise = 0.05;
-    so.ball_radius = 12;
-    so.seed = 2;
-    const nnlift::SynthData s = nnlift::make_synthetic(so);
+    const nnlift::SynthData s = nnlift::make_synthetic(ball_teacher(100000, 2));
     nnlift::TrainOptions o;
     o.hidden = 2;
     o.bias.method = nnlift::BiasMethod::Ratio;
@@ -786,15 +792,9 @@ TEST_SUITE("train") {
   }
 
   TEST_CASE("train: the paper's Fourier biases on inputs uniform on a ball, signs resolved") {
-    nnlift::SynthOptions so;
-    so.dim = 3;
-    so.hidden = 2;  // one positive and one negative output weight
-    so.samples = 200000;
-    so.noise = 0.05;
-    so.ball_radius = 12;
+    nnlift::SynthOptions so = ball_teacher(200000, 1);  // one positive, one negative output weight
     so.bias_offset = 0.8;
     so.bias_range = 0;
-    so.seed = 1;
     const nnlift::SynthData s = nnlift::make_synthetic(so);
     REQUIRE(s.truth.W2(0, 0) * s.truth.W2(0, 1) < 0);
     nnlift::TrainOptions o;
