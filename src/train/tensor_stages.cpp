@@ -435,7 +435,8 @@ constexpr double kQuadraticRefitChange = 0.02;
 // with a smaller one the sample's noise is near the signal, and so is its subspace's error. (A
 // planted d = 40, k = 4 set of 160,000 rows, its sample of 14,546: gap 2.0, and five sweeps
 // over all rows to converge from it, against three from the sketch; its sample of 40,000: gap
-// 2.9, two sweeps. d = 100, k = 10, 10⁶ rows, a sample of 200,000: gap 5.2, two sweeps.)
+// 2.9, two sweeps, set aside by this threshold's margin. d = 100, k = 10, 10⁶ rows, a sample of
+// 200,000: gap 5.2, two sweeps. Gaps and sweeps printed by a scratch patch.)
 constexpr double kSampleGap = 3.0;
 // HOOI sweeps at most under the quadratic control variate on the sample (d = 100, k = 10,
 // 200,000 of 10⁶ rows: 4).
