@@ -337,6 +337,67 @@ TEST_SUITE("train") {
     CHECK(nnlift::detail::second_moment_used(report, o));
   }
 
+  TEST_CASE("train: the stages after the directions read the rows in the subspace as X itself") {
+    // Directions in span(Q) are read from Z = X̃Q (detail::Projections): the map-back's moments,
+    // the bias sample's projections and the hidden layer equal those from the raw rows up to
+    // rounding; a direction off the span is read from the rows.
+    nnlift::detail::Rng rng(23);
+    const Index n = 3000, d = 7, k = 3;
+    Matrix X = rng.normal_matrix(n, d) * rng.normal_matrix(d, d);
+    X.rowwise() += rng.normal_matrix(1, d).row(0) * 5.0;
+    const nnlift::ExecutionContext context(2);
+    const nnlift::Standardizer st = nnlift::fit_standardizer(X, {}, context);
+    const nnlift::detail::StandardRows raw(X, st);
+    const Matrix Xs = nnlift::standardize(st, X, context);
+    nnlift::detail::RowsInBasis basis;
+    basis.Q = Eigen::HouseholderQR<Matrix>(rng.normal_matrix(d, k)).householderQ() *
+              Matrix::Identity(d, k);
+    basis.Z = Xs * basis.Q;
+    const Matrix Ubar = (basis.Q * rng.normal_matrix(k, k)).colwise().normalized();
+    const nnlift::detail::Projections from_z(raw, &basis, Ubar), from_x(raw, nullptr, Ubar);
+    REQUIRE(from_z.in_basis());
+    REQUIRE_FALSE(from_x.in_basis());
+    const auto close = [](const Matrix& a, const Matrix& b) {
+      return (a - b).cwiseAbs().maxCoeff() <= 1e-11 * std::max(1.0, b.cwiseAbs().maxCoeff());
+    };
+    CHECK(close(from_z.block(100, 900), Xs.middleRows(100, 900) * Ubar));
+    CHECK(close(from_z.row(17), Xs.row(17) * Ubar));
+    Matrix off = Ubar;
+    off.col(1) += 1e-6 * rng.normal_matrix(d, 1).col(0);
+    CHECK_FALSE(nnlift::detail::Projections(raw, &basis, off).in_basis());
+
+    const Vector y = (Xs * Ubar).array().tanh().rowwise().sum().matrix() + rng.normal_vector(n);
+    const Vector yc = (y.array() - y.mean()).matrix();
+    for (const nnlift::Activation act :
+         {nnlift::Activation::Sigmoid, nnlift::Activation::Softplus}) {
+      CAPTURE(nnlift::to_string(act));
+      const nnlift::detail::Units a =
+          nnlift::detail::map_back(raw, nullptr, yc, st, Ubar, from_z, act, context);
+      const nnlift::detail::Units b =
+          nnlift::detail::map_back(raw, nullptr, yc, st, Ubar, from_x, act, context);
+      CHECK(close(a.c1, b.c1));
+      CHECK(close(a.c2, b.c2));
+      CHECK(close(a.W1, b.W1));
+      CHECK(a.Ubar == b.Ubar);  // oriented alike
+      nnlift::TrainOptions o;
+      o.activation = act;
+      const nnlift::detail::Projections tz(raw, &basis, a.Ubar), tx(raw, nullptr, a.Ubar);
+      const nnlift::detail::BiasProblem pz =
+          nnlift::detail::bias_problem(X, raw, tz, y, yc, st, a, o, context);
+      const nnlift::detail::BiasProblem px =
+          nnlift::detail::bias_problem(X, raw, tx, y, yc, st, a, o, context);
+      CHECK(close(nnlift::detail::sample_inputs(pz), nnlift::detail::sample_inputs(px)));
+      nnlift::detail::BiasFit biases;
+      biases.b1 = rng.normal_vector(k);
+      biases.rescale = (rng.normal_vector(k).array().abs() + 0.5).matrix();
+      nnlift::TwoLayerNetwork net;
+      net.activation = act;
+      nnlift::detail::set_first_layer(a, biases, net);
+      CHECK(close(nnlift::detail::hidden_layer_of(X, tz, a, biases, st, net, context),
+                  nnlift::hidden_layer(net, X)));
+    }
+  }
+
   TEST_CASE("train: random init and given directions succeed with an empty message") {
     // Regression test: the status used to default to numerical-issue and was set only on the
     // moments path, so these runs reported a failure with no message (and --strict exit 3).

@@ -37,6 +37,21 @@ double slope_edge(Activation act) { return act == Activation::Tanh ? 1.0986 : 2.
 
 }  // namespace
 
+Matrix sample_inputs(const BiasProblem& problem) {
+  const std::vector<Index> rows = lsq_sample_rows(problem.X.rows(), problem.context);
+  const Units& u = problem.units;
+  if (!problem.T.in_basis()) {
+    return row_projections(u.W1, problem.X, rows, problem.context.num_threads());
+  }
+  const Vector offset = u.W1 * problem.st.mean;
+  Matrix p(static_cast<Index>(rows.size()), u.W1.rows());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    p.row(static_cast<Index>(i)) =
+        problem.T.row(rows[i]).cwiseProduct(u.scale.transpose()) + offset.transpose();
+  }
+  return p;
+}
+
 bool saturates(Activation act) { return act == Activation::Sigmoid || act == Activation::Tanh; }
 
 Matrix row_projections(const Matrix& A,
@@ -144,13 +159,8 @@ BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used) {
   }
   if (saturates(problem.activation)) {
     // The rows of the least-squares fit's sample (the streamed trainer holds the same ones).
-    soften_steps(problem.activation,
-                 problem.context.reducer().gather_rows(
-                     row_projections(problem.units.W1,
-                                     problem.X,
-                                     lsq_sample_rows(problem.X.rows(), problem.context),
-                                     problem.context.num_threads())),
-                 fit);
+    soften_steps(
+        problem.activation, problem.context.reducer().gather_rows(sample_inputs(problem)), fit);
   }
   return fit;
 }

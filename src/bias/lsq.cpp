@@ -111,7 +111,6 @@ BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
   const Units& u = p.units;
   const Index k = u.W1.rows();
   const std::vector<Index> picked = lsq_sample_rows(p.Xs.rows(), p.context);
-  const Matrix Uf = p.Xs.fold(u.Ubar);
   const Index m = static_cast<Index>(picked.size());
   Matrix local(m, k + 1);
   // Row by row (each row's product as it always was: on a few dozen rows the fit's outcome can
@@ -121,7 +120,7 @@ BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
     const Index end = std::min(m, (chunk + 1) * kChunk);
     for (Index i = chunk * kChunk; i < end; ++i) {
       const Index row = picked[static_cast<std::size_t>(i)];
-      local.row(i).head(k) = p.Xs.row_times_folded(row, Uf);
+      local.row(i).head(k) = p.T.row(row);
       local(i, k) = p.y(row);
     }
   });

@@ -10,11 +10,65 @@
 
 namespace nnlift::detail {
 
+namespace {
+
+// Ū lies in span(Q) when what is left of it after projecting on Q is rounding: decompose_core's
+// directions are Q times the core's components; M2's (weak and degenerate units) and extra
+// units' are not.
+constexpr double kInSpan = 1e-10;
+
+}  // namespace
+
+Projections::Projections(const StandardRows& Xs, const RowsInBasis* basis, const Matrix& Ubar)
+    : m_Xs(Xs) {
+  if (basis != nullptr && basis->Z.rows() == Xs.rows() && basis->Q.rows() == Ubar.rows() &&
+      basis->Z.cols() == basis->Q.cols() && Ubar.size() > 0) {
+    Matrix G = basis->Q.transpose() * Ubar;
+    if ((Ubar - basis->Q * G).norm() <= kInSpan * Ubar.norm()) {
+      m_Z = &basis->Z;
+      m_G = std::move(G);
+      return;
+    }
+  }
+  m_G = Xs.fold(Ubar);
+}
+
+Matrix Projections::block(Index b, Index c) const {
+  return m_Z != nullptr ? Matrix(m_Z->middleRows(b, c) * m_G) : m_Xs.times_folded(b, c, m_G);
+}
+
+Eigen::RowVectorXd Projections::row(Index i) const {
+  return m_Z != nullptr ? Eigen::RowVectorXd(m_Z->row(i) * m_G) : m_Xs.row_times_folded(i, m_G);
+}
+
+Matrix hidden_layer_of(const Matrix& X,
+                       const Projections& T,
+                       const Units& units,
+                       const BiasFit& biases,
+                       const Standardizer& st,
+                       const TwoLayerNetwork& net,
+                       const ExecutionContext& context) {
+  if (!T.in_basis()) {
+    return context.map_rows(X.rows(), net.b1.size(), [&](Index b, Index c, Eigen::Ref<Matrix> out) {
+      out = hidden_layer(net, X.middleRows(b, c));
+    });
+  }
+  const Vector a = units.scale.cwiseProduct(biases.rescale);
+  const Vector offset = net.W1 * st.mean + net.b1;
+  return context.map_rows(X.rows(), net.b1.size(), [&](Index b, Index c, Eigen::Ref<Matrix> out) {
+    Matrix z = T.block(b, c) * a.asDiagonal();
+    z.rowwise() += offset.transpose();
+    activate_inplace(net.activation, z);
+    out = z;
+  });
+}
+
 Units map_back(const StandardRows& Xs,
                const MixtureScore* mixture,
                const Vector& yc,
                const Standardizer& st,
                const Matrix& Ubar,
+               const Projections& T,
                Activation activation,
                const ExecutionContext& context) {
   const Index n = Xs.rows(), k = Ubar.cols();
@@ -27,7 +81,22 @@ Units map_back(const StandardRows& Xs,
     for (Index j = 0; j < k; ++j) {
       q(j) = Ubar.col(j).dot(M2c * Ubar.col(j));
     }
-    return units_from_moments(mixture->moment1(yc), q, st, Ubar, activation);
+    return units_from_moments(Ubar.transpose() * mixture->moment1(yc), q, st, Ubar, activation);
+  }
+  if (T.in_basis()) {
+    // [Σ yc t_j | Σ yc t_j² | Σ yc] from the rows in the subspace: no pass over the inputs.
+    const Matrix means = context.mean(n, 2 * k + 1, 1, [&](Index b, Index c) {
+      const Matrix t = T.block(b, c);
+      const auto y = yc.segment(b, c);
+      Matrix out(2 * k + 1, 1);
+      out.col(0).head(k).noalias() = t.transpose() * y;
+      out.col(0).segment(k, k).noalias() = t.cwiseAbs2().transpose() * y;
+      out(2 * k, 0) = sum_of(y);
+      return out;
+    });
+    const Vector q =
+        means.col(0).segment(k, k) - means(2 * k, 0) * Ubar.colwise().squaredNorm().transpose();
+    return units_from_moments(means.col(0).head(k), q, st, Ubar, activation);
   }
   const Matrix Uf = Xs.fold(Ubar);
   const Matrix sums = context.mean(n, Xs.read_cols() + k + 1, 1, [&](Index b, Index c) {
@@ -92,10 +161,10 @@ Units units_from_block_means(const Matrix& means,
   // ū_jᵀ (E[yc x̃x̃ᵀ] − E[yc] I) ū_j.
   const Vector q =
       means.col(0).segment(d, k) - means(d + k, 0) * Ubar.colwise().squaredNorm().transpose();
-  return units_from_moments(means.col(0).head(d), q, st, Ubar, activation);
+  return units_from_moments(Ubar.transpose() * means.col(0).head(d), q, st, Ubar, activation);
 }
 
-Units units_from_moments(const Vector& M1,
+Units units_from_moments(const Vector& UtM1,
                          const Vector& q,
                          const Standardizer& st,
                          const Matrix& Ubar,
@@ -111,7 +180,7 @@ Units units_from_moments(const Vector& M1,
     u.W1.row(j) = (w * u.scale(j)).transpose();
   }
   const Matrix gram = Ubar.transpose() * Ubar;
-  u.c1 = gram.ldlt().solve(Ubar.transpose() * M1);
+  u.c1 = gram.ldlt().solve(UtM1);
   u.c2 = gram.cwiseProduct(gram).ldlt().solve(q);
   if (traits(activation).needs_orientation) {
     // Orientation (§4.4b step 4): the odd tensor fixes a direction only up to the sign of λ_j.

@@ -168,11 +168,45 @@ bool second_moment_used(const MomentReport& report, const MomentOptions& options
 /// needs only its first sweep.
 bool core_quadratic(const Residuals& labels, const MomentOptions& options, Index rows, Index k);
 
+// ---- the units' projections (map_back.cpp) -----------------------------------------------------
+
+/// The rows in the decompose stage's subspace basis: Z = X̃Q (local rows × k), which the stages
+/// after the directions read instead of the inputs where the units' directions lie in span(Q).
+struct RowsInBasis {
+  Matrix Q;  ///< d×k, orthonormal columns
+  Matrix Z;  ///< local rows × k
+};
+
+/// The rows' projections T = X̃Ū on unit directions Ū (d×m, standardised coordinates): from
+/// Z = X̃Q as Z·(QᵀŪ) when every direction lies in span(Q), n·k·m multiply-adds in place of a
+/// pass over the inputs' n·d·m (d = 100, k = 10: a tenth); else from the rows themselves.
+class Projections {
+ public:
+  /// `basis` may be null (no subspace: given directions, the streamed trainer); it and Xs must
+  /// outlive this.
+  Projections(const StandardRows& Xs, const RowsInBasis* basis, const Matrix& Ubar);
+  /// Whether they are read from Z.
+  bool in_basis() const { return m_Z != nullptr; }
+  /// Local rows [b, b + c), as a block product: blocks of the context's global grid give the same
+  /// bits for any partition.
+  Matrix block(Index b, Index c) const;
+  /// Local row i, as a single-row product: the same bits wherever the row sits.
+  Eigen::RowVectorXd row(Index i) const;
+
+ private:
+  const StandardRows& m_Xs;
+  const Matrix* m_Z = nullptr;
+  Matrix m_G;  ///< QᵀŪ (from Z), or Ū folded into the coordinates the rows are read in
+};
+
 /// Decompose: the k×k×k core (with a quadratic control variate in z = Qᵀx̃ when the full one
 /// was too costly), its CP decomposition and its noise level (from groups of row blocks).
 struct Directions : StageReport {
   Matrix Ubar;  ///< d×k unit directions in standardised coordinates (empty on failure)
   MomentReport report;
+  /// The rows in the subspace the directions came from (decompose_core; empty when the labels
+  /// vanish), for the later stages' projections.
+  RowsInBasis basis;
 };
 /// Units within the tensor's noise (`weak`, columns of Ubar) take their directions from the second
 /// score moment instead: for a network M2 = Σ_j a2_j κ2(b_j) ū_j ū_jᵀ, and κ2 is large where κ3
@@ -267,11 +301,13 @@ struct Units : StageReport {
   Vector extra_bias;
   Index moment_units() const { return W1.rows() - extra_bias.size(); }
 };
+/// `T`: the rows' projections on Ubar (read only under the Gaussian score).
 Units map_back(const StandardRows& Xs,
                const MixtureScore* mixture,
                const Vector& yc,
                const Standardizer& st,
                const Matrix& Ubar,
+               const Projections& T,
                Activation activation,
                const ExecutionContext& context);
 
@@ -293,10 +329,10 @@ ExtraUnits extra_units(Index r, Index e, std::uint64_t seed);
 /// The extra units appended to `u` after its moment units.
 void append_extra_units(const ExtraUnits& extra, const Standardizer& st, Units& u);
 
-/// The same from the centred labels' first score moment M1 = E[yc x̃] (d) and their second one
-/// along each direction, q_j = ū_jᵀ E[yc S2(x̃)] ū_j (k): only these k numbers of the d×d moment
-/// are used.
-Units units_from_moments(const Vector& M1,
+/// The same from the centred labels' first score moment along the directions, ŪᵀM1 with
+/// M1 = E[yc x̃] (k), and their second one along each direction, q_j = ū_jᵀ E[yc S2(x̃)] ū_j (k):
+/// only these 2k numbers of the moments are used.
+Units units_from_moments(const Vector& UtM1,
                          const Vector& q,
                          const Standardizer& st,
                          const Matrix& Ubar,
@@ -326,6 +362,7 @@ Units units_from_block_means(const Matrix& means,
 struct BiasProblem {
   const Matrix& X;         ///< original inputs (local rows)
   const StandardRows& Xs;  ///< standardised inputs
+  const Projections& T;    ///< the rows' projections on units.Ubar
   const Vector& y;         ///< working labels
   const Vector& yc;        ///< centred working labels
   const Standardizer& st;
@@ -342,6 +379,7 @@ struct BiasProblem {
 /// output layer's ridge (or 1e-6 when it is chosen).
 inline BiasProblem bias_problem(const Matrix& X,
                                 const StandardRows& Xs,
+                                const Projections& T,
                                 const Vector& y,
                                 const Vector& yc,
                                 const Standardizer& st,
@@ -350,6 +388,7 @@ inline BiasProblem bias_problem(const Matrix& X,
                                 const ExecutionContext& context) {
   return {X,
           Xs,
+          T,
           y,
           yc,
           st,
@@ -376,6 +415,18 @@ inline void set_first_layer(const Units& units, const BiasFit& biases, TwoLayerN
   net.b1 = biases.b1;
 }
 
+/// The hidden layer σ(X W1ᵀ + 1b1ᵀ) of `net`, whose first layer set_first_layer set from `units`
+/// and `biases`, on the local rows X: from the projections T on units.Ubar where they are read in
+/// the subspace (unit j's pre-activation is a_j t_j + c_j, a_j its map-back scale times the
+/// estimator's rescale, c_j = ⟨W1_j, μ⟩ + b1_j), else from X.
+Matrix hidden_layer_of(const Matrix& X,
+                       const Projections& T,
+                       const Units& units,
+                       const BiasFit& biases,
+                       const Standardizer& st,
+                       const TwoLayerNetwork& net,
+                       const ExecutionContext& context);
+
 /// The one dispatch point: ratio always (the start of the others), then the chosen estimator,
 /// then soften_steps.
 BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used);
@@ -391,6 +442,11 @@ Matrix row_projections(const Matrix& A,
                        const Matrix& X,
                        const std::vector<Index>& rows,
                        int num_threads);
+
+/// The units' projections p_ij = ⟨W1_j, x_i⟩ of this part's rows of the least-squares fit's
+/// sample (lsq_sample_rows): from the rows in the subspace where the problem's projections are
+/// read there (⟨W1_j, x⟩ = scale_j t_j + ⟨W1_j, μ⟩), else row_projections of the inputs.
+Matrix sample_inputs(const BiasProblem& problem);
 
 /// A bounded unit (sigmoid, tanh) with fewer than min(20, rows/10) rows of a sample (p: its
 /// row_projections of W1, the same on every part: lsq_sample_rows's) on its slope (activation

@@ -384,8 +384,9 @@ void fit_layers(const StreamedFit& f, const Matrix& Ubar, TrainResult& result, S
   const Matrix none;
   const Vector no_rows;
   const detail::StandardRows no_standard(none);
-  const detail::BiasProblem problem =
-      detail::bias_problem(none, no_standard, no_rows, no_rows, st, units, o, f.context);
+  const detail::Projections no_projections(no_standard, nullptr, Matrix());
+  const detail::BiasProblem problem = detail::bias_problem(
+      none, no_standard, no_projections, no_rows, no_rows, st, units, o, f.context);
   detail::BiasFit biases = detail::bias_by_ratio(problem);
   result.bias_used = BiasMethod::Ratio;
   if (f.lsq) {

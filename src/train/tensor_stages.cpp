@@ -740,6 +740,8 @@ Directions decompose_core(const StandardRows& Xs,
     found.status = sub2.status;  // the subspace's own HOOI (find_subspace's was its first sweep)
     found.message = sub2.message;
   }
+  found.basis.Q = std::move(Q);
+  found.basis.Z = std::move(Z);
   return found;
 }
 

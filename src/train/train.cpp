@@ -237,6 +237,7 @@ struct LayerInputs {
   const ExecutionContext& context;
   detail::LinearOnlyScores* linear_only;  ///< shared by the fits of other directions
   const detail::ExtraUnits& extra;        ///< appended to each start's units
+  const detail::RowsInBasis* basis;       ///< the rows in the directions' subspace, or null
 };
 
 // Map back, then biases (§4.4) and the output layer (§4.5), for the directions Ubar (d×k,
@@ -249,24 +250,31 @@ bool fit_layers(const LayerInputs& in, const Matrix& Ubar, TrainResult& result, 
   const TrainOptions& o = in.o;
   TwoLayerNetwork& net = result.network;
   const Vector yc = (y.array() - in.ybar).matrix();
-  detail::Units units =
-      detail::map_back(in.Xs, in.mixture, yc, in.st, Ubar, o.activation, in.context);
+  // The rows' projections on the directions come from the rows in the subspace where the
+  // directions lie in it (detail::Projections): then no stage below reads X but the output
+  // layer's linear term.
+  detail::Units units = detail::map_back(in.Xs,
+                                         in.mixture,
+                                         yc,
+                                         in.st,
+                                         Ubar,
+                                         detail::Projections(in.Xs, in.basis, Ubar),
+                                         o.activation,
+                                         in.context);
   if (o.directions.size() > 0) {
     detail::keep_row_norms(o.directions, units);
   }
   detail::append_extra_units(in.extra, in.st, units);
+  const detail::Projections T(in.Xs, in.basis, units.Ubar);
   const detail::BiasProblem problem =
-      detail::bias_problem(X, in.Xs, y, yc, in.st, units, o, in.context);
+      detail::bias_problem(X, in.Xs, T, y, yc, in.st, units, o, in.context);
   const detail::BiasFit biases = detail::fit_biases(problem, &result.bias_used);
   absorb(result, biases);
   detail::set_first_layer(units, biases, net);
   if (clock != nullptr) {
     clock->lap("biases");
   }
-  const Matrix H =
-      in.context.map_rows(X.rows(), net.b1.size(), [&](Index b, Index c, Eigen::Ref<Matrix> out) {
-        out = hidden_layer(net, X.middleRows(b, c));
-      });
+  const Matrix H = detail::hidden_layer_of(X, T, units, biases, in.st, net, in.context);
   const detail::OutputFit output = detail::fit_output_layer(H,
                                                             o.output.linear_term ? &X : nullptr,
                                                             in.st,
@@ -592,7 +600,8 @@ bool moment_stages(const Dataset& data,
     clock.lap("random init");
     return true;
   }
-  Matrix Ubar;  // d×k unit directions in standardised coordinates
+  Matrix Ubar;                // d×k unit directions in standardised coordinates
+  detail::RowsInBasis basis;  // the rows in their subspace
   std::vector<detail::SecondOrderStart> second_order;  // some units' directions from M2
   if (o.directions.size() > 0) {
     // Given directions a_j (original coordinates): ⟨a, x⟩ = ⟨Σ̂^{1/2} a, x̃⟩ + const.
@@ -635,12 +644,13 @@ bool moment_stages(const Dataset& data,
       return false;
     }
     Ubar = std::move(directions.Ubar);
+    basis = std::move(directions.basis);
   }
 
   const detail::ExtraUnits extra =
       detail::extra_units(st.rank(), result.extra_units, detail::derive_seed(o.seed, 61));
   const LayerInputs in{
-      data, standard, labels, ybar, mixture.get(), st, o, context, &linear_only, extra};
+      data, standard, labels, ybar, mixture.get(), st, o, context, &linear_only, extra, &basis};
   // The state before the layers, for the second candidate (its own warnings, not these).
   const std::optional<TrainResult> before =
       second_order.empty() ? std::nullopt : std::optional<TrainResult>(result);
