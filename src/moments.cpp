@@ -513,25 +513,36 @@ Vector residualize(const Matrix& Xs,
     return (y.array() - context.mean_of(y)).matrix();
   }
   mode = resolve_residualize(mode, context.global_rows(n), d);
-  const bool quadratic = mode == Residualize::Quadratic;
-  auto features = [&](Index b, Index c) {
-    return quadratic ? detail::quadratic_features(Xs.middleRows(b, c))
-                     : linear_features(Xs.middleRows(b, c));
-  };
-  const Index p = quadratic ? 1 + d + d * (d + 1) / 2 : 1 + d;
+  if (mode == Residualize::Quadratic) {
+    return detail::subtract_quadratic(
+        Xs, y, detail::quadratic_coefficients(Xs, y, context), context);
+  }
   // Normal equations [FᵀF | Fᵀy] in one pass; a tiny relative ridge keeps LDLT well posed.
-  const Matrix normal = context.sum(n, p, p + 1, [&](Index b, Index c) {
-    if (quadratic) {
-      return quadratic_normal_block(Matrix(Xs.middleRows(b, c)), Vector(y.segment(b, c)));
-    }
-    return detail::normal_block(features(b, c), y.segment(b, c));
+  const Matrix normal = context.sum(n, 1 + d, 2 + d, [&](Index b, Index c) {
+    return detail::normal_block(linear_features(Xs.middleRows(b, c)), y.segment(b, c));
   });
   const Vector beta = detail::solve_normal(normal);
-  if (!quadratic) {
-    return context.map_rows(n, 1, [&](Index b, Index c, Eigen::Ref<Matrix> rows) {
-      rows.col(0).noalias() = y.segment(b, c) - features(b, c) * beta;
-    });
-  }
+  return context.map_rows(n, 1, [&](Index b, Index c, Eigen::Ref<Matrix> rows) {
+    rows.col(0).noalias() = y.segment(b, c) - linear_features(Xs.middleRows(b, c)) * beta;
+  });
+}
+
+Vector detail::quadratic_coefficients(const Matrix& Xs,
+                                      const Vector& y,
+                                      const ExecutionContext& context) {
+  const Index n = Xs.rows(), d = Xs.cols();
+  const Index p = 1 + d + d * (d + 1) / 2;
+  // Normal equations [FᵀF | Fᵀy] in one pass; a tiny relative ridge keeps LDLT well posed.
+  return detail::solve_normal(context.sum(n, p, p + 1, [&](Index b, Index c) {
+    return quadratic_normal_block(Matrix(Xs.middleRows(b, c)), Vector(y.segment(b, c)));
+  }));
+}
+
+Vector detail::subtract_quadratic(const Matrix& Xs,
+                                  const Vector& y,
+                                  const Vector& beta,
+                                  const ExecutionContext& context) {
+  const Index n = Xs.rows(), d = Xs.cols();
   // g(x) = β₀ + xᵀβ₁ + xᵀBx with B symmetric (B_aa = β_aa, B_ab = B_ba = β_ab / 2): O(d²) per
   // row without building the p features.
   Matrix B(d, d);

@@ -201,6 +201,37 @@ TEST_SUITE("moments") {
     }
   }
 
+  TEST_CASE("moments: a quadratic control variate fitted on a sample's rows, subtracted from all") {
+    // decompose_core fits the quadratic in z on the subspace sample's rows: the same function
+    // as residualize's where the rows are all of them, and on a sample of m rows it leaves about
+    // p/m more of the variance (p coefficients), not more.
+    nnlift::detail::Rng rng(31);
+    const Index n = 40000, d = 4, p = 1 + d + d * (d + 1) / 2;
+    const Matrix X = rng.normal_matrix(n, d);
+    const Vector y = (X.col(0).array() * X.col(1).array() + X.col(2).array().square() +
+                      (X.col(3).array() * 2.0).sin())
+                         .matrix() +
+                     0.3 * rng.normal_vector(n);
+    const ExecutionContext context(2);
+    const Vector all = nnlift::residualize(X, y, nnlift::Residualize::Quadratic, context);
+    const Vector same = nnlift::detail::subtract_quadratic(
+        X, y, nnlift::detail::quadratic_coefficients(X, y, context), context);
+    CHECK((all.array() == same.array()).all());
+    const Index m = 2000;
+    std::vector<Index> picked;
+    for (Index i = 0; i < n; i += n / m) {
+      picked.push_back(i);
+    }
+    const Vector beta = nnlift::detail::quadratic_coefficients(
+        X(picked, Eigen::all), y(picked), ExecutionContext(1));
+    const Vector r = nnlift::detail::subtract_quadratic(X, y, beta, context);
+    const double excess = r.squaredNorm() / all.squaredNorm() - 1.0;
+    INFO("excess variance " << excess << ", p/m " << static_cast<double>(p) / m);
+    CHECK(excess >= 0.0);
+    CHECK(excess < 3.0 * static_cast<double>(p) / m);
+    CHECK(std::abs(r.mean()) < 0.05 * std::sqrt(r.squaredNorm() / n));
+  }
+
   TEST_CASE("moments: the one-pass covariance keeps its digits far from zero") {
     // Columns of sd 1 around 1e8: the plain one-pass E[xxᵀ] − μμᵀ would lose all 16 digits
     // (1e16 − 1e16); about the first block's mean it matches the two-pass covariance.

@@ -67,6 +67,15 @@ Matrix normal_block(const Matrix& F, const Eigen::Ref<const Vector>& y);
 /// 1e-12 of A's mean diagonal that keeps the LDLT well posed.
 Vector solve_normal(const Matrix& normal);
 
+/// The coefficients β of residualize's quadratic control variate
+/// g(x) = β₀ + xᵀβ₁ + Σ_{a<=b} β_ab x_a x_b, by least squares on the rows Xs and labels y.
+Vector quadratic_coefficients(const Matrix& Xs, const Vector& y, const ExecutionContext& context);
+/// y − g(x) on every row of Xs, for g's coefficients β (quadratic_coefficients).
+Vector subtract_quadratic(const Matrix& Xs,
+                          const Vector& y,
+                          const Vector& beta,
+                          const ExecutionContext& context);
+
 /// (Xb − 1 meanᵀ)ᵀ (Xb − 1 meanᵀ): a block's contribution to the covariance (times its rows).
 Matrix centred_gram(const Eigen::Ref<const Matrix>& Xb, const Vector& mean);
 
