@@ -17,6 +17,7 @@
 #include <nnlift/train.hpp>
 
 #include "cli_helpers.hpp"
+#include "detail/column_range.hpp"
 #include "detail/rng.hpp"
 #include "detail/text.hpp"
 #include "test_helpers.hpp"
@@ -371,6 +372,52 @@ TEST_SUITE("labels") {
     CHECK_THROWS_WITH_AS(nnlift::train(data, o, context),
                          doctest::Contains("train: row 4, input 3:"),
                          nnlift::DataError);
+  }
+
+  TEST_CASE(
+      "labels: train's one read of the inputs finds a bad value in any block, and the range") {
+    // The column range and the test for the exact scan come from one parallel read
+    // (ColumnRange::sums_finite): a value that is not finite in a later block of a later thread
+    // is found, and finite values whose sum overflows are scanned and passed.
+    nnlift::detail::ColumnRange range(2);
+    Matrix block(4, 2);
+    block << 1, -2, 3, 5, -7, 0.5, 2, 1;
+    range.add(block);
+    CHECK(range.sums_finite());
+    block(2, 1) = std::numeric_limits<double>::max();
+    block(3, 1) = std::numeric_limits<double>::max();
+    range.add(block);
+    CHECK_FALSE(range.sums_finite());  // an overflow: a scan follows, which finds nothing
+    Vector low, high;
+    range.total(nnlift::LocalReducer(), low, high);
+    CHECK(low == Vector((Vector(2) << -7, -2).finished()));
+    CHECK(high == Vector((Vector(2) << 3, std::numeric_limits<double>::max()).finished()));
+    nnlift::detail::ColumnRange with_nan(2);
+    block(2, 1) = std::numeric_limits<double>::quiet_NaN();
+    block(3, 1) = 1.0;  // the NaN alone
+    with_nan.add(block);
+    CHECK_FALSE(with_nan.sums_finite());
+
+    nnlift::detail::Rng rng(4);
+    nnlift::Dataset data;
+    data.X = rng.normal_matrix(30000, 3);
+    data.y = data.X.col(0).array().tanh().matrix();
+    data.feature_names = {"a", "b", "c"};
+    nnlift::TrainOptions o;
+    o.hidden = 1;
+    o.validation.fraction = 0.0;
+    data.X(25000, 2) = std::numeric_limits<double>::quiet_NaN();
+    CHECK_THROWS_WITH_AS(
+        nnlift::train(data, o, nnlift::ExecutionContext(2)),
+        doctest::Contains("train: row 25001, input 'c': a value that is not finite"),
+        nnlift::DataError);
+    data.X(25000, 2) = 0.0;
+    const nnlift::TrainResult r = nnlift::train(data, o, nnlift::ExecutionContext(2));
+    REQUIRE(r.network.input_low.size() == 3);
+    const Vector top = data.X.colwise().maxCoeff().transpose();
+    const Vector bottom = data.X.colwise().minCoeff().transpose();
+    CHECK(r.network.input_high == top + (top - bottom));
+    CHECK(r.network.input_low == bottom - (top - bottom));
   }
 
   TEST_CASE("labels: an unnamed column (pandas' row index) is not read") {

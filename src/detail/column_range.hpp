@@ -26,12 +26,24 @@ class ColumnRange {
     if (X.rows() == 0) {
       return;
     }
-    const Vector low = X.colwise().minCoeff().transpose();
-    const Vector high = X.colwise().maxCoeff().transpose();
+    // A column at a time: its second and third reads come from cache.
+    Vector low(X.cols()), high(X.cols());
+    bool finite = true;
+    for (Index j = 0; j < X.cols(); ++j) {
+      low(j) = X.col(j).minCoeff();
+      high(j) = X.col(j).maxCoeff();
+      finite = finite && std::isfinite(X.col(j).sum());
+    }
     const std::lock_guard<std::mutex> lock(m_mutex);
     m_low = m_low.cwiseMin(low);
     m_high = m_high.cwiseMax(high);
+    m_sums_finite = m_sums_finite && finite;
   }
+
+  /// Whether each column's sum over every block added was finite: false where a value is NaN
+  /// or infinite (the minimum and maximum are then meaningless), and where finite values' sum
+  /// overflowed. A test for an exact scan of the rows to follow, not a verdict.
+  bool sums_finite() const { return m_sums_finite; }
 
   /// The range over every part's rows (collective: gather_rows); `low` and `high` d each.
   void total(const RowReducer& reducer, Vector& low, Vector& high) const {
@@ -49,6 +61,7 @@ class ColumnRange {
 
  private:
   Vector m_low, m_high;
+  bool m_sums_finite = true;
   std::mutex m_mutex;
 };
 
@@ -64,17 +77,6 @@ inline void widen_to_clamp_bounds(Vector& low, Vector& high) {
     low(j) = std::isfinite(below) ? below : -kLargest;
     high(j) = std::isfinite(above) ? above : kLargest;
   }
-}
-
-/// The range of X's columns over every part's rows, in one parallel read of the local rows.
-inline void column_range(const Matrix& X,
-                         const ExecutionContext& context,
-                         Vector& low,
-                         Vector& high) {
-  ColumnRange range(X.cols());
-  parallel_rows(
-      X.rows(), context.num_threads(), [&](Index b, Index c) { range.add(X.middleRows(b, c)); });
-  range.total(context.reducer(), low, high);
 }
 
 }  // namespace nnlift::detail

@@ -11,7 +11,9 @@
 
 #include <nnlift/moments.hpp>
 
+#include "detail/io.hpp"
 #include "detail/moment_kernels.hpp"
+#include "detail/parallel.hpp"
 
 namespace nnlift::detail {
 
@@ -38,8 +40,21 @@ class StandardRows {
   const Standardizer* standardizer() const { return m_st; }
   /// What the rows a pass reads are centred about: μ, or 0 for stored rows.
   const Vector& centre() const { return m_st != nullptr ? m_st->mean : m_zero; }
-  /// The rows a pass reads at the given local indices (raw rows, or stored standardised ones).
-  Matrix gather(const std::vector<Index>& rows) const { return (*m_X)(rows, Eigen::all); }
+  /// The rows a pass reads at the given local indices (raw rows, or stored standardised ones),
+  /// into fresh huge pages, columns in parallel (10⁶ × 100 doubles, 200,000 rows: 0.14 s one
+  /// column after the other into 4 kB pages, in an instrumented build of tools/bench_train).
+  Matrix gather(const std::vector<Index>& rows, int num_threads) const {
+    Matrix out(static_cast<Index>(rows.size()), m_X->cols());
+    advise_huge_pages(out);
+    parallel_for(out.cols(), num_threads, [&](Index c) {
+      const auto from = m_X->col(c);
+      double* to = out.col(c).data();
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        to[i] = from(rows[i]);
+      }
+    });
+    return out;
+  }
   /// The same kind of rows (raw with this standardiser, or stored) for `X`, which outlives it.
   StandardRows like(const Matrix& X) const {
     return m_st != nullptr ? StandardRows(X, *m_st) : StandardRows(X);

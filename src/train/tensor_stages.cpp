@@ -469,7 +469,7 @@ std::optional<Subspace> subspace_from_sample(const StandardRows& Xs,
   // any start in a few sweeps, and a sample still moving after kSampleSweeps is too noisy to use.
   SubspaceOptions sample_options = options;
   sample_options.max_sweeps = std::min(options.max_sweeps, kSampleSweeps);
-  const Matrix X = Xs.gather(picked);
+  const Matrix X = Xs.gather(picked, context.num_threads());
   const StandardRows sample = Xs.like(X);
   Subspace out =
       find_subspace(sample, nullptr, sample_labels, k, options, true, 0, seed, on_sample);

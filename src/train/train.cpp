@@ -1880,7 +1880,8 @@ namespace {
 // inputs). One scan of the rows, only where a vectorised test found something, and one gather.
 void refuse_bad_values(const Dataset& data,
                        const TrainOptions& options,
-                       const ExecutionContext& context) {
+                       const ExecutionContext& context,
+                       bool inputs_finite) {
   enum Kind { kNonFinite = 1, kTooLarge = 2 };
   const bool regression = options.labels.task != Task::Classification;
   const auto kind = [regression](double v, bool target) {
@@ -1891,7 +1892,7 @@ void refuse_bad_values(const Dataset& data,
   // This part's first bad row, its column and its kind (−1: none).
   Matrix mine = Matrix::Constant(1, 3, -1.0);
   const bool suspect =
-      !data.X.allFinite() || !data.y.allFinite() ||
+      !inputs_finite || !data.y.allFinite() ||
       (regression && data.y.size() > 0 && data.y.cwiseAbs().maxCoeff() > detail::kLargestTarget);
   const Index d = data.X.cols();
   for (Index i = 0; suspect && i < data.X.rows() && mine(0, 0) < 0; ++i) {
@@ -1940,7 +1941,16 @@ TrainResult train(const Dataset& data,
   if (data.y.size() != data.X.rows()) {
     throw DataError("train: the data set has no target column");
   }
-  refuse_bad_values(data, options, context);
+  // One parallel read of the inputs: their range (the clamp bounds, TrainOptions::clamp_inputs)
+  // and whether refuse_bad_values must scan them (d = 100, 10⁶ rows: 0.17 s in two reads, the
+  // first on one thread, in an instrumented build of tools/bench_train).
+  detail::ColumnRange range(data.X.cols());
+  detail::parallel_rows(data.X.rows(), context.num_threads(), [&](Index b, Index c) {
+    range.add(data.X.middleRows(b, c));
+  });
+  refuse_bad_values(data, options, context, range.sums_finite());
+  Vector input_low, input_high;
+  range.total(context.reducer(), input_low, input_high);
   // Too few rows is what to say, before any split of them holds no row.
   detail::require_min_rows(context.global_rows(data.X.rows()));
   // The candidates chosen among on the validation rows: the hidden-unit counts (--hidden auto)
@@ -1969,7 +1979,8 @@ TrainResult train(const Dataset& data,
       r.network.input_map = map;
     }
     if (o.clamp_inputs && r.network.W2.size() > 0) {
-      detail::column_range(data.X, context, r.network.input_low, r.network.input_high);
+      r.network.input_low = input_low;
+      r.network.input_high = input_high;
       detail::widen_to_clamp_bounds(r.network.input_low, r.network.input_high);
     }
     r.score_used = s;
