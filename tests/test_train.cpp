@@ -386,7 +386,12 @@ TEST_SUITE("train") {
           nnlift::detail::bias_problem(X, raw, tz, y, yc, st, a, o, context);
       const nnlift::detail::BiasProblem px =
           nnlift::detail::bias_problem(X, raw, tx, y, yc, st, a, o, context);
-      CHECK(close(nnlift::detail::sample_inputs(pz), nnlift::detail::sample_inputs(px)));
+      // The bias sample's projections, and soften_steps' inputs derived from them.
+      const Matrix sz = nnlift::detail::lsq_sample(pz), sx = nnlift::detail::lsq_sample(px);
+      CHECK(close(sz, sx));
+      CHECK(close(nnlift::detail::unit_inputs(a, st, sz.leftCols(k)),
+                  nnlift::detail::row_projections(
+                      a.W1, X, nnlift::detail::lsq_sample_rows(n, context), 1)));
       nnlift::detail::BiasFit biases;
       biases.b1 = rng.normal_vector(k);
       biases.rescale = (rng.normal_vector(k).array().abs() + 0.5).matrix();

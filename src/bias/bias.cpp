@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -37,18 +38,10 @@ double slope_edge(Activation act) { return act == Activation::Tanh ? 1.0986 : 2.
 
 }  // namespace
 
-Matrix sample_inputs(const BiasProblem& problem) {
-  const std::vector<Index> rows = lsq_sample_rows(problem.X.rows(), problem.context);
-  const Units& u = problem.units;
-  if (!problem.T.in_basis()) {
-    return row_projections(u.W1, problem.X, rows, problem.context.num_threads());
-  }
-  const Vector offset = u.W1 * problem.st.mean;
-  Matrix p(static_cast<Index>(rows.size()), u.W1.rows());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    p.row(static_cast<Index>(i)) =
-        problem.T.row(rows[i]).cwiseProduct(u.scale.transpose()) + offset.transpose();
-  }
+Matrix unit_inputs(const Units& units, const Standardizer& st, const Matrix& t) {
+  const Vector offset = units.W1 * st.mean;
+  Matrix p = t * units.scale.asDiagonal();
+  p.rowwise() += offset.transpose();
   return p;
 }
 
@@ -146,9 +139,19 @@ BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used) {
   }
   *used = method;
   BiasFit fit = ratio;
+  const Index k = problem.units.W1.rows();
+  // The least-squares sample's rows, every part's: their projections t and labels, gathered
+  // once for the estimator and for soften_steps.
+  std::optional<Matrix> sample;
+  const auto gathered = [&]() -> const Matrix& {
+    if (!sample) {
+      sample = lsq_sample(problem);
+    }
+    return *sample;
+  };
   switch (method) {
     case BiasMethod::Lsq:
-      fit = bias_by_lsq(problem, ratio);
+      fit = bias_by_lsq_on(problem, ratio, gathered().leftCols(k), gathered().col(k));
       break;
     case BiasMethod::Fourier:
       fit = bias_by_fourier(problem, ratio);
@@ -158,9 +161,18 @@ BiasFit fit_biases(const BiasProblem& problem, BiasMethod* used) {
       break;
   }
   if (saturates(problem.activation)) {
-    // The rows of the least-squares fit's sample (the streamed trainer holds the same ones).
-    soften_steps(
-        problem.activation, problem.context.reducer().gather_rows(sample_inputs(problem)), fit);
+    // The rows of the least-squares fit's sample (the streamed trainer holds the same ones): from
+    // their projections where those are read in the subspace, else (the bits the streamed
+    // trainer's row_projections give) from the inputs.
+    soften_steps(problem.activation,
+                 problem.T.in_basis()
+                     ? unit_inputs(problem.units, problem.st, gathered().leftCols(k))
+                     : problem.context.reducer().gather_rows(
+                           row_projections(problem.units.W1,
+                                           problem.X,
+                                           lsq_sample_rows(problem.X.rows(), problem.context),
+                                           problem.context.num_threads())),
+                 fit);
   }
   return fit;
 }

@@ -107,9 +107,8 @@ struct BiasObjective {
 
 }  // namespace
 
-BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
-  const Units& u = p.units;
-  const Index k = u.W1.rows();
+Matrix lsq_sample(const BiasProblem& p) {
+  const Index k = p.units.W1.rows();
   const std::vector<Index> picked = lsq_sample_rows(p.Xs.rows(), p.context);
   const Index m = static_cast<Index>(picked.size());
   Matrix local(m, k + 1);
@@ -124,8 +123,7 @@ BiasFit bias_by_lsq(const BiasProblem& p, const BiasFit& start) {
       local(i, k) = p.y(row);
     }
   });
-  const Matrix sample = p.context.reducer().gather_rows(local);
-  return bias_by_lsq_on(p, start, sample.leftCols(k), sample.col(k));
+  return p.context.reducer().gather_rows(local);
 }
 
 double bias_lsq_objective(const Matrix& t,

@@ -443,10 +443,9 @@ Matrix row_projections(const Matrix& A,
                        const std::vector<Index>& rows,
                        int num_threads);
 
-/// The units' projections p_ij = ⟨W1_j, x_i⟩ of this part's rows of the least-squares fit's
-/// sample (lsq_sample_rows): from the rows in the subspace where the problem's projections are
-/// read there (⟨W1_j, x⟩ = scale_j t_j + ⟨W1_j, μ⟩), else row_projections of the inputs.
-Matrix sample_inputs(const BiasProblem& problem);
+/// The units' inputs p_ij = ⟨W1_j, x_i⟩ (W1 of the map-back) from the rows' projections
+/// t_ij = ⟨ū_j, x̃_i⟩: scale_j t_ij + ⟨W1_j, μ⟩.
+Matrix unit_inputs(const Units& units, const Standardizer& st, const Matrix& t);
 
 /// A bounded unit (sigmoid, tanh) with fewer than min(20, rows/10) rows of a sample (p: its
 /// row_projections of W1, the same on every part: lsq_sample_rows's) on its slope (activation
@@ -456,10 +455,12 @@ Matrix sample_inputs(const BiasProblem& problem);
 /// with a warning in `fit`.
 std::vector<Index> soften_steps(Activation act, const Matrix& p, BiasFit& fit);
 
-BiasFit bias_by_ratio(const BiasProblem& problem);                      // bias/ratio.cpp
-BiasFit bias_by_lsq(const BiasProblem& problem, const BiasFit& start);  // bias/lsq.cpp
+BiasFit bias_by_ratio(const BiasProblem& problem);  // bias/ratio.cpp
+/// The least-squares fit's subsample (lsq_sample_rows), every part's rows: [t | y], t its rows'
+/// projections ⟨ū_j, x̃⟩ (problem.T, row by row) and y their working labels.
+Matrix lsq_sample(const BiasProblem& problem);  // bias/lsq.cpp
 /// Least squares on a subsample every part holds whole: t = its rows' projections ⟨ū_j, x̃⟩
-/// (m×k) and y_fit their working labels (what bias_by_lsq gathers from the problem's rows).
+/// (m×k) and y_fit their working labels (lsq_sample's columns).
 BiasFit bias_by_lsq_on(const BiasProblem& problem,
                        const BiasFit& start,
                        const Matrix& t,
