@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <sys/stat.h>
+#include <type_traits>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -403,9 +404,15 @@ void NpyRows::read(Index begin, Index count, Matrix& out) const {
                             std::to_string(begin + count) + ") outside [0, " +
                             std::to_string(m_rows) + ")");
   }
-  out.resize(count, m_cols);
+  if (out.rows() != count || out.cols() != m_cols) {
+    out.resize(count, m_cols);
+    detail::advise_huge_pages(out);
+  }
   // Read into a buffer of the file's own type, then widened and transposed to column order in
-  // chunks of rows small enough to stay in cache.
+  // chunks of rows small enough to stay in cache. The buffer is kept per thread, grows only, is
+  // not zeroed first and is asked for in huge pages: at 16,384 rows of 101 doubles (13 MB) its
+  // first touch in 4 kB pages took 3,300 page faults per thread (10 us each on this machine's
+  // virtual machine, where a fault is that dear).
   const auto convert = [&](auto* buffer, auto tag) {
     using T = decltype(tag);
     const Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> rows(
@@ -416,19 +423,30 @@ void NpyRows::read(Index begin, Index count, Matrix& out) const {
       out.middleRows(r, len) = rows.middleRows(r, len).template cast<double>();
     }
   };
+  const auto grown = [](auto& buffer, Index values) {
+    if (buffer.size() < values) {
+      buffer.resize(values);
+      detail::advise_huge_pages(buffer.data(),
+                                static_cast<std::size_t>(values) *
+                                    sizeof(typename std::decay_t<decltype(buffer)>::Scalar));
+    }
+    return buffer.data();
+  };
   const std::uint64_t offset = m_data_start + static_cast<std::uint64_t>(begin) *
                                                   static_cast<std::uint64_t>(m_cols) * m_item;
-  const auto values = static_cast<std::size_t>(count * m_cols);
+  const Index values = count * m_cols;
   if (m_item == 4) {
-    thread_local std::vector<float> buffer;
-    buffer.resize(values);
-    m_file->file.read_at(offset, values * 4, reinterpret_cast<char*>(buffer.data()));
-    convert(buffer.data(), float{});
+    thread_local Eigen::VectorXf buffer;
+    float* data = grown(buffer, values);
+    m_file->file.read_at(
+        offset, static_cast<std::size_t>(values) * 4, reinterpret_cast<char*>(data));
+    convert(data, float{});
   } else {
-    thread_local std::vector<double> buffer;
-    buffer.resize(values);
-    m_file->file.read_at(offset, values * 8, reinterpret_cast<char*>(buffer.data()));
-    convert(buffer.data(), double{});
+    thread_local Vector buffer;
+    double* data = grown(buffer, values);
+    m_file->file.read_at(
+        offset, static_cast<std::size_t>(values) * 8, reinterpret_cast<char*>(data));
+    convert(data, double{});
   }
 }
 

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -1919,6 +1920,20 @@ int run_decompose(const std::vector<std::string>& args, Context& ctx) {
 
 namespace {
 
+// How glibc's allocator was started (the executable restarts itself with huge pages: main.cpp).
+std::string allocator_line() {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  const std::string all = tunables != nullptr ? tunables : "";
+  const std::string key = "glibc.malloc.hugetlb=";
+  const std::size_t at = all.find(key);
+  if (at == std::string::npos) {
+    return "allocator: huge pages not asked for (GLIBC_TUNABLES has no glibc.malloc.hugetlb)";
+  }
+  const std::string value = all.substr(at + key.size(), all.find(':', at) - at - key.size());
+  return "allocator: glibc.malloc.hugetlb=" + value +
+         (value == "0" ? " (huge pages not asked for)" : " (transparent huge pages)");
+}
+
 int run_command(const std::vector<std::string>& args, Context& ctx) {
   std::ostream& out = ctx.out;
   std::ostream& err = ctx.err;
@@ -1932,7 +1947,7 @@ int run_command(const std::vector<std::string>& args, Context& ctx) {
     return kOk;
   }
   if (command == "--version") {
-    out << "nnlift " << version_string() << "\n";
+    out << "nnlift " << version_string() << "\n" << allocator_line() << "\n";
     return kOk;
   }
   try {
