@@ -15,21 +15,33 @@ if(NOT LAST_OUT MATCHES "synth")
   message(FATAL_ERROR "--help does not list the synth command")
 endif()
 expect_exit(0 "${NNLIFT}" --version)
-# The executable restarts itself with glibc's allocator asking for huge pages (src/cli/main.cpp),
-# unless the user set the tunable, or in a sanitizer build (its own allocator).
-expect_exit(0 ${CMAKE_COMMAND} -E env --unset=GLIBC_TUNABLES --unset=LD_PRELOAD "${NNLIFT}" --version)
+# With inputs of 32 MB or more, the executable restarts itself with glibc's allocator asking for
+# huge pages (src/cli/main.cpp), unless the user set the tunable, or in a sanitizer build (its
+# own allocator); with small inputs it does not restart.
+execute_process(COMMAND truncate -s 40M "${WORK_DIR}/large.bin" RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "truncate could not make a 40 MB file")
+endif()
+set(clean_env ${CMAKE_COMMAND} -E env --unset=GLIBC_TUNABLES --unset=LD_PRELOAD)
+expect_exit(0 ${clean_env} "${NNLIFT}" --version "--data=${WORK_DIR}/large.bin")
 if(SANITIZE)
   if(LAST_OUT MATCHES "hugetlb=1")
     message(FATAL_ERROR "a sanitizer build restarted for glibc's huge pages: ${LAST_OUT}")
   endif()
 elseif(NOT LAST_OUT MATCHES "allocator: glibc.malloc.hugetlb=1 \\(transparent huge pages\\)")
-  message(FATAL_ERROR "nnlift did not restart with huge pages: ${LAST_OUT}")
+  message(FATAL_ERROR "nnlift did not restart with huge pages for a 40 MB input: ${LAST_OUT}")
+endif()
+expect_exit(0 ${clean_env} "${NNLIFT}" --version "${WORK_DIR}/cli_binary_no_such_file.csv")
+if(NOT LAST_OUT MATCHES "allocator: huge pages not asked for")
+  message(FATAL_ERROR "nnlift restarted without large inputs: ${LAST_OUT}")
 endif()
 expect_exit(0 ${CMAKE_COMMAND} -E env --unset=LD_PRELOAD
-            "GLIBC_TUNABLES=glibc.malloc.check=0:glibc.malloc.hugetlb=0" "${NNLIFT}" --version)
+            "GLIBC_TUNABLES=glibc.malloc.check=0:glibc.malloc.hugetlb=0" "${NNLIFT}" --version
+            "${WORK_DIR}/large.bin")
 if(NOT LAST_OUT MATCHES "allocator: glibc.malloc.hugetlb=0 \\(huge pages not asked for\\)")
   message(FATAL_ERROR "nnlift overrode the user's glibc.malloc.hugetlb=0: ${LAST_OUT}")
 endif()
+file(REMOVE "${WORK_DIR}/large.bin")
 expect_exit(2 "${NNLIFT}" synth --no-such-flag)
 if(NOT LAST_ERR MATCHES "Try 'nnlift synth --help'")
   message(FATAL_ERROR "usage error without a hint: ${LAST_ERR}")

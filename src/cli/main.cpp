@@ -2,12 +2,15 @@
 // NNLIFT_MPI), it first joins the other processes of MPI_COMM_WORLD.
 // SPDX-License-Identifier: MIT
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <glob.h>
 #include <iostream>
 #include <malloc.h>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 #ifdef __GLIBC__
@@ -63,17 +66,52 @@ int run_distributed(int& argc, char**& argv, const std::vector<std::string>& arg
 
 namespace {
 
+#if defined(__GLIBC__) && !defined(NNLIFT_SANITIZED)
+// Whether an argument (or the part after '=' of --flag=value) names input files of at least 32 MB
+// in all (a glob such as 'part-*.csv' counts its matches): only then do huge pages pay for the
+// restart (6 ms: 50 runs of `nnlift --version` 0.75 s against 0.46 s).
+bool large_inputs(int argc, char** argv) {
+  constexpr std::uintmax_t kLarge = std::uintmax_t{32} << 20;
+  std::uintmax_t total = 0;
+  const auto add = [&](const char* path) {
+    struct stat st {};
+    if (::stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+      total += static_cast<std::uintmax_t>(st.st_size);
+    }
+  };
+  for (int i = 1; i < argc && total < kLarge; ++i) {
+    const char* arg = argv[i];
+    const char* eq = std::strchr(arg, '=');
+    const char* path = arg[0] == '-' && eq != nullptr ? eq + 1 : arg;
+    if (std::strpbrk(path, "*?[") != nullptr) {
+      glob_t matches{};
+      if (::glob(path, 0, nullptr, &matches) == 0) {
+        for (std::size_t m = 0; m < matches.gl_pathc; ++m) {
+          add(matches.gl_pathv[m]);
+        }
+      }
+      ::globfree(&matches);
+    } else {
+      add(path);
+    }
+  }
+  return total >= kLarge;
+}
+
+#endif
+
 // Starts this program again with glibc's allocator asking for transparent huge pages
 // (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, glibc 2.35 and later; a tunable is read only at start-up,
-// hence the exec). Every stage makes row-sized temporaries (8 MB per vector of 10^6 rows, 16 to
-// 80 MB per n x k matrix) and each pass block-sized ones; in 4 kB pages their first touch costs a
-// page fault per page, and on a virtual machine a fault can cost 10 us (here: 800 MB touched in
-// 2.1 s in 4 kB pages, 0.05 s in 2 MB ones). tools/bench_train's set from a .npy file: 23,000 page
-// faults and 2.1-2.9 s without, 5,000-9,000 and 1.8-1.9 s with. Left alone where the user has set
-// the tunable (glibc.malloc.hugetlb=0 turns it off), where something is preloaded (another
-// allocator, or valgrind, which would not follow the exec), in a sanitizer build (its own
-// allocator), or where the exec fails (the program then just goes on, unchanged).
-void restart_with_huge_pages(char** argv) {
+// hence the exec), when the inputs are large. Every stage makes row-sized temporaries (8 MB per
+// vector of 10^6 rows, 16 to 80 MB per n x k matrix) and each pass block-sized ones; in 4 kB pages
+// their first touch costs a page fault per page, and on a virtual machine a fault can cost 10 us
+// (here: 800 MB touched in 2.1 s in 4 kB pages, 0.05 s in 2 MB ones). tools/bench_train's set from
+// a .npy file: 24,000 page faults and 2.48-2.73 s without, 4,700-7,400 and 1.78-1.91 s with.
+// Left alone where the user has set the tunable (glibc.malloc.hugetlb=0 turns it off), where
+// something is preloaded (another allocator, or valgrind, which would not follow the exec), in a
+// sanitizer build (its own allocator), or where the exec fails (the program then goes on as it
+// is).
+void restart_with_huge_pages(int argc, char** argv) {
 #if defined(__GLIBC__) && !defined(NNLIFT_SANITIZED)
   int major = 0, minor = 0;
   if (std::sscanf(gnu_get_libc_version(), "%d.%d", &major, &minor) != 2 ||
@@ -82,7 +120,8 @@ void restart_with_huge_pages(char** argv) {
   }
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   if (std::getenv("LD_PRELOAD") != nullptr ||
-      (tunables != nullptr && std::strstr(tunables, "glibc.malloc.hugetlb") != nullptr)) {
+      (tunables != nullptr && std::strstr(tunables, "glibc.malloc.hugetlb") != nullptr) ||
+      !large_inputs(argc, argv)) {
     return;
   }
   const std::string before = tunables != nullptr ? tunables : "";
@@ -98,6 +137,7 @@ void restart_with_huge_pages(char** argv) {
     ::unsetenv("GLIBC_TUNABLES");
   }
 #else
+  (void)argc;
   (void)argv;
 #endif
 }
@@ -105,7 +145,7 @@ void restart_with_huge_pages(char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  restart_with_huge_pages(argv);
+  restart_with_huge_pages(argc, argv);
   std::ios::sync_with_stdio(false);
   // Every pass makes block-sized temporaries (a few MB), and the stages make row-sized ones
   // (n × k: 80 MB at n = 10^6, k = 10). By default glibc maps and unmaps each one, and the fresh
