@@ -14,6 +14,7 @@
 #include <nnlift/experimental.hpp>
 #include <nnlift/npy.hpp>
 #include <nnlift/synth.hpp>
+#include <sys/resource.h>
 #include <nnlift/train.hpp>
 
 namespace {
@@ -134,9 +135,13 @@ int main(int argc, char** argv) {
   o.hidden = k;
   o.seed = 1;
   o.moments.subspace_sample_rows = sample_rows;
+  rusage before{};
+  ::getrusage(RUSAGE_SELF, &before);
   const auto t0 = std::chrono::steady_clock::now();
   const nnlift::TrainResult r = nnlift::train(data, o, nnlift::ExecutionContext(threads));
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rusage after{};
+  ::getrusage(RUSAGE_SELF, &after);
   std::printf("d = %ld, k = %ld, n = %ld, threads %d (0 = all)\n\n", d, k, n, threads);
   const double unit = blas_xg > 0 ? blas_xg : floor;
   const char* unit_name = blas_xg > 0 ? "BLAS X·G" : "nnlift X·G";
@@ -164,6 +169,9 @@ int main(int argc, char** argv) {
     std::printf("| %s | %.3f | %.1f |\n", st.name.c_str(), st.seconds, st.seconds / unit);
   }
   std::printf("| **whole training** | %.3f | **%.1f** |\n\n", total, total / unit);
+  std::printf("page faults during the training: %ld (GLIBC_TUNABLES=%s)\n",
+              after.ru_minflt - before.ru_minflt,
+              std::getenv("GLIBC_TUNABLES") != nullptr ? std::getenv("GLIBC_TUNABLES") : "");
   const nnlift::Recovery rec = nnlift::recovery(s.truth, r.network);
   const nnlift::Vector f = nnlift::predict_value(s.truth, s.X_test).col(0);
   const nnlift::Vector g = nnlift::predict_value(r.network, s.X_test).col(0);
