@@ -8,13 +8,13 @@
 #include <iostream>
 #include <malloc.h>
 #include <string>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <nnlift/evaluate.hpp>
 #include <nnlift/experimental.hpp>
 #include <nnlift/npy.hpp>
 #include <nnlift/synth.hpp>
-#include <sys/resource.h>
 #include <nnlift/train.hpp>
 
 namespace {
