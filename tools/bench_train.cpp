@@ -85,15 +85,17 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  // The outside floor in the same run: numpy's BLAS on the same matrix (tools/blas_reference.py).
+  // The outside floor in the same run: numpy's BLAS on the same matrix (tools/blas_reference.py),
+  // in the environment a user runs numpy in (not this run's allocator tunables).
   double blas_xg = 0, blas_read = 0;
   std::string blas_name;
   if (!reference.empty()) {
     const std::string npy = "/tmp/nnlift_bench_train_" + std::to_string(::getpid()) + ".npy";
     nnlift::write_npy(npy, nnlift::to_npy(data.X));
-    const std::string cmd = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 " +
-                            reference + " " + npy + " " + std::to_string(k) + " " +
-                            std::to_string(threads > 0 ? threads : omp_threads()) + " 2>&1";
+    const std::string cmd =
+        "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE -u GLIBC_TUNABLES /usr/bin/python3 " +
+        reference + " " + npy + " " + std::to_string(k) + " " +
+        std::to_string(threads > 0 ? threads : omp_threads()) + " 2>&1";
     std::string line;
     if (FILE* pipe = ::popen(cmd.c_str(), "r")) {
       char buffer[4096];
