@@ -97,6 +97,20 @@ run 2 "$nnlift" train --data train.npy --hidden 3 --model npy2.json --quiet --th
 cmp -s whole.json npy2.json || fail "npy: the model differs from the CSV's one-process model"
 echo "ok: a .npy file over two processes gives the CSV's model"
 
+# Inputs of 32 MB or more: every process restarts itself with glibc's huge pages before MPI
+# starts (src/cli/main.cpp), and the model is still the one-process model.
+"$nnlift" synth --dim 100 --hidden 3 --samples 42000 --noise 0.05 --seed 6 --out big.csv \
+  --truth big_truth.json > /dev/null 2>&1 || fail "synth big"
+"$nnlift" convert --data big.csv --out big.npy --quiet || fail "convert big"
+[ "$(stat -c %s big.npy)" -ge $((32 << 20)) ] || fail "big.npy is under 32 MB"
+"$nnlift" --version big.npy | grep -q 'hugetlb=1' ||
+  echo "note: this build does not restart for huge pages (a sanitizer build, or glibc < 2.35)"
+"$nnlift" train --data big.npy --hidden 3 --model big1.json --quiet || fail "big: without mpirun"
+run 2 "$nnlift" train --data big.npy --hidden 3 --model big2.json --quiet --threads 1 ||
+  fail "big: np 2 exited $?"
+cmp -s big1.json big2.json || fail "big: np 2 model differs from the one-process model"
+echo "ok: a 34 MB .npy over two processes (each restarted for huge pages) gives the one-process model"
+
 # A malformed row in the last process's share: one clean error naming file:line:column, exit 1,
 # no model file, no hang.
 awk 'NR == 18001 { sub(",", ",abc") } { print }' train.csv > bad.csv
