@@ -398,31 +398,18 @@ NpyRows::NpyRows(const std::string& path) : m_path(path), m_file(std::make_uniqu
 
 NpyRows::~NpyRows() = default;
 
-void NpyRows::read(Index begin, Index count, Matrix& out) const {
+// The rows [begin, begin + count) as the file holds them: use(const T* rows) with T float or
+// double, row-major, count × cols().
+template <class Use>
+void NpyRows::with_rows(Index begin, Index count, const char* caller, Use&& use) const {
   if (begin < 0 || count < 0 || begin > m_rows - count) {
-    throw std::out_of_range("NpyRows::read: rows [" + std::to_string(begin) + ", " +
+    throw std::out_of_range(std::string(caller) + ": rows [" + std::to_string(begin) + ", " +
                             std::to_string(begin + count) + ") outside [0, " +
                             std::to_string(m_rows) + ")");
   }
-  if (out.rows() != count || out.cols() != m_cols) {
-    out.resize(count, m_cols);
-    detail::advise_huge_pages(out);
-  }
-  // Read into a buffer of the file's own type, then widened and transposed to column order in
-  // chunks of rows small enough to stay in cache. The buffer is kept per thread, grows only, is
-  // not zeroed first and is asked for in huge pages: at 16,384 rows of 101 doubles (13 MB) its
-  // first touch in 4 kB pages took 3,300 page faults per thread (10 us each on this machine's
-  // virtual machine, where a fault is that dear).
-  const auto convert = [&](auto* buffer, auto tag) {
-    using T = decltype(tag);
-    const Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> rows(
-        buffer, count, m_cols);
-    constexpr Index kChunk = 256;
-    for (Index r = 0; r < count; r += kChunk) {
-      const Index len = std::min(kChunk, count - r);
-      out.middleRows(r, len) = rows.middleRows(r, len).template cast<double>();
-    }
-  };
+  // The buffer is kept per thread, grows only, is not zeroed first and is asked for in huge
+  // pages: at 16,384 rows of 101 doubles (13 MB) its first touch in 4 kB pages took 3,300 page
+  // faults per thread (10 us each on this machine's virtual machine, where a fault is that dear).
   const auto grown = [](auto& buffer, Index values) {
     if (buffer.size() < values) {
       buffer.resize(values);
@@ -440,14 +427,74 @@ void NpyRows::read(Index begin, Index count, Matrix& out) const {
     float* data = grown(buffer, values);
     m_file->file.read_at(
         offset, static_cast<std::size_t>(values) * 4, reinterpret_cast<char*>(data));
-    convert(data, float{});
+    use(static_cast<const float*>(data));
   } else {
     thread_local Vector buffer;
     double* data = grown(buffer, values);
     m_file->file.read_at(
         offset, static_cast<std::size_t>(values) * 8, reinterpret_cast<char*>(data));
-    convert(data, double{});
+    use(static_cast<const double*>(data));
   }
+}
+
+namespace {
+// Rows are widened and transposed to column order in chunks small enough to stay in cache.
+constexpr Index kTransposeChunk = 256;
+}  // namespace
+
+void NpyRows::read(Index begin, Index count, Matrix& out) const {
+  with_rows(begin, count, "NpyRows::read", [&](const auto* buffer) {
+    using T = std::decay_t<decltype(*buffer)>;
+    if (out.rows() != count || out.cols() != m_cols) {
+      out.resize(count, m_cols);
+      detail::advise_huge_pages(out);
+    }
+    const Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> rows(
+        buffer, count, m_cols);
+    for (Index r = 0; r < count; r += kTransposeChunk) {
+      const Index len = std::min(kTransposeChunk, count - r);
+      out.middleRows(r, len) = rows.middleRows(r, len).template cast<double>();
+    }
+  });
+}
+
+void NpyRows::read_columns(Index begin,
+                           Index count,
+                           const std::vector<double*>& to,
+                           const NonFinite& non_finite) const {
+  if (static_cast<Index>(to.size()) != m_cols) {
+    throw std::out_of_range("NpyRows::read_columns: " + std::to_string(to.size()) +
+                            " destinations for " + std::to_string(m_cols) + " columns");
+  }
+  with_rows(begin, count, "NpyRows::read_columns", [&](const auto* buffer) {
+    using T = std::decay_t<decltype(*buffer)>;
+    const Index values = count * m_cols;
+    if (non_finite) {
+      // v − v is 0 for a finite v and NaN otherwise: one vectorisable pass finds whether any
+      // value needs the scan in row order.
+      T probe = 0;
+      for (Index i = 0; i < values; ++i) {
+        probe += buffer[i] - buffer[i];
+      }
+      if (!(probe == 0)) {
+        for (Index i = 0; i < values; ++i) {
+          if (!std::isfinite(buffer[i])) {
+            non_finite(i / m_cols, i % m_cols, static_cast<double>(buffer[i]));
+          }
+        }
+      }
+    }
+    const Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> rows(
+        buffer, count, m_cols);
+    for (Index r = 0; r < count; r += kTransposeChunk) {
+      const Index len = std::min(kTransposeChunk, count - r);
+      for (Index j = 0; j < m_cols; ++j) {
+        if (double* column = to[static_cast<std::size_t>(j)]) {
+          Eigen::Map<Vector>(column + r, len) = rows.col(j).segment(r, len).template cast<double>();
+        }
+      }
+    }
+  });
 }
 
 // ---- streamed writing
@@ -631,29 +678,26 @@ Dataset read_npy_rows(const std::string& path, const CsvOptions& options, Index 
   detail::parallel_for(blocks, options.num_threads, [&](Index k) {
     const Index b = begin + k * kBlock;
     const Index c = std::min(kBlock, end - b);
-    thread_local Matrix block;
-    file.read(b, c, block);
+    std::vector<double*> to(dest.size(), nullptr);
     for (std::size_t col = 0; col < dest.size(); ++col) {
-      const int to = dest[col];
-      if (to == detail::kSkip) {
-        continue;
-      }
-      const auto values = block.col(static_cast<Index>(col));
-      for (Index i = 0; i < c; ++i) {
-        const double v = values(i);
-        if (!std::isfinite(v) &&
-            !(std::isnan(v) && options.allow_missing && to != detail::kTarget)) {
-          throw IoError(path + ": row " + std::to_string(b + i + 1) + ", column '" + names[col] +
-                        "': " + (std::isnan(v) ? "missing (NaN)" : "infinite") +
-                        (std::isnan(v) ? "; use --missing mean or drop-rows" : ""));
-        }
-      }
-      if (to == detail::kTarget) {
-        out.y.segment(b - begin, c) = values;
-      } else {
-        out.X.col(to).segment(b - begin, c) = values;
+      const int where = dest[col];
+      if (where == detail::kTarget) {
+        to[col] = out.y.data() + (b - begin);
+      } else if (where != detail::kSkip) {
+        to[col] = out.X.col(where).data() + (b - begin);
       }
     }
+    file.read_columns(b, c, to, [&](Index row, Index col, double v) {
+      const int where = dest[static_cast<std::size_t>(col)];
+      if (where == detail::kSkip ||
+          (std::isnan(v) && options.allow_missing && where != detail::kTarget)) {
+        return;
+      }
+      throw IoError(path + ": row " + std::to_string(b + row + 1) + ", column '" +
+                    names[static_cast<std::size_t>(col)] +
+                    "': " + (std::isnan(v) ? "missing (NaN)" : "infinite") +
+                    (std::isnan(v) ? "; use --missing mean or drop-rows" : ""));
+    });
   });
   return out;
 }

@@ -108,6 +108,68 @@ TEST_SUITE("npy") {
                          std::invalid_argument);
   }
 
+  TEST_CASE("npy: rows go straight into the columns asked for, and bad values are named by row") {
+    test::TempDir dir;
+    nnlift::detail::Rng rng(7);
+    const Matrix table = rng.normal_matrix(700, 4);
+    nnlift::write_npy(dir.file("t64.npy"), nnlift::to_npy(table));
+    {
+      nnlift::NpyWriter f32(dir.file("t32.npy"), 4, true);
+      f32.append(table);
+      f32.finish();
+    }
+    for (const char* name : {"t64.npy", "t32.npy"}) {
+      const nnlift::NpyRows rows(dir.file(name));
+      // Rows [100, 600), columns 3 and 0 (in that order of destinations), column 1 and 2 left out.
+      Vector a(500), b(500);
+      rows.read_columns(100, 500, {b.data(), nullptr, nullptr, a.data()});
+      Matrix whole;
+      rows.read(100, 500, whole);
+      CHECK(a == whole.col(3));
+      CHECK(b == whole.col(0));
+      if (rows.float32()) {
+        CHECK(b.isApprox(table.col(0).segment(100, 500), 1e-6));
+      } else {
+        CHECK(b == table.col(0).segment(100, 500));
+      }
+      CHECK_THROWS_AS(rows.read_columns(0, 10, {a.data()}), std::out_of_range);
+      CHECK_THROWS_AS(rows.read_columns(600, 101, {a.data(), a.data(), a.data(), a.data()}),
+                      std::out_of_range);
+    }
+    // In one block: an infinity in column 2 at row 101, a NaN in column 1 at row 201. The
+    // earlier row is named (the reader used to name the first column's); the callback sees every
+    // value that is not finite, in row order.
+    Matrix bad = table;
+    bad(100, 1) = std::numeric_limits<double>::infinity();
+    bad(200, 0) = std::numeric_limits<double>::quiet_NaN();
+    nnlift::write_npy(dir.file("bad.npy"), nnlift::to_npy(bad));
+    std::vector<std::pair<Index, Index>> seen;
+    Vector x(700);
+    nnlift::NpyRows(dir.file("bad.npy"))
+        .read_columns(0, 700, {x.data(), nullptr, nullptr, nullptr}, [&](Index r, Index c, double) {
+          seen.emplace_back(r, c);
+        });
+    CHECK(seen == std::vector<std::pair<Index, Index>>{{100, 1}, {200, 0}});
+    CHECK(std::isnan(x(200)));
+    nnlift::CsvOptions o;
+    CHECK_THROWS_WITH_AS(nnlift::read_npy_dataset(dir.file("bad.npy"), o),
+                         doctest::Contains("bad.npy: row 101, column '2': infinite"),
+                         nnlift::IoError);
+    // With missing values allowed, a NaN among the inputs is kept for imputation; in the target
+    // it is still refused.
+    bad(100, 1) = 0.5;
+    nnlift::write_npy(dir.file("nan.npy"), nnlift::to_npy(bad));
+    o.allow_missing = true;
+    const nnlift::Dataset kept = nnlift::read_npy_dataset(dir.file("nan.npy"), o);
+    CHECK(std::isnan(kept.X(200, 0)));
+    CHECK(kept.X(100, 1) == 0.5);
+    bad(300, 3) = std::numeric_limits<double>::quiet_NaN();
+    nnlift::write_npy(dir.file("nan_y.npy"), nnlift::to_npy(bad));
+    CHECK_THROWS_WITH_AS(nnlift::read_npy_dataset(dir.file("nan_y.npy"), o),
+                         doctest::Contains("nan_y.npy: row 301, column '4': missing (NaN)"),
+                         nnlift::IoError);
+  }
+
   TEST_CASE("npy: a data file is read in parallel blocks the same for any thread count") {
     // More rows than two of the reader's 16,384-row blocks, and bad values in the second and
     // third blocks: the first by row is named, whatever the threads.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,8 +66,23 @@ class NpyRows final : public RowSource {
   /// Rows [begin, begin + count), all columns, into out (resized to count×cols()).
   /// \throws std::out_of_range for a range outside [0, rows()); IoError if the file has changed.
   void read(Index begin, Index count, Matrix& out) const override;
+  /// Called for a value that is not finite, with its row (from `begin`'s 0), column and value.
+  using NonFinite = std::function<void(Index row, Index column, double value)>;
+  /// Rows [begin, begin + count), column j widened to double into to[j][0, count) (a null
+  /// to[j] leaves column j out; to.size() == cols()), transposed straight from the file's rows,
+  /// with no block copy: how read_npy_rows fills a data set's columns. Before anything is
+  /// written, `non_finite` (if set) is called for each value that is not finite, in row order,
+  /// then column order; it may throw to refuse the rows.
+  /// \throws std::out_of_range for a range outside [0, rows()) or a wrong to.size(); IoError if
+  ///         the file has changed.
+  void read_columns(Index begin,
+                    Index count,
+                    const std::vector<double*>& to,
+                    const NonFinite& non_finite = {}) const;
 
  private:
+  template <class Use>
+  void with_rows(Index begin, Index count, const char* caller, Use&& use) const;
   struct File;
   std::string m_path;
   std::unique_ptr<File> m_file;
