@@ -1918,20 +1918,29 @@ int run_decompose(const std::vector<std::string>& args, Context& ctx) {
 
 }  // namespace
 
-namespace {
-
-// How glibc's allocator was started (the executable restarts itself with huge pages: main.cpp).
-std::string allocator_line() {
+std::optional<std::string> hugetlb_tunable() {
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   const std::string all = tunables != nullptr ? tunables : "";
   const std::string key = "glibc.malloc.hugetlb=";
   const std::size_t at = all.find(key);
   if (at == std::string::npos) {
+    return std::nullopt;
+  }
+  const std::size_t from = at + key.size();
+  const std::size_t colon = all.find(':', from);
+  return all.substr(from, colon == std::string::npos ? std::string::npos : colon - from);
+}
+
+namespace {
+
+// How glibc's allocator was started (the executable restarts itself with huge pages: main.cpp).
+std::string allocator_line() {
+  const std::optional<std::string> value = hugetlb_tunable();
+  if (!value) {
     return "allocator: huge pages not asked for (GLIBC_TUNABLES has no glibc.malloc.hugetlb)";
   }
-  const std::string value = all.substr(at + key.size(), all.find(':', at) - at - key.size());
-  return "allocator: glibc.malloc.hugetlb=" + value +
-         (value == "0" ? " (huge pages not asked for)" : " (transparent huge pages)");
+  return "allocator: glibc.malloc.hugetlb=" + *value +
+         (*value == "0" ? " (huge pages not asked for)" : " (transparent huge pages)");
 }
 
 int run_command(const std::vector<std::string>& args, Context& ctx) {

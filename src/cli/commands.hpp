@@ -3,6 +3,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,9 @@ int run(const std::vector<std::string>& args,
         std::ostream& out,
         std::ostream& err,
         const Processes* processes = nullptr);
+
+/// The value of glibc's glibc.malloc.hugetlb tunable in GLIBC_TUNABLES, if it is set there: the
+/// executable restarts itself with it set to 1 (src/cli/main.cpp), and `--version` reports it.
+std::optional<std::string> hugetlb_tunable();
 
 }  // namespace nnlift::cli

@@ -105,12 +105,12 @@ bool large_inputs(int argc, char** argv) {
 // hence the exec), when the inputs are large. Every stage makes row-sized temporaries (8 MB per
 // vector of 10^6 rows, 16 to 80 MB per n x k matrix) and each pass block-sized ones; in 4 kB pages
 // their first touch costs a page fault per page, and on a virtual machine a fault can cost 10 us
-// (here: 800 MB touched in 2.1 s in 4 kB pages, 0.05 s in 2 MB ones). tools/bench_train's set from
-// a .npy file: 24,000 page faults and 2.48-2.73 s without, 4,700-7,400 and 1.78-1.91 s with.
-// Left alone where the user has set the tunable (glibc.malloc.hugetlb=0 turns it off), where
-// something is preloaded (another allocator, or valgrind, which would not follow the exec), in a
-// sanitizer build (its own allocator), or where the exec fails (the program then goes on as it
-// is).
+// (here: 800 MB touched in 2.1 s in 4 kB pages, 0.05-1.2 s in 2 MB ones). `nnlift train` on a
+// planted 10^6 x 101 .npy file (nnlift synth --dim 100 --hidden 10, then nnlift convert):
+// 24,100-24,700 page faults and 2.48-2.73 s without, 4,700-7,400 and 1.78-1.91 s with. Left alone
+// where the user has set the tunable (glibc.malloc.hugetlb=0 turns it off), where something is
+// preloaded (another allocator, or valgrind, which would not follow the exec), in a sanitizer build
+// (its own allocator), or where the exec fails (the program then goes on as it is).
 void restart_with_huge_pages(int argc, char** argv) {
 #if defined(__GLIBC__) && !defined(NNLIFT_SANITIZED)
   int major = 0, minor = 0;
@@ -118,12 +118,11 @@ void restart_with_huge_pages(int argc, char** argv) {
       (major == 2 && minor < 35) || major < 2) {
     return;
   }
-  const char* tunables = std::getenv("GLIBC_TUNABLES");
-  if (std::getenv("LD_PRELOAD") != nullptr ||
-      (tunables != nullptr && std::strstr(tunables, "glibc.malloc.hugetlb") != nullptr) ||
+  if (std::getenv("LD_PRELOAD") != nullptr || nnlift::cli::hugetlb_tunable() ||
       !large_inputs(argc, argv)) {
     return;
   }
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
   const std::string before = tunables != nullptr ? tunables : "";
   const std::string with = (before.empty() ? "" : before + ":") + "glibc.malloc.hugetlb=1";
   if (::setenv("GLIBC_TUNABLES", with.c_str(), 1) != 0) {
