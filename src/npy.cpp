@@ -470,13 +470,8 @@ void NpyRows::read_columns(Index begin,
     using T = std::decay_t<decltype(*buffer)>;
     const Index values = count * m_cols;
     if (non_finite) {
-      // v − v is 0 for a finite v and NaN otherwise: one vectorisable pass finds whether any
-      // value needs the scan in row order.
-      T probe = 0;
-      for (Index i = 0; i < values; ++i) {
-        probe += buffer[i] - buffer[i];
-      }
-      if (!(probe == 0)) {
+      // One vectorised pass finds whether any value needs the scan in row order.
+      if (!Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(buffer, values).allFinite()) {
         for (Index i = 0; i < values; ++i) {
           if (!std::isfinite(buffer[i])) {
             non_finite(i / m_cols, i % m_cols, static_cast<double>(buffer[i]));

@@ -171,9 +171,10 @@ int main(int argc, char** argv) {
     std::printf("| %s | %.3f | %.1f |\n", st.name.c_str(), st.seconds, st.seconds / unit);
   }
   std::printf("| **whole training** | %.3f | **%.1f** |\n\n", total, total / unit);
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
   std::printf("page faults during the training: %ld (GLIBC_TUNABLES=%s)\n",
               after.ru_minflt - before.ru_minflt,
-              std::getenv("GLIBC_TUNABLES") != nullptr ? std::getenv("GLIBC_TUNABLES") : "");
+              tunables != nullptr ? tunables : "");
   const nnlift::Recovery rec = nnlift::recovery(s.truth, r.network);
   const nnlift::Vector f = nnlift::predict_value(s.truth, s.X_test).col(0);
   const nnlift::Vector g = nnlift::predict_value(r.network, s.X_test).col(0);
