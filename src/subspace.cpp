@@ -50,18 +50,13 @@ Matrix detail::top_left_singular(const Matrix& Y, Index k, Vector& singular_valu
   return U;
 }
 
-namespace {
-
-// The sine of the largest principal angle: the spectral norm of Q2's part outside span(Q1),
-// accurate to rounding. (Through the cosine, sqrt(1 - c²), it cannot go below about 1.5e-8:
-// a converged sweep then missed a 1e-8 tolerance, depending on how the products rounded.)
-double largest_angle_sine(const Matrix& Q1, const Matrix& Q2) {
+// (Through the cosine, sqrt(1 - c²), it cannot go below about 1.5e-8: a converged sweep then
+// missed a 1e-8 tolerance, depending on how the products rounded.)
+double detail::largest_angle_sine(const Matrix& Q1, const Matrix& Q2) {
   const Matrix outside = Q2 - Q1 * (Q1.transpose() * Q2);
   const Eigen::JacobiSVD<Matrix> svd(outside);
   return std::min(1.0, svd.singularValues().size() > 0 ? svd.singularValues()(0) : 0.0);
 }
-
-}  // namespace
 
 void validate(const SubspaceOptions& o) {
   detail::require(o.rank >= 1, "SubspaceOptions", "rank", o.rank, ">= 1");
@@ -138,7 +133,7 @@ SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions&
   for (int sweep = 0; sweep < options.max_sweeps; ++sweep) {
     const Matrix Y = T.contract_block(Q);
     const Matrix next = detail::top_left_singular(Y, k, result.singular_values);
-    result.last_change = largest_angle_sine(Q, next);
+    result.last_change = detail::largest_angle_sine(Q, next);
     Q = next;
     result.sweeps = sweep + 1;
     // HOOI converges linearly, at about ρ = σ_{k+1}/σ_k per sweep: what is left to move after a

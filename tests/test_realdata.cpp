@@ -218,11 +218,24 @@ TEST_SUITE("realdata") {
     const double theirs = r2(test.y, ols_test);
     INFO("test R^2 nnlift " << ours << ", least squares " << theirs);
     CHECK(ours >= theirs - 0.005);
-    nnlift::Dataset noise = data;
-    noise.y = Vector(rng.normal_matrix(n, 1));
-    const nnlift::TrainResult linear_only = nnlift::train(noise, o);
-    CHECK(linear_only.output_linear_only);
-    CHECK(linear_only.network.W2.cwiseAbs().maxCoeff() == 0.0);  // the units left out, exactly
+    // Pure noise labels (variance 1): the fitted function stays near constant on new inputs,
+    // and GCV leaves the units out in some draws, exactly (variance at most 0.0052 in these five).
+    // (One draw was asserted to leave them out before; on 20 draws of this test's sequence, 12 did
+    // so before session 41's change of the subspace's sweeps and 14 after, not the same ones.)
+    int left_out = 0;
+    for (int draw = 0; draw < 5; ++draw) {
+      nnlift::Dataset noise = data;
+      noise.y = Vector(rng.normal_matrix(n, 1));
+      const nnlift::TrainResult fit = nnlift::train(noise, o);
+      const Vector f = nnlift::predict_value(fit.network, test.X).col(0);
+      CAPTURE(draw);
+      CHECK((f.array() - f.mean()).square().mean() < 0.02);
+      if (fit.output_linear_only) {
+        ++left_out;
+        CHECK(fit.network.W2.cwiseAbs().maxCoeff() == 0.0);
+      }
+    }
+    CHECK(left_out >= 1);
     // Classes from the sign of a linear function: as accurate as the linear rule allows.
     nnlift::Dataset classes = data;
     classes.y = (data.X * beta).unaryExpr([](double v) { return v > 0 ? 1.0 : 0.0; });

@@ -131,6 +131,11 @@ struct Subspace : StageReport {
   double gap = 0;
   Index sample_rows = 0;  ///< rows of the sample Q and M2 come from (0: all rows)
   int sample_sweeps = 0;  ///< HOOI sweeps over the sample
+  /// From a sample: the coefficients of the quadratic control variate in z = Qᵀx̃ fitted on its
+  /// rows (detail::quadratic_coefficients), and the core T(Q, Q, Q) of its rows under their labels
+  /// less it (k×k²), for decompose_core's first sweep.
+  Vector quadratic_beta;
+  Matrix core;
 };
 /// find_subspace samples its rows only when they are at least this many times sample_rows.
 inline constexpr Index kSampleFactor = 4;
@@ -267,6 +272,59 @@ inline void choose_weak_units(const TrainOptions& o, TrainResult&& other, TrainR
     result = std::move(other);
   }
 }
+
+/// A cubic control variate's constant part in the moment tensor, Σ D_abc b_a ⊗ b_b ⊗ b_c: its
+/// basis B (d×k, orthonormal) and D's k×k² unfolding (column b + k·c holds D(·, b, c)).
+struct CoreShift {
+  Matrix basis;
+  Matrix D;
+};
+struct CoreSweepsResult {
+  Matrix Q;                ///< d×k orthonormal
+  int sweeps = 0;          ///< sweeps done
+  double last_change = 0;  ///< sin of the largest principal angle between the last two Q
+  Status status = Status::NotConverged;
+  std::string message;
+};
+/// HOOI from Q0 under the Gaussian score of labels r (local rows) over the rows Xs, each sweep
+/// directed by the core: Q ← the top-k left singular vectors of T(I, Q, Q)·Ω, Ω (k²×k) the top-k
+/// right singular vectors of the core's unfolding C = T(Q, Q, Q) = QᵀT(I, Q, Q). At HOOI's fixed
+/// point Q spans T(I, Q, Q)'s top-k left singular vectors, so C's right singular vectors are the
+/// unfolding's and T(I, Q, Q)·Ω = UΣ: the same fixed point. A sweep contracts the tensor with k
+/// quadratic forms zᵀΩ_j z (z = Qᵀx̃) in place of HOOI's k(k+1)/2 products z_a z_b (k = 10: 10
+/// columns of X̃ᵀ[·] instead of 55), and sums the core at Q in the same pass; the next sweep's Ω
+/// comes from it, turned into the new Q's coordinates. C0: the core at Q0 (k×k² unfolding).
+/// `quadratic` (optional): the coefficients β of a quadratic control variate g in z = Q0ᵀx̃
+/// (quadratic_coefficients' order), subtracted from r in the first sweep's pass (r ← r − g(z)):
+/// its labels are then r less g, and C0 may be an estimate of their core (a sample's).
+/// `shift` (optional): a cubic control variate's constant part, added to the tensor. `rho`:
+/// σ_{k+1}/σ_k of the last unfolding formed in full (the stopping rule's rate; the sweeps form
+/// only its top k). Stops as tensor_subspace does from a given start (options.tolerance,
+/// noise_tolerance, max_sweeps).
+CoreSweepsResult core_sweeps(const StandardRows& Xs,
+                             Vector& r,
+                             const Vector* quadratic,
+                             const CoreShift* shift,
+                             const Matrix& Q0,
+                             const Matrix& C0,
+                             double rho,
+                             const SubspaceOptions& options,
+                             const ExecutionContext& context);
+/// E[r z⊗z⊗z] − sym(E[r z] ⊗ I) as a k×k² unfolding, from the means S = E[r z ⊗ z ⊗ z] (k×k²)
+/// and m = E[r z] (the Gaussian score's core in an orthonormal basis).
+Matrix core_from_sums(Index k, const Matrix& S, const Vector& m);
+/// P: the products z_a z_b (a <= b, b-major) of a chunk's rows z (len×k), len×k(k+1)/2.
+void pairs_of(const Matrix& z, Matrix& P);
+/// Adds a chunk's sums for the core to acc (k×(pairs + 1)): Σ r z ⊗ (z_a z_b) over its rows in
+/// columns 0..pairs−1 (P = pairs_of(z)), Σ r z in column `pairs`.
+void add_core_sums(const Matrix& z,
+                   const Eigen::Ref<const Vector>& r,
+                   const Matrix& P,
+                   Eigen::Ref<Matrix> acc);
+/// The core's k×k² unfolding from the means of add_core_sums' sums (k×(pairs + 1)).
+Matrix core_from_pair_sums(const Matrix& sums);
+/// The k×k×k tensor C (k×k² unfolding) in new coordinates: C(R, R, R), R k×m; m×m².
+Matrix transform_core(const Matrix& C, const Matrix& R);
 
 Directions decompose_core(const StandardRows& Xs,
                           const MixtureScore* mixture,

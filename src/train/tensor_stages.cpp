@@ -321,16 +321,8 @@ Core core_and_noise(Index n,
   });
   // E[r z⊗z⊗z] − sym(E[r z] ⊗ I) (Q orthonormal: QᵀQ = I), from sums S (k×k²) and m (k).
   const auto core_of = [k, kk](const Matrix& S, const Vector& m) {
-    std::vector<double> t(S.data(), S.data() + kk * k);
-    for (Index c = 0; c < k; ++c) {
-      for (Index b = 0; b < k; ++b) {
-        for (Index a = 0; a < k; ++a) {
-          t[static_cast<std::size_t>(a + k * (b + k * c))] -=
-              (b == c ? m(a) : 0.0) + (a == c ? m(b) : 0.0) + (a == b ? m(c) : 0.0);
-        }
-      }
-    }
-    return t;
+    const Matrix t = core_from_sums(k, S, m);
+    return std::vector<double>(t.data(), t.data() + kk * k);
   };
   Matrix S_all = Matrix::Zero(k, kk);
   Vector m_all = Vector::Zero(k);
@@ -424,6 +416,69 @@ SubspaceResult sharpen_subspace(const StandardRows& Xs,
   return tensor_subspace(*moment_tensor(Xs, mixture, r_core, context), again);
 }
 
+// The core T(Q, Q, Q) under the Gaussian score of labels r, from Z = Xs Q (k×k² unfolding).
+Matrix core_of_rows(const Matrix& Z, const Vector& r, const ExecutionContext& context) {
+  const Index k = Z.cols(), pairs = k * (k + 1) / 2;
+  return core_from_pair_sums(context.mean(Z.rows(), k, pairs + 1, [&](Index b, Index c) {
+    thread_local Matrix z, P;
+    Matrix out = Matrix::Zero(k, pairs + 1);
+    for (Index s = 0; s < c; s += kChunkRows) {
+      const Index len = std::min(kChunkRows, c - s);
+      z = Z.middleRows(b + s, len);
+      pairs_of(z, P);
+      add_core_sums(z, r.segment(b + s, len), P, out);
+    }
+    return out;
+  }));
+}
+
+// sharpen_subspace under the Gaussian score by core_sweeps, from Q with Z = Xs Q. `gap`: the last
+// unfolding's formed in full (its rate stops the sweeps). `from_sample`: Z is not yet filled, and
+// r_core is the labels before the sample's quadratic (subspace.quadratic_beta), which the first
+// sweep subtracts, directed by the sample's core.
+SubspaceResult sharpen_by_core(const StandardRows& Xs,
+                               const Matrix& Q,
+                               const Matrix& Z,
+                               Vector& r_core,
+                               bool cubic,
+                               double gap,
+                               bool from_sample,
+                               const Subspace& subspace,
+                               const SubspaceOptions& options,
+                               const ExecutionContext& context) {
+  const Index k = Q.cols();
+  Vector e;
+  CoreShift shift;
+  if (cubic) {
+    const std::vector<double> derivative = fit_cubic(Z, r_core, context, e);
+    shift.basis = Q;
+    shift.D = Eigen::Map<const Matrix>(derivative.data(), k, k * k);
+  }
+  Vector& labels = cubic ? e : r_core;
+  Matrix C0 = from_sample ? subspace.core : core_of_rows(Z, labels, context);
+  if (cubic) {
+    C0 += shift.D;  // the shift's basis is Q itself
+  }
+  const double rho = gap > 0 ? 1.0 / gap : 1.0;  // 0 for an infinite gap
+  const CoreSweepsResult swept = core_sweeps(Xs,
+                                             labels,
+                                             from_sample ? &subspace.quadratic_beta : nullptr,
+                                             cubic ? &shift : nullptr,
+                                             Q,
+                                             C0,
+                                             rho,
+                                             options,
+                                             context);
+  SubspaceResult out;
+  out.Q = swept.Q;
+  out.sweeps = swept.sweeps;
+  out.last_change = swept.last_change;
+  out.gap = gap;
+  out.status = swept.status;
+  out.message = swept.message;
+  return out;
+}
+
 // decompose_core refits the quadratic control variate in the refined subspace only when its last
 // HOOI sweep moved Q by at least this (the sine of the largest angle). (d = 100, k = 10, n = 10⁶:
 // a last change of 0.0066, and the same min |cos| and test error without the refit, 0.1 s
@@ -483,6 +538,12 @@ std::optional<Subspace> subspace_from_sample(const StandardRows& Xs,
   }
   out.Q = sharp.Q;
   out.gap = sharp.gap;
+  // The quadratic control variate in the final z, and the core under it, on the sample:
+  // decompose_core's first sweep over all rows subtracts the one and is directed by the other.
+  project_into(sample, out.Q, on_sample, Z);
+  out.quadratic_beta = quadratic_coefficients(Z, sample_labels.r, on_sample);
+  out.core = core_of_rows(
+      Z, subtract_quadratic(Z, sample_labels.r, out.quadratic_beta, on_sample), on_sample);
   out.sample_rows = subset.global_rows(X.rows());
   out.sample_sweeps = out.sweeps + sharp.sweeps;
   out.sweeps = 0;
@@ -685,7 +746,19 @@ Directions decompose_core(const StandardRows& Xs,
   Matrix Q = subspace.Q;
   Matrix Z(Xs.rows(), k);
   advise_huge_pages(Z);  // before the first touch
-  project_into(Xs, Q, context, Z);
+  // The cubic control variate in z, where the rows are many against its features (below).
+  const bool cubic =
+      o.moments.cubic_control_variate && o.moments.residualize == Residualize::Auto &&
+      labels.used != Residualize::None && cubic_core(context.global_rows(Xs.rows()), k);
+  // From a sample (under the Gaussian score, without the cubic): the first sweep's pass
+  // subtracts the sample's quadratic from the labels, directed by the sample's core, so that
+  // neither the rows in Q's basis nor the labels less the quadratic take a pass of their own.
+  const bool from_sample = quadratic && !cubic && mixture == nullptr &&
+                           subspace.quadratic_beta.size() > 0 && o.subspace.max_sweeps > 0;
+  Vector r_core;
+  if (!from_sample) {
+    project_into(Xs, Q, context, Z);
+  }
   // Every quadratic g in z is an exact control variate (E[g S3] = E[∇³g] = 0), whatever its
   // coefficients: where the subspace came from a sample, they are fitted on the sample's rows.
   // p = 1 + k + k(k+1)/2 coefficients from m rows leave about p/m more of the labels' variance
@@ -703,21 +776,28 @@ Directions decompose_core(const StandardRows& Xs,
     const Vector beta = quadratic_coefficients(Z(picked, Eigen::all), labels.r(picked), on_sample);
     return subtract_quadratic(Z, labels.r, beta, context);
   };
-  Vector r_core = quadratic ? quadratic_residual() : labels.r;
+  if (from_sample) {
+    r_core = labels.r;  // core_sweeps subtracts the quadratic
+  } else {
+    r_core = quadratic ? quadratic_residual() : labels.r;
+  }
   rep.quadratic_in_subspace = quadratic;
-  // The cubic control variate in z, where the rows are many against its features (below).
-  const bool cubic =
-      o.moments.cubic_control_variate && o.moments.residualize == Residualize::Auto &&
-      labels.used != Residualize::None && cubic_core(context.global_rows(Z.rows()), k);
   SubspaceResult sub2;
   if ((quadratic || cubic) && o.subspace.max_sweeps > 0) {
     // The lower-variance labels sharpen the subspace too: HOOI again from Q, then refit the
     // control variate in the refined subspace. (With the quadratic in all inputs, only the cubic
-    // in z is new here.)
-    sub2 = sharpen_subspace(Xs, mixture, Q, Z, r_core, cubic, o.subspace, context);
+    // in z is new here.) Under the Gaussian score its sweeps are directed by the core
+    // (core_sweeps: 10 columns a pass in place of 55 at k = 10); the gap stays the last one
+    // formed in full, find_subspace's.
+    if (mixture == nullptr) {
+      sub2 = sharpen_by_core(
+          Xs, Q, Z, r_core, cubic, subspace.gap, from_sample, subspace, o.subspace, context);
+    } else {
+      sub2 = sharpen_subspace(Xs, mixture, Q, Z, r_core, cubic, o.subspace, context);
+      rep.subspace_gap = sub2.gap;
+    }
     Q = sub2.Q;
     rep.subspace_sweeps += sub2.sweeps;
-    rep.subspace_gap = sub2.gap;
     project_into(Xs, Q, context, Z);
     // The quadratic fitted in the previous z is as exact a control variate (a quadratic in x);
     // refitted in the new z it would lower the labels' variance further by about change² of
