@@ -95,7 +95,9 @@ struct MomentOptions {
   /// find the subspace on a strided sample of about this many rows when there are at least four
   /// times as many, and a last HOOI on all rows only polishes it (the tail rule stops it after
   /// one or two sweeps). The same rows for any partition of them. 0: all rows. >= 0.
-  Index subspace_sample_rows = 200000;
+  /// (200,000 before session 41: d = 100, k = 10, 10⁶ rows, the subspace stage took 0.43 s in
+  /// place of 0.21 s, at the same sweeps over all rows and the same min |cos| and test error.)
+  Index subspace_sample_rows = 100000;
 };
 
 /// Stage "biases".
