@@ -297,7 +297,10 @@ struct MomentReport {
   /// 0: none), and the HOOI sweeps over it.
   Index subspace_sample_rows = 0;
   int subspace_sample_sweeps = 0;
-  double subspace_gap = 0;                        ///< σ_k/σ_{k+1} of the last HOOI unfolding
+  /// σ_k/σ_{k+1} of the last HOOI unfolding formed in full: decompose's sweeps under the
+  /// Gaussian score, directed by the core, form only its top k (the gap is then the sample's, or
+  /// the subspace stage's first sweep's)
+  double subspace_gap = 0;
   DecomposeMethod route = DecomposeMethod::Auto;  ///< the decomposition route taken
   double decomposition_residual = 0;              ///< relative residual of the core fit
   Vector lambda;                                  ///< tensor weight λ_j per unit (standardised)
