@@ -58,6 +58,19 @@ double detail::largest_angle_sine(const Matrix& Q1, const Matrix& Q2) {
   return std::min(1.0, svd.singularValues().size() > 0 ? svd.singularValues()(0) : 0.0);
 }
 
+bool detail::hooi_settled(double change, double rho, const SubspaceOptions& options, bool step) {
+  const double left = rho < 0.9 ? change * rho / (1.0 - rho) : change;
+  const double tolerance = std::max(options.tolerance, options.noise_tolerance * rho);
+  return change < options.tolerance || (step && left < tolerance);
+}
+
+std::string detail::still_moving(const std::string& who, int sweeps, double change) {
+  std::ostringstream msg;
+  msg << who << ": subspace still moving after " << sweeps << " sweeps (sin of largest angle "
+      << change << ")";
+  return msg.str();
+}
+
 void validate(const SubspaceOptions& o) {
   detail::require(o.rank >= 1, "SubspaceOptions", "rank", o.rank, ">= 1");
   detail::require(o.sketch_extra >= 0, "SubspaceOptions", "sketch_extra", o.sketch_extra, ">= 0");
@@ -136,16 +149,11 @@ SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions&
     result.last_change = detail::largest_angle_sine(Q, next);
     Q = next;
     result.sweeps = sweep + 1;
-    // HOOI converges linearly, at about ρ = σ_{k+1}/σ_k per sweep: what is left to move after a
-    // change c is about c·ρ/(1 − ρ). Stop when that, or the change itself, is below tolerance.
     // From a sketch the first change is not a HOOI step's (the sketch is not a HOOI iterate);
     // from a given start (options.sketch false: a subspace HOOI found) it is.
     const Vector& sv = result.singular_values;
     const double rho = sv.size() > k && sv(k - 1) > 0 ? sv(k) / sv(k - 1) : 1.0;
-    const double left = rho < 0.9 ? result.last_change * rho / (1.0 - rho) : result.last_change;
-    const double tolerance = std::max(options.tolerance, options.noise_tolerance * rho);
-    const bool step = sweep > 0 || !options.sketch;
-    if (result.last_change < options.tolerance || (step && left < tolerance)) {
+    if (detail::hooi_settled(result.last_change, rho, options, sweep > 0 || !options.sketch)) {
       result.status = Status::Success;
       break;
     }
@@ -154,10 +162,8 @@ SubspaceResult tensor_subspace(const SymmetricTensor3& T, const SubspaceOptions&
   result.gap = s.size() > k && s(k) > 0 ? s(k - 1) / s(k) : std::numeric_limits<double>::infinity();
   result.Q = Q;
   if (result.status != Status::Success) {
-    std::ostringstream msg;
-    msg << "tensor_subspace: subspace still moving after " << options.max_sweeps
-        << " sweeps (sin of largest angle " << result.last_change << ")";
-    result.message = msg.str();
+    result.message =
+        detail::still_moving("tensor_subspace", options.max_sweeps, result.last_change);
   }
   return result;
 }

@@ -22,17 +22,10 @@ using nnlift::Index;
 using nnlift::Matrix;
 using nnlift::Vector;
 
-double cs_sine(const Matrix& A, const Matrix& B) {
-  return nnlift::detail::largest_angle_sine(A, B);
-}
-
 Matrix cs_orthonormal(const Matrix& M) {
   const Eigen::HouseholderQR<Matrix> qr(M);
   return qr.householderQ() * Matrix::Identity(M.rows(), M.cols());
 }
-
-// The k×k² unfolding of a dense k×k×k tensor.
-Matrix cs_unfolding(const nnlift::DenseSymmetricTensor3& C) { return C.unfolding(); }
 
 // Rows x ~ N(0, I) and labels y = Σ_j a_j (w_jᵀx)³ + noise (w_j orthonormal), whose moment
 // tensor E[y S3(x)] is 6 Σ_j a_j w_j⊗w_j⊗w_j; centred labels, and a start some way from HOOI's
@@ -98,15 +91,15 @@ TEST_SUITE("core sweeps") {
       REQUIRE(hooi.status == nnlift::Status::Success);
       Vector labels = p.r;
       const nnlift::detail::CoreSweepsResult swept = nnlift::detail::core_sweeps(
-          rows, labels, nullptr, nullptr, p.Q0, cs_unfolding(T->project(p.Q0)), 0.5, so, context);
+          rows, labels, nullptr, nullptr, p.Q0, T->project(p.Q0).unfolding(), 0.5, so, context);
       CHECK(swept.status == nnlift::Status::Success);
       CHECK(swept.message.empty());
       CHECK(labels == p.r);  // no quadratic given: the labels as they were
       INFO("sweeps: HOOI " << hooi.sweeps << ", by the core " << swept.sweeps);
-      CHECK(cs_sine(hooi.Q, swept.Q) < 1e-8);
+      CHECK(nnlift::detail::largest_angle_sine(hooi.Q, swept.Q) < 1e-8);
       CHECK((swept.Q.transpose() * swept.Q - Matrix::Identity(k, k)).norm() < 1e-12);
       // The start some way off: it moved, and took more than one sweep.
-      CHECK(cs_sine(p.Q0, swept.Q) > 0.05);
+      CHECK(nnlift::detail::largest_angle_sine(p.Q0, swept.Q) > 0.05);
       CHECK(swept.sweeps > 1);
     }
   }
@@ -141,14 +134,14 @@ TEST_SUITE("core sweeps") {
     REQUIRE(hooi.status == nnlift::Status::Success);
     Vector labels = p.r;
     const nnlift::detail::CoreSweepsResult swept = nnlift::detail::core_sweeps(
-        rows, labels, nullptr, &shift, p.Q0, cs_unfolding(sum.project(p.Q0)), 0.5, so, context);
+        rows, labels, nullptr, &shift, p.Q0, sum.project(p.Q0).unfolding(), 0.5, so, context);
     CHECK(swept.status == nnlift::Status::Success);
-    CHECK(cs_sine(hooi.Q, swept.Q) < 1e-8);
+    CHECK(nnlift::detail::largest_angle_sine(hooi.Q, swept.Q) < 1e-8);
     // Without the shift the sweeps find another subspace: the shift is not lost.
     Vector again = p.r;
     const nnlift::detail::CoreSweepsResult plain = nnlift::detail::core_sweeps(
-        rows, again, nullptr, nullptr, p.Q0, cs_unfolding(T->project(p.Q0)), 0.5, so, context);
-    CHECK(cs_sine(hooi.Q, plain.Q) > 1e-4);
+        rows, again, nullptr, nullptr, p.Q0, T->project(p.Q0).unfolding(), 0.5, so, context);
+    CHECK(nnlift::detail::largest_angle_sine(hooi.Q, plain.Q) > 1e-4);
   }
 
   TEST_CASE("core sweeps: the first pass subtracts the quadratic control variate from the labels") {
@@ -162,7 +155,7 @@ TEST_SUITE("core sweeps") {
     const Matrix Z = p.X * p.Q0;
     const Vector expected = p.r - nnlift::detail::quadratic_features(Z) * beta;
     const std::unique_ptr<nnlift::MomentTensor3> T = rows.tensor(expected, context);
-    const Matrix C0 = cs_unfolding(T->project(p.Q0));
+    const Matrix C0 = T->project(p.Q0).unfolding();
     nnlift::SubspaceOptions so = cs_tight(k);
     so.max_sweeps = 3;
     Vector labels = p.r;
@@ -173,7 +166,7 @@ TEST_SUITE("core sweeps") {
     const nnlift::detail::CoreSweepsResult separate =
         nnlift::detail::core_sweeps(rows, given, nullptr, nullptr, p.Q0, C0, 0.5, so, context);
     CHECK(fused.sweeps == 3);
-    CHECK(cs_sine(fused.Q, separate.Q) < 1e-10);
+    CHECK(nnlift::detail::largest_angle_sine(fused.Q, separate.Q) < 1e-10);
     // Three sweeps were not enough for a 1e-13 tolerance: not converged, and said so.
     CHECK(fused.status == nnlift::Status::NotConverged);
     CHECK(fused.message.find("still moving after 3 sweeps") != std::string::npos);

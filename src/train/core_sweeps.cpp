@@ -2,13 +2,9 @@
 // in z = Qᵀx̃ (the core's right singular vectors) instead of all k(k+1)/2 pairs z_a z_b.
 // SPDX-License-Identifier: MIT
 #include <algorithm>
-#include <cmath>
-#include <limits>
-#include <sstream>
 
 #include <Eigen/SVD>
 
-#include "detail/check.hpp"
 #include "detail/moment_kernels.hpp"
 #include "detail/top_singular.hpp"
 #include "train/stages.hpp"
@@ -122,6 +118,7 @@ CoreSweepsResult core_sweeps(const StandardRows& Xs,
   CoreSweepsResult out;
   out.Q = Q0;
   Matrix C = C0;  // T(Q, Q, Q) for the current Q, or an estimate of it
+  Vector first;   // E[r x̃]: the labels are fixed after the first sweep's pass, and so is it
   out.status = options.max_sweeps == 0 ? Status::Success : Status::NotConverged;
   for (int sweep = 0; sweep < options.max_sweeps; ++sweep) {
     // Ω: the top-k right singular vectors of the core's k×k² unfolding. With Q spanning the
@@ -130,9 +127,11 @@ CoreSweepsResult core_sweeps(const StandardRows& Xs,
     const Matrix Omega = svd.matrixU();  // k²×k
     const Matrix weights = pair_weights(Omega, k);
     const Matrix Qf = Xs.fold(out.Q);
-    // One pass: rows 0..read−1 hold X̃ᵀ[r ∘ zᵀΩ_j z] (columns 0..k−1) and X̃ᵀr (column k);
-    // rows read..read+k−1 hold Σ r z_a' z_a z_b (columns 0..pairs−1) and Σ r z (column pairs).
-    const Index cols = std::max(k + 1, pairs + 1);
+    // One pass: rows 0..read−1 hold X̃ᵀ[r ∘ zᵀΩ_j z] (columns 0..k−1) and, in the first
+    // sweep, X̃ᵀr (column k); rows read..read+k−1 hold Σ r z_a' z_a z_b (columns 0..pairs−1) and
+    // Σ r z (column pairs).
+    const Index h = sweep == 0 ? k + 1 : k;
+    const Index cols = std::max(h, pairs + 1);
     const Matrix S = context.mean(Xs.rows(), read + k, cols, [&](Index b, Index c) -> Matrix {
       Matrix acc = Matrix::Zero(read + k, cols);
       thread_local Matrix Z, P, H;
@@ -144,18 +143,22 @@ CoreSweepsResult core_sweeps(const StandardRows& Xs,
               rb -= quadratic_features(Z) * *quadratic;
             }
             pairs_of(Z, P);
-            H.resize(len, k + 1);
+            H.resize(len, h);
             H.leftCols(k).noalias() = P * weights;
             H.leftCols(k).array().colwise() *= rb.array();
-            H.col(k) = rb;  // for E[r x̃]
-            acc.topLeftCorner(read, k + 1).noalias() += rows.transpose() * H;
+            if (h > k) {
+              H.col(k) = rb;
+            }
+            acc.topLeftCorner(read, h).noalias() += rows.transpose() * H;
             add_core_sums(Z, rb, P, acc.bottomLeftCorner(k, pairs + 1));
           });
       return acc;
     });
-    const Matrix sums = Xs.unfold(S.topLeftCorner(read, k + 1));  // d×(k + 1)
-    const Vector first = sums.col(k);                             // E[r x̃]
-    const Vector rz = S.bottomRows(k).col(pairs);                 // E[r z]
+    const Matrix sums = Xs.unfold(S.topLeftCorner(read, h));  // d×h
+    if (h > k) {
+      first = sums.col(k);
+    }
+    const Vector rz = S.bottomRows(k).col(pairs);  // E[r z]
     // T(I)[Q Ω_j Qᵀ] = X̃ᵀ[r ∘ zᵀΩ_j z]/n − E[r x̃] tr Ω_j − Q (Ω_j + Ω_jᵀ) E[r z] (QᵀQ = I).
     Matrix Y = sums.leftCols(k);
     for (Index j = 0; j < k; ++j) {
@@ -183,18 +186,13 @@ CoreSweepsResult core_sweeps(const StandardRows& Xs,
     out.Q = next;
     out.sweeps = sweep + 1;
     // tensor_subspace's rule, at the rate ρ of the last unfolding HOOI formed in full.
-    const double left = rho < 0.9 ? out.last_change * rho / (1.0 - rho) : out.last_change;
-    const double tolerance = std::max(options.tolerance, options.noise_tolerance * rho);
-    if (out.last_change < options.tolerance || left < tolerance) {
+    if (hooi_settled(out.last_change, rho, options, true)) {
       out.status = Status::Success;
       break;
     }
   }
   if (out.status == Status::NotConverged) {
-    std::ostringstream msg;
-    msg << "core sweeps: subspace still moving after " << options.max_sweeps
-        << " sweeps (sin of largest angle " << out.last_change << ")";
-    out.message = msg.str();
+    out.message = still_moving("core sweeps", options.max_sweeps, out.last_change);
   }
   return out;
 }

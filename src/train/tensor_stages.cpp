@@ -432,16 +432,15 @@ Matrix core_of_rows(const Matrix& Z, const Vector& r, const ExecutionContext& co
   }));
 }
 
-// sharpen_subspace under the Gaussian score by core_sweeps, from Q with Z = Xs Q. `gap`: the last
-// unfolding's formed in full (its rate stops the sweeps). `from_sample`: Z is not yet filled, and
-// r_core is the labels before the sample's quadratic (subspace.quadratic_beta), which the first
-// sweep subtracts, directed by the sample's core.
+// sharpen_subspace under the Gaussian score by core_sweeps, from Q with Z = Xs Q. The gap stays
+// subspace.gap, the last unfolding's formed in full (its rate stops the sweeps). `from_sample`: Z
+// is not yet filled, and r_core is the labels before the sample's quadratic
+// (subspace.quadratic_beta), which the first sweep subtracts, directed by the sample's core.
 SubspaceResult sharpen_by_core(const StandardRows& Xs,
                                const Matrix& Q,
                                const Matrix& Z,
                                Vector& r_core,
                                bool cubic,
-                               double gap,
                                bool from_sample,
                                const Subspace& subspace,
                                const SubspaceOptions& options,
@@ -459,6 +458,7 @@ SubspaceResult sharpen_by_core(const StandardRows& Xs,
   if (cubic) {
     C0 += shift.D;  // the shift's basis is Q itself
   }
+  const double gap = subspace.gap;
   const double rho = gap > 0 ? 1.0 / gap : 1.0;  // 0 for an infinite gap
   const CoreSweepsResult swept = core_sweeps(Xs,
                                              labels,
@@ -765,9 +765,13 @@ Directions decompose_core(const StandardRows& Xs,
   // (k = 10, 200,000 rows: 3·10⁻⁴), and the p² per row of the normal equations are not summed
   // over all rows (d = 100, k = 10, 10⁶ rows: 0.07 s in place of 0.20 s, the same min |cos| and
   // test error, in an instrumented build of tools/bench_train).
+  // In the subspace's own Q, the sample's fit is the one find_subspace made (subspace_from_sample).
   const auto quadratic_residual = [&]() -> Vector {
     if (subspace.sample_rows == 0) {
       return residualize(Z, labels.r, Residualize::Quadratic, context);
+    }
+    if (subspace.quadratic_beta.size() > 0 && Q == subspace.Q) {
+      return subtract_quadratic(Z, labels.r, subspace.quadratic_beta, context);
     }
     const std::vector<Index> picked =
         strided_rows(Z.rows(), context, o.moments.subspace_sample_rows);
@@ -790,8 +794,7 @@ Directions decompose_core(const StandardRows& Xs,
     // (core_sweeps: 10 columns a pass in place of 55 at k = 10); the gap stays the last one
     // formed in full, find_subspace's.
     if (mixture == nullptr) {
-      sub2 = sharpen_by_core(
-          Xs, Q, Z, r_core, cubic, subspace.gap, from_sample, subspace, o.subspace, context);
+      sub2 = sharpen_by_core(Xs, Q, Z, r_core, cubic, from_sample, subspace, o.subspace, context);
     } else {
       sub2 = sharpen_subspace(Xs, mixture, Q, Z, r_core, cubic, o.subspace, context);
       rep.subspace_gap = sub2.gap;
