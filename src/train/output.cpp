@@ -225,11 +225,47 @@ double unit_charge_factor(double charge, Index rows) {
                             : std::numeric_limits<double>::infinity();
 }
 
+// The eigenpairs of W^{-1/2} C W^{-1/2} that leave_one_out needs, from the rows when they are
+// fewer than the q columns: with Z the rows centred and scaled by W^{-1/2} (n × q), C's scaled form
+// is ZᵀZ/n, whose nonzero eigenvalues are those of ZZᵀ/n = U Λ Uᵀ with eigenvectors
+// Zᵀu_m / √(nλ_m). The others are zero, and every row's t_i is zero along them (its centred row
+// lies in the span of the rows), so they add nothing to a fit, a leverage or a unit's charge. Kept:
+// λ_m above 1e-12 of the largest (below it, Zᵀu_m is rounding). `rows`: every row of the design
+// (gathered in global row order), `s` = W^{-1/2}; writes μ (ascending) and V (q × kept).
+void wide_spectrum(const Matrix& rows,
+                   const std::vector<Index>& cols,
+                   const Vector& m,
+                   const Vector& s,
+                   Vector& mu,
+                   Matrix& V) {
+  const Index q = static_cast<Index>(cols.size());
+  const double n = static_cast<double>(rows.rows());
+  const Matrix Z = (rows.middleCols(cols.front(), q).rowwise() - m.transpose()) * s.asDiagonal();
+  Matrix G(Z.rows(), Z.rows());
+  G.setZero();
+  G.selfadjointView<Eigen::Lower>().rankUpdate(Z, 1.0 / n);
+  const Eigen::SelfAdjointEigenSolver<Matrix> eig(G);
+  const Vector& lambda = eig.eigenvalues();
+  const double top = lambda.size() > 0 ? lambda(lambda.size() - 1) : 0.0;
+  Index first = 0;
+  while (first < lambda.size() && !(lambda(first) > 1e-12 * top && lambda(first) > 0.0)) {
+    ++first;
+  }
+  const Index kept = lambda.size() - first;
+  mu = lambda.tail(kept);
+  V.noalias() = Z.transpose() * eig.eigenvectors().rightCols(kept);
+  for (Index j = 0; j < kept; ++j) {
+    V.col(j) /= std::sqrt(n * mu(j));
+  }
+}
+
 // The exact leave-one-out mean squared error (PRESS / n) of every ridge on kRidgeGrid, with the
 // units' charge, for each hidden factor in `factors`, from one pass over the rows. The intercept
 // is free, so the columns are centred; with the columns' penalties P = λ W,
 // W^{-1/2} C W^{-1/2} = V M Vᵀ (C the centred covariance) gives every ridge's fit and leverages
 // from t_i = Vᵀ W^{-1/2} (f_i − m): h_i = (1 + Σ_m t_im² / (μ_m + λ)) / n.
+// With fewer rows than columns (a wide file: spectra, genes) the eigenpairs with μ_m > 0 come from
+// the rows' n × n Gram matrix instead (wide_spectrum), O(n²q) for O(q³).
 std::vector<std::vector<double>> leave_one_out(const Design& D,
                                                const Vector& y,
                                                const NormalEquations& ne,
@@ -246,6 +282,14 @@ std::vector<std::vector<double>> leave_one_out(const Design& D,
   };
   constexpr Index kGrid = static_cast<Index>(std::size(kRidgeGrid));
   std::vector<Basis> bases;
+  const Index rows = context.global_rows(D.rows());
+  // Fewer rows than the widest model's penalised columns: the spectra from the rows' Gram matrix.
+  Matrix all_rows;
+  if (rows < p - 1) {
+    Matrix local(D.rows(), D.p());
+    D.block_into(0, D.rows(), local);
+    all_rows = context.reducer().gather_rows(local);
+  }
   for (const double factor : factors) {
     Basis v;
     const bool units = std::isfinite(factor);
@@ -253,15 +297,21 @@ std::vector<std::vector<double>> leave_one_out(const Design& D,
       v.cols.push_back(j);
     }
     v.m = ne.A.col(p - 1)(v.cols);  // column means (the intercept column is ones)
-    const Matrix C = ne.A(v.cols, v.cols) - v.m * v.m.transpose();
     v.w = ne.base(v.cols).cwiseMax(1e-12);
     if (units) {
       v.w.head(k) *= factor;
     }
     const Vector s = v.w.cwiseSqrt().cwiseInverse();
-    const Eigen::SelfAdjointEigenSolver<Matrix> eig(s.asDiagonal() * C * s.asDiagonal());
-    v.mu = eig.eigenvalues().cwiseMax(0.0);
-    v.T = s.asDiagonal() * eig.eigenvectors();  // t_i = Tᵀ (f_i − m)
+    if (rows < static_cast<Index>(v.cols.size())) {
+      Matrix V;
+      wide_spectrum(all_rows, v.cols, v.m, s, v.mu, V);
+      v.T = s.asDiagonal() * V;  // t_i = Tᵀ (f_i − m)
+    } else {
+      const Matrix C = ne.A(v.cols, v.cols) - v.m * v.m.transpose();
+      const Eigen::SelfAdjointEigenSolver<Matrix> eig(s.asDiagonal() * C * s.asDiagonal());
+      v.mu = eig.eigenvalues().cwiseMax(0.0);
+      v.T = s.asDiagonal() * eig.eigenvectors();  // t_i = Tᵀ (f_i − m)
+    }
     v.gt = v.T.transpose() * (ne.g(v.cols) - v.m * ybar);
     v.inv.resize(v.mu.size(), kGrid);
     for (Index g = 0; g < kGrid; ++g) {
@@ -271,7 +321,6 @@ std::vector<std::vector<double>> leave_one_out(const Design& D,
     bases.push_back(std::move(v));
   }
   const auto nf = static_cast<Index>(factors.size());
-  const Index rows = context.global_rows(D.rows());
   const double n = static_cast<double>(rows);
   const Matrix press = context.mean(D.rows(), kGrid, nf, [&](Index b, Index c) {
     thread_local BlockScratch<> scratch, centred_scratch, t_scratch, t2_scratch, e_scratch,
