@@ -604,6 +604,16 @@ TEST_SUITE("realdata") {
     o.refine.enabled = true;
     CHECK_THROWS_WITH_AS(
         nnlift::train(tiny, o), doctest::Contains("too few to train on"), nnlift::DataError);
+    // Enough rows to train on, too few once the validation share is held out: the file's count
+    // and what the share leaves are said (it said "3 rows are too few" of a 4-row file).
+    tiny.X = data.X.topRows(4);
+    tiny.y = data.y.head(4);
+    CHECK_THROWS_WITH_AS(nnlift::train(tiny, o),
+                         doctest::Contains("of 4 rows leaves 3 to fit, too few"),
+                         nnlift::DataError);
+    o.validation.fraction = 0.0;
+    o.refine.enabled = false;
+    CHECK(nnlift::train(tiny, o).network.W1.rows() == 1);
   }
 
   TEST_CASE("realdata: the refinement keeps the linear term along dropped input directions") {

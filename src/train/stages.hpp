@@ -63,7 +63,11 @@ inline void absorb(TrainResult& result, const detail::StageReport& stage) {
   result.warnings.insert(result.warnings.end(), stage.warnings.begin(), stage.warnings.end());
 }
 
-/// \throws DataError when `rows` (over all parts) are too few to train on (fewer than 4).
+/// The fewest rows a training (or the fit part of a validation split) takes.
+constexpr Index kMinTrainRows = 4;
+
+/// \throws DataError when `rows` (over all parts) are too few to train on (fewer than
+/// kMinTrainRows).
 void require_min_rows(Index rows);
 
 /// The network's metadata: options, the data's shape and the diagnostics of the run.

@@ -136,10 +136,9 @@ std::string detail::metadata(const TrainOptions& o,
 }
 
 void detail::require_min_rows(Index rows) {
-  constexpr Index kMinRows = 4;
-  if (rows < kMinRows) {
+  if (rows < kMinTrainRows) {
     throw DataError("train: " + std::to_string(rows) + " rows are too few to train on (at least " +
-                    std::to_string(kMinRows) + " are needed)");
+                    std::to_string(kMinTrainRows) + " are needed)");
   }
 }
 
@@ -1686,6 +1685,16 @@ Validated hold_out_share(const Dataset& data,
     std::ostringstream msg;
     msg << "train: the validation share " << share << " of " << context.global_rows(data.X.rows())
         << " rows holds no row; use more rows or --validation 0";
+    throw DataError(msg.str());
+  }
+  // Said here, of the whole file: the fit part's own count would name a number of rows the file
+  // does not have.
+  const Index fit_rows = fit_context.global_rows(split.fit.X.rows());
+  if (fit_rows < detail::kMinTrainRows) {
+    std::ostringstream msg;
+    msg << "train: the validation share " << share << " of " << context.global_rows(data.X.rows())
+        << " rows leaves " << fit_rows << " to fit, too few (at least " << detail::kMinTrainRows
+        << " are needed); use more rows or --validation 0";
     throw DataError(msg.str());
   }
   // Each candidate on the fit part, scored on the held-out rows (regression: MSE; classes:
