@@ -434,13 +434,14 @@ TEST_SUITE("realdata") {
                          doctest::Contains("3 rows are too few to train on"),
                          nnlift::DataError);
     // Choosing among candidates on 4 rows: the fit part is too small for any, and the error
-    // says why the first one failed.
+    // says so of the whole file (it said that no candidate could be trained, the first for
+    // "3 rows are too few", of a 4-row file).
     nnlift::Dataset four = data;
     four.X = data.X.topRows(4);
     four.y = data.y.head(4);
     o.hidden = 0;  // auto
     CHECK_THROWS_WITH_AS(nnlift::train(four, o),
-                         doctest::Contains("could be trained; the first: train: "),
+                         doctest::Contains("of 4 rows leaves 3 to fit, too few"),
                          nnlift::DataError);
   }
 
