@@ -283,13 +283,8 @@ std::vector<std::vector<double>> leave_one_out(const Design& D,
   constexpr Index kGrid = static_cast<Index>(std::size(kRidgeGrid));
   std::vector<Basis> bases;
   const Index rows = context.global_rows(D.rows());
-  // Fewer rows than the widest model's penalised columns: the spectra from the rows' Gram matrix.
-  Matrix all_rows;
-  if (rows < p - 1) {
-    Matrix local(D.rows(), D.p());
-    D.block_into(0, D.rows(), local);
-    all_rows = context.reducer().gather_rows(local);
-  }
+  Matrix all_rows;  // gathered (collectively: the test below is the same on every part) once
+  bool gathered = false;
   for (const double factor : factors) {
     Basis v;
     const bool units = std::isfinite(factor);
@@ -303,6 +298,12 @@ std::vector<std::vector<double>> leave_one_out(const Design& D,
     }
     const Vector s = v.w.cwiseSqrt().cwiseInverse();
     if (rows < static_cast<Index>(v.cols.size())) {
+      if (!gathered) {
+        Matrix local(D.rows(), D.p());
+        D.block_into(0, D.rows(), local);
+        all_rows = context.reducer().gather_rows(local);
+        gathered = true;
+      }
       Matrix V;
       wide_spectrum(all_rows, v.cols, v.m, s, v.mu, V);
       v.T = s.asDiagonal() * V;  // t_i = Tᵀ (f_i − m)

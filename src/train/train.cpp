@@ -142,6 +142,25 @@ void detail::require_min_rows(Index rows) {
   }
 }
 
+namespace {
+
+// A validation split's fit part must be trainable; said of the whole file (`all_rows`) and the
+// split (`split`: "the validation share 0.2"), since the fit part's own count alone ("3 rows are
+// too few") names a number of rows the file does not have. `remedy`: the option that avoids it.
+void require_fit_rows(Index fit_rows,
+                      Index all_rows,
+                      const std::string& split,
+                      const std::string& remedy) {
+  if (fit_rows < detail::kMinTrainRows) {
+    throw DataError("train: " + split + " of " + std::to_string(all_rows) + " rows leaves " +
+                    std::to_string(fit_rows) + " to fit, too few (at least " +
+                    std::to_string(detail::kMinTrainRows) + " are needed); use more rows or " +
+                    remedy);
+  }
+}
+
+}  // namespace
+
 void detail::report_standardizer(const Standardizer& st,
                                  const std::vector<std::string>& feature_names,
                                  Index rows,
@@ -1228,8 +1247,13 @@ Folds make_folds(const Dataset& data, int folds, std::uint64_t seed, const Execu
     if (part->valid_context.global_rows(sp.valid.X.rows()) == 0) {
       continue;  // few rows: this fold drew none
     }
-    out.fewest_fit = std::min(out.fewest_fit,
-                              static_cast<double>(part->fit_context.global_rows(sp.fit.X.rows())));
+    const Index fit_rows = part->fit_context.global_rows(sp.fit.X.rows());
+    require_fit_rows(
+        fit_rows,
+        all_rows,
+        "fold " + std::to_string(f + 1) + " of " + std::to_string(folds) + "-fold cross-validation",
+        "--validation-folds 1");
+    out.fewest_fit = std::min(out.fewest_fit, static_cast<double>(fit_rows));
     out.parts.push_back(std::move(part));
   }
   if (out.parts.size() < 2) {
@@ -1687,16 +1711,12 @@ Validated hold_out_share(const Dataset& data,
         << " rows holds no row; use more rows or --validation 0";
     throw DataError(msg.str());
   }
-  // Said here, of the whole file: the fit part's own count would name a number of rows the file
-  // does not have.
-  const Index fit_rows = fit_context.global_rows(split.fit.X.rows());
-  if (fit_rows < detail::kMinTrainRows) {
-    std::ostringstream msg;
-    msg << "train: the validation share " << share << " of " << context.global_rows(data.X.rows())
-        << " rows leaves " << fit_rows << " to fit, too few (at least " << detail::kMinTrainRows
-        << " are needed); use more rows or --validation 0";
-    throw DataError(msg.str());
-  }
+  std::ostringstream what;
+  what << "the validation share " << share;
+  require_fit_rows(fit_context.global_rows(split.fit.X.rows()),
+                   context.global_rows(data.X.rows()),
+                   what.str(),
+                   "--validation 0");
   // Each candidate on the fit part, scored on the held-out rows (regression: MSE; classes:
   // log-loss). With the refinement (its weight decay and stopping point chosen on them) the
   // early-stopped model is the estimator, as in any early stopping; without, the estimator is
